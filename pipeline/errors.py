@@ -1,0 +1,54 @@
+"""Named exceptions. Expected failures derive from NewswatchError and reach the user as one line."""
+
+from __future__ import annotations
+
+
+class NewswatchError(Exception):
+    """An expected failure: the CLI prints its message on one line and exits non-zero."""
+
+    exit_code = 1
+
+
+class ConfigError(NewswatchError):
+    """Settings, feeds or topics files are missing, malformed or hold an impossible value."""
+
+    exit_code = 2
+
+
+class WarehouseError(NewswatchError):
+    """The warehouse cannot be opened, migrated or written."""
+
+
+class WarehouseBusyError(WarehouseError):
+    """Another process holds the warehouse file's lock."""
+
+
+class ReadOnlyQueryError(NewswatchError):
+    """A query given to `newswatch sql` would modify the warehouse."""
+
+
+class ModelError(NewswatchError):
+    """The embedding model cannot be loaded or fails verification."""
+
+
+class FetchError(NewswatchError):
+    """An HTTP (or local file) fetch failed; `kind` classifies the failure."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+class FeedParseError(NewswatchError):
+    """A fetched feed could not be parsed into any entries."""
+
+
+class DaemonRunningError(NewswatchError):
+    """Another daemon already runs against the same warehouse."""
+
+
+class DigestError(NewswatchError):
+    """A digest could not be built or sent."""

@@ -1,0 +1,407 @@
+"""Layered settings: built-in defaults < settings file < NEWSWATCH_* environment < command-line flags.
+
+Every key is declared once below, with its type and what values are allowed; the file and the
+environment are validated against that declaration once, at start-up, and the first problem is
+reported on one line naming where it came from, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "NEWSWATCH_"
+#: Environment variables with a meaning of their own rather than `<SECTION>_<KEY>`.
+ENV_CONFIG = "NEWSWATCH_CONFIG"
+ENV_WAREHOUSE = "NEWSWATCH_WAREHOUSE"
+ENV_SMTP_PASSWORD = "NEWSWATCH_SMTP_PASSWORD"
+_SPECIAL_ENV = {ENV_CONFIG, ENV_WAREHOUSE, ENV_SMTP_PASSWORD}
+
+#: The project's own `config/` folder (an editable install or a source checkout).
+PROJECT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _opt(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+         choices: tuple[str, ...] | None = None, path: bool = False,
+         check: Callable[[Any], str | None] | None = None) -> Any:
+    """Declare one setting: its default, a help line, and what values are allowed."""
+    meta = {"help": help, "lo": lo, "hi": hi, "choices": choices, "path": path, "check": check}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_hhmm(value: str) -> str | None:
+    if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        return None
+    return "a time as HH:MM (24-hour)"
+
+
+def _check_tz(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone name such as UTC or Europe/Berlin"
+    return None
+
+
+def _check_recipients(value: list[str]) -> str | None:
+    for item in value:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+", item):
+            return "a list of e-mail addresses"
+    return None
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    path: Path = _opt("../warehouse/newswatch.duckdb", "DuckDB file of the warehouse", path=True)
+    busy_timeout_s: float = _opt(600.0, "how long a writer waits for readers to release the file",
+                                 lo=0, hi=86400)
+
+
+@dataclass(frozen=True)
+class FeedsSettings:
+    file: Path = _opt("feeds.toml", "feeds list ([[feeds]] tables)", path=True)
+    default_interval_s: int = _opt(1800, "poll interval of a feed without its own interval_s",
+                                   lo=1, hi=7 * 86400)
+    max_entries_per_poll: int = _opt(200, "newest entries considered per poll", lo=1, hi=10000)
+    backoff_base_s: int = _opt(300, "first retry delay after a failed poll", lo=1, hi=86400)
+    backoff_cap_s: int = _opt(86400, "longest retry delay after repeated failures", lo=60, hi=86400)
+    retry_after_cap_s: int = _opt(21600, "longest Retry-After honoured", lo=1, hi=86400)
+
+
+@dataclass(frozen=True)
+class SeedsSettings:
+    dir: Path = _opt("seeds", "folder of seed documents (*.txt)", path=True)
+
+
+@dataclass(frozen=True)
+class TopicsSettings:
+    file: Path = _opt("topics.toml", "topic definitions", path=True)
+    min_relevance: float = _opt(0.35, "similarity to the seeds below which an untagged article is "
+                                      "off-topic", lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    user_agent: str = _opt("newswatch/0.1 (+https://example.org/newswatch; ops@example.org)",
+                           "User-Agent sent with every request; put a contact in it")
+    connect_timeout_s: float = _opt(10.0, "TCP/TLS connect timeout", lo=0.1, hi=300)
+    read_timeout_s: float = _opt(30.0, "longest wait for the next bytes", lo=0.1, hi=600)
+    total_timeout_s: float = _opt(60.0, "longest time for one whole response", lo=0.1, hi=3600)
+    max_body_bytes: int = _opt(15_000_000, "largest (decompressed) body accepted",
+                               lo=1024, hi=1_000_000_000)
+    max_redirects: int = _opt(5, "redirects followed per request", lo=0, hi=5)
+    concurrency: int = _opt(16, "requests in flight overall", lo=1, hi=256)
+    per_host_concurrency: int = _opt(2, "requests in flight per host", lo=1, hi=2)
+    per_host_delay_s: float = _opt(1.0, "minimum delay between requests to one host", lo=0, hi=600)
+    allow_private_networks: bool = _opt(False, "fetch entry links on private/loopback addresses")
+    respect_robots: bool = _opt(True, "obey robots.txt for article pages")
+    robots_cache_s: int = _opt(86400, "how long a host's robots.txt is cached", lo=0, hi=30 * 86400)
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    model: str = _opt("", "sentence-transformers model path or name; empty = the packaged "
+                          "all-MiniLM-L6-v2")
+    sha256: str = _opt("", "expected SHA-256 of model.safetensors; empty = the official hash for "
+                           "the packaged model, no check for others",
+                       check=lambda v: None if v == "" or re.fullmatch(r"[0-9a-f]{64}", v)
+                       else "64 lowercase hex digits or empty")
+    batch_size: int = _opt(32, "chunks encoded per model call", lo=1, hi=4096)
+    chunk_overlap_tokens: int = _opt(64, "word pieces shared by consecutive chunks", lo=0, hi=200)
+    device: str = _opt("cpu", "torch device", choices=("cpu", "cuda", "mps"))
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    shingle_size: int = _opt(5, "words per shingle", lo=2, hi=12)
+    num_perm: int = _opt(128, "MinHash permutations", lo=16, hi=1024)
+    lsh_threshold: float = _opt(0.2, "MinHash LSH Jaccard threshold for candidates", lo=0.01, hi=1)
+    candidate_similarity: float = _opt(0.80, "chunk cosine that makes a candidate", lo=0, hi=1)
+    jaccard_threshold: float = _opt(0.30, "shingle Jaccard that confirms a duplicate", lo=0, hi=1)
+    containment_threshold: float = _opt(0.60, "share of the shorter text found in the other that "
+                                              "confirms a duplicate", lo=0, hi=1)
+    story_similarity: float = _opt(0.60, "article cosine that joins an earlier story", lo=0, hi=1)
+    story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    batch_size: int = _opt(32, "articles embedded and written per transaction", lo=1, hi=10000)
+    fetch_pages: bool = _opt(True, "fetch article pages (false: store feed text only)")
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    poll_interval_s: int = _opt(900, "how often the daemon polls due feeds", lo=1, hi=86400)
+    poll_jitter_s: int = _opt(30, "random delay added to each poll", lo=0, hi=3600)
+    digest_day: str = _opt("mon", "weekday the digest goes out", choices=_DAYS)
+    digest_time: str = _opt("08:00", "time of day the digest goes out", check=_check_hhmm)
+    timezone: str = _opt("UTC", "time zone of the digest schedule and of ISO weeks",
+                         check=_check_tz)
+    digest_retry_s: int = _opt(3600, "retry delay after a failed digest send", lo=10, hi=86400)
+    maintenance_time: str = _opt("03:30", "time of day of the maintenance job", check=_check_hhmm)
+    poll_retention_days: int = _opt(90, "days of feed_polls kept by maintenance", lo=1, hi=36500)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = _opt("", "SMTP server; empty = write digests to the outbox folder")
+    port: int = _opt(587, "SMTP port", lo=1, hi=65535)
+    security: str = _opt("starttls", "transport security", choices=("starttls", "ssl", "none"))
+    username: str = _opt("", "SMTP user; the password comes from NEWSWATCH_SMTP_PASSWORD")
+    timeout_s: float = _opt(30.0, "SMTP timeout", lo=1, hi=600)
+    retries: int = _opt(3, "attempts per send", lo=1, hi=20)
+    password: str = field(default="", repr=False, metadata={"secret": True,
+                                                            "help": "from NEWSWATCH_SMTP_PASSWORD"})
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    sender: str = _opt("newswatch@localhost", "From address")
+    recipients: list[str] = _opt([], "To addresses", check=_check_recipients)
+    outbox: Path = _opt("../warehouse/outbox", "folder for digests when no SMTP host is set",
+                        path=True)
+    send_empty: bool = _opt(True, "send a short digest for a week with nothing new")
+    max_stories_per_topic: int = _opt(20, "stories listed per topic", lo=1, hi=500)
+    subject_prefix: str = _opt("[newswatch]", "start of the subject line")
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = _opt("info", "log level", choices=("debug", "info", "warning", "error"))
+    format: str = _opt("text", "log line format", choices=("text", "json"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings, validated; `source` names the settings file (or 'defaults')."""
+
+    warehouse: WarehouseSettings = field(default_factory=WarehouseSettings)
+    feeds: FeedsSettings = field(default_factory=FeedsSettings)
+    seeds: SeedsSettings = field(default_factory=SeedsSettings)
+    topics: TopicsSettings = field(default_factory=TopicsSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: str = "defaults"
+
+
+SECTIONS: dict[str, type] = {f.name: f.default_factory for f in fields(Settings)  # type: ignore[misc]
+                             if f.name != "source"}
+
+
+def _type_name(tp: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            Path: "a path (string)", list[str]: "a list of strings"}.get(tp, str(tp))
+
+
+def _section_types(section_cls: type) -> dict[str, dataclasses.Field]:
+    hints = {f.name: f for f in fields(section_cls)}
+    return hints
+
+
+def _resolve_type(section_cls: type, name: str) -> Any:
+    import typing
+
+    return typing.get_type_hints(section_cls)[name]
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check a TOML value against the declared type; ints are accepted where numbers are."""
+    ok = False
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif tp in (str, Path):
+        ok = isinstance(value, str)
+    elif tp == list[str]:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _parse_env(raw: str, tp: Any, where: str) -> Any:
+    """Turn an environment string into the declared type."""
+    try:
+        if tp is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(raw)
+        if tp is float:
+            return float(raw)
+        if tp == list[str]:
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        return raw
+    except ValueError:
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {raw!r}") from None
+
+
+def _check_allowed(value: Any, meta: Mapping[str, Any], where: str) -> None:
+    lo, hi, choices, check = meta.get("lo"), meta.get("hi"), meta.get("choices"), meta.get("check")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not allowed; use one of {', '.join(choices)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise ConfigError(f"{where}: {value!r} is out of range; allowed {lo:g} to {hi:g}")
+    if check is not None:
+        problem = check(value)
+        if problem:
+            raise ConfigError(f"{where}: {value!r} is not allowed; expected {problem}")
+
+
+def default_config_path(env: Mapping[str, str]) -> Path | None:
+    """The settings file used when --config is not given: NEWSWATCH_CONFIG, ./config, the project's."""
+    if env.get(ENV_CONFIG):
+        return Path(env[ENV_CONFIG])
+    for candidate in (Path.cwd() / "config" / "settings.toml", PROJECT_CONFIG_DIR / "settings.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(config_path: str | Path | None = None, *, warehouse: str | Path | None = None,
+                  env: Mapping[str, str] | None = None) -> Settings:
+    """Load, layer and validate the settings; raise ConfigError naming file, key and what is allowed."""
+    env = dict(os.environ if env is None else env)
+    explicit = config_path is not None or bool(env.get(ENV_CONFIG))
+    path = Path(config_path) if config_path is not None else default_config_path(env)
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    source = "defaults"
+    if path is not None:
+        path = path.expanduser()
+        if not path.is_file():
+            origin = "--config" if config_path is not None else ENV_CONFIG
+            raise ConfigError(f"{path}: settings file not found (given by {origin})" if explicit
+                              else f"{path}: settings file not found")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read settings file: {exc}") from None
+        base = path.resolve().parent
+        source = str(path)
+
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for section, table in data.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{source}: unknown section [{section}]; known sections: "
+                              f"{', '.join(SECTIONS)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        cls = SECTIONS[section]
+        declared = _section_types(cls)
+        for key, value in table.items():
+            where = f"{source}: [{section}] {key}"
+            if key not in declared:
+                raise ConfigError(f"{source}: unknown key [{section}] {key}; known keys: "
+                                  f"{', '.join(k for k, f in declared.items() if not f.metadata.get('secret'))}")
+            if declared[key].metadata.get("secret"):
+                raise ConfigError(f"{where}: secrets are read only from the environment; remove it "
+                                  f"and set {ENV_SMTP_PASSWORD}")
+            tp = _resolve_type(cls, key)
+            value = _coerce(value, tp, where)
+            _check_allowed(value, declared[key].metadata, where)
+            if tp is Path:
+                value = (base / Path(value).expanduser()).resolve()
+            values[section][key] = value
+
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name in _SPECIAL_ENV:
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or key not in _section_types(SECTIONS[section]) \
+                or _section_types(SECTIONS[section])[key].metadata.get("secret"):
+            raise ConfigError(f"environment {name}: unknown setting; use NEWSWATCH_<SECTION>_<KEY>, "
+                              f"e.g. NEWSWATCH_SCHEDULE_POLL_INTERVAL_S")
+        cls = SECTIONS[section]
+        tp = _resolve_type(cls, key)
+        where = f"environment {name}"
+        value = _parse_env(raw, tp, where)
+        _check_allowed(value, _section_types(cls)[key].metadata, where)
+        if tp is Path:
+            value = Path(value).expanduser().resolve()
+        values[section][key] = value
+
+    if env.get(ENV_WAREHOUSE):
+        values["warehouse"]["path"] = Path(env[ENV_WAREHOUSE]).expanduser().resolve()
+    if warehouse is not None:
+        values["warehouse"]["path"] = Path(warehouse).expanduser().resolve()
+    if env.get(ENV_SMTP_PASSWORD):
+        values["smtp"]["password"] = env[ENV_SMTP_PASSWORD]
+
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        resolved = {}
+        for f in fields(cls):
+            if f.name in values[name]:
+                resolved[f.name] = values[name][f.name]
+            elif f.metadata.get("path"):
+                default = f.default
+                resolved[f.name] = (base / default).resolve()
+        sections[name] = cls(**resolved)
+    return Settings(**sections, source=source)
+
+
+def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """Return a copy with some keys replaced, e.g. with_overrides(s, http={"concurrency": 4})."""
+    replaced = {name: dataclasses.replace(getattr(settings, name), **dict(changes))
+                for name, changes in sections.items()}
+    return dataclasses.replace(settings, **replaced)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def render_settings(settings: Settings) -> str:
+    """The effective settings as TOML, secrets masked, each key with its help as a comment."""
+    lines = [f"# effective settings; file: {settings.source}"]
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        lines.append("")
+        lines.append(f"[{name}]")
+        for f in fields(section):
+            value = getattr(section, f.name)
+            if f.metadata.get("secret"):
+                shown = '"********"' if value else '""'
+                lines.append(f"# {f.name} = {shown}  # {f.metadata['help']}")
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}  # {f.metadata['help']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,162 @@
+"""Writing and reading articles with their vectors, dedup decisions and topics."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from pipeline.dedup import DedupDoc
+from pipeline.models import DedupDecision, StoredArticle, TopicTag
+from pipeline.store.db import Db
+
+_ARTICLE_COLUMNS = (
+    "id", "source", "feed_id", "url", "canonical_url", "guid", "entry_key", "title", "author",
+    "published_at", "fetched_at", "lang", "site_name", "description", "text", "text_source",
+    "text_source_reason", "content_hash", "word_count", "duplicate_of", "duplicate_similarity",
+    "duplicate_kind", "story_id", "relevance", "on_topic", "seed_file_hash",
+)
+
+
+def _article_row(a: StoredArticle) -> list:
+    d = a.draft
+    return [a.id, d.source, d.feed_id, d.url, d.canonical_url, d.guid, d.entry_key, d.title,
+            d.author, d.published_at, d.fetched_at, d.lang, d.site_name, d.description, d.text,
+            d.text_source, d.text_source_reason, a.content_hash, a.word_count,
+            a.dedup.duplicate_of, a.dedup.similarity, a.dedup.kind, a.dedup.story_id,
+            float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash]
+
+
+def _topic_rows(article_id: int, topics: Iterable[TopicTag]) -> list[list]:
+    return [[article_id, t.topic, float(t.score),
+             json.dumps(t.evidence, ensure_ascii=False, default=str),
+             list(t.matched_terms), (t.passage or "")[:300]] for t in topics]
+
+
+_TOPIC_INSERT = ("INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
+                 "passage) VALUES (?, ?, ?, ?, ?, ?)")
+
+
+def replace_topics(db: Db, article_id: int, topics: Sequence[TopicTag]) -> None:
+    """Replace an article's topic rows (call inside a transaction)."""
+    db.execute("DELETE FROM article_topics WHERE article_id = ?", [article_id])
+    db.executemany(_TOPIC_INSERT, _topic_rows(article_id, topics))
+
+
+def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
+    """Insert articles with embeddings, chunk vectors and topics (call inside a transaction)."""
+    if not articles:
+        return
+    placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
+    db.executemany(f"INSERT INTO articles ({', '.join(_ARTICLE_COLUMNS)}) VALUES ({placeholders})",
+                   [_article_row(a) for a in articles])
+    db.executemany(
+        "INSERT INTO embeddings (article_id, model, dim, chunks, vector) VALUES (?, ?, ?, ?, ?)",
+        [[a.id, a.embedding.model, int(a.embedding.vector.shape[0]), len(a.embedding.chunks),
+          a.embedding.vector.tolist()] for a in articles])
+    db.executemany(
+        "INSERT INTO chunk_embeddings (article_id, chunk_no, start_char, end_char, model, vector) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [[a.id, i, c.start_char, c.end_char, a.embedding.model, c.vector.tolist()]
+         for a in articles for i, c in enumerate(a.embedding.chunks)])
+    db.executemany(_TOPIC_INSERT, [row for a in articles for row in _topic_rows(a.id, a.tags.topics)])
+
+
+def delete_articles(db: Db, ids: Sequence[int]) -> None:
+    """Remove articles and everything hanging off them (call inside a transaction)."""
+    if not ids:
+        return
+    params = [list(ids)]
+    for table, column in (("article_topics", "article_id"), ("chunk_embeddings", "article_id"),
+                          ("embeddings", "article_id"), ("articles", "id")):
+        db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", params)
+
+
+def max_article_id(db: Db) -> int:
+    """Largest article id stored (0 when empty)."""
+    return int(db.scalar("SELECT coalesce(max(id), 0) FROM articles") or 0)
+
+
+def seed_states(db: Db) -> dict[str, tuple[int, str | None]]:
+    """Stored seeds by url: (article id, file hash)."""
+    return {url: (aid, fh) for aid, url, fh in
+            db.rows("SELECT id, url, seed_file_hash FROM articles WHERE source = 'seed'")}
+
+
+def existing_canonical_urls(db: Db, urls: Iterable[str]) -> dict[str, int]:
+    """Which of these canonical URLs are stored already, with their article ids."""
+    urls = [u for u in set(urls) if u]
+    if not urls:
+        return {}
+    return {u: aid for u, aid in db.rows(
+        "SELECT canonical_url, id FROM articles WHERE canonical_url IN (SELECT unnest(?))",
+        [urls])}
+
+
+def article_vectors(db: Db, *, source: str | None = None,
+                    after_id: int = 0) -> tuple[list[int], np.ndarray]:
+    """Article ids and their pooled vectors (optionally one source, or newer than an id)."""
+    sql = ("SELECT e.article_id, e.vector FROM embeddings e JOIN articles a ON a.id = e.article_id "
+           "WHERE a.id > ?")
+    params: list = [after_id]
+    if source:
+        sql += " AND a.source = ?"
+        params.append(source)
+    keys, matrix = db.fetch_vectors(sql + " ORDER BY e.article_id", params)
+    return [int(k) for k in keys], matrix
+
+
+def chunk_vectors(db: Db, *, source: str | None = None,
+                  after_id: int = 0) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """(article id, chunk number) keys and chunk vectors (optionally one source)."""
+    sql = ("SELECT c.article_id, c.chunk_no, c.vector FROM chunk_embeddings c "
+           "JOIN articles a ON a.id = c.article_id WHERE a.id > ?")
+    params: list = [after_id]
+    if source:
+        sql += " AND a.source = ?"
+        params.append(source)
+    keys, matrix = db.fetch_vectors(sql + " ORDER BY c.article_id, c.chunk_no", params)
+    return [(int(a), int(c)) for a, c in keys], matrix
+
+
+def counts_by_source(db: Db) -> dict[str, int]:
+    """Number of articles per source."""
+    return {s: n for s, n in db.rows("SELECT source, count(*) FROM articles GROUP BY source")}
+
+
+def table_counts(db: Db) -> dict[str, int]:
+    """Row count of every base table."""
+    names = [r[0] for r in db.rows(
+        "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_schema = 'main' ORDER BY table_name")]
+    return {name: int(db.scalar(f'SELECT count(*) FROM "{name}"')) for name in names}
+
+
+def fetched_since(db: Db, since: datetime) -> int:
+    """Feed articles stored since a moment."""
+    return int(db.scalar("SELECT count(*) FROM articles WHERE source = 'feed' AND fetched_at >= ?",
+                         [since]) or 0)
+
+
+def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDecision]]:
+    """Stored articles newer than `after_id` as dedup documents with their decisions, in id order."""
+    rows = db.rows(
+        "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
+        "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, e.vector "
+        "FROM articles a JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? ORDER BY a.id",
+        [after_id])
+    if not rows:
+        return
+    chunk_keys, chunk_matrix = chunk_vectors(db, after_id=after_id)
+    by_article: dict[int, list[int]] = {}
+    for pos, (aid, _) in enumerate(chunk_keys):
+        by_article.setdefault(aid, []).append(pos)
+    for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story, vector) in rows:
+        positions = by_article.get(aid, [])
+        chunks = chunk_matrix[positions] if positions else np.asarray([vector], dtype=np.float32)
+        doc = DedupDoc(id=int(aid), text=text, content_hash=digest, lang=lang, published_at=when,
+                       vector=np.asarray(vector, dtype=np.float32), chunk_vectors=chunks,
+                       is_seed=source == "seed")
+        yield doc, DedupDecision(dup_of, dup_sim, dup_kind, int(story if story is not None else aid))

@@ -1,0 +1,259 @@
+"""The only module that imports duckdb: opening the warehouse, transactions, migrations.
+
+DuckDB lets one process write or many processes read a file, never both at once. The daemon
+therefore never keeps the file open: every unit of work opens it, does its work in one
+transaction and closes it, so analysts' read-only clients can open it between jobs. When a reader
+holds the file, a writer waits and retries with backoff, and says so in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import duckdb
+
+from pipeline.errors import WarehouseBusyError, WarehouseError
+
+log = logging.getLogger(__name__)
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)", re.S)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One ordered, named schema change shipped as `migrations/NNNN_name.sql`."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """All shipped migrations in order."""
+    found = []
+    folder = resources.files("pipeline.store") / "migrations"
+    for item in folder.iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", item.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], item.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(versions) != len(set(versions)):
+        raise WarehouseError(f"two migrations share a version number: {versions}")
+    return found
+
+
+class Db:
+    """A thin wrapper over one open connection: typed helpers for the store modules."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+        self._con = con
+        self.read_only = read_only
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """Run one statement (or several, without parameters)."""
+        try:
+            return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement once per parameter row."""
+        if not rows:
+            return
+        try:
+            self._con.executemany(sql, rows)
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        """All result rows as tuples."""
+        return self.execute(sql, params).fetchall()
+
+    def dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+              ) -> list[dict[str, Any]]:
+        """All result rows as dicts keyed by column name."""
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def one(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple | None:
+        """The first row, or None."""
+        return self.execute(sql, params).fetchone()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        """The first column of the first row, or None."""
+        row = self.one(sql, params)
+        return None if row is None else row[0]
+
+    def columns_and_rows(self, sql: str) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query (for `newswatch sql`)."""
+        cur = self.execute(sql)
+        if cur.description is None:
+            return [], []
+        return [d[0] for d in cur.description], cur.fetchall()
+
+    def statement_types(self, sql: str) -> list[str]:
+        """The DuckDB statement type of each statement in `sql`, without running it."""
+        try:
+            return [s.type.name for s in self._con.extract_statements(sql)]
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot parse query: {_first_line(exc)}") from None
+
+    def fetch_vectors(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list, Any]:
+        """Rows of (key, FLOAT[] vector) as a key list and a float32 matrix."""
+        import numpy as np
+
+        rows = self.rows(sql, params)
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        keys = [r[:-1] if len(r) > 2 else r[0] for r in rows]
+        matrix = np.asarray([r[-1] for r in rows], dtype=np.float32)
+        return keys, matrix
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _translate(exc: duckdb.Error) -> Exception:
+    if _is_lock_error(exc):
+        return WarehouseBusyError(_first_line(exc))
+    return exc
+
+
+def lock_holder(exc: BaseException) -> str:
+    """Name the process holding the warehouse lock, from DuckDB's message."""
+    match = _LOCK_RE.search(str(exc))
+    return match["holder"].strip() if match else "another process"
+
+
+class Warehouse:
+    """The DuckDB file: opened per unit of work, never held between jobs."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 600.0,
+                 on_busy: Callable[[str, float], None] | None = None) -> None:
+        self.path = Path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self._on_busy = on_busy
+
+    def exists(self) -> bool:
+        """Whether the file exists."""
+        return self.path.is_file()
+
+    def _open(self, read_only: bool, wait_s: float | None) -> duckdb.DuckDBPyConnection:
+        if read_only and not self.exists():
+            raise WarehouseError(f"{self.path}: no warehouse here; run `newswatch init` first")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise WarehouseError(f"{self.path}: cannot create folder: {exc}") from None
+        budget = self.busy_timeout_s if wait_s is None else wait_s
+        deadline = time.monotonic() + budget
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
+                con.execute("SET TimeZone = 'UTC'")
+                return con
+            except duckdb.Error as exc:
+                if not _is_lock_error(exc):
+                    raise WarehouseError(f"{self.path}: cannot open warehouse: "
+                                         f"{_first_line(exc)}") from None
+                remaining = deadline - time.monotonic()
+                holder = lock_holder(exc)
+                if remaining <= 0:
+                    raise WarehouseBusyError(
+                        f"{self.path}: warehouse is locked by {holder}; gave up after "
+                        f"{budget:.0f} s") from None
+                sleep = min(delay * (1 + random.random()), remaining, 5.0)
+                if self._on_busy is not None:
+                    self._on_busy(holder, sleep)
+                else:
+                    log.info("warehouse busy (held by %s); retrying in %.1f s", holder, sleep)
+                time.sleep(sleep)
+                delay = min(delay * 2, 5.0)
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Db]:
+        """Open the file for one unit of work and close it afterwards."""
+        con = self._open(read_only, wait_s)
+        try:
+            yield Db(con, read_only)
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self, *, wait_s: float | None = None) -> Iterator[Db]:
+        """Open the file for writing and run the block in one transaction (all or nothing)."""
+        with self.connect(wait_s=wait_s) as db:
+            db.execute("BEGIN TRANSACTION")
+            try:
+                yield db
+            except BaseException:
+                try:
+                    db.execute("ROLLBACK")
+                except Exception:  # the connection may already be gone; closing discards it
+                    pass
+                raise
+            else:
+                db.execute("COMMIT")
+
+    def pending_migrations(self, db: Db) -> list[Migration]:
+        """Migrations not yet applied to this file."""
+        has_table = db.scalar("SELECT count(*) FROM information_schema.tables "
+                              "WHERE table_name = 'schema_migrations'")
+        applied = set()
+        if has_table:
+            applied = {r[0] for r in db.rows("SELECT version FROM schema_migrations")}
+        return [m for m in load_migrations() if m.version not in applied]
+
+    def migrate(self) -> list[str]:
+        """Create or upgrade the schema; return the names of the migrations applied now."""
+        applied: list[str] = []
+        with self.connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                       "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                       "applied_at TIMESTAMPTZ NOT NULL)")
+            for migration in self.pending_migrations(db):
+                db.execute("BEGIN TRANSACTION")
+                try:
+                    db.execute(migration.sql)
+                    db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                               [migration.version, migration.name, datetime.now(timezone.utc)])
+                    db.execute("COMMIT")
+                except Exception as exc:
+                    db.execute("ROLLBACK")
+                    raise WarehouseError(f"{self.path}: migration {migration.version:04d}_"
+                                         f"{migration.name} failed: {_first_line(exc)}") from None
+                applied.append(f"{migration.version:04d}_{migration.name}")
+        return applied
+
+    def check_current(self) -> None:
+        """Raise unless the file exists and every migration is applied."""
+        with self.connect(read_only=True, wait_s=30) as db:
+            pending = self.pending_migrations(db)
+        if pending:
+            raise WarehouseError(f"{self.path}: warehouse schema is out of date; run `newswatch init`")
+
+    def checkpoint(self) -> None:
+        """Write the WAL into the main file (maintenance)."""
+        with self.connect() as db:
+            db.execute("CHECKPOINT")

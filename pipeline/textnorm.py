@@ -1,0 +1,43 @@
+"""Text normalisation shared by hashing, deduplication and tagging (pure functions)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
+                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
+                         "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-",
+                         "\u00a0": " "})
+_WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
+_SPACE_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
+_BLANKS_RE = re.compile(r"\n\s*\n+")
+
+
+def tidy(text: str) -> str:
+    """Unicode-normalise and collapse runs of spaces and blank lines, keeping paragraphs."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [_SPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANKS_RE.sub("\n\n", "\n".join(lines)).strip()
+
+
+def normalize_for_hash(text: str) -> str:
+    """Case-, quote- and whitespace-insensitive form of a text: equal forms mean the same text."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    return " ".join(_WORD_RE.findall(text))
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the normalised text."""
+    return hashlib.sha256(normalize_for_hash(text).encode("utf-8")).hexdigest()
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased word tokens of a text."""
+    return _WORD_RE.findall(unicodedata.normalize("NFKC", text).translate(_QUOTES).lower())
+
+
+def word_count(text: str) -> int:
+    """Number of word tokens."""
+    return len(_WORD_RE.findall(text))

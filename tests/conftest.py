@@ -1,0 +1,85 @@
+"""Shared fixtures: settings in a temporary folder, the real embedder, paths to ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from pipeline.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+NEWS_PAGES = SHARED / "corpus" / "news-pages"
+FEED_CORPUS = SHARED / "corpus" / "feeds"
+SEEDS = REPO / "config" / "seeds"
+
+
+def require_shared(path: Path) -> Path:
+    """Skip the test, with a message, when the shared test data is absent."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: shared test data not available beside the repository")
+    return path
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Build validated settings whose warehouse, feeds file and outbox live in tmp_path.
+
+    `extra` is TOML appended to the generated file; sections given there replace the defaults
+    below key by key (a section may appear only once, so pass whole sections).
+    """
+
+    def _make(extra: str = "", *, env: dict[str, str] | None = None) -> Settings:
+        cfg = tmp_path / "config"
+        cfg.mkdir(exist_ok=True)
+        feeds = cfg / "feeds.toml"
+        if not feeds.exists():
+            feeds.write_text("# feeds for this test\n", encoding="utf-8")
+        base = {
+            "warehouse": {"path": f'"{tmp_path / "warehouse" / "test.duckdb"}"'},
+            "feeds": {"file": f'"{feeds}"'},
+            "seeds": {"dir": f'"{SEEDS}"'},
+            "topics": {"file": f'"{REPO / "config" / "topics.toml"}"'},
+            "digest": {"outbox": f'"{tmp_path / "outbox"}"'},
+            "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
+        }
+        import tomllib
+
+        overrides = tomllib.loads(extra) if extra else {}
+        lines = []
+        for section in sorted(set(base) | set(overrides)):
+            lines.append(f"[{section}]")
+            own = overrides.get(section, {})
+            for key, value in base.get(section, {}).items():
+                if key not in own:
+                    lines.append(f"{key} = {value}")
+            if own:
+                import tomlkit
+
+                lines.append(tomlkit.dumps(own).strip())
+            lines.append("")
+        path = cfg / "settings.toml"
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return load_settings(path, env=env or {})
+
+    return _make
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real default embedder (all-MiniLM-L6-v2 from the packaged files), loaded once."""
+    from pipeline.embed import Embedder
+
+    e = Embedder()
+    e.encode(["warm up"])
+    return e
+
+
+@pytest.fixture
+def fake_embedder():
+    """A deterministic bag-of-words embedder for unit tests."""
+    from tests.fakes import FakeEmbedder
+
+    return FakeEmbedder()

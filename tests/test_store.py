@@ -1,0 +1,98 @@
+"""The warehouse: migrations, idempotent init, the public tables and views, busy files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from pipeline.errors import WarehouseBusyError, WarehouseError
+from pipeline.store.db import Warehouse, load_migrations
+
+CONTRACT = {
+    "articles": {"id", "source", "feed_id", "url", "canonical_url", "guid", "title", "author",
+                 "published_at", "fetched_at", "lang", "text", "text_source", "content_hash",
+                 "duplicate_of", "duplicate_similarity", "story_id", "relevance"},
+    "article_topics": {"article_id", "topic", "score", "evidence"},
+    "embeddings": {"article_id", "model", "vector"},
+    "feeds": {"id", "url", "title", "etag", "last_modified", "last_polled_at", "next_poll_at",
+              "error_count", "last_error", "last_status"},
+    "feed_polls": {"feed_id", "polled_at", "status", "http_status", "bytes", "new_entries",
+                   "error_kind", "error_message"},
+    "runs": {"job", "started_at", "finished_at", "status", "counts", "error"},
+    "digests": {"week", "status"},
+}
+
+
+def test_migrations_are_ordered_and_named():
+    migrations = load_migrations()
+    assert [m.version for m in migrations] == sorted({m.version for m in migrations})
+    assert all(m.name for m in migrations)
+
+
+def test_migrate_creates_contract_and_is_idempotent(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    first = wh.migrate()
+    assert first == [f"{m.version:04d}_{m.name}" for m in load_migrations()]
+    assert wh.migrate() == []
+    with wh.connect(read_only=True) as db:
+        for table, columns in CONTRACT.items():
+            have = {r[0] for r in db.rows(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])}
+            assert columns <= have, (table, columns - have)
+        views = {r[0] for r in db.rows(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'")}
+        assert {"relevant_articles", "weekly_topic_counts"} <= views
+        recorded = db.rows("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert [v for v, _ in recorded] == [m.version for m in load_migrations()]
+    wh.check_current()
+
+
+def test_not_null_and_keys_are_enforced(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    wh.migrate()
+    with pytest.raises(Exception, match="NOT NULL"):
+        with wh.transaction() as db:
+            db.execute("INSERT INTO articles (id, source, url, title, fetched_at, text_source, "
+                       "content_hash, word_count) VALUES (1, 'feed', 'u', 't', now(), 'page', "
+                       "'h', 1)")
+    with pytest.raises(Exception, match="CHECK|Constraint"):
+        with wh.transaction() as db:
+            db.execute("INSERT INTO articles (id, source, url, title, fetched_at, text, "
+                       "text_source, content_hash, word_count) VALUES (1, 'blog', 'u', 't', "
+                       "now(), 'x', 'page', 'h', 1)")
+    with wh.connect(read_only=True) as db:
+        assert db.scalar("SELECT count(*) FROM articles") == 0
+
+
+def test_read_only_open_of_missing_warehouse_says_run_init(tmp_path):
+    with pytest.raises(WarehouseError, match="newswatch init"):
+        with Warehouse(tmp_path / "none.duckdb").connect(read_only=True):
+            pass
+
+
+def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):
+    path = tmp_path / "w.duckdb"
+    Warehouse(path).migrate()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import duckdb, sys, time
+        con = duckdb.connect({str(path)!r}, read_only=True)
+        print("ready", flush=True)
+        sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        waits = []
+        wh = Warehouse(path, busy_timeout_s=0.5, on_busy=lambda who, s: waits.append(who))
+        with pytest.raises(WarehouseBusyError, match="locked by"):
+            with wh.transaction():
+                pass
+        assert waits and "PID" in waits[0]
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=10)
+    with Warehouse(path).transaction() as db:  # free again
+        db.execute("SELECT 1")
