@@ -25,7 +25,7 @@ from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.textnorm import content_hash, word_count
-from pipeline.topics import Tagger
+from pipeline.topics import Tagger, build_tagger
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ class Pipeline:
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
         seed_mark = max(seed_ids, default=0) * 100003 + len(seed_ids)
         if self._tagger is None or seed_mark != self._seed_max_id:
-            self._tagger = Tagger(seed_vectors, self.settings.topics.min_relevance)
+            _, seed_chunks = article_store.chunk_vectors(db, source="seed")
+            self._tagger = build_tagger(self.settings, self.embedder, seed_vectors, seed_chunks)
             self._seed_max_id = seed_mark
 
     def forget(self, ids: Sequence[int]) -> None:
@@ -173,10 +174,14 @@ class Pipeline:
                     ids.append(old_id)
             embeddings = self.embedder.embed([d.text for d in drafts])
             # Seeds are tagged against each other, so their vectors must be known first.
-            seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
-            all_seed = np.vstack([m for m in (seed_vectors, np.stack([e.vector for e in embeddings]))
-                                  if m.size]) if embeddings else seed_vectors
-            self._tagger = Tagger(all_seed, self.settings.topics.min_relevance)
+            _, seed_vectors = article_store.article_vectors(db, source="seed")
+            _, seed_chunks = article_store.chunk_vectors(db, source="seed")
+            new_vectors = np.stack([e.vector for e in embeddings])
+            new_chunks = np.stack([c.vector for e in embeddings for c in e.chunks])
+            self._tagger = build_tagger(
+                self.settings, self.embedder,
+                np.vstack([m for m in (seed_vectors, new_vectors) if m.size]),
+                np.vstack([m for m in (seed_chunks, new_chunks) if m.size]))
             stored_articles = [self._decide(i, d, e) for i, d, e in zip(ids, drafts, embeddings)]
             article_store.insert_articles(db, stored_articles)
         self.reset()

@@ -6,6 +6,7 @@ import numpy as np
 
 from pipeline.embed import Embedding
 from pipeline.models import TagResult
+from pipeline.settings import Settings
 
 
 class Tagger:
@@ -22,3 +23,9 @@ class Tagger:
             relevance = float(np.clip((self.seed_vectors @ embedding.vector).max(), 0.0, 1.0))
         return TagResult(topics=(), relevance=relevance,
                          on_topic=relevance >= self.min_relevance)
+
+
+def build_tagger(settings: Settings, embedder, seed_vectors: np.ndarray,
+                 seed_chunk_vectors: np.ndarray) -> Tagger:
+    """The tagger the settings describe, given the seed corpus's article and chunk vectors."""
+    return Tagger(seed_vectors, settings.topics.min_relevance)
