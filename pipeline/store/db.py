@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,10 +148,13 @@ class Warehouse:
     """The DuckDB file: opened per unit of work, never held between jobs."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 600.0,
-                 on_busy: Callable[[str, float], None] | None = None) -> None:
+                 on_busy: Callable[[str, float], None] | None = None,
+                 stop: threading.Event | None = None) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         self._on_busy = on_busy
+        # Set by a daemon that is shutting down: stop waiting for a busy file at once.
+        self.stop = stop
 
     def exists(self) -> bool:
         """Whether the file exists."""
@@ -179,6 +183,9 @@ class Warehouse:
                                          f"{_first_line(exc)}") from None
                 remaining = deadline - time.monotonic()
                 holder = lock_holder(exc)
+                if self.stop is not None and self.stop.is_set():
+                    raise WarehouseBusyError(f"{self.path}: warehouse is locked by {holder} "
+                                             f"and newswatch is stopping") from None
                 if remaining <= 0:
                     raise WarehouseBusyError(
                         f"{self.path}: warehouse is locked by {holder}; gave up after "
@@ -188,7 +195,10 @@ class Warehouse:
                     self._on_busy(holder, sleep)
                 else:
                     log.info("warehouse busy (held by %s); retrying in %.1f s", holder, sleep)
-                time.sleep(sleep)
+                if self.stop is not None:
+                    self.stop.wait(sleep)
+                else:
+                    time.sleep(sleep)
                 delay = min(delay * 2, 5.0)
 
     @contextmanager

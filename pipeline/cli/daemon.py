@@ -1,0 +1,25 @@
+"""`newswatch run`: start the daemon in the foreground (systemd, Docker or a terminal)."""
+
+from __future__ import annotations
+
+import sys
+
+from pipeline.cli import cli
+from pipeline.cli.app import App, pass_app
+
+
+@cli.command()
+@pass_app
+def run(app: App) -> None:
+    """Run the daemon: poll feeds, send the weekly digest, maintain the warehouse.
+
+    Stops cleanly on SIGTERM or Ctrl-C (the batch in progress is committed first) and reloads
+    its settings on SIGHUP. Only one daemon runs per warehouse.
+    """
+    from pipeline.daemon import Daemon
+    from pipeline.settings import load_settings
+
+    def reload():
+        return load_settings(app.config_path, warehouse=app.warehouse_path)
+
+    sys.exit(Daemon(app.settings, reload).run())

@@ -1,0 +1,126 @@
+"""The jobs the daemon schedules and the CLI runs by hand: each one holds the writer lock, records
+a `runs` row and logs one readable line with its counts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Sequence
+
+from pipeline.errors import NewswatchError
+from pipeline.ingest import CycleSummary, Pipeline, Reporter, run_cycle
+from pipeline.lock import job_lock
+from pipeline.settings import Settings
+from pipeline.store import runs as run_store
+from pipeline.store.db import Warehouse
+
+log = logging.getLogger("newswatch.jobs")
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one job run ended."""
+
+    job: str
+    status: str                     # ok | error | interrupted
+    started_at: datetime
+    seconds: float
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    detail: Any = None              # the job's own summary object (CycleSummary, ...)
+
+
+def _summary_line(job: str, counts: dict[str, Any]) -> str:
+    if job == "ingest":
+        topics = ", ".join(f"{k}={v}" for k, v in counts.get("per_topic", {}).items()) or "none"
+        return (f"{counts.get('feeds_polled', 0)} feeds polled "
+                f"({counts.get('feeds_failed', 0)} failed, "
+                f"{counts.get('feeds_not_modified', 0)} unchanged), "
+                f"{counts.get('entries_seen', 0)} entries, {counts.get('new_entries', 0)} new, "
+                f"{counts.get('articles_new', 0)} articles stored "
+                f"({counts.get('from_page', 0)} from page, {counts.get('from_feed', 0)} from feed), "
+                f"{counts.get('duplicates', 0)} duplicates; topics: {topics}")
+    return ", ".join(f"{k}={v}" for k, v in counts.items()) or "done"
+
+
+def record(warehouse: Warehouse, result: JobResult) -> None:
+    """Write the `runs` row of a finished job (the warehouse is opened only for this)."""
+    try:
+        with warehouse.transaction() as db:
+            run_store.record_run(db, result.job, result.started_at, result.status,
+                                 result.counts, result.error)
+    except NewswatchError as exc:
+        log.warning("could not record the %s run: %s", result.job, exc)
+
+
+def _run(job: str, warehouse: Warehouse,
+         body: Callable[[], tuple[str, dict, Any, str | None]], lock_wait_s: float) -> JobResult:
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    try:
+        with job_lock(warehouse.path, job, wait_s=lock_wait_s,
+                      on_wait=lambda who: log.info("%s waits: %s is writing", job, who)):
+            status, counts, detail, error = body()
+    except NewswatchError as exc:
+        status, counts, detail, error = "error", {}, None, str(exc)
+    except Exception as exc:  # a bug must not kill the daemon; the run row keeps the reason
+        log.exception("%s failed", job)
+        status, counts, detail, error = "error", {}, None, f"{type(exc).__name__}: {exc}"
+    result = JobResult(job, status, started, time.perf_counter() - t0, counts, error, detail)
+    if warehouse.exists():
+        record(warehouse, result)
+    line = _summary_line(job, counts) if status != "error" else error
+    log.info("%s %s in %.1f s: %s", job, status, result.seconds, line,
+             extra={"job": job, "status": status, "seconds": round(result.seconds, 3),
+                    "counts": counts})
+    return result
+
+
+def ingest_job(pipe: Pipeline, *, feeds: Sequence[str] | None = None,
+               reporter: Reporter | None = None, cancel: threading.Event | None = None,
+               lock_wait_s: float = 600.0) -> JobResult:
+    """One ingest cycle as a job."""
+
+    def body():
+        pipe.warehouse.migrate()
+        pipe.sync_seeds()
+        summary: CycleSummary = run_cycle(pipe, feeds=feeds, reporter=reporter, cancel=cancel)
+        status = "interrupted" if summary.interrupted else "ok"
+        return status, summary.counts(), summary, None
+
+    return _run("ingest", pipe.warehouse, body, lock_wait_s)
+
+
+def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = None,
+               force: bool = False, now: datetime | None = None,
+               lock_wait_s: float = 600.0) -> JobResult:
+    """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
+    from pipeline.digest import deliver_digest  # the digest stack loads only when needed
+
+    def body():
+        outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)
+        status = "error" if outcome.status == "failed" else "ok"
+        counts = {"week": outcome.week, "outcome": outcome.status,
+                  **({"stories": outcome.counts} if getattr(outcome, "counts", None) else {})}
+        return status, counts, outcome, outcome.error if status == "error" else None
+
+    return _run("digest", warehouse, body, lock_wait_s)
+
+
+def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime | None = None,
+                    lock_wait_s: float = 600.0) -> JobResult:
+    """Prune old feed_polls rows and checkpoint the warehouse."""
+    from pipeline.store import feeds as feed_store
+
+    def body():
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(
+            days=settings.schedule.poll_retention_days)
+        with warehouse.transaction() as db:
+            pruned = feed_store.prune_polls(db, cutoff)
+        warehouse.checkpoint()
+        return "ok", {"polls_pruned": pruned, "checkpoint": True}, None, None
+
+    return _run("maintenance", warehouse, body, lock_wait_s)

@@ -1,0 +1,102 @@
+"""Per-warehouse process locks: one daemon at a time, one writing job at a time.
+
+fcntl locks belong to the process: the kernel releases them when it dies, so a crashed daemon
+never leaves a stale lock behind. The lock file also says who holds it, for the error message.
+(filelock offers the locking but not a holder record, hence these few lines.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from pipeline.errors import DaemonRunningError, NewswatchError
+
+
+class JobLockTimeout(NewswatchError):
+    """Another newswatch job kept writing to the warehouse for too long."""
+
+
+def lock_path(warehouse: Path, name: str) -> Path:
+    """The lock file `name` of a warehouse, beside it."""
+    return warehouse.with_name(f"{warehouse.name}.{name}.lock")
+
+
+def read_holder(path: Path) -> dict:
+    """What the current (or last) holder wrote into a lock file."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _describe(info: dict) -> str:
+    if not info:
+        return "another process"
+    return (f"{info.get('what', 'newswatch')} pid {info.get('pid')} on {info.get('host')} "
+            f"since {info.get('since')}")
+
+
+def _try_lock(path: Path) -> int | None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _write_holder(fd: int, what: str) -> None:
+    info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(),
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(info).encode(), 0)
+
+
+@contextmanager
+def daemon_lock(warehouse: Path) -> Iterator[None]:
+    """Hold the warehouse's daemon lock; raise DaemonRunningError naming the running daemon."""
+    path = lock_path(warehouse, "daemon")
+    fd = _try_lock(path)
+    if fd is None:
+        raise DaemonRunningError(f"a newswatch daemon already runs for {warehouse}: "
+                                 f"{_describe(read_holder(path))}")
+    try:
+        _write_holder(fd, "daemon")
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
+             on_wait=None) -> Iterator[None]:
+    """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job."""
+    path = lock_path(warehouse, "job")
+    deadline = time.monotonic() + wait_s
+    announced = False
+    while True:
+        fd = _try_lock(path)
+        if fd is not None:
+            break
+        if time.monotonic() >= deadline:
+            raise JobLockTimeout(f"another newswatch job is writing to {warehouse} "
+                                 f"({_describe(read_holder(path))}); gave up after {wait_s:.0f} s")
+        if not announced and on_wait is not None:
+            on_wait(_describe(read_holder(path)))
+            announced = True
+        time.sleep(0.2)
+    try:
+        _write_holder(fd, job)
+        yield
+    finally:
+        os.close(fd)
