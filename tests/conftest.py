@@ -83,3 +83,12 @@ def fake_embedder():
     from tests.fakes import FakeEmbedder
 
     return FakeEmbedder()
+
+
+@pytest.fixture
+def loopback():
+    """A running loopback HTTP server (tests/server.py)."""
+    from tests.server import LoopbackServer
+
+    with LoopbackServer() as server:
+        yield server
