@@ -145,7 +145,7 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         entries.append(FeedEntry(key=key, guid=guid, link=link, title=title, summary=summary,
                                  content=content, author=author, published_at=published,
                                  tags=tags, date_from_feed=from_feed))
-    if not entries and bozo and not version:
+    if not entries and bozo:
         raise FeedParseError(f"ill-formed feed with nothing to salvage: {reason}")
     entries.sort(key=lambda e: e.published_at, reverse=True)
     if max_entries is not None:

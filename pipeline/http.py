@@ -68,7 +68,7 @@ def _ip_is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 def is_private_host(url: str) -> bool:
     """Whether a URL's host is (or resolves to) a private, loopback or link-local address."""
     if is_local_path(url):
-        return True
+        return False  # a local file is no network address: its links get no exemption
     host = urlsplit(url).hostname
     if not host:
         return False

@@ -1,0 +1,161 @@
+"""`newswatch feeds`: list with health, add, remove, import/export OPML, check now."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from pipeline.cli import cli
+from pipeline.cli.app import App, pass_app
+from pipeline.cli.output import render_table
+from pipeline.errors import NewswatchError
+
+
+@cli.group()
+def feeds() -> None:
+    """Manage the feeds list (config/feeds.toml) and see each feed's health."""
+
+
+def _when(value) -> str:
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+@feeds.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True)
+@pass_app
+def list_feeds(app: App, fmt: str) -> None:
+    """List feeds with their health (from the warehouse, when it exists)."""
+    import json
+
+    from pipeline.feedsconfig import load_feeds
+    from pipeline.store import feeds as feed_store
+
+    configured = load_feeds(app.settings.feeds.file)
+    states: dict[str, dict] = {}
+    if app.warehouse.exists():
+        with app.warehouse.connect(read_only=True, wait_s=30) as db:
+            states = {s["config_url"]: s for s in feed_store.feed_states(db)}
+    rows = []
+    for feed in configured:
+        s = states.get(feed.url, {})
+        rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
+                     "tags": list(feed.tags), "health": s.get("health", "new"),
+                     "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
+                     "last_error": s.get("disabled_reason") or s.get("last_error"),
+                     "last_polled_at": s.get("last_polled_at"),
+                     "next_poll_at": s.get("next_poll_at"),
+                     "moved_to": s["url"] if s and s.get("url") != feed.url else None})
+    if fmt == "json":
+        from pipeline.cli.output import plain
+
+        click.echo(json.dumps([plain(r) for r in rows], indent=2, ensure_ascii=False))
+        return
+    render_table(["feed", "health", "errors", "last poll", "next poll", "last error"],
+                 [(f"{r['title']}\n{r['url']}" + (f"\nmoved to {r['moved_to']}"
+                                                  if r["moved_to"] else ""),
+                   r["health"], r["errors"], _when(r["last_polled_at"]),
+                   _when(r["next_poll_at"]), r["last_error"] or "") for r in rows],
+                 title=f"{len(rows)} feeds in {app.settings.feeds.file}", max_width=70)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--title", default=None, help="Display title.")
+@click.option("--interval", "interval_s", type=click.IntRange(1, 7 * 86400), default=None,
+              help="Poll interval in seconds (default: [feeds] default_interval_s).")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
+@pass_app
+def add(app: App, url: str, title: str | None, interval_s: int | None,
+        tags: tuple[str, ...]) -> None:
+    """Add a feed URL (or a local file path) to the feeds file."""
+    from pipeline.feedsconfig import FeedConfig, add_feeds
+
+    if "://" not in url and Path(url).exists():
+        url = str(Path(url).resolve())
+    added = add_feeds(app.settings.feeds.file, [FeedConfig(url, title, interval_s, tags)])
+    if not added:
+        raise NewswatchError(f"{url} is already in {app.settings.feeds.file}")
+    if app.warehouse.exists():
+        from pipeline.store import feeds as feed_store
+
+        with app.warehouse.transaction(wait_s=30) as db:
+            feed_store.set_enabled(db, url, True)  # re-adding a disabled feed revives it
+    click.echo(f"added {url} to {app.settings.feeds.file}; it is polled on the next cycle")
+
+
+@feeds.command("remove")
+@click.argument("url")
+@pass_app
+def remove(app: App, url: str) -> None:
+    """Remove a feed from the feeds file (its stored articles stay)."""
+    from pipeline.feedsconfig import remove_feed
+
+    if not remove_feed(app.settings.feeds.file, url):
+        raise NewswatchError(f"{url} is not in {app.settings.feeds.file}")
+    click.echo(f"removed {url} from {app.settings.feeds.file}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False))
+@pass_app
+def import_opml(app: App, opml_file: str) -> None:
+    """Add the feeds of an OPML file (already listed ones are skipped)."""
+    from pipeline.feedsconfig import add_feeds, parse_opml
+
+    found = parse_opml(Path(opml_file).read_bytes())
+    added = add_feeds(app.settings.feeds.file, found)
+    click.echo(f"{len(found)} feeds in {opml_file}: {len(added)} added, "
+               f"{len(found) - len(added)} already listed")
+
+
+@feeds.command("export")
+@click.argument("opml_file", type=click.Path(dir_okay=False), required=False)
+@pass_app
+def export_opml(app: App, opml_file: str | None) -> None:
+    """Write the feeds as OPML to a file (default: standard output)."""
+    from pipeline.feedsconfig import load_feeds, render_opml
+
+    text = render_opml(load_feeds(app.settings.feeds.file))
+    if opml_file:
+        Path(opml_file).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {opml_file}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@feeds.command("check")
+@click.argument("urls", nargs=-1)
+@pass_app
+def check(app: App, urls: tuple[str, ...]) -> None:
+    """Fetch and parse feeds now and report, storing nothing (default: every listed feed)."""
+    from pipeline.feedsconfig import load_feeds
+    from pipeline.http import Fetcher
+    from pipeline.poll import FeedState, poll_feed
+
+    targets = list(urls) or [f.url for f in load_feeds(app.settings.feeds.file)]
+    if not targets:
+        raise NewswatchError(f"no feeds listed in {app.settings.feeds.file}")
+    now = datetime.now(timezone.utc)
+
+    async def run():
+        async with Fetcher(app.settings.http) as fetcher:
+            # Unconditional fetches: a check must not depend on (or change) the stored state.
+            return await asyncio.gather(*(poll_feed(fetcher, FeedState(id=i, url=u, config_url=u),
+                                                    app.settings, now)
+                                          for i, u in enumerate(targets)))
+
+    outcomes = asyncio.run(run())
+    rows = [(u, o.status, o.http_status or "", len(o.entries),
+             f"{o.error_kind}: {o.error_message}" if o.error_kind else (o.bozo_reason or ""))
+            for u, o in zip(targets, outcomes)]
+    render_table(["feed", "status", "http", "entries", "problem"], rows,
+                 title="feed check (nothing stored)", console=Console(), max_width=70)
+    if any(o.status in ("error", "gone") for o in outcomes):
+        click.echo(f"{sum(o.status in ('error', 'gone') for o in outcomes)} of {len(outcomes)} "
+                   f"feeds failed", err=True)

@@ -1,0 +1,43 @@
+"""Helpers shared by the ingest, polling and daemon tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipeline.ingest import Pipeline
+
+
+def article_page(title: str, paragraphs: list[str], *, canonical: str | None = None,
+                 lang: str = "en") -> str:
+    """A news page with site chrome around the article."""
+    link = f'<link rel="canonical" href="{canonical}">' if canonical else ""
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (f"<!doctype html><html lang='{lang}'><head><title>{title} | Example News</title>"
+            f"{link}<meta name='author' content='Jane Reporter'></head><body>"
+            f"<header><nav><a href='/'>Home</a> <a href='/world'>World</a> "
+            f"<a href='/sport'>Sport</a></nav></header>"
+            f"<main><article><h1>{title}</h1>{body}</article></main>"
+            f"<aside><h3>Most read</h3><ul><li><a href='/x'>Another story</a></li></ul></aside>"
+            f"<footer>Copyright Example News. All rights reserved.</footer></body></html>")
+
+
+def paragraphs(topic: str, n: int = 6) -> list[str]:
+    """`n` distinct paragraphs about a topic, long enough to be extracted as an article."""
+    return [f"{topic}: paragraph {i} reports what officials said on day {i}, with details that "
+            f"analysts will want to read in full, and a quote number {i * 7} from the record."
+            for i in range(n)]
+
+
+def make_pipeline(settings, embedder) -> Pipeline:
+    """A pipeline on a fresh warehouse with the seeds loaded."""
+    pipe = Pipeline(settings, embedder=embedder)
+    pipe.warehouse.migrate()
+    pipe.sync_seeds()
+    return pipe
+
+
+def write_feeds(settings, urls: list[str]) -> Path:
+    """Replace the feeds file with these URLs."""
+    path = Path(settings.feeds.file)
+    path.write_text("".join(f'[[feeds]]\nurl = "{u}"\n\n' for u in urls), encoding="utf-8")
+    return path

@@ -1,0 +1,123 @@
+"""Polling through the orchestrator: conditional GET, backoff that never drops a feed,
+permanent redirects, 410, Retry-After, and a feed_polls row for every poll."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.ingest import run_cycle
+from tests.helpers import make_pipeline, write_feeds
+from tests.server import rss
+
+ITEMS = [{"title": "Item one", "link": "http://127.0.0.1:9/one", "guid": "1",
+          "description": "First item text."}]
+
+
+@pytest.fixture
+def pipe(make_settings, fake_embedder):
+    settings = make_settings("[ingest]\nfetch_pages = false\n")
+    return make_pipeline(settings, fake_embedder)
+
+
+def feed_row(pipe, url):
+    with pipe.warehouse.connect(read_only=True) as db:
+        return db.dicts("SELECT * FROM feeds WHERE config_url = ?", [url])[0]
+
+
+def polls(pipe):
+    with pipe.warehouse.connect(read_only=True) as db:
+        return db.dicts("SELECT * FROM feed_polls ORDER BY id")
+
+
+def test_conditional_get_then_unchanged_body(pipe, loopback):
+    loopback.route("/etag.xml", rss(ITEMS), content_type="application/rss+xml", etag='"v1"')
+    loopback.route("/plain.xml", rss(ITEMS), content_type="application/rss+xml")
+    urls = [loopback.url("/etag.xml"), loopback.url("/plain.xml")]
+    write_feeds(pipe.settings, urls)
+    first = run_cycle(pipe, feeds=urls)
+    assert first.feeds_polled == 2 and first.articles_new == 1 and first.known_urls == 1
+    second = run_cycle(pipe, feeds=urls)
+    assert second.feeds_not_modified == 2 and second.articles_new == 0
+    assert loopback.hits("/etag.xml")[-1].get("if-none-match") == '"v1"'
+    statuses = [(p["status"], p["http_status"]) for p in polls(pipe)[-2:]]
+    assert sorted(statuses) == [("not_modified", 304), ("unchanged", 200)]
+
+
+def test_errors_back_off_capped_and_success_resets(pipe, loopback):
+    url = loopback.url("/flaky.xml")
+    loopback.route("/flaky.xml", "down", status=500)
+    write_feeds(pipe.settings, [url])
+    delays = []
+    for _ in range(12):
+        now = datetime.now(timezone.utc)
+        summary = run_cycle(pipe, feeds=[url], now=now)
+        assert summary.feeds_failed == 1
+        row = feed_row(pipe, url)
+        delays.append((row["next_poll_at"] - now).total_seconds())
+    assert row["error_count"] == 12 and row["last_error_kind"] == "http_5xx" and row["enabled"]
+    assert delays[-1] > delays[0]
+    assert max(delays) <= 24 * 3600 + 1
+    loopback.route("/flaky.xml", rss(ITEMS), content_type="application/rss+xml")
+    run_cycle(pipe, feeds=[url])
+    row = feed_row(pipe, url)
+    assert row["error_count"] == 0 and row["last_status"] == "ok"
+    assert row["last_error_kind"] == "http_5xx"  # the last error stays visible
+    assert len(polls(pipe)) == 13
+
+
+def test_retry_after_is_honoured(pipe, loopback):
+    url = loopback.url("/busy.xml")
+    loopback.route("/busy.xml", "slow down", status=429, headers={"Retry-After": "7200"})
+    write_feeds(pipe.settings, [url])
+    now = datetime.now(timezone.utc)
+    run_cycle(pipe, feeds=[url], now=now)
+    assert feed_row(pipe, url)["next_poll_at"] >= now + timedelta(seconds=7200)
+
+
+def test_permanent_redirect_moves_the_feed(pipe, loopback):
+    old, new = loopback.url("/old.xml"), loopback.url("/new.xml")
+    loopback.route("/old.xml", redirect_to=new, status=301)
+    loopback.route("/new.xml", rss(ITEMS), content_type="application/rss+xml")
+    write_feeds(pipe.settings, [old])
+    run_cycle(pipe, feeds=[old])
+    assert feed_row(pipe, old)["url"] == new
+    loopback.reset_log()
+    run_cycle(pipe, feeds=[old])
+    assert not loopback.hits("/old.xml") and loopback.hits("/new.xml")
+
+
+def test_gone_disables_with_reason_and_is_not_due(pipe, loopback):
+    url = loopback.url("/gone.xml")
+    loopback.route("/gone.xml", "bye", status=410)
+    write_feeds(pipe.settings, [url])
+    run_cycle(pipe, feeds=[url])
+    row = feed_row(pipe, url)
+    assert not row["enabled"] and "410" in row["disabled_reason"]
+    loopback.reset_log()
+    run_cycle(pipe, now=datetime.now(timezone.utc) + timedelta(days=30))
+    assert not loopback.hits("/gone.xml")
+
+
+def test_every_poll_writes_a_row(pipe, loopback):
+    loopback.route("/ok.xml", rss(ITEMS), content_type="application/rss+xml")
+    loopback.route("/html.xml", "<html><body>not a feed</body></html>")
+    loopback.route("/empty.xml", "", content_type="application/rss+xml")
+    urls = [loopback.url(p) for p in ("/ok.xml", "/html.xml", "/empty.xml")]
+    write_feeds(pipe.settings, urls)
+    run_cycle(pipe)
+    rows = {p["feed_id"]: p for p in polls(pipe)}
+    assert len(rows) == 3
+    kinds = sorted((p["status"], p["error_kind"]) for p in rows.values())
+    assert kinds == [("error", "parse"), ("error", "parse"), ("ok", None)]
+    ok = [p for p in rows.values() if p["status"] == "ok"][0]
+    assert ok["http_status"] == 200 and ok["bytes"] > 0 and ok["new_entries"] == 1
+
+
+def test_feeds_file_edits_apply_next_cycle(pipe, loopback):
+    loopback.route("/a.xml", rss(ITEMS), content_type="application/rss+xml")
+    write_feeds(pipe.settings, [])
+    assert run_cycle(pipe).feeds_polled == 0
+    write_feeds(pipe.settings, [loopback.url("/a.xml")])
+    assert run_cycle(pipe).feeds_polled == 1
