@@ -35,7 +35,7 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     started = time.perf_counter()
     if respect_robots:
         try:
-            if not await fetcher.robots_allowed(link):
+            if not await fetcher.robots_allowed(link, allow_private=allow_private):
                 return PageResult(link, None, "robots_disallowed")
         except FetchError as exc:
             if exc.kind == "robots_unavailable":
