@@ -448,7 +448,6 @@ class _Cycle:
                     except asyncio.CancelledError:
                         break
                     self.reporter.advance("pages")
-                    self._time("fetch", result.fetch_s)
                     self._time("extract", result.extract_s)
                     draft = self._draft(item, result)
                     if draft is None:
@@ -464,7 +463,7 @@ class _Cycle:
                 watcher.cancel()
                 for t in tasks:
                     t.cancel()
-        self._time("pages_wall", time.perf_counter() - t0)
+        self._time("pages", time.perf_counter() - t0)
         if batch and not self.cancel.is_set():
             writes.append(loop.run_in_executor(self.writer, self._store, batch))
         for w in writes:

@@ -50,15 +50,19 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     if not looks_like_html(result.content_type, result.body):
         return PageResult(result.final_url, None, f"not_html: {result.content_type or 'unknown'}",
                           fetch_s=fetch_s)
-    t0 = time.perf_counter()
     loop = asyncio.get_running_loop()
     try:
         # trafilatura is CPU-bound: a worker thread keeps the other fetches moving.
-        page = await loop.run_in_executor(executor, extract_page, result.body, result.final_url)
+        page, extract_s = await loop.run_in_executor(executor, _timed_extract, result.body,
+                                                     result.final_url)
     except Exception as exc:  # a parser bug on one page must not stop the cycle
         return PageResult(result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}",
-                          fetch_s=fetch_s, extract_s=time.perf_counter() - t0)
-    extract_s = time.perf_counter() - t0
+                          fetch_s=fetch_s)
     if page is None or not page.text.strip():
         return PageResult(result.final_url, None, "no_text", fetch_s=fetch_s, extract_s=extract_s)
     return PageResult(result.final_url, page, None, fetch_s=fetch_s, extract_s=extract_s)
+
+
+def _timed_extract(body: bytes, url: str) -> tuple[PageExtract | None, float]:
+    started = time.perf_counter()
+    return extract_page(body, url), time.perf_counter() - started

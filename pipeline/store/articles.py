@@ -49,19 +49,29 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
     """Insert articles with embeddings, chunk vectors and topics (call inside a transaction)."""
     if not articles:
         return
-    placeholders = ", ".join("?" for _ in _ARTICLE_COLUMNS)
-    db.executemany(f"INSERT INTO articles ({', '.join(_ARTICLE_COLUMNS)}) VALUES ({placeholders})",
-                   [_article_row(a) for a in articles])
-    db.executemany(
-        "INSERT INTO embeddings (article_id, model, dim, chunks, vector) VALUES (?, ?, ?, ?, ?)",
-        [[a.id, a.embedding.model, int(a.embedding.vector.shape[0]), len(a.embedding.chunks),
-          a.embedding.vector.tolist()] for a in articles])
-    db.executemany(
-        "INSERT INTO chunk_embeddings (article_id, chunk_no, start_char, end_char, model, vector) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        [[a.id, i, c.start_char, c.end_char, a.embedding.model, c.vector.tolist()]
-         for a in articles for i, c in enumerate(a.embedding.chunks)])
-    db.executemany(_TOPIC_INSERT, [row for a in articles for row in _topic_rows(a.id, a.tags.topics)])
+    rows = [_article_row(a) for a in articles]
+    db.insert_columns("articles", {name: [r[i] for r in rows]
+                                   for i, name in enumerate(_ARTICLE_COLUMNS)})
+    db.insert_columns("embeddings", {
+        "article_id": [a.id for a in articles],
+        "model": [a.embedding.model for a in articles],
+        "dim": [int(a.embedding.vector.shape[0]) for a in articles],
+        "chunks": [len(a.embedding.chunks) for a in articles],
+        "vector": np.stack([a.embedding.vector for a in articles])})
+    chunks = [(a.id, i, c, a.embedding.model) for a in articles
+              for i, c in enumerate(a.embedding.chunks)]
+    db.insert_columns("chunk_embeddings", {
+        "article_id": [aid for aid, _, _, _ in chunks],
+        "chunk_no": [i for _, i, _, _ in chunks],
+        "start_char": [c.start_char for _, _, c, _ in chunks],
+        "end_char": [c.end_char for _, _, c, _ in chunks],
+        "model": [model for _, _, _, model in chunks],
+        "vector": np.stack([c.vector for _, _, c, _ in chunks])})
+    topic_rows = [row for a in articles for row in _topic_rows(a.id, a.tags.topics)]
+    if topic_rows:
+        db.insert_columns("article_topics", {
+            name: [r[i] for r in topic_rows] for i, name in enumerate(
+                ("article_id", "topic", "score", "evidence", "matched_terms", "passage"))})
 
 
 def delete_articles(db: Db, ids: Sequence[int]) -> None:

@@ -76,6 +76,38 @@ class Db:
         except duckdb.Error as exc:
             raise _translate(exc) from exc
 
+    def insert_columns(self, table: str, columns: dict[str, Any]) -> None:
+        """Bulk insert column-wise data through Arrow (2-D float arrays become FLOAT[] vectors).
+
+        executemany converts every parameter row on its own (about 40 ms per row holding a
+        384-float list); one Arrow table is scanned by DuckDB directly, a thousand times faster.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        arrays = {}
+        vectors = set()
+        for name, values in columns.items():
+            if isinstance(values, np.ndarray) and values.ndim == 2:
+                flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).ravel())
+                arrays[name] = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+                vectors.add(name)
+            else:
+                arrays[name] = pa.array(list(values))
+        data = pa.table(arrays)
+        if data.num_rows == 0:
+            return
+        view = f"_newswatch_insert_{id(data)}"
+        names = ", ".join(f'"{c}"' for c in columns)
+        select = ", ".join(f'"{c}"::FLOAT[]' if c in vectors else f'"{c}"' for c in columns)
+        try:
+            self._con.register(view, data)
+            self._con.execute(f"INSERT INTO {table} ({names}) SELECT {select} FROM {view}")
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            self._con.unregister(view)
+
     def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
         """All result rows as tuples."""
         return self.execute(sql, params).fetchall()

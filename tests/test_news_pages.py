@@ -1,0 +1,36 @@
+"""Integration on 181 real news pages: every page stored, its text close to the ground truth."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from pipeline.ingest import run_cycle
+from tests.conftest import NEWS_PAGES, REPO, require_shared
+from tests.corpus_site import load_pages, serve
+from tests.helpers import make_pipeline, write_feeds
+
+sys.path.insert(0, str(REPO / "bench"))
+from scoring import corpus_score  # noqa: E402
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_news_pages_are_stored_with_their_article_text(make_settings, embedder, loopback):
+    pages = load_pages(require_shared(NEWS_PAGES))
+    settings = make_settings("[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
+                             "concurrency = 8\n")
+    pipe = make_pipeline(settings, embedder)
+    feed = serve(loopback, pages)
+    write_feeds(settings, [feed])
+    summary = run_cycle(pipe)
+    assert summary.articles_new == len(pages) == 181
+    with pipe.warehouse.connect(read_only=True) as db:
+        text_by_url = dict(db.rows("SELECT url, text FROM articles WHERE source = 'feed'"))
+        sources = dict(db.rows("SELECT text_source, count(*) FROM articles WHERE source = 'feed' "
+                               "GROUP BY 1"))
+    pairs = [(text_by_url[loopback.url(f"/page/{p.key}.html")], p.body) for p in pages]
+    precision, recall, f1 = corpus_score(pairs)
+    print(f"stored {len(pairs)}: P={precision:.3f} R={recall:.3f} F1={f1:.3f} sources={sources}")
+    assert f1 >= 0.95 and sources.get("page", 0) >= 175
