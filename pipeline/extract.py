@@ -19,6 +19,8 @@ from lxml import html as lxml_html
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NOT_HTML_TYPES = ("application/pdf", "image/", "video/", "audio/", "application/zip",
                    "application/octet-stream", "application/msword", "application/vnd.")
+#: Fewer words than this is not an article text.
+MIN_WORDS = 5
 _SNIFF_RE = re.compile(rb"<(?:!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I)
 
 
@@ -95,7 +97,7 @@ def extract_page(html: bytes | str, url: str) -> PageExtract | None:
     doc = trafilatura.bare_extraction(tree, url=url, with_metadata=True, include_comments=False,
                                       include_tables=True, favor_precision=True)
     text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
-    if not text:
+    if len(text.split()) < MIN_WORDS:  # a menu item or a cookie notice is no article
         return None
     return PageExtract(text=text, title=_clean(doc.title), author=_clean(doc.author),
                        published_at=_date(doc.date), site_name=_clean(doc.sitename),
