@@ -25,7 +25,7 @@ import numpy as np
 
 from pipeline.dedup import DedupDoc, DedupIndex
 from pipeline.embed import Embedder, Embedding
-from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.models import ArticleDraft, DedupDecision, StoredArticle
 from pipeline.seeds import SeedDoc, load_seeds
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
@@ -83,15 +83,25 @@ class Pipeline:
     def refresh(self, db: Db) -> None:
         """Bring the dedup index and tagger up to date with what the warehouse holds."""
         if self._index is None:
-            self._index = DedupIndex(self.settings.dedup)
+            self._index = DedupIndex(self.settings.dedup, text_loader=self._load_texts)
+        started, added = time.perf_counter(), 0
         for doc, decision in article_store.dedup_rows(db, after_id=self._index.max_id):
             self._index.add(doc, decision)
+            added += 1
+        if added > 1000:
+            log.info("dedup index: %d articles loaded from the warehouse in %.1f s", added,
+                     time.perf_counter() - started)
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
         seed_mark = max(seed_ids, default=0) * 100003 + len(seed_ids)
         if self._tagger is None or seed_mark != self._seed_max_id:
             _, seed_chunks = article_store.chunk_vectors(db, source="seed")
             self._tagger = build_tagger(self.settings, self.embedder, seed_vectors, seed_chunks)
             self._seed_max_id = seed_mark
+
+    def _load_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """Stored texts of articles the index no longer keeps in memory."""
+        with self.warehouse.connect(read_only=True) as db:
+            return article_store.texts(db, ids)
 
     def forget(self, ids: Sequence[int]) -> None:
         """Drop articles from the in-memory index (a batch that was not written)."""
@@ -124,25 +134,52 @@ class Pipeline:
         t0 = time.perf_counter()
         embeddings = self.embedder.embed([d.text for d in drafts])
         t1 = time.perf_counter()
-        out = [self._decide(first_id + i, d, e) for i, (d, e) in enumerate(zip(drafts, embeddings))]
+        out = self._decide_all([first_id + i for i in range(len(drafts))], drafts, embeddings)
         if timings is not None:
             timings["embed"] = timings.get("embed", 0.0) + (t1 - t0)
             timings["dedup_tag"] = timings.get("dedup_tag", 0.0) + (time.perf_counter() - t1)
         return out
 
-    def _decide(self, article_id: int, draft: ArticleDraft, emb: Embedding) -> StoredArticle:
-        digest = content_hash(draft.text)
-        doc = DedupDoc(id=article_id, text=draft.text, content_hash=digest, lang=draft.lang,
-                       published_at=draft.published_at or draft.fetched_at, vector=emb.vector,
-                       chunk_vectors=np.stack([c.vector for c in emb.chunks]),
-                       is_seed=draft.source == "seed")
-        decision = self.index.check(doc)
-        # Later articles of the same batch are compared with this one too.
-        self.index.add(doc, decision)
-        tags = self.tagger.tag(draft.title, draft.text, emb)
-        return StoredArticle(id=article_id, draft=draft, content_hash=digest,
-                             word_count=word_count(draft.text), embedding=emb, dedup=decision,
-                             tags=tags)
+    def _decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
+                    embeddings: Sequence[Embedding]) -> list[StoredArticle]:
+        """Hash, deduplicate (in order, so copies inside one batch are caught) and tag."""
+        hashes = [content_hash(d.text) for d in drafts]
+        docs = [DedupDoc(id=i, text=d.text, content_hash=h, lang=d.lang,
+                         published_at=d.published_at or d.fetched_at, vector=e.vector,
+                         chunk_vectors=np.stack([c.vector for c in e.chunks]),
+                         is_seed=d.source == "seed")
+                for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
+        decisions = self.index.decide(docs)
+        return [StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
+                              embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e))
+                for i, d, e, h, dec in zip(ids, drafts, embeddings, hashes, decisions)]
+
+    def rebuild_dedup(self, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Recompute duplicates and stories of every stored article, in id order, with the
+        current thresholds; one transaction. Returns how many decisions changed."""
+        from pipeline.store import dedup_store
+
+        index = DedupIndex(self.settings.dedup, text_loader=self._load_texts)
+        with self.warehouse.connect(read_only=True) as db:
+            rows = list(article_store.dedup_rows(db))
+        changed: list[tuple[int, DedupDecision]] = []
+        stats = {"articles": len(rows), "changed": 0, "duplicates": 0, "stories": 0}
+        for start in range(0, len(rows), 100):
+            block = rows[start:start + 100]
+            decisions = index.decide([doc for doc, _ in block])
+            for (doc, old), new in zip(block, decisions):
+                if (old.duplicate_of, old.story_id, old.kind) != (new.duplicate_of, new.story_id,
+                                                                  new.kind):
+                    changed.append((doc.id, new))
+                stats["duplicates"] += new.duplicate_of is not None
+                stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
+            if progress is not None:
+                progress(min(start + 100, len(rows)), len(rows))
+        with self.warehouse.transaction() as db:
+            dedup_store.update_decisions(db, changed)
+        stats["changed"] = len(changed)
+        self.reset()
+        return stats
 
     # -- seed corpus ---------------------------------------------------------------------------
 
@@ -192,7 +229,7 @@ class Pipeline:
                 self.settings, self.embedder,
                 np.vstack([m for m in (seed_vectors, new_vectors) if m.size]),
                 np.vstack([m for m in (seed_chunks, new_chunks) if m.size]))
-            stored_articles = [self._decide(i, d, e) for i, d, e in zip(ids, drafts, embeddings)]
+            stored_articles = self._decide_all(ids, drafts, embeddings)
             article_store.insert_articles(db, stored_articles)
         self.reset()
         updated = tuple(doc.file_name for doc, old in todo if old is not None)

@@ -128,11 +128,11 @@ class DedupSettings:
     shingle_size: int = _opt(5, "words per shingle", lo=2, hi=12)
     num_perm: int = _opt(128, "MinHash permutations", lo=16, hi=1024)
     lsh_threshold: float = _opt(0.2, "MinHash LSH Jaccard threshold for candidates", lo=0.01, hi=1)
-    candidate_similarity: float = _opt(0.80, "chunk cosine that makes a candidate", lo=0, hi=1)
+    candidate_similarity: float = _opt(0.90, "chunk cosine that makes a candidate", lo=0, hi=1)
     jaccard_threshold: float = _opt(0.30, "shingle Jaccard that confirms a duplicate", lo=0, hi=1)
     containment_threshold: float = _opt(0.60, "share of the shorter text found in the other that "
                                               "confirms a duplicate", lo=0, hi=1)
-    story_similarity: float = _opt(0.60, "article cosine that joins an earlier story", lo=0, hi=1)
+    story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story", lo=0, hi=1)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
 
 

@@ -39,7 +39,8 @@ def site(loopback):
     summary_items.append({"title": "The annual report", "link": loopback.url("/report.pdf"),
                           "guid": "s-pdf", "description": "The report as a PDF."})
     full_text = " ".join(paragraphs("Full content feed article about export controls", 8))
-    loopback.route("/thin.html", "<html><body><p>Subscribe to read.</p></body></html>")
+    loopback.route("/thin.html", "<html><body><article><p>Subscribe to read the full story on "
+                   "export controls, with analysis from our reporters.</p></article></body></html>")
     full_items.append({"title": "Export controls tightened", "link": loopback.url("/thin.html"),
                        "guid": "f0", "content": f"<p>{full_text}</p>",
                        "description": "Short teaser."})

@@ -170,3 +170,11 @@ def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDe
                        vector=np.asarray(vector, dtype=np.float32), chunk_vectors=chunks,
                        is_seed=source == "seed")
         yield doc, DedupDecision(dup_of, dup_sim, dup_kind, int(story if story is not None else aid))
+
+
+def texts(db: Db, ids: Sequence[int]) -> dict[int, str]:
+    """Texts of some articles by id."""
+    if not ids:
+        return {}
+    return {int(i): t for i, t in db.rows(
+        "SELECT id, text FROM articles WHERE id IN (SELECT unnest(?))", [list(ids)])}

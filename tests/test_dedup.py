@@ -1,0 +1,190 @@
+"""Deduplication levels and stories on hand-written texts (fake embedder: text overlap decides)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from pipeline.dedup import DedupDoc, DedupIndex, is_english_like, overlap, shingle_hashes
+from pipeline.models import DedupDecision
+from pipeline.settings import DedupSettings
+from pipeline.textnorm import content_hash
+
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+SPACETY = ("The US Treasury sanctioned the Chinese satellite company Spacety on Thursday for "
+           "supplying radar satellite imagery of Ukraine to the Wagner Group. Officials said the "
+           "images were used to plan combat operations near Bakhmut. Spacety's Luxembourg "
+           "subsidiary was also designated. The firm did not respond to a request for comment. "
+           "Analysts said the action signals a tougher line on Chinese support for Russia's war, "
+           "and that more companies supplying space data could follow in the coming months. "
+           "The designation freezes any assets the company holds under US jurisdiction and bars "
+           "Americans from dealing with it.")
+FLOODS = ("Heavy rain flooded large parts of the river valley overnight, forcing hundreds of "
+          "residents to leave their homes. Emergency crews used boats to reach villages cut off "
+          "by the water, and the regional governor declared a state of emergency. Forecasters "
+          "expect more rain later in the week, and schools in the area will stay closed until "
+          "the water recedes. Farmers said the floods destroyed much of this year's harvest.")
+
+
+def words(n: int, tag: str) -> str:
+    return " ".join(f"{tag}{i % 97}x{i // 97}" for i in range(n))
+
+
+def make(i, text, embedder, *, lang="en", seed=False, when=NOW):
+    [e] = embedder.embed([text])
+    return DedupDoc(id=i, text=text, content_hash=content_hash(text), lang=lang,
+                    published_at=when, vector=e.vector,
+                    chunk_vectors=np.stack([c.vector for c in e.chunks]), is_seed=seed)
+
+
+@pytest.fixture
+def index():
+    return DedupIndex(DedupSettings())
+
+
+def test_same_text_is_a_hash_duplicate(index, fake_embedder):
+    [a, b] = index.decide([make(1, SPACETY, fake_embedder),
+                           make(2, SPACETY.upper().replace(".", " ."), fake_embedder)])
+    assert a.duplicate_of is None and a.story_id == 1
+    assert (b.duplicate_of, b.kind, b.similarity, b.story_id) == (1, "hash", 1.0, 1)
+
+
+def test_copy_in_different_clothing_is_a_near_duplicate(index, fake_embedder):
+    index.decide([make(1, SPACETY, fake_embedder)])
+    copy = ("Home | World | Business\nEditor's note: republished with permission.\n" + SPACETY +
+            "\nSign up for our newsletter. © 2026 Example Media.")
+    [d] = index.decide([make(2, copy, fake_embedder)])
+    assert d.duplicate_of == 1 and d.kind in ("near", "contains", "contained")
+
+
+def test_truncated_copy_is_contained(index, fake_embedder):
+    index.decide([make(1, SPACETY, fake_embedder)])
+    [d] = index.decide([make(2, SPACETY[: len(SPACETY) * 6 // 10], fake_embedder)])
+    assert d.duplicate_of == 1 and d.similarity >= 0.6
+
+
+def test_article_with_another_appended_contains_the_original(index, fake_embedder):
+    index.decide([make(1, SPACETY, fake_embedder)])
+    [d] = index.decide([make(2, SPACETY + "\n\n" + FLOODS + " " + words(150, "w"),
+                             fake_embedder)])
+    assert d.duplicate_of == 1 and d.kind == "contains"
+
+
+def test_duplicate_points_at_the_root_original(index, fake_embedder):
+    copy = "Editor's note: shared by a partner.\n" + SPACETY
+    decisions = index.decide([make(1, SPACETY, fake_embedder, seed=True),
+                              make(2, copy, fake_embedder),
+                              make(3, copy + " Updated at noon.", fake_embedder)])
+    assert [d.duplicate_of for d in decisions] == [None, 1, 1]
+
+
+def test_unrelated_articles_are_not_merged(index, fake_embedder):
+    decisions = index.decide([make(1, SPACETY, fake_embedder), make(2, FLOODS, fake_embedder)])
+    assert decisions[1].duplicate_of is None and decisions[1].story_id == 2
+
+
+def test_shared_part_beyond_the_first_window_counts(index, fake_embedder):
+    long_original = words(400, "intro") + " " + SPACETY + " " + words(300, "tail")
+    index.decide([make(1, long_original, fake_embedder)])
+    # Only the part after the 400th word is reused, inside another long article.
+    copy = words(350, "other") + " " + SPACETY + " " + words(300, "tail")
+    [d] = index.decide([make(2, copy, fake_embedder)])
+    assert d.duplicate_of == 1
+
+
+def test_copy_differing_only_after_its_300th_word(index, fake_embedder):
+    head, tail = words(300, "head"), words(700, "tail")
+    index.decide([make(1, head + " " + tail, fake_embedder)])
+    # The same article with its ending rewritten after word 300: still a copy.
+    edited = head + " " + " ".join(tail.split()[:600]) + " " + words(100, "edit")
+    [same] = index.decide([make(2, edited, fake_embedder)])
+    assert same.duplicate_of == 1
+    # The same first 300 words, then a different 700-word article: not a copy, though a model
+    # that reads only the first 256 word pieces sees the two as identical.
+    [other] = index.decide([make(3, head + " " + words(700, "new"), fake_embedder)])
+    assert other.duplicate_of is None
+
+
+def test_overlap_measures():
+    a = shingle_hashes(SPACETY)
+    b = shingle_hashes(SPACETY[: len(SPACETY) // 2])
+    o = overlap(b, a)
+    assert o.contained > 0.9 and 0.3 < o.jaccard < 0.6 and o.contains < 0.6
+    assert overlap(shingle_hashes(FLOODS), a).jaccard == 0
+
+
+def test_remove_forgets(index, fake_embedder):
+    index.decide([make(1, SPACETY, fake_embedder)])
+    index.remove([1])
+    [d] = index.decide([make(2, SPACETY, fake_embedder)])
+    assert d.duplicate_of is None and len(index) == 1
+
+
+def test_story_by_vectors_within_window():
+    index = DedupIndex(DedupSettings(story_similarity=0.8, story_window_days=3))
+    v = np.eye(8, dtype=np.float32)
+    near = (v[0] * 0.9 + v[1] * 0.436).astype(np.float32)
+
+    def doc(i, vec, when):
+        return DedupDoc(i, f"text {i} " + words(30, f"t{i}"), f"h{i}", "en", when, vec,
+                        vec[None, :], False)
+
+    [a, b, c, d] = index.decide([doc(1, v[0], NOW), doc(2, near, NOW + timedelta(days=1)),
+                                 doc(3, v[2], NOW), doc(4, near, NOW + timedelta(days=10))])
+    assert (a.story_id, b.story_id, c.story_id) == (1, 1, 3)
+    assert d.story_id == 4  # outside the window: a story of its own
+    assert all(x.duplicate_of is None for x in (a, b, c, d))
+
+
+def test_vectors_are_compared_only_in_english():
+    assert is_english_like("en", "x") and is_english_like(None, "Plain English text here.")
+    assert not is_english_like("ru", "Texte")
+    assert not is_english_like(None, "Москва заявила, что санкции не повлияют на экономику.")
+    index = DedupIndex(DedupSettings(story_similarity=0.5))
+    v = np.ones((1, 4), dtype=np.float32) / 2
+    ru1 = DedupDoc(1, "Москва заявила " + words(30, "a"), "h1", "ru", NOW, v[0], v, False)
+    ru2 = DedupDoc(2, "Пекин ответил " + words(30, "b"), "h2", "ru", NOW, v[0], v, False)
+    [_, second] = index.decide([ru1, ru2])
+    assert second.story_id == 2 and second.duplicate_of is None
+
+
+def test_index_rebuilds_from_stored_decisions(fake_embedder):
+    index = DedupIndex(DedupSettings())
+    original = make(7, SPACETY, fake_embedder)
+    index.add(original, DedupDecision(None, None, None, 7))
+    assert index.max_id == 7
+    [d] = index.decide([make(8, "Note: " + SPACETY, fake_embedder)])
+    assert d.duplicate_of == 7
+
+
+def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from pipeline.ingest import Pipeline
+    from pipeline.models import ArticleDraft
+    from tests.helpers import make_pipeline
+
+    settings = make_settings()
+    pipe = make_pipeline(settings, fake_embedder)
+    with pipe.warehouse.connect(read_only=True) as db:
+        pipe.refresh(db)
+    half = SPACETY[: len(SPACETY) // 2] + " A closing line written for this copy alone, unlike the rest."
+    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
+                           text_source="page", fetched_at=NOW, lang="en")
+              for i, t in enumerate((SPACETY, half))]
+    stored = pipe.process(drafts, first_id=100)
+    from pipeline.store import articles as article_store
+
+    with pipe.warehouse.transaction() as db:
+        article_store.insert_articles(db, stored)
+    assert stored[1].dedup.duplicate_of == 100
+    strict = make_settings("[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n")
+    result = CliRunner().invoke(cli, ["--config", strict.source, "dedup", "--rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "1 decisions changed" in result.output
+    with pipe.warehouse.connect(read_only=True) as db:
+        assert db.scalar("SELECT duplicate_of FROM articles WHERE id = 101") is None
