@@ -181,6 +181,34 @@ class Pipeline:
         self.reset()
         return stats
 
+    def retag(self, progress: Callable[[int, int], None] | None = None
+              ) -> dict[str, dict[str, int]]:
+        """Re-score every stored article against the current topics file (no fetching, no
+        re-embedding); one transaction. Returns tags added and removed per topic."""
+        from pipeline.store import topics_store
+
+        self._tagger = None
+        with self.warehouse.connect(read_only=True) as db:
+            self.refresh(db)
+            before = topics_store.current_tags(db)
+            articles = list(topics_store.stored_embeddings(db))
+        results = {}
+        for n, (aid, title, text, emb) in enumerate(articles, 1):
+            results[aid] = self.tagger.tag(title, text, emb)
+            if progress is not None and (n % 25 == 0 or n == len(articles)):
+                progress(n, len(articles))
+        with self.warehouse.transaction() as db:
+            topics_store.replace_all_tags(db, results)
+        changes: dict[str, dict[str, int]] = {}
+        for aid, result in results.items():
+            new = {t.topic for t in result.topics}
+            old = before.get(aid, set())
+            for topic in new - old:
+                changes.setdefault(topic, {"added": 0, "removed": 0})["added"] += 1
+            for topic in old - new:
+                changes.setdefault(topic, {"added": 0, "removed": 0})["removed"] += 1
+        return changes
+
     # -- seed corpus ---------------------------------------------------------------------------
 
     def sync_seeds(self) -> SeedSyncResult:

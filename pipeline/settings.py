@@ -88,7 +88,7 @@ class SeedsSettings:
 @dataclass(frozen=True)
 class TopicsSettings:
     file: Path = _opt("topics.toml", "topic definitions", path=True)
-    min_relevance: float = _opt(0.35, "similarity to the seeds below which an untagged article is "
+    min_relevance: float = _opt(0.5, "similarity to the seeds below which an untagged article is "
                                       "off-topic", lo=0.0, hi=1.0)
 
 

@@ -1,0 +1,76 @@
+"""Reading articles for re-tagging and explaining, and writing new tags."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from pipeline.embed import Chunk, Embedding
+from pipeline.models import TagResult
+from pipeline.store.db import Db
+
+
+def stored_embeddings(db: Db, ids: Sequence[int] | None = None
+                      ) -> Iterator[tuple[int, str, str, Embedding]]:
+    """(id, title, text, embedding rebuilt from stored chunk vectors) of articles, by id."""
+    where = "" if ids is None else "WHERE a.id IN (SELECT unnest(?))"
+    params = None if ids is None else [list(ids)]
+    rows = db.rows(f"SELECT a.id, a.title, a.text, e.model, e.vector FROM articles a "
+                   f"JOIN embeddings e ON e.article_id = a.id {where} ORDER BY a.id", params)
+    chunk_rows = db.rows(
+        f"SELECT c.article_id, c.start_char, c.end_char, c.vector FROM chunk_embeddings c "
+        f"{'WHERE c.article_id IN (SELECT unnest(?))' if ids is not None else ''} "
+        f"ORDER BY c.article_id, c.chunk_no", params)
+    chunks: dict[int, list[Chunk]] = {}
+    for aid, start, end, vector in chunk_rows:
+        chunks.setdefault(aid, []).append(Chunk(start, end, 0, np.asarray(vector, np.float32)))
+    for aid, title, text, model, vector in rows:
+        vec = np.asarray(vector, dtype=np.float32)
+        own = tuple(chunks.get(aid) or [Chunk(0, len(text), 0, vec)])
+        yield aid, title, text, Embedding(model, vec, own)
+
+
+def current_tags(db: Db) -> dict[int, set[str]]:
+    """Topics of every article."""
+    out: dict[int, set[str]] = {}
+    for aid, topic in db.rows("SELECT article_id, topic FROM article_topics"):
+        out.setdefault(aid, set()).add(topic)
+    return out
+
+
+def replace_all_tags(db: Db, results: dict[int, TagResult]) -> None:
+    """Replace topics, relevance and on-topic flags of the given articles (one transaction)."""
+    ids = list(results)
+    if not ids:
+        return
+    db.execute("DELETE FROM article_topics WHERE article_id IN (SELECT unnest(?))", [ids])
+    rows = [(aid, t) for aid, r in results.items() for t in r.topics]
+    if rows:
+        db.insert_columns("article_topics", {
+            "article_id": [aid for aid, _ in rows], "topic": [t.topic for _, t in rows],
+            "score": [float(t.score) for _, t in rows],
+            "evidence": [json.dumps(t.evidence, ensure_ascii=False) for _, t in rows],
+            "matched_terms": [list(t.matched_terms) for _, t in rows],
+            "passage": [(t.passage or "")[:300] for _, t in rows]})
+    db.execute("CREATE TEMP TABLE _relevance (id BIGINT, relevance DOUBLE, on_topic BOOLEAN)")
+    try:
+        db.insert_columns("_relevance", {"id": ids,
+                                         "relevance": [r.relevance for r in results.values()],
+                                         "on_topic": [r.on_topic for r in results.values()]})
+        db.execute("UPDATE articles SET relevance = r.relevance, on_topic = r.on_topic "
+                   "FROM _relevance r WHERE articles.id = r.id")
+    finally:
+        db.execute("DROP TABLE IF EXISTS _relevance")
+
+
+def explain_rows(db: Db, article_id: int) -> dict[str, Any] | None:
+    """An article's stored tags with their evidence."""
+    article = db.dicts("SELECT id, title, url, source, relevance, on_topic, duplicate_of, "
+                       "story_id FROM articles WHERE id = ?", [article_id])
+    if not article:
+        return None
+    tags = db.dicts("SELECT topic, score, matched_terms, passage, evidence FROM article_topics "
+                    "WHERE article_id = ? ORDER BY score DESC", [article_id])
+    return {**article[0], "tags": tags}
