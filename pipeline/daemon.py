@@ -99,6 +99,7 @@ class Daemon:
         self.started_at = datetime.now(timezone.utc)
         self.running: str | None = None
         self.last: dict[str, dict[str, Any]] = {}
+        self._jobs_seen: dict[str, dict[str, Any]] = {}
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -150,13 +151,19 @@ class Daemon:
     # -- state, signals, reload -----------------------------------------------------------------
 
     def _publish(self, status: str = "running") -> None:
-        jobs = {}
-        try:
-            for job in self.scheduler.get_jobs():
-                nxt = getattr(job, "next_run_time", None)
-                jobs[job.id] = {"name": job.name, "next_run_at": nxt.isoformat() if nxt else None}
-        except Exception:  # the scheduler may be shutting down; the state is informative only
-            pass
+        jobs = self._jobs_seen
+        # While shutting down the scheduler holds its job-store lock until the running job
+        # ends: asking it for jobs from that job would wait forever.
+        if not self.stop.is_set():
+            try:
+                jobs = {}
+                for job in self.scheduler.get_jobs():
+                    nxt = getattr(job, "next_run_time", None)
+                    jobs[job.id] = {"name": job.name,
+                                    "next_run_at": nxt.isoformat() if nxt else None}
+                self._jobs_seen = jobs
+            except Exception:  # the state file is informative only
+                jobs = self._jobs_seen
         state = {"status": status, "pid": os.getpid(), "host": socket.gethostname(),
                  "started_at": self.started_at.isoformat(), "settings": self.settings.source,
                  "warehouse": str(self.warehouse.path), "running_job": self.running,

@@ -31,6 +31,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class _SchedulerNoise(logging.Filter):
+    """APScheduler's per-job chatter is debug detail; the jobs log their own one line."""
+
+    _QUIET = ("Adding job tentatively", "Added job", "Scheduler started", "Running job",
+              "Job \"", "maximum number of running instances", "Removed job",
+              "Paused scheduler", "Scheduler has been shut down", "Looking for jobs")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("apscheduler") and record.levelno < logging.ERROR:
+            message = record.getMessage()
+            if any(q in message for q in self._QUIET):
+                return False
+        return True
+
+
 def configure_logging(fmt: str = "text", level: str = "info") -> None:
     """Send log records to stderr in the chosen format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -42,6 +57,7 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
+    handler.addFilter(_SchedulerNoise())
     root.addHandler(handler)
     root.setLevel(level.upper())
     for name in _NOISY:
