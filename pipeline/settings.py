@@ -163,6 +163,10 @@ class SmtpSettings:
     username: str = _opt("", "SMTP user; the password comes from NEWSWATCH_SMTP_PASSWORD")
     timeout_s: float = _opt(30.0, "SMTP timeout", lo=1, hi=600)
     retries: int = _opt(3, "attempts per send", lo=1, hi=20)
+    retry_delay_s: float = _opt(5.0, "first delay between attempts (doubled each time)", lo=0,
+                                hi=600)
+    ca_file: str = _opt("", "extra CA certificate file to trust (a private mail server); empty: "
+                            "the system's", path=True)
     password: str = field(default="", repr=False, metadata={"secret": True,
                                                             "help": "from NEWSWATCH_SMTP_PASSWORD"})
 
@@ -332,6 +336,8 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
             _check_allowed(value, declared[key].metadata, where)
             if tp is Path:
                 value = (base / Path(value).expanduser()).resolve()
+            elif declared[key].metadata.get("path") and value:
+                value = str((base / Path(value).expanduser()).resolve())  # optional path
             values[section][key] = value
 
     for name, raw in sorted(env.items()):
@@ -365,9 +371,8 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
         for f in fields(cls):
             if f.name in values[name]:
                 resolved[f.name] = values[name][f.name]
-            elif f.metadata.get("path"):
-                default = f.default
-                resolved[f.name] = (base / default).resolve()
+            elif f.metadata.get("path") and f.default:
+                resolved[f.name] = (base / f.default).resolve()
         sections[name] = cls(**resolved)
     return Settings(**sections, source=source)
 

@@ -1,0 +1,60 @@
+"""`newswatch digest`: print, preview or send a week's digest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.cli import cli
+from pipeline.cli.app import App, pass_app
+from pipeline.errors import NewswatchError
+
+
+@cli.command()
+@click.option("--week", default=None, metavar="YYYY-Www",
+              help="ISO week in [schedule] timezone (default: the last complete week).")
+@click.option("--send", "send_it", is_flag=True,
+              help="Deliver it: by SMTP, or to the outbox when no SMTP host is set.")
+@click.option("--preview", type=click.Path(dir_okay=False), default=None,
+              help="Write a standalone HTML file to look at in a browser.")
+@click.option("--force", is_flag=True, help="With --send: deliver even if already sent.")
+@pass_app
+def digest(app: App, week: str | None, send_it: bool, preview: str | None, force: bool) -> None:
+    """Build the weekly digest; print it as text unless --send or --preview is given."""
+    from datetime import datetime, timezone
+
+    from pipeline import digest_render
+    from pipeline.digest import last_complete_week, load_digest, week_of
+    from pipeline.jobs import digest_job
+
+    if send_it and preview:
+        raise click.UsageError("use either --send or --preview")
+    settings = app.settings
+    if send_it:
+        result = digest_job(settings, app.warehouse, week=week, force=force)
+        outcome = result.detail
+        if outcome is None:
+            raise NewswatchError(f"digest failed: {result.error}")
+        if outcome.status == "failed":
+            raise NewswatchError(f"digest {outcome.week} not sent: {outcome.error}")
+        messages = {
+            "sent": f"digest {outcome.week} sent to {', '.join(settings.digest.recipients)}",
+            "written": f"no SMTP host set: digest {outcome.week} written to "
+                       f"{', '.join(outcome.files)}",
+            "already_sent": f"digest {outcome.week} was already sent; --force sends it again",
+            "skipped_empty": f"nothing new in {outcome.week}; no digest (digest.send_empty is "
+                             f"false)",
+        }
+        click.echo(messages.get(outcome.status, outcome.status))
+        return
+    target = week_of(week, settings.schedule.timezone) if week else last_complete_week(
+        datetime.now(timezone.utc), settings.schedule.timezone)
+    model = load_digest(settings, app.warehouse, target)
+    rendered = digest_render.render(model, settings)
+    if preview:
+        Path(preview).write_text(rendered.standalone_html, encoding="utf-8")
+        click.echo(f"wrote {preview} ({rendered.subject})")
+        return
+    sys.stdout.write(f"Subject: {rendered.subject}\n\n{rendered.text}")

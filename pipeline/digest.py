@@ -1,0 +1,310 @@
+"""The weekly digest: which stories a week holds (pure), and delivering it once per week.
+
+A week is an ISO week in the configured time zone; the default is the last complete one. An
+article belongs to the week it was first stored (fetched_at), not the one it claims to be
+published in: the digest promises every article once, and an article published on Sunday night
+but fetched on Monday morning would otherwise fall between two digests.
+
+Each story appears once, in the section of its best-scoring topic: other articles of the same
+story and copies of any of them are folded under it ("also reported by A, B and 3 more").
+Off-topic articles are left out, and so are copies of the seeds or of articles from earlier
+weeks (already known news).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from pipeline.errors import DigestError
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
+LEAD_CHARS = 320
+
+
+@dataclass(frozen=True)
+class Week:
+    """An ISO week in a time zone, with its bounds as UTC instants."""
+
+    label: str
+    start: datetime
+    end: datetime
+    tz: str
+
+    def days(self) -> list[date]:
+        """The seven local dates of the week."""
+        local = self.start.astimezone(ZoneInfo(self.tz)).date()
+        return [local + timedelta(days=i) for i in range(7)]
+
+    def previous(self) -> "Week":
+        """The week before."""
+        start = self.start.astimezone(ZoneInfo(self.tz)) - timedelta(days=7)
+        iso = start.isocalendar()
+        return week_of(f"{iso.year}-W{iso.week:02d}", self.tz)
+
+
+def week_of(label: str, tz: str) -> Week:
+    """Parse 'YYYY-Www' into its bounds in a time zone; DigestError when malformed."""
+    match = _WEEK_RE.match(label.strip())
+    if not match:
+        raise DigestError(f"{label!r} is not an ISO week; use YYYY-Www, e.g. 2026-W47")
+    year, number = int(match[1]), int(match[2])
+    try:
+        monday = date.fromisocalendar(year, number, 1)
+    except ValueError:
+        raise DigestError(f"{label!r}: {year} has no week {number}") from None
+    zone = ZoneInfo(tz)
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
+    end = start + timedelta(days=7)
+    return Week(f"{year}-W{number:02d}", start.astimezone(timezone.utc),
+                end.astimezone(timezone.utc), tz)
+
+
+def last_complete_week(now: datetime, tz: str) -> Week:
+    """The latest ISO week that has ended at `now` in the time zone."""
+    local = now.astimezone(ZoneInfo(tz)) - timedelta(days=7)
+    iso = local.isocalendar()
+    return week_of(f"{iso.year}-W{iso.week:02d}", tz)
+
+
+@dataclass(frozen=True)
+class Story:
+    """One story: its lead article and what was folded under it."""
+
+    title: str
+    url: str
+    source: str
+    published_at: datetime
+    lead: str
+    topic: str
+    scores: dict[str, float]
+    also: tuple[str, ...] = ()
+
+    def also_line(self, shown: int = 2) -> str:
+        """"also reported by A, B and 3 more" (empty when nothing was folded)."""
+        if not self.also:
+            return ""
+        names = list(dict.fromkeys(self.also))
+        if len(names) <= shown + 1:
+            listed = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+            return f"also reported by {listed}"
+        return f"also reported by {', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+@dataclass(frozen=True)
+class Section:
+    """A topic's stories, with counts against the previous week."""
+
+    topic: str
+    label: str
+    stories: tuple[Story, ...]
+    count: int
+    previous: int
+    hidden: int = 0
+
+
+@dataclass(frozen=True)
+class DigestModel:
+    """Everything a digest shows."""
+
+    week: Week
+    sections: tuple[Section, ...]
+    daily: dict[str, list[int]]
+    failing_feeds: tuple[tuple[str, str], ...]
+    generated_at: datetime
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        """Whether the week has no story at all."""
+        return not any(s.stories for s in self.sections)
+
+    def counts(self) -> dict[str, int]:
+        """Stories per topic."""
+        return {s.topic: s.count for s in self.sections}
+
+
+def source_name(row: dict[str, Any]) -> str:
+    """Who published an article: the site name, else the feed title, else the host."""
+    return (row.get("site_name") or row.get("feed_title")
+            or (urlsplit(row.get("url") or "").hostname or "").removeprefix("www.") or "unknown")
+
+
+def lead_of(row: dict[str, Any]) -> str:
+    """Two or three lines to introduce an article: its description, else its first sentences."""
+    text = " ".join((row.get("description") or "").split())
+    if len(text) < 60:
+        text = " ".join((row.get("text") or "").split())
+    if len(text) <= LEAD_CHARS:
+        return text
+    cut = text[:LEAD_CHARS]
+    sentence_end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
+    if sentence_end > LEAD_CHARS // 2:
+        return cut[:sentence_end + 1]
+    return cut.rsplit(" ", 1)[0] + "…"
+
+
+def topic_labels(path: Path) -> dict[str, str]:
+    """Topic slugs and labels, in file order, from the topics file (slug as label if unset)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return {}
+    out = {}
+    for item in data.get("topics", []):
+        if isinstance(item, dict) and isinstance(item.get("slug"), str):
+            out[item["slug"]] = str(item.get("label") or item["slug"].replace("_", " ").title())
+    return out
+
+
+def _local_day(when: datetime, tz: str) -> date:
+    return when.astimezone(ZoneInfo(tz)).date()
+
+
+def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: dict[str, int],
+                 failing: Sequence[tuple[str, str]], labels: dict[str, str], *,
+                 max_stories: int = 20, now: datetime | None = None) -> DigestModel:
+    """Fold a week's articles into stories and sections (pure).
+
+    `rows`: the week's feed articles with id, title, url, site_name, feed_title, published_at,
+    fetched_at, description, text, duplicate_of, root_source, story_id, on_topic and topics
+    ({slug: score}); `previous_counts`: stories per topic the week before.
+    """
+    by_id = {r["id"]: r for r in rows}
+    originals = [r for r in rows if r.get("duplicate_of") is None and r.get("on_topic")
+                 and r.get("topics")]
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for r in originals:
+        groups.setdefault(r.get("story_id") or r["id"], []).append(r)
+    folded: dict[int, list[str]] = {}
+    for r in rows:
+        root = r.get("duplicate_of")
+        if root is None:
+            continue
+        # Copies of seeds or of earlier weeks' articles are known news: never listed.
+        if root in by_id:
+            story = by_id[root].get("story_id") or root
+            folded.setdefault(story, []).append(source_name(r))
+
+    stories_by_topic: dict[str, list[Story]] = {}
+    tagged_stories: dict[str, int] = {}
+    daily: dict[str, list[int]] = {}
+    days = week.days()
+    for story_id, members in groups.items():
+        members.sort(key=lambda r: (-max(r["topics"].values()), r["fetched_at"], r["id"]))
+        lead = members[0]
+        scores: dict[str, float] = {}
+        for m in members:
+            for topic, score in m["topics"].items():
+                scores[topic] = max(scores.get(topic, 0.0), float(score))
+        best = max(scores, key=lambda t: (scores[t], t))
+        for topic in scores:
+            tagged_stories[topic] = tagged_stories.get(topic, 0) + 1
+            day = _local_day(min(m["fetched_at"] for m in members), week.tz)
+            if day in days:
+                daily.setdefault(topic, [0] * 7)[days.index(day)] += 1
+        also = tuple(source_name(m) for m in members[1:]) + tuple(folded.get(story_id, ()))
+        stories_by_topic.setdefault(best, []).append(Story(
+            title=lead.get("title") or "(untitled)", url=lead.get("url") or "",
+            source=source_name(lead), published_at=lead.get("published_at") or lead["fetched_at"],
+            lead=lead_of(lead), topic=best, scores=dict(sorted(scores.items())), also=also))
+
+    order = list(labels) + sorted((set(stories_by_topic) | set(previous_counts)) - set(labels))
+    sections = []
+    for topic in order:
+        stories = sorted(stories_by_topic.get(topic, []),
+                         key=lambda s: (-len(s.also), -s.scores[topic], s.title))
+        sections.append(Section(topic=topic, label=labels.get(topic, topic.replace("_", " ")),
+                                stories=tuple(stories[:max_stories]),
+                                count=tagged_stories.get(topic, 0),
+                                previous=previous_counts.get(topic, 0),
+                                hidden=max(0, len(stories) - max_stories)))
+    for topic in labels:
+        daily.setdefault(topic, [0] * 7)
+    totals = {"stories": sum(len(v) for v in stories_by_topic.values()),
+              "articles": len(rows), "folded": sum(len(s.also) for v in stories_by_topic.values()
+                                                   for s in v)}
+    return DigestModel(week=week, sections=tuple(sections), daily=daily,
+                       failing_feeds=tuple(failing), generated_at=now or datetime.now(timezone.utc),
+                       totals=totals)
+
+
+@dataclass(frozen=True)
+class DigestOutcome:
+    """What delivering a week's digest did."""
+
+    week: str
+    status: str                  # sent | written | skipped_empty | already_sent | failed
+    message_id: str | None = None
+    subject: str | None = None
+    error: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    files: tuple[str, ...] = ()
+
+
+def load_digest(settings: Settings, warehouse, week: Week,
+                now: datetime | None = None) -> DigestModel:
+    """Read a week's rows (one short read-only connection) and build its digest."""
+    from pipeline.store import digests as digest_store
+
+    with warehouse.connect(read_only=True, wait_s=60) as db:
+        rows = digest_store.week_rows(db, week.start, week.end)
+        prev = week.previous()
+        previous = digest_store.story_counts(db, prev.start, prev.end)
+        failing = digest_store.failing_feeds(db, week.start, week.end)
+    return build_digest(week, rows, previous, failing, topic_labels(settings.topics.file),
+                        max_stories=settings.digest.max_stories_per_topic, now=now)
+
+
+def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
+                   force: bool = False, now: datetime | None = None) -> DigestOutcome:
+    """Build and deliver one week's digest, once: by SMTP when a host is set, else to the
+    outbox. Never raises for a failed send: the `digests` row records it for a later retry."""
+    from pipeline import digest_render, mail
+    from pipeline.store import digests as digest_store
+
+    now = now or datetime.now(timezone.utc)
+    tz = settings.schedule.timezone
+    target = week_of(week, tz) if week else last_complete_week(now, tz)
+    with warehouse.connect(read_only=True, wait_s=60) as db:
+        previous = digest_store.get_digest(db, target.label)
+    if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
+        return DigestOutcome(target.label, "already_sent", previous.get("message_id"),
+                             previous.get("subject"))
+    model = load_digest(settings, warehouse, target, now)
+    counts = model.counts()
+    if model.empty and not settings.digest.send_empty:
+        with warehouse.transaction() as db:
+            digest_store.record(db, target.label, "skipped_empty", counts=counts)
+        return DigestOutcome(target.label, "skipped_empty", counts=counts)
+    rendered = digest_render.render(model, settings)
+    message = mail.build_message(rendered, settings, now=now)
+    files: tuple[str, ...] = ()
+    error = None
+    if settings.smtp.host:
+        try:
+            mail.send(message, settings.smtp, settings.digest)
+            status = "sent"
+        except mail.SendError as exc:
+            status, error = "failed", str(exc)
+            log.warning("digest %s not sent: %s", target.label, exc)
+    else:
+        files = tuple(str(p) for p in mail.write_outbox(message, rendered, settings.digest.outbox,
+                                                        target.label))
+        status = "written"
+    with warehouse.transaction() as db:
+        digest_store.record(db, target.label, status, message_id=message["Message-ID"],
+                            subject=message["Subject"], recipients=settings.digest.recipients,
+                            counts=counts, error=error, sent=status in ("sent", "written"))
+    return DigestOutcome(target.label, status, message["Message-ID"], message["Subject"], error,
+                         counts, files)

@@ -1,0 +1,305 @@
+"""The weekly digest: folding, escaping, MIME structure, outbox, SMTP (plain, STARTTLS, a
+refused first attempt), one digest per week."""
+
+from __future__ import annotations
+
+import email
+import socket
+import ssl
+from datetime import datetime, timedelta, timezone
+from email import policy
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.digest import build_digest, deliver_digest, last_complete_week, week_of
+from pipeline.errors import DigestError
+from pipeline.store.db import Warehouse
+
+WEEK = "2026-W46"  # Mon 9 Nov - Sun 15 Nov 2026
+NOW = datetime(2026, 11, 18, 9, 0, tzinfo=timezone.utc)
+HOSTILE = "Sanctions <script>alert(1)</script> & <img src=x onerror=alert(2)>"
+
+
+def test_weeks():
+    w = week_of(WEEK, "UTC")
+    assert w.start == datetime(2026, 11, 9, tzinfo=timezone.utc) and w.end - w.start == \
+        timedelta(days=7)
+    berlin = week_of(WEEK, "Europe/Berlin")
+    assert berlin.start == datetime(2026, 11, 8, 23, 0, tzinfo=timezone.utc)
+    assert last_complete_week(NOW, "UTC").label == WEEK
+    assert last_complete_week(datetime(2026, 11, 16, 0, 30, tzinfo=timezone.utc),
+                              "Asia/Tokyo").label == "2026-W46"
+    assert w.previous().label == "2026-W45"
+    with pytest.raises(DigestError):
+        week_of("2026-47", "UTC")
+    with pytest.raises(DigestError):
+        week_of("2026-W60", "UTC")
+
+
+def row(i, title, *, day=10, topics=None, story=None, dup=None, site=None, on=True):
+    when = datetime(2026, 11, day, 12, tzinfo=timezone.utc)
+    return {"id": i, "title": title, "url": f"https://news{i}.example/a", "site_name": site,
+            "feed_title": f"Feed {i}", "published_at": when, "fetched_at": when,
+            "description": f"Lead of {title}. It has a second sentence.", "text": "Body.",
+            "duplicate_of": dup, "story_id": story or i, "on_topic": on,
+            "topics": topics if topics is not None else {"sanctions": 0.8}}
+
+
+def test_build_digest_folds_stories_and_leaves_out_noise():
+    rows = [row(10, "Main report", topics={"sanctions": 0.9, "satellite_support": 0.7},
+                site="Wire A"),
+            row(11, "Same event, other outlet", story=10, topics={"sanctions": 0.7},
+                site="Outlet B"),
+            row(12, "Copy of the main report", dup=10, story=10, site="Reposter C"),
+            row(13, "Copy of a seed", dup=1, story=1, site="Seed copier"),
+            row(14, "Weather", topics={}, on=False),
+            row(15, "Spy case", topics={"espionage": 0.8}, day=12)]
+    model = build_digest(week_of(WEEK, "UTC"), rows, {"sanctions": 3}, [("Dead feed", "dns")],
+                         {"sanctions": "Sanctions", "espionage": "Espionage",
+                          "satellite_support": "Satellite support"})
+    titles = [st.title for s in model.sections for st in s.stories]
+    assert sorted(titles) == ["Main report", "Spy case"]  # each story once, no noise
+    sanctions = model.sections[0]
+    main = sanctions.stories[0]
+    assert main.source == "Wire A" and main.also == ("Outlet B", "Reposter C")
+    assert main.also_line() == "also reported by Outlet B and Reposter C"
+    assert (sanctions.count, sanctions.previous) == (1, 3)
+    assert {s.topic: s.count for s in model.sections}["satellite_support"] == 1
+    assert model.daily["sanctions"][1] == 1 and model.daily["espionage"][3] == 1
+    assert model.failing_feeds == (("Dead feed", "dns"),)
+
+
+def test_also_line_shortens():
+    from pipeline.digest import Story
+
+    s = Story("t", "u", "src", NOW, "lead", "sanctions", {}, also=("A", "B", "C", "D", "E"))
+    assert s.also_line() == "also reported by A, B and 3 more"
+
+
+# -- against a warehouse ------------------------------------------------------------------------
+
+@pytest.fixture
+def filled(make_settings):
+    """A warehouse with a week of articles (and a failing feed)."""
+
+    def make(extra=""):
+        settings = make_settings('[digest]\nrecipients = ["analyst@example.org"]\n'
+                                 'sender = "newswatch@example.org"\n' + extra)
+        wh = Warehouse(settings.warehouse.path)
+        wh.migrate()
+        with wh.transaction() as db:
+            db.execute("INSERT INTO feeds (url, config_url, title, error_count, last_error, "
+                       "last_error_kind) VALUES ('http://a/f', 'http://a/f', 'Good feed', 0, NULL, "
+                       "NULL), ('http://b/f', 'http://b/f', 'Broken feed', 3, 'HTTP 500', "
+                       "'http_5xx')")
+            articles = [
+                (1, HOSTILE, "Wire A", None, 1, "2026-11-10"),
+                (2, "Second outlet on the same event", "Outlet B", None, 1, "2026-11-10"),
+                (3, "Verbatim copy", "Reposter C", 1, 1, "2026-11-11"),
+                (4, "Spies arrested at space institute", "Daily D", None, 4, "2026-11-12"),
+                (5, "Old news from the week before", "Wire A", None, 5, "2026-11-04"),
+            ]
+            for aid, title, site, dup, story, day in articles:
+                db.execute("INSERT INTO articles (id, source, feed_id, url, canonical_url, title, "
+                           "fetched_at, published_at, text, text_source, content_hash, "
+                           "word_count, duplicate_of, story_id, relevance, on_topic, site_name) "
+                           "VALUES (?, 'feed', 1, ?, ?, ?, ?, ?, ?, 'page', ?, 10, ?, ?, 0.7, "
+                           "TRUE, ?)",
+                           [aid, f"https://n{aid}.example/a", f"https://n{aid}.example/a", title,
+                            f"{day} 10:00:00+00", f"{day} 09:00:00+00",
+                            f"Text of {title}. More text.", f"h{aid}", dup, story, site])
+                topic = "espionage" if aid == 4 else "sanctions"
+                db.execute("INSERT INTO article_topics (article_id, topic, score, evidence) "
+                           "VALUES (?, ?, 0.8, '{}')", [aid, topic])
+        return settings, wh
+
+    return make
+
+
+def parse(raw: bytes):
+    return email.message_from_bytes(raw, policy=policy.default)
+
+
+def check_message(msg):
+    assert msg.get_content_type() == "multipart/alternative"
+    assert msg["Date"] and msg["Message-ID"] and "2026-W46" in msg["Subject"]
+    text = msg.get_body(preferencelist=("plain",)).get_content()
+    html_part = msg.get_body(preferencelist=("html",))
+    html = html_part.get_content()
+    assert "<script>" not in html and "onerror=alert" not in html.replace("onerror=alert(2)&gt;", "")
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert HOSTILE in text  # plain text shows the headline as it is
+    assert "also reported by Outlet B and Reposter C" in text
+    assert text.count("Verbatim copy") == 0 and "Old news" not in text
+    assert "Broken feed" in text and "Broken feed" in html
+    related = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert related and related[0]["Content-ID"] == "<daily-chart>" and 'src="cid:daily-chart"' in html
+    return text, html
+
+
+def test_outbox_when_no_smtp_host_and_never_twice(filled):
+    settings, wh = filled()
+    first = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert first.status == "written" and len(first.files) == 2
+    eml = [f for f in first.files if f.endswith(".eml")][0]
+    with open(eml, "rb") as fh:
+        check_message(parse(fh.read()))
+    html_file = [f for f in first.files if f.endswith(".html")][0]
+    assert "data:image/png;base64," in open(html_file, encoding="utf-8").read()
+    again = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert again.status == "already_sent"
+    forced = deliver_digest(settings, wh, week=WEEK, force=True, now=NOW)
+    assert forced.status == "written"
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week, status, attempts FROM digests") == [(WEEK, "written", 2)]
+
+
+def test_empty_week(filled, tmp_path):
+    settings, wh = filled()
+    outcome = deliver_digest(settings, wh, week="2026-W40", now=NOW)
+    assert outcome.status == "written" and "nothing new" in outcome.subject
+    quiet, wh2 = filled(f'send_empty = false\n[warehouse]\npath = "{tmp_path / "quiet.duckdb"}"\n')
+    assert deliver_digest(quiet, wh2, week="2026-W41", now=NOW).status == "skipped_empty"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps messages and can refuse the first attempts."""
+
+    def __init__(self, refuse_first: int = 0):
+        self.messages: list[bytes] = []
+        self.refuse = refuse_first
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        self.messages.append(envelope.original_content or envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    controllers = []
+
+    def start(handler, **kw):
+        port = free_port()
+        c = Controller(handler, hostname="127.0.0.1", port=port, **kw)
+        c.start()
+        controllers.append(c)
+        return port
+
+    yield start
+    for c in controllers:
+        c.stop()
+
+
+def test_plain_smtp_with_a_refused_first_attempt(filled, smtp_server):
+    inbox = Inbox(refuse_first=1)
+    port = smtp_server(inbox)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retries = 3\nretry_delay_s = 0.1\n')
+    outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert outcome.status == "sent", outcome.error
+    assert len(inbox.messages) == 1
+    text, _ = check_message(parse(inbox.messages[0]))
+    assert "Spies arrested at space institute" in text
+    assert deliver_digest(settings, wh, week=WEEK, now=NOW).status == "already_sent"
+    assert len(inbox.messages) == 1
+
+
+def test_failed_send_leaves_the_week_unsent_then_succeeds(filled, smtp_server):
+    port = free_port()  # nothing listens yet
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retries = 2\nretry_delay_s = 0.05\ntimeout_s = 2.0\n')
+    failed = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert failed.status == "failed" and failed.error
+    with wh.connect(read_only=True) as db:
+        assert db.scalar("SELECT status FROM digests WHERE week = ?", [WEEK]) == "failed"
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert deliver_digest(settings, wh, week=WEEK, now=NOW).status == "sent"
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+
+
+def make_cert(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_starttls_with_login(filled, smtp_server, tmp_path, monkeypatch):
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = make_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    seen = {}
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        seen["login"] = (auth_data.login, auth_data.password)
+        return AuthResult(success=True)
+
+    port = smtp_server(inbox, tls_context=context, require_starttls=True,
+                       authenticator=authenticator, auth_require_tls=True)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "starttls"\n'
+                          f'username = "digest-bot"\nca_file = "{cert}"\nretry_delay_s = 0.1\n')
+    from pipeline.settings import with_overrides
+
+    settings = with_overrides(settings, smtp={"password": "s3cret"})
+    outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert outcome.status == "sent", outcome.error
+    assert seen["login"] == (b"digest-bot", b"s3cret")
+    check_message(parse(inbox.messages[0]))
+
+
+def test_cli_preview_and_text(filled, tmp_path):
+    settings, wh = filled()
+    preview = tmp_path / "preview.html"
+    result = CliRunner().invoke(cli, ["--config", settings.source, "digest", "--week", WEEK,
+                                      "--preview", str(preview)])
+    assert result.exit_code == 0, result.output
+    html = preview.read_text()
+    assert "data:image/png;base64," in html and "&lt;script&gt;" in html
+    text = CliRunner().invoke(cli, ["--config", settings.source, "digest", "--week", WEEK])
+    assert text.exit_code == 0 and "Subject:" in text.output and HOSTILE in text.output
+    sent = CliRunner().invoke(cli, ["--config", settings.source, "digest", "--week", WEEK,
+                                    "--send"])
+    assert sent.exit_code == 0 and "written to" in sent.output
+    bad = CliRunner().invoke(cli, ["--config", settings.source, "digest", "--week", "last"])
+    assert bad.exit_code != 0 and "ISO week" in bad.output
