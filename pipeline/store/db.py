@@ -26,7 +26,7 @@ from pipeline.errors import WarehouseBusyError, WarehouseError
 
 log = logging.getLogger(__name__)
 
-_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.+?)(?:\. See also|$)", re.S)
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))", re.S)
 
 
 @dataclass(frozen=True)
