@@ -15,7 +15,6 @@ Embeddings are cached in bench/out/ (by text hash) so threshold experiments reru
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import random
 import re

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import trafilatura
-from lxml import html as lxml_html
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NOT_HTML_TYPES = ("application/pdf", "image/", "video/", "audio/", "application/zip",

@@ -6,7 +6,6 @@ cycle, so changes take effect without a restart.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -16,6 +15,7 @@ import tomlkit
 from lxml import etree
 
 from pipeline.errors import ConfigError
+from pipeline.tomlfile import array_of_tables, read_toml
 
 _KEYS = {"url", "title", "interval_s", "tags"}
 
@@ -57,19 +57,7 @@ def load_feeds(path: Path) -> tuple[FeedConfig, ...]:
     """Read and validate the feeds file (a missing file means no feeds)."""
     if not path.exists():
         return ()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read feeds file: {exc}") from None
-    unknown = set(data) - {"feeds"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds "
-                          f"[[feeds]] tables")
-    items = data.get("feeds", [])
-    if not isinstance(items, list):
-        raise ConfigError(f"{path}: feeds must be an array of tables ([[feeds]])")
+    items = array_of_tables(path, read_toml(path, "feeds file"), "feeds")
     out: list[FeedConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(items):

@@ -23,20 +23,28 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pipeline.compose import compose_article
 from pipeline.dedup import DedupDoc, DedupIndex
 from pipeline.embed import Embedder, Embedding
+from pipeline.errors import WarehouseBusyError
+from pipeline.feedsconfig import load_feeds
+from pipeline.http import Fetcher, is_private_host
 from pipeline.models import ArticleDraft, DedupDecision, StoredArticle
+from pipeline.pages import PageResult, fetch_page
+from pipeline.poll import poll_feed
 from pipeline.seeds import SeedDoc, load_seeds
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
-from pipeline.errors import WarehouseBusyError
+from pipeline.store import dedup_store
+from pipeline.store import entries as entry_store
+from pipeline.store import feeds as feed_store
+from pipeline.store import topics_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.textnorm import content_hash, word_count
 from pipeline.topics import Tagger, build_tagger
+from pipeline.urls import canonical_url, pick_canonical
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int], None]
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -157,8 +165,6 @@ class Pipeline:
     def rebuild_dedup(self, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Recompute duplicates and stories of every stored article, in id order, with the
         current thresholds; one transaction. Returns how many decisions changed."""
-        from pipeline.store import dedup_store
-
         index = DedupIndex(self.settings.dedup, text_loader=self._load_texts)
         with self.warehouse.connect(read_only=True) as db:
             rows = list(article_store.dedup_rows(db))
@@ -185,8 +191,6 @@ class Pipeline:
               ) -> dict[str, dict[str, int]]:
         """Re-score every stored article against the current topics file (no fetching, no
         re-embedding); one transaction. Returns tags added and removed per topic."""
-        from pipeline.store import topics_store
-
         self._tagger = None
         with self.warehouse.connect(read_only=True) as db:
             self.refresh(db)
@@ -270,7 +274,7 @@ class Pipeline:
 
 
 class Reporter:
-    """Progress of a cycle; the CLI shows bars, the daemon logs, tests ignore it."""
+    """Progress of a cycle: the CLI shows bars on a terminal; this base class stays silent."""
 
     def start(self, stage: str, total: int | None = None) -> None:
         """A stage begins with `total` items (None: unknown)."""
@@ -364,8 +368,6 @@ class _Cycle:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
 
     async def run(self, feed_urls: Sequence[str] | None) -> CycleSummary:
-        from pipeline.feedsconfig import load_feeds
-        from pipeline.store import feeds as feed_store
 
         try:
             configs = load_feeds(self.settings.feeds.file)
@@ -391,12 +393,7 @@ class _Cycle:
                             interrupted=self.cancel.is_set())
 
     # -- polling ---------------------------------------------------------------------------------
-
     async def _poll(self, due: list) -> list[_Item]:
-        from pipeline.http import Fetcher, is_private_host
-        from pipeline.poll import poll_feed
-        from pipeline.store import entries as entry_store
-        from pipeline.urls import canonical_url
 
         t0 = time.perf_counter()
         self.reporter.start("feeds", len(due))
@@ -483,8 +480,6 @@ class _Cycle:
     # -- pages, processing, writing ------------------------------------------------------------
 
     async def _articles(self, items: list[_Item]) -> None:
-        from pipeline.http import Fetcher
-        from pipeline.pages import fetch_page
 
         self.reporter.start("pages", len(items))
         self.reporter.start("articles", 0)
@@ -496,8 +491,6 @@ class _Cycle:
         async with Fetcher(self.settings.http) as fetcher:
             async def one(item: _Item):
                 if not fetch_page_enabled:
-                    from pipeline.pages import PageResult
-
                     return item, PageResult(item.entry.link, None, "page fetching disabled")
                 return item, await fetch_page(fetcher, item.entry.link,
                                               allow_private=item.allow_private,
@@ -543,8 +536,6 @@ class _Cycle:
             await asyncio.sleep(0.1)
 
     def _draft(self, item: _Item, result) -> ArticleDraft | None:
-        from pipeline.compose import compose_article
-        from pipeline.urls import canonical_url, pick_canonical
 
         entry, feed = item.entry, item.feed
         if result.deferred:
@@ -637,8 +628,6 @@ class _Cycle:
 
     def _write(self, stored: list[StoredArticle], entry_rows: list, finished: list[int]) -> bool:
         """One transaction for a batch: articles, their entries, and the polls it completes."""
-        from pipeline.store import entries as entry_store
-        from pipeline.store import feeds as feed_store
 
         t0 = time.perf_counter()
         delay = 1.0
@@ -674,8 +663,6 @@ class _Cycle:
         return outcome
 
     def _write_polls(self, feed_ids: list[int]) -> None:
-        from pipeline.store import entries as entry_store
-        from pipeline.store import feeds as feed_store
 
         aliases = self._resolved_aliases()
         if not feed_ids and not aliases:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.tomlfile import read_toml
 from pipeline.textnorm import tidy, word_count
 
 #: Optional per-seed titles and extra furniture lines, beside the seed files.
@@ -126,10 +126,7 @@ def load_overrides(folder: Path) -> dict[str, SeedOverride]:
     path = folder / OVERRIDES_FILE
     if not path.is_file():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "seed notes")
     out: dict[str, SeedOverride] = {}
     for i, item in enumerate(data.get("seed", [])):
         where = f"{path}: [[seed]] #{i + 1}"

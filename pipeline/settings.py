@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline.errors import ConfigError
+from pipeline.tomlfile import read_toml
 
 ENV_PREFIX = "NEWSWATCH_"
 #: Environment variables with a meaning of their own rather than `<SECTION>_<KEY>`.
@@ -305,12 +305,7 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
             origin = "--config" if config_path is not None else ENV_CONFIG
             raise ConfigError(f"{path}: settings file not found (given by {origin})" if explicit
                               else f"{path}: settings file not found")
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read settings file: {exc}") from None
+        data = read_toml(path, "settings file")
         base = path.resolve().parent
         source = str(path)
 

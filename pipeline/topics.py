@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 
 from pipeline.embed import Embedding
 from pipeline.errors import ConfigError
+from pipeline.tomlfile import array_of_tables, read_toml
 from pipeline.models import TagResult, TopicTag
 from pipeline.settings import Settings
 
@@ -138,16 +138,8 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
     """Read and validate the topics file; exemplars may name seed files ("seed:<file>")."""
     if not path.is_file():
         raise ConfigError(f"{path}: topics file not found ([topics] file)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"topics"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds "
-                          f"[[topics]] tables")
-    items = data.get("topics", [])
-    if not isinstance(items, list) or not items:
+    items = array_of_tables(path, read_toml(path, "topics file"), "topics")
+    if not items:
         raise ConfigError(f"{path}: define at least one [[topics]] table")
     topics, seen = [], set()
     for i, item in enumerate(items):

@@ -164,7 +164,6 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
     from click.testing import CliRunner
 
     from pipeline.cli import cli
-    from pipeline.ingest import Pipeline
     from pipeline.models import ArticleDraft
     from tests.helpers import make_pipeline
 

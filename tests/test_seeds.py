@@ -9,7 +9,6 @@ import pytest
 
 from pipeline.ingest import Pipeline
 from pipeline.seeds import clean_text, load_seeds, split_title
-from pipeline.settings import with_overrides
 from tests.conftest import SEEDS
 
 CHROME = ["Most Popular", "Recent Comments", "Read More", "Leave a Reply", "Source link",
