@@ -55,16 +55,28 @@ def main() -> None:
     tagger = build_tagger(settings, embedder, np.stack([e.vector for e in seed_emb]),
                           np.stack([c.vector for e in seed_emb for c in e.chunks]))
     slugs = [t.slug for t in tagger.topics]
-    dev = tomllib.loads((ROOT / "bench" / "data" / "topics_dev.toml").read_text())["item"]
-    dev_emb = embeddings(embedder, [d["text"] for d in dev])
-    print(f"development set: {len(dev)} articles; topics file {args.topics}")
+    print(f"topics file {args.topics}")
+    for name, file in (("development set (thresholds were set on it)", "topics_dev.toml"),
+                       ("held-out set (never used for tuning)", "topics_holdout.toml")):
+        items = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]
+        evaluate(tagger, slugs, name, items, embeddings(embedder, [d["text"] for d in items]))
+    report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args)
+
+
+def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
+    """Print per-topic precision, recall and F1 on a labeled set, and its errors."""
+    print(f"\n{name}: {len(dev)} articles")
     print(f"{'topic':18} {'P':>6} {'R':>6} {'F1':>6}   TP FP FN")
     errors = []
+    neg_meaning: dict[str, list[float]] = {}
     for slug in slugs:
         tp = fp = fn = 0
         for item, emb in zip(dev, dev_emb):
             got = {t.topic for t in tagger.tag("", item["text"], emb).topics}
             want = slug in item["labels"]
+            if not want:
+                topic = next(t for t in tagger.topics if t.slug == slug)
+                neg_meaning.setdefault(slug, []).append(tagger.score(topic, item["text"], emb)[1])
             have = slug in got
             tp += want and have
             fp += have and not want
@@ -82,7 +94,12 @@ def main() -> None:
         print(f"{slug:18} {p:6.3f} {r:6.3f} {f:6.3f}   {tp:2d} {fp:2d} {fn:2d}")
     for slug, kind, text in errors:
         print(f"  {kind:6} {slug:17} {text}")
+    print("  highest meaning among articles without the topic: " + ", ".join(
+        f"{slug} {max(v):.2f}" for slug, v in neg_meaning.items()))
 
+
+def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args) -> None:
+    """The seed expectations, and which general news pages get a topic."""
     print("\nseeds:")
     for seed, emb in zip(seeds, seed_emb):
         got = {t.topic: t.score for t in tagger.tag(seed.title, seed.text, emb).topics}

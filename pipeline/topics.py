@@ -15,9 +15,9 @@ Each topic scores an article on two kinds of evidence:
 
     score = semantic_weight * meaning + (1 - semantic_weight) * words
 
-A topic is given when score ≥ threshold and its keyword matches weigh at least
-`min_keyword_weight` (so a text that merely reads like the topic, without its vocabulary, is not
-tagged). Each tag keeps
+A topic is given when score ≥ threshold, its context holds, and either its keyword matches weigh
+at least `min_keyword_weight` or the meaning alone reaches `meaning_alone` (a paraphrase that
+avoids the vocabulary: "freezing the assets of a shipping magnate" is sanctions news). Each tag keeps
 its evidence: matched terms, the best passage (≤ 300 characters) and both parts of the score.
 
 Relevance is the article's similarity to the seed corpus: the mean of its two best chunk-to-seed
@@ -43,7 +43,8 @@ from pipeline.settings import Settings
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_KEYS = {"slug", "label", "description", "keywords", "context", "negative", "exemplars",
-               "threshold", "semantic_weight", "sim_floor", "sim_ceiling", "min_keyword_weight"}
+               "threshold", "semantic_weight", "sim_floor", "sim_ceiling", "min_keyword_weight",
+               "meaning_alone"}
 PASSAGE_CHARS = 300
 
 
@@ -72,6 +73,7 @@ class Topic:
     sim_floor: float = 0.25
     sim_ceiling: float = 0.6
     min_keyword_weight: float = 1.0
+    meaning_alone: float = 0.95
 
 
 def _inflections(word: str) -> str:
@@ -185,7 +187,8 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
             threshold=_number(item, "threshold", 0.5, 0.0, 1.0, where),
             semantic_weight=_number(item, "semantic_weight", 0.6, 0.0, 1.0, where),
             sim_floor=floor, sim_ceiling=ceiling,
-            min_keyword_weight=_number(item, "min_keyword_weight", 1.0, 0.0, 100.0, where)))
+            min_keyword_weight=_number(item, "min_keyword_weight", 1.0, 0.0, 100.0, where),
+            meaning_alone=_number(item, "meaning_alone", 0.95, 0.0, 1.01, where)))
     return tuple(topics)
 
 
@@ -278,13 +281,21 @@ class Tagger:
         score = topic.semantic_weight * meaning + (1 - topic.semantic_weight) * words
         return score, meaning, lexical, per_chunk
 
+    @staticmethod
+    def qualifies(topic: Topic, score: float, meaning: float, lexical: LexicalMatch) -> bool:
+        """The tagging rule: enough score, the topic's context, and either enough vocabulary
+        or a meaning so close to the topic that a paraphrase needs no keyword."""
+        if score < topic.threshold or not lexical.context:
+            return False
+        vocabulary = bool(lexical.terms) and lexical.weight >= topic.min_keyword_weight
+        return vocabulary or (meaning >= topic.meaning_alone and not lexical.negative)
+
     def tag(self, title: str, text: str, embedding: Embedding) -> TagResult:
         """Topics, relevance and on-topic flag of one article."""
         tags = []
         for topic in self.topics:
             score, meaning, lexical, per_chunk = self.score(topic, text, embedding, title)
-            if score < topic.threshold or not lexical.context \
-                    or not lexical.terms or lexical.weight < topic.min_keyword_weight:
+            if not self.qualifies(topic, score, meaning, lexical):
                 continue
             terms = [t for t in topic.keywords if t.text in lexical.terms]
             tags.append(TopicTag(
