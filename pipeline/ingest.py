@@ -46,6 +46,9 @@ from pipeline.urls import canonical_url, pick_canonical
 
 log = logging.getLogger(__name__)
 
+#: How long a cycle waits to sync the feeds list before polling the known feeds read-only.
+PREPARE_WAIT_S = 2.0
+
 
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings describe (the model loads on first use)."""
@@ -213,6 +216,12 @@ class Pipeline:
                 changes.setdefault(topic, {"added": 0, "removed": 0})["removed"] += 1
         return changes
 
+    def sync_feeds(self) -> feed_store.SyncResult:
+        """Bring the warehouse's feeds table in line with the feeds file."""
+        configs = load_feeds(self.settings.feeds.file)
+        with self.warehouse.transaction() as db:
+            return feed_store.sync_feeds(db, configs)
+
     # -- seed corpus ---------------------------------------------------------------------------
 
     def sync_seeds(self) -> SeedSyncResult:
@@ -372,14 +381,22 @@ class _Cycle:
         try:
             configs = load_feeds(self.settings.feeds.file)
             t0 = time.perf_counter()
-            with self.pipe.warehouse.transaction() as db:
-                feed_store.sync_feeds(db, configs)
-                urls = None
-                if feed_urls:
-                    urls = [feed_store.adhoc_feed(db, _feed_target(u)).url for u in feed_urls]
-                due = feed_store.due_feeds(db, self.now, urls=urls)
-                self.pipe.refresh(db)
-                self.next_id = max(article_store.max_article_id(db), self.pipe.index.max_id) + 1
+            try:
+                with self.pipe.warehouse.transaction(wait_s=PREPARE_WAIT_S) as db:
+                    feed_store.sync_feeds(db, configs)
+                    urls = None
+                    if feed_urls:
+                        urls = [feed_store.adhoc_feed(db, _feed_target(u)).url for u in feed_urls]
+                    due = feed_store.due_feeds(db, self.now, urls=urls)
+                    self._prepare(db)
+            except WarehouseBusyError as exc:
+                # A reader holds the file: poll the feeds already known now and keep what is
+                # fetched in memory until the file frees; feeds.toml is synced next cycle.
+                log.info("warehouse busy (%s): polling known feeds, writing when it frees", exc)
+                with self.pipe.warehouse.connect(read_only=True) as db:
+                    known = [_feed_target(u) for u in feed_urls] if feed_urls else None
+                    due = feed_store.due_feeds(db, self.now, urls=known)
+                    self._prepare(db)
             self._time("prepare", time.perf_counter() - t0)
             items = await self._poll(due)
             if not self.cancel.is_set():
@@ -391,6 +408,10 @@ class _Cycle:
         return CycleSummary(**self.stats, per_topic=dict(sorted(self.per_topic.items())),
                             feed_errors=tuple(self.feed_errors), stage_s=dict(self.stage_s),
                             interrupted=self.cancel.is_set())
+
+    def _prepare(self, db: Db) -> None:
+        self.pipe.refresh(db)
+        self.next_id = max(article_store.max_article_id(db), self.pipe.index.max_id) + 1
 
     # -- polling ---------------------------------------------------------------------------------
     async def _poll(self, due: list) -> list[_Item]:

@@ -147,6 +147,9 @@ HOLD = textwrap.dedent("""
     con.execute("SELECT count(*) FROM articles").fetchall()
     print("holding", flush=True)
     sys.stdin.readline()
+    print(con.execute("SELECT count(*) FROM articles WHERE source = 'feed'").fetchone()[0],
+          flush=True)
+    sys.stdin.readline()
 """)
 
 
@@ -161,10 +164,17 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
     reader = subprocess.Popen([sys.executable, "-c", HOLD, str(settings.warehouse.path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert reader.stdout.readline().strip() == "holding"
+    loopback.reset_log()
     daemon = start_daemon(settings)
     try:
-        time.sleep(8)  # the first cycle has fetched and now waits for the file
+        # The cycle fetches the known feed and its pages while the reader holds the file...
+        wait_for(lambda: len(loopback.hits("/p/3.html")) == 1, timeout=90)
+        time.sleep(3)
         assert daemon.poll() is None
+        # ...and nothing is written until the reader lets go.
+        reader.stdin.write("count\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "0"
         reader.stdin.write("\n")
         reader.stdin.flush()
         reader.wait(timeout=30)

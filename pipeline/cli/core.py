@@ -28,11 +28,13 @@ def init(app: App) -> None:
     pipeline = Pipeline(app.settings, warehouse=warehouse)
     with console.status("loading seed corpus (embedding model)…"):
         result = pipeline.sync_seeds()
+    feeds = pipeline.sync_feeds()
     for name in result.missing:
         console.print(f"[yellow]note:[/] seed {name} is stored but its file is gone; kept")
     click.echo(f"warehouse {warehouse.path}: {len(applied)} migration(s) applied; seeds: "
                f"{len(result.added)} added, {len(result.updated)} updated, "
-               f"{len(result.unchanged)} unchanged")
+               f"{len(result.unchanged)} unchanged; feeds: {feeds.added} added, "
+               f"{feeds.updated} updated, {feeds.removed} no longer listed")
 
 
 @cli.command("config")

@@ -270,6 +270,14 @@ class Warehouse:
     def migrate(self) -> list[str]:
         """Create or upgrade the schema; return the names of the migrations applied now."""
         applied: list[str] = []
+        if self.exists():
+            # A current schema needs no write lock: a reader holding the file does not block.
+            try:
+                with self.connect(read_only=True, wait_s=0) as db:
+                    if not self.pending_migrations(db):
+                        return applied
+            except WarehouseBusyError:
+                pass
         with self.connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
