@@ -81,7 +81,7 @@ class Pipeline:
     embedder: Embedder = None  # type: ignore[assignment]
     _index: DedupIndex | None = field(default=None, init=False)
     _tagger: Tagger | None = field(default=None, init=False)
-    _seed_max_id: int = field(default=-1, init=False)
+    _tagger_mark: tuple = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         if self.warehouse is None:
@@ -103,11 +103,16 @@ class Pipeline:
             log.info("dedup index: %d articles loaded from the warehouse in %.1f s", added,
                      time.perf_counter() - started)
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
-        seed_mark = max(seed_ids, default=0) * 100003 + len(seed_ids)
-        if self._tagger is None or seed_mark != self._seed_max_id:
+        # The tagger follows the seeds and the topics file: an edit applies to the next cycle.
+        try:
+            topics_mtime = self.settings.topics.file.stat().st_mtime_ns
+        except OSError:
+            topics_mtime = None
+        mark = (tuple(seed_ids), topics_mtime)
+        if self._tagger is None or mark != self._tagger_mark:
             _, seed_chunks = article_store.chunk_vectors(db, source="seed")
             self._tagger = build_tagger(self.settings, self.embedder, seed_vectors, seed_chunks)
-            self._seed_max_id = seed_mark
+            self._tagger_mark = mark
 
     def _load_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """Stored texts of articles the index no longer keeps in memory."""
@@ -123,7 +128,7 @@ class Pipeline:
         """Drop all state; the next cycle rebuilds it from the warehouse."""
         self._index = None
         self._tagger = None
-        self._seed_max_id = -1
+        self._tagger_mark = ()
 
     @property
     def index(self) -> DedupIndex:

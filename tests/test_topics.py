@@ -169,3 +169,19 @@ def test_seeds_get_exactly_their_topics(make_settings, embedder):
                     "002": ["sanctions", "satellite_support"],
                     "003": ["espionage"], "004": ["espionage"]}
     assert all(r == pytest.approx(1.0, abs=1e-3) and on for r, on in relevance)
+
+
+def test_an_edited_topics_file_applies_to_the_next_cycle(make_settings, fake_embedder, tmp_path):
+    import os
+
+    topics = tmp_path / "topics.toml"
+    topics.write_text(SHIPPED.read_text())
+    pipe = make_pipeline(make_settings(f'[topics]\nfile = "{topics}"\n'), fake_embedder)
+    with pipe.warehouse.connect(read_only=True) as db:
+        pipe.refresh(db)
+    assert len(pipe.tagger.topics) == 3
+    topics.write_text(SHIPPED.read_text() + FOURTH)
+    os.utime(topics, ns=(topics.stat().st_atime_ns, topics.stat().st_mtime_ns + 10**9))
+    with pipe.warehouse.connect(read_only=True) as db:
+        pipe.refresh(db)
+    assert [t.slug for t in pipe.tagger.topics][-1] == "ransomware"
