@@ -303,3 +303,21 @@ def test_cli_preview_and_text(filled, tmp_path):
     assert sent.exit_code == 0 and "written to" in sent.output
     bad = CliRunner().invoke(cli, ["--config", settings.source, "digest", "--week", "last"])
     assert bad.exit_code != 0 and "ISO week" in bad.output
+
+
+def test_implicit_tls(filled, smtp_server, tmp_path):
+    cert, key = make_cert(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = smtp_server(inbox, ssl_context=context)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "ssl"\n'
+                          f'ca_file = "{cert}"\nretry_delay_s = 0.1\n')
+    outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    assert outcome.status == "sent", outcome.error
+    check_message(parse(inbox.messages[0]))
+    # Without trusting the certificate the send fails cleanly and the week stays unsent.
+    untrusted, wh2 = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "ssl"\n'
+                            f'retry_delay_s = 0.1\n[warehouse]\npath = "{tmp_path / "u.duckdb"}"\n')
+    failed = deliver_digest(untrusted, wh2, week=WEEK, now=NOW)
+    assert failed.status == "failed" and "certificate" in failed.error.lower()
