@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from scoring import corpus_score  # noqa: E402
 
 from pipeline.extract import extract_page  # noqa: E402
-from pipeline.ingest import Pipeline, run_cycle  # noqa: E402
+from pipeline.ingest import Services, run_cycle  # noqa: E402
+from pipeline.ingest.upkeep import sync_seeds  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
 from tests.corpus_site import load_pages, serve  # noqa: E402
 from tests.server import LoopbackServer  # noqa: E402
@@ -43,10 +44,10 @@ def main() -> None:
         # All pages share one loopback host: the politeness delay would measure only itself.
         f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n')
     settings = load_settings(tmp / "settings.toml", env={})
-    pipe = Pipeline(settings)
+    pipe = Services(settings)
     pipe.warehouse.migrate()
     t0 = time.perf_counter()
-    pipe.sync_seeds()  # loads the model and the seed corpus: not part of the cycle
+    sync_seeds(pipe)  # loads the model and the seed corpus: not part of the cycle
     print(f"model load + seed corpus: {time.perf_counter() - t0:.1f} s")
 
     with LoopbackServer() as server:

@@ -29,11 +29,12 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from pipeline.errors import ConfigError
-from pipeline.ingest import Pipeline, make_embedder
-from pipeline.jobs import JobResult, digest_job, ingest_job, maintenance_job
+from pipeline.factory import make_embedder, make_warehouse
+from pipeline.ingest import Services
+from pipeline.ingest.upkeep import sync_seeds
+from pipeline.jobs import JobResult, digest_job, ingest_job, maintenance_job, writer_lock
 from pipeline.lock import daemon_lock
 from pipeline.settings import Settings
-from pipeline.store.db import Warehouse
 
 log = logging.getLogger("newswatch.daemon")
 
@@ -88,10 +89,8 @@ class Daemon:
         self._reload_settings = reload_settings
         self.stop = threading.Event()
         self._hup = threading.Event()
-        self.warehouse = Warehouse(settings.warehouse.path,
-                                   busy_timeout_s=settings.warehouse.busy_timeout_s,
-                                   stop=self.stop)
-        self.pipe = Pipeline(settings, warehouse=self.warehouse)
+        self.warehouse = make_warehouse(settings, stop=self.stop)
+        self.pipe = Services(settings, warehouse=self.warehouse)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -213,6 +212,14 @@ class Daemon:
 
     # -- main loop ---------------------------------------------------------------------------
 
+    def prepare(self) -> None:
+        """Migrate, load the seeds, then load the model and build the index and tagger while
+        the warehouse is open read-only, so the first cycle holds the file only to write."""
+        with writer_lock(self.warehouse, "start"):
+            self.warehouse.migrate()
+            sync_seeds(self.pipe)
+        self.pipe.warm_up()
+
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit code."""
         with daemon_lock(self.warehouse.path):
@@ -221,8 +228,7 @@ class Daemon:
                     signal.signal(sig, self._on_signal)
             log.info("newswatch daemon started (pid %d) for %s; settings %s", os.getpid(),
                      self.warehouse.path, self.settings.source)
-            self.warehouse.migrate()
-            self.pipe.sync_seeds()
+            self.prepare()
             self.scheduler.add_listener(self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
                                         | EVENT_JOB_MISSED)
             self._schedule(first_poll=datetime.now(timezone.utc))

@@ -47,6 +47,12 @@ class Embedding:
     model: str
     vector: np.ndarray
     chunks: tuple[Chunk, ...]
+    windows: int = 0                 # windows the whole text has (more than chunks: cut)
+
+    @property
+    def cut(self) -> bool:
+        """Whether only the first part of the text was embedded ([embed] max_chunks)."""
+        return self.windows > len(self.chunks)
 
 
 @dataclass(frozen=True)
@@ -120,11 +126,12 @@ class Embedder:
     """Loads the configured model once and turns texts into chunk and article vectors."""
 
     def __init__(self, model: str = "", sha256: str = "", *, batch_size: int = 32,
-                 overlap_tokens: int = 64, device: str = "cpu") -> None:
+                 overlap_tokens: int = 64, device: str = "cpu", max_chunks: int = 256) -> None:
         self.model_spec = model
         self.sha256 = sha256
         self.batch_size = batch_size
         self.overlap_tokens = overlap_tokens
+        self.max_chunks = max_chunks
         self.device = device
         self._model = None
         self._lock = threading.Lock()
@@ -205,19 +212,25 @@ class Embedder:
 
     def embed(self, texts: Sequence[str],
               progress: Callable[[int], None] | None = None) -> list[Embedding]:
-        """Chunk, encode in batches and pool each text; `progress(n)` after each text's chunks."""
-        all_spans = [self.spans(text) for text in texts]
+        """Chunk, encode in batches and pool each text; `progress(n)` after each text's chunks.
+
+        A text longer than `max_chunks` windows is embedded by its first windows only: a news
+        article says what it is about first, and one huge page must not hold a cycle for
+        minutes (a 1.5 MB page is 1,515 windows, about 70 s of this CPU)."""
+        windows = [self.spans(text) for text in texts]
+        all_spans = [spans[:self.max_chunks] for spans in windows]
         pieces = [text[s.start_char:s.end_char] for text, spans in zip(texts, all_spans)
                   for s in spans]
         vectors = self.encode(pieces) if pieces else np.zeros((0, 0), dtype=np.float32)
         out: list[Embedding] = []
         pos = 0
-        for spans in all_spans:
+        for spans, whole in zip(all_spans, windows):
             block = vectors[pos:pos + len(spans)]
             pos += len(spans)
             chunks = tuple(Chunk(s.start_char, s.end_char, s.tokens, block[i].copy())
                            for i, s in enumerate(spans))
-            out.append(Embedding(self.model_name, pool(block, [s.tokens for s in spans]), chunks))
+            out.append(Embedding(self.model_name, pool(block, [s.tokens for s in spans]), chunks,
+                                 windows=len(whole)))
             if progress is not None:
                 progress(1)
         return out

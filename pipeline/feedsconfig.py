@@ -17,7 +17,7 @@ from lxml import etree
 from pipeline.errors import ConfigError
 from pipeline.tomlfile import array_of_tables, read_toml
 
-_KEYS = {"url", "title", "interval_s", "tags"}
+_KEYS = {"url", "title", "interval_s", "tags", "allow_private"}
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class FeedConfig:
     title: str | None = None
     interval_s: int | None = None
     tags: tuple[str, ...] = ()
+    allow_private: bool = False      # its entries' links may point at private addresses
 
 
 def _validate(item: object, where: str) -> FeedConfig:
@@ -50,13 +51,20 @@ def _validate(item: object, where: str) -> FeedConfig:
     tags = item.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ConfigError(f"{where}: tags must be a list of strings")
-    return FeedConfig(url=url.strip(), title=title, interval_s=interval, tags=tuple(tags))
+    allow_private = item.get("allow_private", False)
+    if not isinstance(allow_private, bool):
+        raise ConfigError(f"{where}: allow_private must be true or false")
+    return FeedConfig(url=url.strip(), title=title, interval_s=interval, tags=tuple(tags),
+                      allow_private=allow_private)
 
 
-def load_feeds(path: Path) -> tuple[FeedConfig, ...]:
-    """Read and validate the feeds file (a missing file means no feeds)."""
+def load_feeds(path: Path, *, missing_ok: bool = False) -> tuple[FeedConfig, ...]:
+    """Read and validate the feeds file; a missing file is a ConfigError unless `missing_ok`."""
     if not path.exists():
-        return ()
+        if missing_ok:
+            return ()
+        raise ConfigError(f"{path}: feeds file not found; create it (`newswatch feeds add URL`) "
+                          f"or set [feeds] allow_missing = true to run without feeds")
     items = array_of_tables(path, read_toml(path, "feeds file"), "feeds")
     out: list[FeedConfig] = []
     seen: set[str] = set()
@@ -84,7 +92,7 @@ def _write(path: Path, doc: tomlkit.TOMLDocument) -> None:
 
 def add_feeds(path: Path, feeds: Iterable[FeedConfig]) -> list[FeedConfig]:
     """Append feeds not listed yet (keeping comments); return the ones added."""
-    existing = {f.url for f in load_feeds(path)}
+    existing = {f.url for f in load_feeds(path, missing_ok=True)}
     doc = _document(path)
     if "feeds" not in doc:
         doc.append("feeds", tomlkit.aot())
@@ -100,6 +108,8 @@ def add_feeds(path: Path, feeds: Iterable[FeedConfig]) -> list[FeedConfig]:
             table.add("interval_s", feed.interval_s)
         if feed.tags:
             table.add("tags", list(feed.tags))
+        if feed.allow_private:
+            table.add("allow_private", True)
         doc["feeds"].append(table)
         existing.add(feed.url)
         added.append(feed)

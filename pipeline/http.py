@@ -4,11 +4,20 @@ Every request goes through `Fetcher.fetch`: a User-Agent with a contact, connect
 timeouts, a size cap enforced while streaming (on the decompressed bytes), at most
 `max_redirects` redirects followed by hand so that every hop is checked (scheme, private
 addresses), at most `per_host_concurrency` requests in flight per host with a minimum gap
-between them, and `concurrency` in flight overall. Failures raise FetchError with a `kind`:
+between them, and `concurrency` in flight overall.
+
+The private-address guard sits in the socket layer: every TCP connection of the guarded client
+resolves the host once, refuses it if any address is private, loopback, link-local, reserved or
+unspecified (127.0.0.1 in all its spellings, [::1], 0.0.0.0, 169.254.169.254...), and connects
+to the address it checked, so a name that resolves differently a moment later (DNS rebinding)
+cannot slip through. Only a feed's own configured URL, a feed marked `allow_private = true` in
+feeds.toml, or `[http] allow_private_networks` use the unguarded client. Failures raise
+FetchError with a `kind`:
 
     dns, connect, timeout, tls, protocol   the network
     http_4xx, http_5xx, gone (410)         the server said no
     too_large, redirect, blocked           our own limits (size, redirect loop, scheme/address)
+    invalid_url                            a URL httpx cannot parse (e.g. an octal IP address)
     robots_unavailable                     robots.txt answered 5xx: try the page later
 """
 
@@ -24,10 +33,11 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
+import httpcore
 import httpx
 
 from pipeline.errors import FetchError
@@ -65,22 +75,66 @@ def _ip_is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
             or ip.is_multicast or ip.is_unspecified)
 
 
-def is_private_host(url: str) -> bool:
-    """Whether a URL's host is (or resolves to) a private, loopback or link-local address."""
-    if is_local_path(url):
-        return False  # a local file is no network address: its links get no exemption
-    host = urlsplit(url).hostname
-    if not host:
-        return False
-    try:
-        return _ip_is_private(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return any(_ip_is_private(ipaddress.ip_address(info[4][0])) for info in infos)
+class BlockedAddressError(httpcore.ConnectError):
+    """A connection to a private, loopback or link-local address was refused by the guard."""
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend with the private-address check at connect time.
+
+    httpx offers no hook between name resolution and connect; wrapping the backend is the one
+    place where the checked address is also the one connected to.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
+        self._inner = inner
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = [ipaddress.ip_address(host.strip("[]"))]
+        except ValueError:
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise httpcore.ConnectError(f"cannot resolve host {host}: {exc}") from exc
+            addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
+        if not addresses or any(_ip_is_private(a) for a in addresses):
+            raise BlockedAddressError(
+                f"{host} is a private, loopback or link-local address; set allow_private = true "
+                f"on the feed in feeds.toml or [http] allow_private_networks to fetch it")
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(str(address), port, timeout=timeout,
+                                                     local_address=local_address,
+                                                     socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise BlockedAddressError("unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _guarded_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose every new connection passes the private-address guard."""
+    # No environment proxies: through a proxy the guard would check the proxy, not the target.
+    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    pool = transport._pool  # httpx exposes no network-backend option; see _GuardedBackend
+    pool._network_backend = _GuardedBackend(pool._network_backend)
+    return transport
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -108,6 +162,8 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
+        if isinstance(cause, BlockedAddressError):
+            return "blocked", str(cause)
         if isinstance(cause, socket.gaierror):
             return "dns", f"cannot resolve host: {cause}"
         if isinstance(cause, ssl.SSLError):
@@ -142,18 +198,22 @@ class _Robots:
 class Fetcher:
     """An async HTTP client with the project's limits; use as `async with Fetcher(s) as f:`."""
 
-    def __init__(self, settings: HttpSettings, transport: httpx.AsyncBaseTransport | None = None
-                 ) -> None:
+    def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
-        self._client = httpx.AsyncClient(
+        limits = httpx.Limits(max_connections=settings.concurrency,
+                              max_keepalive_connections=settings.concurrency)
+        common = dict(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
             timeout=httpx.Timeout(connect=settings.connect_timeout_s,
                                   read=settings.read_timeout_s,
                                   write=settings.read_timeout_s,
                                   pool=settings.total_timeout_s),
-            follow_redirects=False, transport=transport,
-            limits=httpx.Limits(max_connections=settings.concurrency,
-                                max_keepalive_connections=settings.concurrency))
+            follow_redirects=False, limits=limits)
+        # Two clients, so that a connection opened for an exempt request is never reused by a
+        # guarded one (connections are pooled by host).
+        self._open = httpx.AsyncClient(**common)
+        self._guarded = (self._open if settings.allow_private_networks
+                         else httpx.AsyncClient(**common, transport=_guarded_transport(limits)))
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _HostGate] = {}
         self._robots: dict[str, _Robots] = {}
@@ -168,25 +228,30 @@ class Fetcher:
 
     async def aclose(self) -> None:
         """Close connections."""
-        await self._client.aclose()
+        await self._open.aclose()
+        if self._guarded is not self._open:
+            await self._guarded.aclose()
 
     # -- the public calls -------------------------------------------------------------------
 
     async def fetch(self, url: str, *, purpose: str, etag: str | None = None,
                     last_modified: str | None = None, user_configured: bool = False,
                     allow_private: bool = False) -> FetchResult:
-        """GET a URL within every limit; raise FetchError(kind, ...) on failure."""
+        """GET a URL within every limit; raise FetchError(kind, ...) on failure.
+
+        `allow_private` exempts this request from the private-address guard; a feed's own URL
+        (purpose 'feed', first hop and redirects on the same host) is always exempt: the user
+        configured it."""
         if is_local_path(url):
             if purpose != "feed" or not user_configured:
                 raise FetchError("blocked", f"local files are read only for configured feeds: {url}")
             return await asyncio.get_running_loop().run_in_executor(None, self._read_file, url)
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError("blocked", f"only http and https are fetched: {url}")
-        check_private = purpose != "feed" and not allow_private
         try:
             return await asyncio.wait_for(
                 self._fetch(url, purpose=purpose, etag=etag, last_modified=last_modified,
-                            check_private=check_private),
+                            allow_private=allow_private or self.settings.allow_private_networks),
                 timeout=self.settings.total_timeout_s)
         except asyncio.TimeoutError:
             raise FetchError("timeout", f"no complete response within "
@@ -248,23 +313,8 @@ class Fetcher:
                 self.settings.per_host_concurrency))
         return gate
 
-    async def _check_address(self, url: str) -> None:
-        host = urlsplit(url).hostname or ""
-        try:
-            ip = ipaddress.ip_address(host)
-            addresses = [ip]
-        except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-            except OSError as exc:
-                raise FetchError("dns", f"cannot resolve host {host}: {exc}") from None
-            addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-        if any(_ip_is_private(a) for a in addresses):
-            raise FetchError("blocked", f"{host} is a private, loopback or link-local address; "
-                                        f"set [http] allow_private_networks to fetch it")
-
     async def _fetch(self, url: str, *, purpose: str, etag: str | None,
-                     last_modified: str | None, check_private: bool) -> FetchResult:
+                     last_modified: str | None, allow_private: bool) -> FetchResult:
         started = time.perf_counter()
         current = url
         permanent: str | None = None
@@ -284,9 +334,9 @@ class Fetcher:
         for hop in range(self.settings.max_redirects + 1):
             if urlsplit(current).scheme.lower() not in ("http", "https"):
                 raise FetchError("blocked", f"redirect to a non-http URL: {current}")
-            if check_private:
-                await self._check_address(current)
-            status, resp_headers, body = await self._request(current, headers)
+            own_feed = purpose == "feed" and _host(current) == _host(url)
+            client = self._open if allow_private or own_feed else self._guarded
+            status, resp_headers, body = await self._request(client, current, headers)
             if status in _REDIRECTS and "location" in resp_headers:
                 target = urljoin(current, resp_headers["location"])
                 all_permanent = all_permanent and status in _PERMANENT
@@ -315,7 +365,7 @@ class Fetcher:
         raise FetchError("redirect", f"more than {self.settings.max_redirects} redirects "
                                      f"from {url}")
 
-    async def _request(self, url: str, headers: dict[str, str]
+    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
                        ) -> tuple[int, dict[str, str], bytes]:
         host = (urlsplit(url).hostname or "").lower()
         gate = await self._gate(host)
@@ -329,7 +379,7 @@ class Fetcher:
             async with self._global:
                 self.requests += 1
                 try:
-                    async with self._client.stream("GET", url, headers=headers) as resp:
+                    async with client.stream("GET", url, headers=headers) as resp:
                         resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                         declared = resp_headers.get("content-length", "")
                         if resp.status_code == 200 and declared.isdigit() \
@@ -350,6 +400,8 @@ class Fetcher:
                         return resp.status_code, resp_headers, b"".join(chunks)
                 except FetchError:
                     raise
+                except httpx.InvalidURL as exc:
+                    raise FetchError("invalid_url", f"{exc} ({url})") from None
                 except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
                     kind, message = _classify(exc)
                     raise FetchError(kind, f"{message} ({url})") from None

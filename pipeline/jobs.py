@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from pipeline.errors import NewswatchError
-from pipeline.ingest import CycleSummary, Pipeline, Reporter, run_cycle
+from pipeline.ingest import CycleSummary, Reporter, Services, run_cycle
+from pipeline.ingest.upkeep import sync_seeds
 from pipeline.lock import job_lock
 from pipeline.settings import Settings
 from pipeline.store import runs as run_store
@@ -56,13 +58,41 @@ def record(warehouse: Warehouse, result: JobResult) -> None:
         log.warning("could not record the %s run: %s", result.job, exc)
 
 
+def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
+    try:
+        started = datetime.fromisoformat(info["since"])
+    except (KeyError, TypeError, ValueError):
+        started = datetime.now(timezone.utc)
+    job = str(info.get("what") or "unknown")
+    log.warning("the %s job started at %s (pid %s) ended without finishing; recorded as "
+                "abandoned", job, started.isoformat(timespec="seconds"), info.get("pid"))
+    if not warehouse.exists():
+        return
+    try:
+        with warehouse.transaction() as db:
+            run_store.record_abandoned(db, job, started, info.get("pid"), info.get("host"))
+    except Exception as exc:  # an old schema or a busy file: the log line stays
+        log.warning("could not record the abandoned %s run: %s", job, exc)
+
+
+@contextmanager
+def writer_lock(warehouse: Warehouse, job: str, wait_s: float = 600.0,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the warehouse's writer lock for a job; a job killed while holding it is recorded
+    in `runs` as abandoned first."""
+    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait) as abandoned:
+        if abandoned:
+            _record_abandoned(warehouse, abandoned)
+        yield
+
+
 def _run(job: str, warehouse: Warehouse,
          body: Callable[[], tuple[str, dict, Any, str | None]], lock_wait_s: float) -> JobResult:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     try:
-        with job_lock(warehouse.path, job, wait_s=lock_wait_s,
-                      on_wait=lambda who: log.info("%s waits: %s is writing", job, who)):
+        with writer_lock(warehouse, job, wait_s=lock_wait_s,
+                         on_wait=lambda who: log.info("%s waits: %s is writing", job, who)):
             status, counts, detail, error = body()
     except NewswatchError as exc:
         status, counts, detail, error = "error", {}, None, str(exc)
@@ -73,20 +103,22 @@ def _run(job: str, warehouse: Warehouse,
     if warehouse.exists():
         record(warehouse, result)
     line = _summary_line(job, counts) if status != "error" else error
-    log.info("%s %s in %.1f s: %s", job, status, result.seconds, line,
-             extra={"job": job, "status": status, "seconds": round(result.seconds, 3),
-                    "counts": counts})
+    # A failed job (an invalid feeds file, a full disk) is an error an operator must see.
+    log.log(logging.ERROR if status == "error" else logging.INFO, "%s %s in %.1f s: %s", job,
+            status, result.seconds, line,
+            extra={"job": job, "status": status, "seconds": round(result.seconds, 3),
+                   "counts": counts})
     return result
 
 
-def ingest_job(pipe: Pipeline, *, feeds: Sequence[str] | None = None,
+def ingest_job(pipe: Services, *, feeds: Sequence[str] | None = None,
                reporter: Reporter | None = None, cancel: threading.Event | None = None,
                lock_wait_s: float = 600.0) -> JobResult:
     """One ingest cycle as a job."""
 
     def body():
         pipe.warehouse.migrate()
-        pipe.sync_seeds()
+        sync_seeds(pipe)
         summary: CycleSummary = run_cycle(pipe, feeds=feeds, reporter=reporter, cancel=cancel)
         status = "interrupted" if summary.interrupted else "ok"
         return status, summary.counts(), summary, None

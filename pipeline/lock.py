@@ -1,8 +1,10 @@
 """Per-warehouse process locks: one daemon at a time, one writing job at a time.
 
 fcntl locks belong to the process: the kernel releases them when it dies, so a crashed daemon
-never leaves a stale lock behind. The lock file also says who holds it, for the error message.
-(filelock offers the locking but not a holder record, hence these few lines.)
+never leaves a stale lock behind. The lock file also says who holds it, for the error message,
+and a job's record is cleared when the job ends: a record found by the next holder is a job that
+was killed (SIGKILL, power loss) and never recorded its run. (filelock offers the locking but
+not a holder record, hence these few lines.)
 """
 
 from __future__ import annotations
@@ -77,10 +79,20 @@ def daemon_lock(warehouse: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _read_fd(fd: int) -> dict:
+    try:
+        data = os.pread(fd, 4096, 0)
+        return json.loads(data.decode("utf-8") or "{}") if data.strip() else {}
+    except (OSError, ValueError):
+        return {}
+
+
 @contextmanager
 def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
-             on_wait=None) -> Iterator[None]:
-    """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job."""
+             on_wait=None) -> Iterator[dict | None]:
+    """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job.
+
+    Yields the record of a job that held the lock and died without finishing, or None."""
     path = lock_path(warehouse, "job")
     deadline = time.monotonic() + wait_s
     announced = False
@@ -96,7 +108,11 @@ def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
             announced = True
         time.sleep(0.2)
     try:
+        abandoned = _read_fd(fd) or None
         _write_holder(fd, job)
-        yield
+        yield abandoned
     finally:
-        os.close(fd)
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)

@@ -37,6 +37,7 @@ class FeedState:
     in_config: bool = True
     next_poll_at: datetime | None = None
     last_polled_at: datetime | None = None
+    allow_private: bool = False      # its entries' links may be private addresses (feeds.toml)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ class WarehouseSettings:
 @dataclass(frozen=True)
 class FeedsSettings:
     file: Path = _opt("feeds.toml", "feeds list ([[feeds]] tables)", path=True)
+    allow_missing: bool = _opt(False, "a missing feeds file means no feeds (else it is an error)")
     default_interval_s: int = _opt(1800, "poll interval of a feed without its own interval_s",
                                    lo=1, hi=7 * 86400)
     max_entries_per_poll: int = _opt(200, "newest entries considered per poll", lo=1, hi=10000)
@@ -120,6 +121,8 @@ class EmbedSettings:
                        else "64 lowercase hex digits or empty")
     batch_size: int = _opt(32, "chunks encoded per model call", lo=1, hi=4096)
     chunk_overlap_tokens: int = _opt(64, "word pieces shared by consecutive chunks", lo=0, hi=200)
+    max_chunks: int = _opt(256, "chunks embedded per article at most (the rest is stored and "
+                                "compared by text overlap, not embedded)", lo=1, hi=100000)
     device: str = _opt("cpu", "torch device", choices=("cpu", "cuda", "mps"))
 
 

@@ -30,6 +30,25 @@ class StatusReport:
     week_articles: dict[str, int] = field(default_factory=dict)
     daemon: dict[str, Any] = field(default_factory=dict)
     daemon_alive: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def config_problems(settings: Settings) -> list[str]:
+    """What is wrong with the files a cycle reads (feeds, topics), one line each."""
+    from pipeline.errors import ConfigError
+    from pipeline.feedsconfig import load_feeds
+    from pipeline.topics import load_topics
+
+    problems = []
+    try:
+        load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        load_topics(settings.topics.file, settings.seeds.dir)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
@@ -74,7 +93,7 @@ def gather_status(settings: Settings, warehouse: Warehouse,
             runs=run_store.last_runs(db, 8),
             week_topics=reports.topic_counts_since(db, week_start),
             week_articles=reports.articles_since(db, week_start),
-            daemon=state, daemon_alive=alive)
+            daemon=state, daemon_alive=alive, problems=config_problems(settings))
 
 
 def _when(value: Any) -> str:
@@ -91,6 +110,8 @@ def _when(value: Any) -> str:
 def render_status(report: StatusReport, console: Console) -> None:
     """Print the status report."""
     console.print(f"[bold]warehouse[/] {report.warehouse}")
+    for problem in report.problems:
+        console.print(f"[bold red]configuration error[/] {problem}", highlight=False)
     d = report.daemon
     if report.daemon_alive:
         running = f", running {d.get('running_job')}" if d.get("running_job") else ""

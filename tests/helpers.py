@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.ingest import Pipeline
+from pipeline.ingest import Services
+from pipeline.ingest.upkeep import sync_seeds
 
 
 def article_page(title: str, paragraphs: list[str], *, canonical: str | None = None,
@@ -28,11 +29,11 @@ def paragraphs(topic: str, n: int = 6) -> list[str]:
             for i in range(n)]
 
 
-def make_pipeline(settings, embedder) -> Pipeline:
+def make_pipeline(settings, embedder) -> Services:
     """A pipeline on a fresh warehouse with the seeds loaded."""
-    pipe = Pipeline(settings, embedder=embedder)
+    pipe = Services(settings, embedder=embedder)
     pipe.warehouse.migrate()
-    pipe.sync_seeds()
+    sync_seeds(pipe)
     return pipe
 
 

@@ -36,6 +36,7 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []
+        self.arrivals: list[tuple[str, float]] = []   # (path, time.monotonic() on arrival)
         self._lock = threading.Lock()
         server = self
 
@@ -82,15 +83,22 @@ class LoopbackServer:
         with self._lock:
             return [h for _, p, h in self.log if p.split("?")[0] == path]
 
+    def arrived_at(self, path: str) -> list[float]:
+        """When each request to a path arrived (time.monotonic())."""
+        with self._lock:
+            return [t for p, t in self.arrivals if p.split("?")[0] == path]
+
     def reset_log(self) -> None:
         """Forget the requests seen so far."""
         with self._lock:
             self.log.clear()
+            self.arrivals.clear()
 
     def _serve(self, req: BaseHTTPRequestHandler, head: bool = False) -> None:
         headers = {k.lower(): v for k, v in req.headers.items()}
         with self._lock:
             self.log.append((req.command, req.path, headers))
+            self.arrivals.append((req.path, time.monotonic()))
             route = self.routes.get(req.path) or self.routes.get(req.path.split("?")[0])
         if route is None:
             route = Route(body=b"not found", status=404, content_type="text/plain")

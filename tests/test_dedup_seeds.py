@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline.ingest import Pipeline
+from pipeline.ingest import Services
 from pipeline.models import ArticleDraft
 from tests.helpers import make_pipeline
 
@@ -39,7 +39,7 @@ def seeded(tmp_path_factory, embedder):
 
 
 @pytest.mark.model
-def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Pipeline):
+def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Services):
     with seeded.warehouse.connect(read_only=True) as db:
         rows = {url.removeprefix("seed:")[:3]: (dup, story) for url, dup, story in db.rows(
             "SELECT url, duplicate_of, story_id FROM articles WHERE source = 'seed'")}
@@ -51,7 +51,7 @@ def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Pipeline):
 
 
 @pytest.mark.model
-def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Pipeline):
+def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Services):
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)

@@ -34,7 +34,17 @@ def test_validation_names_file_and_entry(tmp_path):
     path.write_text('[[feeds]]\nurl = "http://a"\n[[feeds]]\nurl = "http://a"\n')
     with pytest.raises(ConfigError, match="listed twice"):
         load_feeds(path)
-    assert load_feeds(tmp_path / "missing.toml") == ()
+    path.write_text('[[feeds]]\nurl = "http://a"\nallow_private = "yes"\n')
+    with pytest.raises(ConfigError, match="allow_private must be true or false"):
+        load_feeds(path)
+    path.write_text('[[feeds]]\nurl = "http://a"\nallow_private = true\n')
+    assert load_feeds(path)[0].allow_private is True
+
+
+def test_a_missing_feeds_file_is_an_error_unless_allowed(tmp_path):
+    with pytest.raises(ConfigError, match="missing.toml: feeds file not found.*allow_missing"):
+        load_feeds(tmp_path / "missing.toml")
+    assert load_feeds(tmp_path / "missing.toml", missing_ok=True) == ()
 
 
 def test_add_and_remove_keep_comments(tmp_path):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 
 import pytest
 
 from pipeline.errors import FetchError
-from pipeline.http import Fetcher, is_private_host, parse_retry_after
+from pipeline.http import Fetcher, parse_retry_after
 from pipeline.settings import HttpSettings
 
 
@@ -92,8 +93,59 @@ def test_private_addresses_and_schemes_for_pages(loopback, tmp_path):
     assert fetch(loopback.url("/page"), purpose="feed", user_configured=True).status == 200
     assert kind_of("file:///etc/passwd", purpose="page").kind == "blocked"
     assert kind_of("ftp://example.org/x", purpose="page").kind == "blocked"
-    # A public-looking start that redirects to loopback is caught at the hop.
-    assert is_private_host(loopback.url("/")) and not is_private_host("http://93.184.216.34/")
+    assert len(loopback.hits("/page")) == 2  # only the two exempt requests arrived
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1", "2130706433", "0x7f000001",
+                                  "127.0.0.2", "0.0.0.0", "[::1]",
+                                  "[::ffff:127.0.0.1]", "169.254.169.254", "10.0.0.1",
+                                  "192.168.1.1", "[fe80::1]"])
+def test_every_spelling_of_a_private_address_is_blocked(loopback, host):
+    loopback.route("/canary", "secret")
+    port = loopback.port
+    err = kind_of(f"http://{host}:{port}/canary", purpose="page")
+    assert err.kind == "blocked", (host, err)
+    assert not loopback.hits("/canary")
+
+
+def test_public_feed_redirecting_to_a_private_address_is_blocked(loopback, monkeypatch):
+    # The feed's own host is trusted (the user configured it); a hop to another, private host
+    # is not. "localhost" stands for a public feed host that redirects inwards.
+    loopback.route("/canary", "secret")
+    loopback.route("/feed", redirect_to=f"http://127.0.0.1:{loopback.port}/canary", status=302)
+    assert kind_of(f"http://localhost:{loopback.port}/feed", purpose="feed").kind == "blocked"
+    assert not loopback.hits("/canary")
+    loopback.route("/same-host", redirect_to="/canary", status=302)
+    assert fetch(loopback.url("/same-host"), purpose="feed").body == b"secret"
+
+
+def test_a_malformed_address_is_an_error_not_a_crash(loopback):
+    loopback.route("/canary", "secret")
+    err = kind_of(f"http://0177.0.0.1:{loopback.port}/canary", purpose="page")
+    assert err.kind == "invalid_url" and not loopback.hits("/canary")
+
+
+def test_guard_connects_to_the_address_it_checked(loopback, monkeypatch):
+    # DNS rebinding: a name that first answers with a public address and then with loopback.
+    # The guard resolves once, checks, and connects to that same (here unreachable) address.
+    loopback.route("/canary", "secret")
+    real = socket.getaddrinfo
+    answers = {"n": 0}
+
+    def rebinding(host, *args, **kwargs):
+        if host == "news.example":
+            answers["n"] += 1
+            host = "93.184.216.34" if answers["n"] == 1 else "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    err = kind_of(f"http://news.example:{loopback.port}/canary",
+                  settings(connect_timeout_s=0.5, total_timeout_s=1.0), purpose="page")
+    assert err.kind in ("connect", "timeout") and answers["n"] == 1
+    assert not loopback.hits("/canary")
+    # Once the name answers loopback, the guard refuses it.
+    assert kind_of(f"http://news.example:{loopback.port}/canary", purpose="page").kind == "blocked"
+    assert not loopback.hits("/canary")
 
 
 def test_local_files_only_for_configured_feeds(tmp_path):

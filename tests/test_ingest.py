@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -148,12 +149,12 @@ def test_small_batches_each_commit(make_settings, fake_embedder, site):
 CRASH_SCRIPT = textwrap.dedent("""
     import sys, time
     from pipeline.settings import load_settings
-    from pipeline.ingest import Pipeline, run_cycle
-    from pipeline import ingest
+    from pipeline.ingest import Services, run_cycle
+    from pipeline.ingest.writer import Writer
     from tests.fakes import FakeEmbedder
 
-    pipe = Pipeline(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
-    original = ingest._Cycle._write
+    pipe = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
+    original = Writer._commit
     calls = {"n": 0}
 
     def slow_write(self, *args):
@@ -164,7 +165,7 @@ CRASH_SCRIPT = textwrap.dedent("""
             time.sleep(60)
         return ok
 
-    ingest._Cycle._write = slow_write
+    Writer._commit = slow_write
     run_cycle(pipe)
 """)
 
@@ -205,3 +206,95 @@ def test_sigkill_mid_cycle_leaves_no_partial_article(make_settings, fake_embedde
         titles = [r[0] for r in db.rows("SELECT title FROM articles WHERE source = 'feed'")]
     assert sorted(titles) == sorted(f"Story {i}" for i in range(8))
     assert summary.articles_new == 8 - before
+
+
+CANARY_HOSTS = ["127.0.0.1", "localhost", "127.1", "2130706433", "0x7f000001", "127.0.0.2",
+                "0.0.0.0", "[::1]", "[::ffff:127.0.0.1]"]
+
+
+def test_a_loopback_feed_does_not_exempt_its_entries(make_settings, fake_embedder, loopback):
+    # The feed itself lives on loopback (the user configured it); its entries point at loopback
+    # in every spelling and at the cloud metadata address. With the global switch off and no
+    # per-feed exemption, not one request may reach them.
+    settings = make_settings("[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
+    pipe = make_pipeline(settings, fake_embedder)
+    port = loopback.port
+    items = [{"title": f"Canary {i}", "link": f"http://{host}:{port}/canary/{i}",
+              "guid": f"c{i}", "description": f"Canary teaser {i} with some words."}
+             for i, host in enumerate(CANARY_HOSTS)]
+    items.append({"title": "Metadata", "link": "http://169.254.169.254/latest/meta-data/",
+                  "guid": "meta", "description": "Metadata teaser with some words."})
+    for i in range(len(CANARY_HOSTS)):
+        loopback.route(f"/canary/{i}", article_page(f"Canary {i}", paragraphs("secret")))
+    loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
+    write_feeds(settings, [loopback.url("/feed.xml")])
+    summary = run_cycle(pipe)
+    assert summary.articles_new == len(items) and summary.from_feed == len(items)
+    assert [p for _, p, _ in loopback.log] == ["/feed.xml"]  # not even robots.txt
+    for row in stored(pipe).values():
+        assert row["text_source_reason"].startswith("fetch_failed: blocked"), row
+
+
+def test_a_feed_exempted_in_the_feeds_file_may_link_inwards(make_settings, fake_embedder,
+                                                            loopback):
+    settings = make_settings("[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
+    pipe = make_pipeline(settings, fake_embedder)
+    loopback.route("/inner.html", article_page("Inner story", paragraphs("inner")))
+    loopback.route("/feed.xml", rss([{"title": "Inner story", "link": loopback.url("/inner.html"),
+                                      "guid": "1", "description": "Inner teaser."}]),
+                   content_type="application/rss+xml")
+    loopback.route("/other.xml", rss([{"title": "Other", "link": loopback.url("/inner.html?x=1"),
+                                       "guid": "2", "description": "Other teaser."}]),
+                   content_type="application/rss+xml")
+    Path(settings.feeds.file).write_text(
+        f'[[feeds]]\nurl = "{loopback.url("/feed.xml")}"\nallow_private = true\n\n'
+        f'[[feeds]]\nurl = "{loopback.url("/other.xml")}"\n', encoding="utf-8")
+    run_cycle(pipe)
+    assert len(loopback.hits("/inner.html")) == 1  # the exempt feed's entry only
+    rows = stored(pipe)
+    assert rows["Inner story"]["text_source"] == "page"
+
+
+def test_one_slow_feed_does_not_hold_back_the_pages_of_the_others(make_settings, fake_embedder,
+                                                                   loopback):
+    settings = make_settings()
+    pipe = make_pipeline(settings, fake_embedder)
+    loopback.route("/slow.xml", rss([{"title": "Slow one", "link": loopback.url("/s.html"),
+                                      "guid": "s", "description": "Slow teaser."}]),
+                   content_type="application/rss+xml", delay_s=4.0)
+    loopback.route("/s.html", article_page("Slow one", paragraphs("slow")))
+    fast = []
+    for i in range(3):
+        loopback.route(f"/f{i}.html", article_page(f"Fast {i}", paragraphs(f"fast {i}")))
+        fast.append({"title": f"Fast {i}", "link": loopback.url(f"/f{i}.html"), "guid": f"f{i}",
+                     "description": f"Fast teaser {i}."})
+    loopback.route("/fast.xml", rss(fast), content_type="application/rss+xml")
+    write_feeds(settings, [loopback.url("/slow.xml"), loopback.url("/fast.xml")])
+    summary = run_cycle(pipe)
+    assert summary.articles_new == 4
+    slow_answered = loopback.arrived_at("/slow.xml")[0] + 4.0
+    for i in range(3):
+        assert loopback.arrived_at(f"/f{i}.html")[0] < slow_answered - 2.0
+
+
+@pytest.mark.model
+def test_a_huge_page_is_embedded_in_part_and_stored_whole(make_settings, embedder, loopback,
+                                                          monkeypatch, caplog):
+    settings = make_settings()
+    pipe = make_pipeline(settings, embedder)
+    monkeypatch.setattr(embedder, "max_chunks", 4)
+    words = [f"word{i % 997} report {i}" for i in range(8000)]
+    loopback.route("/huge.html", article_page("A huge page", [" ".join(words[k:k + 400])
+                                                             for k in range(0, 8000, 400)]))
+    loopback.route("/feed.xml", rss([{"title": "A huge page", "link": loopback.url("/huge.html"),
+                                      "guid": "h", "description": "Huge teaser."}]),
+                   content_type="application/rss+xml")
+    write_feeds(settings, [loopback.url("/feed.xml")])
+    with caplog.at_level("WARNING"):
+        assert run_cycle(pipe).articles_new == 1
+    with pipe.warehouse.connect(read_only=True) as db:
+        aid, text_words = db.one("SELECT id, word_count FROM articles WHERE source = 'feed'")
+        chunks = db.scalar("SELECT count(*) FROM chunk_embeddings WHERE article_id = ?", [aid])
+    assert chunks == 4 and text_words >= 8000 * 3
+    assert any("huge.html" in r.getMessage() and "first 4 of" in r.getMessage()
+               for r in caplog.records)

@@ -1,14 +1,27 @@
-"""Jobs and daemon pieces that need no running scheduler: maintenance, digest timing, reload."""
+"""Jobs and daemon pieces that need no running scheduler: maintenance, digest timing, reload,
+start-up outside the write lock, failed and abandoned runs."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
 from pipeline.daemon import Daemon, digest_overdue
 from pipeline.errors import ConfigError
-from pipeline.jobs import maintenance_job
+from pipeline.jobs import ingest_job, maintenance_job
 from pipeline.settings import with_overrides
 from pipeline.store.db import Warehouse
+from tests.conftest import REPO
 
 
 def test_maintenance_prunes_old_polls_and_records_a_run(make_settings):
@@ -55,3 +68,124 @@ def test_reload_applies_valid_settings_and_keeps_the_old_on_error(make_settings)
     state["next"] = ConfigError("settings.toml: [http] concurrency: out of range")
     daemon.reload()
     assert daemon.settings.schedule.poll_interval_s == 120  # kept
+
+
+class _WriteSpy:
+    """Wraps an embedder's methods to note any call made while the warehouse is open to write."""
+
+    def __init__(self, embedder, warehouse) -> None:
+        self.calls: list[str] = []
+        self.while_writing: list[str] = []
+        for name in ("_load", "encode", "embed", "spans"):
+            original = getattr(embedder, name)
+
+            def spy(*args, _name=name, _original=original, **kwargs):
+                self.calls.append(_name)
+                if warehouse.writing:
+                    self.while_writing.append(_name)
+                return _original(*args, **kwargs)
+
+            setattr(embedder, name, spy)
+
+
+@pytest.mark.model
+def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make_settings,
+                                                                            loopback, tmp_path):
+    from pipeline.embed import Embedder
+    from tests.helpers import article_page, paragraphs, write_feeds
+    from tests.server import rss
+
+    topics = tmp_path / "topics.toml"
+    shutil.copy(REPO / "config" / "topics.toml", topics)
+    settings = make_settings(f'[topics]\nfile = "{topics}"\n')
+    loopback.route("/a.html", article_page("Sanctions on a satellite firm",
+                                           paragraphs("Treasury sanctions")))
+    loopback.route("/feed.xml", rss([{"title": "Sanctions on a satellite firm",
+                                      "link": loopback.url("/a.html"), "guid": "a",
+                                      "description": "Teaser."}]),
+                   content_type="application/rss+xml")
+    write_feeds(settings, [loopback.url("/feed.xml")])
+    daemon = Daemon(settings, lambda: settings)
+    embedder = Embedder()  # a fresh one: its model load must be seen too
+    spy = _WriteSpy(embedder, daemon.warehouse)
+    daemon.pipe.embedder = embedder
+    daemon.prepare()                      # migrate, seeds, model, index, tagger
+    assert ingest_job(daemon.pipe).status == "ok"
+    topics.write_text(topics.read_text() + "\n", encoding="utf-8")  # the tagger is rebuilt
+    os.utime(topics, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert ingest_job(daemon.pipe, feeds=[loopback.url("/feed.xml")]).status == "ok"
+    assert {"_load", "embed", "encode"} <= set(spy.calls)
+    assert spy.while_writing == []
+
+
+def test_a_missing_feeds_file_fails_the_cycle_loudly_and_shows_in_status(make_settings,
+                                                                          fake_embedder, caplog):
+    from pipeline.ingest import Services
+
+    settings = make_settings()
+    Path(settings.feeds.file).unlink()
+    services = Services(settings, embedder=fake_embedder)
+    services.warehouse.migrate()
+    with caplog.at_level("INFO"):
+        result = ingest_job(services)
+    assert result.status == "error" and "feeds file not found" in result.error
+    assert any(r.levelname == "ERROR" and "feeds file not found" in r.getMessage()
+               for r in caplog.records)
+    out = CliRunner().invoke(cli, ["--config", settings.source, "status"])
+    assert out.exit_code == 0 and "configuration error" in out.output
+    assert "feeds file not found" in out.output
+
+    allowed = with_overrides(settings, feeds={"allow_missing": True})
+    assert ingest_job(Services(allowed, embedder=fake_embedder)).status == "ok"
+
+
+def test_an_invalid_feeds_file_is_an_error_in_the_log_and_in_status(make_settings,
+                                                                   fake_embedder, caplog):
+    from pipeline.ingest import Services
+
+    settings = make_settings()
+    Path(settings.feeds.file).write_text("[[feeds]]\nurl = 42\n", encoding="utf-8")
+    services = Services(settings, embedder=fake_embedder)
+    services.warehouse.migrate()
+    with caplog.at_level("INFO"):
+        assert ingest_job(services).status == "error"
+    assert any(r.levelname == "ERROR" and "url is required" in r.getMessage()
+               for r in caplog.records)
+    out = CliRunner().invoke(cli, ["--config", settings.source, "status"])
+    assert "configuration error" in out.output and "url is required" in out.output
+    with services.warehouse.connect(read_only=True) as db:
+        assert db.rows("SELECT job, status FROM runs") == [("ingest", "error")]
+
+
+HOLD_AND_WAIT = """
+import sys, time
+from pipeline.jobs import writer_lock
+from pipeline.store.db import Warehouse
+with writer_lock(Warehouse(sys.argv[1]), "ingest"):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, fake_embedder):
+    from pipeline.ingest import Services
+
+    settings = make_settings()
+    services = Services(settings, embedder=fake_embedder)
+    services.warehouse.migrate()
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, str(settings.warehouse.path)],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().strip() == "holding"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert ingest_job(services).status == "ok"
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT job, status, pid, finished_at IS NULL FROM runs ORDER BY id")
+    assert rows[0] == ("ingest", "abandoned", proc.pid, True)
+    assert rows[1][:2] == ("ingest", "ok") and len(rows) == 2
+    assert ingest_job(services).status == "ok"  # recorded once, not at every start
+    with services.warehouse.connect(read_only=True) as db:
+        assert db.scalar("SELECT count(*) FROM runs WHERE status = 'abandoned'") == 1

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.ingest import Pipeline
+from pipeline.ingest import Services
+from pipeline.ingest.upkeep import sync_seeds
 from pipeline.seeds import clean_text, load_seeds, split_title
 from tests.conftest import SEEDS
 
@@ -50,9 +51,9 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     seeds_dir = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds_dir)
     settings = make_settings(f'[seeds]\ndir = "{seeds_dir}"\n')
-    pipe = Pipeline(settings, embedder=embedder)
+    pipe = Services(settings, embedder=embedder)
     assert pipe.warehouse.migrate()
-    first = pipe.sync_seeds()
+    first = sync_seeds(pipe)
     assert len(first.added) == 5
     with pipe.warehouse.connect(read_only=True) as db:
         rows = db.dicts("SELECT a.id, a.url, a.title, a.text, a.content_hash, e.dim, e.vector, "
@@ -67,7 +68,7 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     assert chunks > 5  # the long seeds have several chunks
 
     # Re-running adds nothing and keeps every id and hash.
-    again = pipe.sync_seeds()
+    again = sync_seeds(pipe)
     assert not again.added and not again.updated and len(again.unchanged) == 5
     with pipe.warehouse.connect(read_only=True) as db:
         assert db.rows("SELECT id, content_hash FROM articles ORDER BY id") == \
@@ -77,7 +78,7 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     target = seeds_dir / "003_aa95785925755c3c.txt"
     target.write_text(target.read_text(encoding="utf-8") + "\nAn added closing paragraph.\n",
                       encoding="utf-8")
-    edited = pipe.sync_seeds()
+    edited = sync_seeds(pipe)
     assert edited.updated == ("003_aa95785925755c3c.txt",) and not edited.added
     with pipe.warehouse.connect(read_only=True) as db:
         after = dict(db.rows("SELECT url, text FROM articles"))

@@ -8,6 +8,7 @@ import click
 
 from pipeline.errors import NewswatchError
 from pipeline.settings import Settings, load_settings
+from pipeline.factory import make_warehouse
 from pipeline.store.db import Warehouse
 
 
@@ -40,8 +41,7 @@ class App:
     @property
     def warehouse(self) -> Warehouse:
         """The warehouse the settings name."""
-        s = self.settings.warehouse
-        return Warehouse(s.path, busy_timeout_s=s.busy_timeout_s)
+        return make_warehouse(self.settings)
 
 
 pass_app = click.make_pass_decorator(App)

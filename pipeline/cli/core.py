@@ -18,17 +18,21 @@ from pipeline.sqlguard import check_read_only
 @pass_app
 def init(app: App) -> None:
     """Create or migrate the warehouse and load the seed corpus (safe to re-run)."""
-    from pipeline.ingest import Pipeline
+    from pipeline.ingest import Services
+    from pipeline.ingest.upkeep import sync_feeds, sync_seeds
+    from pipeline.jobs import writer_lock
 
     console = Console(stderr=True)
     warehouse = app.warehouse
-    applied = warehouse.migrate()
-    for name in applied:
-        console.print(f"applied migration {name}")
-    pipeline = Pipeline(app.settings, warehouse=warehouse)
-    with console.status("loading seed corpus (embedding model)…"):
-        result = pipeline.sync_seeds()
-    feeds = pipeline.sync_feeds()
+    # The daemon's jobs write too: init takes the same writer lock.
+    with writer_lock(warehouse, "init", wait_s=60):
+        applied = warehouse.migrate()
+        for name in applied:
+            console.print(f"applied migration {name}")
+        services = Services(app.settings, warehouse=warehouse)
+        with console.status("loading seed corpus (embedding model)…"):
+            result = sync_seeds(services)
+        feeds = sync_feeds(app.settings, warehouse)
     for name in result.missing:
         console.print(f"[yellow]note:[/] seed {name} is stored but its file is gone; kept")
     click.echo(f"warehouse {warehouse.path}: {len(applied)} migration(s) applied; seeds: "

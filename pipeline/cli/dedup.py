@@ -16,15 +16,16 @@ def dedup(app: App, rebuild: bool) -> None:
     """Recompute duplicate and story decisions with the current [dedup] settings."""
     from rich.progress import Progress
 
-    from pipeline.ingest import Pipeline
-    from pipeline.lock import job_lock
+    from pipeline.ingest import Services
+    from pipeline.ingest.upkeep import rebuild_dedup
+    from pipeline.jobs import writer_lock
 
-    pipe = Pipeline(app.settings)
-    with job_lock(app.settings.warehouse.path, "dedup", wait_s=60):
-        pipe.warehouse.check_current()
+    services = Services(app.settings)
+    with writer_lock(services.warehouse, "dedup", wait_s=60):
+        services.warehouse.check_current()
         with Progress(transient=True, disable=None) as progress:
             task = progress.add_task("deduplicating", total=None)
-            stats = pipe.rebuild_dedup(lambda done, total: progress.update(
+            stats = rebuild_dedup(services, lambda done, total: progress.update(
                 task, completed=done, total=total))
     click.echo(f"{stats['articles']} articles: {stats['duplicates']} duplicates, "
                f"{stats['stories']} stories; {stats['changed']} decisions changed")

@@ -36,7 +36,8 @@ def list_feeds(app: App, fmt: str) -> None:
     from pipeline.feedsconfig import load_feeds
     from pipeline.store import feeds as feed_store
 
-    configured = load_feeds(app.settings.feeds.file)
+    configured = load_feeds(app.settings.feeds.file,
+                            missing_ok=app.settings.feeds.allow_missing)
     states: dict[str, dict] = {}
     if app.warehouse.exists():
         with app.warehouse.connect(read_only=True, wait_s=30) as db:
@@ -45,7 +46,8 @@ def list_feeds(app: App, fmt: str) -> None:
     for feed in configured:
         s = states.get(feed.url, {})
         rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
-                     "tags": list(feed.tags), "health": s.get("health", "new"),
+                     "tags": list(feed.tags), "allow_private": feed.allow_private,
+                     "health": s.get("health", "new"),
                      "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
                      "last_error": s.get("disabled_reason") or s.get("last_error"),
                      "last_polled_at": s.get("last_polled_at"),
@@ -58,7 +60,9 @@ def list_feeds(app: App, fmt: str) -> None:
         return
     render_table(["feed", "health", "errors", "last poll", "next poll", "last error"],
                  [(f"{r['title']}\n{r['url']}" + (f"\nmoved to {r['moved_to']}"
-                                                  if r["moved_to"] else ""),
+                                                  if r["moved_to"] else "")
+                   + ("\nallow_private: its links may be private addresses"
+                      if r["allow_private"] else ""),
                    r["health"], r["errors"], _when(r["last_polled_at"]),
                    _when(r["next_poll_at"]), r["last_error"] or "") for r in rows],
                  title=f"{len(rows)} feeds in {app.settings.feeds.file}", max_width=70)
@@ -121,7 +125,8 @@ def export_opml(app: App, opml_file: str | None) -> None:
     """Write the feeds as OPML to a file (default: standard output)."""
     from pipeline.feedsconfig import load_feeds, render_opml
 
-    text = render_opml(load_feeds(app.settings.feeds.file))
+    text = render_opml(load_feeds(app.settings.feeds.file,
+                                  missing_ok=app.settings.feeds.allow_missing))
     if opml_file:
         Path(opml_file).write_text(text, encoding="utf-8")
         click.echo(f"wrote {opml_file}", err=True)
@@ -138,7 +143,8 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     from pipeline.http import Fetcher
     from pipeline.poll import FeedState, poll_feed
 
-    targets = list(urls) or [f.url for f in load_feeds(app.settings.feeds.file)]
+    targets = list(urls) or [f.url for f in load_feeds(
+        app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)]
     if not targets:
         raise NewswatchError(f"no feeds listed in {app.settings.feeds.file}")
     now = datetime.now(timezone.utc)

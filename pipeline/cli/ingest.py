@@ -18,10 +18,10 @@ def ingest(app: App, feeds: tuple[str, ...]) -> None:
     """Run one ingest cycle: poll feeds, fetch and store new articles, print a summary."""
     from pipeline.cli.progress import RichReporter
     from pipeline.errors import NewswatchError
-    from pipeline.ingest import Pipeline
+    from pipeline.ingest import Services
     from pipeline.jobs import ingest_job
 
-    pipe = Pipeline(app.settings)
+    pipe = Services(app.settings)
     with RichReporter() as reporter:
         result = ingest_job(pipe, feeds=list(feeds) or None, reporter=reporter)
     if result.status == "error":

@@ -19,16 +19,17 @@ def retag(app: App) -> None:
     """Re-score every stored article against config/topics.toml (no re-fetching)."""
     from rich.progress import Progress
 
-    from pipeline.ingest import Pipeline
-    from pipeline.lock import job_lock
+    from pipeline.ingest import Services
+    from pipeline.ingest.upkeep import retag as retag_all
+    from pipeline.jobs import writer_lock
 
-    pipe = Pipeline(app.settings)
-    with job_lock(app.settings.warehouse.path, "retag", wait_s=60):
-        pipe.warehouse.check_current()
+    services = Services(app.settings)
+    with writer_lock(services.warehouse, "retag", wait_s=60):
+        services.warehouse.check_current()
         with Progress(transient=True, disable=None) as progress:
             task = progress.add_task("re-tagging", total=None)
-            changes = pipe.retag(lambda done, total: progress.update(task, completed=done,
-                                                                      total=total))
+            changes = retag_all(services, lambda done, total: progress.update(
+                task, completed=done, total=total))
     if not changes:
         click.echo("retag: no tag changed")
         return
@@ -41,10 +42,10 @@ def retag(app: App) -> None:
 @pass_app
 def explain(app: App, article_id: int) -> None:
     """Show why an article got its tags (and how close it came to the others)."""
-    from pipeline.ingest import Pipeline
+    from pipeline.ingest import Services
     from pipeline.store import topics_store
 
-    pipe = Pipeline(app.settings)
+    pipe = Services(app.settings)
     with pipe.warehouse.connect(read_only=True, wait_s=30) as db:
         info = topics_store.explain_rows(db, article_id)
         if info is None:

@@ -4,6 +4,12 @@ DuckDB lets one process write or many processes read a file, never both at once.
 therefore never keeps the file open: every unit of work opens it, does its work in one
 transaction and closes it, so analysts' read-only clients can open it between jobs. When a reader
 holds the file, a writer waits and retries with backoff, and says so in the log.
+
+Within one process DuckDB also refuses a read-only and a read-write connection to the same file
+at the same time. An ingest cycle looks up feed entries on one thread while its writer commits
+on another, so this process's own connections pass a gate (`_ProcessGate`): a read while this
+process writes shares the open read-write database, and a write waits for this process's own
+short reads to end.
 """
 
 from __future__ import annotations
@@ -170,6 +176,76 @@ def _translate(exc: duckdb.Error) -> Exception:
     return exc
 
 
+class _ProcessGate:
+    """This process's connections to one file: read-only ones, or read-write ones, never both."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.read_only = 0        # read-only connections open
+        self.read_write = 0       # read-write connections open (writers and reads beside them)
+        self.writers = 0          # of those, opened to write
+        self._reading: dict[int, int] = {}   # thread id -> read-only connections it holds
+
+    def open(self, path: Path, read_only: bool,
+             deadline: float) -> tuple[duckdb.DuckDBPyConnection, str]:
+        """Connect in the mode the gate allows now; raise duckdb.Error if the file is locked."""
+        me = threading.get_ident()
+        with self._cond:
+            if read_only:
+                if self.read_write:
+                    # Our own writer has the database open: a second connection to it reads
+                    # committed data without touching the file lock.
+                    con = duckdb.connect(str(path), read_only=False)
+                    self.read_write += 1
+                    return con, "shared"
+                con = duckdb.connect(str(path), read_only=True)
+                self.read_only += 1
+                self._reading[me] = self._reading.get(me, 0) + 1
+                return con, "read"
+            if self._reading.get(me):
+                raise WarehouseError("a write was asked for while this thread still reads the "
+                                     "warehouse; close the read first")
+            while self.read_only:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise WarehouseBusyError(f"{path}: this process's own readers did not close")
+                self._cond.wait(min(remaining, 1.0))
+            con = duckdb.connect(str(path), read_only=False)
+            self.read_write += 1
+            self.writers += 1
+            return con, "write"
+
+    def close(self, con: duckdb.DuckDBPyConnection, mode: str) -> None:
+        """Close a connection opened through the gate."""
+        with self._cond:
+            try:
+                con.close()
+            finally:
+                if mode == "read":
+                    self.read_only -= 1
+                    me = threading.get_ident()
+                    self._reading[me] -= 1
+                    if not self._reading[me]:
+                        del self._reading[me]
+                else:
+                    self.read_write -= 1
+                    self.writers -= mode == "write"
+                self._cond.notify_all()
+
+
+_GATES: dict[str, _ProcessGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate(path: Path) -> _ProcessGate:
+    key = str(path.resolve())
+    with _GATES_LOCK:
+        gate = _GATES.get(key)
+        if gate is None:
+            gate = _GATES[key] = _ProcessGate()
+        return gate
+
+
 def lock_holder(exc: BaseException) -> str:
     """Name the process holding the warehouse lock, from DuckDB's message."""
     match = _LOCK_RE.search(str(exc))
@@ -192,7 +268,13 @@ class Warehouse:
         """Whether the file exists."""
         return self.path.is_file()
 
-    def _open(self, read_only: bool, wait_s: float | None) -> duckdb.DuckDBPyConnection:
+    @property
+    def writing(self) -> bool:
+        """Whether this process has the file open for writing now."""
+        return _gate(self.path).writers > 0
+
+    def _open(self, read_only: bool, wait_s: float | None
+              ) -> tuple[duckdb.DuckDBPyConnection, str]:
         if read_only and not self.exists():
             raise WarehouseError(f"{self.path}: no warehouse here; run `newswatch init` first")
         if not read_only:
@@ -203,12 +285,10 @@ class Warehouse:
         budget = self.busy_timeout_s if wait_s is None else wait_s
         deadline = time.monotonic() + budget
         delay = 0.05
+        gate = _gate(self.path)
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
-                con.execute("SET TimeZone = 'UTC'")
-                return con
+                con, mode = gate.open(self.path, read_only, deadline)
             except duckdb.Error as exc:
                 if not _is_lock_error(exc):
                     raise WarehouseError(f"{self.path}: cannot open warehouse: "
@@ -232,15 +312,23 @@ class Warehouse:
                 else:
                     time.sleep(sleep)
                 delay = min(delay * 2, 5.0)
+                continue
+            try:
+                # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
+                con.execute("SET TimeZone = 'UTC'")
+            except BaseException:
+                gate.close(con, mode)
+                raise
+            return con, mode
 
     @contextmanager
     def connect(self, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Db]:
         """Open the file for one unit of work and close it afterwards."""
-        con = self._open(read_only, wait_s)
+        con, mode = self._open(read_only, wait_s)
         try:
             yield Db(con, read_only)
         finally:
-            con.close()
+            _gate(self.path).close(con, mode)
 
     @contextmanager
     def transaction(self, *, wait_s: float | None = None) -> Iterator[Db]:

@@ -11,7 +11,8 @@ from pipeline.poll import FeedState, PollOutcome
 from pipeline.store.db import Db
 
 _STATE_COLUMNS = ("id, url, config_url, title, etag, last_modified, body_hash, error_count, "
-                  "interval_s, enabled, in_config, next_poll_at, last_polled_at")
+                  "interval_s, enabled, in_config, next_poll_at, last_polled_at, "
+                  "coalesce(allow_private, FALSE)")
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ def sync_feeds(db: Db, configs: Iterable[FeedConfig]) -> SyncResult:
     """Make the table match the feeds file (matched on the URL as written in the file)."""
     configs = list(configs)
     current = {r[0]: r for r in db.rows(
-        "SELECT config_url, title, tags, interval_s, in_config, id FROM feeds")}
+        "SELECT config_url, title, tags, interval_s, in_config, id, "
+        "coalesce(allow_private, FALSE) FROM feeds")}
     added = updated = 0
     for c in configs:
         row = current.get(c.url)
@@ -39,24 +41,27 @@ def sync_feeds(db: Db, configs: Iterable[FeedConfig]) -> SyncResult:
             taken = db.scalar("SELECT id FROM feeds WHERE url = ?", [c.url])
             if taken is not None:  # the URL a moved feed now lives at: adopt that row
                 db.execute("UPDATE feeds SET config_url = ?, title = coalesce(?, title), "
-                           "tags = ?, interval_s = ?, in_config = TRUE WHERE id = ?",
-                           [c.url, c.title, list(c.tags), c.interval_s, taken])
+                           "tags = ?, interval_s = ?, in_config = TRUE, allow_private = ? "
+                           "WHERE id = ?",
+                           [c.url, c.title, list(c.tags), c.interval_s, c.allow_private, taken])
                 updated += 1
                 continue
-            db.execute("INSERT INTO feeds (url, config_url, title, tags, interval_s, in_config) "
-                       "VALUES (?, ?, ?, ?, ?, TRUE)",
-                       [c.url, c.url, c.title, list(c.tags), c.interval_s])
+            db.execute("INSERT INTO feeds (url, config_url, title, tags, interval_s, in_config, "
+                       "allow_private) VALUES (?, ?, ?, ?, ?, TRUE, ?)",
+                       [c.url, c.url, c.title, list(c.tags), c.interval_s, c.allow_private])
             added += 1
-        elif (row[1], list(row[2] or []), row[3], row[4]) != (c.title or row[1], list(c.tags),
-                                                               c.interval_s, True):
+        elif (row[1], list(row[2] or []), row[3], row[4], row[6]) != (
+                c.title or row[1], list(c.tags), c.interval_s, True, c.allow_private):
             db.execute("UPDATE feeds SET title = coalesce(?, title), tags = ?, interval_s = ?, "
-                       "in_config = TRUE WHERE id = ?",
-                       [c.title, list(c.tags), c.interval_s, row[5]])
+                       "in_config = TRUE, allow_private = ? WHERE id = ?",
+                       [c.title, list(c.tags), c.interval_s, c.allow_private, row[5]])
             updated += 1
     listed = {c.url for c in configs}
     gone = [r[5] for url, r in current.items() if url not in listed and r[4]]
     if gone:
-        db.execute("UPDATE feeds SET in_config = FALSE WHERE id IN (SELECT unnest(?))", [gone])
+        # An exemption from the private-address guard ends with the feed's entry in the file.
+        db.execute("UPDATE feeds SET in_config = FALSE, allow_private = FALSE "
+                   "WHERE id IN (SELECT unnest(?))", [gone])
     return SyncResult(added, updated, len(gone))
 
 

@@ -41,3 +41,13 @@ def last_runs(db: Db, limit: int = 10) -> list[dict[str, Any]]:
     """The most recent runs, newest first."""
     return db.dicts("SELECT id, job, started_at, finished_at, status, counts, error FROM runs "
                     "ORDER BY started_at DESC, id DESC LIMIT ?", [limit])
+
+
+def record_abandoned(db: Db, job: str, started_at: datetime, pid: int | None,
+                     host: str | None) -> int:
+    """Record a run that was killed before it could record itself (no finish time)."""
+    return int(db.scalar(
+        "INSERT INTO runs (job, started_at, status, error, pid, host) "
+        "VALUES (?, ?, 'abandoned', ?, ?, ?) RETURNING id",
+        [job, started_at, f"pid {pid} on {host} stopped without finishing (killed or lost "
+                          f"power); its work was rolled back", pid, host]))

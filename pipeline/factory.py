@@ -1,0 +1,23 @@
+"""The one place that builds long-lived objects from settings: the warehouse and the embedder."""
+
+from __future__ import annotations
+
+import threading
+
+from pipeline.embed import Embedder
+from pipeline.settings import Settings
+from pipeline.store.db import Warehouse
+
+
+def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -> Warehouse:
+    """The warehouse the settings name (`stop`: a daemon's shutdown event ends busy waits)."""
+    w = settings.warehouse
+    return Warehouse(w.path, busy_timeout_s=w.busy_timeout_s, stop=stop)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings describe (the model loads on first use)."""
+    e = settings.embed
+    return Embedder(e.model, e.sha256, batch_size=e.batch_size,
+                    overlap_tokens=e.chunk_overlap_tokens, device=e.device,
+                    max_chunks=e.max_chunks)

@@ -1,0 +1,16 @@
+"""Ingest: feeds in, stored articles out, in stages read top to bottom.
+
+- `cycle`: one cycle over the due feeds (prepare, poll, fetch pages, store), the only place that
+  knows the order of the stages;
+- `ledger`: the cycle's per-feed bookkeeping, one owner behind one lock;
+- `draft`: a feed entry and its page → the article to store (pure);
+- `writer`: the single writer, drafts in and stored articles out, for every source;
+- `services`: what is kept between cycles (model, dedup index, tagger);
+- `upkeep`: seeds, the feeds list, re-tagging and dedup rebuilds.
+"""
+
+from pipeline.ingest.cycle import Reporter, run_cycle
+from pipeline.ingest.ledger import CycleSummary
+from pipeline.ingest.services import Services
+
+__all__ = ["CycleSummary", "Reporter", "Services", "run_cycle"]

@@ -1,0 +1,138 @@
+"""What the ingest stages keep between cycles: the loaded model, the dedup index and the tagger.
+
+The daemon holds one `Services` for its whole life; each part is built from the warehouse when
+first needed and brought up to date by `refresh`. All of it is prepared by `warm_up` while the
+warehouse is open read-only, so loading the model or the index never shuts analysts out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from pipeline.dedup import DedupDoc, DedupIndex
+from pipeline.embed import Embedder, Embedding
+from pipeline.factory import make_embedder, make_warehouse
+from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.settings import Settings
+from pipeline.store import articles as article_store
+from pipeline.store.db import Db, Warehouse
+from pipeline.textnorm import content_hash, word_count
+from pipeline.topics import Tagger, build_tagger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The embedder, the dedup index and the topic tagger, kept between cycles."""
+
+    settings: Settings
+    warehouse: Warehouse = None  # type: ignore[assignment]
+    embedder: Embedder = None  # type: ignore[assignment]
+    _index: DedupIndex | None = field(default=None, init=False)
+    _tagger: Tagger | None = field(default=None, init=False)
+    _tagger_mark: tuple = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        if self.warehouse is None:
+            self.warehouse = make_warehouse(self.settings)
+        if self.embedder is None:
+            self.embedder = make_embedder(self.settings)
+
+    def warm_up(self) -> None:
+        """Load the model and bring index and tagger up to date, reading the warehouse only."""
+        self.embedder.encode(["warm up"])
+        with self.warehouse.connect(read_only=True) as db:
+            self.refresh(db)
+
+    def refresh(self, db: Db) -> None:
+        """Bring the dedup index and tagger up to date with what the warehouse holds."""
+        if self._index is None:
+            self._index = DedupIndex(self.settings.dedup, text_loader=self.load_texts)
+        started, added = time.perf_counter(), 0
+        for doc, decision in article_store.dedup_rows(db, after_id=self._index.max_id):
+            self._index.add(doc, decision)
+            added += 1
+        if added > 1000:
+            log.info("dedup index: %d articles loaded from the warehouse in %.1f s", added,
+                     time.perf_counter() - started)
+        seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
+        # The tagger follows the seeds and the topics file: an edit applies to the next cycle.
+        try:
+            topics_mtime = self.settings.topics.file.stat().st_mtime_ns
+        except OSError:
+            topics_mtime = None
+        mark = (tuple(seed_ids), topics_mtime)
+        if self._tagger is None or mark != self._tagger_mark:
+            _, seed_chunks = article_store.chunk_vectors(db, source="seed")
+            self._tagger = build_tagger(self.settings, self.embedder, seed_vectors, seed_chunks)
+            self._tagger_mark = mark
+
+    def use_tagger(self, tagger: Tagger) -> None:
+        """Tag with this tagger until the next refresh notices a change (new seeds)."""
+        self._tagger = tagger
+        self._tagger_mark = ()
+
+    def load_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """Stored texts of articles the index no longer keeps in memory."""
+        with self.warehouse.connect(read_only=True) as db:
+            return article_store.texts(db, ids)
+
+    def forget(self, ids: Sequence[int]) -> None:
+        """Drop articles from the in-memory index (a batch that was not written)."""
+        if self._index is not None:
+            self._index.remove(ids)
+
+    def reset(self) -> None:
+        """Drop all state; the next refresh rebuilds it from the warehouse."""
+        self._index = None
+        self._tagger = None
+        self._tagger_mark = ()
+
+    @property
+    def index(self) -> DedupIndex:
+        """The dedup index (call refresh first)."""
+        assert self._index is not None, "refresh() first"
+        return self._index
+
+    @property
+    def tagger(self) -> Tagger:
+        """The topic tagger (call refresh first)."""
+        assert self._tagger is not None, "refresh() first"
+        return self._tagger
+
+    def process(self, drafts: Sequence[ArticleDraft], first_id: int,
+                timings: dict[str, float] | None = None) -> list[StoredArticle]:
+        """Embed, deduplicate and tag a batch; ids are first_id, first_id + 1, ... in order."""
+        t0 = time.perf_counter()
+        embeddings = self.embedder.embed([d.text for d in drafts])
+        for draft, emb in zip(drafts, embeddings):
+            if emb.cut:
+                log.warning("%s: embedded the first %d of %d chunks (%d words; [embed] "
+                            "max_chunks); the whole text is stored and compared by overlap",
+                            draft.url, len(emb.chunks), emb.windows, word_count(draft.text))
+        t1 = time.perf_counter()
+        out = self.decide_all([first_id + i for i in range(len(drafts))], drafts, embeddings)
+        if timings is not None:
+            timings["embed"] = timings.get("embed", 0.0) + (t1 - t0)
+            timings["dedup_tag"] = timings.get("dedup_tag", 0.0) + (time.perf_counter() - t1)
+        return out
+
+    def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
+                   embeddings: Sequence[Embedding]) -> list[StoredArticle]:
+        """Hash, deduplicate (in order, so copies inside one batch are caught) and tag."""
+        hashes = [content_hash(d.text) for d in drafts]
+        docs = [DedupDoc(id=i, text=d.text, content_hash=h, lang=d.lang,
+                         published_at=d.published_at or d.fetched_at, vector=e.vector,
+                         chunk_vectors=np.stack([c.vector for c in e.chunks]),
+                         is_seed=d.source == "seed")
+                for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
+        decisions = self.index.decide(docs)
+        return [StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
+                              embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e))
+                for i, d, e, h, dec in zip(ids, drafts, embeddings, hashes, decisions)]

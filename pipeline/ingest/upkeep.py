@@ -1,0 +1,159 @@
+"""Work on the warehouse besides the cycle: the seed corpus, the feeds list, re-tagging after a
+topics edit and recomputing dedup decisions after a threshold change.
+
+Each function does its slow part (embedding, deciding) first and opens the warehouse for writing
+only to store the result, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+
+from pipeline.dedup import DedupIndex
+from pipeline.feedsconfig import load_feeds
+from pipeline.ingest.services import Services
+from pipeline.models import ArticleDraft, DedupDecision
+from pipeline.seeds import load_seeds
+from pipeline.settings import Settings
+from pipeline.store import articles as article_store
+from pipeline.store import dedup_store
+from pipeline.store import feeds as feed_store
+from pipeline.store import topics_store
+from pipeline.store.db import Warehouse
+from pipeline.topics import build_tagger
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SeedSyncResult:
+    """What loading the seed corpus changed."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def sync_feeds(settings: Settings, warehouse: Warehouse) -> feed_store.SyncResult:
+    """Bring the warehouse's feeds table in line with the feeds file."""
+    configs = load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    with warehouse.transaction() as db:
+        return feed_store.sync_feeds(db, configs)
+
+
+def sync_seeds(services: Services) -> SeedSyncResult:
+    """Load new or edited seed files as `source='seed'` articles; unchanged ones cost nothing."""
+    settings, warehouse = services.settings, services.warehouse
+    docs = load_seeds(settings.seeds.dir)
+    with warehouse.connect(read_only=True) as db:
+        stored = article_store.seed_states(db)
+        todo = [(doc, stored[doc.url][0] if doc.url in stored else None) for doc in docs
+                if doc.url not in stored or stored[doc.url][1] != doc.file_hash]
+        unchanged = tuple(doc.file_name for doc in docs
+                          if doc.url in stored and stored[doc.url][1] == doc.file_hash)
+        missing = tuple(sorted(url.removeprefix("seed:") for url in
+                               set(stored) - {d.url for d in docs}))
+        if not todo:
+            return SeedSyncResult(unchanged=unchanged, missing=missing)
+        next_id = article_store.max_article_id(db) + 1
+        seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
+        chunk_keys, seed_chunks = article_store.chunk_vectors(db, source="seed")
+
+    now = datetime.now(timezone.utc)
+    replaced = {old for _, old in todo if old is not None}
+    drafts, ids = [], []
+    for doc, old_id in todo:
+        drafts.append(ArticleDraft(source="seed", url=doc.url, canonical_url=doc.url,
+                                   title=doc.title, text=doc.text, text_source="file",
+                                   text_source_reason="seed file", fetched_at=now,
+                                   seed_file_hash=doc.file_hash, lang="en"))
+        if old_id is None:
+            ids.append(next_id)
+            next_id += 1
+        else:
+            ids.append(old_id)
+    embeddings = services.embedder.embed([d.text for d in drafts])
+    # Seeds are tagged against each other, so their vectors must be known first; an edited
+    # seed's old vectors no longer count.
+    kept = [k for k, aid in enumerate(seed_ids) if aid not in replaced]
+    kept_chunks = [k for k, (aid, _) in enumerate(chunk_keys) if aid not in replaced]
+    new_vectors = np.stack([e.vector for e in embeddings])
+    new_chunks = np.stack([c.vector for e in embeddings for c in e.chunks])
+    tagger = build_tagger(
+        settings, services.embedder,
+        np.vstack([m for m in (seed_vectors[kept] if kept else None, new_vectors)
+                   if m is not None and m.size]),
+        np.vstack([m for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)
+                   if m is not None and m.size]))
+    services.reset()
+    with warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    services.forget(sorted(replaced))
+    services.use_tagger(tagger)
+    stored_articles = services.decide_all(ids, drafts, embeddings)
+    try:
+        with warehouse.transaction() as db:
+            article_store.delete_articles(db, sorted(replaced))
+            article_store.insert_articles(db, stored_articles)
+    finally:
+        services.reset()
+    return SeedSyncResult(added=tuple(d.file_name for d, old in todo if old is None),
+                          updated=tuple(d.file_name for d, old in todo if old is not None),
+                          unchanged=unchanged, missing=missing)
+
+
+def retag(services: Services, progress: Progress | None = None) -> dict[str, dict[str, int]]:
+    """Re-score every stored article against the current topics file (no fetching, no
+    re-embedding); one transaction. Returns tags added and removed per topic."""
+    services.reset()
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+        before = topics_store.current_tags(db)
+        articles = list(topics_store.stored_embeddings(db))
+    results = {}
+    for n, (aid, title, text, emb) in enumerate(articles, 1):
+        results[aid] = services.tagger.tag(title, text, emb)
+        if progress is not None and (n % 25 == 0 or n == len(articles)):
+            progress(n, len(articles))
+    with services.warehouse.transaction() as db:
+        topics_store.replace_all_tags(db, results)
+    changes: dict[str, dict[str, int]] = {}
+    for aid, result in results.items():
+        new = {t.topic for t in result.topics}
+        old = before.get(aid, set())
+        for topic in new - old:
+            changes.setdefault(topic, {"added": 0, "removed": 0})["added"] += 1
+        for topic in old - new:
+            changes.setdefault(topic, {"added": 0, "removed": 0})["removed"] += 1
+    return changes
+
+
+def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[str, int]:
+    """Recompute duplicates and stories of every stored article, in id order, with the
+    current thresholds; one transaction. Returns counts, including how many decisions changed."""
+    index = DedupIndex(services.settings.dedup, text_loader=services.load_texts)
+    with services.warehouse.connect(read_only=True) as db:
+        rows = list(article_store.dedup_rows(db))
+    changed: list[tuple[int, DedupDecision]] = []
+    stats = {"articles": len(rows), "changed": 0, "duplicates": 0, "stories": 0}
+    for start in range(0, len(rows), 100):
+        block = rows[start:start + 100]
+        decisions = index.decide([doc for doc, _ in block])
+        for (doc, old), new in zip(block, decisions):
+            if (old.duplicate_of, old.story_id, old.kind) != (new.duplicate_of, new.story_id,
+                                                              new.kind):
+                changed.append((doc.id, new))
+            stats["duplicates"] += new.duplicate_of is not None
+            stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
+        if progress is not None:
+            progress(min(start + 100, len(rows)), len(rows))
+    with services.warehouse.transaction() as db:
+        dedup_store.update_decisions(db, changed)
+    stats["changed"] = len(changed)
+    services.reset()
+    return stats
