@@ -100,6 +100,10 @@ class Story:
             return f"also reported by {listed}"
         return f"also reported by {', '.join(names[:shown])} and {len(names) - shown} more"
 
+    def scores_text(self) -> str:
+        """"sanctions 0.90, espionage 0.40": every topic of the story with its score."""
+        return ", ".join(f"{topic} {score:.2f}" for topic, score in self.scores.items())
+
 
 @dataclass(frozen=True)
 class Section:

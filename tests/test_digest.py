@@ -71,6 +71,30 @@ def test_build_digest_folds_stories_and_leaves_out_noise():
     assert model.failing_feeds == (("Dead feed", "dns"),)
 
 
+def test_text_part_keeps_a_line_break_after_every_score_line(make_settings):
+    import re
+
+    from pipeline.digest_render import render
+
+    rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.3},
+                site="Wire A"),
+            row(11, "Same ban, other outlet", story=10, topics={"sanctions": 0.7}, site="B"),
+            row(12, "Spy case", topics={"espionage": 0.8}, day=12)]
+    model = build_digest(week_of(WEEK, "UTC"), rows, {}, [("Dead feed", "dns")],
+                         {"sanctions": "Sanctions", "espionage": "Espionage"}, now=NOW)
+    text = render(model, make_settings()).text
+    lines = text.splitlines()
+    scores = [i for i, line in enumerate(lines) if "scores:" in line]
+    assert len(scores) == 2
+    for i in scores:
+        assert re.fullmatch(r"  scores: [a-z_]+ \d\.\d\d(, [a-z_]+ \d\.\d\d)*", lines[i]), lines[i]
+    assert lines[scores[0] + 1] == "  also reported by B"
+    assert lines[scores[0] + 2] == "" and lines[scores[1] + 1] == ""
+    for header in ("Sanctions: ", "Espionage: "):
+        assert any(line.startswith(header) for line in lines), header
+    assert "  - Dead feed: dns" in lines
+
+
 def test_also_line_shortens():
     from pipeline.digest import Story
 
