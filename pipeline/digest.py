@@ -9,6 +9,10 @@ Each story appears once, in the section of its best-scoring topic: other article
 story and copies of any of them are folded under it ("also reported by A, B and 3 more").
 Off-topic articles are left out, and so are copies of the seeds or of articles from earlier
 weeks (already known news).
+
+Every figure follows the listing (COUNT_RULE): a story counts once, under the topic whose section
+lists it, in the per-topic counts, the subject, the daily chart and the previous week's figures
+they are compared with. Its other topics show only in its scores line.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 LEAD_CHARS = 320
+COUNT_RULE = ("Each story is counted once, under its best-scoring topic; its other topics are "
+              "shown beside it.")
 
 
 @dataclass(frozen=True)
@@ -107,12 +113,12 @@ class Story:
 
 @dataclass(frozen=True)
 class Section:
-    """A topic's stories, with counts against the previous week."""
+    """A topic's stories, with counts against the previous week (both by COUNT_RULE)."""
 
     topic: str
     label: str
-    stories: tuple[Story, ...]
-    count: int
+    stories: tuple[Story, ...]   # the first max_stories of them
+    count: int                   # stories listed here, hidden ones included
     previous: int
     hidden: int = 0
 
@@ -134,7 +140,7 @@ class DigestModel:
         return not any(s.stories for s in self.sections)
 
     def counts(self) -> dict[str, int]:
-        """Stories per topic."""
+        """Stories per topic, each story under its best topic only."""
         return {s.topic: s.count for s in self.sections}
 
 
@@ -182,7 +188,8 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
 
     `rows`: the week's feed articles with id, title, url, site_name, feed_title, published_at,
     fetched_at, description, text, duplicate_of, root_source, story_id, on_topic and topics
-    ({slug: score}); `previous_counts`: stories per topic the week before.
+    ({slug: score}); `previous_counts`: stories per topic the week before, by the same rule
+    (the counts() of the previous week's model).
     """
     by_id = {r["id"]: r for r in rows}
     originals = [r for r in rows if r.get("duplicate_of") is None and r.get("on_topic")
@@ -201,7 +208,6 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             folded.setdefault(story, []).append(source_name(r))
 
     stories_by_topic: dict[str, list[Story]] = {}
-    tagged_stories: dict[str, int] = {}
     daily: dict[str, list[int]] = {}
     days = week.days()
     for story_id, members in groups.items():
@@ -212,11 +218,9 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             for topic, score in m["topics"].items():
                 scores[topic] = max(scores.get(topic, 0.0), float(score))
         best = max(scores, key=lambda t: (scores[t], t))
-        for topic in scores:
-            tagged_stories[topic] = tagged_stories.get(topic, 0) + 1
-            day = _local_day(min(m["fetched_at"] for m in members), week.tz)
-            if day in days:
-                daily.setdefault(topic, [0] * 7)[days.index(day)] += 1
+        day = _local_day(min(m["fetched_at"] for m in members), week.tz)
+        if day in days:
+            daily.setdefault(best, [0] * 7)[days.index(day)] += 1
         also = tuple(source_name(m) for m in members[1:]) + tuple(folded.get(story_id, ()))
         stories_by_topic.setdefault(best, []).append(Story(
             title=lead.get("title") or "(untitled)", url=lead.get("url") or "",
@@ -230,7 +234,7 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
                          key=lambda s: (-len(s.also), -s.scores[topic], s.title))
         sections.append(Section(topic=topic, label=labels.get(topic, topic.replace("_", " ")),
                                 stories=tuple(stories[:max_stories]),
-                                count=tagged_stories.get(topic, 0),
+                                count=len(stories),
                                 previous=previous_counts.get(topic, 0),
                                 hidden=max(0, len(stories) - max_stories)))
     for topic in labels:
@@ -261,12 +265,16 @@ def load_digest(settings: Settings, warehouse, week: Week,
     """Read a week's rows (one short read-only connection) and build its digest."""
     from pipeline.store import digests as digest_store
 
+    prev = week.previous()
     with warehouse.connect(read_only=True, wait_s=60) as db:
         rows = digest_store.week_rows(db, week.start, week.end)
-        prev = week.previous()
-        previous = digest_store.story_counts(db, prev.start, prev.end)
+        previous_rows = digest_store.week_rows(db, prev.start, prev.end)
         failing = digest_store.failing_feeds(db, week.start, week.end)
-    return build_digest(week, rows, previous, failing, topic_labels(settings.topics.file),
+    labels = topic_labels(settings.topics.file)
+    # The week before is folded the same way, so that its figures follow COUNT_RULE too and
+    # "+1 vs the week before" compares like with like.
+    previous = build_digest(prev, previous_rows, {}, (), labels, now=now).counts()
+    return build_digest(week, rows, previous, failing, labels,
                         max_stories=settings.digest.max_stories_per_topic, now=now)
 
 

@@ -66,7 +66,8 @@ def test_build_digest_folds_stories_and_leaves_out_noise():
     assert main.source == "Wire A" and main.also == ("Outlet B", "Reposter C")
     assert main.also_line() == "also reported by Outlet B and Reposter C"
     assert (sanctions.count, sanctions.previous) == (1, 3)
-    assert {s.topic: s.count for s in model.sections}["satellite_support"] == 1
+    # Tagged satellite_support too, but listed (and so counted) under sanctions only.
+    assert {s.topic: s.count for s in model.sections}["satellite_support"] == 0
     assert model.daily["sanctions"][1] == 1 and model.daily["espionage"][3] == 1
     assert model.failing_feeds == (("Dead feed", "dns"),)
 
@@ -93,6 +94,66 @@ def test_text_part_keeps_a_line_break_after_every_score_line(make_settings):
     for header in ("Sanctions: ", "Espionage: "):
         assert any(line.startswith(header) for line in lines), header
     assert "  - Dead feed: dns" in lines
+
+
+LABELS = {"sanctions": "Sanctions", "espionage": "Espionage",
+          "satellite_support": "Satellite support"}
+
+
+def test_counts_agree_with_the_listing_everywhere(make_settings):
+    import re
+
+    from pipeline.digest_render import render
+
+    rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.6}),
+            row(11, "Launch for the army", topics={"satellite_support": 0.8}, day=12),
+            row(12, "Second ban", topics={"sanctions": 0.7, "satellite_support": 0.65}, day=13)]
+    model = build_digest(week_of(WEEK, "UTC"), rows, {"sanctions": 1, "espionage": 1}, [],
+                         LABELS, now=NOW)
+    by_topic = {s.topic: s for s in model.sections}
+    # The two-topic chips story counts once, under sanctions (its best), and not as espionage.
+    assert model.counts() == {"sanctions": 2, "espionage": 0, "satellite_support": 1}
+    for s in model.sections:
+        assert s.count == len(s.stories) + s.hidden
+    assert not by_topic["espionage"].stories
+    assert by_topic["sanctions"].stories[0].scores == {"espionage": 0.6, "sanctions": 0.9}
+    assert sum(model.daily["espionage"]) == 0 and sum(model.daily["sanctions"]) == 2
+    assert model.totals["stories"] == sum(model.counts().values()) == 3
+
+    rendered = render(model, make_settings())
+    expected = {LABELS[t]: n for t, n in model.counts().items()}
+    subject = re.search(r": (\d+) stories \((.*)\)$", rendered.subject)
+    assert subject and int(subject[1]) == 3
+    assert dict((label, int(n)) for label, n in
+                (part.rsplit(" ", 1) for part in subject[2].split(", "))) == \
+        {label: n for label, n in expected.items() if n}
+    headers = {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(
+        r"^(.+): (\d+) stor(?:y|ies) \(previous week: (\d+)", rendered.text, re.M)}
+    assert {label: n for label, (n, _) in headers.items()} == expected
+    assert {label: p for label, (_, p) in headers.items()} == \
+        {"Sanctions": 1, "Espionage": 1, "Satellite support": 0}
+    espionage = rendered.text.split("Espionage: ", 1)[1].split("\n\n", 1)[0]
+    assert espionage.startswith("0 stories") and "No story this week." in espionage
+    html_counts = {m[1]: int(m[2]) for m in re.finditer(
+        r"<td[^>]*>([^<]+)</td>\s*<td[^>]*font-weight:bold[^>]*>(\d+)</td>", rendered.html)}
+    assert html_counts == expected
+    rule = "Each story is counted once, under its best-scoring topic"
+    assert rule in rendered.text and rule in rendered.html
+
+
+def test_previous_week_is_counted_by_the_same_rule(filled):
+    from pipeline.digest import load_digest
+
+    settings, wh = filled()
+    with wh.transaction() as db:
+        # Article 5 (the week before) is a sanctions story also tagged espionage.
+        db.execute("INSERT INTO article_topics (article_id, topic, score, evidence) "
+                   "VALUES (5, 'espionage', 0.5, '{}')")
+    model = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone), NOW)
+    previous = {s.topic: s.previous for s in model.sections}
+    assert previous["sanctions"] == 1 and previous["espionage"] == 0
+    before = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone).previous(), NOW)
+    assert before.counts()["sanctions"] == 1 and before.counts()["espionage"] == 0
 
 
 def test_also_line_shortens():
