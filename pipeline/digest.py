@@ -76,6 +76,18 @@ def week_of(label: str, tz: str) -> Week:
                 end.astimezone(timezone.utc), tz)
 
 
+class WeekNotEndedError(DigestError):
+    """A week that has not ended was to be delivered as its weekly digest."""
+
+
+def ensure_week_ended(week: Week, now: datetime) -> None:
+    """Raise WeekNotEndedError, saying when the week ends, unless it has ended at `now`."""
+    if week.end > now:
+        ends = week.end.astimezone(ZoneInfo(week.tz))
+        raise WeekNotEndedError(f"week {week.label} has not ended: it ends "
+                                f"{ends:%a %d %b %Y %H:%M} ({week.tz})")
+
+
 def last_complete_week(now: datetime, tz: str) -> Week:
     """The latest ISO week that has ended at `now` in the time zone."""
     local = now.astimezone(ZoneInfo(tz)) - timedelta(days=7)
@@ -258,6 +270,7 @@ class DigestOutcome:
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    week_ended: bool = True      # False: delivered early (forced), and no digests row claims it
 
 
 def load_digest(settings: Settings, warehouse, week: Week,
@@ -281,13 +294,20 @@ def load_digest(settings: Settings, warehouse, week: Week,
 def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
                    force: bool = False, now: datetime | None = None) -> DigestOutcome:
     """Build and deliver one week's digest, once: by SMTP when a host is set, else to the
-    outbox. Never raises for a failed send: the `digests` row records it for a later retry."""
+    outbox. Never raises for a failed send: the `digests` row records it for a later retry.
+
+    A week that has not ended at `now` raises WeekNotEndedError; with `force` it is delivered
+    all the same but never recorded, so the real digest still goes out once the week is over.
+    """
     from pipeline import digest_render, mail
     from pipeline.store import digests as digest_store
 
     now = now or datetime.now(timezone.utc)
     tz = settings.schedule.timezone
     target = week_of(week, tz) if week else last_complete_week(now, tz)
+    ended = target.end <= now
+    if not force:
+        ensure_week_ended(target, now)
     with warehouse.connect(read_only=True, wait_s=60) as db:
         previous = digest_store.get_digest(db, target.label)
     if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
@@ -296,9 +316,10 @@ def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
     model = load_digest(settings, warehouse, target, now)
     counts = model.counts()
     if model.empty and not settings.digest.send_empty:
-        with warehouse.transaction() as db:
-            digest_store.record(db, target.label, "skipped_empty", counts=counts)
-        return DigestOutcome(target.label, "skipped_empty", counts=counts)
+        if ended:
+            with warehouse.transaction() as db:
+                digest_store.record(db, target.label, "skipped_empty", counts=counts)
+        return DigestOutcome(target.label, "skipped_empty", counts=counts, week_ended=ended)
     rendered = digest_render.render(model, settings)
     message = mail.build_message(rendered, settings, now=now)
     files: tuple[str, ...] = ()
@@ -314,9 +335,17 @@ def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
         files = tuple(str(p) for p in mail.write_outbox(message, rendered, settings.digest.outbox,
                                                         target.label))
         status = "written"
-    with warehouse.transaction() as db:
-        digest_store.record(db, target.label, status, message_id=message["Message-ID"],
-                            subject=message["Subject"], recipients=settings.digest.recipients,
-                            counts=counts, error=error, sent=status in ("sent", "written"))
+    # A digests row is the claim "this week's digest is done": sent, written and skipped_empty
+    # rows make every later run skip the week. A week delivered before it ended holds only part
+    # of its stories, so it gets no row at all (not even a failed one): nothing can then stop
+    # the real digest once the week is over, and the table keeps its four documented statuses.
+    if ended:
+        with warehouse.transaction() as db:
+            digest_store.record(db, target.label, status, message_id=message["Message-ID"],
+                                subject=message["Subject"], recipients=settings.digest.recipients,
+                                counts=counts, error=error, sent=status in ("sent", "written"))
+    elif status != "failed":
+        log.warning("digest %s %s before the week ended; not recorded, so the weekly digest "
+                    "still goes out once the week is over", target.label, status)
     return DigestOutcome(target.label, status, message["Message-ID"], message["Subject"], error,
-                         counts, files)
+                         counts, files, week_ended=ended)

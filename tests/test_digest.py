@@ -406,3 +406,64 @@ def test_implicit_tls(filled, smtp_server, tmp_path):
                             f'retry_delay_s = 0.1\n[warehouse]\npath = "{tmp_path / "u.duckdb"}"\n')
     failed = deliver_digest(untrusted, wh2, week=WEEK, now=NOW)
     assert failed.status == "failed" and "certificate" in failed.error.lower()
+
+
+def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(filled, smtp_server):
+    inbox = Inbox()
+    port = smtp_server(inbox)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retry_delay_s = 0.1\n')
+    midweek = datetime(2026, 11, 12, 9, 0, tzinfo=timezone.utc)
+    with pytest.raises(DigestError, match=r"2026-W46 has not ended: it ends Mon 16 Nov "
+                                                r"2026 00:00 \(UTC\)"):
+        deliver_digest(settings, wh, week=WEEK, now=midweek)
+    with pytest.raises(DigestError, match="has not ended"):
+        deliver_digest(settings, wh, week="2026-W50", now=NOW)  # a future week
+    assert inbox.messages == []
+    early = deliver_digest(settings, wh, week=WEEK, force=True, now=midweek)
+    assert early.status == "sent" and not early.week_ended and len(inbox.messages) == 1
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week FROM digests") == []
+    # The Monday run (no week given: the last complete one) still sends and records it.
+    real = deliver_digest(settings, wh, now=NOW)
+    assert (real.week, real.status, real.week_ended) == (WEEK, "sent", True)
+    assert len(inbox.messages) == 2
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week, status FROM digests") == [(WEEK, "sent")]
+    assert deliver_digest(settings, wh, now=NOW).status == "already_sent"
+
+
+def test_cli_send_refuses_the_current_week_unless_forced(filled, smtp_server, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    inbox = Inbox()
+    port = smtp_server(inbox)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retry_delay_s = 0.1\n[schedule]\ntimezone = "Europe/Berlin"\n')
+    tz = settings.schedule.timezone
+    iso = datetime.now(ZoneInfo(tz)).isocalendar()
+    current = week_of(f"{iso.year}-W{iso.week:02d}", tz)
+    args = ["--config", settings.source, "digest", "--week", current.label]
+    refused = CliRunner().invoke(cli, args + ["--send"])
+    assert refused.exit_code != 0
+    lines = refused.output.strip().splitlines()
+    ends = current.end.astimezone(ZoneInfo(tz))
+    assert len(lines) == 1 and f"{current.label} has not ended" in lines[0]
+    assert f"ends {ends:%a %d %b %Y} 00:00 (Europe/Berlin)" in lines[0] and "--force" in lines[0]
+    assert inbox.messages == []
+    # Looking at it sends nothing and stays allowed.
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert CliRunner().invoke(cli, args + ["--preview", str(tmp_path / "p.html")]).exit_code == 0
+    forced = CliRunner().invoke(cli, args + ["--send", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "sent to analyst@example.org" in forced.output and "not marked sent" in forced.output
+    assert len(inbox.messages) == 1
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week FROM digests") == []
+    # Once the week is over, its real digest goes out and is recorded.
+    after = current.end + timedelta(hours=8)
+    real = deliver_digest(settings, wh, week=current.label, now=after)
+    assert real.status == "sent" and len(inbox.messages) == 2
+    assert deliver_digest(settings, wh, now=after).status == "already_sent"
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week, status FROM digests") == [(current.label, "sent")]
