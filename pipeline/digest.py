@@ -9,6 +9,10 @@ Each story appears once, in the section of its best-scoring topic: other article
 story and copies of any of them are folded under it ("also reported by A, B and 3 more").
 Off-topic articles are left out, and so are copies of the seeds or of articles from earlier
 weeks (already known news).
+
+Every figure follows the listing (COUNT_RULE): a story counts once, under the topic whose section
+lists it, in the per-topic counts, the subject, the daily chart and the previous week's figures
+they are compared with. Its other topics show only in its scores line.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 LEAD_CHARS = 320
+COUNT_RULE = ("Each story is counted once, under its best-scoring topic; its other topics are "
+              "shown beside it.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,18 @@ def week_of(label: str, tz: str) -> Week:
                 end.astimezone(timezone.utc), tz)
 
 
+class WeekNotEndedError(DigestError):
+    """A week that has not ended was to be delivered as its weekly digest."""
+
+
+def ensure_week_ended(week: Week, now: datetime) -> None:
+    """Raise WeekNotEndedError, saying when the week ends, unless it has ended at `now`."""
+    if week.end > now:
+        ends = week.end.astimezone(ZoneInfo(week.tz))
+        raise WeekNotEndedError(f"week {week.label} has not ended: it ends "
+                                f"{ends:%a %d %b %Y %H:%M} ({week.tz})")
+
+
 def last_complete_week(now: datetime, tz: str) -> Week:
     """The latest ISO week that has ended at `now` in the time zone."""
     local = now.astimezone(ZoneInfo(tz)) - timedelta(days=7)
@@ -100,15 +118,19 @@ class Story:
             return f"also reported by {listed}"
         return f"also reported by {', '.join(names[:shown])} and {len(names) - shown} more"
 
+    def scores_text(self) -> str:
+        """"sanctions 0.90, espionage 0.40": every topic of the story with its score."""
+        return ", ".join(f"{topic} {score:.2f}" for topic, score in self.scores.items())
+
 
 @dataclass(frozen=True)
 class Section:
-    """A topic's stories, with counts against the previous week."""
+    """A topic's stories, with counts against the previous week (both by COUNT_RULE)."""
 
     topic: str
     label: str
-    stories: tuple[Story, ...]
-    count: int
+    stories: tuple[Story, ...]   # the first max_stories of them
+    count: int                   # stories listed here, hidden ones included
     previous: int
     hidden: int = 0
 
@@ -130,7 +152,7 @@ class DigestModel:
         return not any(s.stories for s in self.sections)
 
     def counts(self) -> dict[str, int]:
-        """Stories per topic."""
+        """Stories per topic, each story under its best topic only."""
         return {s.topic: s.count for s in self.sections}
 
 
@@ -178,7 +200,8 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
 
     `rows`: the week's feed articles with id, title, url, site_name, feed_title, published_at,
     fetched_at, description, text, duplicate_of, root_source, story_id, on_topic and topics
-    ({slug: score}); `previous_counts`: stories per topic the week before.
+    ({slug: score}); `previous_counts`: stories per topic the week before, by the same rule
+    (the counts() of the previous week's model).
     """
     by_id = {r["id"]: r for r in rows}
     originals = [r for r in rows if r.get("duplicate_of") is None and r.get("on_topic")
@@ -197,7 +220,6 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             folded.setdefault(story, []).append(source_name(r))
 
     stories_by_topic: dict[str, list[Story]] = {}
-    tagged_stories: dict[str, int] = {}
     daily: dict[str, list[int]] = {}
     days = week.days()
     for story_id, members in groups.items():
@@ -208,11 +230,9 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             for topic, score in m["topics"].items():
                 scores[topic] = max(scores.get(topic, 0.0), float(score))
         best = max(scores, key=lambda t: (scores[t], t))
-        for topic in scores:
-            tagged_stories[topic] = tagged_stories.get(topic, 0) + 1
-            day = _local_day(min(m["fetched_at"] for m in members), week.tz)
-            if day in days:
-                daily.setdefault(topic, [0] * 7)[days.index(day)] += 1
+        day = _local_day(min(m["fetched_at"] for m in members), week.tz)
+        if day in days:
+            daily.setdefault(best, [0] * 7)[days.index(day)] += 1
         also = tuple(source_name(m) for m in members[1:]) + tuple(folded.get(story_id, ()))
         stories_by_topic.setdefault(best, []).append(Story(
             title=lead.get("title") or "(untitled)", url=lead.get("url") or "",
@@ -226,7 +246,7 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
                          key=lambda s: (-len(s.also), -s.scores[topic], s.title))
         sections.append(Section(topic=topic, label=labels.get(topic, topic.replace("_", " ")),
                                 stories=tuple(stories[:max_stories]),
-                                count=tagged_stories.get(topic, 0),
+                                count=len(stories),
                                 previous=previous_counts.get(topic, 0),
                                 hidden=max(0, len(stories) - max_stories)))
     for topic in labels:
@@ -250,6 +270,7 @@ class DigestOutcome:
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    week_ended: bool = True      # False: delivered early (forced), and no digests row claims it
 
 
 def load_digest(settings: Settings, warehouse, week: Week,
@@ -257,25 +278,36 @@ def load_digest(settings: Settings, warehouse, week: Week,
     """Read a week's rows (one short read-only connection) and build its digest."""
     from pipeline.store import digests as digest_store
 
+    prev = week.previous()
     with warehouse.connect(read_only=True, wait_s=60) as db:
         rows = digest_store.week_rows(db, week.start, week.end)
-        prev = week.previous()
-        previous = digest_store.story_counts(db, prev.start, prev.end)
+        previous_rows = digest_store.week_rows(db, prev.start, prev.end)
         failing = digest_store.failing_feeds(db, week.start, week.end)
-    return build_digest(week, rows, previous, failing, topic_labels(settings.topics.file),
+    labels = topic_labels(settings.topics.file)
+    # The week before is folded the same way, so that its figures follow COUNT_RULE too and
+    # "+1 vs the week before" compares like with like.
+    previous = build_digest(prev, previous_rows, {}, (), labels, now=now).counts()
+    return build_digest(week, rows, previous, failing, labels,
                         max_stories=settings.digest.max_stories_per_topic, now=now)
 
 
 def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
                    force: bool = False, now: datetime | None = None) -> DigestOutcome:
     """Build and deliver one week's digest, once: by SMTP when a host is set, else to the
-    outbox. Never raises for a failed send: the `digests` row records it for a later retry."""
+    outbox. Never raises for a failed send: the `digests` row records it for a later retry.
+
+    A week that has not ended at `now` raises WeekNotEndedError; with `force` it is delivered
+    all the same but never recorded, so the real digest still goes out once the week is over.
+    """
     from pipeline import digest_render, mail
     from pipeline.store import digests as digest_store
 
     now = now or datetime.now(timezone.utc)
     tz = settings.schedule.timezone
     target = week_of(week, tz) if week else last_complete_week(now, tz)
+    ended = target.end <= now
+    if not force:
+        ensure_week_ended(target, now)
     with warehouse.connect(read_only=True, wait_s=60) as db:
         previous = digest_store.get_digest(db, target.label)
     if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
@@ -284,9 +316,10 @@ def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
     model = load_digest(settings, warehouse, target, now)
     counts = model.counts()
     if model.empty and not settings.digest.send_empty:
-        with warehouse.transaction() as db:
-            digest_store.record(db, target.label, "skipped_empty", counts=counts)
-        return DigestOutcome(target.label, "skipped_empty", counts=counts)
+        if ended:
+            with warehouse.transaction() as db:
+                digest_store.record(db, target.label, "skipped_empty", counts=counts)
+        return DigestOutcome(target.label, "skipped_empty", counts=counts, week_ended=ended)
     rendered = digest_render.render(model, settings)
     message = mail.build_message(rendered, settings, now=now)
     files: tuple[str, ...] = ()
@@ -302,9 +335,17 @@ def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
         files = tuple(str(p) for p in mail.write_outbox(message, rendered, settings.digest.outbox,
                                                         target.label))
         status = "written"
-    with warehouse.transaction() as db:
-        digest_store.record(db, target.label, status, message_id=message["Message-ID"],
-                            subject=message["Subject"], recipients=settings.digest.recipients,
-                            counts=counts, error=error, sent=status in ("sent", "written"))
+    # A digests row is the claim "this week's digest is done": sent, written and skipped_empty
+    # rows make every later run skip the week. A week delivered before it ended holds only part
+    # of its stories, so it gets no row at all (not even a failed one): nothing can then stop
+    # the real digest once the week is over, and the table keeps its four documented statuses.
+    if ended:
+        with warehouse.transaction() as db:
+            digest_store.record(db, target.label, status, message_id=message["Message-ID"],
+                                subject=message["Subject"], recipients=settings.digest.recipients,
+                                counts=counts, error=error, sent=status in ("sent", "written"))
+    elif status != "failed":
+        log.warning("digest %s %s before the week ended; not recorded, so the weekly digest "
+                    "still goes out once the week is over", target.label, status)
     return DigestOutcome(target.label, status, message["Message-ID"], message["Subject"], error,
-                         counts, files)
+                         counts, files, week_ended=ended)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.chart import daily_chart
-from pipeline.digest import DigestModel
+from pipeline.digest import COUNT_RULE, DigestModel
 from pipeline.settings import Settings
 
 CHART_CID = "daily-chart"
@@ -54,6 +54,7 @@ def render(model: DigestModel, settings: Settings) -> RenderedDigest:
         "title": title,
         "week_range": f"{days[0]:%a %d %b %Y} to {days[-1]:%a %d %b %Y} ({model.week.tz})",
         "empty": model.empty, "sections": model.sections, "totals": model.totals,
+        "count_rule": COUNT_RULE,
         "failing": model.failing_feeds,
         "generated": model.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
     }

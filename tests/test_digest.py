@@ -66,9 +66,94 @@ def test_build_digest_folds_stories_and_leaves_out_noise():
     assert main.source == "Wire A" and main.also == ("Outlet B", "Reposter C")
     assert main.also_line() == "also reported by Outlet B and Reposter C"
     assert (sanctions.count, sanctions.previous) == (1, 3)
-    assert {s.topic: s.count for s in model.sections}["satellite_support"] == 1
+    # Tagged satellite_support too, but listed (and so counted) under sanctions only.
+    assert {s.topic: s.count for s in model.sections}["satellite_support"] == 0
     assert model.daily["sanctions"][1] == 1 and model.daily["espionage"][3] == 1
     assert model.failing_feeds == (("Dead feed", "dns"),)
+
+
+def test_text_part_keeps_a_line_break_after_every_score_line(make_settings):
+    import re
+
+    from pipeline.digest_render import render
+
+    rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.3},
+                site="Wire A"),
+            row(11, "Same ban, other outlet", story=10, topics={"sanctions": 0.7}, site="B"),
+            row(12, "Spy case", topics={"espionage": 0.8}, day=12)]
+    model = build_digest(week_of(WEEK, "UTC"), rows, {}, [("Dead feed", "dns")],
+                         {"sanctions": "Sanctions", "espionage": "Espionage"}, now=NOW)
+    text = render(model, make_settings()).text
+    lines = text.splitlines()
+    scores = [i for i, line in enumerate(lines) if "scores:" in line]
+    assert len(scores) == 2
+    for i in scores:
+        assert re.fullmatch(r"  scores: [a-z_]+ \d\.\d\d(, [a-z_]+ \d\.\d\d)*", lines[i]), lines[i]
+    assert lines[scores[0] + 1] == "  also reported by B"
+    assert lines[scores[0] + 2] == "" and lines[scores[1] + 1] == ""
+    for header in ("Sanctions: ", "Espionage: "):
+        assert any(line.startswith(header) for line in lines), header
+    assert "  - Dead feed: dns" in lines
+
+
+LABELS = {"sanctions": "Sanctions", "espionage": "Espionage",
+          "satellite_support": "Satellite support"}
+
+
+def test_counts_agree_with_the_listing_everywhere(make_settings):
+    import re
+
+    from pipeline.digest_render import render
+
+    rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.6}),
+            row(11, "Launch for the army", topics={"satellite_support": 0.8}, day=12),
+            row(12, "Second ban", topics={"sanctions": 0.7, "satellite_support": 0.65}, day=13)]
+    model = build_digest(week_of(WEEK, "UTC"), rows, {"sanctions": 1, "espionage": 1}, [],
+                         LABELS, now=NOW)
+    by_topic = {s.topic: s for s in model.sections}
+    # The two-topic chips story counts once, under sanctions (its best), and not as espionage.
+    assert model.counts() == {"sanctions": 2, "espionage": 0, "satellite_support": 1}
+    for s in model.sections:
+        assert s.count == len(s.stories) + s.hidden
+    assert not by_topic["espionage"].stories
+    assert by_topic["sanctions"].stories[0].scores == {"espionage": 0.6, "sanctions": 0.9}
+    assert sum(model.daily["espionage"]) == 0 and sum(model.daily["sanctions"]) == 2
+    assert model.totals["stories"] == sum(model.counts().values()) == 3
+
+    rendered = render(model, make_settings())
+    expected = {LABELS[t]: n for t, n in model.counts().items()}
+    subject = re.search(r": (\d+) stories \((.*)\)$", rendered.subject)
+    assert subject and int(subject[1]) == 3
+    assert dict((label, int(n)) for label, n in
+                (part.rsplit(" ", 1) for part in subject[2].split(", "))) == \
+        {label: n for label, n in expected.items() if n}
+    headers = {m[1]: (int(m[2]), int(m[3])) for m in re.finditer(
+        r"^(.+): (\d+) stor(?:y|ies) \(previous week: (\d+)", rendered.text, re.M)}
+    assert {label: n for label, (n, _) in headers.items()} == expected
+    assert {label: p for label, (_, p) in headers.items()} == \
+        {"Sanctions": 1, "Espionage": 1, "Satellite support": 0}
+    espionage = rendered.text.split("Espionage: ", 1)[1].split("\n\n", 1)[0]
+    assert espionage.startswith("0 stories") and "No story this week." in espionage
+    html_counts = {m[1]: int(m[2]) for m in re.finditer(
+        r"<td[^>]*>([^<]+)</td>\s*<td[^>]*font-weight:bold[^>]*>(\d+)</td>", rendered.html)}
+    assert html_counts == expected
+    rule = "Each story is counted once, under its best-scoring topic"
+    assert rule in rendered.text and rule in rendered.html
+
+
+def test_previous_week_is_counted_by_the_same_rule(filled):
+    from pipeline.digest import load_digest
+
+    settings, wh = filled()
+    with wh.transaction() as db:
+        # Article 5 (the week before) is a sanctions story also tagged espionage.
+        db.execute("INSERT INTO article_topics (article_id, topic, score, evidence) "
+                   "VALUES (5, 'espionage', 0.5, '{}')")
+    model = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone), NOW)
+    previous = {s.topic: s.previous for s in model.sections}
+    assert previous["sanctions"] == 1 and previous["espionage"] == 0
+    before = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone).previous(), NOW)
+    assert before.counts()["sanctions"] == 1 and before.counts()["espionage"] == 0
 
 
 def test_also_line_shortens():
@@ -321,3 +406,64 @@ def test_implicit_tls(filled, smtp_server, tmp_path):
                             f'retry_delay_s = 0.1\n[warehouse]\npath = "{tmp_path / "u.duckdb"}"\n')
     failed = deliver_digest(untrusted, wh2, week=WEEK, now=NOW)
     assert failed.status == "failed" and "certificate" in failed.error.lower()
+
+
+def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(filled, smtp_server):
+    inbox = Inbox()
+    port = smtp_server(inbox)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retry_delay_s = 0.1\n')
+    midweek = datetime(2026, 11, 12, 9, 0, tzinfo=timezone.utc)
+    with pytest.raises(DigestError, match=r"2026-W46 has not ended: it ends Mon 16 Nov "
+                                                r"2026 00:00 \(UTC\)"):
+        deliver_digest(settings, wh, week=WEEK, now=midweek)
+    with pytest.raises(DigestError, match="has not ended"):
+        deliver_digest(settings, wh, week="2026-W50", now=NOW)  # a future week
+    assert inbox.messages == []
+    early = deliver_digest(settings, wh, week=WEEK, force=True, now=midweek)
+    assert early.status == "sent" and not early.week_ended and len(inbox.messages) == 1
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week FROM digests") == []
+    # The Monday run (no week given: the last complete one) still sends and records it.
+    real = deliver_digest(settings, wh, now=NOW)
+    assert (real.week, real.status, real.week_ended) == (WEEK, "sent", True)
+    assert len(inbox.messages) == 2
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week, status FROM digests") == [(WEEK, "sent")]
+    assert deliver_digest(settings, wh, now=NOW).status == "already_sent"
+
+
+def test_cli_send_refuses_the_current_week_unless_forced(filled, smtp_server, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    inbox = Inbox()
+    port = smtp_server(inbox)
+    settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+                          f'retry_delay_s = 0.1\n[schedule]\ntimezone = "Europe/Berlin"\n')
+    tz = settings.schedule.timezone
+    iso = datetime.now(ZoneInfo(tz)).isocalendar()
+    current = week_of(f"{iso.year}-W{iso.week:02d}", tz)
+    args = ["--config", settings.source, "digest", "--week", current.label]
+    refused = CliRunner().invoke(cli, args + ["--send"])
+    assert refused.exit_code != 0
+    lines = refused.output.strip().splitlines()
+    ends = current.end.astimezone(ZoneInfo(tz))
+    assert len(lines) == 1 and f"{current.label} has not ended" in lines[0]
+    assert f"ends {ends:%a %d %b %Y} 00:00 (Europe/Berlin)" in lines[0] and "--force" in lines[0]
+    assert inbox.messages == []
+    # Looking at it sends nothing and stays allowed.
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert CliRunner().invoke(cli, args + ["--preview", str(tmp_path / "p.html")]).exit_code == 0
+    forced = CliRunner().invoke(cli, args + ["--send", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "sent to analyst@example.org" in forced.output and "not marked sent" in forced.output
+    assert len(inbox.messages) == 1
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week FROM digests") == []
+    # Once the week is over, its real digest goes out and is recorded.
+    after = current.end + timedelta(hours=8)
+    real = deliver_digest(settings, wh, week=current.label, now=after)
+    assert real.status == "sent" and len(inbox.messages) == 2
+    assert deliver_digest(settings, wh, now=after).status == "already_sent"
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT week, status FROM digests") == [(current.label, "sent")]

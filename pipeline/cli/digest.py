@@ -19,21 +19,34 @@ from pipeline.errors import NewswatchError
               help="Deliver it: by SMTP, or to the outbox when no SMTP host is set.")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None,
               help="Write a standalone HTML file to look at in a browser.")
-@click.option("--force", is_flag=True, help="With --send: deliver even if already sent.")
+@click.option("--force", is_flag=True,
+              help="With --send: deliver even if already sent, or before the week has ended "
+                   "(then it is not marked sent).")
 @pass_app
 def digest(app: App, week: str | None, send_it: bool, preview: str | None, force: bool) -> None:
     """Build the weekly digest; print it as text unless --send or --preview is given."""
     from datetime import datetime, timezone
 
     from pipeline import digest_render
-    from pipeline.digest import last_complete_week, load_digest, week_of
+    from pipeline.digest import (WeekNotEndedError, ensure_week_ended, last_complete_week,
+                                 load_digest, week_of)
     from pipeline.jobs import digest_job
 
     if send_it and preview:
         raise click.UsageError("use either --send or --preview")
     settings = app.settings
+    now = datetime.now(timezone.utc)
+    target = week_of(week, settings.schedule.timezone) if week else last_complete_week(
+        now, settings.schedule.timezone)
     if send_it:
-        result = digest_job(settings, app.warehouse, week=week, force=force)
+        # deliver_digest refuses too; checking first spares the writer lock and a failed run row.
+        if not force:
+            try:
+                ensure_week_ended(target, now)
+            except WeekNotEndedError as exc:
+                raise WeekNotEndedError(f"{exc}; --force sends it now without marking it "
+                                        f"sent") from None
+        result = digest_job(settings, app.warehouse, week=target.label, force=force, now=now)
         outcome = result.detail
         if outcome is None:
             raise NewswatchError(f"digest failed: {result.error}")
@@ -47,10 +60,11 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
             "skipped_empty": f"nothing new in {outcome.week}; no digest (digest.send_empty is "
                              f"false)",
         }
-        click.echo(messages.get(outcome.status, outcome.status))
+        line = messages.get(outcome.status, outcome.status)
+        if not outcome.week_ended:
+            line += " (the week has not ended: not marked sent, the weekly digest still goes out)"
+        click.echo(line)
         return
-    target = week_of(week, settings.schedule.timezone) if week else last_complete_week(
-        datetime.now(timezone.utc), settings.schedule.timezone)
     model = load_digest(settings, app.warehouse, target)
     rendered = digest_render.render(model, settings)
     if preview:

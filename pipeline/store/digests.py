@@ -29,15 +29,6 @@ def week_rows(db: Db, start: datetime, end: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-def story_counts(db: Db, start: datetime, end: datetime) -> dict[str, int]:
-    """Distinct stories per topic among on-topic originals first stored in [start, end)."""
-    return {topic: n for topic, n in db.rows(
-        "SELECT t.topic, count(DISTINCT coalesce(a.story_id, a.id)) FROM articles a "
-        "JOIN article_topics t ON t.article_id = a.id WHERE a.source = 'feed' "
-        "AND a.duplicate_of IS NULL AND a.on_topic AND a.fetched_at >= ? AND a.fetched_at < ? "
-        "GROUP BY t.topic", [start, end])}
-
-
 def failing_feeds(db: Db, start: datetime, end: datetime) -> list[tuple[str, str]]:
     """Feeds that failed during the week or are failing now: (name, last error)."""
     return [(name, error or "") for name, error in db.rows(
