@@ -40,7 +40,7 @@ from datasketch import MinHash, MinHashLSH
 
 from pipeline.models import DedupDecision
 from pipeline.settings import DedupSettings
-from pipeline.textnorm import words
+from pipeline.textnorm import content_hash, words
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,62 @@ def confirm(o: Overlap, new_size: int, old_size: int, settings: DedupSettings
     if old_size >= MIN_CONTAINMENT_SHINGLES and o.contains >= settings.containment_threshold:
         held.append(("contains", o.contains))
     return max(held, key=lambda kv: kv[1]) if held else None
+
+
+@dataclass(frozen=True)
+class StoredDuplicate:
+    """A stored duplicate beside the article its duplicate_of names (no text: not stored)."""
+
+    id: int
+    text: str
+    kind: str | None
+    duplicate_of: int
+    original_text: str | None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A duplicate whose duplicate_of does not overlap it under the current settings."""
+
+    id: int
+    duplicate_of: int
+    kind: str | None
+    overlap: Overlap | None   # None: duplicate_of names no stored article
+
+
+@dataclass(frozen=True)
+class OverlapCheck:
+    """How many duplicates were checked and which of them break the invariant."""
+
+    checked: int
+    violations: list[Violation]
+
+
+def overlap_violation(dup: StoredDuplicate, settings: DedupSettings) -> Violation | None:
+    """Recompute a duplicate's overlap with its duplicate_of: a Violation unless it confirms."""
+    if dup.original_text is None:
+        return Violation(dup.id, dup.duplicate_of, dup.kind, None)
+    new = shingle_hashes(dup.text, settings.shingle_size)
+    old = shingle_hashes(dup.original_text, settings.shingle_size)
+    o = overlap(new, old)
+    if confirm(o, new.size, old.size, settings) is not None:
+        return None
+    # The same normalised text overlaps by definition, even one too short to shingle.
+    if content_hash(dup.text) == content_hash(dup.original_text):
+        return None
+    return Violation(dup.id, dup.duplicate_of, dup.kind, o)
+
+
+def check_overlaps(duplicates: Iterable[StoredDuplicate], settings: DedupSettings
+                   ) -> OverlapCheck:
+    """The invariant over stored duplicates: each one's duplicate_of confirmably overlaps it."""
+    checked, violations = 0, []
+    for dup in duplicates:
+        checked += 1
+        violation = overlap_violation(dup, settings)
+        if violation is not None:
+            violations.append(violation)
+    return OverlapCheck(checked, violations)
 
 
 def is_english_like(lang: str | None, text: str) -> bool:
