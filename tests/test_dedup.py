@@ -13,7 +13,7 @@ from pipeline.models import DedupDecision
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash
 from tests.dedup_invariant import (RecordingIndex, assert_index_duplicates_overlap,
-                                   assert_warehouse_duplicates_overlap)
+                                   assert_warehouse_duplicates_overlap, index_violations)
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
@@ -207,6 +207,76 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
 
 
 # -- a duplicate's duplicate_of overlaps it -------------------------------------------------------
+
+ROUNDUP = SPACETY + "\n\n" + FLOODS
+
+
+def test_copies_of_a_roundups_stories_point_at_their_own_originals(index, fake_embedder):
+    [a, b, r] = index.decide([make(1, SPACETY, fake_embedder), make(2, FLOODS, fake_embedder),
+                              make(3, ROUNDUP, fake_embedder)])
+    assert (a.duplicate_of, b.duplicate_of) == (None, None)
+    assert (r.duplicate_of, r.kind) == (1, "contains")
+    [copy_b, copy_a] = index.decide([
+        make(4, "Republished with permission.\n" + FLOODS, fake_embedder),
+        make(5, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder)])
+    assert copy_b.duplicate_of == 2 and copy_b.story_id == b.story_id
+    assert copy_a.duplicate_of == 1 and copy_a.story_id == a.story_id
+    assert_index_duplicates_overlap(index)
+
+
+def test_copy_of_a_story_known_only_from_a_roundup_is_not_filed_under_the_roundups_root(
+        index, fake_embedder):
+    # Story B was never stored on its own: the roundup carrying it is a copy of story A.
+    [_, r] = index.decide([make(1, SPACETY, fake_embedder), make(2, ROUNDUP, fake_embedder)])
+    assert (r.duplicate_of, r.kind) == (1, "contains")
+    [copy_b] = index.decide([make(3, "Republished with permission.\n" + FLOODS, fake_embedder)])
+    assert copy_b.duplicate_of is None   # it overlaps only the roundup, which is not a root
+    # Now B has an original of its own, and the next copy of B points at it.
+    [again_b, plain_b, copy_a] = index.decide([
+        make(4, FLOODS + " Updated at noon with the latest figures.", fake_embedder),
+        make(5, FLOODS, fake_embedder),
+        make(6, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder)])
+    assert again_b.duplicate_of == 3 and plain_b.duplicate_of == 3
+    assert copy_a.duplicate_of == 1
+    assert_index_duplicates_overlap(index)
+
+
+def test_hash_copy_of_a_duplicate_is_described_by_its_overlap_with_the_root(index, fake_embedder):
+    index.decide([make(1, SPACETY, fake_embedder), make(2, ROUNDUP, fake_embedder)])
+    # The roundup again, word for word: its root is story A, which it contains.
+    [d] = index.decide([make(3, ROUNDUP.upper(), fake_embedder)])
+    assert (d.duplicate_of, d.kind, d.similarity) == (1, "contains", 1.0)
+    assert_index_duplicates_overlap(index)
+
+
+def test_hash_copy_of_a_duplicate_whose_root_it_does_not_overlap_is_an_original(
+        index, fake_embedder):
+    # A decision stored by an earlier version: B recorded as a copy of the unrelated A.
+    index.add(make(1, SPACETY, fake_embedder), DedupDecision(None, None, None, 1))
+    index.add(make(2, FLOODS, fake_embedder), DedupDecision(1, 1.0, "contained", 1))
+    assert [v.id for v in index_violations(index)] == [2]
+    [d] = index.decide([make(3, FLOODS, fake_embedder)])
+    assert d.duplicate_of is None
+    assert [v.id for v in index_violations(index)] == [2]   # the new decision adds none
+
+
+def test_roots_evicted_from_memory_are_confirmed_through_the_text_loader(fake_embedder):
+    stored = {1: SPACETY, 2: ROUNDUP}
+    loaded: list[int] = []
+
+    def load(ids):
+        loaded.extend(ids)
+        return {i: stored[i] for i in ids if i in stored}
+
+    index = RecordingIndex(text_loader=load, cache_size=1)
+    index.decide([make(1, SPACETY, fake_embedder), make(2, ROUNDUP, fake_embedder)])
+    [copy_a, copy_b] = index.decide([
+        make(3, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder),
+        make(4, "Republished with permission.\n" + FLOODS, fake_embedder)])
+    assert copy_a.duplicate_of == 1 and copy_b.duplicate_of is None
+    assert 1 in loaded
+    assert_index_duplicates_overlap(index)
+
 
 def test_check_overlaps_reports_duplicates_that_do_not_overlap():
     s = DedupSettings()
