@@ -32,7 +32,7 @@ root. Confirming against the candidate instead would not do: a roundup carrying 
 stored as a copy of A, and a later copy of B, contained in the roundup, shares no text with A. An
 article confirmed only against candidates that are not roots is an original (precision first); it
 may still join a story by meaning. `check_overlaps` recomputes this invariant over stored
-duplicates.
+duplicates (`newswatch dedup --verify`).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from pipeline.errors import NewswatchError
 from pipeline.models import DedupDecision
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash, words
@@ -127,6 +128,10 @@ def confirm(o: Overlap, new_size: int, old_size: int, settings: DedupSettings
     if old_size >= MIN_CONTAINMENT_SHINGLES and o.contains >= settings.containment_threshold:
         held.append(("contains", o.contains))
     return max(held, key=lambda kv: kv[1]) if held else None
+
+
+class OverlapInvariantError(NewswatchError):
+    """Some stored duplicates do not overlap the article their duplicate_of names."""
 
 
 @dataclass(frozen=True)

@@ -295,3 +295,56 @@ def test_check_overlaps_reports_duplicates_that_do_not_overlap():
     assert check_overlaps([cut], s).violations == []
     strict = DedupSettings(containment_threshold=0.99, jaccard_threshold=0.9)
     assert [v.id for v in check_overlaps([cut], strict).violations] == [14]
+
+
+def _store_a_duplicate(make_settings, fake_embedder):
+    from pipeline.models import ArticleDraft
+    from pipeline.store import articles as article_store
+    from tests.helpers import make_pipeline
+
+    settings = make_settings()
+    pipe = make_pipeline(settings, fake_embedder)
+    with pipe.warehouse.connect(read_only=True) as db:
+        pipe.refresh(db)
+    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
+                           text_source="page", fetched_at=NOW, lang="en")
+              for i, t in enumerate((SPACETY, FLOODS, "Editor's note: shared.\n" + SPACETY))]
+    stored = pipe.process(drafts, first_id=100)
+    with pipe.warehouse.transaction() as db:
+        article_store.insert_articles(db, stored)
+    assert [a.dedup.duplicate_of for a in stored] == [None, None, 100]
+    return settings, pipe
+
+
+def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
+        make_settings, fake_embedder):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    settings, pipe = _store_a_duplicate(make_settings, fake_embedder)
+    result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", "--verify"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 duplicates checked, all overlap their originals"
+
+    with pipe.warehouse.transaction() as db:
+        db.execute("UPDATE articles SET duplicate_of = 101 WHERE id = 102")
+    result = CliRunner().invoke(
+        cli, ["--config", settings.source, "dedup", "--verify"])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "article 102: duplicate_of 101, kind contains: "
+        "jaccard 0.000, contained 0.000, contains 0.000"]
+    assert "1 of 1 duplicates do not overlap" in result.stderr
+
+
+@pytest.mark.parametrize("flags", [[], ["--rebuild", "--verify"]])
+def test_dedup_needs_exactly_one_of_rebuild_and_verify(make_settings, flags):
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    settings = make_settings()
+    result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", *flags])
+    assert result.exit_code == 2
+    assert "give one of --rebuild or --verify" in result.output

@@ -1,5 +1,5 @@
 """Dedup decisions in the warehouse: rewriting them (`newswatch dedup --rebuild`) and reading each
-duplicate beside its original (to check that it overlaps it)."""
+duplicate beside its original (`newswatch dedup --verify`)."""
 
 from __future__ import annotations
 
