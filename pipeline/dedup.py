@@ -3,7 +3,8 @@
 Levels, cheapest first (level 1, the entry key / canonical URL, is settled by the orchestrator
 before a page is fetched):
 
-2. content hash: the same normalised text → duplicate, similarity 1.0, kind 'hash'.
+2. content hash: the same normalised text as a root original → duplicate, similarity 1.0, kind
+   'hash'. The same text as a stored duplicate only makes that duplicate a candidate of level 3.
 3. near-duplicate: candidates come from two places, then overlap of the actual text decides.
    - a MinHash sketch of the whole text's 5-word shingles, queried in an LSH index (datasketch):
      finds copies in any language, anywhere in the text;
@@ -11,10 +12,12 @@ before a page is fetched):
      close to a chunk of a stored one (cosine ≥ `candidate_similarity`) finds copies whose shared
      part lies anywhere, also beyond the model's first window. English only: the model reads
      English, and unrelated texts in other languages score high (0.89 seen on Russian news).
-   A candidate is confirmed only by shingle overlap: Jaccard ≥ `jaccard_threshold` (a copy in
-   different clothing), or containment ≥ `containment_threshold` in either direction (a copy cut
-   short, or the story with another one appended). Two reports of the same event by different
-   outlets share meaning but few 5-word shingles, so they are not merged.
+   Each candidate is resolved to its root original (roots counted once; a root's text the index
+   no longer holds comes from the text loader), and the new text's shingle overlap with the
+   root's own text decides: Jaccard ≥ `jaccard_threshold` (a copy in different clothing), or
+   containment ≥ `containment_threshold` in either direction (a copy cut short, or the story with
+   another one appended). The best confirmed root wins. Two reports of the same event by
+   different outlets share meaning but few 5-word shingles, so they are not merged.
 4. story: a new original joins the story of the stored article whose best chunk is closest
    (cosine ≥ `story_similarity`) within `story_window_days`, else starts its own story. Best
    chunk rather than whole-article vector: two reports of one event share at least one passage
@@ -23,7 +26,13 @@ before a page is fetched):
    different events on the same subject; by best chunk, same-event pairs score 0.73-0.85 and
    all other seed pairs at most 0.69, hence the default 0.72).
 
-A duplicate points at the root original (the earliest, possibly a seed) and takes its story.
+A duplicate points at a root original (the earliest, possibly a seed) that it confirmably overlaps,
+and takes its story; `duplicate_similarity` and `duplicate_kind` describe the overlap with that
+root. Confirming against the candidate instead would not do: a roundup carrying stories A and B is
+stored as a copy of A, and a later copy of B, contained in the roundup, shares no text with A. An
+article confirmed only against candidates that are not roots is an original (precision first); it
+may still join a story by meaning. `check_overlaps` recomputes this invariant over stored
+duplicates (`newswatch dedup --verify`).
 """
 
 from __future__ import annotations
@@ -38,9 +47,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from pipeline.errors import NewswatchError
 from pipeline.models import DedupDecision
 from pipeline.settings import DedupSettings
-from pipeline.textnorm import words
+from pipeline.textnorm import content_hash, words
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +128,66 @@ def confirm(o: Overlap, new_size: int, old_size: int, settings: DedupSettings
     if old_size >= MIN_CONTAINMENT_SHINGLES and o.contains >= settings.containment_threshold:
         held.append(("contains", o.contains))
     return max(held, key=lambda kv: kv[1]) if held else None
+
+
+class OverlapInvariantError(NewswatchError):
+    """Some stored duplicates do not overlap the article their duplicate_of names."""
+
+
+@dataclass(frozen=True)
+class StoredDuplicate:
+    """A stored duplicate beside the article its duplicate_of names (no text: not stored)."""
+
+    id: int
+    text: str
+    kind: str | None
+    duplicate_of: int
+    original_text: str | None
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A duplicate whose duplicate_of does not overlap it under the current settings."""
+
+    id: int
+    duplicate_of: int
+    kind: str | None
+    overlap: Overlap | None   # None: duplicate_of names no stored article
+
+
+@dataclass(frozen=True)
+class OverlapCheck:
+    """How many duplicates were checked and which of them break the invariant."""
+
+    checked: int
+    violations: list[Violation]
+
+
+def overlap_violation(dup: StoredDuplicate, settings: DedupSettings) -> Violation | None:
+    """Recompute a duplicate's overlap with its duplicate_of: a Violation unless it confirms."""
+    if dup.original_text is None:
+        return Violation(dup.id, dup.duplicate_of, dup.kind, None)
+    new = shingle_hashes(dup.text, settings.shingle_size)
+    old = shingle_hashes(dup.original_text, settings.shingle_size)
+    o = overlap(new, old)
+    if confirm(o, new.size, old.size, settings) is not None:
+        return None
+    # The same normalised text overlaps by definition, even one too short to shingle.
+    if content_hash(dup.text) == content_hash(dup.original_text):
+        return None
+    return Violation(dup.id, dup.duplicate_of, dup.kind, o)
+
+
+def check_overlaps(duplicates: Iterable[StoredDuplicate], settings: DedupSettings
+                   ) -> OverlapCheck:
+    """The invariant over stored duplicates: each one's duplicate_of confirmably overlaps it."""
+    checked, violations = 0, []
+    for dup in duplicates:
+        checked += 1
+        violation = overlap_violation(dup, settings)
+        if violation is not None:
+            violations.append(violation)
+    return OverlapCheck(checked, violations)
 
 
 def is_english_like(lang: str | None, text: str) -> bool:
@@ -258,8 +328,14 @@ class DedupIndex:
     # -- deciding --------------------------------------------------------------------------
 
     def _root(self, article_id: int) -> int:
+        # Duplicates point at roots, but a warehouse edited by hand may hold a chain (or a loop).
+        seen = {article_id}
         meta = self._meta.get(article_id)
-        return meta[2] if meta and meta[2] is not None else article_id
+        while meta is not None and meta[2] is not None and meta[2] not in seen:
+            article_id = meta[2]
+            seen.add(article_id)
+            meta = self._meta.get(article_id)
+        return article_id
 
     def _story(self, article_id: int) -> int:
         meta = self._meta.get(article_id)
@@ -322,23 +398,37 @@ class DedupIndex:
                     vector_hits: dict[int, float]) -> DedupDecision:
         s = self.settings
         original = self._by_hash.get(doc.content_hash)
-        if original is not None and original != doc.id and original in self._meta:
-            root = self._root(original)
-            return DedupDecision(root, 1.0, "hash", self._story(root))
-        candidates = {c for c in self._lsh.query(self._minhash(shingles)) if c != doc.id}
-        candidates |= {c for c, v in vector_hits.items()
-                       if v >= s.candidate_similarity and c != doc.id}
-        best: tuple[float, int, str] | None = None
-        if candidates:
-            texts = self._shingles_of(sorted(candidates))
-            for cand, old in texts.items():
-                verdict = confirm(overlap(shingles, old), shingles.size, old.size, s)
-                if verdict and (best is None or verdict[1] > best[0]):
-                    best = (verdict[1], cand, verdict[0])
+        if original == doc.id or original not in self._meta:
+            original = None
+        if original is not None and self._root(original) == original:
+            # The same normalised text as a root: the closest overlap there is.
+            return DedupDecision(original, 1.0, "hash", self._story(original))
+        candidates = set(self._lsh.query(self._minhash(shingles)))
+        candidates |= {c for c, v in vector_hits.items() if v >= s.candidate_similarity}
+        if original is not None:
+            # A copy of a stored duplicate is a copy of its root only if it overlaps the root too.
+            candidates.add(original)
+        best = self._best_root(doc.id, shingles, candidates)
         if best is not None:
-            root = self._root(best[1])
-            return DedupDecision(root, round(best[0], 4), best[2], self._story(root))
+            root, (kind, similarity) = best
+            return DedupDecision(root, round(similarity, 4), kind, self._story(root))
         return DedupDecision(None, None, None, self._story_of_new(doc, vector_hits))
+
+    def _best_root(self, doc_id: int, shingles: np.ndarray, candidates: set[int]
+                   ) -> tuple[int, tuple[str, float]] | None:
+        """The root original, among the candidates' roots, that the new text overlaps most.
+
+        A candidate that is itself a duplicate only leads to its root: a roundup stored as a copy
+        of story A also contains story B, and a later copy of B must not be filed under A. A
+        root whose text is not at hand (neither in memory nor loadable) cannot be confirmed.
+        """
+        roots = {self._root(c) for c in candidates if c != doc_id} - {doc_id}
+        best: tuple[int, tuple[str, float]] | None = None
+        for root, old in sorted(self._shingles_of(sorted(roots)).items()):
+            verdict = confirm(overlap(shingles, old), shingles.size, old.size, self.settings)
+            if verdict and (best is None or verdict[1] > best[1][1]):
+                best = (root, verdict)
+        return best
 
     def _story_of_new(self, doc: DedupDoc, vector_hits: dict[int, float]) -> int:
         window = self.settings.story_window_days * 86400

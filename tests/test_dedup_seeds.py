@@ -8,6 +8,8 @@ import pytest
 
 from pipeline.ingest import Services
 from pipeline.models import ArticleDraft
+from pipeline.store import articles as article_store
+from tests.dedup_invariant import assert_warehouse_duplicates_overlap
 from tests.helpers import make_pipeline
 
 REPORT_A = (
@@ -48,6 +50,7 @@ def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Services):
     assert stories["000"] == stories["002"]
     assert stories["003"] == stories["004"]
     assert len({stories["000"], stories["001"], stories["003"]}) == 3
+    assert_warehouse_duplicates_overlap(seeded.warehouse, seeded.settings.dedup)
 
 
 @pytest.mark.model
@@ -74,3 +77,6 @@ def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Serv
                           text_source="page", fetched_at=now, lang="en")
     [c] = seeded.process([repost], first_id=10_002)
     assert c.dedup.duplicate_of == b.id and c.dedup.story_id == a.dedup.story_id
+    with seeded.warehouse.transaction() as db:
+        article_store.insert_articles(db, [a, b, c])
+    assert assert_warehouse_duplicates_overlap(seeded.warehouse, seeded.settings.dedup) == 1

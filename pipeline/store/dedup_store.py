@@ -1,11 +1,16 @@
-"""Rewriting dedup decisions in place (`newswatch dedup --rebuild`)."""
+"""Dedup decisions in the warehouse: rewriting them (`newswatch dedup --rebuild`) and reading each
+duplicate beside its original (`newswatch dedup --verify`)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
+from pipeline.dedup import StoredDuplicate
 from pipeline.models import DedupDecision
 from pipeline.store.db import Db
+
+#: Duplicates read per query: bounds the texts held in memory at once.
+_PAGE = 1000
 
 
 def update_decisions(db: Db, changes: Sequence[tuple[int, DedupDecision]]) -> None:
@@ -26,3 +31,21 @@ def update_decisions(db: Db, changes: Sequence[tuple[int, DedupDecision]]) -> No
                    "story_id = n.story_id FROM _new_decisions n WHERE articles.id = n.id")
     finally:
         db.execute("DROP TABLE IF EXISTS _new_decisions")
+
+
+def duplicates_with_originals(db: Db) -> Iterator[StoredDuplicate]:
+    """Every stored duplicate with its text and the text of the article duplicate_of names
+    (None when no such article is stored), in id order."""
+    after = 0
+    while True:
+        # Keyset pages: a large warehouse's duplicates are not all held in memory at once.
+        rows = db.rows(
+            "SELECT d.id, d.text, d.duplicate_kind, d.duplicate_of, o.text FROM articles d "
+            "LEFT JOIN articles o ON o.id = d.duplicate_of "
+            "WHERE d.duplicate_of IS NOT NULL AND d.id > ? ORDER BY d.id LIMIT ?",
+            [after, _PAGE])
+        for aid, text, kind, dup_of, original_text in rows:
+            yield StoredDuplicate(int(aid), text, kind, int(dup_of), original_text)
+        if len(rows) < _PAGE:
+            return
+        after = int(rows[-1][0])
