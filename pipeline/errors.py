@@ -27,6 +27,10 @@ class ReadOnlyQueryError(NewswatchError):
     """A query given to `newswatch sql` would modify the warehouse."""
 
 
+class ExportError(NewswatchError):
+    """`newswatch sql --output` cannot or must not write the file asked for."""
+
+
 class ModelError(NewswatchError):
     """The embedding model cannot be loaded or fails verification."""
 

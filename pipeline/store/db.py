@@ -135,6 +135,13 @@ class Db:
             return [], []
         return [d[0] for d in cur.description], cur.fetchall()
 
+    def arrow_table(self, sql: str) -> Any:
+        """The result of a query as a pyarrow Table (for `newswatch sql --output`)."""
+        try:
+            return self.execute(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
     def statement_types(self, sql: str) -> list[str]:
         """The DuckDB statement type of each statement in `sql`, without running it."""
         try:

@@ -1,0 +1,152 @@
+"""`newswatch sql`: read-only, exports through --output."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import cli
+from pipeline.store.db import Warehouse
+
+
+@pytest.fixture
+def settings(make_settings):
+    """Settings whose warehouse is migrated and holds one run."""
+    settings = make_settings()
+    wh = Warehouse(settings.warehouse.path)
+    wh.migrate()
+    with wh.transaction() as db:
+        db.execute("INSERT INTO runs (job, started_at, status) VALUES ('test', now(), 'ok')")
+    return settings
+
+
+def invoke(settings, *args):
+    return CliRunner().invoke(cli, ["--config", settings.source, *args])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def assert_one_line_refusal(result) -> None:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("newswatch: error: "), result.stderr
+    assert result.stdout == ""
+
+
+# --- statements ----------------------------------------------------------------------------------
+
+def test_sql_refuses_writes_with_a_clear_message(settings):
+    for query in ("DELETE FROM runs", "DROP TABLE runs", "SELECT 1; DELETE FROM runs",
+                  "INSERT INTO runs (job, started_at, status) VALUES ('x', now(), 'ok')"):
+        result = invoke(settings, "sql", query)
+        assert result.exit_code != 0
+        assert "read-only" in result.output and "Traceback" not in result.output
+    assert json.loads(invoke(settings, "sql", "SELECT count(*) AS n FROM runs",
+                             "--format", "json").output) == [{"n": 1}]
+
+
+def test_sql_formats(settings):
+    csv_out = invoke(settings, "sql", "SELECT job, status FROM runs", "--format", "csv")
+    assert csv_out.output.splitlines() == ["job,status", "test,ok"]
+    table = invoke(settings, "sql", "SELECT job, status FROM runs")
+    assert "test" in table.output and "status" in table.output
+
+
+def test_sql_error_is_one_line(settings):
+    result = invoke(settings, "sql", "SELECT nope FROM runs")
+    assert result.exit_code != 0 and "query failed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_reading_pragmas_still_work(settings):
+    result = invoke(settings, "sql", "PRAGMA table_info('runs')", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "job" in {row["name"] for row in json.loads(result.stdout)}
+
+
+# --- --output ------------------------------------------------------------------------------------
+
+QUERY = "SELECT job, status, [1.5, 2.0]::FLOAT[] AS v, NULL::INTEGER AS n FROM runs"
+
+
+def export(settings, dest: Path, *extra: str, query: str = QUERY):
+    return invoke(settings, "sql", query, "--output", str(dest), *extra)
+
+
+def test_output_csv(settings, tmp_path):
+    dest = tmp_path / "out.csv"
+    result = export(settings, dest)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"1 row written to {dest}"
+    with dest.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert rows == [{"job": "test", "status": "ok", "v": "[1.5, 2.0]", "n": ""}]
+
+
+def test_output_json(settings, tmp_path):
+    dest = tmp_path / "out.json"
+    assert export(settings, dest).exit_code == 0
+    assert json.loads(dest.read_text(encoding="utf-8")) == [
+        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}]
+    stdout_json = invoke(settings, "sql", QUERY, "--format", "json").stdout
+    assert json.loads(stdout_json) == json.loads(dest.read_text(encoding="utf-8"))
+
+
+def test_output_parquet(settings, tmp_path):
+    import pyarrow.parquet as pq
+
+    dest = tmp_path / "out.parquet"
+    assert export(settings, dest).exit_code == 0
+    assert pq.read_table(dest).to_pylist() == [
+        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}]
+
+
+def test_output_never_writes_the_warehouse_or_its_files(settings, tmp_path):
+    warehouse = Path(settings.warehouse.path)
+    before = sha256(warehouse)
+    link = tmp_path / "link.csv"
+    link.symlink_to(warehouse)
+    targets = [warehouse, link, warehouse.with_name(warehouse.name + ".wal"),
+               warehouse.with_name(warehouse.name + ".job.lock"),
+               warehouse.with_name(warehouse.name + ".daemon.json"),
+               warehouse.parent / ".." / warehouse.parent.name / warehouse.name]
+    for dest in targets:
+        result = export(settings, dest, "--force")
+        assert_one_line_refusal(result)
+        assert "warehouse" in result.stderr, dest
+    assert sha256(warehouse) == before
+    assert link.is_symlink()
+    assert sorted(p.name for p in warehouse.parent.iterdir()) == [warehouse.name]
+
+
+def test_output_replaces_a_file_only_with_force(settings, tmp_path):
+    dest = tmp_path / "out.csv"
+    dest.write_text("keep me\n", encoding="utf-8")
+    refused = export(settings, dest)
+    assert_one_line_refusal(refused)
+    assert "--force" in refused.stderr and dest.read_text(encoding="utf-8") == "keep me\n"
+    done = export(settings, dest, "--force")
+    assert done.exit_code == 0, done.output
+    assert dest.read_text(encoding="utf-8").startswith('"job","status"')
+
+
+def test_output_unknown_extension_is_a_usage_error(settings, tmp_path):
+    result = export(settings, tmp_path / "out.xlsx")
+    assert result.exit_code == 2
+    assert all(ext in result.output for ext in (".csv", ".json", ".parquet"))
+    assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_failed_query_leaves_no_file(settings, tmp_path):
+    result = export(settings, tmp_path / "out.parquet", query="SELECT nope FROM runs")
+    assert_one_line_refusal(result)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))]
