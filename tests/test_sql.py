@@ -1,4 +1,4 @@
-"""`newswatch sql`: read-only, exports through --output."""
+"""`newswatch sql`: read-only down to the file system, exports through --output."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.store.db import Warehouse
 
+SECRET = "s3cr3t-do-not-print"
+
 
 @pytest.fixture
 def settings(make_settings):
@@ -23,6 +25,17 @@ def settings(make_settings):
     with wh.transaction() as db:
         db.execute("INSERT INTO runs (job, started_at, status) VALUES ('test', now(), 'ok')")
     return settings
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    """A file outside the warehouse that no query may read."""
+    folder = tmp_path / "private"
+    folder.mkdir()
+    # The name carries the secret too: a directory listing must not show it either.
+    path = folder / f"{SECRET}-name.csv"
+    path.write_text(f"token\n{SECRET}\n", encoding="utf-8")
+    return path
 
 
 def invoke(settings, *args):
@@ -71,6 +84,79 @@ def test_reading_pragmas_still_work(settings):
     result = invoke(settings, "sql", "PRAGMA table_info('runs')", "--format", "json")
     assert result.exit_code == 0, result.output
     assert "job" in {row["name"] for row in json.loads(result.stdout)}
+
+
+@pytest.mark.parametrize("target", ["warehouse", "csv"])
+def test_copy_is_refused_and_writes_nothing(settings, tmp_path, target):
+    warehouse = Path(settings.warehouse.path)
+    dest = warehouse if target == "warehouse" else tmp_path / "out.csv"
+    before = sha256(warehouse)
+    result = invoke(settings, "sql", f"COPY (SELECT 1) TO '{dest}'")
+    assert_one_line_refusal(result)
+    assert "--output" in result.stderr
+    assert sha256(warehouse) == before
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_statements_that_reach_files_or_settings_are_refused(settings, secret_file, tmp_path):
+    other = tmp_path / "other.duckdb"
+    Warehouse(other).migrate()
+    queries = [
+        f"COPY runs TO '{tmp_path / 'runs.csv'}'",
+        f"COPY runs FROM '{secret_file}'",
+        f"EXPORT DATABASE '{tmp_path / 'dump'}'",
+        f"ATTACH '{other}' AS other",
+        "SET enable_external_access = true",
+        "RESET enable_external_access",
+        "SET lock_configuration = false",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        "PRAGMA enable_profiling",
+    ]
+    for query in queries:
+        result = invoke(settings, "sql", query)
+        assert_one_line_refusal(result)
+        assert SECRET not in result.output.replace(str(secret_file), ""), query
+    assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "dump").exists()
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT * FROM read_csv('{secret}')",
+    "SELECT * FROM read_text('{secret}')",
+    "SELECT * FROM read_blob('{secret}')",
+    "SELECT * FROM sniff_csv('{secret}')",
+    "SELECT * FROM glob('{folder}/*')",
+    "SELECT * FROM '{secret}'",
+])
+def test_sql_reads_no_file_but_the_warehouse(settings, secret_file, query):
+    text = query.format(secret=secret_file, folder=secret_file.parent)
+    result = invoke(settings, "sql", text)
+    assert_one_line_refusal(result)
+    assert SECRET not in result.output.replace(str(secret_file), "")
+    assert "warehouse only" in result.stderr or "does not exist" in result.stderr
+
+
+def test_the_sandbox_holds_without_the_statement_check(settings, secret_file, tmp_path):
+    # The connection itself refuses what sqlguard would refuse first.
+    attempts = [
+        f"ATTACH '{tmp_path / 'new.duckdb'}' AS new",
+        "SET enable_external_access = true",
+        "SET lock_configuration = false",
+        "SET TimeZone = 'Europe/Paris'",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        f"COPY (SELECT 1) TO '{tmp_path / 'x.csv'}'",
+        f"SELECT * FROM read_text('{secret_file}')",
+    ]
+    wh = Warehouse(settings.warehouse.path)
+    with wh.query_connection(wait_s=5) as db:
+        for sql in attempts:
+            with pytest.raises(Exception) as caught:
+                db.rows(sql)
+            assert SECRET not in str(caught.value).replace(str(secret_file), "")
+        assert db.scalar("SELECT current_setting('TimeZone')") == "UTC"
+        assert db.scalar("SELECT count(*) FROM runs") == 1
+    assert not (tmp_path / "new.duckdb").exists() and not (tmp_path / "x.csv").exists()
 
 
 # --- --output ------------------------------------------------------------------------------------

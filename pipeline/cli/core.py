@@ -14,8 +14,9 @@ from pipeline.cli.app import App, pass_app
 from pipeline.cli.export import (EXPORT_FORMATS, check_destination, export_format,
                                   refuse_warehouse_files, write_table)
 from pipeline.cli.output import render_table, to_csv, to_json
+from pipeline.errors import NewswatchError
 from pipeline.settings import render_settings
-from pipeline.sqlguard import check_read_only
+from pipeline.sqlguard import check_read_only, describe_failure
 
 
 @cli.command()
@@ -73,10 +74,10 @@ def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> No
 @pass_app
 def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
         output: Path | None, force: bool) -> None:
-    """Run a read-only SQL QUERY against the warehouse."""
+    """Run a read-only SQL QUERY against the warehouse (it can reach no other file)."""
     if output is not None:
         _check_output(ctx, app, output, force)
-    with app.warehouse.connect(read_only=True, wait_s=30) as db:
+    with app.warehouse.query_connection(wait_s=30) as db:
         check_read_only(db.statement_types(query))
         try:
             if output is not None:
@@ -84,10 +85,7 @@ def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
             else:
                 columns, rows = db.columns_and_rows(query)
         except Exception as exc:  # DuckDB's own message is what the analyst needs
-            from pipeline.errors import NewswatchError
-
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise NewswatchError(f"query failed: {message}") from None
+            raise NewswatchError(f"query failed: {describe_failure(exc)}") from None
     if output is not None:
         write_table(table, output, force=force)
         noun = "row" if table.num_rows == 1 else "rows"

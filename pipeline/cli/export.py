@@ -1,6 +1,6 @@
 """`newswatch sql --output FILE`: a result as CSV, JSON or Parquet, never over the warehouse.
 
-newswatch writes the file itself, not DuckDB's COPY,
+newswatch writes the file itself (DuckDB's COPY is refused: the query runs without file access),
 through a temporary file in the same folder renamed into place, so a failure leaves no half file.
 """
 

@@ -250,6 +250,19 @@ class Warehouse:
             con.close()
 
     @contextmanager
+    def query_connection(self, *, wait_s: float | None = None) -> Iterator[Db]:
+        """Open the file read-only for an analyst's query, sandboxed to the warehouse alone."""
+        with self.connect(read_only=True, wait_s=wait_s) as db:
+            # Disabled once the file and its WAL are open (and TimeZone set): from here no
+            # statement or table function reads or writes any other file or loads an extension.
+            # The lock keeps the query itself from turning either setting back. Both belong to
+            # the database instance, which DuckDB shares between the connections one process
+            # opens on the same file: `newswatch sql` opens no other.
+            db.execute("SET enable_external_access = false")
+            db.execute("SET lock_configuration = true")
+            yield db
+
+    @contextmanager
     def transaction(self, *, wait_s: float | None = None) -> Iterator[Db]:
         """Open the file for writing and run the block in one transaction (all or nothing)."""
         with self.connect(wait_s=wait_s) as db:
