@@ -1,10 +1,16 @@
-"""`newswatch sql`: read-only down to the file system, exports through --output."""
+"""`newswatch sql`: read-only down to the file system, exports with --output, stops on a signal."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.store.db import Warehouse
+from tests.conftest import REPO
 
 SECRET = "s3cr3t-do-not-print"
 
@@ -236,3 +243,51 @@ def test_failed_query_leaves_no_file(settings, tmp_path):
     result = export(settings, tmp_path / "out.parquet", query="SELECT nope FROM runs")
     assert_one_line_refusal(result)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))]
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+_LOCK_LINE = re.compile(r"\b(?:POSIX|FLOCK|OFDLCK)\s+\S+\s+\S+\s+(\d+)\s")
+
+
+def _wait_until_running(proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Return once the process holds the warehouse (its query is about to run, or runs)."""
+    locks = Path("/proc/locks")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"newswatch sql ended early: {proc.returncode} {proc.communicate()}")
+        if not locks.exists():
+            time.sleep(1.5)  # no way to look: give it the time it usually needs
+            return
+        holders = {int(m[1]) for m in _LOCK_LINE.finditer(locks.read_text())}
+        if proc.pid in holders:
+            time.sleep(0.5)  # from the lock to the running statement: milliseconds
+            return
+        time.sleep(0.05)
+    pytest.fail("newswatch sql did not open the warehouse in time")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_long_query(settings, signum):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "--config", settings.source, "sql",
+         "select sum(range) from range(1000000000000)"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_until_running(proc)
+        proc.send_signal(signum)
+        try:
+            _, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"newswatch sql kept running after {signum.name}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=15)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == [f"newswatch: query interrupted ({signum.name})"]
+    # The warehouse is free again.
+    with Warehouse(settings.warehouse.path).connect(wait_s=5) as db:
+        assert db.scalar("SELECT count(*) FROM runs") == 1

@@ -14,9 +14,9 @@ from pipeline.cli.app import App, pass_app
 from pipeline.cli.export import (EXPORT_FORMATS, check_destination, export_format,
                                   refuse_warehouse_files, write_table)
 from pipeline.cli.output import render_table, to_csv, to_json
-from pipeline.errors import NewswatchError
 from pipeline.settings import render_settings
-from pipeline.sqlguard import check_read_only, describe_failure
+from pipeline.sqlguard import check_read_only
+from pipeline.sqlrun import run_query
 
 
 @cli.command()
@@ -79,13 +79,10 @@ def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
         _check_output(ctx, app, output, force)
     with app.warehouse.query_connection(wait_s=30) as db:
         check_read_only(db.statement_types(query))
-        try:
-            if output is not None:
-                table = db.arrow_table(query)
-            else:
-                columns, rows = db.columns_and_rows(query)
-        except Exception as exc:  # DuckDB's own message is what the analyst needs
-            raise NewswatchError(f"query failed: {describe_failure(exc)}") from None
+        if output is not None:
+            table = run_query(lambda: db.arrow_table(query), db.interrupt)
+        else:
+            columns, rows = run_query(lambda: db.columns_and_rows(query), db.interrupt)
     if output is not None:
         write_table(table, output, force=force)
         noun = "row" if table.num_rows == 1 else "rows"

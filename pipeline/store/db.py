@@ -142,6 +142,10 @@ class Db:
         except duckdb.Error as exc:
             raise _translate(exc) from exc
 
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection; safe to call from another thread."""
+        self._con.interrupt()
+
     def statement_types(self, sql: str) -> list[str]:
         """The DuckDB statement type of each statement in `sql`, without running it."""
         try:
