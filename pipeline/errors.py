@@ -7,6 +7,8 @@ class NewswatchError(Exception):
     """An expected failure: the CLI prints its message on one line and exits non-zero."""
 
     exit_code = 1
+    #: What the CLI prints between "newswatch: " and the message.
+    prefix = "error: "
 
 
 class ConfigError(NewswatchError):
@@ -25,6 +27,18 @@ class WarehouseBusyError(WarehouseError):
 
 class ReadOnlyQueryError(NewswatchError):
     """A query given to `newswatch sql` would modify the warehouse."""
+
+
+class QueryInterruptedError(NewswatchError):
+    """SIGINT or SIGTERM stopped a `newswatch sql` query."""
+
+    exit_code = 130
+    # The user asked for it: the CLI says so without calling it an error.
+    prefix = ""
+
+
+class ExportError(NewswatchError):
+    """`newswatch sql --output` cannot or must not write the file asked for."""
 
 
 class ModelError(NewswatchError):

@@ -19,7 +19,7 @@ class NewswatchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except NewswatchError as exc:
-            click.echo(f"newswatch: error: {exc}", err=True)
+            click.echo(f"newswatch: {exc.prefix}{exc}", err=True)
             ctx.exit(exc.exit_code)
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
+from pipeline.cli.export import (EXPORT_FORMATS, check_destination, export_format,
+                                  refuse_warehouse_files, write_table)
 from pipeline.cli.output import render_table, to_csv, to_json
 from pipeline.settings import render_settings
 from pipeline.sqlguard import check_read_only
+from pipeline.sqlrun import run_query
 
 
 @cli.command()
@@ -48,25 +53,45 @@ def config_cmd(app: App) -> None:
     click.echo(render_settings(app.settings), nl=False)
 
 
+def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> None:
+    # The warehouse's own files first: refusing them is the point, whatever their extension.
+    refuse_warehouse_files(output, app.warehouse.path)
+    if export_format(output) is None:
+        raise click.BadParameter(f"{output.name}: the format follows the extension, one of "
+                                 f"{', '.join(EXPORT_FORMATS)}", ctx=ctx, param_hint="'--output'")
+    if ctx.get_parameter_source("fmt") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--format is for stdout; with --output the file's extension "
+                               "sets the format", ctx=ctx)
+    check_destination(output, force=force)
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format.")
+              show_default=True, help="Output format on stdout.")
 @click.option("--max-width", type=int, default=80, show_default=True,
               help="Longest cell shown in table format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the result to this .csv, .json or .parquet file instead of stdout.")
+@click.option("--force", is_flag=True, help="Let --output replace an existing file.")
+@click.pass_context
 @pass_app
-def sql(app: App, query: str, fmt: str, max_width: int) -> None:
-    """Run a read-only SQL QUERY against the warehouse."""
-    with app.warehouse.connect(read_only=True, wait_s=30) as db:
+def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
+        output: Path | None, force: bool) -> None:
+    """Run a read-only SQL QUERY against the warehouse (it can reach no other file)."""
+    if output is not None:
+        _check_output(ctx, app, output, force)
+    with app.warehouse.query_connection(wait_s=30) as db:
         check_read_only(db.statement_types(query))
-        try:
-            columns, rows = db.columns_and_rows(query)
-        except Exception as exc:  # DuckDB's own message is what the analyst needs
-            from pipeline.errors import NewswatchError
-
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise NewswatchError(f"query failed: {message}") from None
-    if fmt == "csv":
+        if output is not None:
+            table = run_query(lambda: db.arrow_table(query), db.interrupt)
+        else:
+            columns, rows = run_query(lambda: db.columns_and_rows(query), db.interrupt)
+    if output is not None:
+        write_table(table, output, force=force)
+        noun = "row" if table.num_rows == 1 else "rows"
+        click.echo(f"{table.num_rows} {noun} written to {output}", err=True)
+    elif fmt == "csv":
         sys.stdout.write(to_csv(columns, rows))
     elif fmt == "json":
         click.echo(to_json(columns, rows))

@@ -141,6 +141,17 @@ class Db:
             return [], []
         return [d[0] for d in cur.description], cur.fetchall()
 
+    def arrow_table(self, sql: str) -> Any:
+        """The result of a query as a pyarrow Table (for `newswatch sql --output`)."""
+        try:
+            return self.execute(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection; safe to call from another thread."""
+        self._con.interrupt()
+
     def statement_types(self, sql: str) -> list[str]:
         """The DuckDB statement type of each statement in `sql`, without running it."""
         try:
@@ -329,6 +340,19 @@ class Warehouse:
             yield Db(con, read_only)
         finally:
             _gate(self.path).close(con, mode)
+
+    @contextmanager
+    def query_connection(self, *, wait_s: float | None = None) -> Iterator[Db]:
+        """Open the file read-only for an analyst's query, sandboxed to the warehouse alone."""
+        with self.connect(read_only=True, wait_s=wait_s) as db:
+            # Disabled once the file and its WAL are open (and TimeZone set): from here no
+            # statement or table function reads or writes any other file or loads an extension.
+            # The lock keeps the query itself from turning either setting back. Both belong to
+            # the database instance, which DuckDB shares between the connections one process
+            # opens on the same file: `newswatch sql` opens no other.
+            db.execute("SET enable_external_access = false")
+            db.execute("SET lock_configuration = true")
+            yield db
 
     @contextmanager
     def transaction(self, *, wait_s: float | None = None) -> Iterator[Db]:
