@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Sequence
+from uuid import UUID
 
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +26,8 @@ def plain(value: Any) -> Any:
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, (UUID, time, timedelta)):
+        return str(value)
     if hasattr(value, "tolist"):
         return value.tolist()
     return value
