@@ -28,9 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.dedup import DedupDoc, DedupIndex  # noqa: E402
+from pipeline.dedup import DedupIndex  # noqa: E402
 from pipeline.embed import Embedder  # noqa: E402
-from pipeline.models import DedupDecision  # noqa: E402
+from pipeline.models import DedupDecision, DedupDoc  # noqa: E402
 from pipeline.seeds import load_seeds  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
 from pipeline.textnorm import content_hash  # noqa: E402

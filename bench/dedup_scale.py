@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.dedup import DedupDoc, DedupIndex  # noqa: E402
-from pipeline.models import DedupDecision  # noqa: E402
+from pipeline.dedup import DedupIndex  # noqa: E402
+from pipeline.models import DedupDecision, DedupDoc  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)

@@ -17,8 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.http import Fetcher  # noqa: E402
-from pipeline.poll import FeedState, poll_feed  # noqa: E402
+from pipeline.poll import poll_feed  # noqa: E402
 from pipeline.settings import load_settings, with_overrides  # noqa: E402
+from pipeline.models import FeedState
 from tests.server import LoopbackServer, rss  # noqa: E402
 
 

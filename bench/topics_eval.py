@@ -20,10 +20,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from dedup_eval import embed_cached  # noqa: E402
 
-from pipeline.embed import Chunk, Embedder, Embedding  # noqa: E402
+from pipeline.embed import Embedder  # noqa: E402
 from pipeline.seeds import load_seeds  # noqa: E402
 from pipeline.settings import load_settings, with_overrides  # noqa: E402
 from pipeline.topics import build_tagger  # noqa: E402
+from pipeline.models import Chunk, Embedding  # noqa: E402
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 SEED_EXPECTED = {"000": {"sanctions", "satellite_support"}, "001": {"sanctions", "satellite_support"},

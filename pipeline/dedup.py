@@ -41,14 +41,13 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
 from pipeline.errors import NewswatchError
-from pipeline.models import DedupDecision
+from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash, words
 
@@ -62,20 +61,6 @@ _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
 
 TextLoader = Callable[[Sequence[int]], dict[int, str]]
-
-
-@dataclass(frozen=True)
-class DedupDoc:
-    """What deduplication needs to know of one article."""
-
-    id: int
-    text: str
-    content_hash: str
-    lang: str | None
-    published_at: datetime
-    vector: np.ndarray
-    chunk_vectors: np.ndarray
-    is_seed: bool
 
 
 @dataclass(frozen=True)
@@ -132,17 +117,6 @@ def confirm(o: Overlap, new_size: int, old_size: int, settings: DedupSettings
 
 class OverlapInvariantError(NewswatchError):
     """Some stored duplicates do not overlap the article their duplicate_of names."""
-
-
-@dataclass(frozen=True)
-class StoredDuplicate:
-    """A stored duplicate beside the article its duplicate_of names (no text: not stored)."""
-
-    id: int
-    text: str
-    kind: str | None
-    duplicate_of: int
-    original_text: str | None
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ import hashlib
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.models import Chunk, Embedding, Span
 
 log = logging.getLogger(__name__)
 
@@ -28,40 +28,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: SHA-256 of the official all-MiniLM-L6-v2 `model.safetensors`.
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """One window of a text: its character span and its unit-norm vector."""
-
-    start_char: int
-    end_char: int
-    tokens: int
-    vector: np.ndarray
-
-
-@dataclass(frozen=True)
-class Embedding:
-    """A text's chunk vectors and their pooled, unit-norm article vector."""
-
-    model: str
-    vector: np.ndarray
-    chunks: tuple[Chunk, ...]
-    windows: int = 0                 # windows the whole text has (more than chunks: cut)
-
-    @property
-    def cut(self) -> bool:
-        """Whether only the first part of the text was embedded ([embed] max_chunks)."""
-        return self.windows > len(self.chunks)
-
-
-@dataclass(frozen=True)
-class Span:
-    """A window of word pieces mapped back to characters of the text."""
-
-    start_char: int
-    end_char: int
-    tokens: int
 
 
 def packaged_model_dir() -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit
@@ -17,36 +16,10 @@ import feedparser
 
 from pipeline.errors import FeedParseError
 from pipeline.htmltext import html_to_text, strip_tags
+from pipeline.models import FeedEntry, ParsedFeed
 
 #: A date this far ahead of the fetch is a publisher's clock error, not a scheduled post.
 FUTURE_TOLERANCE = timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """One feed item as plain data."""
-
-    key: str                   # stable: GUID, else canonical link, else hash of title + summary
-    guid: str | None
-    link: str | None           # absolute http(s) URL, or None
-    title: str
-    summary: str               # plain text
-    content: str               # plain text of content:encoded / atom content ('' if none)
-    author: str | None
-    published_at: datetime     # UTC; the fetch time when missing or in the future
-    tags: tuple[str, ...] = ()
-    date_from_feed: bool = True
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    """A parsed feed: its title, link and entries (newest first)."""
-
-    title: str | None
-    link: str | None
-    entries: tuple[FeedEntry, ...]
-    bozo: bool = False
-    bozo_reason: str | None = None
 
 
 def _absolute(base: str, link: Any) -> str | None:

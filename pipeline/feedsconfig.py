@@ -6,7 +6,6 @@ cycle, so changes take effect without a restart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import quoteattr
@@ -16,19 +15,9 @@ from lxml import etree
 
 from pipeline.errors import ConfigError
 from pipeline.tomlfile import array_of_tables, read_toml
+from pipeline.models import FeedConfig
 
 _KEYS = {"url", "title", "interval_s", "tags", "allow_private"}
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    """One configured feed."""
-
-    url: str
-    title: str | None = None
-    interval_s: int | None = None
-    tags: tuple[str, ...] = ()
-    allow_private: bool = False      # its entries' links may point at private addresses
 
 
 def _validate(item: object, where: str) -> FeedConfig:

@@ -1,4 +1,8 @@
-"""Frozen records passed between the stages of the pipeline."""
+"""Frozen records passed between the stages of the pipeline: their one home.
+
+Stages and the store import these; a record never imports a stage. Grouped in the order data
+flows: feeds (configured, polled, parsed), vectors, articles (drafts, dedup, topics, stored).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,131 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.embed import Embedding
+import numpy as np
 
+
+# -- feeds -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One configured feed."""
+
+    url: str
+    title: str | None = None
+    interval_s: int | None = None
+    tags: tuple[str, ...] = ()
+    allow_private: bool = False      # its entries' links may point at private addresses
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed as stored in the `feeds` table."""
+
+    id: int
+    url: str
+    config_url: str
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    error_count: int = 0
+    interval_s: int | None = None
+    enabled: bool = True
+    in_config: bool = True
+    next_poll_at: datetime | None = None
+    last_polled_at: datetime | None = None
+    allow_private: bool = False      # its entries' links may be private addresses (feeds.toml)
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One feed item as plain data."""
+
+    key: str                   # stable: GUID, else canonical link, else hash of title + summary
+    guid: str | None
+    link: str | None           # absolute http(s) URL, or None
+    title: str
+    summary: str               # plain text
+    content: str               # plain text of content:encoded / atom content ('' if none)
+    author: str | None
+    published_at: datetime     # UTC; the fetch time when missing or in the future
+    tags: tuple[str, ...] = ()
+    date_from_feed: bool = True
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed: its title, link and entries (newest first)."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[FeedEntry, ...]
+    bozo: bool = False
+    bozo_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What one poll found, and the feed's state after it."""
+
+    feed_id: int
+    polled_at: datetime
+    status: str                      # ok | not_modified | unchanged | error | gone
+    url: str                         # after a permanent redirect
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    error_count: int
+    next_poll_at: datetime
+    http_status: int | None = None
+    bytes: int = 0
+    entries: tuple[FeedEntry, ...] = ()
+    error_kind: str | None = None
+    error_message: str | None = None
+    duration_ms: int = 0
+    enabled: bool = True
+    disabled_reason: str | None = None
+    title: str | None = None
+    bozo_reason: str | None = None
+
+
+# -- vectors -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Span:
+    """A window of word pieces mapped back to characters of the text."""
+
+    start_char: int
+    end_char: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One window of a text: its character span and its unit-norm vector."""
+
+    start_char: int
+    end_char: int
+    tokens: int
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A text's chunk vectors and their pooled, unit-norm article vector."""
+
+    model: str
+    vector: np.ndarray
+    chunks: tuple[Chunk, ...]
+    windows: int = 0                 # windows the whole text has (more than chunks: cut)
+
+    @property
+    def cut(self) -> bool:
+        """Whether only the first part of the text was embedded ([embed] max_chunks)."""
+        return self.windows > len(self.chunks)
+
+
+# -- articles ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class TopicTag:
@@ -73,3 +200,28 @@ class StoredArticle:
     embedding: Embedding
     dedup: DedupDecision
     tags: TagResult
+
+
+@dataclass(frozen=True)
+class DedupDoc:
+    """What deduplication needs to know of one article."""
+
+    id: int
+    text: str
+    content_hash: str
+    lang: str | None
+    published_at: datetime
+    vector: np.ndarray
+    chunk_vectors: np.ndarray
+    is_seed: bool
+
+
+@dataclass(frozen=True)
+class StoredDuplicate:
+    """A stored duplicate beside the article its duplicate_of names (no text: not stored)."""
+
+    id: int
+    text: str
+    kind: str | None
+    duplicate_of: int
+    original_text: str | None

@@ -10,59 +10,14 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline import backoff
 from pipeline.errors import FeedParseError, FetchError
-from pipeline.feedparse import FeedEntry, parse_feed
+from pipeline.feedparse import parse_feed
 from pipeline.http import Fetcher
 from pipeline.settings import Settings
-
-
-@dataclass(frozen=True)
-class FeedState:
-    """A feed as stored in the `feeds` table."""
-
-    id: int
-    url: str
-    config_url: str
-    title: str | None = None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    error_count: int = 0
-    interval_s: int | None = None
-    enabled: bool = True
-    in_config: bool = True
-    next_poll_at: datetime | None = None
-    last_polled_at: datetime | None = None
-    allow_private: bool = False      # its entries' links may be private addresses (feeds.toml)
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What one poll found, and the feed's state after it."""
-
-    feed_id: int
-    polled_at: datetime
-    status: str                      # ok | not_modified | unchanged | error | gone
-    url: str                         # after a permanent redirect
-    etag: str | None
-    last_modified: str | None
-    body_hash: str | None
-    error_count: int
-    next_poll_at: datetime
-    http_status: int | None = None
-    bytes: int = 0
-    entries: tuple[FeedEntry, ...] = ()
-    error_kind: str | None = None
-    error_message: str | None = None
-    duration_ms: int = 0
-    enabled: bool = True
-    disabled_reason: str | None = None
-    title: str | None = None
-    bozo_reason: str | None = None
+from pipeline.models import FeedState, PollOutcome
 
 
 async def poll_feed(fetcher: Fetcher, feed: FeedState, settings: Settings, now: datetime,

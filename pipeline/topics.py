@@ -35,10 +35,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.embed import Embedding
 from pipeline.errors import ConfigError
 from pipeline.tomlfile import array_of_tables, read_toml
-from pipeline.models import TagResult, TopicTag
+from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.settings import Settings
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -41,10 +41,19 @@ def same_site(a: str, b: str) -> bool:
     return bool(da) and da == db
 
 
+def _is_front_page(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
+
+
 def pick_canonical(entry_url: str, page_canonical: str | None) -> str:
-    """The page's rel=canonical when it stays on the entry's site, else the entry's URL."""
+    """The page's rel=canonical when it stays on the entry's site, else the entry's URL.
+
+    A canonical that names the site's front page for an article page is a template mistake
+    seen on real sites; trusted, it would make every later article an alias of the first."""
     if page_canonical:
         target = urljoin(entry_url, page_canonical.strip())
-        if urlsplit(target).scheme in ("http", "https") and same_site(entry_url, target):
+        if urlsplit(target).scheme in ("http", "https") and same_site(entry_url, target) \
+                and (not _is_front_page(target) or _is_front_page(entry_url)):
             return canonical_url(target)
     return canonical_url(entry_url)

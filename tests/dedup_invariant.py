@@ -6,8 +6,8 @@ from typing import Iterable
 
 import numpy as np
 
-from pipeline.dedup import DedupDoc, DedupIndex, StoredDuplicate, Violation, check_overlaps
-from pipeline.models import DedupDecision
+from pipeline.dedup import DedupIndex, Violation, check_overlaps
+from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
 from pipeline.store.db import Warehouse
 from pipeline.store.dedup_store import duplicates_with_originals

@@ -8,7 +8,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pipeline.embed import Chunk, Embedding, Span, pool
+from pipeline.embed import pool
+from pipeline.models import Chunk, Embedding, Span
 
 
 class FakeEmbedder:

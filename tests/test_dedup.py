@@ -7,9 +7,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from pipeline.dedup import (DedupDoc, StoredDuplicate, check_overlaps, is_english_like, overlap,
-                            shingle_hashes)
-from pipeline.models import DedupDecision
+from pipeline.dedup import check_overlaps, is_english_like, overlap, shingle_hashes
+from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash
 from tests.dedup_invariant import (RecordingIndex, assert_index_duplicates_overlap,

@@ -55,6 +55,12 @@ def test_canonical_urls():
         "https://a.example.org/y"
     assert pick_canonical("https://a.example.org/x", "https://other.example/y") == \
         "https://a.example.org/x"
+    # A front page named as every article's canonical would merge them all: ignored.
+    assert pick_canonical("https://a.example.org/news/x", "https://a.example.org/") == \
+        "https://a.example.org/news/x"
+    assert pick_canonical("https://a.example.org/?p=1", "/") == "https://a.example.org/?p=1"
+    assert pick_canonical("https://a.example.org/", "https://www.a.example.org/") == \
+        "https://www.a.example.org/"
 
 
 def compose(page, problem=None, feed_text="Feed summary text.", feed_published=None):

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
-from pipeline.feedsconfig import (FeedConfig, add_feeds, load_feeds, parse_opml, remove_feed,
-                                  render_opml)
+from pipeline.feedsconfig import add_feeds, load_feeds, parse_opml, remove_feed, render_opml
+from pipeline.models import FeedConfig
 from tests.conftest import REPO
 
 

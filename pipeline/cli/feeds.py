@@ -14,6 +14,7 @@ from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import render_table
 from pipeline.errors import NewswatchError
+from pipeline.models import FeedConfig, FeedState
 
 
 @cli.group()
@@ -78,7 +79,7 @@ def list_feeds(app: App, fmt: str) -> None:
 def add(app: App, url: str, title: str | None, interval_s: int | None,
         tags: tuple[str, ...]) -> None:
     """Add a feed URL (or a local file path) to the feeds file."""
-    from pipeline.feedsconfig import FeedConfig, add_feeds
+    from pipeline.feedsconfig import add_feeds
 
     if "://" not in url and Path(url).exists():
         url = str(Path(url).resolve())
@@ -141,7 +142,7 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     """Fetch and parse feeds now and report, storing nothing (default: every listed feed)."""
     from pipeline.feedsconfig import load_feeds
     from pipeline.http import Fetcher
-    from pipeline.poll import FeedState, poll_feed
+    from pipeline.poll import poll_feed
 
     targets = list(urls) or [f.url for f in load_feeds(
         app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)]

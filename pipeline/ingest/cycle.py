@@ -25,16 +25,15 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from pipeline.errors import WarehouseBusyError
-from pipeline.feedparse import FeedEntry
 from pipeline.feedsconfig import load_feeds
 from pipeline.http import Fetcher
 from pipeline.ingest import draft
 from pipeline.ingest.ledger import CycleSummary, Item, Ledger
 from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
-from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.models import ArticleDraft, FeedEntry, FeedState, PollOutcome, StoredArticle
 from pipeline.pages import PageResult, fetch_page
-from pipeline.poll import FeedState, PollOutcome, poll_feed
+from pipeline.poll import poll_feed
 from pipeline.store import articles as article_store
 from pipeline.store import entries as entry_store
 from pipeline.store import feeds as feed_store

@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pipeline.compose import compose_article
-from pipeline.feedparse import FeedEntry
-from pipeline.models import ArticleDraft
+from pipeline.models import ArticleDraft, FeedEntry, FeedState
 from pipeline.pages import PageResult
-from pipeline.poll import FeedState
 from pipeline.urls import canonical_url, pick_canonical
 
 

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from pipeline.feedparse import FeedEntry
-from pipeline.models import StoredArticle
-from pipeline.poll import FeedState, PollOutcome
+from pipeline.models import FeedEntry, FeedState, PollOutcome, StoredArticle
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from pipeline.dedup import DedupDoc, DedupIndex
-from pipeline.embed import Embedder, Embedding
+from pipeline.dedup import DedupIndex
+from pipeline.embed import Embedder
 from pipeline.factory import make_embedder, make_warehouse
-from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.models import ArticleDraft, DedupDoc, Embedding, StoredArticle
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse

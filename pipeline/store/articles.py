@@ -8,8 +8,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from pipeline.dedup import DedupDoc
-from pipeline.models import DedupDecision, StoredArticle, TopicTag
+from pipeline.models import DedupDecision, DedupDoc, StoredArticle, TopicTag
 from pipeline.store.db import Db
 
 _ARTICLE_COLUMNS = (

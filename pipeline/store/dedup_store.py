@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from pipeline.dedup import StoredDuplicate
-from pipeline.models import DedupDecision
+from pipeline.models import DedupDecision, StoredDuplicate
 from pipeline.store.db import Db
 
 #: Duplicates read per query: bounds the texts held in memory at once.

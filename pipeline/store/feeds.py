@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
-from pipeline.feedsconfig import FeedConfig
-from pipeline.poll import FeedState, PollOutcome
+from pipeline.models import FeedConfig, FeedState, PollOutcome
 from pipeline.store.db import Db
 
 _STATE_COLUMNS = ("id, url, config_url, title, etag, last_modified, body_hash, error_count, "

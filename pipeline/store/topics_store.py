@@ -7,8 +7,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from pipeline.embed import Chunk, Embedding
-from pipeline.models import TagResult
+from pipeline.models import Chunk, Embedding, TagResult
 from pipeline.store.db import Db
 
 
