@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.digest import build_digest, deliver_digest, last_complete_week, week_of
+from pipeline.digest.deliver import deliver_digest
+from pipeline.digest.model import build_digest, last_complete_week, week_of
 from pipeline.errors import DigestError
 from pipeline.store.db import Warehouse
 
@@ -75,7 +76,7 @@ def test_build_digest_folds_stories_and_leaves_out_noise():
 def test_text_part_keeps_a_line_break_after_every_score_line(make_settings):
     import re
 
-    from pipeline.digest_render import render
+    from pipeline.digest.render import render
 
     rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.3},
                 site="Wire A"),
@@ -103,7 +104,7 @@ LABELS = {"sanctions": "Sanctions", "espionage": "Espionage",
 def test_counts_agree_with_the_listing_everywhere(make_settings):
     import re
 
-    from pipeline.digest_render import render
+    from pipeline.digest.render import render
 
     rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.6}),
             row(11, "Launch for the army", topics={"satellite_support": 0.8}, day=12),
@@ -142,7 +143,7 @@ def test_counts_agree_with_the_listing_everywhere(make_settings):
 
 
 def test_previous_week_is_counted_by_the_same_rule(filled):
-    from pipeline.digest import load_digest
+    from pipeline.digest.deliver import load_digest
 
     settings, wh = filled()
     with wh.transaction() as db:
@@ -157,7 +158,7 @@ def test_previous_week_is_counted_by_the_same_rule(filled):
 
 
 def test_also_line_shortens():
-    from pipeline.digest import Story
+    from pipeline.digest.model import Story
 
     s = Story("t", "u", "src", NOW, "lead", "sanctions", {}, also=("A", "B", "C", "D", "E"))
     assert s.also_line() == "also reported by A, B and 3 more"
