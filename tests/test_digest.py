@@ -250,6 +250,36 @@ def test_empty_week(filled, tmp_path):
     assert deliver_digest(quiet, wh2, week="2026-W41", now=NOW).status == "skipped_empty"
 
 
+@pytest.mark.parametrize("broken, problem", [
+    ('[[topics]]\nslug = "sanctions"\nlabel = "Sanctions"\n[[topics]\n', "not valid TOML"),
+    ('[[topics]]\nslug = "sanctions"\nlabel = "Sanctions"\nkeywords = ["sanction"]\n',
+     "description is required"),
+])
+def test_an_invalid_topics_file_costs_the_labels_not_the_digest(filled, tmp_path, caplog,
+                                                                 broken, problem):
+    import logging
+
+    from pipeline.digest.deliver import load_digest
+    from pipeline.settings import with_overrides
+
+    settings, wh = filled()
+    # Labels come from the topics file through the topics loader.
+    model = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone), NOW)
+    assert {s.topic: s.label for s in model.sections}["sanctions"] == \
+        "Sanctions and export controls"
+    topics = tmp_path / "broken-topics.toml"
+    topics.write_text(broken, encoding="utf-8")
+    settings = with_overrides(settings, topics={"file": topics})
+    with caplog.at_level(logging.WARNING):
+        outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    # The digest still goes out, its sections named by slug, and one warning says why.
+    assert outcome.status == "written"
+    assert outcome.subject.endswith("2 stories (espionage 1, sanctions 1)")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert str(topics) in warnings[0] and problem in warnings[0]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,33 +7,34 @@ or the `digests` table; jobs.py and `newswatch digest` call it.
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 
 from pipeline.digest import mail
 from pipeline.digest.model import (DigestModel, Week, build_digest, ensure_week_ended,
                                    last_complete_week, week_of)
 from pipeline.digest.render import render
+from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.store import digests as digest_store
 from pipeline.store.db import Warehouse
+from pipeline.topics import load_topics
 
 log = logging.getLogger(__name__)
 
 
-def topic_labels(path: Path) -> dict[str, str]:
-    """Topic slugs and labels, in file order, from the topics file (slug as label if unset)."""
+def topic_labels(settings: Settings) -> dict[str, str]:
+    """Topic slugs and labels, in file order; {} with a warning when the topics file is invalid."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        topics = load_topics(settings.topics.file, settings.seeds.dir)
+    except ConfigError as exc:
+        # The week's stories are stored already: a broken topics file must not cost the week its
+        # digest. It goes out with sections named by slug, and the log says why (the message
+        # names the file and the problem; the ingest fails on the same file until it is fixed).
+        log.warning("digest: topic labels unavailable, sections are named by topic slug: %s",
+                    exc)
         return {}
-    out = {}
-    for item in data.get("topics", []):
-        if isinstance(item, dict) and isinstance(item.get("slug"), str):
-            out[item["slug"]] = str(item.get("label") or item["slug"].replace("_", " ").title())
-    return out
+    return {t.slug: t.label for t in topics}
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def load_digest(settings: Settings, warehouse: Warehouse, week: Week,
         rows = digest_store.week_rows(db, week.start, week.end)
         previous_rows = digest_store.week_rows(db, prev.start, prev.end)
         failing = digest_store.failing_feeds(db, week.start, week.end)
-    labels = topic_labels(settings.topics.file)
+    labels = topic_labels(settings)
     # The week before is folded the same way, so that its figures follow COUNT_RULE too and
     # "+1 vs the week before" compares like with like.
     previous = build_digest(prev, previous_rows, {}, (), labels, now=now).counts()
