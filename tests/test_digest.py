@@ -164,6 +164,29 @@ def test_also_line_shortens():
     assert s.also_line() == "also reported by A, B and 3 more"
 
 
+def test_chart_legend_shows_every_label_above_the_bars():
+    from datetime import date
+
+    from pipeline.digest.chart import chart_figure
+
+    labels = {"sanctions": "Sanctions and export controls",
+              "espionage": "Espionage and counter-intelligence",
+              "satellite_support": "Satellite and space support to the war"}
+    days = [date(2026, 11, 9) + timedelta(days=i) for i in range(7)]
+    fig = chart_figure(days, {t: [5, 4, 3, 5, 2, 1, 2] for t in labels}, labels)
+    fig.draw_without_rendering()  # runs the layout
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(labels.values())
+    box, plot, page = legend.get_window_extent(renderer), ax.get_window_extent(renderer), fig.bbox
+    assert box.y0 >= plot.y1  # above the plot: it covers no bar
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1  # nothing cut off
+    for text in legend.get_texts():
+        extent = text.get_window_extent(renderer)
+        assert page.x0 <= extent.x0 and extent.x1 <= page.x1
+
+
 # -- against a warehouse ------------------------------------------------------------------------
 
 @pytest.fixture
