@@ -130,7 +130,7 @@ def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = N
                force: bool = False, now: datetime | None = None,
                lock_wait_s: float = 600.0) -> JobResult:
     """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
-    from pipeline.digest import deliver_digest  # the digest stack loads only when needed
+    from pipeline.digest.deliver import deliver_digest  # the digest stack loads only when needed
 
     def body():
         outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)

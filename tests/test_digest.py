@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.digest import build_digest, deliver_digest, last_complete_week, week_of
+from pipeline.digest.deliver import deliver_digest
+from pipeline.digest.model import build_digest, last_complete_week, week_of
 from pipeline.errors import DigestError
 from pipeline.store.db import Warehouse
 
@@ -75,7 +76,7 @@ def test_build_digest_folds_stories_and_leaves_out_noise():
 def test_text_part_keeps_a_line_break_after_every_score_line(make_settings):
     import re
 
-    from pipeline.digest_render import render
+    from pipeline.digest.render import render
 
     rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.3},
                 site="Wire A"),
@@ -103,7 +104,7 @@ LABELS = {"sanctions": "Sanctions", "espionage": "Espionage",
 def test_counts_agree_with_the_listing_everywhere(make_settings):
     import re
 
-    from pipeline.digest_render import render
+    from pipeline.digest.render import render
 
     rows = [row(10, "Chips export ban", topics={"sanctions": 0.9, "espionage": 0.6}),
             row(11, "Launch for the army", topics={"satellite_support": 0.8}, day=12),
@@ -142,7 +143,7 @@ def test_counts_agree_with_the_listing_everywhere(make_settings):
 
 
 def test_previous_week_is_counted_by_the_same_rule(filled):
-    from pipeline.digest import load_digest
+    from pipeline.digest.deliver import load_digest
 
     settings, wh = filled()
     with wh.transaction() as db:
@@ -157,10 +158,33 @@ def test_previous_week_is_counted_by_the_same_rule(filled):
 
 
 def test_also_line_shortens():
-    from pipeline.digest import Story
+    from pipeline.digest.model import Story
 
     s = Story("t", "u", "src", NOW, "lead", "sanctions", {}, also=("A", "B", "C", "D", "E"))
     assert s.also_line() == "also reported by A, B and 3 more"
+
+
+def test_chart_legend_shows_every_label_above_the_bars():
+    from datetime import date
+
+    from pipeline.digest.chart import chart_figure
+
+    labels = {"sanctions": "Sanctions and export controls",
+              "espionage": "Espionage and counter-intelligence",
+              "satellite_support": "Satellite and space support to the war"}
+    days = [date(2026, 11, 9) + timedelta(days=i) for i in range(7)]
+    fig = chart_figure(days, {t: [5, 4, 3, 5, 2, 1, 2] for t in labels}, labels)
+    fig.draw_without_rendering()  # runs the layout
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = fig.legends[0] if fig.legends else ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(labels.values())
+    box, plot, page = legend.get_window_extent(renderer), ax.get_window_extent(renderer), fig.bbox
+    assert box.y0 >= plot.y1  # above the plot: it covers no bar
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and box.y1 <= page.y1  # nothing cut off
+    for text in legend.get_texts():
+        extent = text.get_window_extent(renderer)
+        assert page.x0 <= extent.x0 and extent.x1 <= page.x1
 
 
 # -- against a warehouse ------------------------------------------------------------------------
@@ -247,6 +271,36 @@ def test_empty_week(filled, tmp_path):
     assert outcome.status == "written" and "nothing new" in outcome.subject
     quiet, wh2 = filled(f'send_empty = false\n[warehouse]\npath = "{tmp_path / "quiet.duckdb"}"\n')
     assert deliver_digest(quiet, wh2, week="2026-W41", now=NOW).status == "skipped_empty"
+
+
+@pytest.mark.parametrize("broken, problem", [
+    ('[[topics]]\nslug = "sanctions"\nlabel = "Sanctions"\n[[topics]\n', "not valid TOML"),
+    ('[[topics]]\nslug = "sanctions"\nlabel = "Sanctions"\nkeywords = ["sanction"]\n',
+     "description is required"),
+])
+def test_an_invalid_topics_file_costs_the_labels_not_the_digest(filled, tmp_path, caplog,
+                                                                 broken, problem):
+    import logging
+
+    from pipeline.digest.deliver import load_digest
+    from pipeline.settings import with_overrides
+
+    settings, wh = filled()
+    # Labels come from the topics file through the topics loader.
+    model = load_digest(settings, wh, week_of(WEEK, settings.schedule.timezone), NOW)
+    assert {s.topic: s.label for s in model.sections}["sanctions"] == \
+        "Sanctions and export controls"
+    topics = tmp_path / "broken-topics.toml"
+    topics.write_text(broken, encoding="utf-8")
+    settings = with_overrides(settings, topics={"file": topics})
+    with caplog.at_level(logging.WARNING):
+        outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)
+    # The digest still goes out, its sections named by slug, and one warning says why.
+    assert outcome.status == "written"
+    assert outcome.subject.endswith("2 stories (espionage 1, sanctions 1)")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert str(topics) in warnings[0] and problem in warnings[0]
 
 
 def free_port() -> int:

@@ -27,9 +27,10 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
     """Build the weekly digest; print it as text unless --send or --preview is given."""
     from datetime import datetime, timezone
 
-    from pipeline import digest_render
-    from pipeline.digest import (WeekNotEndedError, ensure_week_ended, last_complete_week,
-                                 load_digest, week_of)
+    from pipeline.digest.deliver import load_digest
+    from pipeline.digest.model import (WeekNotEndedError, ensure_week_ended, last_complete_week,
+                                       week_of)
+    from pipeline.digest.render import render
     from pipeline.jobs import digest_job
 
     if send_it and preview:
@@ -66,7 +67,7 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
         click.echo(line)
         return
     model = load_digest(settings, app.warehouse, target)
-    rendered = digest_render.render(model, settings)
+    rendered = render(model, settings)
     if preview:
         Path(preview).write_text(rendered.standalone_html, encoding="utf-8")
         click.echo(f"wrote {preview} ({rendered.subject})")

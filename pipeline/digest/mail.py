@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from pipeline.digest_render import CHART_CID, RenderedDigest
+from pipeline.digest.render import CHART_CID, RenderedDigest
 from pipeline.errors import DigestError
 from pipeline.settings import DigestSettings, Settings, SmtpSettings
 

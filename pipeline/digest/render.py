@@ -7,18 +7,20 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pipeline.chart import daily_chart
-from pipeline.digest import COUNT_RULE, DigestModel
+from pipeline.digest.chart import daily_chart
+from pipeline.digest.model import COUNT_RULE, DigestModel
 from pipeline.settings import Settings
 
 CHART_CID = "daily-chart"
 
-_ENV = Environment(loader=PackageLoader("pipeline", "templates"),
+# The templates live beside this package (pyproject.toml ships them as package data).
+_LOADER = PackageLoader("pipeline.digest", "templates")
+_ENV = Environment(loader=_LOADER,
                    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
                                                 default_for_string=True),
                    trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 # The plain-text part must not be HTML-escaped: a separate environment without autoescape.
-_TEXT_ENV = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=False,
+_TEXT_ENV = Environment(loader=_LOADER, autoescape=False,
                         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
 
 

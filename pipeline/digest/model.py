@@ -1,4 +1,4 @@
-"""The weekly digest: which stories a week holds (pure), and delivering it once per week.
+"""What a weekly digest holds: its week, its stories and sections, folded from rows (pure).
 
 A week is an ISO week in the configured time zone; the default is the last complete one. An
 article belongs to the week it was first stored (fetched_at), not the one it claims to be
@@ -17,20 +17,14 @@ they are compared with. Its other topics show only in its scores line.
 
 from __future__ import annotations
 
-import logging
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pipeline.errors import DigestError
-from pipeline.settings import Settings
-
-log = logging.getLogger(__name__)
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 LEAD_CHARS = 320
@@ -176,19 +170,6 @@ def lead_of(row: dict[str, Any]) -> str:
     return cut.rsplit(" ", 1)[0] + "…"
 
 
-def topic_labels(path: Path) -> dict[str, str]:
-    """Topic slugs and labels, in file order, from the topics file (slug as label if unset)."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return {}
-    out = {}
-    for item in data.get("topics", []):
-        if isinstance(item, dict) and isinstance(item.get("slug"), str):
-            out[item["slug"]] = str(item.get("label") or item["slug"].replace("_", " ").title())
-    return out
-
-
 def _local_day(when: datetime, tz: str) -> date:
     return when.astimezone(ZoneInfo(tz)).date()
 
@@ -257,95 +238,3 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
     return DigestModel(week=week, sections=tuple(sections), daily=daily,
                        failing_feeds=tuple(failing), generated_at=now or datetime.now(timezone.utc),
                        totals=totals)
-
-
-@dataclass(frozen=True)
-class DigestOutcome:
-    """What delivering a week's digest did."""
-
-    week: str
-    status: str                  # sent | written | skipped_empty | already_sent | failed
-    message_id: str | None = None
-    subject: str | None = None
-    error: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    files: tuple[str, ...] = ()
-    week_ended: bool = True      # False: delivered early (forced), and no digests row claims it
-
-
-def load_digest(settings: Settings, warehouse, week: Week,
-                now: datetime | None = None) -> DigestModel:
-    """Read a week's rows (one short read-only connection) and build its digest."""
-    from pipeline.store import digests as digest_store
-
-    prev = week.previous()
-    with warehouse.connect(read_only=True, wait_s=60) as db:
-        rows = digest_store.week_rows(db, week.start, week.end)
-        previous_rows = digest_store.week_rows(db, prev.start, prev.end)
-        failing = digest_store.failing_feeds(db, week.start, week.end)
-    labels = topic_labels(settings.topics.file)
-    # The week before is folded the same way, so that its figures follow COUNT_RULE too and
-    # "+1 vs the week before" compares like with like.
-    previous = build_digest(prev, previous_rows, {}, (), labels, now=now).counts()
-    return build_digest(week, rows, previous, failing, labels,
-                        max_stories=settings.digest.max_stories_per_topic, now=now)
-
-
-def deliver_digest(settings: Settings, warehouse, *, week: str | None = None,
-                   force: bool = False, now: datetime | None = None) -> DigestOutcome:
-    """Build and deliver one week's digest, once: by SMTP when a host is set, else to the
-    outbox. Never raises for a failed send: the `digests` row records it for a later retry.
-
-    A week that has not ended at `now` raises WeekNotEndedError; with `force` it is delivered
-    all the same but never recorded, so the real digest still goes out once the week is over.
-    """
-    from pipeline import digest_render, mail
-    from pipeline.store import digests as digest_store
-
-    now = now or datetime.now(timezone.utc)
-    tz = settings.schedule.timezone
-    target = week_of(week, tz) if week else last_complete_week(now, tz)
-    ended = target.end <= now
-    if not force:
-        ensure_week_ended(target, now)
-    with warehouse.connect(read_only=True, wait_s=60) as db:
-        previous = digest_store.get_digest(db, target.label)
-    if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
-        return DigestOutcome(target.label, "already_sent", previous.get("message_id"),
-                             previous.get("subject"))
-    model = load_digest(settings, warehouse, target, now)
-    counts = model.counts()
-    if model.empty and not settings.digest.send_empty:
-        if ended:
-            with warehouse.transaction() as db:
-                digest_store.record(db, target.label, "skipped_empty", counts=counts)
-        return DigestOutcome(target.label, "skipped_empty", counts=counts, week_ended=ended)
-    rendered = digest_render.render(model, settings)
-    message = mail.build_message(rendered, settings, now=now)
-    files: tuple[str, ...] = ()
-    error = None
-    if settings.smtp.host:
-        try:
-            mail.send(message, settings.smtp, settings.digest)
-            status = "sent"
-        except mail.SendError as exc:
-            status, error = "failed", str(exc)
-            log.warning("digest %s not sent: %s", target.label, exc)
-    else:
-        files = tuple(str(p) for p in mail.write_outbox(message, rendered, settings.digest.outbox,
-                                                        target.label))
-        status = "written"
-    # A digests row is the claim "this week's digest is done": sent, written and skipped_empty
-    # rows make every later run skip the week. A week delivered before it ended holds only part
-    # of its stories, so it gets no row at all (not even a failed one): nothing can then stop
-    # the real digest once the week is over, and the table keeps its four documented statuses.
-    if ended:
-        with warehouse.transaction() as db:
-            digest_store.record(db, target.label, status, message_id=message["Message-ID"],
-                                subject=message["Subject"], recipients=settings.digest.recipients,
-                                counts=counts, error=error, sent=status in ("sent", "written"))
-    elif status != "failed":
-        log.warning("digest %s %s before the week ended; not recorded, so the weekly digest "
-                    "still goes out once the week is over", target.label, status)
-    return DigestOutcome(target.label, status, message["Message-ID"], message["Subject"], error,
-                         counts, files, week_ended=ended)
