@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.http import Fetcher  # noqa: E402
+from pipeline.models import FeedState
 from pipeline.poll import poll_feed  # noqa: E402
 from pipeline.settings import load_settings, with_overrides  # noqa: E402
-from pipeline.models import FeedState
 from tests.server import LoopbackServer, rss  # noqa: E402
 
 
@@ -31,7 +31,7 @@ async def cycle(settings, feeds):
     now = datetime.now(timezone.utc)
     async with Fetcher(settings.http) as fetcher:
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(poll_feed(fetcher, f, settings, now) for f in feeds))
+        outcomes = await asyncio.gather(*(poll_feed(fetcher, f, settings.feeds, now) for f in feeds))
         return time.perf_counter() - started, outcomes, fetcher.requests
 
 

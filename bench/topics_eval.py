@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from dedup_eval import embed_cached  # noqa: E402
 
 from pipeline.embed import Embedder  # noqa: E402
+from pipeline.models import Chunk, Embedding  # noqa: E402
 from pipeline.seeds import load_seeds  # noqa: E402
 from pipeline.settings import load_settings, with_overrides  # noqa: E402
 from pipeline.topics import build_tagger  # noqa: E402
-from pipeline.models import Chunk, Embedding  # noqa: E402
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 SEED_EXPECTED = {"000": {"sanctions", "satellite_support"}, "001": {"sanctions", "satellite_support"},
@@ -53,7 +53,8 @@ def main() -> None:
     embedder = Embedder()
     seeds = load_seeds(settings.seeds.dir)
     seed_emb = embeddings(embedder, [s.text for s in seeds])
-    tagger = build_tagger(settings, embedder, np.stack([e.vector for e in seed_emb]),
+    tagger = build_tagger(settings.topics, settings.seeds.dir, embedder,
+                          np.stack([e.vector for e in seed_emb]),
                           np.stack([c.vector for e in seed_emb for c in e.chunks]))
     slugs = [t.slug for t in tagger.topics]
     print(f"topics file {args.topics}")

@@ -9,7 +9,6 @@ anyway). The schedule is published in `<warehouse>.daemon.json` for `newswatch s
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -36,7 +35,7 @@ from pipeline.jobs import JobResult, digest_job, ingest_job, maintenance_job, wr
 from pipeline.lock import daemon_lock
 from pipeline.settings import Settings
 
-log = logging.getLogger("newswatch.daemon")
+log = logging.getLogger(__name__)
 
 #: How long shutdown may take before the process gives up waiting for the job in progress.
 SHUTDOWN_GRACE_S = 25.0
@@ -272,8 +271,3 @@ class Daemon:
             os._exit(0)
         self._publish(status="stopped")
         log.info("newswatch daemon stopped")
-
-
-def settings_summary(settings: Settings) -> dict[str, Any]:
-    """The schedule-relevant settings, for logs."""
-    return dataclasses.asdict(settings.schedule)

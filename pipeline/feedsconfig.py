@@ -14,8 +14,8 @@ import tomlkit
 from lxml import etree
 
 from pipeline.errors import ConfigError
-from pipeline.tomlfile import array_of_tables, read_toml
 from pipeline.models import FeedConfig
+from pipeline.tomlfile import array_of_tables, read_toml
 
 _KEYS = {"url", "title", "interval_s", "tags", "allow_private"}
 

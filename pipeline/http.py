@@ -30,8 +30,8 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urljoin, urlsplit

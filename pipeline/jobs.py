@@ -13,13 +13,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 from pipeline.errors import NewswatchError
 from pipeline.ingest import CycleSummary, Reporter, Services, run_cycle
-from pipeline.ingest.upkeep import sync_seeds
+from pipeline.ingest.upkeep import sync_seeds, sync_seeds_if_changed
 from pipeline.lock import job_lock
 from pipeline.settings import Settings
 from pipeline.store import runs as run_store
 from pipeline.store.db import Warehouse
 
-log = logging.getLogger("newswatch.jobs")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,16 @@ def _run(job: str, warehouse: Warehouse,
 
 def ingest_job(pipe: Services, *, feeds: Sequence[str] | None = None,
                reporter: Reporter | None = None, cancel: threading.Event | None = None,
-               lock_wait_s: float = 600.0) -> JobResult:
-    """One ingest cycle as a job."""
+               lock_wait_s: float = 600.0, setup: bool = False) -> JobResult:
+    """One ingest cycle as a job; `setup` first migrates the warehouse and loads the seeds (a
+    command run by hand), else only edited seed files are reloaded (the daemon did the rest)."""
 
     def body():
-        pipe.warehouse.migrate()
-        sync_seeds(pipe)
+        if setup:
+            pipe.warehouse.migrate()
+            sync_seeds(pipe)
+        else:
+            sync_seeds_if_changed(pipe)
         summary: CycleSummary = run_cycle(pipe, feeds=feeds, reporter=reporter, cancel=cancel)
         status = "interrupted" if summary.interrupted else "ok"
         return status, summary.counts(), summary, None

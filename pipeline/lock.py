@@ -13,17 +13,21 @@ import fcntl
 import json
 import os
 import socket
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from pipeline.errors import DaemonRunningError, NewswatchError
+from pipeline.retry import backoff
 
 
 class JobLockTimeout(NewswatchError):
     """Another newswatch job kept writing to the warehouse for too long."""
+
+
+class _LockHeld(Exception):
+    """The lock is taken (retried until the wait is over)."""
 
 
 def lock_path(warehouse: Path, name: str) -> Path:
@@ -94,19 +98,28 @@ def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
 
     Yields the record of a job that held the lock and died without finishing, or None."""
     path = lock_path(warehouse, "job")
-    deadline = time.monotonic() + wait_s
-    announced = False
-    while True:
+    announced: list[str] = []
+
+    def held_by_another() -> int:
         fd = _try_lock(path)
-        if fd is not None:
-            break
-        if time.monotonic() >= deadline:
-            raise JobLockTimeout(f"another newswatch job is writing to {warehouse} "
-                                 f"({_describe(read_holder(path))}); gave up after {wait_s:.0f} s")
+        if fd is None:
+            raise _LockHeld(_describe(read_holder(path)))
+        return fd
+
+    def announce(_attempt: int, exc: BaseException, _wait: float) -> None:
         if not announced and on_wait is not None:
-            on_wait(_describe(read_holder(path)))
-            announced = True
-        time.sleep(0.2)
+            on_wait(str(exc))
+        announced.append(str(exc))
+
+    try:
+        for attempt in backoff(first_s=0.2, max_s=0.2, jitter=False, within_s=wait_s,
+                               retry_if=lambda exc: isinstance(exc, _LockHeld),
+                               on_retry=announce):
+            with attempt:
+                fd = held_by_another()
+    except _LockHeld as exc:
+        raise JobLockTimeout(f"another newswatch job is writing to {warehouse} ({exc}); gave up "
+                             f"after {wait_s:.0f} s") from None
     try:
         abandoned = _read_fd(fd) or None
         _write_holder(fd, job)

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-
 # -- feeds -------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from pipeline import backoff
 from pipeline.errors import FeedParseError, FetchError
 from pipeline.feedparse import parse_feed
 from pipeline.http import Fetcher
-from pipeline.settings import Settings
 from pipeline.models import FeedState, PollOutcome
+from pipeline.settings import FeedsSettings
 
 
-async def poll_feed(fetcher: Fetcher, feed: FeedState, settings: Settings, now: datetime,
+async def poll_feed(fetcher: Fetcher, feed: FeedState, settings: FeedsSettings, now: datetime,
                     rng: random.Random | None = None) -> PollOutcome:
     """Poll a feed once; never raises for a problem of the feed."""
-    s = settings.feeds
+    s = settings
     interval = feed.interval_s or s.default_interval_s
     started = time.perf_counter()
 

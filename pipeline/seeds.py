@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ConfigError
-from pipeline.tomlfile import read_toml
 from pipeline.textnorm import tidy, word_count
+from pipeline.tomlfile import read_toml
 
 #: Optional per-seed titles and extra furniture lines, beside the seed files.
 OVERRIDES_FILE = "seeds.toml"
@@ -168,3 +168,17 @@ def load_seeds(folder: Path) -> list[SeedDoc]:
 def seed_files(folder: Path) -> list[Path]:
     """The seed documents of a folder, in name order."""
     return sorted(p for p in folder.glob("*.txt") if p.is_file())
+
+
+def seeds_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of every file the seed corpus is read from: a change
+    means the seeds may have changed (cheap: no file is read)."""
+    files = seed_files(folder) + [p for p in (folder / OVERRIDES_FILE,) if p.is_file()]
+    out = []
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        out.append((p.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)

@@ -1,15 +1,12 @@
-"""What `newswatch status` reports: the daemon, feeds' health, runs, counts."""
+"""What `newswatch status` and `newswatch feeds list` report: the daemon, configuration problems,
+feeds' health, runs, counts (read-only; the CLI renders it)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from rich.console import Console
-
-from pipeline.cli.output import render_table
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store import reports
@@ -96,72 +93,25 @@ def gather_status(settings: Settings, warehouse: Warehouse,
             daemon=state, daemon_alive=alive, problems=config_problems(settings))
 
 
-def _when(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:
+    """Every feed of the feeds file with its stored health (new ones have none yet)."""
+    from pipeline.feedsconfig import load_feeds
+    from pipeline.store import feeds as feed_store
 
-
-def render_status(report: StatusReport, console: Console) -> None:
-    """Print the status report."""
-    console.print(f"[bold]warehouse[/] {report.warehouse}")
-    for problem in report.problems:
-        console.print(f"[bold red]configuration error[/] {problem}", highlight=False)
-    d = report.daemon
-    if report.daemon_alive:
-        running = f", running {d.get('running_job')}" if d.get("running_job") else ""
-        console.print(f"[bold]daemon[/] running: pid {d.get('pid')} on {d.get('host')} since "
-                      f"{_when(d.get('started_at'))}{running}")
-        jobs = [(j.get("name", k), _when(j.get("next_run_at")))
-                for k, j in sorted(d.get("jobs", {}).items(),
-                                   key=lambda kv: kv[1].get("next_run_at") or "")]
-        render_table(["job", "next run"], jobs, title="next scheduled jobs", console=console)
-    else:
-        console.print("[bold]daemon[/] not running" +
-                      (f" (last seen {_when(d.get('updated_at'))})" if d else ""))
-
-    healthy = sum(1 for f in report.feeds if f["health"] == "healthy")
-    failing = [f for f in report.feeds if f["health"] in ("failing", "disabled")]
-    console.print(f"[bold]feeds[/] {len(report.feeds)}: {healthy} healthy, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'failing')} failing, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'disabled')} disabled, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'new')} not polled yet")
-    if failing:
-        render_table(["feed", "health", "errors", "last error", "next poll"],
-                     [(f["title"] or f["url"], f["health"], f["error_count"],
-                       f"{f['last_error_kind'] or ''}: {f['disabled_reason'] or f['last_error'] or ''}",
-                       _when(f["next_poll_at"])) for f in failing],
-                     title="feeds needing attention", console=console, max_width=60)
-    if report.runs:
-        render_table(["job", "started", "status", "seconds", "counts / error"],
-                     [(r["job"], _when(r["started_at"]), r["status"],
-                       f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
-                       if r["finished_at"] else "", r["error"] or _short_counts(r["counts"]))
-                      for r in report.runs], title="last runs", console=console, max_width=70)
-    wa = report.week_articles
-    console.print(f"[bold]this week[/] {wa.get('stored', 0)} articles stored: "
-                  f"{wa.get('originals', 0)} originals, {wa.get('duplicates', 0)} duplicates, "
-                  f"{wa.get('off_topic', 0)} off-topic")
-    if report.week_topics:
-        render_table(["topic", "articles", "stories"],
-                     [(t, c["articles"], c["stories"]) for t, c in report.week_topics.items()],
-                     title="articles this week per topic", console=console)
-    render_table(["source", "articles"], sorted(report.by_source.items()),
-                 title="articles per source", console=console)
-    render_table(["table", "rows"], sorted(report.tables.items()), title="rows per table",
-                 console=console)
-
-
-def _short_counts(counts: Any) -> str:
-    try:
-        data = json.loads(counts) if isinstance(counts, str) else (counts or {})
-    except ValueError:
-        return str(counts)
-    keep = ("articles_new", "feeds_polled", "feeds_failed", "duplicates", "outcome", "week",
-            "polls_pruned")
-    return ", ".join(f"{k}={data[k]}" for k in keep if k in data) or ""
+    configured = load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    states: dict[str, dict[str, Any]] = {}
+    if warehouse.exists():
+        with warehouse.connect(read_only=True, wait_s=30) as db:
+            states = {s["config_url"]: s for s in feed_store.feed_states(db)}
+    rows = []
+    for feed in configured:
+        s = states.get(feed.url, {})
+        rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
+                     "tags": list(feed.tags), "allow_private": feed.allow_private,
+                     "health": s.get("health", "new"),
+                     "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
+                     "last_error": s.get("disabled_reason") or s.get("last_error"),
+                     "last_polled_at": s.get("last_polled_at"),
+                     "next_poll_at": s.get("next_poll_at"),
+                     "moved_to": s["url"] if s and s.get("url") != feed.url else None})
+    return rows

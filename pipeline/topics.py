@@ -36,9 +36,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.errors import ConfigError
-from pipeline.tomlfile import array_of_tables, read_toml
 from pipeline.models import Embedding, TagResult, TopicTag
-from pipeline.settings import Settings
+from pipeline.settings import TopicsSettings
+from pipeline.tomlfile import array_of_tables, read_toml
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_KEYS = {"slug", "label", "description", "keywords", "context", "negative", "exemplars",
@@ -311,10 +311,10 @@ class Tagger:
                          on_topic=bool(tags) or relevance >= self.min_relevance)
 
 
-def build_tagger(settings: Settings, embedder, seed_vectors: np.ndarray,
+def build_tagger(settings: TopicsSettings, seeds_dir: Path, embedder, seed_vectors: np.ndarray,
                  seed_chunk_vectors: np.ndarray) -> Tagger:
     """The tagger the settings describe, given the seed corpus's article and chunk vectors."""
-    topics = load_topics(settings.topics.file, settings.seeds.dir)
+    topics = load_topics(settings.file, seeds_dir)
     prototypes = {}
     for topic in topics:
         texts = [topic.description, *topic.exemplars]
@@ -322,4 +322,4 @@ def build_tagger(settings: Settings, embedder, seed_vectors: np.ndarray,
         vectors = [c.vector for e in embedder.embed(texts) for c in e.chunks]
         prototypes[topic.slug] = np.stack(vectors).astype(np.float32)
     return Tagger(topics, prototypes, np.asarray(seed_chunk_vectors, dtype=np.float32),
-                  settings.topics.min_relevance)
+                  settings.min_relevance)

@@ -11,8 +11,12 @@ from pipeline.dedup import check_overlaps, is_english_like, overlap, shingle_has
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash
-from tests.dedup_invariant import (RecordingIndex, assert_index_duplicates_overlap,
-                                   assert_warehouse_duplicates_overlap, index_violations)
+from tests.dedup_invariant import (
+    RecordingIndex,
+    assert_index_duplicates_overlap,
+    assert_warehouse_duplicates_overlap,
+    index_violations,
+)
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 

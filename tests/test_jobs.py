@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -189,3 +190,47 @@ def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, 
     assert ingest_job(services).status == "ok"  # recorded once, not at every start
     with services.warehouse.connect(read_only=True) as db:
         assert db.scalar("SELECT count(*) FROM runs WHERE status = 'abandoned'") == 1
+
+
+def test_a_daemon_cycle_does_not_redo_init_work(make_settings, fake_embedder, tmp_path,
+                                                monkeypatch):
+    from pipeline.ingest import Services, upkeep
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(REPO / "config" / "seeds", seeds)
+    settings = make_settings(f'[seeds]\ndir = "{seeds}"\n')
+    services = Services(settings, embedder=fake_embedder)
+    services.warehouse.migrate()
+    upkeep.sync_seeds(services)
+    reads = []
+    real_load = upkeep.load_seeds
+    monkeypatch.setattr(upkeep, "load_seeds", lambda d: reads.append(d) or real_load(d))
+    monkeypatch.setattr(Warehouse, "migrate", lambda self: pytest.fail("migrated in a cycle"))
+    assert ingest_job(services).status == "ok"
+    assert ingest_job(services).status == "ok"
+    assert reads == []  # seed files unchanged: not even read
+    first = sorted(seeds.glob("*.txt"))[0]
+    first.write_text(first.read_text(encoding="utf-8") + "\nA new closing line.\n",
+                     encoding="utf-8")
+    assert ingest_job(services).status == "ok"
+    assert len(reads) == 1
+    with services.warehouse.connect(read_only=True) as db:
+        text = db.scalar("SELECT text FROM articles WHERE url = ?", [f"seed:{first.name}"])
+    assert text.rstrip().endswith("A new closing line.")
+
+
+def test_a_missing_command_module_fails_loudly(tmp_path):
+    blocker = tmp_path / "sitecustomize.py"
+    blocker.write_text(textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name == "pipeline.cli.dedup":
+                    raise ModuleNotFoundError("No module named 'pipeline.cli.dedup'",
+                                              name=name)
+        sys.meta_path.insert(0, Block())
+    """))
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}"}
+    out = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode != 0 and "dedup" in out.stderr.splitlines()[-1]

@@ -9,8 +9,17 @@ from datetime import datetime, timezone
 import numpy as np
 
 from pipeline.ingest.ledger import Ledger
-from pipeline.models import (ArticleDraft, DedupDecision, Embedding, FeedEntry, FeedState,
-                             PollOutcome, StoredArticle, TagResult, TopicTag)
+from pipeline.models import (
+    ArticleDraft,
+    DedupDecision,
+    Embedding,
+    FeedEntry,
+    FeedState,
+    PollOutcome,
+    StoredArticle,
+    TagResult,
+    TopicTag,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 

@@ -1,7 +1,8 @@
 """The `newswatch` command line: thin click commands over the library.
 
-Each command group lives in its own module and registers itself on `cli` below. Expected failures
-(NewswatchError) print one line on stderr and exit non-zero; nothing prints a traceback.
+Each command lives in its own module and is added to `cli` by name below: a command module that
+is missing fails at start, loudly. Expected failures (NewswatchError) print one line on stderr and
+exit non-zero; nothing prints a traceback.
 """
 
 from __future__ import annotations
@@ -35,18 +36,16 @@ def cli(ctx: click.Context, config_path: str | None, warehouse: str | None,
 
 
 def _register() -> None:
-    from pipeline.cli import core  # noqa: F401  (each module adds its commands to `cli`)
-    for name in ("feeds", "ingest", "daemon", "digest", "topics", "dedup"):
-        try:
-            __import__(f"pipeline.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pipeline.cli.{name}":
-                raise
+    from pipeline.cli import core, daemon, dedup, digest, feeds, ingest, status, topics
+
+    for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
+                    ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
+                    dedup.dedup):
+        cli.add_command(command)
 
 
 def main() -> None:
     """Console-script entry point."""
-    _register()
     try:
         cli.main(prog_name="newswatch")
     except KeyboardInterrupt:

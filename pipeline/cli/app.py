@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import click
 
 from pipeline.errors import NewswatchError
-from pipeline.settings import Settings, load_settings
 from pipeline.factory import make_warehouse
+from pipeline.settings import Settings, load_settings
 from pipeline.store.db import Warehouse
 
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 from rich.console import Console
 
-from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
-from pipeline.cli.export import (EXPORT_FORMATS, check_destination, export_format,
-                                  refuse_warehouse_files, write_table)
-from pipeline.cli.output import render_table, to_csv, to_json
+from pipeline.cli.export import (
+    EXPORT_FORMATS,
+    check_destination,
+    export_format,
+    refuse_warehouse_files,
+    write_table,
+)
+from pipeline.cli.output import emit, format_option
 from pipeline.settings import render_settings
 from pipeline.sqlguard import check_read_only
 from pipeline.sqlrun import run_query
 
 
-@cli.command()
+@click.command()
 @pass_app
 def init(app: App) -> None:
     """Create or migrate the warehouse and load the seed corpus (safe to re-run)."""
@@ -46,7 +49,7 @@ def init(app: App) -> None:
                f"{feeds.updated} updated, {feeds.removed} no longer listed")
 
 
-@cli.command("config")
+@click.command("config")
 @pass_app
 def config_cmd(app: App) -> None:
     """Print the effective settings (secrets masked)."""
@@ -65,10 +68,9 @@ def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> No
     check_destination(output, force=force)
 
 
-@cli.command()
+@click.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format on stdout.")
+@format_option()
 @click.option("--max-width", type=int, default=80, show_default=True,
               help="Longest cell shown in table format.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
@@ -91,18 +93,5 @@ def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
         write_table(table, output, force=force)
         noun = "row" if table.num_rows == 1 else "rows"
         click.echo(f"{table.num_rows} {noun} written to {output}", err=True)
-    elif fmt == "csv":
-        sys.stdout.write(to_csv(columns, rows))
-    elif fmt == "json":
-        click.echo(to_json(columns, rows))
     else:
-        render_table(columns, rows, max_width=max_width)
-
-
-@cli.command()
-@pass_app
-def status(app: App) -> None:
-    """Feeds' health, last and next runs, articles per topic, row counts."""
-    from pipeline.status import gather_status, render_status
-
-    render_status(gather_status(app.settings, app.warehouse), Console())
+        emit(columns, rows, fmt, max_width=max_width)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from pipeline.cli import cli
+import click
+
 from pipeline.cli.app import App, pass_app
 
 
-@cli.command()
+@click.command()
 @pass_app
 def run(app: App) -> None:
     """Run the daemon: poll feeds, send the weekly digest, maintain the warehouse.

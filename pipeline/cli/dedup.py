@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
 
 
-@cli.command()
+@click.command()
 @click.option("--rebuild", is_flag=True,
               help="Recompute duplicates and stories of every stored article.")
 @click.option("--verify", is_flag=True,

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
 from pipeline.errors import NewswatchError
 
 
-@cli.command()
+@click.command()
 @click.option("--week", default=None, metavar="YYYY-Www",
               help="ISO week in [schedule] timezone (default: the last complete week).")
 @click.option("--send", "send_it", is_flag=True,
@@ -28,8 +27,12 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
     from datetime import datetime, timezone
 
     from pipeline.digest.deliver import load_digest
-    from pipeline.digest.model import (WeekNotEndedError, ensure_week_ended, last_complete_week,
-                                       week_of)
+    from pipeline.digest.model import (
+        WeekNotEndedError,
+        ensure_week_ended,
+        last_complete_week,
+        week_of,
+    )
     from pipeline.digest.render import render
     from pipeline.jobs import digest_job
 

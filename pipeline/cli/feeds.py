@@ -10,14 +10,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
-from pipeline.cli.output import render_table
+from pipeline.cli.output import emit, format_option, render_table
 from pipeline.errors import NewswatchError
 from pipeline.models import FeedConfig, FeedState
 
 
-@cli.group()
+@click.group()
 def feeds() -> None:
     """Manage the feeds list (config/feeds.toml) and see each feed's health."""
 
@@ -27,37 +26,16 @@ def _when(value) -> str:
 
 
 @feeds.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@format_option()
 @pass_app
 def list_feeds(app: App, fmt: str) -> None:
     """List feeds with their health (from the warehouse, when it exists)."""
-    import json
+    from pipeline.status import feed_list
 
-    from pipeline.feedsconfig import load_feeds
-    from pipeline.store import feeds as feed_store
-
-    configured = load_feeds(app.settings.feeds.file,
-                            missing_ok=app.settings.feeds.allow_missing)
-    states: dict[str, dict] = {}
-    if app.warehouse.exists():
-        with app.warehouse.connect(read_only=True, wait_s=30) as db:
-            states = {s["config_url"]: s for s in feed_store.feed_states(db)}
-    rows = []
-    for feed in configured:
-        s = states.get(feed.url, {})
-        rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
-                     "tags": list(feed.tags), "allow_private": feed.allow_private,
-                     "health": s.get("health", "new"),
-                     "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
-                     "last_error": s.get("disabled_reason") or s.get("last_error"),
-                     "last_polled_at": s.get("last_polled_at"),
-                     "next_poll_at": s.get("next_poll_at"),
-                     "moved_to": s["url"] if s and s.get("url") != feed.url else None})
-    if fmt == "json":
-        from pipeline.cli.output import plain
-
-        click.echo(json.dumps([plain(r) for r in rows], indent=2, ensure_ascii=False))
+    rows = feed_list(app.settings, app.warehouse)
+    if fmt != "table":
+        columns = list(rows[0]) if rows else ["url"]
+        emit(columns, [[r[c] for c in columns] for r in rows], fmt)
         return
     render_table(["feed", "health", "errors", "last poll", "next poll", "last error"],
                  [(f"{r['title']}\n{r['url']}" + (f"\nmoved to {r['moved_to']}"
@@ -154,7 +132,7 @@ def check(app: App, urls: tuple[str, ...]) -> None:
         async with Fetcher(app.settings.http) as fetcher:
             # Unconditional fetches: a check must not depend on (or change) the stored state.
             return await asyncio.gather(*(poll_feed(fetcher, FeedState(id=i, url=u, config_url=u),
-                                                    app.settings, now)
+                                                    app.settings.feeds, now)
                                           for i, u in enumerate(targets)))
 
     outcomes = asyncio.run(run())

@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 from rich.console import Console
 
-from pipeline.cli import cli
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import render_table
 
 
-@cli.command()
+@click.command()
 @click.option("--feed", "feeds", multiple=True, metavar="URL_OR_PATH",
               help="Poll this feed now, due or not (repeatable); default: every due feed.")
 @pass_app
@@ -23,7 +22,7 @@ def ingest(app: App, feeds: tuple[str, ...]) -> None:
 
     pipe = Services(app.settings)
     with RichReporter() as reporter:
-        result = ingest_job(pipe, feeds=list(feeds) or None, reporter=reporter)
+        result = ingest_job(pipe, feeds=list(feeds) or None, reporter=reporter, setup=True)
     if result.status == "error":
         raise NewswatchError(f"ingest failed: {result.error}")
     c = result.counts

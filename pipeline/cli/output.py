@@ -10,8 +10,17 @@ from decimal import Decimal
 from typing import Any, Sequence
 from uuid import UUID
 
+import click
 from rich.console import Console
 from rich.table import Table
+
+FORMATS = ("table", "csv", "json")
+
+
+def format_option(*choices: str, help: str = "Output format on stdout.") -> Any:
+    """The --format option every listing command shares (table by default)."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices or FORMATS)),
+                        default="table", show_default=True, help=help)
 
 
 def plain(value: Any) -> Any:
@@ -68,3 +77,14 @@ def to_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as a JSON array of objects."""
     return json.dumps([{c: plain(v) for c, v in zip(columns, row)} for row in rows],
                       ensure_ascii=False, indent=2)
+
+
+def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
+         title: str | None = None, max_width: int = 80) -> None:
+    """Print rows on stdout as a table, CSV or JSON."""
+    if fmt == "csv":
+        click.echo(to_csv(columns, rows), nl=False)
+    elif fmt == "json":
+        click.echo(to_json(columns, rows))
+    else:
+        render_table(columns, rows, title=title, max_width=max_width)

@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from pipeline.digest import mail
-from pipeline.digest.model import (DigestModel, Week, build_digest, ensure_week_ended,
-                                   last_complete_week, week_of)
+from pipeline.digest.model import (
+    DigestModel,
+    Week,
+    build_digest,
+    ensure_week_ended,
+    last_complete_week,
+    week_of,
+)
 from pipeline.digest.render import render
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings

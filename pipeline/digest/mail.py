@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-import time
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from pipeline.digest.render import CHART_CID, RenderedDigest
 from pipeline.errors import DigestError
+from pipeline.retry import backoff
 from pipeline.settings import DigestSettings, Settings, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -75,30 +75,36 @@ def _send_once(msg: EmailMessage, smtp: SmtpSettings, recipients: list[str]) -> 
         client.send_message(msg, to_addrs=recipients)
 
 
+_SEND_ERRORS = (smtplib.SMTPException, OSError, ssl.SSLError)
+
+
 def send(msg: EmailMessage, smtp: SmtpSettings, digest: DigestSettings) -> None:
     """Send by SMTP, retrying transient failures; raise SendError when it cannot be sent."""
     if not digest.recipients:
         raise SendError("no recipients: set [digest] recipients")
     if smtp.username and not smtp.password:
         raise SendError("[smtp] username is set but NEWSWATCH_SMTP_PASSWORD is not")
-    delay = smtp.retry_delay_s
-    for attempt in range(1, smtp.retries + 1):
-        try:
-            _send_once(msg, smtp, list(digest.recipients))
-            log.info("digest sent to %s via %s:%d", ", ".join(digest.recipients), smtp.host,
-                     smtp.port)
-            return
-        except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            if not _transient(exc) or isinstance(exc, ssl.SSLError) \
-                    or isinstance(exc, smtplib.SMTPAuthenticationError):
-                raise SendError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from None
-            if attempt == smtp.retries:
-                raise SendError(f"SMTP {smtp.host}:{smtp.port}: gave up after {attempt} "
-                                f"attempts: {exc}") from None
-            log.warning("digest send attempt %d failed (%s); retrying in %.0f s", attempt, exc,
-                        delay)
-            time.sleep(delay)
-            delay *= 2
+
+    def permanent(exc: BaseException) -> bool:
+        return (not _transient(exc) or isinstance(exc, ssl.SSLError)
+                or isinstance(exc, smtplib.SMTPAuthenticationError))
+
+    def warn(attempt: int, exc: BaseException, wait: float) -> None:
+        log.warning("digest send attempt %d failed (%s); retrying in %.0f s", attempt, exc, wait)
+
+    try:
+        for attempt in backoff(first_s=smtp.retry_delay_s, max_s=max(smtp.retry_delay_s, 600.0),
+                               attempts=smtp.retries, jitter=False,
+                               retry_if=lambda exc: isinstance(exc, _SEND_ERRORS)
+                               and not permanent(exc), on_retry=warn):
+            with attempt:
+                _send_once(msg, smtp, list(digest.recipients))
+    except _SEND_ERRORS as exc:
+        if permanent(exc):
+            raise SendError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from None
+        raise SendError(f"SMTP {smtp.host}:{smtp.port}: gave up after {smtp.retries} "
+                        f"attempts: {exc}") from None
+    log.info("digest sent to %s via %s:%d", ", ".join(digest.recipients), smtp.host, smtp.port)
 
 
 def write_outbox(msg: EmailMessage, rendered: RenderedDigest, outbox: Path,

@@ -148,7 +148,7 @@ class _Cycle:
 
         async def poll_one(feed: FeedState) -> None:
             try:
-                outcome = await poll_feed(fetcher, feed, self.settings, self.now)
+                outcome = await poll_feed(fetcher, feed, self.settings.feeds, self.now)
             finally:
                 self.reporter.advance("feeds")
             for item in await self._accept(feed, outcome):

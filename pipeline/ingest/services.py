@@ -37,6 +37,7 @@ class Services:
     _index: DedupIndex | None = field(default=None, init=False)
     _tagger: Tagger | None = field(default=None, init=False)
     _tagger_mark: tuple = field(default=(), init=False)
+    seeds_mark: tuple = field(default=(), init=False)   # seed files as last synced
 
     def __post_init__(self) -> None:
         if self.warehouse is None:
@@ -70,7 +71,8 @@ class Services:
         mark = (tuple(seed_ids), topics_mtime)
         if self._tagger is None or mark != self._tagger_mark:
             _, seed_chunks = article_store.chunk_vectors(db, source="seed")
-            self._tagger = build_tagger(self.settings, self.embedder, seed_vectors, seed_chunks)
+            self._tagger = build_tagger(self.settings.topics, self.settings.seeds.dir,
+                                        self.embedder, seed_vectors, seed_chunks)
             self._tagger_mark = mark
 
     def use_tagger(self, tagger: Tagger) -> None:

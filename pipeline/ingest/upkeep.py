@@ -17,12 +17,11 @@ from pipeline.dedup import DedupIndex
 from pipeline.feedsconfig import load_feeds
 from pipeline.ingest.services import Services
 from pipeline.models import ArticleDraft, DedupDecision
-from pipeline.seeds import load_seeds
+from pipeline.seeds import load_seeds, seeds_signature
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
-from pipeline.store import dedup_store
+from pipeline.store import dedup_store, topics_store
 from pipeline.store import feeds as feed_store
-from pipeline.store import topics_store
 from pipeline.store.db import Warehouse
 from pipeline.topics import build_tagger
 
@@ -46,8 +45,23 @@ def sync_feeds(settings: Settings, warehouse: Warehouse) -> feed_store.SyncResul
         return feed_store.sync_feeds(db, configs)
 
 
+def sync_seeds_if_changed(services: Services) -> SeedSyncResult | None:
+    """Sync the seeds only if a seed file changed since the last sync (a stat per file; the
+    daemon's cycles call this instead of redoing init's work)."""
+    if seeds_signature(services.settings.seeds.dir) == services.seeds_mark:
+        return None
+    return sync_seeds(services)
+
+
 def sync_seeds(services: Services) -> SeedSyncResult:
     """Load new or edited seed files as `source='seed'` articles; unchanged ones cost nothing."""
+    mark = seeds_signature(services.settings.seeds.dir)
+    result = _sync_seeds(services)
+    services.seeds_mark = mark
+    return result
+
+
+def _sync_seeds(services: Services) -> SeedSyncResult:
     settings, warehouse = services.settings, services.warehouse
     docs = load_seeds(settings.seeds.dir)
     with warehouse.connect(read_only=True) as db:
@@ -85,7 +99,7 @@ def sync_seeds(services: Services) -> SeedSyncResult:
     new_vectors = np.stack([e.vector for e in embeddings])
     new_chunks = np.stack([c.vector for e in embeddings for c in e.chunks])
     tagger = build_tagger(
-        settings, services.embedder,
+        settings.topics, settings.seeds.dir, services.embedder,
         np.vstack([m for m in (seed_vectors[kept] if kept else None, new_vectors)
                    if m is not None and m.size]),
         np.vstack([m for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)

@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 from pipeline.errors import NewswatchError, WarehouseBusyError
 from pipeline.ingest.services import Services
 from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.retry import backoff
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db
 
@@ -62,25 +63,23 @@ class Writer:
 
     def _commit(self, stored: Sequence[StoredArticle], also: Also | None) -> None:
         t0 = time.perf_counter()
-        delay = 1.0
+
+        def warn(attempt: int, exc: BaseException, wait: float) -> None:
+            log.warning("writing a batch of %d articles failed (attempt %d of %d): %s; retrying "
+                        "in %.0f s", len(stored), attempt, WRITE_ATTEMPTS, exc, wait)
+
         try:
-            for attempt in range(1, WRITE_ATTEMPTS + 1):
-                try:
+            # A busy file has had its own long wait (busy_timeout_s) already: not retried here.
+            for attempt in backoff(first_s=1.0, max_s=4.0, attempts=WRITE_ATTEMPTS,
+                                   retry_if=lambda exc: not isinstance(exc, WarehouseBusyError),
+                                   on_retry=warn, stop=self.cancel):
+                with attempt:
                     with self.services.warehouse.transaction() as db:
                         article_store.insert_articles(db, stored)
                         if also is not None:
                             also(db, stored)
-                    return
-                except WarehouseBusyError as exc:
-                    raise BatchNotWrittenError(f"batch of {len(stored)} articles not written: "
-                                               f"{exc}") from None
-                except Exception as exc:  # retried: a batch is never dropped on the first error
-                    log.warning("writing a batch of %d articles failed (attempt %d of %d): %s",
-                                len(stored), attempt, WRITE_ATTEMPTS, exc)
-                    if attempt == WRITE_ATTEMPTS or self.cancel.is_set():
-                        raise BatchNotWrittenError(f"batch of {len(stored)} articles not "
-                                                   f"written: {exc}") from None
-                    time.sleep(delay)
-                    delay *= 2
+        except Exception as exc:
+            raise BatchNotWrittenError(f"batch of {len(stored)} articles not written: "
+                                       f"{exc}") from None
         finally:
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - t0

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -28,20 +27,25 @@ def _article_row(a: StoredArticle) -> list:
             float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash]
 
 
-def _topic_rows(article_id: int, topics: Iterable[TopicTag]) -> list[list]:
-    return [[article_id, t.topic, float(t.score),
-             json.dumps(t.evidence, ensure_ascii=False, default=str),
-             list(t.matched_terms), (t.passage or "")[:300]] for t in topics]
+def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: bool) -> None:
+    """The one writer of `article_topics`: each article's tags, replacing its old ones if asked
+    (call inside a transaction)."""
+    ids = list(tags)
+    if replace and ids:
+        db.execute("DELETE FROM article_topics WHERE article_id IN (SELECT unnest(?))", [ids])
+    rows = [(aid, t) for aid in ids for t in tags[aid]]
+    if not rows:
+        return
+    db.insert_columns("article_topics", {
+        "article_id": [aid for aid, _ in rows], "topic": [t.topic for _, t in rows],
+        "score": [float(t.score) for _, t in rows],
+        "evidence": [json.dumps(t.evidence, ensure_ascii=False, default=str) for _, t in rows],
+        "matched_terms": [list(t.matched_terms) for _, t in rows],
+        "passage": [(t.passage or "")[:300] for _, t in rows]})
 
 
-_TOPIC_INSERT = ("INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
-                 "passage) VALUES (?, ?, ?, ?, ?, ?)")
 
 
-def replace_topics(db: Db, article_id: int, topics: Sequence[TopicTag]) -> None:
-    """Replace an article's topic rows (call inside a transaction)."""
-    db.execute("DELETE FROM article_topics WHERE article_id = ?", [article_id])
-    db.executemany(_TOPIC_INSERT, _topic_rows(article_id, topics))
 
 
 def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
@@ -66,11 +70,7 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         "end_char": [c.end_char for _, _, c, _ in chunks],
         "model": [model for _, _, _, model in chunks],
         "vector": np.stack([c.vector for _, _, c, _ in chunks])})
-    topic_rows = [row for a in articles for row in _topic_rows(a.id, a.tags.topics)]
-    if topic_rows:
-        db.insert_columns("article_topics", {
-            name: [r[i] for r in topic_rows] for i, name in enumerate(
-                ("article_id", "topic", "score", "evidence", "matched_terms", "passage"))})
+    write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
 
 
 def delete_articles(db: Db, ids: Sequence[int]) -> None:
@@ -143,10 +143,6 @@ def table_counts(db: Db) -> dict[str, int]:
     return {name: int(db.scalar(f'SELECT count(*) FROM "{name}"')) for name in names}
 
 
-def fetched_since(db: Db, since: datetime) -> int:
-    """Feed articles stored since a moment."""
-    return int(db.scalar("SELECT count(*) FROM articles WHERE source = 'feed' AND fetched_at >= ?",
-                         [since]) or 0)
 
 
 def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDecision]]:

@@ -15,7 +15,6 @@ short reads to end.
 from __future__ import annotations
 
 import logging
-import random
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import duckdb
 
 from pipeline.errors import WarehouseBusyError, WarehouseError
+from pipeline.retry import backoff
 
 log = logging.getLogger(__name__)
 
@@ -295,42 +295,35 @@ class Warehouse:
                 raise WarehouseError(f"{self.path}: cannot create folder: {exc}") from None
         budget = self.busy_timeout_s if wait_s is None else wait_s
         deadline = time.monotonic() + budget
-        delay = 0.05
         gate = _gate(self.path)
-        while True:
-            try:
-                con, mode = gate.open(self.path, read_only, deadline)
-            except duckdb.Error as exc:
-                if not _is_lock_error(exc):
-                    raise WarehouseError(f"{self.path}: cannot open warehouse: "
-                                         f"{_first_line(exc)}") from None
-                remaining = deadline - time.monotonic()
-                holder = lock_holder(exc)
-                if self.stop is not None and self.stop.is_set():
-                    raise WarehouseBusyError(f"{self.path}: warehouse is locked by {holder} "
-                                             f"and newswatch is stopping") from None
-                if remaining <= 0:
-                    raise WarehouseBusyError(
-                        f"{self.path}: warehouse is locked by {holder}; gave up after "
-                        f"{budget:.0f} s") from None
-                sleep = min(delay * (1 + random.random()), remaining, 5.0)
-                if self._on_busy is not None:
-                    self._on_busy(holder, sleep)
-                else:
-                    log.info("warehouse busy (held by %s); retrying in %.1f s", holder, sleep)
-                if self.stop is not None:
-                    self.stop.wait(sleep)
-                else:
-                    time.sleep(sleep)
-                delay = min(delay * 2, 5.0)
-                continue
-            try:
-                # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
-                con.execute("SET TimeZone = 'UTC'")
-            except BaseException:
-                gate.close(con, mode)
-                raise
-            return con, mode
+
+        def announce(_attempt: int, exc: BaseException, wait: float) -> None:
+            if self._on_busy is not None:
+                self._on_busy(lock_holder(exc), wait)
+            else:
+                log.info("warehouse busy (held by %s); retrying in %.1f s", lock_holder(exc), wait)
+
+        try:
+            for attempt in backoff(first_s=0.05, max_s=5.0, within_s=budget,
+                                   retry_if=_is_lock_error, on_retry=announce, stop=self.stop):
+                with attempt:
+                    con, mode = gate.open(self.path, read_only, deadline)
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise WarehouseError(f"{self.path}: cannot open warehouse: "
+                                     f"{_first_line(exc)}") from None
+            if self.stop is not None and self.stop.is_set():
+                raise WarehouseBusyError(f"{self.path}: warehouse is locked by "
+                                         f"{lock_holder(exc)} and newswatch is stopping") from None
+            raise WarehouseBusyError(f"{self.path}: warehouse is locked by {lock_holder(exc)}; "
+                                     f"gave up after {budget:.0f} s") from None
+        try:
+            # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
+            con.execute("SET TimeZone = 'UTC'")
+        except BaseException:
+            gate.close(con, mode)
+            raise
+        return con, mode
 
     @contextmanager
     def connect(self, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Db]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from pipeline.models import Chunk, Embedding, TagResult
+from pipeline.store.articles import write_topics
 from pipeline.store.db import Db
 
 
@@ -44,15 +44,7 @@ def replace_all_tags(db: Db, results: dict[int, TagResult]) -> None:
     ids = list(results)
     if not ids:
         return
-    db.execute("DELETE FROM article_topics WHERE article_id IN (SELECT unnest(?))", [ids])
-    rows = [(aid, t) for aid, r in results.items() for t in r.topics]
-    if rows:
-        db.insert_columns("article_topics", {
-            "article_id": [aid for aid, _ in rows], "topic": [t.topic for _, t in rows],
-            "score": [float(t.score) for _, t in rows],
-            "evidence": [json.dumps(t.evidence, ensure_ascii=False) for _, t in rows],
-            "matched_terms": [list(t.matched_terms) for _, t in rows],
-            "passage": [(t.passage or "")[:300] for _, t in rows]})
+    write_topics(db, {aid: r.topics for aid, r in results.items()}, replace=True)
     db.execute("CREATE TEMP TABLE _relevance (id BIGINT, relevance DOUBLE, on_topic BOOLEAN)")
     try:
         db.insert_columns("_relevance", {"id": ids,

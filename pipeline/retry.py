@@ -1,0 +1,51 @@
+"""Retrying with backoff: one rule for every loop in newswatch that waits and tries again.
+
+Opening a busy warehouse, taking the writer lock, writing a batch and sending mail all retry the
+same way: exponential waits from `first_s`, doubling up to `max_s` with a little jitter (so
+processes that failed together do not retry together), until an attempt budget, a time budget
+or a stop event ends it; then the last error is raised as it was. tenacity does the work.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import tenacity
+
+OnRetry = Callable[[int, BaseException, float], None]
+
+
+def backoff(*, first_s: float, max_s: float, attempts: int | None = None,
+            within_s: float | None = None, jitter: bool = True,
+            retry_if: Callable[[BaseException], bool] = lambda exc: True,
+            on_retry: OnRetry | None = None,
+            stop: threading.Event | None = None) -> tenacity.Retrying:
+    """A retry loop: `for attempt in backoff(...): with attempt: ...`.
+
+    `on_retry(attempt_number, error, wait_s)` runs before each wait; a set `stop` event ends the
+    wait at once and stops retrying."""
+    stops: list[tenacity.stop.stop_base] = []
+    if attempts is not None:
+        stops.append(tenacity.stop_after_attempt(attempts))
+    if within_s is not None:
+        # Never start a wait that would end past the budget: give up instead.
+        stops.append(tenacity.stop_before_delay(within_s))
+    if stop is not None:
+        stops.append(tenacity.stop_when_event_set(stop))
+    wait = (tenacity.wait_exponential_jitter(initial=first_s, max=max_s, jitter=first_s)
+            if jitter else tenacity.wait_exponential(multiplier=first_s, min=first_s,
+                                                     max=max_s))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            error = state.outcome.exception()
+            if error is not None:
+                on_retry(state.attempt_number, error,
+                         state.upcoming_sleep if state.upcoming_sleep is not None else 0.0)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
+        wait=wait, retry=tenacity.retry_if_exception(retry_if), reraise=True,
+        before_sleep=before_sleep, sleep=stop.wait if stop is not None else time.sleep)
