@@ -39,6 +39,7 @@ test: install-test
 bench: install-test
 	$(BIN)/python bench/poll.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/extract_eval.py
 	$(BIN)/python bench/dedup_eval.py
 	$(BIN)/python bench/dedup_scale.py
 	$(BIN)/python bench/topics_eval.py

@@ -15,7 +15,6 @@ Embeddings are cached in bench/out/ (by text hash) so threshold experiments reru
 from __future__ import annotations
 
 import argparse
-import hashlib
 import random
 import re
 import sys
@@ -23,21 +22,18 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.dedup import DedupIndex  # noqa: E402
-from pipeline.embed import Embedder  # noqa: E402
-from pipeline.models import DedupDecision, DedupDoc  # noqa: E402
-from pipeline.seeds import load_seeds  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
-from pipeline.textnorm import content_hash  # noqa: E402
-from tests.corpus_site import load_pages  # noqa: E402
+from pipeline.dedup import DedupIndex
+from pipeline.embed import Embedder
+from pipeline.models import DedupDecision, DedupDoc
+from pipeline.seeds import load_seeds
+from pipeline.settings import load_settings
+from pipeline.testkit.corpus import load_pages
+from pipeline.testkit.embedcache import embed_cached
+from pipeline.textnorm import content_hash
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
-CACHE = ROOT / "bench" / "out" / "embeddings"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 NAV = "Home | World | Politics | Business | Tech | Science | Opinion | Sport | Video"
@@ -49,27 +45,6 @@ NOTE = ("Editor's note: this story was first published by a partner outlet and i
 SWAPS = {"said": "stated", "says": "states", "also": "as well", "however": "but",
          "because": "since", "after": "following", "before": "ahead of", "big": "large",
          "new": "fresh", "show": "indicate", "shows": "indicates", "help": "assist"}
-
-
-def embed_cached(embedder: Embedder, texts: list[str]):
-    """Embeddings of texts, cached on disk by text hash."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    out, todo = {}, []
-    for t in texts:
-        key = hashlib.sha256(t.encode()).hexdigest()[:32]
-        path = CACHE / f"{key}.npz"
-        if path.exists():
-            data = np.load(path)
-            out[t] = (data["vector"], data["chunks"])
-        else:
-            todo.append((t, path))
-    if todo:
-        embs = embedder.embed([t for t, _ in todo])
-        for (t, path), e in zip(todo, embs):
-            chunks = np.stack([c.vector for c in e.chunks])
-            np.savez(path, vector=e.vector, chunks=chunks)
-            out[t] = (e.vector, chunks)
-    return out
 
 
 def paragraphs(text: str) -> list[str]:

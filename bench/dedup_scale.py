@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,11 +16,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.dedup import DedupIndex  # noqa: E402
-from pipeline.models import DedupDecision, DedupDoc  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
+from pipeline.dedup import DedupIndex
+from pipeline.models import DedupDecision, DedupDoc
+from pipeline.settings import load_settings
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 WORDS = ("sanctions satellite imagery espionage export control treasury ministry space launch "

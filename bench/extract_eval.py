@@ -12,13 +12,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from scoring import corpus_score, page_score  # noqa: E402
-
-from pipeline.extract import extract_page  # noqa: E402
-from tests.corpus_site import load_pages  # noqa: E402
+from pipeline.extract import extract_page
+from pipeline.testkit.corpus import load_pages
+from pipeline.testkit.scoring import corpus_score, page_score
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 

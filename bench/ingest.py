@@ -17,17 +17,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from scoring import corpus_score  # noqa: E402
-
-from pipeline.extract import extract_page  # noqa: E402
-from pipeline.ingest import Services, run_cycle  # noqa: E402
-from pipeline.ingest.upkeep import sync_seeds  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
-from tests.corpus_site import load_pages, serve  # noqa: E402
-from tests.server import LoopbackServer  # noqa: E402
+from pipeline.extract import extract_page
+from pipeline.ingest import Services, run_cycle
+from pipeline.ingest.upkeep import sync_seeds
+from pipeline.settings import load_settings
+from pipeline.testkit.corpus import load_pages, serve
+from pipeline.testkit.scoring import corpus_score
+from pipeline.testkit.server import LoopbackServer
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 

@@ -9,18 +9,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.http import Fetcher  # noqa: E402
+from pipeline.http import Fetcher
 from pipeline.models import FeedState
-from pipeline.poll import poll_feed  # noqa: E402
-from pipeline.settings import load_settings, with_overrides  # noqa: E402
-from tests.server import LoopbackServer, rss  # noqa: E402
+from pipeline.poll import poll_feed
+from pipeline.settings import load_settings, with_overrides
+from pipeline.testkit.server import LoopbackServer, rss
 
 
 def peak_rss_mb() -> float:

@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from pipeline.store.db import Warehouse  # noqa: E402
-from tests.helpers import article_page  # noqa: E402
-from tests.server import LoopbackServer, rss  # noqa: E402
+from pipeline.store.db import Warehouse
+from pipeline.testkit.pages import article_page
+from pipeline.testkit.server import LoopbackServer, rss
 
 TOPICS = ["sanctions on a satellite firm", "a spy case in the space sector", "port congestion",
           "a new weather satellite", "export controls on chips", "a football transfer"]

@@ -8,23 +8,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from dedup_eval import embed_cached  # noqa: E402
-
-from pipeline.embed import Embedder  # noqa: E402
-from pipeline.models import Chunk, Embedding  # noqa: E402
-from pipeline.seeds import load_seeds  # noqa: E402
-from pipeline.settings import load_settings, with_overrides  # noqa: E402
-from pipeline.topics import build_tagger  # noqa: E402
+from pipeline.embed import Embedder
+from pipeline.models import Chunk, Embedding
+from pipeline.seeds import load_seeds
+from pipeline.settings import load_settings, with_overrides
+from pipeline.testkit.embedcache import embed_cached
+from pipeline.topics import build_tagger
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 SEED_EXPECTED = {"000": {"sanctions", "satellite_support"}, "001": {"sanctions", "satellite_support"},
@@ -111,7 +107,7 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args) ->
 
     if args.no_pages or not NEWS_PAGES.exists():
         return
-    from tests.corpus_site import load_pages
+    from pipeline.testkit.corpus import load_pages
 
     pages = load_pages(NEWS_PAGES)
     page_emb = embeddings(embedder, [p.body for p in pages])

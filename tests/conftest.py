@@ -80,15 +80,15 @@ def embedder():
 @pytest.fixture
 def fake_embedder():
     """A deterministic bag-of-words embedder for unit tests."""
-    from tests.fakes import FakeEmbedder
+    from pipeline.testkit.fakes import FakeEmbedder
 
     return FakeEmbedder()
 
 
 @pytest.fixture
 def loopback():
-    """A running loopback HTTP server (tests/server.py)."""
-    from tests.server import LoopbackServer
+    """A running loopback HTTP server (pipeline.testkit.server)."""
+    from pipeline.testkit.server import LoopbackServer
 
     with LoopbackServer() as server:
         yield server

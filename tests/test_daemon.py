@@ -14,8 +14,8 @@ import time
 import pytest
 
 from pipeline.store.db import Warehouse
+from pipeline.testkit.server import rss
 from tests.helpers import article_page, paragraphs, write_feeds
-from tests.server import rss
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.errors import FeedParseError
 from pipeline.feedparse import parse_feed
-from tests.server import rss
+from pipeline.testkit.server import rss
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 

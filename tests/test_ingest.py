@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.ingest import run_cycle
+from pipeline.testkit.server import rss
 from tests.helpers import article_page, make_pipeline, paragraphs, write_feeds
-from tests.server import rss
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     from pipeline.settings import load_settings
     from pipeline.ingest import Services, run_cycle
     from pipeline.ingest.writer import Writer
-    from tests.fakes import FakeEmbedder
+    from pipeline.testkit.fakes import FakeEmbedder
 
     pipe = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
     original = Writer._commit

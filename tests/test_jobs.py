@@ -93,8 +93,8 @@ class _WriteSpy:
 def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make_settings,
                                                                             loopback, tmp_path):
     from pipeline.embed import Embedder
+    from pipeline.testkit.server import rss
     from tests.helpers import article_page, paragraphs, write_feeds
-    from tests.server import rss
 
     topics = tmp_path / "topics.toml"
     shutil.copy(REPO / "config" / "topics.toml", topics)

@@ -7,12 +7,12 @@ import sys
 import pytest
 
 from pipeline.ingest import run_cycle
+from pipeline.testkit.corpus import load_pages, serve
 from tests.conftest import NEWS_PAGES, REPO, require_shared
-from tests.corpus_site import load_pages, serve
 from tests.helpers import make_pipeline, write_feeds
 
 sys.path.insert(0, str(REPO / "bench"))
-from scoring import corpus_score  # noqa: E402
+from pipeline.testkit.scoring import corpus_score  # noqa: E402
 
 
 @pytest.mark.model

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from pipeline.ingest import run_cycle
+from pipeline.testkit.server import rss
 from tests.helpers import make_pipeline, write_feeds
-from tests.server import rss
 
 ITEMS = [{"title": "Item one", "link": "http://127.0.0.1:9/one", "guid": "1",
           "description": "First item text."}]

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.server import LoopbackServer, rss
+from pipeline.testkit.server import LoopbackServer, rss
 
 
 @dataclass(frozen=True)
