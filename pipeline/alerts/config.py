@@ -334,3 +334,13 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
             log.warning("%s: channel %s needs %s in the environment; its alerts fail until it is "
                         "set", path, name, ", ".join(missing))
     return AlertConfig(tuple(rules), channels, str(path), waiting)
+
+
+def alert_config_for(settings: Any, *, search_ready: bool = False) -> AlertConfig:
+    """The alert rules the settings name, checked against their watchlist and topics files."""
+    from pipeline.topics import load_topics
+    from pipeline.watchlist import load_watchlist
+
+    topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
+    return load_alert_config(settings.alerts.file, load_watchlist(settings.watchlist.file),
+                             topics=topics, search_ready=search_ready)
