@@ -324,16 +324,30 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
         rules.append(Rule(name, checker.parse(item["when"], f"{where}: when"),
                           tuple(dict.fromkeys(names)), enabled, note))
     waiting = frozenset(r.name for r in rules if r.when.searches() and not search_ready)
+    warnings = []
     if waiting:
-        log.warning("%s: rules %s use a saved search, which is not available yet: they wait and "
-                    "never fire", path, ", ".join(sorted(waiting)))
+        warnings.append(f"{path}: rules {', '.join(sorted(waiting))} use a saved search, which "
+                        f"is not available yet: they wait and never fire")
     used = {c for r in rules if r.enabled for c in r.channels}
     for name in sorted(used):
         missing = channels[name].missing_env(env)
         if missing:
-            log.warning("%s: channel %s needs %s in the environment; its alerts fail until it is "
-                        "set", path, name, ", ".join(missing))
+            warnings.append(f"{path}: channel {name} needs {', '.join(missing)} in the "
+                            f"environment; its alerts fail until it is set")
+    _warn_once(str(path), alerts_mark(path), warnings)
     return AlertConfig(tuple(rules), channels, str(path), waiting)
+
+
+_WARNED: dict[str, tuple] = {}
+
+
+def _warn_once(key: str, mark: tuple, warnings: list[str]) -> None:
+    """Log a file's warnings once, not at every reload of an unchanged file."""
+    if _WARNED.get(key) == (mark, tuple(warnings)):
+        return
+    _WARNED[key] = (mark, tuple(warnings))
+    for line in warnings:
+        log.warning("%s", line)
 
 
 def alert_config_for(settings: Any, *, search_ready: bool = False) -> AlertConfig:
