@@ -189,6 +189,17 @@ class ArticleDraft:
 
 
 @dataclass(frozen=True)
+class EntityMatch:
+    """A watchlist entity found in an article: how often, where first, and the words around it."""
+
+    entity: str
+    mentions: int
+    first_offset: int | None         # character offset in the text; None: named in the title only
+    evidence: str                    # the sentence part around the first mention
+    aliases: tuple[str, ...] = ()    # the spellings found, as the watchlist writes them
+
+
+@dataclass(frozen=True)
 class StoredArticle:
     """An article ready to be written: draft, id, content hash, vectors, dedup decision, tags."""
 
@@ -199,6 +210,7 @@ class StoredArticle:
     embedding: Embedding
     dedup: DedupDecision
     tags: TagResult
+    entities: tuple[EntityMatch, ...] = ()   # watchlist entities named in title or text
 
 
 @dataclass(frozen=True)
@@ -224,3 +236,23 @@ class StoredDuplicate:
     kind: str | None
     duplicate_of: int
     original_text: str | None
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """What one alert says, whatever the channel: the story, the rule that matched, and why."""
+
+    alert_id: int | None             # None: a test message (`newswatch alerts test`)
+    rule: str
+    story_id: int | None
+    article_id: int | None
+    title: str
+    url: str
+    source: str
+    published_at: datetime | None
+    reasons: tuple[str, ...] = ()    # what matched, with the evidence (entity context, scores)
+    sources: tuple[str, ...] = ()    # outlets that reported the story so far
+    created_at: datetime | None = None
+    test: bool = False

@@ -1,4 +1,5 @@
-"""`newswatch retag` and `newswatch explain`: topics after config changes, and why."""
+"""`newswatch retag` and `newswatch explain`: topics and watchlist matches after config changes,
+and why."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pipeline.cli.output import render_table
 @click.command()
 @pass_app
 def retag(app: App) -> None:
-    """Re-score every stored article against config/topics.toml (no re-fetching)."""
+    """Re-score stored articles against topics.toml and re-scan them for watchlist.toml."""
     from rich.progress import Progress
 
     from pipeline.ingest import Services
@@ -26,11 +27,13 @@ def retag(app: App) -> None:
             task = progress.add_task("re-tagging", total=None)
             changes = retag_all(services, lambda done, total: progress.update(
                 task, completed=done, total=total))
-    if not changes:
+    if not changes.topics and not changes.entities:
         click.echo("retag: no tag changed")
         return
-    for topic, c in sorted(changes.items()):
+    for topic, c in changes.topics.items():
         click.echo(f"retag: {topic}: {c['added']} added, {c['removed']} removed")
+    for entity, c in changes.entities.items():
+        click.echo(f"retag: entity {entity}: {c['added']} added, {c['removed']} removed")
 
 
 @click.command()

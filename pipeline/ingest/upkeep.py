@@ -1,5 +1,5 @@
 """Work on the warehouse besides the cycle: the seed corpus, the feeds list, re-tagging after a
-topics edit and recomputing dedup decisions after a threshold change.
+topics or watchlist edit and recomputing dedup decisions after a threshold change.
 
 Each function does its slow part (embedding, deciding) first and opens the warehouse for writing
 only to store the result, in one transaction.
@@ -20,7 +20,7 @@ from pipeline.models import ArticleDraft, DedupDecision
 from pipeline.seeds import load_seeds, seeds_signature
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
-from pipeline.store import dedup_store, topics_store
+from pipeline.store import dedup_store, entities_store, topics_store
 from pipeline.store import feeds as feed_store
 from pipeline.store.db import Warehouse
 from pipeline.topics import build_tagger
@@ -121,30 +121,48 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
                           unchanged=unchanged, missing=missing)
 
 
-def retag(services: Services, progress: Progress | None = None) -> dict[str, dict[str, int]]:
-    """Re-score every stored article against the current topics file (no fetching, no
-    re-embedding); one transaction. Returns tags added and removed per topic."""
+@dataclass(frozen=True)
+class RetagResult:
+    """Tags and watchlist matches added and removed by a retag, per topic and per entity."""
+
+    topics: dict[str, dict[str, int]]
+    entities: dict[str, dict[str, int]]
+
+
+def _changes(before: dict[int, set[str]], after: dict[int, set[str]]) -> dict[str, dict[str, int]]:
+    changes: dict[str, dict[str, int]] = {}
+    for aid in set(before) | set(after):
+        new, old = after.get(aid, set()), before.get(aid, set())
+        for name in new - old:
+            changes.setdefault(name, {"added": 0, "removed": 0})["added"] += 1
+        for name in old - new:
+            changes.setdefault(name, {"added": 0, "removed": 0})["removed"] += 1
+    return dict(sorted(changes.items()))
+
+
+def retag(services: Services, progress: Progress | None = None) -> RetagResult:
+    """Re-score every stored article against the current topics file and re-scan it for the
+    current watchlist (no fetching, no re-embedding); one transaction."""
     services.reset()
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
         before = topics_store.current_tags(db)
+        entities_before = entities_store.current_entities(db)
         articles = list(topics_store.stored_embeddings(db))
-    results = {}
+    results, found = {}, {}
+    watchlist = services.watchlist
     for n, (aid, title, text, emb) in enumerate(articles, 1):
         results[aid] = services.tagger.tag(title, text, emb)
+        found[aid] = watchlist.match(title, text)
         if progress is not None and (n % 25 == 0 or n == len(articles)):
             progress(n, len(articles))
     with services.warehouse.transaction() as db:
         topics_store.replace_all_tags(db, results)
-    changes: dict[str, dict[str, int]] = {}
-    for aid, result in results.items():
-        new = {t.topic for t in result.topics}
-        old = before.get(aid, set())
-        for topic in new - old:
-            changes.setdefault(topic, {"added": 0, "removed": 0})["added"] += 1
-        for topic in old - new:
-            changes.setdefault(topic, {"added": 0, "removed": 0})["removed"] += 1
-    return changes
+        entities_store.replace_all_entities(db, found)
+    return RetagResult(
+        topics=_changes(before, {aid: {t.topic for t in r.topics} for aid, r in results.items()}),
+        entities=_changes(entities_before, {aid: {m.entity for m in ms}
+                                            for aid, ms in found.items()}))
 
 
 def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[str, int]:

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.models import DedupDecision, DedupDoc, StoredArticle, TopicTag
+from pipeline.models import DedupDecision, DedupDoc, EntityMatch, StoredArticle, TopicTag
 from pipeline.store.db import Db
 
 _ARTICLE_COLUMNS = (
@@ -44,8 +44,21 @@ def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: boo
         "passage": [(t.passage or "")[:300] for _, t in rows]})
 
 
-
-
+def write_entities(db: Db, found: Mapping[int, Iterable[EntityMatch]], *, replace: bool) -> None:
+    """The one writer of `article_entities`: each article's watchlist matches, replacing its old
+    ones if asked (call inside a transaction)."""
+    ids = list(found)
+    if replace and ids:
+        db.execute("DELETE FROM article_entities WHERE article_id IN (SELECT unnest(?))", [ids])
+    rows = [(aid, m) for aid in ids for m in found[aid]]
+    if not rows:
+        return
+    db.insert_columns("article_entities", {
+        "article_id": [aid for aid, _ in rows], "entity": [m.entity for _, m in rows],
+        "mentions": [int(m.mentions) for _, m in rows],
+        "first_offset": [m.first_offset for _, m in rows],
+        "evidence": [m.evidence for _, m in rows],
+        "aliases": [list(m.aliases) for _, m in rows]})
 
 
 def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
@@ -71,6 +84,7 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         "model": [model for _, _, _, model in chunks],
         "vector": np.stack([c.vector for _, _, c, _ in chunks])})
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
+    write_entities(db, {a.id: a.entities for a in articles}, replace=False)
 
 
 def delete_articles(db: Db, ids: Sequence[int]) -> None:
@@ -78,7 +92,8 @@ def delete_articles(db: Db, ids: Sequence[int]) -> None:
     if not ids:
         return
     params = [list(ids)]
-    for table, column in (("article_topics", "article_id"), ("chunk_embeddings", "article_id"),
+    for table, column in (("article_topics", "article_id"), ("article_entities", "article_id"),
+                          ("chunk_embeddings", "article_id"),
                           ("embeddings", "article_id"), ("articles", "id")):
         db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", params)
 
