@@ -169,7 +169,7 @@ class DedupDecision:
 class ArticleDraft:
     """An article with its final text and metadata, before embedding, dedup and tagging."""
 
-    source: str                      # 'seed' | 'feed'
+    source: str                      # 'seed' | 'feed' (archive pages too: see archive_source)
     url: str
     title: str
     text: str
@@ -186,6 +186,8 @@ class ArticleDraft:
     description: str | None = None
     text_source_reason: str | None = None
     seed_file_hash: str | None = None
+    archive_source: str | None = None    # backfill: the WARC file it was read from
+    archive_record_id: str | None = None # backfill: its WARC-Record-ID
 
 
 @dataclass(frozen=True)

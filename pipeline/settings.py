@@ -170,6 +170,19 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class BackfillSettings:
+    batch_size: int = _opt(64, "archive articles deduplicated, tagged and written per "
+                               "transaction (the writer lock is held for one batch)",
+                           lo=1, hi=10000)
+    prefilter: str = _opt("keywords", "which archive pages are embedded and stored: 'keywords' "
+                                      "(a topic keyword or a watchlist alias in title or text) "
+                                      "or 'none' (every extracted page)",
+                          choices=("keywords", "none"))
+    files_per_worker: int = _opt(2, "archive files in flight per Dask worker (more keeps "
+                                    "workers busy, costs client memory)", lo=1, hi=64)
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     poll_interval_s: int = _opt(900, "how often the daemon polls due feeds", lo=1, hi=86400)
     poll_jitter_s: int = _opt(30, "random delay added to each poll", lo=0, hi=3600)
@@ -229,6 +242,7 @@ class Settings:
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    backfill: BackfillSettings = field(default_factory=BackfillSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)

@@ -156,10 +156,15 @@ class Services:
         return self._alerts
 
     def process(self, drafts: Sequence[ArticleDraft], first_id: int,
-                timings: dict[str, float] | None = None) -> list[StoredArticle]:
-        """Embed, deduplicate and tag a batch; ids are first_id, first_id + 1, ... in order."""
+                timings: dict[str, float] | None = None,
+                embeddings: Sequence[Embedding] | None = None) -> list[StoredArticle]:
+        """Embed, deduplicate and tag a batch; ids are first_id, first_id + 1, ... in order.
+        `embeddings` given (computed elsewhere, e.g. on backfill workers) are used as they are."""
         t0 = time.perf_counter()
-        embeddings = self.embedder.embed([d.text for d in drafts])
+        if embeddings is None:
+            embeddings = self.embedder.embed([d.text for d in drafts])
+        elif len(embeddings) != len(drafts):
+            raise ValueError(f"{len(drafts)} drafts but {len(embeddings)} embeddings")
         for draft, emb in zip(drafts, embeddings):
             if emb.cut:
                 log.warning("%s: embedded the first %d of %d chunks (%d words; [embed] "

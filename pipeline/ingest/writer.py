@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from pipeline.errors import NewswatchError, WarehouseBusyError
 from pipeline.ingest.services import Services
-from pipeline.models import ArticleDraft, StoredArticle
+from pipeline.models import ArticleDraft, Embedding, StoredArticle
 from pipeline.retry import backoff
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db
@@ -47,13 +47,15 @@ class Writer:
         """Take the next free article id (call with the index refreshed)."""
         self.next_id = max(article_store.max_article_id(db), self.services.index.max_id) + 1
 
-    def store(self, drafts: Sequence[ArticleDraft], also: Also | None = None
-              ) -> list[StoredArticle]:
-        """Embed, deduplicate, tag and write a batch; `also(db, stored)` runs in the same
-        transaction. Raises BatchNotWrittenError (the index forgets the batch) on failure."""
+    def store(self, drafts: Sequence[ArticleDraft], also: Also | None = None, *,
+              embeddings: Sequence[Embedding] | None = None) -> list[StoredArticle]:
+        """Embed (unless `embeddings` are given), deduplicate, tag and write a batch;
+        `also(db, stored)` runs in the same transaction. Raises BatchNotWrittenError (the index
+        forgets the batch) on failure."""
         first = self.next_id
         self.next_id += len(drafts)
-        stored = self.services.process(drafts, first, timings=self.timings)
+        stored = self.services.process(drafts, first, timings=self.timings,
+                                       embeddings=embeddings)
         try:
             self._commit(stored, also)
         except BatchNotWrittenError:

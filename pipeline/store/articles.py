@@ -15,6 +15,7 @@ _ARTICLE_COLUMNS = (
     "published_at", "fetched_at", "lang", "site_name", "description", "text", "text_source",
     "text_source_reason", "content_hash", "word_count", "duplicate_of", "duplicate_similarity",
     "duplicate_kind", "story_id", "relevance", "on_topic", "seed_file_hash",
+    "archive_source", "archive_record_id",
 )
 
 
@@ -24,7 +25,8 @@ def _article_row(a: StoredArticle) -> list:
             d.author, d.published_at, d.fetched_at, d.lang, d.site_name, d.description, d.text,
             d.text_source, d.text_source_reason, a.content_hash, a.word_count,
             a.dedup.duplicate_of, a.dedup.similarity, a.dedup.kind, a.dedup.story_id,
-            float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash]
+            float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash,
+            d.archive_source, d.archive_record_id]
 
 
 def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: bool) -> None:

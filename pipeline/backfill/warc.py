@@ -1,0 +1,93 @@
+"""The HTML pages of one WARC file: response records with HTTP status 200 (fastwarc).
+
+fastwarc is chosen over warcio by measurement (bench/backfill.py prints both readers' records/s
+on the same files); warcio stays a test dependency, to write WARC files. Both read gzip per
+record and plain WARC alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO, Iterator
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from pipeline.errors import NewswatchError
+from pipeline.extract import looks_like_html
+
+
+class BadArchiveError(NewswatchError):
+    """A file is not a readable WARC file (not WARC, not gzip, garbage, empty)."""
+
+
+@dataclass(frozen=True)
+class WarcPage:
+    """One HTML response of an archive: the URL crawled, when, and the body."""
+
+    url: str
+    record_id: str | None
+    crawled_at: datetime
+    content_type: str | None
+    body: bytes
+
+
+@dataclass
+class ReadCounts:
+    """What reading one file met."""
+
+    records: int = 0          # response records
+    html: int = 0             # of those: HTML with status 200
+    bad: int = 0              # truncated or unreadable records skipped
+    problems: list[str] = field(default_factory=list)
+
+
+def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
+    """Yield the HTML 200 responses of a WARC stream, counting into `counts`; a truncated
+    record is counted and skipped. Raises BadArchiveError when nothing in it is WARC."""
+    try:
+        for record in ArchiveIterator(stream, record_types=WarcRecordType.response,
+                                      parse_http=True):
+            page = _page(record, counts)
+            if page is not None:
+                yield page
+    except OSError as exc:  # fastwarc: "Invalid WARC header", gzip errors
+        if counts.records == 0:
+            raise BadArchiveError(f"not a WARC file: {exc}") from None
+        counts.bad += 1
+        counts.problems.append(f"unreadable after record {counts.records}: {exc}")
+    if counts.records == 0 and counts.bad:
+        raise BadArchiveError("no complete WARC record: " + "; ".join(counts.problems[:1]))
+    if counts.records == 0 and not counts.bad:
+        # An empty file or another format fastwarc silently yields nothing for.
+        raise BadArchiveError("no WARC response records")
+
+
+def _page(record, counts: ReadCounts) -> WarcPage | None:
+    http = record.http_headers
+    if http is None:
+        counts.bad += 1
+        counts.problems.append("record without HTTP headers (truncated?)")
+        return None
+    expected = record.content_length
+    body = record.reader.read()
+    counts.records += 1
+    if len(body) < expected:
+        counts.bad += 1
+        counts.problems.append(f"truncated record: {len(body)} of {expected} bytes")
+        return None
+    if http.status_code != 200:
+        return None
+    content_type = record.http_content_type
+    raw_type = http.get("Content-Type")
+    if not looks_like_html(raw_type or content_type, body):
+        return None
+    counts.html += 1
+    crawled = record.record_date
+    if crawled is None:
+        crawled = datetime.now(timezone.utc)
+    elif crawled.tzinfo is None:
+        crawled = crawled.replace(tzinfo=timezone.utc)
+    return WarcPage(url=record.headers.get("WARC-Target-URI") or "",
+                    record_id=record.headers.get("WARC-Record-ID"), crawled_at=crawled,
+                    content_type=raw_type or content_type, body=body)
