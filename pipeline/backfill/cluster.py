@@ -71,7 +71,7 @@ class DaskExecutor:
                 # Worker processes with one thread each: extraction and the model hold the
                 # GIL; the nanny sets OMP/MKL threads to 1, so n workers use n cores.
                 self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             dashboard_address=None,
+                                             dashboard_address=":0",
                                              silence_logs=logging.WARNING)
                 self._client = Client(self._cluster, timeout=CONNECT_TIMEOUT_S)
             self._client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
@@ -80,6 +80,8 @@ class DaskExecutor:
             where = scheduler or "a local cluster"
             raise ClusterError(f"cannot use {where}: {exc}") from None
         self.workers = len(self._client.scheduler_info(n_workers=-1)["workers"])
+        log.info("backfill on %d Dask workers; dashboard: %s", self.workers,
+                 self._client.dashboard_link)
 
     def results(self, paths: Sequence[str], job: WorkerJob) -> Iterator[FileResult]:
         """Each file's result in order; a task lost with its worker twice is a failed file."""
