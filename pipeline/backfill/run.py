@@ -251,6 +251,8 @@ def _write(services: Services, writer: Writer, file: ArchiveFile, drafts: list[A
                 with services.warehouse.transaction() as db:
                     mark_done(db, stored)
         dups = sum(a.dedup.duplicate_of is not None for a in stored)
+        log.debug("backfill batch written: %d articles (%d duplicates) from %s%s", len(stored),
+                  dups, file.path, ", file done" if last else "")
         totals["stored"] += len(stored)
         totals["duplicates"] += dups
         summary.counts["stored"] += len(stored)

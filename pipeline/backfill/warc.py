@@ -36,9 +36,9 @@ class WarcPage:
 class ReadCounts:
     """What reading one file met."""
 
-    records: int = 0          # response records
+    records: int = 0          # response records, whole or not
     html: int = 0             # of those: HTML with status 200
-    bad: int = 0              # truncated or unreadable records skipped
+    bad: int = 0              # of those: truncated or unreadable, skipped
     problems: list[str] = field(default_factory=list)
 
 
@@ -52,18 +52,19 @@ def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
             if page is not None:
                 yield page
     except OSError as exc:  # fastwarc: "Invalid WARC header", gzip errors
-        if counts.records == 0:
+        if counts.records == counts.bad:
             raise BadArchiveError(f"not a WARC file: {exc}") from None
         counts.bad += 1
         counts.problems.append(f"unreadable after record {counts.records}: {exc}")
-    if counts.records == 0 and counts.bad:
-        raise BadArchiveError("no complete WARC record: " + "; ".join(counts.problems[:1]))
-    if counts.records == 0 and not counts.bad:
-        # An empty file or another format fastwarc silently yields nothing for.
+    if counts.records == 0:
+        # An empty file, or another format fastwarc silently yields nothing for.
         raise BadArchiveError("no WARC response records")
+    if counts.records == counts.bad:
+        raise BadArchiveError("no complete WARC record: " + "; ".join(counts.problems[:1]))
 
 
 def _page(record, counts: ReadCounts) -> WarcPage | None:
+    counts.records += 1
     http = record.http_headers
     if http is None:
         counts.bad += 1
@@ -71,7 +72,6 @@ def _page(record, counts: ReadCounts) -> WarcPage | None:
         return None
     expected = record.content_length
     body = record.reader.read()
-    counts.records += 1
     if len(body) < expected:
         counts.bad += 1
         counts.problems.append(f"truncated record: {len(body)} of {expected} bytes")
