@@ -374,3 +374,23 @@ def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, emb
                             {k: v for k, v in summary.counts.items() if k != "workers"}))
     assert results[0] == results[1]
     assert results[0][2]["stored"] >= 5
+
+
+def test_a_worker_reads_an_archive_over_http_without_embedding(loopback, tmp_path):
+    from pipeline.backfill.worker import WorkerJob, process_file
+    from pipeline.settings import EmbedSettings
+
+    make_archives(tmp_path / "archives")
+    path = tmp_path / "archives" / "CC-NEWS-20240301.warc.gz"
+    loopback.route("/crawl/a.warc.gz", path.read_bytes(), content_type="application/warc")
+    spec = load_spec(REPO / "config" / "topics.toml", REPO / "config" / "watchlist.toml", SEEDS)
+    result = process_file(loopback.url("/crawl/a.warc.gz"),
+                          WorkerJob(EmbedSettings(), spec, embed_pages=False))
+    assert result.error is None
+    assert result.counts == {"records": 6, "html_pages": 4, "bad_records": 0, "extracted": 4,
+                             "in_window": 4, "passed": 3}
+    drafts, embeddings, why = from_arrow(result.table, "x")
+    assert embeddings is None and len(drafts) == 3 and all(why)
+    missing = process_file(loopback.url("/crawl/missing.warc.gz"),
+                           WorkerJob(EmbedSettings(), spec, embed_pages=False))
+    assert missing.error and missing.table is None
