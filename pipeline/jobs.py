@@ -82,10 +82,12 @@ def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
 
 @contextmanager
 def writer_lock(warehouse: Warehouse, job: str, wait_s: float = 600.0,
-                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Hold the warehouse's writer lock for a job; a job killed while holding it is recorded
-    in `runs` as abandoned first."""
-    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait) as abandoned:
+                on_wait: Callable[[str], None] | None = None, lock: str = "job"
+                ) -> Iterator[None]:
+    """Hold the warehouse's writer lock (or the lock named `lock`) for a job; a job killed
+    while holding it is recorded in `runs` as abandoned first."""
+    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait,
+                  name=lock) as abandoned:
         if abandoned:
             _record_abandoned(warehouse, abandoned)
         yield

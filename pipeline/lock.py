@@ -93,11 +93,12 @@ def _read_fd(fd: int) -> dict:
 
 @contextmanager
 def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
-             on_wait=None) -> Iterator[dict | None]:
-    """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job.
+             on_wait=None, name: str = "job") -> Iterator[dict | None]:
+    """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job
+    (`name`: another lock of the same kind, e.g. one backfill at a time).
 
     Yields the record of a job that held the lock and died without finishing, or None."""
-    path = lock_path(warehouse, "job")
+    path = lock_path(warehouse, name)
     announced: list[str] = []
 
     def held_by_another() -> int:

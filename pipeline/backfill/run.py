@@ -77,7 +77,18 @@ class BackfillSummary:
 def run_backfill(services: Services, sources: list[str], options: BackfillOptions,
                  progress: Progress | None = None, cancel: threading.Event | None = None,
                  lock_wait_s: float = 600.0) -> BackfillSummary:
-    """Backfill the archive files SOURCES name; records the run in `runs` unless a dry run."""
+    """Backfill the archive files SOURCES name; records the run in `runs` unless a dry run.
+    One backfill at a time per warehouse (its own lock, held for the run; a backfill killed
+    while holding it is recorded as abandoned by the next one)."""
+    if options.dry_run:
+        return _run(services, sources, options, progress, cancel, lock_wait_s)
+    with writer_lock(services.warehouse, "backfill", wait_s=1.0, lock="backfill"):
+        return _run(services, sources, options, progress, cancel, lock_wait_s)
+
+
+def _run(services: Services, sources: list[str], options: BackfillOptions,
+         progress: Progress | None, cancel: threading.Event | None,
+         lock_wait_s: float) -> BackfillSummary:
     settings = services.settings
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     summary = BackfillSummary()
