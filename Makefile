@@ -44,6 +44,7 @@ bench: install-test
 	$(BIN)/python bench/dedup_scale.py
 	$(BIN)/python bench/topics_eval.py
 	$(BIN)/python bench/soak.py
+	$(BIN)/python bench/backfill.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
