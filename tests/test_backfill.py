@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -204,6 +205,11 @@ def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
                            published_at=DAY2 if i else None, lang="en",
                            archive_record_id=f"<urn:uuid:{i}>") for i in range(3)]
     embeddings = fake_embedder.embed([d.text for d in drafts])
+    embeddings[:2] = [replace(e, title_vector=fake_embedder.encode([d.title])[0])
+                      for e, d in zip(embeddings[:2], drafts)]
+    back, vectors, _ = from_arrow(to_arrow([(d, "x") for d in drafts[:2]], embeddings[:2]), "f")
+    assert all(np.array_equal(e.title_vector, v.title_vector)
+               for e, v in zip(embeddings, vectors))
     table = to_arrow([(d, "keyword: sanction") for d in drafts], embeddings)
     back, vectors, why = from_arrow(table, "/data/a.warc.gz")
     assert why == ["keyword: sanction"] * 3
@@ -211,6 +217,7 @@ def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
         assert b.archive_source == "/data/a.warc.gz"
         assert (b.url, b.text, b.published_at, b.fetched_at, b.archive_record_id) == \
             (d.url, d.text, d.published_at, d.fetched_at, d.archive_record_id)
+    assert all(v.title_vector is None for v in vectors)   # not every page had one
     for e, v in zip(embeddings, vectors):
         assert np.array_equal(e.vector, v.vector) and e.windows == v.windows
         assert [(c.start_char, c.end_char, c.tokens) for c in e.chunks] == \

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -101,7 +101,12 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
     kept = [(d, why) for d, why in pages if d is not None and why]
     embeddings = None
     if job.embed_pages and kept:
-        embeddings = embedder_for(job.embed).embed([d.text for d, _ in kept])
+        embedder = embedder_for(job.embed)
+        embeddings = embedder.embed([d.text for d, _ in kept])
+        # Headline vectors too (stories compare them), as the writer would embed them.
+        titles = embedder.encode([d.title or "" for d, _ in kept])
+        embeddings = [replace(e, title_vector=np.asarray(v, dtype=np.float32))
+                      for e, v in zip(embeddings, titles)]
     table = to_arrow(kept, embeddings)
     return FileResult(path, table=table, counts={
         "records": counts.records, "html_pages": counts.html, "bad_records": counts.bad,
@@ -195,6 +200,9 @@ def to_arrow(kept: list[tuple[ArticleDraft, str]], embeddings: list[Embedding] |
             pa.array(np.concatenate(flat).astype(np.float32) if flat else [], pa.float32()), dim)
         offsets = np.cumsum([0] + [len(e.chunks) for e in embeddings]).astype(np.int32)
         cols["chunk_vectors"] = pa.ListArray.from_arrays(pa.array(offsets), chunk_vectors)
+        if embeddings and all(e.title_vector is not None for e in embeddings):
+            cols["title_vector"] = pa.FixedSizeListArray.from_arrays(pa.array(np.concatenate(
+                [e.title_vector for e in embeddings]).astype(np.float32)), dim)
         metadata = {b"model": (embeddings[0].model if embeddings else "").encode()}
     table = pa.table(cols)
     return table.replace_schema_metadata(metadata) if metadata else table
@@ -204,7 +212,8 @@ def from_arrow(table: Any, archive_source: str
                ) -> tuple[list[ArticleDraft], list[Embedding] | None, list[str]]:
     """Drafts (with their archive file), embeddings (None when not embedded) and why each
     passed the prefilter, back from a worker's table."""
-    plain = [c for c in table.column_names if c not in ("vector", "chunk_vectors")]
+    plain = [c for c in table.column_names
+             if c not in ("vector", "chunk_vectors", "title_vector")]
     rows = table.select(plain).to_pydict()
     n = table.num_rows
     drafts = [ArticleDraft(source="feed", url=rows["url"][i], canonical_url=rows["canonical_url"][i],
@@ -219,6 +228,8 @@ def from_arrow(table: Any, archive_source: str
         return drafts, None, rows["passed_by"]
     model = (table.schema.metadata or {}).get(b"model", b"").decode()
     vectors = _matrix(table.column("vector"))
+    titles = _matrix(table.column("title_vector")) if "title_vector" in table.column_names \
+        else None
     chunk_col = table.column("chunk_vectors").combine_chunks()
     chunk_matrix = _matrix(chunk_col.flatten())
     offsets = chunk_col.offsets.to_numpy()
@@ -229,7 +240,9 @@ def from_arrow(table: Any, archive_source: str
                        enumerate(zip(rows["chunk_start_char"][i], rows["chunk_end_char"][i],
                                      rows["chunk_tokens"][i])))
         embeddings.append(Embedding(model, vectors[i].copy(), chunks,
-                                    windows=int(rows["windows"][i])))
+                                    windows=int(rows["windows"][i]),
+                                    title_vector=titles[i].copy() if titles is not None
+                                    else None))
     return drafts, embeddings, rows["passed_by"]
 
 
