@@ -132,7 +132,7 @@ def recall(settings) -> None:
             "181 pages": pages}
     for name, items in sets.items():
         embs = embed([t for _, t in items])
-        relevant = passed = relevant_passed = 0
+        relevant = passed = relevant_passed = tagged = tagged_passed = 0
         for (title, text), emb in zip(items, embs):
             result = tagger.tag(title, text, emb)
             is_relevant = bool(result.topics) or result.on_topic
@@ -140,10 +140,13 @@ def recall(settings) -> None:
             relevant += is_relevant
             passed += ok
             relevant_passed += is_relevant and ok
+            tagged += bool(result.topics)
+            tagged_passed += bool(result.topics) and ok
         share = f"{relevant_passed / relevant:.3f}" if relevant else "n/a"
+        tag_share = f"{tagged_passed / tagged:.3f}" if tagged else "n/a"
         print(f"  {name:11} {len(items):4} texts: pass rate {passed / len(items):.3f} "
-              f"({passed}); tagged or on-topic {relevant}; recall {share} "
-              f"({relevant_passed} of {relevant})")
+              f"({passed}); recall on tagged or on-topic {share} ({relevant_passed} of "
+              f"{relevant}); on tagged with a topic {tag_share} ({tagged_passed} of {tagged})")
 
 
 def main() -> None:
