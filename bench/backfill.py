@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.backfill.prefilter import Prefilter, load_spec  # noqa: E402
-from pipeline.backfill.worker import page_draft  # noqa: E402
 from pipeline.backfill.warc import WarcPage  # noqa: E402
+from pipeline.backfill.worker import page_draft  # noqa: E402
 from pipeline.settings import load_settings  # noqa: E402
 from pipeline.testkit import SHARED  # noqa: E402
 from pipeline.testkit.corpus import load_pages  # noqa: E402

@@ -17,7 +17,6 @@ from pathlib import Path
 from pipeline.topics import load_topics, term_pattern
 from pipeline.watchlist import WatchEntity, Watchlist, load_watchlist
 
-
 _BEFORE, _AFTER = r"(?<![\w-])", r"(?![\w])"
 
 
