@@ -85,10 +85,11 @@ class _Cycle:
         self.stage_s: dict[str, float] = {}
         self.writer = Writer(services, cancel=cancel, timings=self.stage_s)
         # One thread writes (batches, polls) so that batches commit in order; one looks up
-        # entries; trafilatura is CPU-bound, so extraction has threads of its own.
+        # entries; trafilatura is CPU-bound, so extraction runs in worker processes (kept
+        # between cycles) while the writer thread embeds.
         self.write_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-writer")
         self.lookup_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-lookup")
-        self.extractor = ThreadPoolExecutor(2, thread_name_prefix="newswatch-extract")
+        self.extractor = services.extractor
         self.writes: list[asyncio.Future] = []
         self._polls_lock = threading.Lock()
         self._polls_due: list[int] = []
@@ -106,7 +107,7 @@ class _Cycle:
                     await self._poll_and_fetch(fetcher, due)
             self._finish_feeds()
         finally:
-            for pool in (self.write_thread, self.lookup_thread, self.extractor):
+            for pool in (self.write_thread, self.lookup_thread):
                 pool.shutdown(wait=True)
         return self.ledger.summary(self.stage_s, self.cancel.is_set())
 
@@ -221,7 +222,7 @@ class _Cycle:
         else:
             result = await fetch_page(fetcher, item.entry.link, allow_private=item.allow_private,
                                       respect_robots=self.settings.http.respect_robots,
-                                      executor=self.extractor)
+                                      extractor=self.extractor)
         await results.put((item, result))
 
     async def _consume(self, results: asyncio.Queue) -> None:
