@@ -66,3 +66,15 @@ class DaemonRunningError(NewswatchError):
 
 class DigestError(NewswatchError):
     """A digest could not be built or sent."""
+
+
+class MailError(NewswatchError):
+    """A message could not be handed to the SMTP server; `permanent`: retrying will not help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class AlertError(NewswatchError):
+    """An alert rule or delivery cannot be found or carried out."""

@@ -31,10 +31,11 @@ log = logging.getLogger(__name__)
 IN_PROCESS_THREADS = 2
 
 
-def timed_extract(body: bytes, url: str) -> tuple[PageExtract | None, float]:
+def timed_extract(body: bytes, url: str, content_type: str | None = None
+                  ) -> tuple[PageExtract | None, float]:
     """extract_page and the seconds it took (run in a worker)."""
     started = time.perf_counter()
-    return extract_page(body, url), time.perf_counter() - started
+    return extract_page(body, url, content_type=content_type), time.perf_counter() - started
 
 
 def _ready() -> bool:
@@ -79,7 +80,8 @@ class Extractor:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    async def extract(self, body: bytes, url: str) -> tuple[PageExtract | None, float]:
+    async def extract(self, body: bytes, url: str, content_type: str | None = None
+                      ) -> tuple[PageExtract | None, float]:
         """The page's extract and the seconds extraction took; raises what extraction raises.
 
         A worker that died (the pool is then broken for every page in it) is replaced and the
@@ -88,7 +90,8 @@ class Extractor:
         for attempt in (1, 2):
             pool = self._pool()
             try:
-                return await loop.run_in_executor(pool, timed_extract, body, url)
+                return await loop.run_in_executor(pool, timed_extract, body, url,
+                                                  content_type)
             except BrokenProcessPool:
                 self._replace(pool)
                 if attempt == 2:

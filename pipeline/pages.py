@@ -53,11 +53,13 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
                           fetch_s=fetch_s)
     try:
         # trafilatura is CPU-bound: a worker keeps the other fetches (and the embedder) moving.
+        content_type = result.headers.get("content-type")
         if extractor is not None:
-            page, extract_s = await extractor.extract(result.body, result.final_url)
+            page, extract_s = await extractor.extract(result.body, result.final_url,
+                                                      content_type)
         else:
             page, extract_s = await asyncio.get_running_loop().run_in_executor(
-                None, timed_extract, result.body, result.final_url)
+                None, timed_extract, result.body, result.final_url, content_type)
     except Exception as exc:  # a parser bug on one page must not stop the cycle
         return PageResult(result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}",
                           fetch_s=fetch_s)
