@@ -6,8 +6,8 @@ with the shipped settings, on the same texts, in this run:
   and the 181 pages of ../shared/corpus/news-pages, and the chunks embedded;
 - duplicates: bench/dedup_eval.py's labelled syndication copies and negatives: precision, recall,
   and every decision (duplicate_of) that differs from torch's;
-- stories: the seeds' story grouping, and on ../shared/corpus/story-pairs (English pairs) the
-  joins by best chunk cosine >= [dedup] story_similarity that differ, with the human labels;
+- stories: the seeds' story grouping (the story-pairs development set goes through a whole
+  ingest cycle: `bench/story_eval.py --backend torch` against `--backend default`);
 - topics: the tags of each item of the development and held-out sets and of the seeds that
   differ from torch's, and the development set's F1 per topic.
 
@@ -20,7 +20,6 @@ pieces (the shipped setting otherwise). Vectors are cached in bench/out/ by text
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import time
 import tomllib
@@ -47,24 +46,13 @@ SHARED = ROOT.parent / "shared" / "corpus"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 
-def load_story_pairs() -> list[tuple[str, str, float]]:
-    """English pairs of the story-pairs set: (text1, text2, Overall score 1..4)."""
-    path = SHARED / "story-pairs" / "pairs.csv"
-    if not path.exists():
-        return []
-    csv.field_size_limit(1 << 30)
-    with path.open(encoding="utf-8", newline="") as fh:
-        return [(r["text1"], r["text2"], float(r["Overall"])) for r in csv.DictReader(fh)
-                if r["lang1"] == "en" and r["lang2"] == "en"]
-
-
 def run(spec: str, data: dict, settings) -> dict:
     """Every figure and decision of one backend."""
     backend, _, overlap = spec.partition("@")
     embedder = bench_embedder(backend, int(overlap) if overlap else None)
     t0 = time.perf_counter()
     texts = list(dict.fromkeys(data["seeds"] + data["pages"] + data["copies_text"]
-                               + data["topic_texts"] + data["pair_texts"]))
+                               + data["topic_texts"]))
     vectors = embed_cached(embedder, texts)
     out = {"name": f"{spec} ({embedder.backend_name}, overlap {embedder.overlap_tokens})",
            "embed_s": time.perf_counter() - t0, "vectors": vectors}
@@ -95,11 +83,6 @@ def run(spec: str, data: dict, settings) -> dict:
         index.add(o, DedupDecision(None, None, None, o.id))
     out["dups"] = dup_decisions
     out["dup_pr"] = (tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0)
-
-    # Stories on the human-judged pairs: best chunk cosine against the join threshold.
-    best = [float((vectors[a][1] @ vectors[b][1].T).max()) for a, b, _ in data["pairs"]]
-    out["pair_best"] = best
-    out["pair_join"] = [b >= settings.dedup.story_similarity for b in best]
 
     # Topics: tags of the labelled sets and the seeds.
     seed_emb = embeddings(embedder, data["seeds"])
@@ -145,23 +128,8 @@ def compare(ref: dict, got: dict, data: dict, settings) -> None:
         print(f"  differs: {kind}: torch {ref['dups'][i]} -> {got['dups'][i]}")
 
     seeds_same = got["seed_stories"] == ref["seed_stories"] and got["seed_dups"] == ref["seed_dups"]
-    flips = [i for i, (a, b) in enumerate(zip(ref["pair_join"], got["pair_join"])) if a != b]
-    labels = [s for _, _, s in data["pairs"]]
-
-    def agree(joins: list[bool]) -> str:
-        same = [j for j, s in zip(joins, labels) if s <= 1.5]
-        unrelated = [j for j, s in zip(joins, labels) if s >= 3.5]
-        return f"{sum(same)}/{len(same)} same-story joined, {sum(unrelated)}/{len(unrelated)} " \
-               f"unrelated joined"
-
-    near = sum(abs(b - settings.dedup.story_similarity) < 0.01 for b in ref["pair_best"])
-    print(f"stories: seeds' stories {'same' if seeds_same else 'DIFFER'}; story-pairs "
-          f"({len(labels)} English): {len(flips)} joins differ ({near} torch pairs within 0.01 "
-          f"of {settings.dedup.story_similarity}); {agree(got['pair_join'])} "
-          f"(torch {agree(ref['pair_join'])})")
-    for i in flips[:5]:
-        print(f"  differs: pair {i} (human {labels[i]:.1f}): best chunk cosine "
-              f"{ref['pair_best'][i]:.4f} -> {got['pair_best'][i]:.4f}")
+    print(f"stories: seeds' stories and duplicates {'same' if seeds_same else 'DIFFER'} "
+          f"(story pairs: bench/story_eval.py --backend)")
 
     tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"])) if a != b]
     seed_ok = all(set(t) == SEED_EXPECTED[s.file_name[:3]]
@@ -193,15 +161,13 @@ def main() -> None:
         got = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]
         items += got
         dev_count = dev_count or len(got)
-    pairs = load_story_pairs()
     data = {"seeds": [s.text for s in seed_records], "seed_records": seed_records,
             "pages": [p.body for p in pages], "dedup_pages": [p.body for p in dedup_pages],
             "copies": copies, "copies_text": [c[1] for c in copies],
             "topic_texts": [i["text"] for i in items], "topic_labels": [i["labels"] for i in items],
-            "dev_count": dev_count, "pairs": pairs,
-            "pair_texts": [t for a, b, _ in pairs for t in (a, b)]}
+            "dev_count": dev_count}
     print(f"texts: {len(seed_records)} seeds, {len(pages)} pages, {len(copies)} copies, "
-          f"{len(items)} labelled topic items ({dev_count} dev), {len(pairs)} English story pairs")
+          f"{len(items)} labelled topic items ({dev_count} dev)")
     ref = run("torch", data, settings)
     print(f"torch: embedding {ref['embed_s']:.0f} s (cached texts excluded); duplicates "
           f"precision {ref['dup_pr'][0]:.4f} recall {ref['dup_pr'][1]:.4f}; dev F1 " +
