@@ -13,6 +13,7 @@ topics for every page.
 
     .venv/bin/python bench/ingest.py [--backends torch,onnx-fp32,onnx-int8] [--rounds 2]
                                      [--extract-workers N] [--threads N] [--overlap N]
+                                     [--pages N] [--no-direct]
 
 With --rounds 2 the backends run torch, default, torch, default (alternating, since the machine is
 shared) and each figure is the better of its rounds. The ONNX graphs are exported before the
@@ -84,6 +85,8 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
 
     backend, precision = backend_settings(spec)
     pages = load_pages(NEWS_PAGES)
+    if args.pages and args.pages < len(pages):  # an even spread of the pages, same every run
+        pages = pages[::-(-len(pages) // args.pages)][:args.pages]
     settings = load_settings(settings_file(tmp, backend, precision, args), env={})
     pipe = Services(settings)
     pipe.warehouse.migrate()
@@ -124,11 +127,12 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
              vectors=np.array([r[4] for r in rows], dtype=np.float32))
 
     # The same work done directly: extract every page, embed every text in batches.
-    t1 = time.perf_counter()
-    texts = [(extract_page(p.html, p.url) or None) for p in pages]
-    t2 = time.perf_counter()
-    pipe.embedder.embed([t.text for t in texts if t is not None])
-    t3 = time.perf_counter()
+    t1 = t2 = t3 = time.perf_counter()
+    if not args.no_direct:
+        texts = [(extract_page(p.html, p.url) or None) for p in pages]
+        t2 = time.perf_counter()
+        pipe.embedder.embed([t.text for t in texts if t is not None])
+        t3 = time.perf_counter()
     usage, workers = resource.getrusage(resource.RUSAGE_SELF), \
         resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
@@ -145,7 +149,9 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
 def run_child(spec: str, args: argparse.Namespace, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", spec, "--out", str(out),
            "--threads", str(args.threads), "--extract-workers", str(args.extract_workers),
-           "--overlap", str(args.overlap)]
+           "--overlap", str(args.overlap), "--pages", str(args.pages)]
+    if args.no_direct:
+        cmd.append("--no-direct")
     subprocess.run(cmd, check=True, cwd=ROOT)
     return json.loads(out.read_text())
 
@@ -176,6 +182,8 @@ def report(r: dict) -> None:
     print(f"stage seconds (pages = fetching and extracting, wall clock; extract = time in "
           f"extraction; embed and write run on the writer thread meanwhile): {stages}")
     direct = r["direct_extract"] + r["direct_embed"]
+    if not direct:
+        direct = float("nan")
     print(f"direct extract {r['direct_extract']:.1f} s + embed {r['direct_embed']:.1f} s = "
           f"{direct:.1f} s; pipeline / direct = {r['wall'] / direct:.2f}")
     print(f"peak RSS: {r['rss_mb']:.0f} MB (+ extraction worker {r['worker_rss_mb']:.0f} MB)")
@@ -215,6 +223,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="[embed] threads")
     ap.add_argument("--extract-workers", type=int, default=1, help="[ingest] extract_workers")
     ap.add_argument("--overlap", type=int, default=64, help="[embed] chunk_overlap_tokens")
+    ap.add_argument("--pages", type=int, default=0,
+                    help="an even spread of this many pages (0: all 181)")
+    ap.add_argument("--no-direct", action="store_true",
+                    help="skip the direct extract + embed comparison (halves the run)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
