@@ -133,6 +133,7 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
         t2 = time.perf_counter()
         pipe.embedder.embed([t.text for t in texts if t is not None])
         t3 = time.perf_counter()
+    pipe.extractor.close()  # a worker's figures count once it has exited
     usage, workers = resource.getrusage(resource.RUSAGE_SELF), \
         resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
