@@ -36,11 +36,11 @@ def cli(ctx: click.Context, config_path: str | None, warehouse: str | None,
 
 
 def _register() -> None:
-    from pipeline.cli import core, daemon, dedup, digest, feeds, ingest, status, topics
+    from pipeline.cli import core, daemon, dedup, digest, feeds, ingest, search, status, topics
 
     for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
                     ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
-                    dedup.dedup):
+                    dedup.dedup, search.search):
         cli.add_command(command)
 
 

@@ -18,6 +18,7 @@ from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.factory import make_embedder, make_warehouse
 from pipeline.models import ArticleDraft, DedupDoc, Embedding, StoredArticle
+from pipeline.search.terms import index_terms
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
@@ -136,5 +137,6 @@ class Services:
                 for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
         decisions = self.index.decide(docs)
         return [StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
-                              embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e))
+                              embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e),
+                              terms=index_terms(d.title, d.text))
                 for i, d, e, h, dec in zip(ids, drafts, embeddings, hashes, decisions)]

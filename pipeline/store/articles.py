@@ -8,6 +8,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from pipeline.models import DedupDecision, DedupDoc, StoredArticle, TopicTag
+from pipeline.store import search_store
 from pipeline.store.db import Db
 
 _ARTICLE_COLUMNS = (
@@ -44,10 +45,6 @@ def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: boo
         "passage": [(t.passage or "")[:300] for _, t in rows]})
 
 
-
-
-
-
 def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
     """Insert articles with embeddings, chunk vectors and topics (call inside a transaction)."""
     if not articles:
@@ -71,6 +68,8 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         "model": [model for _, _, _, model in chunks],
         "vector": np.stack([c.vector for _, _, c, _ in chunks])})
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
+    search_store.write_terms(db, {a.id: a.terms for a in articles if a.terms is not None},
+                             replace=False)
 
 
 def delete_articles(db: Db, ids: Sequence[int]) -> None:
@@ -78,6 +77,7 @@ def delete_articles(db: Db, ids: Sequence[int]) -> None:
     if not ids:
         return
     params = [list(ids)]
+    search_store.delete_terms(db, ids)
     for table, column in (("article_topics", "article_id"), ("chunk_embeddings", "article_id"),
                           ("embeddings", "article_id"), ("articles", "id")):
         db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", params)
