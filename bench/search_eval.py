@@ -174,6 +174,14 @@ def report_quality(pipe, queries, labels, args) -> None:
         r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
         print(f"  meaning_floor {floor:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
               f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
+    for power in (0.5, 1.0, 2.0):
+        opts = SearchOptions(depth=shipped.depth, rrf_k=shipped.rrf_k,
+                             text_weight=shipped.text_weight,
+                             meaning_weight=shipped.meaning_weight,
+                             meaning_floor=shipped.meaning_floor, coverage_power=power)
+        r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
+        print(f"  coverage_power {power:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
+              f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
     report_alert_rule(pipe, queries, labels, prepared)
 
 

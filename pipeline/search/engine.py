@@ -11,6 +11,7 @@ result must contain them; meaning alone ignores the quotes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -72,6 +73,7 @@ class SearchOptions:
     text_weight: float = 1.0
     meaning_weight: float = 1.0
     meaning_floor: float = 0.0       # hybrid: found by meaning alone needs this cosine
+    coverage_power: float = 0.0      # a text hit counts coverage ** power (see `coverage`)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,28 @@ def text_ranking(db: Db, parsed: ParsedQuery, *, filters: SearchFilters = Search
                                      depth=depth)
 
 
+def coverage(db: Db, terms: Sequence[str], hits: Sequence[TextHit]) -> dict[int, float]:
+    """Each text hit's share of the query: the idf of the query terms it holds over the idf of
+    all of them. Two common words of a long query are a weak match; the one rare name asked
+    for is a full one."""
+    n, counts = search_store.term_document_counts(db, terms)
+    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in counts.items()}
+    total = sum(idf.values()) or 1.0
+    return {h.article_id: sum(idf.get(t, 0.0) for t in h.terms) / total for h in hits}
+
+
+def _fuse_weighted(text_hits: Sequence[TextHit], meaning_hits: Sequence[MeaningHit],
+                   share: dict[int, float], options: SearchOptions) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for rank, hit in enumerate(text_hits, 1):
+        scores[hit.article_id] = (options.text_weight * share[hit.article_id]
+                                  ** options.coverage_power / (options.rrf_k + rank))
+    for rank, m in enumerate(meaning_hits, 1):
+        scores[m.article_id] = (scores.get(m.article_id, 0.0)
+                                + options.meaning_weight / (options.rrf_k + rank))
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
 def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFilters(),
            mode: str = "hybrid", limit: int = 20,
            options: SearchOptions = SearchOptions()) -> SearchOutcome:
@@ -145,9 +169,13 @@ def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFi
             in_text = {h.article_id for h in text_hits}
             meaning_hits = [h for h in meaning_hits if h.article_id in in_text
                             or h.similarity >= options.meaning_floor]
-    fused = reciprocal_rank_fusion(
-        [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
-        k=options.rrf_k, weights=[options.text_weight, options.meaning_weight])
+    if mode == "hybrid" and options.coverage_power > 0 and text_hits:
+        share = coverage(db, parsed.terms, text_hits)
+        fused = _fuse_weighted(text_hits, meaning_hits, share, options)
+    else:
+        fused = reciprocal_rank_fusion(
+            [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
+            k=options.rrf_k, weights=[options.text_weight, options.meaning_weight])
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
     stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
     best_ids = [items[0][0] for _, items in stories]

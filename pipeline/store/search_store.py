@@ -138,6 +138,15 @@ def text_ranking(db: Db, terms: Sequence[str], *, filters: SearchFilters = Searc
     return [TextHit(int(aid), float(score), tuple(matched)) for aid, score, matched in rows]
 
 
+def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+    """Articles indexed, and how many of them hold each term (0 for a term none holds)."""
+    n = int(db.scalar("SELECT count(*) FROM search_docs") or 0)
+    found = {t: int(c) for t, c in db.rows(
+        "SELECT term, count(*) FROM search_terms WHERE term IN (SELECT unnest(?::VARCHAR[])) "
+        "GROUP BY term", [list(terms)])} if terms else {}
+    return n, {t: found.get(t, 0) for t in terms}
+
+
 def meaning_ranking(db: Db, vector: np.ndarray, model: str, *,
                     filters: SearchFilters = SearchFilters(), depth: int = 100,
                     table: str = "chunk_embeddings", only: Sequence[int] | None = None
