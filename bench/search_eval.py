@@ -18,6 +18,7 @@ vs numpy.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import statistics
@@ -249,7 +250,7 @@ def synthetic_articles(base, n: int, first_id: int, rng: random.Random, vocab: l
         out.append(StoredArticle(aid, draft, f"h{aid}", len(words),
                                  Embedding(model, pooled, emb_chunks),
                                  DedupDecision(None, None, None, aid),
-                                 TagResult((), 0.2, True), index_terms(title, text)))
+                                 TagResult((), 0.2, True), terms=index_terms(title, text)))
     return out
 
 
@@ -304,8 +305,7 @@ def report_scale(pipe, queries, sizes: list[int]) -> None:
 
         # Keeping the full text current: one cycle's batch of 32 articles.
         extra = synthetic_articles(base, 32, size + 1, rng, vocab, np_rng, model)
-        plain = [StoredArticle(a.id, a.draft, a.content_hash, a.word_count, a.embedding, a.dedup,
-                               a.tags, None) for a in extra]
+        plain = [dataclasses.replace(a, terms=None) for a in extra]
         timings = {}
         for name, batch in (("without terms", plain), ("with terms", extra)):
             samples = []

@@ -9,7 +9,8 @@
   else the page's.
 - published_at: the feed's date when the entry had one, else the page's, else the fetch time.
 - author: the page's byline, else the feed's.
-- lang, site_name, description: the page's; description falls back to the feed's summary.
+- lang: the page's, else detected from the text kept (py3langid; None when unsure).
+- site_name, description: the page's; description falls back to the feed's summary.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipeline.extract import PageExtract
+from pipeline.extract import PageExtract, detect_language
 from pipeline.textnorm import word_count
 
 
@@ -59,6 +60,6 @@ def compose_article(*, feed_title: str, feed_text: str, feed_author: str | None,
         text=text, text_source=source, reason=reason,
         author=(page.author if page and page.author else None) or feed_author,
         published_at=published,
-        lang=page.lang if page else None,
+        lang=(page.lang if page and page.lang else None) or detect_language(text),
         site_name=page.site_name if page else None,
         description=(page.description if page and page.description else None) or summary)

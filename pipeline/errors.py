@@ -74,3 +74,15 @@ class SearchError(NewswatchError):
 
 class WatchlistMissingError(SearchError):
     """`--entity` was given but the warehouse has no watchlist (no article_entities table)."""
+
+
+class MailError(NewswatchError):
+    """A message could not be handed to the SMTP server; `permanent`: retrying will not help."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class AlertError(NewswatchError):
+    """An alert rule or delivery cannot be found or carried out."""

@@ -1,4 +1,5 @@
-"""The only module that does HTTP: feeds, article pages and robots.txt, politely and within caps.
+"""The only module that does HTTP: feeds, article pages, robots.txt and alert webhooks, politely
+and within caps.
 
 Every request goes through `Fetcher.fetch`: a User-Agent with a contact, connect/read/total
 timeouts, a size cap enforced while streaming (on the decompressed bytes), at most
@@ -272,6 +273,37 @@ class Fetcher:
         agent = self.settings.user_agent.split("/", 1)[0].split()[0] or "*"
         return cached.parser.can_fetch(agent, url)
 
+    async def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None,
+                   allow_private: bool = False) -> FetchResult:
+        """POST a body (an alert webhook) within the same limits and private-address guard as
+        every GET; redirects are not followed (a webhook that moved is an error to fix, and a
+        redirected POST would need the body sent again elsewhere). Raise FetchError on failure,
+        on a redirect and on any status but 2xx."""
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise FetchError("blocked", "only http and https webhooks are called")
+        client = self._open if allow_private or self.settings.allow_private_networks \
+            else self._guarded
+        started = time.perf_counter()
+        try:
+            status, resp_headers, data = await asyncio.wait_for(
+                self._request(client, url, dict(headers or {}), method="POST", content=body),
+                timeout=self.settings.total_timeout_s)
+        except asyncio.TimeoutError:
+            raise FetchError("timeout", f"no complete response within "
+                                        f"{self.settings.total_timeout_s:g} s") from None
+        ctype = resp_headers.get("content-type")
+        result = FetchResult(url, url, status, resp_headers, data,
+                             ctype.split(";")[0].strip().lower() if ctype else None,
+                             elapsed_s=time.perf_counter() - started)
+        if 200 <= status < 300:
+            return result
+        if status in _REDIRECTS:
+            raise FetchError("redirect", f"HTTP {status}: the webhook redirects; not followed",
+                             status=status)
+        kind = "http_5xx" if status >= 500 else "http_4xx"
+        raise FetchError(kind, f"HTTP {status}", status=status,
+                         retry_after_s=parse_retry_after(resp_headers.get("retry-after")))
+
     # -- internals ------------------------------------------------------------------------
 
     async def _load_robots(self, origin: str, allow_private: bool) -> _Robots:
@@ -365,7 +397,8 @@ class Fetcher:
         raise FetchError("redirect", f"more than {self.settings.max_redirects} redirects "
                                      f"from {url}")
 
-    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str]
+    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str],
+                       method: str = "GET", content: bytes | None = None
                        ) -> tuple[int, dict[str, str], bytes]:
         host = (urlsplit(url).hostname or "").lower()
         gate = await self._gate(host)
@@ -379,7 +412,8 @@ class Fetcher:
             async with self._global:
                 self.requests += 1
                 try:
-                    async with client.stream("GET", url, headers=headers) as resp:
+                    async with client.stream(method, url, headers=headers,
+                                             content=content) as resp:
                         resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                         declared = resp_headers.get("content-length", "")
                         if resp.status_code == 200 and declared.isdigit() \

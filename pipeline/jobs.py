@@ -44,7 +44,12 @@ def _summary_line(job: str, counts: dict[str, Any]) -> str:
                 f"{counts.get('entries_seen', 0)} entries, {counts.get('new_entries', 0)} new, "
                 f"{counts.get('articles_new', 0)} articles stored "
                 f"({counts.get('from_page', 0)} from page, {counts.get('from_feed', 0)} from feed), "
-                f"{counts.get('duplicates', 0)} duplicates; topics: {topics}")
+                f"{counts.get('duplicates', 0)} duplicates; topics: {topics}"
+                + (f"; alerts: {counts.get('alerts_raised', 0)} raised, "
+                   f"{counts.get('alerts_sent', 0)} delivered, "
+                   f"{counts.get('alerts_failed', 0)} failed"
+                   if any(counts.get(k) for k in ("alerts_raised", "alerts_sent",
+                                                  "alerts_failed")) else ""))
     return ", ".join(f"{k}={v}" for k, v in counts.items()) or "done"
 
 

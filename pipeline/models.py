@@ -126,6 +126,7 @@ class Embedding:
     vector: np.ndarray
     chunks: tuple[Chunk, ...]
     windows: int = 0                 # windows the whole text has (more than chunks: cut)
+    title_vector: np.ndarray | None = None   # the headline's vector, when one was embedded
 
     @property
     def cut(self) -> bool:
@@ -163,6 +164,8 @@ class DedupDecision:
     similarity: float | None
     kind: str | None
     story_id: int
+    story_evidence: dict[str, Any] = field(default_factory=dict)   # why this story (JSON)
+    merged_stories: tuple[int, ...] = ()     # stories this article folded into story_id
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,17 @@ class IndexedTerms:
 
 
 @dataclass(frozen=True)
+class EntityMatch:
+    """A watchlist entity found in an article: how often, where first, and the words around it."""
+
+    entity: str
+    mentions: int
+    first_offset: int | None         # character offset in the text; None: named in the title only
+    evidence: str                    # the sentence part around the first mention
+    aliases: tuple[str, ...] = ()    # the spellings found, as the watchlist writes them
+
+
+@dataclass(frozen=True)
 class StoredArticle:
     """An article ready to be written: draft, id, content hash, vectors, dedup decision, tags."""
 
@@ -208,6 +222,7 @@ class StoredArticle:
     embedding: Embedding
     dedup: DedupDecision
     tags: TagResult
+    entities: tuple[EntityMatch, ...] = ()   # watchlist entities named in title or text
     terms: IndexedTerms | None = None   # None: left for `newswatch init` to index
 
 
@@ -223,6 +238,7 @@ class DedupDoc:
     vector: np.ndarray
     chunk_vectors: np.ndarray
     is_seed: bool
+    title_vector: np.ndarray | None = None   # the headline's vector (stories of short texts)
 
 
 @dataclass(frozen=True)
@@ -305,3 +321,23 @@ class StoryResult:
     reports: int                     # articles stored in the story (copies included)
     matched: int                     # of those, how many the search found
     article_ids: tuple[int, ...]     # the found ones, best first
+
+
+# -- alerts ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """What one alert says, whatever the channel: the story, the rule that matched, and why."""
+
+    alert_id: int | None             # None: a test message (`newswatch alerts test`)
+    rule: str
+    story_id: int | None
+    article_id: int | None
+    title: str
+    url: str
+    source: str
+    published_at: datetime | None
+    reasons: tuple[str, ...] = ()    # what matched, with the evidence (entity context, scores)
+    sources: tuple[str, ...] = ()    # outlets that reported the story so far
+    created_at: datetime | None = None
+    test: bool = False

@@ -54,7 +54,8 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     try:
         # trafilatura is CPU-bound: a worker thread keeps the other fetches moving.
         page, extract_s = await loop.run_in_executor(executor, _timed_extract, result.body,
-                                                     result.final_url)
+                                                     result.final_url,
+                                                     result.headers.get("content-type"))
     except Exception as exc:  # a parser bug on one page must not stop the cycle
         return PageResult(result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}",
                           fetch_s=fetch_s)
@@ -63,6 +64,7 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     return PageResult(result.final_url, page, None, fetch_s=fetch_s, extract_s=extract_s)
 
 
-def _timed_extract(body: bytes, url: str) -> tuple[PageExtract | None, float]:
+def _timed_extract(body: bytes, url: str, content_type: str | None
+                   ) -> tuple[PageExtract | None, float]:
     started = time.perf_counter()
-    return extract_page(body, url), time.perf_counter() - started
+    return extract_page(body, url, content_type=content_type), time.perf_counter() - started

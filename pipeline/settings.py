@@ -24,6 +24,8 @@ ENV_CONFIG = "NEWSWATCH_CONFIG"
 ENV_WAREHOUSE = "NEWSWATCH_WAREHOUSE"
 ENV_SMTP_PASSWORD = "NEWSWATCH_SMTP_PASSWORD"
 _SPECIAL_ENV = {ENV_CONFIG, ENV_WAREHOUSE, ENV_SMTP_PASSWORD}
+#: Alert channels' secrets (webhook URLs, tokens): alerts.toml names them, settings leave them be.
+ENV_ALERT_SECRET_PREFIX = "NEWSWATCH_ALERT_"
 
 #: The project's own `config/` folder (an editable install or a source checkout).
 PROJECT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -94,6 +96,28 @@ class TopicsSettings:
 
 
 @dataclass(frozen=True)
+class WatchlistSettings:
+    file: Path = _opt("watchlist.toml", "watchlist entities ([[entities]] tables); a missing file "
+                                        "means no watchlist", path=True)
+
+
+@dataclass(frozen=True)
+class AlertsSettings:
+    file: Path = _opt("alerts.toml", "alert rules and channels; a missing file means no alerts",
+                      path=True)
+    attempts_per_cycle: int = _opt(3, "tries of one delivery within a cycle before it waits for a "
+                                      "later cycle", lo=1, hi=10)
+    retry_delay_s: float = _opt(1.0, "first wait between tries within a cycle (doubled each time)",
+                                lo=0, hi=60)
+    max_attempts: int = _opt(12, "tries of one delivery in all before it is marked failed",
+                             lo=1, hi=1000)
+    backoff_base_s: int = _opt(300, "wait before the next cycle's tries after a failed one, "
+                                    "doubled per failure", lo=1, hi=86400)
+    backoff_cap_s: int = _opt(21600, "longest wait between a delivery's tries", lo=1, hi=7 * 86400)
+    webhook_timeout_s: float = _opt(15.0, "longest time for one webhook request", lo=0.5, hi=300)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
     user_agent: str = _opt("newswatch/0.1 (+https://example.org/newswatch; ops@example.org)",
                            "User-Agent sent with every request; put a contact in it")
@@ -135,7 +159,16 @@ class DedupSettings:
     jaccard_threshold: float = _opt(0.30, "shingle Jaccard that confirms a duplicate", lo=0, hi=1)
     containment_threshold: float = _opt(0.60, "share of the shorter text found in the other that "
                                               "confirms a duplicate", lo=0, hi=1)
-    story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story", lo=0, hi=1)
+    story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story on "
+                                         "meaning alone", lo=0, hi=1)
+    story_min_similarity: float = _opt(0.55, "least best chunk cosine at which shared rare words "
+                                             "can complete the evidence", lo=0, hi=1)
+    story_combined_score: float = _opt(0.78, "best chunk cosine + tf-idf cosine of the words that "
+                                             "joins a story", lo=0, hi=2)
+    story_headline_similarity: float = _opt(0.66, "cosine of a short text's headline with the "
+                                                  "other text that joins a story", lo=0, hi=1)
+    story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
+                                       "by their headline too", lo=0, hi=100000)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
 
 
@@ -215,6 +248,8 @@ class Settings:
     feeds: FeedsSettings = field(default_factory=FeedsSettings)
     seeds: SeedsSettings = field(default_factory=SeedsSettings)
     topics: TopicsSettings = field(default_factory=TopicsSettings)
+    watchlist: WatchlistSettings = field(default_factory=WatchlistSettings)
+    alerts: AlertsSettings = field(default_factory=AlertsSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
@@ -356,7 +391,8 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
             values[section][key] = value
 
     for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or name in _SPECIAL_ENV:
+        if not name.startswith(ENV_PREFIX) or name in _SPECIAL_ENV \
+                or name.startswith(ENV_ALERT_SECRET_PREFIX):
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pipeline.settings import Settings
+from pipeline.store import alerts_store, reports
 from pipeline.store import articles as article_store
-from pipeline.store import reports
 from pipeline.store import runs as run_store
 from pipeline.store.db import Warehouse
 
@@ -28,21 +28,36 @@ class StatusReport:
     daemon: dict[str, Any] = field(default_factory=dict)
     daemon_alive: bool = False
     problems: list[str] = field(default_factory=list)
+    alerts: dict[str, Any] = field(default_factory=dict)   # counts per status, open deliveries
 
 
 def config_problems(settings: Settings) -> list[str]:
-    """What is wrong with the files a cycle reads (feeds, topics), one line each."""
+    """What is wrong with the files a cycle reads (feeds, topics, watchlist, alerts), one line
+    each."""
+    from pipeline.alerts.config import load_alert_config
     from pipeline.errors import ConfigError
     from pipeline.feedsconfig import load_feeds
     from pipeline.topics import load_topics
+    from pipeline.watchlist import Watchlist, load_watchlist
 
     problems = []
     try:
         load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
     except ConfigError as exc:
         problems.append(str(exc))
+    topics = None
     try:
-        load_topics(settings.topics.file, settings.seeds.dir)
+        topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
+    except ConfigError as exc:
+        problems.append(str(exc))
+    watchlist = Watchlist()
+    try:
+        watchlist = load_watchlist(settings.watchlist.file)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        load_alert_config(settings.alerts.file, watchlist, topics=topics, search_ready=True,
+                          searches_file=settings.search.file)
     except ConfigError as exc:
         problems.append(str(exc))
     return problems
@@ -90,7 +105,8 @@ def gather_status(settings: Settings, warehouse: Warehouse,
             runs=run_store.last_runs(db, 8),
             week_topics=reports.topic_counts_since(db, week_start),
             week_articles=reports.articles_since(db, week_start),
-            daemon=state, daemon_alive=alive, problems=config_problems(settings))
+            daemon=state, daemon_alive=alive, problems=config_problems(settings),
+            alerts=alerts_store.outbox_summary(db))
 
 
 def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:

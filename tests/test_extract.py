@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from pipeline.compose import compose_article
-from pipeline.extract import PageExtract, extract_page, looks_like_html
+from pipeline.extract import PageExtract, detect_language, extract_page, looks_like_html
 from pipeline.urls import canonical_url, pick_canonical, same_site
 from tests.helpers import article_page, paragraphs
 
@@ -83,3 +83,57 @@ def test_compose_rule():
     long_feed = "Full text from the feed. " * 100
     c = compose(page, feed_text=long_feed)
     assert c.text_source == "feed" and "shorter than the feed" in c.reason
+
+
+def test_a_body_split_around_ads_is_extracted_whole():
+    first = "".join(f"<p>First part sentence {i} of the report on export controls.</p>"
+                    for i in range(6))
+    second = "".join(f"<p>Second part sentence {i} after the advertisement block.</p>"
+                     for i in range(6))
+    html = (f"<html><head><title>Split</title></head><body><div class='article__body'>{first}"
+            f"</div><div class='ad'>Advertisement</div><div class='article__body'>{second}</div>"
+            f"</body></html>")
+    page = extract_page(html.encode(), "https://news.example.org/split")
+    assert page is not None
+    assert "First part sentence 5" in page.text and "Second part sentence 5" in page.text
+
+
+def test_detected_language_beats_a_wrong_declaration():
+    german = ("Die Bundesregierung hat am Montag neue Sanktionen gegen mehrere Unternehmen "
+              "verhängt, die Satellitenbilder an die russische Armee geliefert haben sollen. ") * 4
+    html = article_page("Sanktionen", [german, german], lang="en")
+    page = extract_page(html.encode(), "https://news.example.de/a")
+    assert page is not None and page.lang == "de"
+    assert detect_language("Too short to say.") is None
+
+
+def test_header_charset_is_honoured_over_guessing():
+    text = "Санкции против компании, поставлявшей спутниковые снимки. " * 20
+    html = f"<html><body><article><p>{text}</p><p>{text}</p></article></body></html>"
+    page = extract_page(html.encode("windows-1251"), "http://x.ru/a",
+                        content_type="text/html; charset=windows-1251")
+    assert page is not None and "спутниковые снимки" in page.text and page.lang == "ru"
+
+
+def test_relative_canonical_resolves_against_base_href():
+    html = ("<html><head><base href='https://news.example.org/world/'>"
+            "<link rel='Canonical Alternate' href='story-1'></head><body><article>"
+            + "".join(f"<p>Paragraph {i} of the world story with enough words.</p>" for i in range(6))
+            + "</article></body></html>")
+    page = extract_page(html.encode(), "https://news.example.org/x?utm_source=rss")
+    assert page is not None and page.canonical_url == "https://news.example.org/world/story-1"
+
+
+def test_binary_bodies_are_not_html_whatever_they_claim():
+    assert not looks_like_html("text/html", b"PK\x03\x04zipped")
+    assert not looks_like_html("text/html", b"\x1f\x8b\x08gzip")
+    assert not looks_like_html("application/json", b"<html>")
+    assert looks_like_html("text/xml", b"<html><body><p>x</p></body></html>")
+
+
+def test_feed_text_gets_a_detected_language():
+    russian = "Министерство финансов США ввело санкции против компании, которая поставляла " \
+              "спутниковые снимки частной военной компании. " * 3
+    c = compose_article(feed_title="Санкции", feed_text=russian, feed_author=None,
+                        feed_published=None, fetched_at=NOW, page=None, page_problem="no_link")
+    assert c.lang == "ru"

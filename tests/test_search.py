@@ -191,16 +191,24 @@ def test_filters_by_date_and_topic(pipe):
                              "topic = ?", [story.best.article.id, topic]) == 1
 
 
-def test_entity_filter_needs_the_watchlist_and_uses_it(pipe):
-    with pytest.raises(WatchlistMissingError, match="the watchlist is not set up"):
-        run(pipe, "satellite", entity="Spacety")
+def test_entity_filter_uses_the_watchlist_and_needs_it(pipe):
     ids = ids_by_title(pipe)
     with pipe.warehouse.transaction() as db:
-        db.execute("CREATE TABLE article_entities (article_id BIGINT, entity VARCHAR, "
-                   "mentions INTEGER, first_offset INTEGER, evidence VARCHAR)")
-        db.execute("INSERT INTO article_entities VALUES (?, 'Spacety', 1, 0, '')",
+        db.execute("DELETE FROM article_entities")
+        db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
+                   "evidence) VALUES (?, 'Spacety', 1, 0, '')",
                    [ids["Weather satellite reaches orbit"]])
     assert titles(run(pipe, "satellite", entity="spacety")) == ["Weather satellite reaches orbit"]
+    assert run(pipe, "satellite", entity="Wagner Group").stories == ()
+    # A warehouse without the watchlist's table (one migrated before it existed).
+    with pipe.warehouse.transaction() as db:
+        for view in db.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                            "AND sql ILIKE '%article_entities%'"):
+            db.execute(f"DROP VIEW {view[0]}")
+        db.execute("DROP TABLE article_entities")
+    with pytest.raises(WatchlistMissingError, match="the watchlist is not set up"):
+        run(pipe, "satellite", entity="Spacety")
+    assert titles(run(pipe, "satellite"))   # without --entity the search still runs
 
 
 def test_stories_fold_their_reports(pipe):
@@ -305,8 +313,21 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
 
     table = runner.invoke(cli, ["--config", settings.source, "search", "espionage in space"])
     assert table.exit_code == 0 and "espionage" in table.stdout.lower()
-    bad = runner.invoke(cli, ["--config", settings.source, "search", "x", "--entity", "Spacety"])
-    assert bad.exit_code != 0 and "the watchlist is not set up" in bad.output
+    # Entities by name or alias, as the watchlist names them; an unknown one is one line.
+    (Path(settings.source).parent / "watchlist.toml").write_text(
+        '[[entities]]\nname = "Spacety"\nkind = "organisation"\n'
+        'aliases = ["Changsha Tianyi Space Science and Technology"]\n', encoding="utf-8")
+    with pipe.warehouse.transaction() as db:
+        db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
+                   "evidence) SELECT id, 'Spacety', 1, 0, '' FROM articles "
+                   "WHERE url = ?", [rows[0]["url"]])
+    by_alias = runner.invoke(cli, ["--config", settings.source, "search", "satellite imagery",
+                                   "--entity", "changsha tianyi space science and technology",
+                                   "--format", "json"])
+    assert by_alias.exit_code == 0, by_alias.output
+    assert [r["url"] for r in json.loads(by_alias.stdout)] == [rows[0]["url"]]
+    bad = runner.invoke(cli, ["--config", settings.source, "search", "x", "--entity", "Nobody"])
+    assert bad.exit_code != 0 and "no watchlist entity named 'Nobody'" in bad.output
     assert "Traceback" not in bad.output
     topic = runner.invoke(cli, ["--config", settings.source, "search", "x", "--topic", "nope"])
     assert topic.exit_code != 0 and "unknown topic 'nope'" in topic.output

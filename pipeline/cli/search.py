@@ -56,10 +56,11 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
     from pipeline.models import SearchFilters
     from pipeline.search.engine import VectorSource, options_from, prepare
     from pipeline.search.engine import search as run_search
-    from pipeline.search.saved import SavedSearches, parse_since
+    from pipeline.search.saved import SavedSearches, entity_name, parse_since
     from pipeline.search.terms import ANALYZER
     from pipeline.store import search_store
     from pipeline.topics import load_topics
+    from pipeline.watchlist import load_watchlist
 
     settings = app.settings
     if (query is None) == (saved_name is None):
@@ -84,6 +85,8 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
         if topic not in slugs:
             raise SearchError(f"unknown topic {topic!r}; topics in {settings.topics.file}: "
                               f"{', '.join(slugs)}")
+    if entity:
+        entity = entity_name(load_watchlist(settings.watchlist.file), entity)
     filters = SearchFilters(since=start, topic=topic, entity=entity)
     embedder = make_embedder(settings)
     # Embedded before the warehouse is opened: a reader holds the daemon's writes back.

@@ -74,6 +74,7 @@ def render_status(report: StatusReport, console: Console) -> None:
                        f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
                        if r["finished_at"] else "", r["error"] or _short_counts(r["counts"]))
                       for r in report.runs], title="last runs", console=console, max_width=70)
+    _render_alerts(report.alerts, console)
     wa = report.week_articles
     console.print(f"[bold]this week[/] {wa.get('stored', 0)} articles stored: "
                   f"{wa.get('originals', 0)} originals, {wa.get('duplicates', 0)} duplicates, "
@@ -88,11 +89,27 @@ def render_status(report: StatusReport, console: Console) -> None:
                  console=console)
 
 
+def _render_alerts(alerts: dict[str, Any], console: Console) -> None:
+    if not alerts:
+        return
+    c = alerts.get("counts", {})
+    checks = f", {alerts['checks']} waiting for a saved search" if alerts.get("checks") else ""
+    console.print(f"[bold]alerts[/] {c.get('pending', 0)} pending, {c.get('failed', 0)} failed, "
+                  f"{c.get('sent', 0)} sent{checks}", highlight=False)
+    if alerts.get("deliveries"):
+        render_table(["alert", "rule", "channel", "status", "tries", "next try", "last error"],
+                     [(d["alert_id"], d["rule"], d["channel"], d["status"], d["attempts"],
+                       _when(d["next_attempt_at"]), d["last_error"] or "")
+                      for d in alerts["deliveries"]],
+                     title="alerts not delivered (`newswatch alerts replay ID` sends one again)",
+                     console=console, max_width=60)
+
+
 def _short_counts(counts: Any) -> str:
     try:
         data = json.loads(counts) if isinstance(counts, str) else (counts or {})
     except ValueError:
         return str(counts)
-    keep = ("articles_new", "feeds_polled", "feeds_failed", "duplicates", "outcome", "week",
-            "polls_pruned")
+    keep = ("articles_new", "feeds_polled", "feeds_failed", "duplicates", "alerts_raised",
+            "alerts_failed", "outcome", "week", "polls_pruned")
     return ", ".join(f"{k}={data[k]}" for k in keep if k in data) or ""

@@ -1,4 +1,5 @@
-"""`newswatch retag` and `newswatch explain`: topics after config changes, and why."""
+"""`newswatch retag` and `newswatch explain`: topics and watchlist matches after config changes,
+and why."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pipeline.cli.output import render_table
 @click.command()
 @pass_app
 def retag(app: App) -> None:
-    """Re-score every stored article against config/topics.toml (no re-fetching)."""
+    """Re-score stored articles against topics.toml and re-scan them for watchlist.toml."""
     from rich.progress import Progress
 
     from pipeline.ingest import Services
@@ -26,19 +27,22 @@ def retag(app: App) -> None:
             task = progress.add_task("re-tagging", total=None)
             changes = retag_all(services, lambda done, total: progress.update(
                 task, completed=done, total=total))
-    if not changes:
+    if not changes.topics and not changes.entities:
         click.echo("retag: no tag changed")
         return
-    for topic, c in sorted(changes.items()):
+    for topic, c in changes.topics.items():
         click.echo(f"retag: {topic}: {c['added']} added, {c['removed']} removed")
+    for entity, c in changes.entities.items():
+        click.echo(f"retag: entity {entity}: {c['added']} added, {c['removed']} removed")
 
 
 @click.command()
 @click.argument("article_id", type=int)
 @pass_app
 def explain(app: App, article_id: int) -> None:
-    """Show why an article got its tags (and how close it came to the others)."""
-    from pipeline.explain import explain_article
+    """Show why an article got its tags (and how close it came to the others) and why it is in
+    its story."""
+    from pipeline.explain import explain_article, story_lines
     from pipeline.ingest import Services
 
     found = explain_article(Services(app.settings), article_id)
@@ -51,6 +55,8 @@ def explain(app: App, article_id: int) -> None:
     console.print(f"relevance to the seeds {info['relevance']:.3f}; "
                   f"{'on-topic' if info['on_topic'] else 'off-topic'}; {copy}, "
                   f"story {info['story_id']}")
+    for line in story_lines(found.story):
+        console.print(line, highlight=False, markup=False)
     for tag in found.tags:
         ev = tag.evidence
         console.print(f"\n[green]{tag.topic}[/] score {tag.score:.3f} "

@@ -1,19 +1,18 @@
-"""Mail: the digest as a MIME message, sent by SMTP with retries, or written to the outbox."""
+"""Mail: the digest as a MIME message, sent by SMTP with retries (pipeline/smtp.py), or written to
+the outbox."""
 
 from __future__ import annotations
 
 import logging
-import smtplib
-import ssl
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from pipeline.digest.render import CHART_CID, RenderedDigest
-from pipeline.errors import DigestError
-from pipeline.retry import backoff
+from pipeline.errors import DigestError, MailError
 from pipeline.settings import DigestSettings, Settings, SmtpSettings
+from pipeline.smtp import send_mail
 
 log = logging.getLogger(__name__)
 
@@ -43,68 +42,14 @@ def build_message(rendered: RenderedDigest, settings: Settings,
     return msg
 
 
-def _transient(exc: BaseException) -> bool:
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return all(400 <= code < 500 for code, _ in exc.recipients.values())
-    return isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError,
-                            ConnectionError, TimeoutError, OSError))
-
-
-def _context(smtp: SmtpSettings) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if smtp.ca_file:
-        context.load_verify_locations(cafile=smtp.ca_file)
-    return context
-
-
-def _send_once(msg: EmailMessage, smtp: SmtpSettings, recipients: list[str]) -> None:
-    if smtp.security == "ssl":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s,
-                                                context=_context(smtp))
-    else:
-        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
-    with client:
-        client.ehlo()
-        if smtp.security == "starttls":
-            client.starttls(context=_context(smtp))
-            client.ehlo()
-        if smtp.username:
-            client.login(smtp.username, smtp.password)
-        client.send_message(msg, to_addrs=recipients)
-
-
-_SEND_ERRORS = (smtplib.SMTPException, OSError, ssl.SSLError)
-
-
 def send(msg: EmailMessage, smtp: SmtpSettings, digest: DigestSettings) -> None:
     """Send by SMTP, retrying transient failures; raise SendError when it cannot be sent."""
     if not digest.recipients:
         raise SendError("no recipients: set [digest] recipients")
-    if smtp.username and not smtp.password:
-        raise SendError("[smtp] username is set but NEWSWATCH_SMTP_PASSWORD is not")
-
-    def permanent(exc: BaseException) -> bool:
-        return (not _transient(exc) or isinstance(exc, ssl.SSLError)
-                or isinstance(exc, smtplib.SMTPAuthenticationError))
-
-    def warn(attempt: int, exc: BaseException, wait: float) -> None:
-        log.warning("digest send attempt %d failed (%s); retrying in %.0f s", attempt, exc, wait)
-
     try:
-        for attempt in backoff(first_s=smtp.retry_delay_s, max_s=max(smtp.retry_delay_s, 600.0),
-                               attempts=smtp.retries, jitter=False,
-                               retry_if=lambda exc: isinstance(exc, _SEND_ERRORS)
-                               and not permanent(exc), on_retry=warn):
-            with attempt:
-                _send_once(msg, smtp, list(digest.recipients))
-    except _SEND_ERRORS as exc:
-        if permanent(exc):
-            raise SendError(f"SMTP {smtp.host}:{smtp.port}: {exc}") from None
-        raise SendError(f"SMTP {smtp.host}:{smtp.port}: gave up after {smtp.retries} "
-                        f"attempts: {exc}") from None
-    log.info("digest sent to %s via %s:%d", ", ".join(digest.recipients), smtp.host, smtp.port)
+        send_mail(msg, smtp, list(digest.recipients), what="digest")
+    except MailError as exc:
+        raise SendError(str(exc)) from None
 
 
 def write_outbox(msg: EmailMessage, rendered: RenderedDigest, outbox: Path,

@@ -10,6 +10,11 @@ story and copies of any of them are folded under it ("also reported by A, B and 
 Off-topic articles are left out, and so are copies of the seeds or of articles from earlier
 weeks (already known news).
 
+Each story carries the watchlist entities its reports name (most mentioned first), and the
+digest counts, per entity, the week's reports and stories that name it: every feed article first
+stored that week, on-topic or not (a watched name matters wherever it appears), copies of earlier
+news left out like everywhere else.
+
 Every figure follows the listing (COUNT_RULE): a story counts once, under the topic whose section
 lists it, in the per-topic counts, the subject, the daily chart and the previous week's figures
 they are compared with. Its other topics show only in its scores line.
@@ -101,6 +106,7 @@ class Story:
     topic: str
     scores: dict[str, float]
     also: tuple[str, ...] = ()
+    entities: tuple[str, ...] = ()   # watchlist entities its reports name, most mentioned first
 
     def also_line(self, shown: int = 2) -> str:
         """"also reported by A, B and 3 more" (empty when nothing was folded)."""
@@ -130,6 +136,15 @@ class Section:
 
 
 @dataclass(frozen=True)
+class EntityCount:
+    """A watchlist entity's week: reports and distinct stories naming it."""
+
+    entity: str
+    articles: int
+    stories: int
+
+
+@dataclass(frozen=True)
 class DigestModel:
     """Everything a digest shows."""
 
@@ -139,6 +154,7 @@ class DigestModel:
     failing_feeds: tuple[tuple[str, str], ...]
     generated_at: datetime
     totals: dict[str, int] = field(default_factory=dict)
+    watchlist: tuple[EntityCount, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -200,6 +216,24 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             story = by_id[root].get("story_id") or root
             folded.setdefault(story, []).append(source_name(r))
 
+    # News of the week: originals and copies of this week's originals (not of older news).
+    news = [r for r in rows if r.get("duplicate_of") is None or r.get("duplicate_of") in by_id]
+    story_of = {r["id"]: (r.get("story_id") or r["id"]) if r.get("duplicate_of") is None
+                else (by_id[r["duplicate_of"]].get("story_id") or r["duplicate_of"])
+                for r in news}
+    story_entities: dict[int, dict[str, int]] = {}
+    entity_articles: dict[str, int] = {}
+    entity_stories: dict[str, set[int]] = {}
+    for r in news:
+        for name, n in (r.get("entities") or {}).items():
+            mentions = story_entities.setdefault(story_of[r["id"]], {})
+            mentions[name] = mentions.get(name, 0) + int(n)
+            entity_articles[name] = entity_articles.get(name, 0) + 1
+            entity_stories.setdefault(name, set()).add(story_of[r["id"]])
+    watchlist = tuple(sorted((EntityCount(n, entity_articles[n], len(entity_stories[n]))
+                              for n in entity_articles),
+                             key=lambda e: (-e.stories, -e.articles, e.entity)))
+
     stories_by_topic: dict[str, list[Story]] = {}
     daily: dict[str, list[int]] = {}
     days = week.days()
@@ -218,7 +252,9 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
         stories_by_topic.setdefault(best, []).append(Story(
             title=lead.get("title") or "(untitled)", url=lead.get("url") or "",
             source=source_name(lead), published_at=lead.get("published_at") or lead["fetched_at"],
-            lead=lead_of(lead), topic=best, scores=dict(sorted(scores.items())), also=also))
+            lead=lead_of(lead), topic=best, scores=dict(sorted(scores.items())), also=also,
+            entities=tuple(sorted(story_entities.get(story_id, {}),
+                                  key=lambda n: (-story_entities[story_id][n], n)))))
 
     order = list(labels) + sorted((set(stories_by_topic) | set(previous_counts)) - set(labels))
     sections = []
@@ -237,4 +273,4 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
                                                    for s in v)}
     return DigestModel(week=week, sections=tuple(sections), daily=daily,
                        failing_feeds=tuple(failing), generated_at=now or datetime.now(timezone.utc),
-                       totals=totals)
+                       totals=totals, watchlist=watchlist)

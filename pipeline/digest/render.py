@@ -58,6 +58,7 @@ def render(model: DigestModel, settings: Settings) -> RenderedDigest:
         "empty": model.empty, "sections": model.sections, "totals": model.totals,
         "count_rule": COUNT_RULE,
         "failing": model.failing_feeds,
+        "watchlist": model.watchlist,
         "generated": model.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
     }
     text = _TEXT_ENV.get_template("digest.txt.j2").render(**context)

@@ -5,6 +5,10 @@
                  parse)                 not stored)         fetch, extract)           embed, dedup,
                                                                                       tag, commit)
 
+Alerts: the batch transaction also inserts the alerts its articles raise (pending, the outbox);
+once it has committed, a thread of their own delivers them while the cycle goes on, and the
+cycle starts by delivering what earlier cycles left due (retries, or a crash before delivery).
+
 The stages overlap: a feed's entries go to page fetching as soon as that feed is parsed, so one
 slow feed delays only its own pages, and a batch is written while later pages are fetched. The
 model, index and tagger are made ready before the warehouse is opened for writing (prepare),
@@ -24,10 +28,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
+from pipeline.alerts.deliver import deliver_due
 from pipeline.errors import WarehouseBusyError
 from pipeline.feedsconfig import load_feeds
 from pipeline.http import Fetcher
-from pipeline.ingest import draft
+from pipeline.ingest import alerting, draft
 from pipeline.ingest.ledger import CycleSummary, Item, Ledger
 from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
@@ -89,6 +94,11 @@ class _Cycle:
         self.write_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-writer")
         self.lookup_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-lookup")
         self.extractor = ThreadPoolExecutor(2, thread_name_prefix="newswatch-extract")
+        # Webhooks and mail must not hold up writing: alerts are delivered on a thread of their
+        # own (all alert rows are still written by the writer thread or before it starts).
+        self.alert_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-alerts")
+        self._alerts_lock = threading.Lock()
+        self._delivery_queued = False
         self.writes: list[asyncio.Future] = []
         self._polls_lock = threading.Lock()
         self._polls_due: list[int] = []
@@ -101,12 +111,15 @@ class _Cycle:
         """Prepare, then poll, fetch pages and store, overlapping; record every poll."""
         try:
             due = self._prepare(feed_urls)
+            self._queue_delivery()  # what earlier cycles left due
             if not self.cancel.is_set():
                 async with Fetcher(self.settings.http) as fetcher:
                     await self._poll_and_fetch(fetcher, due)
             self._finish_feeds()
         finally:
-            for pool in (self.write_thread, self.lookup_thread, self.extractor):
+            # The alert thread last: it ends with the deliveries of the last batch.
+            for pool in (self.write_thread, self.lookup_thread, self.extractor,
+                         self.alert_thread):
                 pool.shutdown(wait=True)
         return self.ledger.summary(self.stage_s, self.cancel.is_set())
 
@@ -133,6 +146,9 @@ class _Cycle:
                 known = [_feed_target(u) for u in feed_urls] if feed_urls else None
                 due = feed_store.due_feeds(db, self.now, urls=known)
                 self.writer.start(db)
+            self._time("prepare", time.perf_counter() - t0)
+            return due
+        self._resolve_checks()  # saved-search checks a crash left behind
         self._time("prepare", time.perf_counter() - t0)
         return due
 
@@ -269,11 +285,16 @@ class _Cycle:
         items = [item for item, _ in batch]
         polls = self.ledger.settle(items) + self._take_polls()
 
+        raised: list[int] = []
+
         def also(db: Db, stored: Sequence[StoredArticle]) -> None:
             entry_store.record_entries(db, [(item.feed.id, item.entry.key,
                                              a.draft.canonical_url, a.id, self.now)
                                             for item, a in zip(items, stored)])
             self._apply_polls(db, polls)
+            # The outbox: alerts commit with the articles that raise them, or not at all.
+            raised[:] = alerting.raise_alerts(db, self.services, [a.id for a in stored],
+                                              datetime.now(timezone.utc))
 
         try:
             stored = self.writer.store([d for _, d in batch], also=also)
@@ -284,6 +305,44 @@ class _Cycle:
             return
         self.ledger.stored(stored)
         self.reporter.advance("articles", len(stored))
+        more = self._resolve_checks()
+        if raised or more:
+            self.ledger.count("alerts_raised", len(raised) + more)
+            self._queue_delivery()
+
+    # -- alerts ----------------------------------------------------------------------------
+
+    def _resolve_checks(self) -> int:
+        """Ask saved searches about the articles rules wait on (writer thread, after a commit)."""
+        if self.services.search_matcher is None:
+            return 0
+        try:
+            return len(alerting.resolve_checks(self.services, datetime.now(timezone.utc)))
+        except Exception as exc:  # the checks stay and are asked again after the next batch
+            log.warning("saved-search checks of alert rules failed: %s", exc)
+            return 0
+
+    def _queue_delivery(self) -> None:
+        """Have the alert thread deliver what is due (once, however many batches ask)."""
+        with self._alerts_lock:
+            if self._delivery_queued:
+                return
+            self._delivery_queued = True
+        self.alert_thread.submit(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._alerts_lock:
+            self._delivery_queued = False
+        if self.cancel.is_set():
+            return  # pending: the next start delivers them
+        try:
+            report = deliver_due(self.settings, self.warehouse, self.services.alert_config,
+                                 cancel=self.cancel)
+        except Exception as exc:  # they stay pending: the next cycle tries again
+            log.warning("alert delivery failed: %s", exc)
+            return
+        self.ledger.count("alerts_sent", report.sent)
+        self.ledger.count("alerts_failed", report.failed)
 
     def _record_polls(self, feed_ids: Sequence[int]) -> None:
         """Queue settled feeds' polls; the writer records them with its next transaction."""

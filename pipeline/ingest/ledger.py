@@ -48,6 +48,9 @@ class CycleSummary:
     duplicates: int = 0
     deferred: int = 0
     write_failures: int = 0
+    alerts_raised: int = 0
+    alerts_sent: int = 0
+    alerts_failed: int = 0
     per_topic: dict[str, int] = field(default_factory=dict)
     feed_errors: tuple[str, ...] = ()
     stage_s: dict[str, float] = field(default_factory=dict)
@@ -61,6 +64,8 @@ class CycleSummary:
                 "articles_new": self.articles_new, "from_page": self.from_page,
                 "from_feed": self.from_feed, "duplicates": self.duplicates,
                 "deferred": self.deferred, "write_failures": self.write_failures,
+                "alerts_raised": self.alerts_raised, "alerts_sent": self.alerts_sent,
+                "alerts_failed": self.alerts_failed,
                 "per_topic": dict(self.per_topic), "interrupted": self.interrupted}
 
 
@@ -180,6 +185,11 @@ class Ledger:
             for item in items:
                 self._counts["write_failures"] += 1
                 self._incomplete.add(item.feed.id)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to one of the summary's counters (alerts raised, sent, failed)."""
+        with self._lock:
+            self._counts[name] += n
 
     def ready_aliases(self) -> list[AliasRow]:
         """Aliases whose article is stored now, to record (each is returned once)."""

@@ -1,4 +1,5 @@
-"""What the ingest stages keep between cycles: the loaded model, the dedup index and the tagger.
+"""What the ingest stages keep between cycles: the loaded model, the dedup index, the tagger, the
+watchlist and the alert rules.
 
 The daemon holds one `Services` for its whole life; each part is built from the warehouse when
 first needed and brought up to date by `refresh`. All of it is prepared by `warm_up` while the
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.factory import make_embedder, make_warehouse
@@ -24,20 +26,30 @@ from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.textnorm import content_hash, word_count
 from pipeline.topics import Tagger, build_tagger
+from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """The embedder, the dedup index and the topic tagger, kept between cycles."""
+    """The embedder, the dedup index, the topic tagger, the watchlist and the alert rules, kept
+    between cycles."""
 
     settings: Settings
     warehouse: Warehouse = None  # type: ignore[assignment]
     embedder: Embedder = None  # type: ignore[assignment]
+    #: Saved-search name and new article ids -> the ids that match; by default the saved
+    #: searches of `[search] file` (pipeline/search/saved.py). None: rules with a search
+    #: condition wait and never fire.
+    search_matcher: SearchMatcher | None = None
     _index: DedupIndex | None = field(default=None, init=False)
     _tagger: Tagger | None = field(default=None, init=False)
     _tagger_mark: tuple = field(default=(), init=False)
+    _watchlist: Watchlist | None = field(default=None, init=False)
+    _watchlist_mark: tuple = field(default=(), init=False)
+    _alerts: Any = field(default=None, init=False)
+    _alerts_mark: tuple = field(default=(), init=False)
     seeds_mark: tuple = field(default=(), init=False)   # seed files as last synced
 
     def __post_init__(self) -> None:
@@ -45,6 +57,11 @@ class Services:
             self.warehouse = make_warehouse(self.settings)
         if self.embedder is None:
             self.embedder = make_embedder(self.settings)
+        if self.search_matcher is None:
+            from pipeline.search.saved import SavedSearches
+
+            self.search_matcher = SavedSearches(self.settings.search, self.embedder,
+                                                self.warehouse).match_saved
 
     def warm_up(self) -> None:
         """Load the model and bring index and tagger up to date, reading the warehouse only."""
@@ -75,6 +92,27 @@ class Services:
             self._tagger = build_tagger(self.settings.topics, self.settings.seeds.dir,
                                         self.embedder, seed_vectors, seed_chunks)
             self._tagger_mark = mark
+        self.refresh_config()
+
+    def refresh_config(self) -> None:
+        """Reload the watchlist and the alert rules if their files changed (by mtime)."""
+        from pipeline.alerts.config import alerts_mark, load_alert_config
+
+        mark = watchlist_mark(self.settings.watchlist.file)
+        if self._watchlist is None or mark != self._watchlist_mark:
+            self._watchlist = load_watchlist(self.settings.watchlist.file)
+            self._watchlist_mark = mark
+            self._alerts = None  # rules are checked against the watchlist's names
+        topics = {t.slug for t in self._tagger.topics} if self._tagger is not None else None
+        searches = self.settings.search.file
+        mark = (alerts_mark(self.settings.alerts.file, searches), self._watchlist_mark,
+                tuple(sorted(topics or ())), self.search_matcher is not None)
+        if self._alerts is None or mark != self._alerts_mark:
+            self._alerts = load_alert_config(self.settings.alerts.file, self._watchlist,
+                                             topics=topics,
+                                             search_ready=self.search_matcher is not None,
+                                             searches_file=searches)
+            self._alerts_mark = mark
 
     def use_tagger(self, tagger: Tagger) -> None:
         """Tag with this tagger until the next refresh notices a change (new seeds)."""
@@ -96,6 +134,8 @@ class Services:
         self._index = None
         self._tagger = None
         self._tagger_mark = ()
+        self._watchlist = None
+        self._alerts = None
 
     @property
     def index(self) -> DedupIndex:
@@ -108,6 +148,21 @@ class Services:
         """The topic tagger (call refresh first)."""
         assert self._tagger is not None, "refresh() first"
         return self._tagger
+
+    @property
+    def watchlist(self) -> Watchlist:
+        """The watchlist (loaded on first use, reloaded by refresh when its file changes)."""
+        if self._watchlist is None:
+            self.refresh_config()
+        assert self._watchlist is not None
+        return self._watchlist
+
+    @property
+    def alert_config(self) -> Any:
+        """The alert rules and channels (an AlertConfig; reloaded by refresh on a change)."""
+        if self._alerts is None:
+            self.refresh_config()
+        return self._alerts
 
     def process(self, drafts: Sequence[ArticleDraft], first_id: int,
                 timings: dict[str, float] | None = None) -> list[StoredArticle]:
@@ -126,17 +181,31 @@ class Services:
             timings["dedup_tag"] = timings.get("dedup_tag", 0.0) + (time.perf_counter() - t1)
         return out
 
+    def with_titles(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
+                    ) -> list[Embedding]:
+        """The embeddings with their headline vectors (one short extra batch for the model)."""
+        todo = [k for k, e in enumerate(embeddings) if e.title_vector is None]
+        out = list(embeddings)
+        if todo:
+            vectors = self.embedder.encode([drafts[k].title or "" for k in todo])
+            for k, v in zip(todo, vectors):
+                out[k] = replace(out[k], title_vector=np.asarray(v, dtype=np.float32))
+        return out
+
     def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
                    embeddings: Sequence[Embedding]) -> list[StoredArticle]:
         """Hash, deduplicate (in order, so copies inside one batch are caught) and tag."""
         hashes = [content_hash(d.text) for d in drafts]
+        embeddings = self.with_titles(drafts, embeddings)
         docs = [DedupDoc(id=i, text=d.text, content_hash=h, lang=d.lang,
                          published_at=d.published_at or d.fetched_at, vector=e.vector,
                          chunk_vectors=np.stack([c.vector for c in e.chunks]),
-                         is_seed=d.source == "seed")
+                         is_seed=d.source == "seed", title_vector=e.title_vector)
                 for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
         decisions = self.index.decide(docs)
+        watchlist = self.watchlist
         return [StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
                               embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e),
+                              entities=watchlist.match(d.title, d.text),
                               terms=index_terms(d.title, d.text))
                 for i, d, e, h, dec in zip(ids, drafts, embeddings, hashes, decisions)]

@@ -54,6 +54,22 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
+def entity_name(watchlist: Any, given: str) -> str:
+    """The watchlist's name for an entity given by name or any alias (case-insensitive); the
+    text as given when the watchlist is empty. SearchError for a name it does not hold."""
+    entities = getattr(watchlist, "entities", ())
+    if not entities:
+        return given
+    wanted = given.strip().casefold()
+    for entity in entities:
+        if wanted in {a.casefold() for a in (entity.name, *entity.aliases)}:
+            return entity.name
+    names = [e.name for e in entities]
+    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    raise SearchError(f"no watchlist entity named {given!r} (by name or alias); the watchlist "
+                      f"holds {shown}")
+
+
 @dataclass(frozen=True)
 class SavedSearch:
     """One saved search as configured."""

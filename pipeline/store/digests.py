@@ -10,7 +10,8 @@ from pipeline.store.db import Db
 
 
 def week_rows(db: Db, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Feed articles first stored in [start, end), with their topics as {slug: score}."""
+    """Feed articles first stored in [start, end), with their topics as {slug: score} and their
+    watchlist entities as {name: mentions}."""
     rows = db.dicts(
         "SELECT a.id, a.title, a.url, a.site_name, f.title AS feed_title, a.published_at, "
         "a.fetched_at, a.description, left(a.text, 1500) AS text, a.duplicate_of, a.story_id, "
@@ -24,8 +25,14 @@ def week_rows(db: Db, start: datetime, end: datetime) -> list[dict[str, Any]]:
             "SELECT article_id, topic, score FROM article_topics "
             "WHERE article_id IN (SELECT unnest(?))", [[r["id"] for r in rows]]):
         topics.setdefault(aid, {})[topic] = float(score)
+    entities: dict[int, dict[str, int]] = {}
+    for aid, entity, mentions in db.rows(
+            "SELECT article_id, entity, mentions FROM article_entities "
+            "WHERE article_id IN (SELECT unnest(?))", [[r["id"] for r in rows]]):
+        entities.setdefault(aid, {})[entity] = int(mentions)
     for r in rows:
         r["topics"] = topics.get(r["id"], {})
+        r["entities"] = entities.get(r["id"], {})
     return rows
 
 

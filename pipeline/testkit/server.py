@@ -1,6 +1,6 @@
 """A loopback HTTP server for tests and benchmarks: routes that can be changed while it runs,
-ETag/Last-Modified with 304s, gzip, redirects, slow, stalled and broken responses, and a log of
-every request so tests can assert what was (not) fetched."""
+ETag/Last-Modified with 304s, gzip, redirects, slow, stalled and broken responses, a log of
+every request so tests can assert what was (not) fetched, and the bodies of POSTs (webhooks)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class LoopbackServer:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []
         self.arrivals: list[tuple[str, float]] = []   # (path, time.monotonic() on arrival)
+        self.posts: list[tuple[str, dict[str, str], bytes]] = []   # (path, headers, body)
         self._lock = threading.Lock()
         server = self
 
@@ -51,6 +52,11 @@ class LoopbackServer:
 
             def do_HEAD(self) -> None:  # noqa: N802
                 server._serve(self, head=True)
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                server._serve(self, body=body)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -88,16 +94,25 @@ class LoopbackServer:
         with self._lock:
             return [t for p, t in self.arrivals if p.split("?")[0] == path]
 
+    def posted(self, path: str) -> list[tuple[dict[str, str], bytes]]:
+        """Headers and body of every POST to a path, whatever it was answered."""
+        with self._lock:
+            return [(h, b) for p, h, b in self.posts if p.split("?")[0] == path]
+
     def reset_log(self) -> None:
         """Forget the requests seen so far."""
         with self._lock:
             self.log.clear()
             self.arrivals.clear()
+            self.posts.clear()
 
-    def _serve(self, req: BaseHTTPRequestHandler, head: bool = False) -> None:
+    def _serve(self, req: BaseHTTPRequestHandler, head: bool = False,
+               body: bytes | None = None) -> None:
         headers = {k.lower(): v for k, v in req.headers.items()}
         with self._lock:
             self.log.append((req.command, req.path, headers))
+            if body is not None:
+                self.posts.append((req.path, headers, body))
             self.arrivals.append((req.path, time.monotonic()))
             route = self.routes.get(req.path) or self.routes.get(req.path.split("?")[0])
         if route is None:
@@ -124,7 +139,7 @@ class LoopbackServer:
             req.send_header("Content-Length", "0")
             req.end_headers()
             return
-        body = route.body
+        payload = route.body
         req.send_response(route.status)
         if route.content_type:
             req.send_header("Content-Type", route.content_type)
@@ -133,18 +148,18 @@ class LoopbackServer:
         if route.last_modified:
             req.send_header("Last-Modified", route.last_modified)
         if route.gzip:
-            body = gzip_lib.compress(body)
+            payload = gzip_lib.compress(payload)
             req.send_header("Content-Encoding", "gzip")
         for k, v in route.headers.items():
             req.send_header(k, v)
-        req.send_header("Content-Length", str(len(body)))
+        req.send_header("Content-Length", str(len(payload)))
         req.end_headers()
         if route.stall_s:
             req.wfile.flush()
             time.sleep(route.stall_s)
         if not head:
             try:
-                req.wfile.write(body)
+                req.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass
 

@@ -1,0 +1,32 @@
+"""`newswatch export DIR`: Parquet files partitioned by month, for a data lake."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from pipeline.cli.app import App, pass_app
+
+
+@click.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m"]), default=None,
+              help="Rewrite only the months from this date on (YYYY-MM-DD or YYYY-MM).")
+@click.option("--embeddings", is_flag=True, help="Also write the article vectors.")
+@pass_app
+def export(app: App, directory: Path, since: datetime | None, embeddings: bool) -> None:
+    """Write articles (with topics and entities), stories and optionally vectors as Parquet
+    under DIRECTORY, partitioned by month; readable by DuckDB, Spark or pandas."""
+    from pipeline.export import export_parquet
+
+    warehouse = app.warehouse
+    warehouse.check_current()
+    result = export_parquet(warehouse, directory, embeddings=embeddings,
+                            since=since.replace(tzinfo=timezone.utc) if since else None)
+    for name, rows in result.rows.items():
+        months = result.months.get(name, ())
+        span = f"{months[0]} to {months[-1]}" if months else "no month"
+        click.echo(f"{name}: {rows} rows, {len(months)} month(s) ({span})")
+    click.echo(f"written to {result.directory}")
