@@ -12,7 +12,8 @@ bulk insert; median and p95 latency of each mode over the labeled queries; what 
 text current costs (our term index per batch vs rebuilding DuckDB's fts index); meaning in SQL
 vs numpy.
 
-    .venv/bin/python bench/search_eval.py [--sizes 10000,100000] [--no-scale] [--per-query]
+    .venv/bin/python bench/search_eval.py [--sizes 10000,100000] [--no-scale | --no-quality]
+                                          [--per-query]
 """
 
 from __future__ import annotations
@@ -399,6 +400,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000", help="synthetic warehouse sizes")
     ap.add_argument("--no-scale", action="store_true", help="quality only")
+    ap.add_argument("--no-quality", action="store_true", help="scale only")
     ap.add_argument("--per-query", action="store_true", help="nDCG@10 of every query")
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
@@ -409,7 +411,8 @@ def main() -> None:
     missing = sorted({r for q in queries for r in q["relevant"]} - set(labels))
     if missing:
         sys.exit(f"labeled articles not stored: {', '.join(missing)}")
-    report_quality(pipe, queries, labels, args)
+    if not args.no_quality:
+        report_quality(pipe, queries, labels, args)
     if not args.no_scale:
         report_scale(pipe, queries, [int(s) for s in args.sizes.split(",")])
 
