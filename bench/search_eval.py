@@ -133,7 +133,7 @@ def report_quality(pipe, queries, labels, args) -> None:
           f"the fusion: development figures, not held-out)")
     print(f"shipped settings: depth {shipped.depth}, rrf_k {shipped.rrf_k:g}, weights text "
           f"{shipped.text_weight:g} / meaning {shipped.meaning_weight:g}, meaning_floor "
-          f"{shipped.meaning_floor:g}")
+          f"{shipped.meaning_floor:g}, coverage_power {shipped.coverage_power:g}")
     header = f"{'':12}" + "".join(f"{m + ' R@10':>15}{m + ' nDCG':>15}" for m in MODES)
     print(header)
     for kind in kinds + ["all"]:
@@ -162,9 +162,10 @@ def report_quality(pipe, queries, labels, args) -> None:
     print("\nfusion settings around the shipped ones (hybrid, all queries: R@10 / nDCG@10)")
     for rrf_k in (10.0, 30.0, 60.0, 120.0):
         cells = []
-        for mw in (0.5, 1.0, 1.5, 2.0):
+        for mw in (1.0, 2.0):
             opts = SearchOptions(depth=shipped.depth, rrf_k=rrf_k, text_weight=1.0,
-                                 meaning_weight=mw, meaning_floor=shipped.meaning_floor)
+                                 meaning_weight=mw, meaning_floor=shipped.meaning_floor,
+                                 coverage_power=shipped.coverage_power)
             r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
             cells.append(f"mw {mw:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
                          f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
@@ -172,18 +173,20 @@ def report_quality(pipe, queries, labels, args) -> None:
     for floor in (0.2, 0.3, 0.4):
         opts = SearchOptions(depth=shipped.depth, rrf_k=shipped.rrf_k,
                              text_weight=shipped.text_weight,
-                             meaning_weight=shipped.meaning_weight, meaning_floor=floor)
+                             meaning_weight=shipped.meaning_weight, meaning_floor=floor,
+                             coverage_power=shipped.coverage_power)
         r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
         print(f"  meaning_floor {floor:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
               f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
-    for power in (0.5, 1.0, 2.0):
+    for power in (0.0, 1.0, 2.0, 3.0):
         opts = SearchOptions(depth=shipped.depth, rrf_k=shipped.rrf_k,
                              text_weight=shipped.text_weight,
                              meaning_weight=shipped.meaning_weight,
                              meaning_floor=shipped.meaning_floor, coverage_power=power)
         r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
-        print(f"  coverage_power {power:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
-              f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
+        plain = " (plain RRF)" if power == 0 else ""
+        print(f"  coverage_power {power:g}{plain}: {mean(v[0] for v in r['hybrid'].values()):.3f}"
+              f" / {mean(v[1] for v in r['hybrid'].values()):.3f}")
     report_alert_rule(pipe, queries, labels, prepared)
 
 

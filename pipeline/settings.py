@@ -189,6 +189,9 @@ class SearchSettings:
     meaning_weight: float = _opt(1.0, "weight of the meaning ranking in the fusion", lo=0, hi=10)
     meaning_floor: float = _opt(0.0, "in hybrid search, an article found by meaning alone needs "
                                      "at least this cosine", lo=0.0, hi=1.0)
+    coverage_power: float = _opt(2.0, "in hybrid search, a full-text hit counts by the share of the "
+                                      "query's words (idf-weighted) it holds to this power; 0: "
+                                      "plain reciprocal rank fusion", lo=0.0, hi=10.0)
     min_similarity: float = _opt(0.5, "alerts: a saved search matches an article by meaning from "
                                       "this cosine (a search's own min_similarity wins)",
                                  lo=0.0, hi=1.0)

@@ -73,7 +73,7 @@ class SearchOptions:
     text_weight: float = 1.0
     meaning_weight: float = 1.0
     meaning_floor: float = 0.0       # hybrid: found by meaning alone needs this cosine
-    coverage_power: float = 0.0      # a text hit counts coverage ** power (see `coverage`)
+    coverage_power: float = 2.0      # a text hit counts coverage ** power (see `coverage`)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def options_from(settings: Any) -> SearchOptions:
     """Search options from the `[search]` settings."""
     return SearchOptions(depth=settings.depth, rrf_k=settings.rrf_k,
                          text_weight=settings.text_weight, meaning_weight=settings.meaning_weight,
-                         meaning_floor=settings.meaning_floor)
+                         meaning_floor=settings.meaning_floor,
+                         coverage_power=settings.coverage_power)
 
 
 def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -> PreparedQuery:
