@@ -94,6 +94,20 @@ def build_corpus_warehouse(tmp: Path):
     return pipe, labels
 
 
+def open_corpus_warehouse(folder: Path):
+    """The corpus warehouse an earlier run left in `folder`; returns services and labels."""
+    pipe = Services(load_settings(folder / "settings.toml", env={}))
+    with pipe.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT id, url FROM articles")
+    labels = {}
+    for aid, url in rows:
+        if url.startswith("seed:"):
+            labels[f"seed:{url[5:8]}"] = int(aid)
+        elif "/page/" in url:
+            labels[url.rsplit("/page/", 1)[1][:8]] = int(aid)
+    return pipe, labels
+
+
 def metrics(ranking: list[int], relevant: set[int]) -> tuple[float, float]:
     """recall@K and nDCG@K (binary gains) of one ranking."""
     top = ranking[:K]
@@ -341,7 +355,7 @@ def report_scale(pipe, queries, sizes: list[int]) -> None:
                         t = time.perf_counter()
                         search(db, prep, mode=mode, limit=20, options=options)
                         samples.append(time.perf_counter() - t)
-                    print(f"  {label:26} {mode:8} median {statistics.median(samples) * 1000:6.0f}"
+                    print(f"  {label:26} {mode:8} ({len(samples)} queries) median {statistics.median(samples) * 1000:6.0f}"
                           f" ms   p95 {percentile(samples, 95) * 1000:6.0f} ms")
 
         latencies("query, terms unsorted")
@@ -404,20 +418,32 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000", help="synthetic warehouse sizes")
     ap.add_argument("--no-scale", action="store_true", help="quality only")
     ap.add_argument("--no-quality", action="store_true", help="scale only")
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="reuse the corpus warehouse of an earlier run (its folder) instead of "
+                         "ingesting the pages again")
+    ap.add_argument("--latency-queries", type=int, default=0,
+                    help="time only this many of the labeled queries (spread over the kinds; "
+                         "0: all)")
     ap.add_argument("--per-query", action="store_true", help="nDCG@10 of every query")
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
     queries = tomllib.loads(QUERIES.read_text(encoding="utf-8"))["query"]
-    tmp = Path(tempfile.mkdtemp(prefix="newswatch-search-"))
-    pipe, labels = build_corpus_warehouse(tmp)
+    if args.corpus is not None:
+        pipe, labels = open_corpus_warehouse(args.corpus)
+    else:
+        pipe, labels = build_corpus_warehouse(Path(tempfile.mkdtemp(prefix="newswatch-search-")))
     missing = sorted({r for q in queries for r in q["relevant"]} - set(labels))
     if missing:
         sys.exit(f"labeled articles not stored: {', '.join(missing)}")
     if not args.no_quality:
         report_quality(pipe, queries, labels, args)
     if not args.no_scale:
-        report_scale(pipe, queries, [int(s) for s in args.sizes.split(",")])
+        timed = queries
+        if args.latency_queries:
+            step = max(1, len(queries) // args.latency_queries)
+            timed = queries[::step][:args.latency_queries]
+        report_scale(pipe, timed, [int(s) for s in args.sizes.split(",")])
 
 
 if __name__ == "__main__":
