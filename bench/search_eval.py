@@ -355,8 +355,9 @@ def report_scale(pipe, queries, sizes: list[int]) -> None:
                         t = time.perf_counter()
                         search(db, prep, mode=mode, limit=20, options=options)
                         samples.append(time.perf_counter() - t)
-                    print(f"  {label:26} {mode:8} ({len(samples)} queries) median {statistics.median(samples) * 1000:6.0f}"
-                          f" ms   p95 {percentile(samples, 95) * 1000:6.0f} ms")
+                    print(f"  {label:26} {mode:8} ({len(samples)} queries) median "
+                          f"{statistics.median(samples) * 1000:6.0f} ms   p95 "
+                          f"{percentile(samples, 95) * 1000:6.0f} ms")
 
         latencies("query, terms unsorted")
         t = time.perf_counter()
