@@ -286,7 +286,8 @@ def fts_extension_path() -> Path | None:
     return found[-1] if found else None
 
 
-def report_scale(pipe, queries, sizes: list[int]) -> None:
+def report_scale(pipe, queries, sizes: list[int], *, numpy_too: bool = True,
+                 fts_too: bool = True) -> None:
     model = pipe.embedder.model_name
     with pipe.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
@@ -371,22 +372,25 @@ def report_scale(pipe, queries, sizes: list[int]) -> None:
         print(f"  embedding a query (outside the warehouse): "
               f"{(time.perf_counter() - t) / len(encode) * 1000:.0f} ms each")
 
-        # Meaning in numpy: every chunk vector loaded once, then a matrix product per query.
-        t = time.perf_counter()
-        with wh.connect(read_only=True) as db:
-            chunk_keys, chunk_matrix = article_store.chunk_vectors(db)
-        load_s = time.perf_counter() - t
-        samples = []
-        for prep in prepared:
+        if numpy_too:
+            # Meaning in numpy: every chunk vector loaded once, then a matrix product per query.
             t = time.perf_counter()
-            sims = chunk_matrix @ prep.probes[0].vector
-            top = np.argpartition(-sims, 100)[:100]
-            samples.append(time.perf_counter() - t)
-        print(f"  meaning in numpy instead: loading {len(chunk_keys):,} vectors {load_s:.1f} s "
-              f"once, then median {statistics.median(samples) * 1000:.0f} ms per query "
-              f"(top {len(top)})")
-        del chunk_matrix
+            with wh.connect(read_only=True) as db:
+                chunk_keys, chunk_matrix = article_store.chunk_vectors(db)
+            load_s = time.perf_counter() - t
+            samples = []
+            for prep in prepared:
+                t = time.perf_counter()
+                sims = chunk_matrix @ prep.probes[0].vector
+                top = np.argpartition(-sims, 100)[:100]
+                samples.append(time.perf_counter() - t)
+            print(f"  meaning in numpy instead: loading {len(chunk_keys):,} vectors {load_s:.1f} s "
+                  f"once, then median {statistics.median(samples) * 1000:.0f} ms per query "
+                  f"(top {len(top)})")
+            del chunk_matrix
 
+        if not fts_too:
+            continue
         if ext is None:
             print("  DuckDB fts extension: not installed (pip install duckdb-extension-fts)")
         else:
@@ -425,6 +429,10 @@ def main() -> None:
     ap.add_argument("--latency-queries", type=int, default=0,
                     help="time only this many of the labeled queries (spread over the kinds; "
                          "0: all)")
+    ap.add_argument("--no-numpy", action="store_true",
+                    help="skip timing meaning in numpy (loads every chunk vector)")
+    ap.add_argument("--no-fts", action="store_true",
+                    help="skip rebuilding DuckDB's fts index (minutes at 100,000 articles)")
     ap.add_argument("--per-query", action="store_true", help="nDCG@10 of every query")
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
@@ -444,7 +452,8 @@ def main() -> None:
         if args.latency_queries:
             step = max(1, len(queries) // args.latency_queries)
             timed = queries[::step][:args.latency_queries]
-        report_scale(pipe, timed, [int(s) for s in args.sizes.split(",")])
+        report_scale(pipe, timed, [int(s) for s in args.sizes.split(",")],
+                     numpy_too=not args.no_numpy, fts_too=not args.no_fts)
 
 
 if __name__ == "__main__":
