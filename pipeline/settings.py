@@ -170,6 +170,9 @@ class DedupSettings:
     story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
                                        "by their headline too", lo=0, hi=100000)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
+    embed_copies: bool = _opt(False, "embed copies found by their text too (false: a copy takes "
+                                     "its original's vector, story and topics, and costs no "
+                                     "model time)")
 
 
 @dataclass(frozen=True)
