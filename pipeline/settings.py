@@ -194,6 +194,25 @@ class IngestSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    file: Path = _opt("searches.toml", "saved searches ([[searches]] tables)", path=True)
+    depth: int = _opt(100, "articles taken from each ranking (full text, meaning) before fusion",
+                      lo=10, hi=10000)
+    rrf_k: float = _opt(60.0, "reciprocal rank fusion constant: higher flattens rank differences",
+                        lo=1, hi=1000)
+    text_weight: float = _opt(1.0, "weight of the full-text ranking in the fusion", lo=0, hi=10)
+    meaning_weight: float = _opt(1.0, "weight of the meaning ranking in the fusion", lo=0, hi=10)
+    meaning_floor: float = _opt(0.0, "in hybrid search, an article found by meaning alone needs "
+                                     "at least this cosine", lo=0.0, hi=1.0)
+    coverage_power: float = _opt(2.0, "in hybrid search, a full-text hit counts by the share of the "
+                                      "query's words (idf-weighted) it holds to this power; 0: "
+                                      "plain reciprocal rank fusion", lo=0.0, hi=10.0)
+    min_similarity: float = _opt(0.5, "alerts: a saved search matches an article by meaning from "
+                                      "this cosine (a search's own min_similarity wins)",
+                                 lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     poll_interval_s: int = _opt(900, "how often the daemon polls due feeds", lo=1, hi=86400)
     poll_jitter_s: int = _opt(30, "random delay added to each poll", lo=0, hi=3600)
@@ -253,6 +272,7 @@ class Settings:
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     dedup: DedupSettings = field(default_factory=DedupSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
