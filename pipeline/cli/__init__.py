@@ -36,8 +36,19 @@ def cli(ctx: click.Context, config_path: str | None, warehouse: str | None,
 
 
 def _register() -> None:
-    from pipeline.cli import (core, daemon, dedup, digest, feeds, ingest, lake, search, status,
-                              topics, watch)
+    from pipeline.cli import (
+        core,
+        daemon,
+        dedup,
+        digest,
+        feeds,
+        ingest,
+        lake,
+        search,
+        status,
+        topics,
+        watch,
+    )
 
     for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
                     ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
