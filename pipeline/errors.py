@@ -68,6 +68,14 @@ class DigestError(NewswatchError):
     """A digest could not be built or sent."""
 
 
+class SearchError(NewswatchError):
+    """A search cannot run as asked (an unknown saved search, an unusable filter)."""
+
+
+class WatchlistMissingError(SearchError):
+    """`--entity` was given but the warehouse has no watchlist (no article_entities table)."""
+
+
 class MailError(NewswatchError):
     """A message could not be handed to the SMTP server; `permanent`: retrying will not help."""
 

@@ -155,7 +155,9 @@ def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = N
 
 def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime | None = None,
                     lock_wait_s: float = 600.0) -> JobResult:
-    """Prune old feed_polls rows and checkpoint the warehouse."""
+    """Prune old feed_polls rows, bring the full-text index up to date and sorted, and
+    checkpoint the warehouse."""
+    from pipeline.ingest.upkeep import compact_search_index, index_for_search
     from pipeline.store import feeds as feed_store
 
     def body():
@@ -163,7 +165,10 @@ def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime |
             days=settings.schedule.poll_retention_days)
         with warehouse.transaction() as db:
             pruned = feed_store.prune_polls(db, cutoff)
+        indexed = index_for_search(warehouse)
+        sorted_in = compact_search_index(warehouse)
         warehouse.checkpoint()
-        return "ok", {"polls_pruned": pruned, "checkpoint": True}, None, None
+        return "ok", {"polls_pruned": pruned, "search_indexed": indexed,
+                      "search_compacted": sorted_in, "checkpoint": True}, None, None
 
     return _run("maintenance", warehouse, body, lock_wait_s)

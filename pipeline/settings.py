@@ -148,6 +148,16 @@ class EmbedSettings:
     max_chunks: int = _opt(256, "chunks embedded per article at most (the rest is stored and "
                                 "compared by text overlap, not embedded)", lo=1, hi=100000)
     device: str = _opt("cpu", "torch device", choices=("cpu", "cuda", "mps"))
+    backend: str = _opt("onnx", "onnx: ONNX Runtime, exported once from the verified weights and "
+                                "checked against torch (falls back to torch when it cannot be); "
+                                "torch: sentence-transformers", choices=("onnx", "torch"))
+    precision: str = _opt("fp32", "ONNX weights: fp32 (same vectors as torch) or int8 (dynamic "
+                                  "quantization: faster, vectors about 0.99 cosine to fp32)",
+                          choices=("fp32", "int8"))
+    cache_dir: str = _opt("", "folder of the exported ONNX graphs; empty = model-cache beside the "
+                              "warehouse file", path=True)
+    threads: int = _opt(0, "threads of one model call (ONNX Runtime or torch); 0 = one per core",
+                        lo=0, hi=256)
 
 
 @dataclass(frozen=True)
@@ -179,6 +189,27 @@ class DedupSettings:
 class IngestSettings:
     batch_size: int = _opt(32, "articles embedded and written per transaction", lo=1, hi=10000)
     fetch_pages: bool = _opt(True, "fetch article pages (false: store feed text only)")
+    extract_workers: int = _opt(1, "processes extracting article text while the model embeds "
+                                   "(0 = threads inside the ingest process)", lo=0, hi=64)
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    file: Path = _opt("searches.toml", "saved searches ([[searches]] tables)", path=True)
+    depth: int = _opt(100, "articles taken from each ranking (full text, meaning) before fusion",
+                      lo=10, hi=10000)
+    rrf_k: float = _opt(60.0, "reciprocal rank fusion constant: higher flattens rank differences",
+                        lo=1, hi=1000)
+    text_weight: float = _opt(1.0, "weight of the full-text ranking in the fusion", lo=0, hi=10)
+    meaning_weight: float = _opt(1.0, "weight of the meaning ranking in the fusion", lo=0, hi=10)
+    meaning_floor: float = _opt(0.0, "in hybrid search, an article found by meaning alone needs "
+                                     "at least this cosine", lo=0.0, hi=1.0)
+    coverage_power: float = _opt(2.0, "in hybrid search, a full-text hit counts by the share of the "
+                                      "query's words (idf-weighted) it holds to this power; 0: "
+                                      "plain reciprocal rank fusion", lo=0.0, hi=10.0)
+    min_similarity: float = _opt(0.5, "alerts: a saved search matches an article by meaning from "
+                                      "this cosine (a search's own min_similarity wins)",
+                                 lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,7 @@ class Settings:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     backfill: BackfillSettings = field(default_factory=BackfillSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)

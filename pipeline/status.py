@@ -56,7 +56,8 @@ def config_problems(settings: Settings) -> list[str]:
     except ConfigError as exc:
         problems.append(str(exc))
     try:
-        load_alert_config(settings.alerts.file, watchlist, topics=topics, search_ready=True)
+        load_alert_config(settings.alerts.file, watchlist, topics=topics, search_ready=True,
+                          searches_file=settings.search.file)
     except ConfigError as exc:
         problems.append(str(exc))
     return problems

@@ -398,6 +398,7 @@ def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, 
                                                                          caplog):
     with caplog.at_level(logging.WARNING):
         pipe = setup(SEARCH_RULE)
+        pipe.search_matcher = None   # as if no search were wired in
         run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
     waiting = [r for r in caplog.records if "wait and never fire" in r.getMessage()]
     assert len(waiting) == 1 and "watched-search" in waiting[0].getMessage()
@@ -420,3 +421,21 @@ def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, 
     # One story, one alert, raised once the matcher said yes.
     assert rows(pipe, "SELECT rule FROM alerts") == [("watched-search",)]
     assert len(loopback.posted("/hook")) == 1
+
+
+def test_saved_searches_are_the_default_search_condition(setup, loopback, tmp_path):
+    """A rule on a saved search of config/searches.toml fires through pipeline.search with no
+    wiring: the search whose words the report holds alerts once, the other never."""
+    searches = tmp_path / "searches.toml"
+    searches.write_text('[[searches]]\nname = "imagery"\nquery = "imagery sanctions"\n'
+                        'match = "terms"\n\n'
+                        '[[searches]]\nname = "airships"\nquery = "zeppelin airship"\n'
+                        'match = "terms"\n', encoding="utf-8")
+    pipe = setup(SEARCH_RULE + '\n[[rules]]\nname = "airships"\nchannels = ["hook"]\n'
+                 'when = { search = "airships" }\n', extra=f'[search]\nfile = "{searches}"\n')
+    run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
+    run_cycle(pipe, feeds=[outlet(loopback, "Outlet B", 50)])
+    assert rows(pipe, "SELECT rule FROM alerts") == [("watched-search",)]
+    assert rows(pipe, "SELECT count(*) FROM alert_checks") == [(0,)]
+    [(_, body)] = loopback.posted("/hook")
+    assert "Wire A reports imagery sanctions" in body.decode()

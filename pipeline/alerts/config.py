@@ -130,10 +130,10 @@ class AlertConfig:
 LOG_CHANNEL = Channel("log", "log")
 
 
-def alerts_mark(path: Path | None) -> tuple:
+def alerts_mark(path: Path | None, searches_file: Path | None = None) -> tuple:
     """What tells an edited alerts file (or saved searches file) from the one loaded."""
     out: list = []
-    for p in (path, searches_path(path)):
+    for p in (path, searches_file or searches_path(path)):
         try:
             out.append((str(p), Path(p).stat().st_mtime_ns) if p else None)
         except OSError:
@@ -142,7 +142,8 @@ def alerts_mark(path: Path | None) -> tuple:
 
 
 def searches_path(alerts_file: Path | None) -> Path | None:
-    """The saved searches file: config/searches.toml beside the alerts file."""
+    """The saved searches file when the caller names none: searches.toml beside the alerts
+    file (`[search] file` in the settings is the one the daemon passes)."""
     return Path(alerts_file).with_name("searches.toml") if alerts_file else None
 
 
@@ -271,7 +272,7 @@ class _Checker:
 
 def load_alert_config(path: Path | None, watchlist: Watchlist, *,
                       topics: Collection[str] | None = None, search_ready: bool = False,
-                      env: Any = None) -> AlertConfig:
+                      env: Any = None, searches_file: Path | None = None) -> AlertConfig:
     """Read and check the alerts file (no file: no rules). Rules that use a saved search while no
     search is wired in are kept but wait (one warning); so are channels whose environment
     variables are unset (one warning each: their deliveries fail until they are set)."""
@@ -292,7 +293,7 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
         if channel.name in channels and channel.name != "log":
             raise ConfigError(f"{path}: channel {channel.name!r} is defined twice")
         channels[channel.name] = channel
-    sfile = searches_path(path)
+    sfile = searches_file or searches_path(path)
     checker = _Checker(watchlist, topics, saved_search_names(sfile), sfile)
     rules: list[Rule] = []
     for i, item in enumerate(raw_rules):
@@ -334,7 +335,7 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
         if missing:
             warnings.append(f"{path}: channel {name} needs {', '.join(missing)} in the "
                             f"environment; its alerts fail until it is set")
-    _warn_once(str(path), alerts_mark(path), warnings)
+    _warn_once(str(path), alerts_mark(path, sfile), warnings)
     return AlertConfig(tuple(rules), channels, str(path), waiting)
 
 
@@ -357,4 +358,5 @@ def alert_config_for(settings: Any, *, search_ready: bool = False) -> AlertConfi
 
     topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
     return load_alert_config(settings.alerts.file, load_watchlist(settings.watchlist.file),
-                             topics=topics, search_ready=search_ready)
+                             topics=topics, search_ready=search_ready,
+                             searches_file=settings.search.file)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -106,12 +106,15 @@ def _run(services: Services, sources: list[str], options: BackfillOptions,
     done = _finished(services, [f.path for f in files])
     todo = [f for f in files if done.get(f.path) != f.key]
     c["sources_skipped"] = len(files) - len(todo)
-    job = WorkerJob(settings.embed, load_spec(settings.topics.file, settings.watchlist.file,
+    embed = settings.embed
+    if not embed.cache_dir:   # where make_embedder keeps the ONNX graphs, said explicitly
+        embed = replace(embed, cache_dir=str(settings.warehouse.path.parent / "model-cache"))
+    job = WorkerJob(embed, load_spec(settings.topics.file, settings.watchlist.file,
                                               settings.seeds.dir,
                                               enabled=settings.backfill.prefilter != "none"),
                     since=options.since, until=options.until, embed_pages=not options.dry_run)
     if options.workers == 0 and not options.scheduler:
-        use_embedder(settings.embed, services.embedder)   # one model in this process
+        use_embedder(embed, services.embedder)   # one model in this process
     if progress is not None:
         progress.begin(len(todo), sum(f.size or 0 for f in todo))
     status, error = "ok", None

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,14 +59,19 @@ _CACHE_LOCK = threading.Lock()
 
 
 def embedder_for(settings: EmbedSettings) -> Any:
-    """This process's embedder for these settings, built once (the model loads on first use)."""
+    """This process's embedder for these settings, built once (the model loads on first use).
+    `settings.cache_dir` is resolved by the client (the ONNX graphs' folder)."""
     with _CACHE_LOCK:
         found = _EMBEDDERS.get(settings)
         if found is None:
+            # One model thread per Dask worker process: n workers then use n cores.
             found = _EMBEDDERS[settings] = Embedder(
                 settings.model, settings.sha256, batch_size=settings.batch_size,
                 overlap_tokens=settings.chunk_overlap_tokens, device=settings.device,
-                max_chunks=settings.max_chunks)
+                max_chunks=settings.max_chunks, backend=settings.backend,
+                precision=settings.precision,
+                cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
+                threads=settings.threads or 1)
         return found
 
 

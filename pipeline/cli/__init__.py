@@ -36,12 +36,24 @@ def cli(ctx: click.Context, config_path: str | None, warehouse: str | None,
 
 
 def _register() -> None:
-    from pipeline.cli import (backfill, core, daemon, dedup, digest, feeds, ingest, lake, status,
-                              topics, watch)
+    from pipeline.cli import (
+        backfill,
+        core,
+        daemon,
+        dedup,
+        digest,
+        feeds,
+        ingest,
+        lake,
+        search,
+        status,
+        topics,
+        watch,
+    )
 
     for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
                     ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
-                    dedup.dedup, lake.export, watch.entities, watch.alerts,
+                    dedup.dedup, lake.export, watch.entities, watch.alerts, search.search,
                     backfill.backfill):
         cli.add_command(command)
 

@@ -13,6 +13,7 @@ from uuid import UUID
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 FORMATS = ("table", "csv", "json")
 
@@ -53,12 +54,13 @@ def _cell(value: Any, max_width: int) -> str:
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
                  max_width: int = 80, console: Console | None = None) -> None:
-    """Print rows as a table."""
-    table = Table(title=title, show_lines=False, header_style="bold")
+    """Print rows as a table (cells are plain text: a stored title's brackets are not markup)."""
+    table = Table(title=Text(title) if title is not None else None, show_lines=False,
+                  header_style="bold")
     for name in columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(Text(name), overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v, max_width) for v in row))
+        table.add_row(*(Text(_cell(v, max_width)) for v in row))
     (console or Console()).print(table)
 
 

@@ -1,5 +1,5 @@
 """What the ingest stages keep between cycles: the loaded model, the dedup index, the tagger, the
-watchlist and the alert rules.
+watchlist, the alert rules and the extraction workers.
 
 The daemon holds one `Services` for its whole life; each part is built from the warehouse when
 first needed and brought up to date by `refresh`. All of it is prepared by `warm_up` while the
@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
+from pipeline.extractpool import Extractor, shared_extractor
 from pipeline.factory import make_embedder, make_warehouse
 from pipeline.models import (
     ArticleDraft,
@@ -28,6 +29,7 @@ from pipeline.models import (
     StoredArticle,
     TagResult,
 )
+from pipeline.search.terms import index_terms
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
@@ -69,8 +71,9 @@ class Services:
     settings: Settings
     warehouse: Warehouse = None  # type: ignore[assignment]
     embedder: Embedder = None  # type: ignore[assignment]
-    #: Saved-search name and new article ids -> the ids that match (pipeline.search provides
-    #: one); None: rules with a search condition wait and never fire.
+    #: Saved-search name and new article ids -> the ids that match; by default the saved
+    #: searches of `[search] file` (pipeline/search/saved.py). None: rules with a search
+    #: condition wait and never fire.
     search_matcher: SearchMatcher | None = None
     _index: DedupIndex | None = field(default=None, init=False)
     _tagger: Tagger | None = field(default=None, init=False)
@@ -86,9 +89,16 @@ class Services:
             self.warehouse = make_warehouse(self.settings)
         if self.embedder is None:
             self.embedder = make_embedder(self.settings)
+        if self.search_matcher is None:
+            from pipeline.search.saved import SavedSearches
+
+            self.search_matcher = SavedSearches(self.settings.search, self.embedder,
+                                                self.warehouse).match_saved
 
     def warm_up(self) -> None:
         """Load the model and bring index and tagger up to date, reading the warehouse only."""
+        if self.settings.ingest.fetch_pages:
+            self.extractor.start()  # the workers start while the model loads
         self.embedder.encode(["warm up"])
         with self.warehouse.connect(read_only=True) as db:
             self.refresh(db)
@@ -128,12 +138,14 @@ class Services:
             self._watchlist_mark = mark
             self._alerts = None  # rules are checked against the watchlist's names
         topics = {t.slug for t in self._tagger.topics} if self._tagger is not None else None
-        mark = (alerts_mark(self.settings.alerts.file), self._watchlist_mark,
+        searches = self.settings.search.file
+        mark = (alerts_mark(self.settings.alerts.file, searches), self._watchlist_mark,
                 tuple(sorted(topics or ())), self.search_matcher is not None)
         if self._alerts is None or mark != self._alerts_mark:
             self._alerts = load_alert_config(self.settings.alerts.file, self._watchlist,
                                              topics=topics,
-                                             search_ready=self.search_matcher is not None)
+                                             search_ready=self.search_matcher is not None,
+                                             searches_file=searches)
             self._alerts_mark = mark
 
     def use_tagger(self, tagger: Tagger) -> None:
@@ -158,6 +170,11 @@ class Services:
         self._tagger_mark = ()
         self._watchlist = None
         self._alerts = None
+
+    @property
+    def extractor(self) -> Extractor:
+        """Where article pages are extracted: worker processes shared by this process's cycles."""
+        return shared_extractor(self.settings.ingest.extract_workers)
 
     @property
     def index(self) -> DedupIndex:
@@ -296,7 +313,8 @@ class Services:
                 tags = borrow_tags(tags, dec.duplicate_of)
             out.append(StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
                                      embedding=emb, dedup=dec, tags=tags,
-                                     entities=watchlist.match(d.title, d.text)))
+                                     entities=watchlist.match(d.title, d.text),
+                                     terms=index_terms(d.title, d.text)))
             if i in own:   # an original a later copy in this batch may borrow from
                 lent[i] = (replace(emb, chunks=(), title_vector=None), tags)
         return out

@@ -1,5 +1,6 @@
 """Work on the warehouse besides the cycle: the seed corpus, the feeds list, re-tagging after a
-topics or watchlist edit and recomputing dedup decisions after a threshold change.
+topics or watchlist edit, recomputing dedup decisions after a threshold change, and the
+full-text index (indexing what it lacks, sorting it).
 
 Each function does its slow part (embedding, deciding) first and opens the warehouse for writing
 only to store the result, in one transaction.
@@ -17,10 +18,11 @@ from pipeline.dedup import DedupIndex
 from pipeline.feedsconfig import load_feeds
 from pipeline.ingest.services import Services, borrow_tags
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
+from pipeline.search.terms import ANALYZER, index_terms
 from pipeline.seeds import load_seeds, seeds_signature
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
-from pipeline.store import dedup_store, entities_store, stories_store, topics_store
+from pipeline.store import dedup_store, entities_store, search_store, stories_store, topics_store
 from pipeline.store import feeds as feed_store
 from pipeline.store.articles import evidence_json
 from pipeline.store.db import Warehouse
@@ -260,3 +262,35 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     stats["merges"] = len(merges)
     services.reset()
     return stats
+
+
+def index_for_search(warehouse: Warehouse, progress: Progress | None = None,
+                     block: int = 2000) -> int:
+    """Add the articles the full-text index lacks (stored before it existed, or by an older
+    analyzer); a transaction per block of articles. Returns how many were indexed."""
+    done = 0
+    with warehouse.connect(read_only=True) as db:
+        total = search_store.count_unindexed(db, ANALYZER)
+    while done < total:
+        with warehouse.connect(read_only=True) as db:
+            rows = search_store.unindexed(db, ANALYZER, block)
+        if not rows:
+            break
+        terms = {int(aid): index_terms(title, text) for aid, title, text in rows}
+        with warehouse.transaction() as db:
+            search_store.write_terms(db, terms, replace=True)
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+    return done
+
+
+def compact_search_index(warehouse: Warehouse) -> int:
+    """Sort the term table by term if articles were indexed since it last was (maintenance);
+    returns the number of articles that were waiting."""
+    with warehouse.connect(read_only=True) as db:
+        waiting = search_store.uncompacted(db)
+    if waiting:
+        with warehouse.transaction() as db:
+            search_store.compact(db)
+    return waiting

@@ -17,6 +17,7 @@ from pipeline.models import (
     TagResult,
     TopicTag,
 )
+from pipeline.store import search_store
 from pipeline.store.db import Db
 from pipeline.store.stories_store import record_merges
 
@@ -149,6 +150,8 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         _insert_chunks(db, chunks)
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
     write_entities(db, {a.id: a.entities for a in articles}, replace=False)
+    search_store.write_terms(db, {a.id: a.terms for a in articles if a.terms is not None},
+                             replace=False)
     merges = [(a.id, a.dedup.story_id, m, a.dedup.story_evidence) for a in articles
               for m in a.dedup.merged_stories]
     if merges:
@@ -171,6 +174,7 @@ def delete_articles(db: Db, ids: Sequence[int]) -> None:
     if not ids:
         return
     params = [list(ids)]
+    search_store.delete_terms(db, ids)
     for table, column in (("article_topics", "article_id"), ("article_entities", "article_id"),
                           ("chunk_embeddings", "article_id"),
                           ("embeddings", "article_id"), ("articles", "id")):

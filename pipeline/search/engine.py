@@ -1,0 +1,205 @@
+"""One search: a query in, stories out, each with its best report and why it matched.
+
+    query ──► analyse (terms, "phrases") ──► BM25 over title + text ─┐
+          └─► embed (per vector source) ──► closest chunk per article ┴─► reciprocal rank fusion
+          ──► fold by story ──► best passage, matched words, ranks
+
+The query is embedded (`prepare`) before the warehouse is opened, so a read-only search holds
+the file only while it reads. Quoted phrases are a full-text feature: in hybrid search every
+result must contain them; meaning alone ignores the quotes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, TextHit
+from pipeline.search.passages import best_passage
+from pipeline.search.rank import fold, reciprocal_rank_fusion
+from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
+from pipeline.store import search_store
+from pipeline.store.db import Db
+
+MODES = ("hybrid", "text", "meaning")
+
+
+class QueryEncoder(Protocol):
+    """What a vector source needs of an embedder."""
+
+    model_name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class VectorSource:
+    """Vectors meaning is looked for in: a chunk-shaped table and the encoder of its model.
+
+    Today one source, the chunk vectors of the configured model; a second (say multilingual
+    title-and-lead vectors) is one more entry, searched with its own encoder."""
+
+    table: str
+    encoder: QueryEncoder
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The query embedded for one vector source."""
+
+    table: str
+    model: str
+    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A query analysed and embedded, ready to run against the warehouse."""
+
+    raw: str
+    parsed: ParsedQuery
+    probes: tuple[Probe, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How deep each ranking goes and how they are fused."""
+
+    depth: int = 100                 # articles taken from each ranking
+    rrf_k: float = 60.0
+    text_weight: float = 1.0
+    meaning_weight: float = 1.0
+    meaning_floor: float = 0.0       # hybrid: found by meaning alone needs this cosine
+    coverage_power: float = 2.0      # a text hit counts coverage ** power (see `coverage`)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Stories found, best first, and the raw rankings behind them."""
+
+    stories: tuple[StoryResult, ...]
+    text_hits: tuple[TextHit, ...] = ()
+    meaning_hits: tuple[MeaningHit, ...] = ()
+    fused: tuple[tuple[int, float], ...] = field(default=(), repr=False)
+
+
+def options_from(settings: Any) -> SearchOptions:
+    """Search options from the `[search]` settings."""
+    return SearchOptions(depth=settings.depth, rrf_k=settings.rrf_k,
+                         text_weight=settings.text_weight, meaning_weight=settings.meaning_weight,
+                         meaning_floor=settings.meaning_floor,
+                         coverage_power=settings.coverage_power)
+
+
+def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -> PreparedQuery:
+    """Analyse the query and embed it once per vector source (no warehouse needed)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown search mode {mode!r}")
+    parsed = parse_query(query)
+    probes: tuple[Probe, ...] = ()
+    if mode != "text" and parsed.text:
+        probes = tuple(Probe(s.table, s.encoder.model_name, s.encoder.encode([parsed.text])[0])
+                       for s in sources)
+    return PreparedQuery(query, parsed, probes)
+
+
+def meaning_ranking(db: Db, probes: Sequence[Probe], *, filters: SearchFilters = SearchFilters(),
+                    depth: int = 100, only: Sequence[int] | None = None) -> list[MeaningHit]:
+    """Articles closest in meaning to the query over every vector source, best first (each
+    article by its best chunk of any source). The one place a vector index would plug in."""
+    best: dict[int, MeaningHit] = {}
+    for probe in probes:
+        for hit in search_store.meaning_ranking(db, probe.vector, probe.model, filters=filters,
+                                                depth=depth, table=probe.table, only=only):
+            if hit.article_id not in best or hit.similarity > best[hit.article_id].similarity:
+                best[hit.article_id] = hit
+    return sorted(best.values(), key=lambda h: (-h.similarity, h.article_id))[:depth]
+
+
+def text_ranking(db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(),
+                 depth: int = 100) -> list[TextHit]:
+    """Articles by BM25 of the query's terms, each holding every quoted phrase."""
+    phrases = [(terms, phrase_regex(p)) for p, terms in zip(parsed.phrases,
+                                                             parsed.phrase_terms())]
+    return search_store.text_ranking(db, parsed.terms, filters=filters, phrases=phrases,
+                                     depth=depth)
+
+
+def coverage(db: Db, terms: Sequence[str], hits: Sequence[TextHit]) -> dict[int, float]:
+    """Each text hit's share of the query: the idf of the query terms it holds over the idf of
+    all of them. Two common words of a long query are a weak match; the one rare name asked
+    for is a full one."""
+    n, counts = search_store.term_document_counts(db, terms)
+    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in counts.items()}
+    total = sum(idf.values()) or 1.0
+    return {h.article_id: sum(idf.get(t, 0.0) for t in h.terms) / total for h in hits}
+
+
+def _fuse_weighted(text_hits: Sequence[TextHit], meaning_hits: Sequence[MeaningHit],
+                   share: dict[int, float], options: SearchOptions) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for rank, hit in enumerate(text_hits, 1):
+        scores[hit.article_id] = (options.text_weight * share[hit.article_id]
+                                  ** options.coverage_power / (options.rrf_k + rank))
+    for rank, m in enumerate(meaning_hits, 1):
+        scores[m.article_id] = (scores.get(m.article_id, 0.0)
+                                + options.meaning_weight / (options.rrf_k + rank))
+    return sorted(scores.items(), key=lambda kv: -kv[1])
+
+
+def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFilters(),
+           mode: str = "hybrid", limit: int = 20,
+           options: SearchOptions = SearchOptions()) -> SearchOutcome:
+    """Rank, fuse and fold: up to `limit` stories, best first."""
+    parsed = prepared.parsed
+    text_hits: list[TextHit] = []
+    meaning_hits: list[MeaningHit] = []
+    if mode in ("hybrid", "text"):
+        text_hits = text_ranking(db, parsed, filters=filters, depth=options.depth)
+    if mode in ("hybrid", "meaning"):
+        meaning_hits = meaning_ranking(db, prepared.probes, filters=filters, depth=options.depth)
+        if mode == "hybrid" and parsed.phrases:
+            keep = {h.article_id for h in meaning_hits}
+            for phrase in parsed.phrases:
+                keep &= search_store.phrase_present(db, sorted(keep), phrase_regex(phrase))
+            meaning_hits = [h for h in meaning_hits if h.article_id in keep]
+        if mode == "hybrid" and options.meaning_floor > 0:
+            in_text = {h.article_id for h in text_hits}
+            meaning_hits = [h for h in meaning_hits if h.article_id in in_text
+                            or h.similarity >= options.meaning_floor]
+    if mode == "hybrid" and options.coverage_power > 0 and text_hits:
+        share = coverage(db, parsed.terms, text_hits)
+        fused = _fuse_weighted(text_hits, meaning_hits, share, options)
+    else:
+        fused = reciprocal_rank_fusion(
+            [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
+            k=options.rrf_k, weights=[options.text_weight, options.meaning_weight])
+    infos = search_store.articles_info(db, [aid for aid, _ in fused])
+    stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
+    best_ids = [items[0][0] for _, items in stories]
+    present = search_store.terms_present(db, best_ids, parsed.terms)
+    sizes = search_store.story_sizes(db, [sid for sid, _ in stories])
+    by_text = {h.article_id: (rank, h) for rank, h in enumerate(text_hits, 1)}
+    by_meaning = {h.article_id: (rank, h) for rank, h in enumerate(meaning_hits, 1)}
+    patterns = [phrase_pattern(p) for p in parsed.phrases]
+    results = []
+    for story_id, items in stories:
+        aid, score = items[0]
+        info = infos[aid]
+        t_rank, t_hit = by_text.get(aid, (None, None))
+        m_rank, m_hit = by_meaning.get(aid, (None, None))
+        matched = tuple(parsed.surface[t] for t in parsed.terms if t in present.get(aid, ()))
+        span = (m_hit.start_char, m_hit.end_char) if m_hit is not None else None
+        hit = SearchHit(
+            article=info, score=score, text_rank=t_rank, meaning_rank=m_rank,
+            bm25=t_hit.score if t_hit is not None else None,
+            similarity=m_hit.similarity if m_hit is not None else None,
+            matched_terms=matched,
+            passage=best_passage(info.text, parsed.terms, span=span, phrases=patterns))
+        results.append(StoryResult(story_id=story_id, best=hit,
+                                   reports=sizes.get(story_id, len(items)), matched=len(items),
+                                   article_ids=tuple(i for i, _ in items)))
+    return SearchOutcome(tuple(results), tuple(text_hits), tuple(meaning_hits), tuple(fused))
