@@ -50,11 +50,10 @@ from pipeline.errors import NewswatchError
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash, words
+from pipeline.vectorindex import VectorIndex
 
 log = logging.getLogger(__name__)
 
-#: Stored chunk vectors compared per matrix product (bounds the temporary similarity matrix).
-_BLOCK_ROWS = 32768
 #: Fewer shingles than this is too little text to call one text contained in another.
 MIN_CONTAINMENT_SHINGLES = 20
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
@@ -174,47 +173,11 @@ def is_english_like(lang: str | None, text: str) -> bool:
     return letters == 0 or len(_NON_LATIN_RE.findall(sample)) / letters < 0.1
 
 
-class _Rows:
-    """A growable float32 matrix of chunk vectors with the article id of each row."""
-
-    def __init__(self) -> None:
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.owner = np.zeros(0, dtype=np.int64)
-        self.size = 0
-
-    def add(self, owner: int, vectors: np.ndarray) -> None:
-        n, dim = vectors.shape
-        if self.matrix.shape[1] != dim:
-            if self.size:
-                # Vectors of another model cannot be compared with these: keep the newer model.
-                log.warning("chunk vectors change dimension (%d → %d); earlier ones are dropped "
-                            "from the near-duplicate index", self.matrix.shape[1], dim)
-            self.matrix = np.zeros((max(1024, n), dim), dtype=np.float32)
-            self.owner = np.full(self.matrix.shape[0], -1, dtype=np.int64)
-            self.size = 0
-        if self.size + n > self.matrix.shape[0]:
-            capacity = max(self.size + n, self.matrix.shape[0] * 2)
-            grown = np.zeros((capacity, dim), dtype=np.float32)
-            grown[:self.size] = self.matrix[:self.size]
-            owners = np.full(capacity, -1, dtype=np.int64)
-            owners[:self.size] = self.owner[:self.size]
-            self.matrix, self.owner = grown, owners
-        self.matrix[self.size:self.size + n] = vectors
-        self.owner[self.size:self.size + n] = owner
-        self.size += n
-
-    def forget(self, ids: set[int]) -> None:
-        if self.size:
-            dead = np.isin(self.owner[:self.size], list(ids))
-            self.owner[:self.size][dead] = -1
-            self.matrix[:self.size][dead] = 0.0
-
-
 class DedupIndex:
     """Everything stored so far, held in memory between cycles and rebuilt from the warehouse."""
 
     def __init__(self, settings: DedupSettings, text_loader: TextLoader | None = None,
-                 cache_size: int = 20000) -> None:
+                 cache_size: int = 20000, vectors: VectorIndex | None = None) -> None:
         self.settings = settings
         self._load_texts = text_loader
         self._cache_size = cache_size
@@ -225,7 +188,8 @@ class DedupIndex:
         self._meta: dict[int, tuple[float, bool, int | None, int]] = {}  # ts, english, root, story
         self._shingles: OrderedDict[int, np.ndarray] = OrderedDict()
         self._pinned: dict[int, np.ndarray] = {}   # seeds: always in memory
-        self._rows = _Rows()
+        # Chunk vectors of English articles; a persisted index may arrive already filled.
+        self.vectors = vectors
         self.max_id = 0
 
     def __len__(self) -> int:
@@ -258,7 +222,7 @@ class DedupIndex:
             self._remember(doc.id, shingles)
         self._lsh.insert(doc.id, self._minhash(shingles), check_duplication=False)
         if english and doc.chunk_vectors.size:
-            self._rows.add(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
+            self._add_vectors(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
         self.max_id = max(self.max_id, doc.id)
 
     def remove(self, ids: Iterable[int]) -> None:
@@ -274,7 +238,22 @@ class DedupIndex:
             self._pinned.pop(i, None)
             if i in self._lsh:
                 self._lsh.remove(i)
-        self._rows.forget(gone)
+        if self.vectors is not None:
+            self.vectors.remove(gone)
+
+    def _add_vectors(self, article_id: int, chunks: np.ndarray) -> None:
+        dim = chunks.shape[1]
+        if self.vectors is None or self.vectors.dim != dim:
+            if self.vectors is not None and self.vectors.size:
+                # Vectors of another model cannot be compared with these: keep the newer model.
+                log.warning("chunk vectors change dimension (%d → %d); earlier ones are dropped "
+                            "from the near-duplicate index", self.vectors.dim, dim)
+            self.vectors = VectorIndex(dim, exact_below=self.settings.vector_index_min_rows)
+        self.vectors.add(article_id, chunks)
+
+    def english_ids(self) -> set[int]:
+        """Articles whose chunk vectors belong in the vector index (English-like ones)."""
+        return {i for i, meta in self._meta.items() if meta[1]}
 
     def _remember(self, article_id: int, shingles: np.ndarray) -> None:
         self._shingles[article_id] = shingles
@@ -321,27 +300,15 @@ class DedupIndex:
         out: list[dict[int, float]] = [{} for _ in docs]
         blocks = [(k, d) for k, d in enumerate(docs)
                   if d.chunk_vectors.size and is_english_like(d.lang, d.text)]
-        if not blocks or self._rows.size == 0:
+        if not blocks or self.vectors is None or self.vectors.size == 0:
             return out
         queries = np.vstack([np.asarray(d.chunk_vectors, dtype=np.float32) for _, d in blocks])
-        if queries.shape[1] != self._rows.matrix.shape[1]:
-            return out
-        owners = self._rows.owner[:self._rows.size]
         doc_of_row = np.repeat([k for k, _ in blocks], [d.chunk_vectors.shape[0] for _, d in blocks])
-        stored = self._rows.matrix
-        # One matrix product per block of stored chunks for the whole batch; only the pairs above
-        # the floor are looked at, so the work is the product itself.
-        for lo in range(0, self._rows.size, _BLOCK_ROWS):
-            hi = min(lo + _BLOCK_ROWS, self._rows.size)
-            sims = queries @ stored[lo:hi].T
-            q_rows, s_rows = np.nonzero(sims >= floor)
-            if not q_rows.size:
-                continue
-            values = sims[q_rows, s_rows].tolist()
-            for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(),
-                                           owners[lo + s_rows].tolist(), values):
-                if owner >= 0 and value > out[doc_k].get(owner, -1.0):
-                    out[doc_k][owner] = value
+        q_rows, owners, sims = self.vectors.search(queries, floor)
+        for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(), owners.tolist(),
+                                       sims.tolist()):
+            if value > out[doc_k].get(owner, -1.0):
+                out[doc_k][owner] = value
         return out
 
     def decide(self, docs: Sequence[DedupDoc]) -> list[DedupDecision]:

@@ -161,6 +161,11 @@ class DedupSettings:
                                               "confirms a duplicate", lo=0, hi=1)
     story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story", lo=0, hi=1)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
+    vector_index_min_rows: int = _opt(20000, "stored chunk vectors from which they are searched "
+                                             "in an approximate (HNSW) index persisted beside "
+                                             "the warehouse; below, exactly", lo=0, hi=10**9)
+    vector_index_save_s: int = _opt(600, "least seconds between two saves of the vector index "
+                                         "file by the ingest cycle", lo=0, hi=86400)
 
 
 @dataclass(frozen=True)

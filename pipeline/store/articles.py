@@ -160,8 +160,12 @@ def table_counts(db: Db) -> dict[str, int]:
 
 
 
-def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDecision]]:
-    """Stored articles newer than `after_id` as dedup documents with their decisions, in id order."""
+def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0
+               ) -> Iterator[tuple[DedupDoc, DedupDecision]]:
+    """Stored articles newer than `after_id` as dedup documents with their decisions, in id order.
+
+    Chunk vectors are read only for articles newer than `chunks_after` and for seeds (a persisted
+    vector index holds the others); the rest come with no chunk vectors."""
     rows = db.rows(
         "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
         "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, e.vector "
@@ -169,13 +173,25 @@ def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDe
         [after_id])
     if not rows:
         return
-    chunk_keys, chunk_matrix = chunk_vectors(db, after_id=after_id)
+    chunk_keys, chunk_matrix = chunk_vectors(db, after_id=max(after_id, chunks_after))
+    if chunks_after > after_id:
+        seed_keys, seed_matrix = chunk_vectors(db, source="seed", after_id=after_id)
+        seed_keys = [k for k in seed_keys if k[0] <= chunks_after]
+        if seed_keys:
+            chunk_keys = seed_keys + chunk_keys
+            chunk_matrix = np.vstack([seed_matrix[:len(seed_keys)], chunk_matrix]
+                                     if chunk_matrix.size else [seed_matrix[:len(seed_keys)]])
     by_article: dict[int, list[int]] = {}
     for pos, (aid, _) in enumerate(chunk_keys):
         by_article.setdefault(aid, []).append(pos)
     for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story, vector) in rows:
         positions = by_article.get(aid, [])
-        chunks = chunk_matrix[positions] if positions else np.asarray([vector], dtype=np.float32)
+        if positions:
+            chunks = chunk_matrix[positions]
+        elif aid <= chunks_after and source != "seed":
+            chunks = np.zeros((0, len(vector)), dtype=np.float32)
+        else:
+            chunks = np.asarray([vector], dtype=np.float32)
         doc = DedupDoc(id=int(aid), text=text, content_hash=digest, lang=lang, published_at=when,
                        vector=np.asarray(vector, dtype=np.float32), chunk_vectors=chunks,
                        is_seed=source == "seed")
