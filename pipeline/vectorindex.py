@@ -186,7 +186,6 @@ class VectorIndex:
             chunk_no = np.arange(owners.size) - np.repeat(starts, np.diff(np.r_[starts,
                                                                                   owners.size]))
             keys = (owners.astype(np.uint64) << np.uint64(_CHUNK_BITS)) + chunk_no.astype(np.uint64)
-            graph.reserve(max(owners.size * 2, 1024))
             graph.add(keys, self._matrix[:self._used][live], threads=0)
         self._graph = graph
         self._matrix = np.zeros((0, self.dim), dtype=np.float32)
@@ -293,6 +292,10 @@ class VectorIndex:
                     or int(info.get("dim", -1)) != dim:
                 log.info("chunk vector index %s was made for another model or format: rebuilt",
                          path)
+                return None
+            if int(info["rows"]) < exact_below:
+                log.info("chunk vector index %s holds fewer rows than [dedup] "
+                         "vector_index_min_rows: searched exactly instead", path)
                 return None
             if _file_sha256(path) != info.get("sha256"):
                 raise ValueError("checksum mismatch")

@@ -119,7 +119,7 @@ class Services:
         # A loaded file counts as a save of what it held; a rebuilt index is saved next time.
         self._saved_at = time.monotonic() if vectors is not None else None
         self._saved_version = (id(vectors), vectors.version) if vectors is not None else ()
-        if len(index) > 1000:
+        if len(index) > 1000 or vectors is not None:
             log.info("dedup index: %d articles loaded in %.1f s (chunk vectors %s)", len(index),
                      time.perf_counter() - started,
                      "from the saved index" if vectors is not None else "from the warehouse")
