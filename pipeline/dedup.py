@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -224,6 +224,40 @@ class DedupIndex:
         if english and doc.chunk_vectors.size:
             self._add_vectors(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
         self.max_id = max(self.max_id, doc.id)
+
+    def add_all(self, rows: Iterable[tuple[DedupDoc, DedupDecision]], block: int = 50000) -> int:
+        """Index many decided articles (a load from the warehouse): as `add` for each, with the
+        chunk vectors inserted `block` rows at a time (an HNSW graph inserts those in parallel)."""
+        pending: list[tuple[int, np.ndarray]] = []
+        count = rows_pending = 0
+        for doc, decision in rows:
+            chunks = doc.chunk_vectors
+            self.add(replace(doc, chunk_vectors=chunks[:0]), decision)
+            if chunks.size and self._meta[doc.id][1]:
+                pending.append((doc.id, np.asarray(chunks, dtype=np.float32)))
+                rows_pending += chunks.shape[0]
+            count += 1
+            if rows_pending >= block:
+                self._add_vectors_many(pending)
+                pending, rows_pending = [], 0
+        self._add_vectors_many(pending)
+        return count
+
+    def _add_vectors_many(self, pending: list[tuple[int, np.ndarray]]) -> None:
+        start = 0
+        while start < len(pending):
+            dim = pending[start][1].shape[1]
+            end = start + 1
+            while end < len(pending) and pending[end][1].shape[1] == dim:
+                end += 1
+            self._add_vectors(*pending[start])  # makes the index, or a new one for a new model
+            rest = pending[start + 1:end]
+            if rest:
+                assert self.vectors is not None
+                self.vectors.add_many(np.array([i for i, _ in rest]),
+                                      np.array([c.shape[0] for _, c in rest]),
+                                      np.vstack([c for _, c in rest]))
+            start = end
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget articles (a batch that could not be written, an edited seed)."""

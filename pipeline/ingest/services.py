@@ -125,9 +125,8 @@ class Services:
                      "from the saved index" if vectors is not None else "from the warehouse")
 
     def _load_rows(self, db: Db, index: DedupIndex, chunks_after: int = 0) -> None:
-        for doc, decision in article_store.dedup_rows(db, after_id=index.max_id,
-                                                      chunks_after=chunks_after):
-            index.add(doc, decision)
+        index.add_all(article_store.dedup_rows(db, after_id=index.max_id,
+                                               chunks_after=chunks_after))
 
     def save_vectors(self, force: bool = False) -> bool:
         """Persist the chunk vector index beside the warehouse if it changed and the last save is
