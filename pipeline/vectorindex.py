@@ -66,7 +66,7 @@ class VectorIndex:
     (float16) from there on."""
 
     def __init__(self, dim: int, *, exact_below: int = 20000, connectivity: int = 16,
-                 expansion_add: int = 128, expansion_search: int = 96) -> None:
+                 expansion_add: int = 64, expansion_search: int = 96) -> None:
         self.dim = dim
         self.exact_below = exact_below
         self._params = dict(connectivity=connectivity, expansion_add=expansion_add,
