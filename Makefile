@@ -41,6 +41,7 @@ bench: install-test
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/extract_eval.py
 	$(BIN)/python bench/dedup_eval.py
+	$(BIN)/python bench/story_eval.py
 	$(BIN)/python bench/dedup_scale.py
 	$(BIN)/python bench/topics_eval.py
 	$(BIN)/python bench/soak.py

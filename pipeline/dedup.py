@@ -18,13 +18,21 @@ before a page is fetched):
    containment ≥ `containment_threshold` in either direction (a copy cut short, or the story with
    another one appended). The best confirmed root wins. Two reports of the same event by
    different outlets share meaning but few 5-word shingles, so they are not merged.
-4. story: a new original joins the story of the stored article whose best chunk is closest
-   (cosine ≥ `story_similarity`) within `story_window_days`, else starts its own story. Best
-   chunk rather than whole-article vector: two reports of one event share at least one passage
-   about it, while a long article's mean vector blurs into its subject (measured on the seeds:
-   the Spacety pair 0.80 by best chunk but only 0.70 whole-article, below the 0.75 of two
-   different events on the same subject; by best chunk, same-event pairs score 0.73-0.85 and
-   all other seed pairs at most 0.69, hence the default 0.72).
+4. story (pipeline/stories.py, fed with the vector hits found here): a new original joins the
+   story of the stored articles within `story_window_days` whose evidence holds: best chunk
+   cosine >= `story_similarity` (meaning alone), or best chunk cosine >= `story_min_similarity`
+   completed by the rare words both texts use (best chunk + tf-idf cosine >=
+   `story_combined_score`), or, for a short text (a teaser, a paywall), its headline matching the
+   other text. Best chunk rather than whole-article vector: two reports of one event share at
+   least one passage about it, while a long article's mean vector blurs into its subject
+   (measured on the seeds: the Spacety pair 0.80 by best chunk but only 0.70 whole-article, below
+   the 0.75 of two different events on the same subject; by best chunk, same-event pairs score
+   0.73-0.85 and all other seed pairs at most 0.69, hence 0.72 for meaning alone; below it, the
+   seeds' different events share only words common among stored articles). A story of three or
+   more members needs two of them to agree, so one bridge article does not chain two events; an
+   article that holds with two stories that already resemble each other merges them into the
+   earlier one (`story_merges`), and `articles.story_id` always names the surviving story. Only
+   English texts are compared by vectors; other languages join stories only as copies.
 
 A duplicate points at a root original (the earliest, possibly a seed) that it confirmably overlaps,
 and takes its story; `duplicate_similarity` and `duplicate_kind` describe the overlap with that
@@ -49,6 +57,17 @@ from datasketch import MinHash, MinHashLSH
 from pipeline.errors import NewswatchError
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.settings import DedupSettings
+from pipeline.stories import (
+    SUPPORT_SIMILARITY,
+    Hit,
+    StoryBook,
+    StoryRule,
+    TermCache,
+    Terms,
+    decide_story,
+    is_short,
+    terms_of,
+)
 from pipeline.textnorm import content_hash, words
 from pipeline.vectorindex import VectorIndex
 
@@ -179,17 +198,24 @@ class DedupIndex:
     def __init__(self, settings: DedupSettings, text_loader: TextLoader | None = None,
                  cache_size: int = 20000, vectors: VectorIndex | None = None) -> None:
         self.settings = settings
+        self.rule = StoryRule.from_settings(settings)
         self._load_texts = text_loader
         self._cache_size = cache_size
         self._lsh = MinHashLSH(threshold=settings.lsh_threshold, num_perm=settings.num_perm)
         self._perm_seed = 1
         self._template = MinHash(num_perm=settings.num_perm, seed=self._perm_seed)
         self._by_hash: dict[str, int] = {}
-        self._meta: dict[int, tuple[float, bool, int | None, int]] = {}  # ts, english, root, story
+        self._meta: dict[int, tuple[float, bool, int | None]] = {}  # ts, english, root
         self._shingles: OrderedDict[int, np.ndarray] = OrderedDict()
         self._pinned: dict[int, np.ndarray] = {}   # seeds: always in memory
         # Chunk vectors of English articles; a persisted index may arrive already filled.
         self.vectors = vectors
+        self._titles: VectorIndex | None = None    # headlines of short English texts
+        self._short: set[int] = set()
+        self.stories = StoryBook()
+        self._terms = TermCache(text_loader, cache_size)
+        self._pinned_terms: dict[int, Terms] = {}
+        self._pending: set[int] = set()            # add_all: chunk vectors not inserted yet
         self.max_id = 0
 
     def __len__(self) -> int:
@@ -207,15 +233,14 @@ class DedupIndex:
 
     def add(self, doc: DedupDoc, decision: DedupDecision,
             shingles: np.ndarray | None = None) -> None:
-        """Index a decided article so later ones are compared with it."""
+        """Index a decided article so later ones are compared with it (its merges applied)."""
         if doc.id in self._meta:
             self.remove([doc.id])
         if shingles is None:
             shingles = shingle_hashes(doc.text, self.settings.shingle_size)
         self._by_hash.setdefault(doc.content_hash, doc.id)
         english = is_english_like(doc.lang, doc.text)
-        self._meta[doc.id] = (doc.published_at.timestamp(), english,
-                              decision.duplicate_of, decision.story_id)
+        self._meta[doc.id] = (doc.published_at.timestamp(), english, decision.duplicate_of)
         if doc.is_seed:
             self._pinned[doc.id] = shingles
         else:
@@ -223,6 +248,22 @@ class DedupIndex:
         self._lsh.insert(doc.id, self._minhash(shingles), check_duplication=False)
         if english and doc.chunk_vectors.size:
             self._add_vectors(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
+        if english and (doc.chunk_vectors.size or self._holds(doc.id)):
+            if is_short(doc.text, self.rule) and doc.title_vector is not None:
+                self._short.add(doc.id)
+                title = np.asarray(doc.title_vector, np.float32)[None, :]
+                if self._titles is None or self._titles.dim != title.shape[1]:
+                    self._titles = VectorIndex(title.shape[1],
+                                               exact_below=self.settings.vector_index_min_rows)
+                self._titles.add(doc.id, title)
+        terms = terms_of(doc.text)
+        self.stories.terms.add(terms)
+        self._terms.put(doc.id, doc.text, terms)
+        if doc.is_seed:
+            self._pinned_terms[doc.id] = terms
+        for story in decision.merged_stories:
+            self.stories.merge(story, decision.story_id, doc.id)
+        self.stories.add(doc.id, decision.story_id, original=decision.duplicate_of is None)
         self.max_id = max(self.max_id, doc.id)
 
     def add_all(self, rows: Iterable[tuple[DedupDoc, DedupDecision]], block: int = 50000) -> int:
@@ -232,10 +273,11 @@ class DedupIndex:
         count = rows_pending = 0
         for doc, decision in rows:
             chunks = doc.chunk_vectors
-            self.add(replace(doc, chunk_vectors=chunks[:0]), decision)
-            if chunks.size and self._meta[doc.id][1]:
+            if chunks.size and is_english_like(doc.lang, doc.text):
                 pending.append((doc.id, np.asarray(chunks, dtype=np.float32)))
                 rows_pending += chunks.shape[0]
+                self._pending.add(doc.id)
+            self.add(replace(doc, chunk_vectors=chunks[:0]), decision)
             count += 1
             if rows_pending >= block:
                 self._add_vectors_many(pending)
@@ -258,22 +300,12 @@ class DedupIndex:
                                       np.array([c.shape[0] for _, c in rest]),
                                       np.vstack([c for _, c in rest]))
             start = end
+        self._pending.clear()
 
-    def remove(self, ids: Iterable[int]) -> None:
-        """Forget articles (a batch that could not be written, an edited seed)."""
-        gone = {i for i in ids if i in self._meta}
-        if not gone:
-            return
-        for key in [k for k, v in self._by_hash.items() if v in gone]:
-            del self._by_hash[key]
-        for i in gone:
-            self._meta.pop(i, None)
-            self._shingles.pop(i, None)
-            self._pinned.pop(i, None)
-            if i in self._lsh:
-                self._lsh.remove(i)
-        if self.vectors is not None:
-            self.vectors.remove(gone)
+    def _holds(self, article_id: int) -> bool:
+        # Chunk vectors already indexed (a persisted index) or about to be (add_all).
+        return article_id in self._pending or (self.vectors is not None
+                                               and self.vectors.holds(article_id))
 
     def _add_vectors(self, article_id: int, chunks: np.ndarray) -> None:
         dim = chunks.shape[1]
@@ -288,6 +320,30 @@ class DedupIndex:
     def english_ids(self) -> set[int]:
         """Articles whose chunk vectors belong in the vector index (English-like ones)."""
         return {i for i, meta in self._meta.items() if meta[1]}
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Forget articles (a batch that could not be written, an edited seed)."""
+        gone = {i for i in ids if i in self._meta}
+        if not gone:
+            return
+        for key in [k for k, v in self._by_hash.items() if v in gone]:
+            del self._by_hash[key]
+        known = self._terms.cached(gone)
+        for i in gone:
+            self._meta.pop(i, None)
+            self._shingles.pop(i, None)
+            self._pinned.pop(i, None)
+            self._short.discard(i)
+            terms = self._pinned_terms.pop(i, None) or known.get(i)
+            if terms is not None:   # words evicted from memory stay counted: a slight overcount
+                self.stories.terms.remove(terms)
+            if i in self._lsh:
+                self._lsh.remove(i)
+        self._terms.drop(gone)
+        for index in (self.vectors, self._titles):
+            if index is not None:
+                index.remove(gone)
+        self.stories.remove(gone)
 
     def _remember(self, article_id: int, shingles: np.ndarray) -> None:
         self._shingles[article_id] = shingles
@@ -324,13 +380,18 @@ class DedupIndex:
             meta = self._meta.get(article_id)
         return article_id
 
-    def _story(self, article_id: int) -> int:
-        meta = self._meta.get(article_id)
-        return meta[3] if meta else article_id
+    def story_of(self, article_id: int) -> int:
+        """The story an indexed article belongs to now (merges followed)."""
+        return self.stories.story(article_id)
+
+    def _floor(self) -> float:
+        s = self.settings
+        return min(s.candidate_similarity, s.story_similarity, s.story_min_similarity,
+                   SUPPORT_SIMILARITY)
 
     def _vector_matches(self, docs: Sequence[DedupDoc]) -> list[dict[int, float]]:
-        """For each doc: best chunk cosine per stored article, above the story floor."""
-        floor = min(self.settings.story_similarity, self.settings.candidate_similarity)
+        """For each doc: best chunk cosine per stored article, above the lowest floor in use."""
+        floor = self._floor()
         out: list[dict[int, float]] = [{} for _ in docs]
         blocks = [(k, d) for k, d in enumerate(docs)
                   if d.chunk_vectors.size and is_english_like(d.lang, d.text)]
@@ -345,8 +406,25 @@ class DedupIndex:
                 out[doc_k][owner] = value
         return out
 
+    def _headline_matches(self, doc: DedupDoc) -> dict[int, float]:
+        """Headline evidence with stored articles: this short text's headline against their
+        chunks, and the headlines of stored short texts against this text's chunks."""
+        if not doc.chunk_vectors.size or not is_english_like(doc.lang, doc.text):
+            return {}
+        floor = min(self.settings.story_headline_similarity, SUPPORT_SIMILARITY)
+        out = ({} if self._titles is None else
+               self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor))
+        if doc.title_vector is not None and is_short(doc.text, self.rule) \
+                and self.vectors is not None:
+            mine = self.vectors.best_per_owner(np.asarray(doc.title_vector, np.float32)[None, :],
+                                              floor)
+            for owner, value in mine.items():
+                out[owner] = max(value, out.get(owner, -1.0))
+        return out
+
     def decide(self, docs: Sequence[DedupDoc]) -> list[DedupDecision]:
-        """Decide a batch in order and index each article, so later ones see earlier ones."""
+        """Decide a batch in order and index each article, so later ones see earlier ones; the
+        story ids returned follow merges made by later articles of the batch."""
         vector_hits = self._vector_matches(docs)
         decisions = []
         for k, doc in enumerate(docs):
@@ -359,25 +437,28 @@ class DedupIndex:
                     extra[prior.id] = float((prior.chunk_vectors @ doc.chunk_vectors.T).max())
             hits = {**vector_hits[k], **extra}
             shingles = shingle_hashes(doc.text, self.settings.shingle_size)
-            decision = self._decide_one(doc, shingles, hits)
+            decision = self._decide_one(doc, shingles, hits, self._headline_matches(doc))
             self.add(doc, decision, shingles)
             decisions.append(decision)
-        return decisions
+        return [d if d.story_id == self.story_of(doc.id)
+                else replace(d, story_id=self.story_of(doc.id))
+                for doc, d in zip(docs, decisions)]
 
     def check(self, doc: DedupDoc) -> DedupDecision:
         """Decide one article without indexing it."""
         shingles = shingle_hashes(doc.text, self.settings.shingle_size)
-        return self._decide_one(doc, shingles, self._vector_matches([doc])[0])
+        return self._decide_one(doc, shingles, self._vector_matches([doc])[0],
+                                self._headline_matches(doc))
 
-    def _decide_one(self, doc: DedupDoc, shingles: np.ndarray,
-                    vector_hits: dict[int, float]) -> DedupDecision:
+    def _decide_one(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float],
+                    headline_hits: dict[int, float] | None = None) -> DedupDecision:
         s = self.settings
         original = self._by_hash.get(doc.content_hash)
         if original == doc.id or original not in self._meta:
             original = None
         if original is not None and self._root(original) == original:
             # The same normalised text as a root: the closest overlap there is.
-            return DedupDecision(original, 1.0, "hash", self._story(original))
+            return self._copy(original, 1.0, "hash")
         candidates = set(self._lsh.query(self._minhash(shingles)))
         candidates |= {c for c, v in vector_hits.items() if v >= s.candidate_similarity}
         if original is not None:
@@ -386,8 +467,15 @@ class DedupIndex:
         best = self._best_root(doc.id, shingles, candidates)
         if best is not None:
             root, (kind, similarity) = best
-            return DedupDecision(root, round(similarity, 4), kind, self._story(root))
-        return DedupDecision(None, None, None, self._story_of_new(doc, vector_hits))
+            return self._copy(root, round(similarity, 4), kind)
+        story = self._story_of_new(doc, vector_hits, headline_hits or {})
+        return DedupDecision(None, None, None, story.story_id, story.evidence, story.merged)
+
+    def _copy(self, root: int, similarity: float, kind: str) -> DedupDecision:
+        story = self.story_of(root)
+        return DedupDecision(root, similarity, kind, story,
+                             {"rule": "copy", "of": root, "story": story, "kind": kind,
+                              "similarity": similarity})
 
     def _best_root(self, doc_id: int, shingles: np.ndarray, candidates: set[int]
                    ) -> tuple[int, tuple[str, float]] | None:
@@ -405,14 +493,30 @@ class DedupIndex:
                 best = (root, verdict)
         return best
 
-    def _story_of_new(self, doc: DedupDoc, vector_hits: dict[int, float]) -> int:
+    def _story_of_new(self, doc: DedupDoc, vector_hits: dict[int, float],
+                      headline_hits: dict[int, float]):
+        """The story decision (pipeline/stories.py) over the hits within the story window; a
+        copy's hits count as its root's, so copies neither add support nor a story."""
         window = self.settings.story_window_days * 86400
         when = doc.published_at.timestamp()
-        best_id, best_score = None, self.settings.story_similarity
-        for cand, score in vector_hits.items():
-            meta = self._meta.get(cand)
-            if cand == doc.id or meta is None or abs(meta[0] - when) > window:
+        hits: dict[int, Hit] = {}
+        for cand in set(vector_hits) | set(headline_hits):
+            root = self._root(cand)
+            meta = self._meta.get(root)
+            if root == doc.id or meta is None or abs(meta[0] - when) > window:
                 continue
-            if score >= best_score:
-                best_id, best_score = cand, score
-        return self._story(best_id) if best_id is not None else doc.id
+            old = hits.get(root, Hit())
+            hits[root] = Hit(max(old.meaning, vector_hits.get(cand, 0.0)),
+                             max(old.headline, headline_hits.get(cand, 0.0)))
+        return decide_story(doc.id, doc.text, terms_of(doc.text), is_short(doc.text, self.rule),
+                            hits, self.stories, self._terms, self.rule, self._short,
+                            self._stories_close)
+
+    def _stories_close(self, a: list[int], b: list[int], most: int = 20) -> float:
+        """Best chunk cosine between some members of two stories (the latest `most` of each)."""
+        if self.vectors is None:
+            return 0.0
+        left, right = self.vectors.vectors_of(a[-most:]), self.vectors.vectors_of(b[-most:])
+        if not left.size or not right.size:
+            return 0.0
+        return float((left @ right.T).max())

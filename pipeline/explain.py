@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
-from pipeline.store import topics_store
+from pipeline.store import stories_store, topics_store
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Explanation:
     article: dict[str, Any]
     tags: tuple[StoredTag, ...]
     scores_now: tuple[TopicScore, ...]
+    story: dict[str, Any] | None = None   # stored story evidence, the story's size, its merges
 
 
 def explain_article(services: Services, article_id: int) -> Explanation:
@@ -53,6 +54,7 @@ def explain_article(services: Services, article_id: int) -> Explanation:
         if info is None:
             raise NewswatchError(f"no article with id {article_id}")
         [(_, title, text, embedding)] = list(topics_store.stored_embeddings(db, [article_id]))
+        story = stories_store.story_rows(db, article_id)
         services.refresh(db)
     tags = tuple(StoredTag(t["topic"], float(t["score"]), tuple(t["matched_terms"] or ()),
                            t["passage"] or "", json.loads(t["evidence"] or "{}"))
@@ -63,4 +65,48 @@ def explain_article(services: Services, article_id: int) -> Explanation:
         scores.append(TopicScore(topic.slug, float(score), topic.threshold, float(meaning),
                                  float(lexical.weight), topic.min_keyword_weight,
                                  bool(lexical.context), tuple(lexical.terms)))
-    return Explanation(info, tags, tuple(scores))
+    return Explanation(info, tags, tuple(scores), story)
+
+
+def story_lines(story: dict[str, Any] | None) -> list[str]:
+    """Why the article is in its story, in plain lines (what was decided, not recomputed)."""
+    if not story:
+        return []
+    ev = story.get("evidence") or {}
+    size = f"story {story['story_id']}: {story['originals']} originals, {story['articles']} articles"
+    rule = ev.get("rule")
+    if not ev:
+        lines = [f"{size}; no evidence stored (decided before stories kept it: "
+                 f"`newswatch dedup --rebuild` records it)"]
+    elif rule == "copy":
+        lines = [f"{size}; a copy ({ev.get('kind')}, {ev.get('similarity')}) of article "
+                 f"{ev.get('of')}, so in its story"]
+    elif rule == "new story":
+        lines = [f"{size}; started it: no earlier story's evidence held"]
+        if ev.get("nearest"):
+            lines.append(f"  nearest: {_link_text(ev['nearest'])}")
+    else:
+        lines = [f"{size}; joined by rule {rule!r} with article {ev.get('via')}: "
+                 f"{_link_text(ev)}"]
+        lines.append(f"  {ev.get('members_agreeing')} of {ev.get('members')} members agreed")
+        if ev.get("shared_words"):
+            lines.append(f"  shared rare words: {', '.join(ev['shared_words'])}")
+        for other in ev.get("also_held", []):
+            lines.append(f"  also held, not joined: {_link_text(other)}")
+    for m in ev.get("merged", []):
+        lines.append(f"  merged story {m['story']} into this one (stories' closeness "
+                     f"{m.get('closeness')}; {_link_text(m)})")
+    for story_id, why in (ev.get("refused") or {}).items():
+        lines.append(f"  story {story_id} refused: {why}")
+    for m in story.get("merges", []):
+        lines.append(f"  story {m['story_id']} was merged into {m['merged_into']} by article "
+                     f"{m['article_id']} at {m['merged_at']:%Y-%m-%d %H:%M}")
+    return lines
+
+
+def _link_text(link: dict[str, Any]) -> str:
+    parts = [f"article {link.get('via')} (story {link.get('story')})",
+             f"best chunk cosine {link.get('meaning')}", f"words {link.get('words')}"]
+    if "headline" in link:
+        parts.append(f"headline {link['headline']}")
+    return ", ".join(parts)

@@ -126,6 +126,7 @@ class Embedding:
     vector: np.ndarray
     chunks: tuple[Chunk, ...]
     windows: int = 0                 # windows the whole text has (more than chunks: cut)
+    title_vector: np.ndarray | None = None   # the headline's vector, when one was embedded
 
     @property
     def cut(self) -> bool:
@@ -163,6 +164,8 @@ class DedupDecision:
     similarity: float | None
     kind: str | None
     story_id: int
+    story_evidence: dict[str, Any] = field(default_factory=dict)   # why this story (JSON)
+    merged_stories: tuple[int, ...] = ()     # stories this article folded into story_id
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ class DedupDoc:
     vector: np.ndarray
     chunk_vectors: np.ndarray
     is_seed: bool
+    title_vector: np.ndarray | None = None   # the headline's vector (stories of short texts)
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,16 @@ class DedupSettings:
     jaccard_threshold: float = _opt(0.30, "shingle Jaccard that confirms a duplicate", lo=0, hi=1)
     containment_threshold: float = _opt(0.60, "share of the shorter text found in the other that "
                                               "confirms a duplicate", lo=0, hi=1)
-    story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story", lo=0, hi=1)
+    story_similarity: float = _opt(0.72, "best chunk cosine that joins an earlier story on "
+                                         "meaning alone", lo=0, hi=1)
+    story_min_similarity: float = _opt(0.55, "least best chunk cosine at which shared rare words "
+                                             "can complete the evidence", lo=0, hi=1)
+    story_combined_score: float = _opt(0.78, "best chunk cosine + tf-idf cosine of the words that "
+                                             "joins a story", lo=0, hi=2)
+    story_headline_similarity: float = _opt(0.66, "cosine of a short text's headline with the "
+                                                  "other text that joins a story", lo=0, hi=1)
+    story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
+                                       "by their headline too", lo=0, hi=100000)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
     vector_index_min_rows: int = _opt(20000, "stored chunk vectors from which they are searched "
                                              "in an approximate (HNSW) index persisted beside "

@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 _BLOCK_ROWS = 32768
 #: A key is the article id shifted left by this, plus the chunk number ([embed] max_chunks ≤ 100000).
 _CHUNK_BITS = 20
-#: First k of the adaptive search; most queries have no neighbour at the floor and stop there.
+#: First k of the adaptive search; most queries have few neighbours at the floor and stop there.
 _FIRST_K = 16
+#: Most neighbours one query keeps in the HNSW search (its nearest): a chunk on a much-covered
+#: subject can have thousands of weak ones at a low floor (0.5: story support), and asking for all
+#: of them would cost a linear scan; the candidate and story hits, nearest first, are kept.
+MAX_K = 1024
 _FORMAT = 1
 
 
@@ -208,6 +212,27 @@ class VectorIndex:
             return self._search_exact(queries, floor)
         return self._search_graph(queries, floor)
 
+    def best_per_owner(self, queries: np.ndarray, floor: float) -> dict[int, float]:
+        """For a few query vectors: the best cosine per owner, at or above the floor."""
+        out: dict[int, float] = {}
+        _, owners, sims = self.search(queries, floor)
+        for owner, value in zip(owners.tolist(), sims.tolist()):
+            if value > out.get(owner, -1.0):
+                out[owner] = value
+        return out
+
+    def vectors_of(self, owners) -> np.ndarray:
+        """The stored chunk vectors of some owners, stacked (float16 precision from the graph)."""
+        held = [o for o in owners if o in self._counts]
+        if not held:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._graph is not None:
+            keys = np.concatenate([self._keys(o, self._counts[o]) for o in held])
+            return np.asarray(self._graph.get(keys, dtype=np.float32), dtype=np.float32
+                              ).reshape(len(keys), self.dim)
+        rows = np.isin(self._owner[:self._used], held)
+        return self._matrix[:self._used][rows]
+
     def _search_exact(self, queries: np.ndarray, floor: float):
         q_out, o_out, s_out = [], [], []
         # One matrix product per block of stored rows for all queries; only pairs at the floor
@@ -243,12 +268,13 @@ class VectorIndex:
             o_out.append((keys[rows, cols] >> np.uint64(_CHUNK_BITS)).astype(np.int64))
             s_out.append(sims[rows, cols])
             # A query whose every returned neighbour is above the floor may have more.
-            again = (counts == k) & hit.all(axis=1) if k < total else np.zeros(0, bool)
-            if k >= total or not again.any():
+            limit = min(total, MAX_K)
+            again = (counts == k) & hit.all(axis=1) if k < limit else np.zeros(0, bool)
+            if k >= limit or not again.any():
                 break
             q_out, o_out, s_out = self._drop(q_out, o_out, s_out, pending[again])
             pending = pending[again]
-            k = min(k * 4, total)
+            k = min(k * 4, limit)
         return (np.concatenate(q_out).astype(np.int64), np.concatenate(o_out),
                 np.concatenate(s_out).astype(np.float32))
 

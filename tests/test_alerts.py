@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
 from pipeline.models import AlertMessage, EntityMatch
 from pipeline.testkit.server import Route, rss
-from pipeline.watchlist import Watchlist, WatchEntity
+from pipeline.watchlist import WatchEntity, Watchlist
 from tests.conftest import REPO
 from tests.helpers import article_page, make_pipeline
 

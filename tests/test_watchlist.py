@@ -4,7 +4,6 @@ checks, the shipped starter list, storage with the article, edits picked up, ret
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +12,7 @@ from pipeline.cli import cli
 from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
 from pipeline.testkit.server import rss
-from pipeline.watchlist import Watchlist, WatchEntity, load_watchlist
+from pipeline.watchlist import WatchEntity, Watchlist, load_watchlist
 from tests.conftest import REPO, SEEDS
 from tests.helpers import article_page, make_pipeline, paragraphs, write_feeds
 

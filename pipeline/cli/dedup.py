@@ -42,7 +42,8 @@ def _rebuild(app: App) -> None:
             stats = rebuild_dedup(services, lambda done, total: progress.update(
                 task, completed=done, total=total))
     click.echo(f"{stats['articles']} articles: {stats['duplicates']} duplicates, "
-               f"{stats['stories']} stories; {stats['changed']} decisions changed")
+               f"{stats['stories']} stories ({stats['merges']} merged into others); "
+               f"{stats['changed']} decisions changed")
 
 
 def _verify(app: App) -> None:

@@ -40,8 +40,9 @@ def retag(app: App) -> None:
 @click.argument("article_id", type=int)
 @pass_app
 def explain(app: App, article_id: int) -> None:
-    """Show why an article got its tags (and how close it came to the others)."""
-    from pipeline.explain import explain_article
+    """Show why an article got its tags (and how close it came to the others) and why it is in
+    its story."""
+    from pipeline.explain import explain_article, story_lines
     from pipeline.ingest import Services
 
     found = explain_article(Services(app.settings), article_id)
@@ -54,6 +55,8 @@ def explain(app: App, article_id: int) -> None:
     console.print(f"relevance to the seeds {info['relevance']:.3f}; "
                   f"{'on-topic' if info['on_topic'] else 'off-topic'}; {copy}, "
                   f"story {info['story_id']}")
+    for line in story_lines(found.story):
+        console.print(line, highlight=False, markup=False)
     for tag in found.tags:
         ev = tag.evidence
         console.print(f"\n[green]{tag.topic}[/] score {tag.score:.3f} "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +18,6 @@ import numpy as np
 
 from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
-from pipeline.vectorindex import VectorIndex, index_paths
 from pipeline.embed import Embedder
 from pipeline.factory import make_embedder, make_warehouse
 from pipeline.models import ArticleDraft, DedupDoc, Embedding, StoredArticle
@@ -27,6 +26,7 @@ from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.textnorm import content_hash, word_count
 from pipeline.topics import Tagger, build_tagger
+from pipeline.vectorindex import VectorIndex, index_paths
 from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
 
 log = logging.getLogger(__name__)
@@ -237,14 +237,26 @@ class Services:
             timings["dedup_tag"] = timings.get("dedup_tag", 0.0) + (time.perf_counter() - t1)
         return out
 
+    def with_titles(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
+                    ) -> list[Embedding]:
+        """The embeddings with their headline vectors (one short extra batch for the model)."""
+        todo = [k for k, e in enumerate(embeddings) if e.title_vector is None]
+        out = list(embeddings)
+        if todo:
+            vectors = self.embedder.encode([drafts[k].title or "" for k in todo])
+            for k, v in zip(todo, vectors):
+                out[k] = replace(out[k], title_vector=np.asarray(v, dtype=np.float32))
+        return out
+
     def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
                    embeddings: Sequence[Embedding]) -> list[StoredArticle]:
         """Hash, deduplicate (in order, so copies inside one batch are caught) and tag."""
         hashes = [content_hash(d.text) for d in drafts]
+        embeddings = self.with_titles(drafts, embeddings)
         docs = [DedupDoc(id=i, text=d.text, content_hash=h, lang=d.lang,
                          published_at=d.published_at or d.fetched_at, vector=e.vector,
                          chunk_vectors=np.stack([c.vector for c in e.chunks]),
-                         is_seed=d.source == "seed")
+                         is_seed=d.source == "seed", title_vector=e.title_vector)
                 for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
         decisions = self.index.decide(docs)
         watchlist = self.watchlist

@@ -7,7 +7,7 @@ only to store the result, in one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -16,12 +16,13 @@ import numpy as np
 from pipeline.dedup import DedupIndex
 from pipeline.feedsconfig import load_feeds
 from pipeline.ingest.services import Services
-from pipeline.models import ArticleDraft, DedupDecision
+from pipeline.models import ArticleDraft, DedupDecision, DedupDoc
 from pipeline.seeds import load_seeds, seeds_signature
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
-from pipeline.store import dedup_store, entities_store, topics_store
+from pipeline.store import dedup_store, entities_store, stories_store, topics_store
 from pipeline.store import feeds as feed_store
+from pipeline.store.articles import evidence_json
 from pipeline.store.db import Warehouse
 from pipeline.topics import build_tagger
 
@@ -167,25 +168,52 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
 
 def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[str, int]:
     """Recompute duplicates and stories of every stored article, in id order, with the
-    current thresholds; one transaction. Returns counts, including how many decisions changed."""
+    current thresholds; one transaction. Headlines stored without a vector (before stories
+    used them) are embedded first. Returns counts, including how many decisions changed."""
     index = DedupIndex(services.settings.dedup, text_loader=services.load_texts)
     with services.warehouse.connect(read_only=True) as db:
         rows = list(article_store.dedup_rows(db))
-    changed: list[tuple[int, DedupDecision]] = []
-    stats = {"articles": len(rows), "changed": 0, "duplicates": 0, "stories": 0}
+        untitled = article_store.titles(db, [doc.id for doc, _ in rows
+                                             if doc.title_vector is None])
+    title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
+    if title_vectors is not None:
+        found = dict(zip(untitled, title_vectors))
+        rows = [(replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
+                for doc, old in rows]
+    decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]] = []
+    merges: list[tuple[int, int, int, dict]] = []
     for start in range(0, len(rows), 100):
         block = rows[start:start + 100]
         decisions = index.decide([doc for doc, _ in block])
         for (doc, old), new in zip(block, decisions):
-            if (old.duplicate_of, old.story_id, old.kind) != (new.duplicate_of, new.story_id,
-                                                              new.kind):
-                changed.append((doc.id, new))
-            stats["duplicates"] += new.duplicate_of is not None
-            stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
+            decided.append((doc, old, new))
+            merges += [(story, new.story_id, doc.id, new.story_evidence)
+                       for story in new.merged_stories]
         if progress is not None:
             progress(min(start + 100, len(rows)), len(rows))
+    changed: list[tuple[int, DedupDecision]] = []
+    stats = {"articles": len(rows), "changed": 0, "duplicates": 0, "stories": 0, "merges": 0}
+    for doc, old, new in decided:
+        # A later article may have merged this one's story: the story it belongs to now.
+        new = replace(new, story_id=index.story_of(doc.id))
+        if ((old.duplicate_of, old.story_id, old.kind) != (new.duplicate_of, new.story_id,
+                                                           new.kind)
+                or old.story_evidence != new.story_evidence):
+            changed.append((doc.id, new))
+        stats["duplicates"] += new.duplicate_of is not None
+        stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
     with services.warehouse.transaction() as db:
+        if title_vectors is not None:
+            article_store.set_title_vectors(db, list(untitled), title_vectors)
         dedup_store.update_decisions(db, changed)
-    stats["changed"] = len(changed)
+        stories_store.replace_merges(db, [
+            (story, into, index.story_of(into), article_id,
+             evidence_json(next((m for m in evidence.get("merged", [])
+                                 if m.get("story") == story), None)))
+            for story, into, article_id, evidence in merges])
+    stats["changed"] = sum((old.duplicate_of, old.story_id, old.kind)
+                           != (new.duplicate_of, index.story_of(doc.id), new.kind)
+                           for doc, old, new in decided)
+    stats["merges"] = len(merges)
     services.reset()
     return stats

@@ -9,12 +9,13 @@ import numpy as np
 
 from pipeline.models import DedupDecision, DedupDoc, EntityMatch, StoredArticle, TopicTag
 from pipeline.store.db import Db
+from pipeline.store.stories_store import record_merges
 
 _ARTICLE_COLUMNS = (
     "id", "source", "feed_id", "url", "canonical_url", "guid", "entry_key", "title", "author",
     "published_at", "fetched_at", "lang", "site_name", "description", "text", "text_source",
     "text_source_reason", "content_hash", "word_count", "duplicate_of", "duplicate_similarity",
-    "duplicate_kind", "story_id", "relevance", "on_topic", "seed_file_hash",
+    "duplicate_kind", "story_id", "relevance", "on_topic", "seed_file_hash", "story_evidence",
 )
 
 
@@ -24,7 +25,13 @@ def _article_row(a: StoredArticle) -> list:
             d.author, d.published_at, d.fetched_at, d.lang, d.site_name, d.description, d.text,
             d.text_source, d.text_source_reason, a.content_hash, a.word_count,
             a.dedup.duplicate_of, a.dedup.similarity, a.dedup.kind, a.dedup.story_id,
-            float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash]
+            float(a.tags.relevance), bool(a.tags.on_topic), d.seed_file_hash,
+            evidence_json(a.dedup.story_evidence)]
+
+
+def evidence_json(evidence: Mapping | None) -> str | None:
+    """Story evidence as stored (JSON), or NULL when there is none."""
+    return json.dumps(evidence, ensure_ascii=False, default=str) if evidence else None
 
 
 def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: bool) -> None:
@@ -68,12 +75,19 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
     rows = [_article_row(a) for a in articles]
     db.insert_columns("articles", {name: [r[i] for r in rows]
                                    for i, name in enumerate(_ARTICLE_COLUMNS)})
-    db.insert_columns("embeddings", {
+    titled = [a for a in articles if a.embedding.title_vector is not None]
+    columns = {
         "article_id": [a.id for a in articles],
         "model": [a.embedding.model for a in articles],
         "dim": [int(a.embedding.vector.shape[0]) for a in articles],
         "chunks": [len(a.embedding.chunks) for a in articles],
-        "vector": np.stack([a.embedding.vector for a in articles])})
+        "vector": np.stack([a.embedding.vector for a in articles])}
+    if len(titled) == len(articles):
+        columns["title_vector"] = np.stack([a.embedding.title_vector for a in articles])
+    db.insert_columns("embeddings", columns)
+    if titled and len(titled) < len(articles):
+        set_title_vectors(db, [a.id for a in titled],
+                          np.stack([a.embedding.title_vector for a in titled]))
     chunks = [(a.id, i, c, a.embedding.model) for a in articles
               for i, c in enumerate(a.embedding.chunks)]
     db.insert_columns("chunk_embeddings", {
@@ -85,6 +99,21 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         "vector": np.stack([c.vector for _, _, c, _ in chunks])})
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
     write_entities(db, {a.id: a.entities for a in articles}, replace=False)
+    merges = [(a.id, a.dedup.story_id, m, a.dedup.story_evidence) for a in articles
+              for m in a.dedup.merged_stories]
+    if merges:
+        record_merges(db, merges)
+
+
+def set_title_vectors(db: Db, ids: Sequence[int], vectors: np.ndarray) -> None:
+    """Store the headline vectors of some articles (their embeddings rows exist)."""
+    db.execute("CREATE TEMP TABLE _new_titles (article_id BIGINT, title_vector FLOAT[])")
+    try:
+        db.insert_columns("_new_titles", {"article_id": list(ids), "title_vector": vectors})
+        db.execute("UPDATE embeddings SET title_vector = n.title_vector FROM _new_titles n "
+                   "WHERE embeddings.article_id = n.article_id")
+    finally:
+        db.execute("DROP TABLE IF EXISTS _new_titles")
 
 
 def delete_articles(db: Db, ids: Sequence[int]) -> None:
@@ -176,8 +205,8 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
         rows = db.rows(
             "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
             "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, "
-            "e.vector FROM articles a JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? "
-            "ORDER BY a.id LIMIT ?", [low, page])
+            "e.vector, e.title_vector FROM articles a JOIN embeddings e ON e.article_id = a.id "
+            "WHERE a.id > ? ORDER BY a.id LIMIT ?", [low, page])
         if not rows:
             return
         high = int(rows[-1][0])
@@ -194,7 +223,7 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
         for pos, (aid, _) in enumerate(chunk_keys):
             by_article.setdefault(aid, []).append(pos)
         for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story,
-             vector) in rows:
+             vector, title_vector) in rows:
             positions = by_article.get(aid, [])
             if positions:
                 chunks = chunk_matrix[positions]
@@ -204,10 +233,21 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
                 chunks = np.asarray([vector], dtype=np.float32)
             doc = DedupDoc(id=int(aid), text=text, content_hash=digest, lang=lang,
                            published_at=when, vector=np.asarray(vector, dtype=np.float32),
-                           chunk_vectors=chunks, is_seed=source == "seed")
+                           chunk_vectors=chunks, is_seed=source == "seed",
+                           title_vector=None if title_vector is None
+                           else np.asarray(title_vector, dtype=np.float32))
             yield doc, DedupDecision(dup_of, dup_sim, dup_kind,
                                      int(story if story is not None else aid))
         low = high
+
+
+def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:
+    """Titles of some articles by id, in id order."""
+    if not ids:
+        return {}
+    return {int(i): t or "" for i, t in db.rows(
+        "SELECT id, title FROM articles WHERE id IN (SELECT unnest(?)) ORDER BY id",
+        [list(ids)])}
 
 
 def texts(db: Db, ids: Sequence[int]) -> dict[int, str]:

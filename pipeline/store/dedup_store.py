@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 from pipeline.models import DedupDecision, StoredDuplicate
+from pipeline.store.articles import evidence_json
 from pipeline.store.db import Db
 
 #: Duplicates read per query: bounds the texts held in memory at once.
@@ -13,21 +14,24 @@ _PAGE = 1000
 
 
 def update_decisions(db: Db, changes: Sequence[tuple[int, DedupDecision]]) -> None:
-    """Set duplicate_of, duplicate_similarity, duplicate_kind and story_id of some articles."""
+    """Set duplicate_of, duplicate_similarity, duplicate_kind, story_id and story_evidence of
+    some articles."""
     if not changes:
         return
     db.execute("CREATE TEMP TABLE _new_decisions (id BIGINT, duplicate_of BIGINT, "
-               "similarity DOUBLE, kind VARCHAR, story_id BIGINT)")
+               "similarity DOUBLE, kind VARCHAR, story_id BIGINT, story_evidence VARCHAR)")
     try:
         db.insert_columns("_new_decisions", {
             "id": [i for i, _ in changes],
             "duplicate_of": [d.duplicate_of for _, d in changes],
             "similarity": [d.similarity for _, d in changes],
             "kind": [d.kind for _, d in changes],
-            "story_id": [d.story_id for _, d in changes]})
+            "story_id": [d.story_id for _, d in changes],
+            "story_evidence": [evidence_json(d.story_evidence) for _, d in changes]})
         db.execute("UPDATE articles SET duplicate_of = n.duplicate_of, "
                    "duplicate_similarity = n.similarity, duplicate_kind = n.kind, "
-                   "story_id = n.story_id FROM _new_decisions n WHERE articles.id = n.id")
+                   "story_id = n.story_id, story_evidence = n.story_evidence "
+                   "FROM _new_decisions n WHERE articles.id = n.id")
     finally:
         db.execute("DROP TABLE IF EXISTS _new_decisions")
 

@@ -1,0 +1,202 @@
+"""Story clustering on human-judged article pairs (../shared/corpus/story-pairs, a development
+set: figures on it are not held-out results).
+
+Every distinct text of the chosen pairs is served on loopback as a news page behind one feed, all
+published the same day, and ingested by one real cycle (fetch, extract, embed, dedup, stories,
+tag, store) into a fresh warehouse with the seeds loaded. A pair is joined when its two articles
+end up with the same `story_id`. Printed per arrival order (pair by pair, first text first; then
+everything reversed):
+
+- same-story pairs joined (x/35 for English) and unrelated pairs joined (y/63);
+- the same figures for the pure pairwise decision: each pair judged alone by the link rule
+  (with the word statistics of the whole warehouse), so nothing else stored can help or chain
+  (what the incremental, order-dependent clustering loses or adds).
+
+    .venv/bin/python bench/story_eval.py                 # English pairs, both orders
+    .venv/bin/python bench/story_eval.py --langs same    # also de-de, es-es, ... (own figures)
+    .venv/bin/python bench/story_eval.py --show          # list missed and false joins
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+from pipeline.dedup import confirm, is_english_like, overlap, shingle_hashes
+from pipeline.ingest import Services, run_cycle
+from pipeline.ingest.upkeep import sync_seeds
+from pipeline.settings import load_settings
+from pipeline.store import articles as article_store
+from pipeline.stories import StoryRule, TermStats, is_short, link_rule, terms_of
+from pipeline.testkit.server import LoopbackServer
+from pipeline.testkit.storypairs import (
+    PAIRS_CSV,
+    StoryPair,
+    load_pairs,
+    pair_texts,
+    serve_texts,
+    text_key,
+)
+
+DAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+def make_services(tmp: Path) -> Services:
+    (tmp / "feeds.toml").write_text("")
+    (tmp / "settings.toml").write_text(
+        f'[warehouse]\npath = "{tmp / "stories.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
+        f'max_entries_per_poll = 10000\n'
+        f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
+        f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
+        # One page at a time, in the feed's order: the arrival order is the one asked for.
+        f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n'
+        f'per_host_concurrency = 1\n')
+    services = Services(load_settings(tmp / "settings.toml", env={}))
+    services.warehouse.migrate()
+    sync_seeds(services)
+    return services
+
+
+def ingest(pairs: list[StoryPair], reverse: bool):
+    """One real cycle over the pairs' texts: {text key: (id, story, duplicate_of)}, the
+    services (for the pairwise pass) and the seconds taken."""
+    tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
+    services = make_services(tmp)
+    texts = pair_texts(pairs, reverse=reverse)
+    with LoopbackServer() as server:
+        feed, urls = serve_texts(server, texts, DAY)
+        (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
+        t0 = time.perf_counter()
+        summary = run_cycle(services)
+        elapsed = time.perf_counter() - t0
+    by_url = {u: k for k, u in urls.items()}
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT url, id, story_id, duplicate_of FROM articles "
+                       "WHERE source = 'feed'")
+    stored = {by_url[u]: (int(i), int(s), d) for u, i, s, d in rows if u in by_url}
+    if len(stored) < len(texts):
+        print(f"  warning: {len(texts) - len(stored)} of {len(texts)} texts not stored "
+              f"({summary.articles_new} new articles)")
+    return stored, services, elapsed
+
+
+def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: bool
+             ) -> dict[str, bool]:
+    """Each pair judged alone by the link rule (or as a copy), with the word statistics of the
+    whole warehouse but no clustering: nothing else stored can help or chain."""
+    settings = services.settings.dedup
+    rule = StoryRule.from_settings(settings)
+    with services.warehouse.connect(read_only=True) as db:
+        docs = {doc.id: doc for doc, _ in article_store.dedup_rows(db)}
+    stats = TermStats()
+    terms = {i: terms_of(d.text) for i, d in docs.items()}
+    for t in terms.values():
+        stats.add(t)
+    out = {}
+    for p in pairs:
+        k1, k2 = text_key(p.text1), text_key(p.text2)
+        if k1 not in stored or k2 not in stored or k1 == k2:
+            continue
+        a, b = docs[stored[k1][0]], docs[stored[k2][0]]
+        if reverse:
+            a, b = b, a
+        sa, sb = shingle_hashes(a.text), shingle_hashes(b.text)
+        if confirm(overlap(sb, sa), sb.size, sa.size, settings) is not None:
+            out[p.pair_id] = True
+            continue
+        english = is_english_like(a.lang, a.text) and is_english_like(b.lang, b.text)
+        meaning = float((a.chunk_vectors @ b.chunk_vectors.T).max()) if english else 0.0
+        short = is_short(a.text, rule) or is_short(b.text, rule)
+        headline = 0.0
+        if english and short:
+            for x, y in ((a, b), (b, a)):
+                if x.title_vector is not None and is_short(x.text, rule):
+                    headline = max(headline, float((y.chunk_vectors @ x.title_vector).max()))
+        words = stats.cosine(terms[a.id], terms[b.id]) if english else 0.0
+        out[p.pair_id] = link_rule(meaning, headline, words, short, rule) is not None
+    return out
+
+
+def joined_in_warehouse(pairs: list[StoryPair], stored: dict) -> dict[str, bool]:
+    """Whether each pair's two articles share a story_id in the warehouse."""
+    out = {}
+    for p in pairs:
+        k1, k2 = text_key(p.text1), text_key(p.text2)
+        if k1 in stored and k2 in stored:
+            out[p.pair_id] = stored[k1][1] == stored[k2][1]
+    return out
+
+
+def tally(pairs: list[StoryPair], joined: dict[str, bool]) -> dict[str, dict[str, tuple[int, int]]]:
+    """{lang: {label: (joined, total)}} over the pairs that were stored."""
+    counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for p in pairs:
+        if p.pair_id in joined:
+            c = counts[p.lang1][p.label]
+            c[0] += joined[p.pair_id]
+            c[1] += 1
+    return {lang: {label: (j, n) for label, (j, n) in by.items()} for lang, by in counts.items()}
+
+
+def show(pairs: list[StoryPair], joined: dict[str, bool], stored: dict, what: str) -> None:
+    for p in pairs:
+        if p.pair_id not in joined or p.label == "related":
+            continue
+        wrong = (p.label == "same") != joined[p.pair_id]
+        if wrong:
+            k1, k2 = text_key(p.text1), text_key(p.text2)
+            kind = "missed" if p.label == "same" else "FALSE JOIN"
+            print(f"    {what} {kind} {p.pair_id} ({p.overall}): ids {stored[k1][0]}, "
+                  f"{stored[k2][0]}: {p.text1.strip()[:60]!r} / {p.text2.strip()[:60]!r}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--langs", choices=("en", "same"), default="en",
+                    help="en: English pairs; same: every same-language pair")
+    ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
+    ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
+    args = ap.parse_args()
+    if not PAIRS_CSV.exists():
+        sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
+    logging.basicConfig(level=logging.ERROR)
+    pairs = load_pairs(langs=None if args.langs == "same" else {"en"})
+    settings = load_settings(env={}).dedup
+    print(f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
+          f"(development set: tuned on, not held out)")
+    print(f"[dedup] story rule: {story_rule(settings)}")
+    orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
+    for reverse in orders:
+        name = "reverse" if reverse else "forward"
+        stored, services, elapsed = ingest(pairs, reverse)
+        in_warehouse = joined_in_warehouse(pairs, stored)
+        alone = pairwise(pairs, services, stored, reverse)
+        kept = sum((stored[text_key(p.text1)][0] < stored[text_key(p.text2)][0]) != reverse
+                   for p in pairs if text_key(p.text1) in stored and text_key(p.text2) in stored)
+        print(f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
+              f"{kept} of {len(alone)} pairs arrived in the order asked for")
+        for what, joined in (("pipeline", in_warehouse), ("pairwise", alone)):
+            for lang, by in sorted(tally(pairs, joined).items(), key=lambda kv: kv[0] != "en"):
+                same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))
+                related = by.get("related", (0, 0))
+                print(f"  {what:8} {lang}-{lang}: same-story joined {same[0]}/{same[1]}, "
+                      f"unrelated joined {unrelated[0]}/{unrelated[1]} "
+                      f"(in between: {related[0]}/{related[1]})")
+            if args.show:
+                show(pairs, joined, stored, what)
+
+
+def story_rule(settings) -> str:
+    return ", ".join(f"{k} {getattr(settings, k)}" for k in vars(settings) if k.startswith("story"))
+
+
+if __name__ == "__main__":
+    main()
