@@ -294,3 +294,34 @@ def test_no_file_is_no_warning_and_exact_mode_writes_none(make_settings, fake_em
     assert not caplog.records
     assert not pipe.save_vectors(force=True)
     assert not index_paths(settings.warehouse.path)[0].exists()
+
+
+def test_ingest_cycles_save_the_index_and_a_new_process_continues_from_it(
+        make_settings, fake_embedder, loopback, caplog):
+    from pipeline.ingest import run_cycle
+    from pipeline.testkit.server import rss
+    from tests.helpers import make_pipeline, write_feeds
+
+    settings = make_settings("[dedup]\nvector_index_min_rows = 0\nvector_index_save_s = 0\n\n"
+                             "[ingest]\nfetch_pages = false\n")
+    items = [{"title": f"Report {i}", "link": f"http://news.example/{i}", "guid": f"g{i}",
+              "content": f"<p>{text}</p>"} for i, text in enumerate(REPORTS)]
+    loopback.route("/a.xml", rss(items[:2]), content_type="application/rss+xml")
+    loopback.route("/b.xml", rss(items[2:]), content_type="application/rss+xml")
+    pipe = make_pipeline(settings, fake_embedder)
+    write_feeds(settings, [loopback.url("/a.xml"), loopback.url("/b.xml")])
+    assert run_cycle(pipe, feeds=[loopback.url("/a.xml")]).articles_new == 2
+    path, info = index_paths(settings.warehouse.path)
+    saved_first = json.loads(info.read_text())["max_owner"]
+    # The next cycle starts by saving what the previous one stored, then stores more.
+    assert run_cycle(pipe, feeds=[loopback.url("/b.xml")]).articles_new == 2
+    assert json.loads(info.read_text())["max_owner"] > saved_first
+    with pipe.warehouse.connect(read_only=True) as db:
+        feed_ids = [r[0] for r in db.rows("SELECT id FROM articles WHERE source = 'feed' "
+                                          "ORDER BY id")]
+    with caplog.at_level(logging.INFO, logger="pipeline.ingest.services"):
+        fresh = _fresh(settings, fake_embedder)
+    assert "from the saved index" in caplog.text
+    assert set(feed_ids) <= fresh.index.vectors.owners()
+    assert run_cycle(fresh, feeds=[loopback.url("/a.xml"), loopback.url("/b.xml")]
+                     ).articles_new == 0
