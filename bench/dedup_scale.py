@@ -6,7 +6,7 @@ chunk vectors into the vector index the dedup uses (pipeline/vectorindex.py; exa
 searches the chunks of a batch of 100 new articles (5 chunks each) for every stored chunk above the
 dedup's floor (the lowest threshold in use: 0.5, story support) and keeps the best cosine per
 (new, stored) article, as DedupIndex._vector_matches does. It prints, per mode: build time,
-batch search time (best and median of 3), peak RSS (getrusage, build included); for the index
+batch search time (best and median of 3), peak RSS (VmHWM of the child, build included); for the index
 also save and load time and file size; and the index's recall against exact search at the
 candidate (0.90) and story (0.72) thresholds: of the (new article, stored article) pairs whose
 best chunk cosine is at or above the threshold by exact search, the share the index finds at or
@@ -129,8 +129,22 @@ def synthetic_text(rng: np.random.Generator, i: int, n_words: int) -> str:
     return f"article {i} " + " ".join(rng.choice(WORDS, size=n_words))
 
 
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_now_mb() -> float:
+    return _status_mb("VmRSS")
+
+
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak RSS (VmHWM: getrusage's ru_maxrss would carry the parent's peak over
+    the exec of a child process)."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
@@ -139,6 +153,7 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
     from pipeline.vectorindex import VectorIndex, index_paths
 
     floor = DedupIndex(settings)._floor()
+    base = rss_now_mb()   # the interpreter with newswatch's imports, before any vector
     exact_below = 10 ** 12 if mode == "exact" else settings.vector_index_min_rows
     index = VectorIndex(DIM, exact_below=exact_below)
     articles = size // CHUNKS
@@ -151,7 +166,7 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
             index.add_many(np.arange(lo + 1, lo + n + 1), np.full(n, CHUNKS),
                            block.reshape(n * CHUNKS, DIM))
     out: dict = {"mode": mode, "size": size, "build_s": time.perf_counter() - started,
-                 "approximate": index.approximate, "floor": floor}
+                 "approximate": index.approximate, "floor": floor, "base_mb": base}
     batch = np.load(folder / f"batch-{size}.npy")
     queries = batch.reshape(-1, DIM)
     doc_of_row = np.repeat(np.arange(len(batch)), CHUNKS)
@@ -279,7 +294,9 @@ def run(size: int, folder: Path, full: bool) -> None:
         print(f"  {mode:5} ({'HNSW' if r['approximate'] else 'exact'}): built in "
               f"{r['build_s']:.1f} s; batch of {BATCH} x {CHUNKS} chunks, {what}: best "
               f"{r['batch_best_s']:.3f} s, median {r['batch_median_s']:.3f} s (vector search "
-              f"{r['search_best_s']:.3f} s); peak RSS {r['peak_mb']:.0f} MB{extra}", flush=True)
+              f"{r['search_best_s']:.3f} s); peak RSS {r['peak_mb']:.0f} MB"
+              + (f" ({r['base_mb']:.0f} MB before any vector)" if "base_mb" in r else "")
+              + extra, flush=True)
     for threshold in (0.90, 0.72):
         share, pairs = recall(results["exact"]["hits"], results["index"]["hits"], threshold)
         print(f"  recall at {threshold:.2f}: {share:.4f} of {pairs:,} (new, stored) pairs")
