@@ -422,12 +422,55 @@ class DedupIndex:
                 out[owner] = max(value, out.get(owner, -1.0))
         return out
 
-    def decide(self, docs: Sequence[DedupDoc]) -> list[DedupDecision]:
+    def likely_copies(self, docs: Sequence[DedupDoc]) -> set[int]:
+        """Ids of the batch's articles that are copies by their text alone (the same text as a
+        root, or a confirmed shingle overlap with a root stored or earlier in the batch): they
+        need no vectors. A forecast made before embedding; `decide` settles each one."""
+        local = MinHashLSH(threshold=self.settings.lsh_threshold, num_perm=self.settings.num_perm)
+        local_hash: dict[str, int] = {}
+        local_shingles: dict[int, np.ndarray] = {}
+        out: set[int] = set()
+        for doc in docs:
+            shingles = shingle_hashes(doc.text, self.settings.shingle_size)
+            if self._text_copy(doc, shingles, {}) is not None:
+                out.add(doc.id)
+                continue
+            if doc.content_hash in local_hash:
+                out.add(doc.id)
+                continue
+            sketch = self._minhash(shingles)
+            if any(confirm(overlap(shingles, local_shingles[c]), shingles.size,
+                           local_shingles[c].size, self.settings)
+                   for c in local.query(sketch)):
+                out.add(doc.id)
+                continue
+            # Only originals of the batch are compared with later ones: a copy's root is stored.
+            local_hash[doc.content_hash] = doc.id
+            local_shingles[doc.id] = shingles
+            local.insert(doc.id, sketch, check_duplication=False)
+        return out
+
+    def decide(self, docs: Sequence[DedupDoc],
+               complete: Callable[[DedupDoc], DedupDoc] | None = None) -> list[DedupDecision]:
         """Decide a batch in order and index each article, so later ones see earlier ones; the
-        story ids returned follow merges made by later articles of the batch."""
+        story ids returned follow merges made by later articles of the batch.
+
+        A doc without chunk vectors (a forecast copy) is decided by its text; if it turns out
+        not to be a copy after all, `complete` gives it its vectors and it is decided in full.
+        """
+        docs = list(docs)
         vector_hits = self._vector_matches(docs)
         decisions = []
         for k, doc in enumerate(docs):
+            shingles = shingle_hashes(doc.text, self.settings.shingle_size)
+            if complete is not None and not doc.chunk_vectors.size:
+                copy = self._text_copy(doc, shingles, {})
+                if copy is not None:
+                    self.add(doc, copy, shingles)
+                    decisions.append(copy)
+                    continue
+                doc = docs[k] = complete(doc)
+                vector_hits[k] = self._vector_matches([doc])[0]
             # Articles of this batch indexed a moment ago are not in the precomputed matrix.
             extra = {}
             for prior in docs[:k]:
@@ -436,7 +479,6 @@ class DedupIndex:
                         and self._meta[prior.id][1] and is_english_like(doc.lang, doc.text)):
                     extra[prior.id] = float((prior.chunk_vectors @ doc.chunk_vectors.T).max())
             hits = {**vector_hits[k], **extra}
-            shingles = shingle_hashes(doc.text, self.settings.shingle_size)
             decision = self._decide_one(doc, shingles, hits, self._headline_matches(doc))
             self.add(doc, decision, shingles)
             decisions.append(decision)
@@ -450,9 +492,9 @@ class DedupIndex:
         return self._decide_one(doc, shingles, self._vector_matches([doc])[0],
                                 self._headline_matches(doc))
 
-    def _decide_one(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float],
-                    headline_hits: dict[int, float] | None = None) -> DedupDecision:
-        s = self.settings
+    def _text_copy(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float]
+                   ) -> DedupDecision | None:
+        """Levels 2 and 3: the root this text copies, or None (an original)."""
         original = self._by_hash.get(doc.content_hash)
         if original == doc.id or original not in self._meta:
             original = None
@@ -460,14 +502,22 @@ class DedupIndex:
             # The same normalised text as a root: the closest overlap there is.
             return self._copy(original, 1.0, "hash")
         candidates = set(self._lsh.query(self._minhash(shingles)))
-        candidates |= {c for c, v in vector_hits.items() if v >= s.candidate_similarity}
+        candidates |= {c for c, v in vector_hits.items()
+                       if v >= self.settings.candidate_similarity}
         if original is not None:
             # A copy of a stored duplicate is a copy of its root only if it overlaps the root too.
             candidates.add(original)
         best = self._best_root(doc.id, shingles, candidates)
-        if best is not None:
-            root, (kind, similarity) = best
-            return self._copy(root, round(similarity, 4), kind)
+        if best is None:
+            return None
+        root, (kind, similarity) = best
+        return self._copy(root, round(similarity, 4), kind)
+
+    def _decide_one(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float],
+                    headline_hits: dict[int, float] | None = None) -> DedupDecision:
+        copy = self._text_copy(doc, shingles, vector_hits)
+        if copy is not None:
+            return copy
         story = self._story_of_new(doc, vector_hits, headline_hits or {})
         return DedupDecision(None, None, None, story.story_id, story.evidence, story.merged)
 

@@ -175,6 +175,9 @@ class DedupSettings:
                                              "the warehouse; below, exactly", lo=0, hi=10**9)
     vector_index_save_s: int = _opt(600, "least seconds between two saves of the vector index "
                                          "file by the ingest cycle", lo=0, hi=86400)
+    embed_copies: bool = _opt(False, "embed copies found by their text too (false: a copy takes "
+                                     "its original's vector, story and topics, and costs no "
+                                     "model time)")
 
 
 @dataclass(frozen=True)

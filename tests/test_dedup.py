@@ -185,7 +185,8 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
     from pipeline.models import ArticleDraft
     from tests.helpers import make_pipeline
 
-    settings = make_settings()
+    # Every article embedded (by the fake model), so the CLI's rebuild never needs the real one.
+    settings = make_settings("[dedup]\nembed_copies = true\n")
     pipe = make_pipeline(settings, fake_embedder)
     with pipe.warehouse.connect(read_only=True) as db:
         pipe.refresh(db)

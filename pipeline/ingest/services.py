@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -20,7 +21,14 @@ from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.factory import make_embedder, make_warehouse
-from pipeline.models import ArticleDraft, DedupDoc, Embedding, StoredArticle
+from pipeline.models import (
+    ArticleDraft,
+    DedupDecision,
+    DedupDoc,
+    Embedding,
+    StoredArticle,
+    TagResult,
+)
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
@@ -30,6 +38,29 @@ from pipeline.vectorindex import VectorIndex, index_paths
 from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
 
 log = logging.getLogger(__name__)
+
+
+def borrow_tags(tags: TagResult, original: int) -> TagResult:
+    """An original's tags as a copy of it carries them (each topic's evidence names the original,
+    so `explain` says where they came from)."""
+    return replace(tags, topics=tuple(replace(t, evidence={**t.evidence, "copy_of": original})
+                                      for t in tags.topics))
+
+
+class _Clock:
+    """Adds the wall time of named stages into a timings dict (if one is kept)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
 @dataclass
@@ -106,8 +137,10 @@ class Services:
         index = DedupIndex(self.settings.dedup, text_loader=self.load_texts, vectors=vectors)
         self._load_rows(db, index, chunks_after=vectors.max_owner if vectors else 0)
         if vectors is not None:
-            held, wanted = vectors.owners(), {i for i in index.english_ids()
-                                              if i <= vectors.max_owner}
+            # English articles with vectors of their own (a copy found by its text has none).
+            held = vectors.owners()
+            wanted = index.english_ids() & article_store.ids_with_chunks(
+                db, up_to=vectors.max_owner)
             if held != wanted:
                 log.warning("chunk vector index %s is stale (%d articles it should hold are "
                             "missing, %d are no longer stored): rebuilding it from the warehouse",
@@ -222,19 +255,105 @@ class Services:
 
     def process(self, drafts: Sequence[ArticleDraft], first_id: int,
                 timings: dict[str, float] | None = None) -> list[StoredArticle]:
-        """Embed, deduplicate and tag a batch; ids are first_id, first_id + 1, ... in order."""
-        t0 = time.perf_counter()
+        """Deduplicate, embed what needs vectors, and tag a batch; ids are first_id,
+        first_id + 1, ... in order.
+
+        A copy found by its text alone (the same text as an original, or a confirmed shingle
+        overlap) is not embedded: it takes its original's story, topics and article vector
+        (`embeddings.chunks` = 0, no `chunk_embeddings` rows). `[dedup] embed_copies` embeds
+        every article instead.
+        """
+        ids = [first_id + i for i in range(len(drafts))]
+        hashes = [content_hash(d.text) for d in drafts]
+        clock = _Clock(timings)
+        with clock("dedup_tag"):
+            skip = (set() if self.settings.dedup.embed_copies else
+                    self.index.likely_copies([self._doc(i, d, h, None)
+                                              for i, d, h in zip(ids, drafts, hashes)]))
+        todo = [k for k, i in enumerate(ids) if i not in skip]
+        with clock("embed"):
+            embedded = self._embed([drafts[k] for k in todo])
+        own = {ids[k]: e for k, e in zip(todo, embedded)}
+        by_id = dict(zip(ids, drafts))
+
+        def complete(doc: DedupDoc) -> DedupDoc:
+            # A forecast copy that is not one after all (its original turned out a copy).
+            with clock("embed"):
+                own[doc.id] = self._embed([by_id[doc.id]])[0]
+            return self._doc(doc.id, by_id[doc.id], doc.content_hash, own[doc.id])
+
+        with clock("dedup_tag"):
+            decisions = self.index.decide(
+                [self._doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)],
+                complete)
+            return self._finish(ids, drafts, hashes, decisions, own)
+
+    def _embed(self, drafts: Sequence[ArticleDraft]) -> list[Embedding]:
+        """Chunk vectors and headline vectors of some drafts (long texts logged when cut)."""
+        if not drafts:
+            return []
         embeddings = self.embedder.embed([d.text for d in drafts])
         for draft, emb in zip(drafts, embeddings):
             if emb.cut:
                 log.warning("%s: embedded the first %d of %d chunks (%d words; [embed] "
                             "max_chunks); the whole text is stored and compared by overlap",
                             draft.url, len(emb.chunks), emb.windows, word_count(draft.text))
-        t1 = time.perf_counter()
-        out = self.decide_all([first_id + i for i in range(len(drafts))], drafts, embeddings)
-        if timings is not None:
-            timings["embed"] = timings.get("embed", 0.0) + (t1 - t0)
-            timings["dedup_tag"] = timings.get("dedup_tag", 0.0) + (time.perf_counter() - t1)
+        return self.with_titles(drafts, embeddings)
+
+    def embed_text(self, text: str, title: str) -> Embedding:
+        """One text's chunk vectors with its headline vector."""
+        emb = self.embedder.embed([text])[0]
+        return replace(emb, title_vector=np.asarray(self.embedder.encode([title or ""])[0],
+                                                    dtype=np.float32))
+
+    @staticmethod
+    def with_vectors(doc: DedupDoc, embedding: Embedding) -> DedupDoc:
+        """A dedup document given the vectors of an embedding."""
+        return replace(doc, vector=embedding.vector, title_vector=embedding.title_vector,
+                       chunk_vectors=np.stack([c.vector for c in embedding.chunks]))
+
+    @staticmethod
+    def _doc(article_id: int, draft: ArticleDraft, digest: str,
+             embedding: Embedding | None) -> DedupDoc:
+        """What the dedup index needs of a draft (no vectors: decided by its text first)."""
+        if embedding is None:
+            vector, chunks, title = np.zeros(0, np.float32), np.zeros((0, 0), np.float32), None
+        else:
+            vector, title = embedding.vector, embedding.title_vector
+            chunks = np.stack([c.vector for c in embedding.chunks])
+        return DedupDoc(id=article_id, text=draft.text, content_hash=digest, lang=draft.lang,
+                        published_at=draft.published_at or draft.fetched_at, vector=vector,
+                        chunk_vectors=chunks, is_seed=draft.source == "seed", title_vector=title)
+
+    def _finish(self, ids: Sequence[int], drafts: Sequence[ArticleDraft], hashes: Sequence[str],
+                decisions: Sequence[DedupDecision], own: dict[int, Embedding]
+                ) -> list[StoredArticle]:
+        """Tag each article (a copy without vectors borrows its original's tags) and find its
+        watchlist entities."""
+        roots = {dec.duplicate_of for i, dec in zip(ids, decisions) if i not in own}
+        stored_roots = sorted(r for r in roots if r is not None and r not in own)
+        lent: dict[int, tuple[Embedding, TagResult]] = {}
+        if stored_roots:
+            with self.warehouse.connect(read_only=True) as db:
+                lent = article_store.borrowed(db, stored_roots)
+        # An original decided but not written yet has nothing to lend: embed its copies.
+        unlent = [k for k, (i, dec) in enumerate(zip(ids, decisions))
+                  if i not in own and dec.duplicate_of not in lent and dec.duplicate_of not in own]
+        for k, emb in zip(unlent, self._embed([drafts[k] for k in unlent])):
+            own[ids[k]] = emb
+        watchlist = self.watchlist
+        out: list[StoredArticle] = []
+        for i, d, h, dec in zip(ids, drafts, hashes, decisions):
+            if i in own:
+                emb, tags = own[i], self.tagger.tag(d.title, d.text, own[i])
+            else:
+                emb, tags = lent[dec.duplicate_of]
+                tags = borrow_tags(tags, dec.duplicate_of)
+            out.append(StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
+                                     embedding=emb, dedup=dec, tags=tags,
+                                     entities=watchlist.match(d.title, d.text)))
+            if i in own:   # an original a later copy in this batch may borrow from
+                lent[i] = (replace(emb, chunks=(), title_vector=None), tags)
         return out
 
     def with_titles(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
@@ -250,17 +369,10 @@ class Services:
 
     def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
                    embeddings: Sequence[Embedding]) -> list[StoredArticle]:
-        """Hash, deduplicate (in order, so copies inside one batch are caught) and tag."""
+        """Deduplicate (in order, so copies inside one batch are caught) and tag articles
+        embedded already (the seeds)."""
         hashes = [content_hash(d.text) for d in drafts]
-        embeddings = self.with_titles(drafts, embeddings)
-        docs = [DedupDoc(id=i, text=d.text, content_hash=h, lang=d.lang,
-                         published_at=d.published_at or d.fetched_at, vector=e.vector,
-                         chunk_vectors=np.stack([c.vector for c in e.chunks]),
-                         is_seed=d.source == "seed", title_vector=e.title_vector)
-                for i, d, e, h in zip(ids, drafts, embeddings, hashes)]
-        decisions = self.index.decide(docs)
-        watchlist = self.watchlist
-        return [StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
-                              embedding=e, dedup=dec, tags=self.tagger.tag(d.title, d.text, e),
-                              entities=watchlist.match(d.title, d.text))
-                for i, d, e, h, dec in zip(ids, drafts, embeddings, hashes, decisions)]
+        own = dict(zip(ids, self.with_titles(drafts, embeddings)))
+        decisions = self.index.decide([self._doc(i, d, h, own[i])
+                                       for i, d, h in zip(ids, drafts, hashes)])
+        return self._finish(ids, drafts, hashes, decisions, own)

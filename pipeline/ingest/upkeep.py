@@ -15,8 +15,8 @@ import numpy as np
 
 from pipeline.dedup import DedupIndex
 from pipeline.feedsconfig import load_feeds
-from pipeline.ingest.services import Services
-from pipeline.models import ArticleDraft, DedupDecision, DedupDoc
+from pipeline.ingest.services import Services, borrow_tags
+from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
 from pipeline.seeds import load_seeds, seeds_signature
 from pipeline.settings import Settings
 from pipeline.store import articles as article_store
@@ -150,13 +150,19 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         before = topics_store.current_tags(db)
         entities_before = entities_store.current_entities(db)
         articles = list(topics_store.stored_embeddings(db))
+        lenders = topics_store.borrowers(db)
     results, found = {}, {}
     watchlist = services.watchlist
     for n, (aid, title, text, emb) in enumerate(articles, 1):
-        results[aid] = services.tagger.tag(title, text, emb)
+        if aid not in lenders:
+            results[aid] = services.tagger.tag(title, text, emb)
         found[aid] = watchlist.match(title, text)
         if progress is not None and (n % 25 == 0 or n == len(articles)):
             progress(n, len(articles))
+    for aid, original in lenders.items():
+        # A copy stored without vectors carries its original's tags, re-scored with it.
+        if original in results:
+            results[aid] = borrow_tags(results[original], original)
     with services.warehouse.transaction() as db:
         topics_store.replace_all_tags(db, results)
         entities_store.replace_all_entities(db, found)
@@ -164,6 +170,31 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         topics=_changes(before, {aid: {t.topic for t in r.topics} for aid, r in results.items()}),
         entities=_changes(entities_before, {aid: {m.entity for m in ms}
                                             for aid, ms in found.items()}))
+
+
+def _tags_after_rebuild(services: Services,
+                        decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]],
+                        completed: dict[int, Embedding], bare: set[int]) -> dict[int, TagResult]:
+    """Tags that a rebuild changes: articles given vectors of their own are tagged, and copies
+    without vectors borrow from their (possibly new) original."""
+    if not completed and not bare:
+        return {}
+    out: dict[int, TagResult] = {}
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+        titles = article_store.titles(db, list(completed))
+        texts = article_store.texts(db, list(completed))
+        for aid, emb in completed.items():
+            out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb)
+        copies = {doc.id: new.duplicate_of for doc, old, new in decided
+                  if doc.id in bare and doc.id not in completed and new.duplicate_of is not None
+                  and new.duplicate_of != old.duplicate_of}
+        lent = article_store.borrowed(db, sorted({o for o in copies.values() if o not in out}))
+    for aid, original in copies.items():
+        tags = out.get(original) or (lent[original][1] if original in lent else None)
+        if tags is not None:
+            out[aid] = borrow_tags(tags, original)
+    return out
 
 
 def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[str, int]:
@@ -175,7 +206,15 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         rows = list(article_store.dedup_rows(db))
         untitled = article_store.titles(db, [doc.id for doc, _ in rows
                                              if doc.title_vector is None])
+        bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
     title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
+    completed: dict[int, Embedding] = {}
+
+    def complete(doc: DedupDoc) -> DedupDoc:
+        # A copy stored without vectors that is no longer a copy under the current thresholds.
+        completed[doc.id] = services.embed_text(doc.text, bare.get(doc.id, ""))
+        return services.with_vectors(doc, completed[doc.id])
+
     if title_vectors is not None:
         found = dict(zip(untitled, title_vectors))
         rows = [(replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
@@ -184,7 +223,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     merges: list[tuple[int, int, int, dict]] = []
     for start in range(0, len(rows), 100):
         block = rows[start:start + 100]
-        decisions = index.decide([doc for doc, _ in block])
+        decisions = index.decide([doc for doc, _ in block], complete)
         for (doc, old), new in zip(block, decisions):
             decided.append((doc, old, new))
             merges += [(story, new.story_id, doc.id, new.story_evidence)
@@ -202,10 +241,14 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             changed.append((doc.id, new))
         stats["duplicates"] += new.duplicate_of is not None
         stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
+    retagged = _tags_after_rebuild(services, decided, completed, set(bare))
     with services.warehouse.transaction() as db:
         if title_vectors is not None:
             article_store.set_title_vectors(db, list(untitled), title_vectors)
         dedup_store.update_decisions(db, changed)
+        for aid, emb in completed.items():
+            article_store.replace_embedding(db, aid, emb)
+        topics_store.replace_all_tags(db, retagged)
         stories_store.replace_merges(db, [
             (story, into, index.story_of(into), article_id,
              evidence_json(next((m for m in evidence.get("merged", [])

@@ -7,7 +7,16 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from pipeline.models import DedupDecision, DedupDoc, EntityMatch, StoredArticle, TopicTag
+from pipeline.models import (
+    Chunk,
+    DedupDecision,
+    DedupDoc,
+    Embedding,
+    EntityMatch,
+    StoredArticle,
+    TagResult,
+    TopicTag,
+)
 from pipeline.store.db import Db
 from pipeline.store.stories_store import record_merges
 
@@ -68,6 +77,51 @@ def write_entities(db: Db, found: Mapping[int, Iterable[EntityMatch]], *, replac
         "aliases": [list(m.aliases) for _, m in rows]})
 
 
+def _insert_chunks(db: Db, chunks: Sequence[tuple[int, int, Chunk, str]]) -> None:
+    db.insert_columns("chunk_embeddings", {
+        "article_id": [aid for aid, _, _, _ in chunks],
+        "chunk_no": [i for _, i, _, _ in chunks],
+        "start_char": [c.start_char for _, _, c, _ in chunks],
+        "end_char": [c.end_char for _, _, c, _ in chunks],
+        "model": [model for _, _, _, model in chunks],
+        "vector": np.stack([c.vector for _, _, c, _ in chunks])})
+
+
+def replace_embedding(db: Db, article_id: int, embedding: Embedding) -> None:
+    """Give a stored article vectors of its own (one that had borrowed its original's)."""
+    db.execute("DELETE FROM chunk_embeddings WHERE article_id = ?", [article_id])
+    db.execute("UPDATE embeddings SET model = ?, dim = ?, chunks = ?, vector = ? "
+               "WHERE article_id = ?",
+               [embedding.model, int(embedding.vector.shape[0]), len(embedding.chunks),
+                embedding.vector.tolist(), article_id])
+    if embedding.chunks:
+        _insert_chunks(db, [(article_id, i, c, embedding.model)
+                            for i, c in enumerate(embedding.chunks)])
+
+
+def borrowed(db: Db, ids: Sequence[int]) -> dict[int, tuple[Embedding, TagResult]]:
+    """What a copy takes from its original: the original's article vector (no chunks) and its
+    topics, relevance and on-topic flag, by original id."""
+    if not ids:
+        return {}
+    topics: dict[int, list[TopicTag]] = {}
+    for aid, topic, score, terms, passage, evidence in db.rows(
+            "SELECT article_id, topic, score, matched_terms, passage, evidence FROM article_topics "
+            "WHERE article_id IN (SELECT unnest(?)) ORDER BY article_id, score DESC", [list(ids)]):
+        topics.setdefault(int(aid), []).append(TopicTag(
+            topic, float(score), tuple(terms or ()), passage or "",
+            json.loads(evidence) if evidence else {}))
+    out = {}
+    for aid, relevance, on_topic, model, vector in db.rows(
+            "SELECT a.id, a.relevance, a.on_topic, e.model, e.vector FROM articles a "
+            "JOIN embeddings e ON e.article_id = a.id WHERE a.id IN (SELECT unnest(?))",
+            [list(ids)]):
+        out[int(aid)] = (Embedding(model, np.asarray(vector, dtype=np.float32), ()),
+                         TagResult(tuple(topics.get(int(aid), ())), float(relevance or 0.0),
+                                   bool(on_topic)))
+    return out
+
+
 def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
     """Insert articles with embeddings, chunk vectors and topics (call inside a transaction)."""
     if not articles:
@@ -90,13 +144,8 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
                           np.stack([a.embedding.title_vector for a in titled]))
     chunks = [(a.id, i, c, a.embedding.model) for a in articles
               for i, c in enumerate(a.embedding.chunks)]
-    db.insert_columns("chunk_embeddings", {
-        "article_id": [aid for aid, _, _, _ in chunks],
-        "chunk_no": [i for _, i, _, _ in chunks],
-        "start_char": [c.start_char for _, _, c, _ in chunks],
-        "end_char": [c.end_char for _, _, c, _ in chunks],
-        "model": [model for _, _, _, model in chunks],
-        "vector": np.stack([c.vector for _, _, c, _ in chunks])})
+    if chunks:   # copies found by their text have no chunks of their own
+        _insert_chunks(db, chunks)
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
     write_entities(db, {a.id: a.entities for a in articles}, replace=False)
     merges = [(a.id, a.dedup.story_id, m, a.dedup.story_evidence) for a in articles
@@ -205,8 +254,9 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
         rows = db.rows(
             "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
             "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, "
-            "e.vector, e.title_vector FROM articles a JOIN embeddings e ON e.article_id = a.id "
-            "WHERE a.id > ? ORDER BY a.id LIMIT ?", [low, page])
+            "e.vector, e.title_vector, e.chunks FROM articles a "
+            "JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            [low, page])
         if not rows:
             return
         high = int(rows[-1][0])
@@ -223,11 +273,13 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
         for pos, (aid, _) in enumerate(chunk_keys):
             by_article.setdefault(aid, []).append(pos)
         for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story,
-             vector, title_vector) in rows:
+             vector, title_vector, n_chunks) in rows:
             positions = by_article.get(aid, [])
             if positions:
                 chunks = chunk_matrix[positions]
-            elif aid <= chunks_after and source != "seed":
+            elif n_chunks == 0 or (aid <= chunks_after and source != "seed"):
+                # A copy found by its text has no vectors of its own; the others are held by
+                # the persisted vector index.
                 chunks = np.zeros((0, len(vector)), dtype=np.float32)
             else:
                 chunks = np.asarray([vector], dtype=np.float32)
@@ -239,6 +291,12 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
             yield doc, DedupDecision(dup_of, dup_sim, dup_kind,
                                      int(story if story is not None else aid))
         low = high
+
+
+def ids_with_chunks(db: Db, *, up_to: int) -> set[int]:
+    """Ids (at most `up_to`) of the articles that have chunk vectors stored."""
+    return {int(r[0]) for r in db.rows(
+        "SELECT DISTINCT article_id FROM chunk_embeddings WHERE article_id <= ?", [up_to])}
 
 
 def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:

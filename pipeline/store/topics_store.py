@@ -31,6 +31,13 @@ def stored_embeddings(db: Db, ids: Sequence[int] | None = None
         yield aid, title, text, Embedding(model, vec, own)
 
 
+def borrowers(db: Db) -> dict[int, int]:
+    """Copies stored without vectors of their own, with the original they borrow tags from."""
+    return {int(a): int(o) for a, o in db.rows(
+        "SELECT a.id, a.duplicate_of FROM articles a JOIN embeddings e ON e.article_id = a.id "
+        "WHERE e.chunks = 0 AND a.duplicate_of IS NOT NULL")}
+
+
 def current_tags(db: Db) -> dict[int, set[str]]:
     """Topics of every article."""
     out: dict[int, set[str]] = {}
