@@ -44,6 +44,7 @@ bench: install-test
 	$(BIN)/python bench/story_eval.py
 	$(BIN)/python bench/dedup_scale.py
 	$(BIN)/python bench/topics_eval.py
+	$(BIN)/python bench/embed_parity.py
 	$(BIN)/python bench/soak.py
 
 clean:

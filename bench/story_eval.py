@@ -15,6 +15,7 @@ everything reversed):
     .venv/bin/python bench/story_eval.py                 # English pairs, both orders
     .venv/bin/python bench/story_eval.py --langs same    # also de-de, es-es, ... (own figures)
     .venv/bin/python bench/story_eval.py --show          # list missed and false joins
+    .venv/bin/python bench/story_eval.py --backend torch # another embedding backend
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pipeline.ingest.upkeep import sync_seeds
 from pipeline.settings import load_settings
 from pipeline.store import articles as article_store
 from pipeline.stories import StoryRule, TermStats, is_short, link_rule, terms_of
+from pipeline.testkit.embedcache import BACKENDS, MODEL_CACHE
 from pipeline.testkit.server import LoopbackServer
 from pipeline.testkit.storypairs import (
     PAIRS_CSV,
@@ -49,7 +51,7 @@ from pipeline.testkit.storypairs import (
 DAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
 
-def make_services(tmp: Path) -> Services:
+def make_services(tmp: Path, backend: str = "default") -> Services:
     (tmp / "feeds.toml").write_text("")
     (tmp / "settings.toml").write_text(
         f'[warehouse]\npath = "{tmp / "stories.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
@@ -58,18 +60,28 @@ def make_services(tmp: Path) -> Services:
         f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
         # One page at a time, in the feed's order: the arrival order is the one asked for.
         f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n'
-        f'per_host_concurrency = 1\n')
+        f'per_host_concurrency = 1\n' + embed_section(backend))
     services = Services(load_settings(tmp / "settings.toml", env={}))
     services.warehouse.migrate()
     sync_seeds(services)
     return services
 
 
-def ingest(pairs: list[StoryPair], reverse: bool):
+def embed_section(spec: str) -> str:
+    """[embed] settings of a backend spec (torch, onnx-fp32, onnx-int8; default: the shipped)."""
+    section = f'[embed]\ncache_dir = "{MODEL_CACHE}"\n'  # the graph is exported once
+    if spec == "default":
+        return section
+    backend, _, precision = spec.partition("-")
+    return section + f'backend = "{backend}"\nprecision = "{precision or "fp32"}"\n'
+
+
+
+def ingest(pairs: list[StoryPair], reverse: bool, backend: str = "default"):
     """One real cycle over the pairs' texts: {text key: (id, story, duplicate_of)}, the
     services (for the pairwise pass) and the seconds taken."""
     tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
-    services = make_services(tmp)
+    services = make_services(tmp, backend)
     texts = pair_texts(pairs, reverse=reverse)
     with LoopbackServer() as server:
         feed, urls = serve_texts(server, texts, DAY)
@@ -164,6 +176,8 @@ def main() -> None:
                     help="en: English pairs; same: every same-language pair")
     ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
     ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
+    ap.add_argument("--backend", default="default", choices=BACKENDS,
+                    help="embedding backend (default: the shipped settings')")
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
@@ -176,13 +190,14 @@ def main() -> None:
     orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
     for reverse in orders:
         name = "reverse" if reverse else "forward"
-        stored, services, elapsed = ingest(pairs, reverse)
+        stored, services, elapsed = ingest(pairs, reverse, args.backend)
         in_warehouse = joined_in_warehouse(pairs, stored)
         alone = pairwise(pairs, services, stored, reverse)
         kept = sum((stored[text_key(p.text1)][0] < stored[text_key(p.text2)][0]) != reverse
                    for p in pairs if text_key(p.text1) in stored and text_key(p.text2) in stored)
         print(f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
-              f"{kept} of {len(alone)} pairs arrived in the order asked for")
+              f"{kept} of {len(alone)} pairs arrived in the order asked for; embedding backend "
+              f"{services.embedder.backend_name}")
         for what, joined in (("pipeline", in_warehouse), ("pairwise", alone)):
             for lang, by in sorted(tally(pairs, joined).items(), key=lambda kv: kv[0] != "en"):
                 same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))

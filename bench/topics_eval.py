@@ -2,7 +2,8 @@
 (bench/data/topics_dev.toml), the seed expectations, and which of the 181 general news pages in
 ../shared/corpus/news-pages get a topic, and why.
 
-    .venv/bin/python bench/topics_eval.py [--topics config/topics.toml] [--pages]
+    .venv/bin/python bench/topics_eval.py [--topics config/topics.toml] [--no-pages]
+                                          [--backend torch]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pipeline.embed import Embedder
 from pipeline.models import Chunk, Embedding
 from pipeline.seeds import load_seeds
 from pipeline.settings import load_settings, with_overrides
-from pipeline.testkit.embedcache import embed_cached
+from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
 from pipeline.topics import build_tagger
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
@@ -44,16 +45,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--topics", type=Path, default=ROOT / "config" / "topics.toml")
     ap.add_argument("--no-pages", action="store_true", help="skip the 181 news pages")
+    ap.add_argument("--backend", default="default", choices=BACKENDS)
     args = ap.parse_args()
     settings = with_overrides(load_settings(env={}), topics={"file": args.topics.resolve()})
-    embedder = Embedder()
+    embedder = bench_embedder(args.backend)
     seeds = load_seeds(settings.seeds.dir)
     seed_emb = embeddings(embedder, [s.text for s in seeds])
     tagger = build_tagger(settings.topics, settings.seeds.dir, embedder,
                           np.stack([e.vector for e in seed_emb]),
                           np.stack([c.vector for e in seed_emb for c in e.chunks]))
     slugs = [t.slug for t in tagger.topics]
-    print(f"topics file {args.topics}")
+    print(f"topics file {args.topics}; embeddings: {embedder.backend_name}")
     for name, file in (("development set (thresholds were set on it)", "topics_dev.toml"),
                        ("held-out set (never used for tuning)", "topics_holdout.toml")):
         items = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from pipeline.embed import Embedder
 from pipeline.settings import Settings
@@ -18,6 +19,8 @@ def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -
 def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings describe (the model loads on first use)."""
     e = settings.embed
+    cache = Path(e.cache_dir) if e.cache_dir else settings.warehouse.path.parent / "model-cache"
     return Embedder(e.model, e.sha256, batch_size=e.batch_size,
                     overlap_tokens=e.chunk_overlap_tokens, device=e.device,
-                    max_chunks=e.max_chunks)
+                    max_chunks=e.max_chunks, backend=e.backend, precision=e.precision,
+                    cache_dir=cache, threads=e.threads)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pipeline.errors import FetchError
-from pipeline.extract import PageExtract, extract_page, looks_like_html
+from pipeline.extract import PageExtract, looks_like_html
+from pipeline.extractpool import Extractor, timed_extract
 from pipeline.http import Fetcher
 
 
@@ -26,8 +26,9 @@ class PageResult:
 
 
 async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
-                     respect_robots: bool, executor: Executor | None = None) -> PageResult:
-    """Fetch an entry's link and extract its article; never raises for a page problem."""
+                     respect_robots: bool, extractor: Extractor | None = None) -> PageResult:
+    """Fetch an entry's link and extract its article (in `extractor`'s workers, else a thread);
+    never raises for a page problem."""
     if not link:
         return PageResult(None, None, "no_link")
     if urlsplit(link).scheme.lower() not in ("http", "https"):
@@ -50,12 +51,15 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     if not looks_like_html(result.content_type, result.body):
         return PageResult(result.final_url, None, f"not_html: {result.content_type or 'unknown'}",
                           fetch_s=fetch_s)
-    loop = asyncio.get_running_loop()
     try:
-        # trafilatura is CPU-bound: a worker thread keeps the other fetches moving.
-        page, extract_s = await loop.run_in_executor(executor, _timed_extract, result.body,
-                                                     result.final_url,
-                                                     result.headers.get("content-type"))
+        # trafilatura is CPU-bound: a worker keeps the other fetches (and the embedder) moving.
+        content_type = result.headers.get("content-type")
+        if extractor is not None:
+            page, extract_s = await extractor.extract(result.body, result.final_url,
+                                                      content_type)
+        else:
+            page, extract_s = await asyncio.get_running_loop().run_in_executor(
+                None, timed_extract, result.body, result.final_url, content_type)
     except Exception as exc:  # a parser bug on one page must not stop the cycle
         return PageResult(result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}",
                           fetch_s=fetch_s)
@@ -63,8 +67,3 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
         return PageResult(result.final_url, None, "no_text", fetch_s=fetch_s, extract_s=extract_s)
     return PageResult(result.final_url, page, None, fetch_s=fetch_s, extract_s=extract_s)
 
-
-def _timed_extract(body: bytes, url: str, content_type: str | None
-                   ) -> tuple[PageExtract | None, float]:
-    started = time.perf_counter()
-    return extract_page(body, url, content_type=content_type), time.perf_counter() - started

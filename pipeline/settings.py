@@ -148,6 +148,16 @@ class EmbedSettings:
     max_chunks: int = _opt(256, "chunks embedded per article at most (the rest is stored and "
                                 "compared by text overlap, not embedded)", lo=1, hi=100000)
     device: str = _opt("cpu", "torch device", choices=("cpu", "cuda", "mps"))
+    backend: str = _opt("onnx", "onnx: ONNX Runtime, exported once from the verified weights and "
+                                "checked against torch (falls back to torch when it cannot be); "
+                                "torch: sentence-transformers", choices=("onnx", "torch"))
+    precision: str = _opt("fp32", "ONNX weights: fp32 (same vectors as torch) or int8 (dynamic "
+                                  "quantization: faster, vectors about 0.99 cosine to fp32)",
+                          choices=("fp32", "int8"))
+    cache_dir: str = _opt("", "folder of the exported ONNX graphs; empty = model-cache beside the "
+                              "warehouse file", path=True)
+    threads: int = _opt(0, "threads of one model call (ONNX Runtime or torch); 0 = one per core",
+                        lo=0, hi=256)
 
 
 @dataclass(frozen=True)
@@ -184,6 +194,8 @@ class DedupSettings:
 class IngestSettings:
     batch_size: int = _opt(32, "articles embedded and written per transaction", lo=1, hi=10000)
     fetch_pages: bool = _opt(True, "fetch article pages (false: store feed text only)")
+    extract_workers: int = _opt(1, "processes extracting article text while the model embeds "
+                                   "(0 = threads inside the ingest process)", lo=0, hi=64)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,19 @@ def require_shared(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def model_cache(pytestconfig, tmp_path_factory) -> Path:
+    """The ONNX graph cache shared by every test (and kept between local runs in pytest's cache
+    folder): the graph is exported once, not once per warehouse."""
+    cache = getattr(pytestconfig, "cache", None)
+    return cache.mkdir("newswatch-model-cache") if cache is not None \
+        else tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Build validated settings whose warehouse, feeds file and outbox live in tmp_path.
+def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
+    """Build validated settings whose warehouse, feeds file and outbox live in tmp_path (the
+    model cache is the session's).
 
     `extra` is TOML appended to the generated file; sections given there replace the defaults
     below key by key (a section may appear only once, so pass whole sections).
@@ -44,6 +54,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "topics": {"file": f'"{REPO / "config" / "topics.toml"}"'},
             "digest": {"outbox": f'"{tmp_path / "outbox"}"'},
             "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
+            "embed": {"cache_dir": f'"{model_cache}"'},
         }
         import tomllib
 
@@ -68,11 +79,21 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture(scope="session")
-def embedder():
+def embedder(model_cache):
     """The real default embedder (all-MiniLM-L6-v2 from the packaged files), loaded once."""
     from pipeline.embed import Embedder
 
-    e = Embedder()
+    e = Embedder(cache_dir=model_cache)
+    e.encode(["warm up"])
+    return e
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The same model on the sentence-transformers (torch) backend: the reference."""
+    from pipeline.embed import Embedder
+
+    e = Embedder(backend="torch")
     e.encode(["warm up"])
     return e
 

@@ -91,7 +91,8 @@ class _WriteSpy:
 
 @pytest.mark.model
 def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make_settings,
-                                                                            loopback, tmp_path):
+                                                                            loopback, tmp_path,
+                                                                            model_cache):
     from pipeline.embed import Embedder
     from pipeline.testkit.server import rss
     from tests.helpers import article_page, paragraphs, write_feeds
@@ -107,7 +108,7 @@ def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make
                    content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
     daemon = Daemon(settings, lambda: settings)
-    embedder = Embedder()  # a fresh one: its model load must be seen too
+    embedder = Embedder(cache_dir=model_cache)  # a fresh one: its model load must be seen too
     spy = _WriteSpy(embedder, daemon.warehouse)
     daemon.pipe.embedder = embedder
     daemon.prepare()                      # migrate, seeds, model, index, tagger

@@ -90,10 +90,11 @@ class _Cycle:
         self.stage_s: dict[str, float] = {}
         self.writer = Writer(services, cancel=cancel, timings=self.stage_s)
         # One thread writes (batches, polls) so that batches commit in order; one looks up
-        # entries; trafilatura is CPU-bound, so extraction has threads of its own.
+        # entries; trafilatura is CPU-bound, so extraction runs in worker processes (kept
+        # between cycles) while the writer thread embeds.
         self.write_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-writer")
         self.lookup_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-lookup")
-        self.extractor = ThreadPoolExecutor(2, thread_name_prefix="newswatch-extract")
+        self.extractor = services.extractor
         # Webhooks and mail must not hold up writing: alerts are delivered on a thread of their
         # own (all alert rows are still written by the writer thread or before it starts).
         self.alert_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-alerts")
@@ -117,9 +118,9 @@ class _Cycle:
                     await self._poll_and_fetch(fetcher, due)
             self._finish_feeds()
         finally:
-            # The alert thread last: it ends with the deliveries of the last batch.
-            for pool in (self.write_thread, self.lookup_thread, self.extractor,
-                         self.alert_thread):
+            # The alert thread last: it ends with the deliveries of the last batch. The
+            # extraction workers are kept for the next cycle.
+            for pool in (self.write_thread, self.lookup_thread, self.alert_thread):
                 pool.shutdown(wait=True)
         return self.ledger.summary(self.stage_s, self.cancel.is_set())
 
@@ -239,7 +240,7 @@ class _Cycle:
         else:
             result = await fetch_page(fetcher, item.entry.link, allow_private=item.allow_private,
                                       respect_robots=self.settings.http.respect_robots,
-                                      executor=self.extractor)
+                                      extractor=self.extractor)
         await results.put((item, result))
 
     async def _consume(self, results: asyncio.Queue) -> None:

@@ -1,5 +1,5 @@
 """What the ingest stages keep between cycles: the loaded model, the dedup index, the tagger, the
-watchlist and the alert rules.
+watchlist, the alert rules and the extraction workers.
 
 The daemon holds one `Services` for its whole life; each part is built from the warehouse when
 first needed and brought up to date by `refresh`. All of it is prepared by `warm_up` while the
@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
+from pipeline.extractpool import Extractor, shared_extractor
 from pipeline.factory import make_embedder, make_warehouse
 from pipeline.models import (
     ArticleDraft,
@@ -93,6 +94,8 @@ class Services:
 
     def warm_up(self) -> None:
         """Load the model and bring index and tagger up to date, reading the warehouse only."""
+        if self.settings.ingest.fetch_pages:
+            self.extractor.start()  # the workers start while the model loads
         self.embedder.encode(["warm up"])
         with self.warehouse.connect(read_only=True) as db:
             self.refresh(db)
@@ -225,6 +228,11 @@ class Services:
         self._tagger_mark = ()
         self._watchlist = None
         self._alerts = None
+
+    @property
+    def extractor(self) -> Extractor:
+        """Where article pages are extracted: worker processes shared by this process's cycles."""
+        return shared_extractor(self.settings.ingest.extract_workers)
 
     @property
     def index(self) -> DedupIndex:

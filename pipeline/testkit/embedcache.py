@@ -1,4 +1,7 @@
-"""Embeddings of benchmark texts cached on disk by text hash (model runs only on new texts)."""
+"""Embeddings of benchmark texts cached on disk by text and embedder (model runs only on new texts).
+
+The key holds the backend actually used (torch, onnx-fp32, onnx-int8), the chunk overlap and the
+chunk limit, so that figures of one backend are never computed from another's vectors."""
 
 from __future__ import annotations
 
@@ -10,14 +13,38 @@ from pipeline.embed import Embedder
 from pipeline.testkit import REPO
 
 CACHE = REPO / "bench" / "out" / "embeddings"
+#: The benchmarks' ONNX graph cache.
+MODEL_CACHE = REPO / "bench" / "out" / "model-cache"
+#: Backends a benchmark can be asked for ("default": what the shipped settings choose).
+BACKENDS = ("default", "torch", "onnx-fp32", "onnx-int8")
+
+
+def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedder:
+    """The embedder a benchmark runs: `spec` one of BACKENDS, the shipped [embed] settings else."""
+    from pipeline.settings import load_settings
+
+    e = load_settings(env={}).embed
+    backend, precision = (e.backend, e.precision) if spec == "default" else \
+        (spec.partition("-")[0], spec.partition("-")[2] or "fp32")
+    return Embedder(e.model, e.sha256, batch_size=e.batch_size,
+                    overlap_tokens=e.chunk_overlap_tokens if overlap is None else overlap,
+                    max_chunks=e.max_chunks, backend=backend, precision=precision,
+                    cache_dir=MODEL_CACHE, threads=e.threads)
+
+
+def cache_tag(embedder: Embedder) -> str:
+    """What the vectors depend on besides the text."""
+    return (f"{embedder.model_name}|{embedder.backend_name}|overlap {embedder.overlap_tokens}|"
+            f"max {embedder.max_chunks}")
 
 
 def embed_cached(embedder: Embedder, texts: list[str]):
-    """Embeddings of texts, cached on disk by text hash."""
+    """Embeddings of texts, cached on disk by text and embedder."""
     CACHE.mkdir(parents=True, exist_ok=True)
+    tag = cache_tag(embedder)
     out, todo = {}, []
     for t in texts:
-        key = hashlib.sha256(t.encode()).hexdigest()[:32]
+        key = hashlib.sha256(f"{tag}\n{t}".encode()).hexdigest()[:32]
         path = CACHE / f"{key}.npz"
         if path.exists():
             data = np.load(path)
