@@ -69,11 +69,10 @@ from pipeline.stories import (
     terms_of,
 )
 from pipeline.textnorm import content_hash, words
+from pipeline.vectorindex import VectorIndex
 
 log = logging.getLogger(__name__)
 
-#: Stored chunk vectors compared per matrix product (bounds the temporary similarity matrix).
-_BLOCK_ROWS = 32768
 #: Fewer shingles than this is too little text to call one text contained in another.
 MIN_CONTAINMENT_SHINGLES = 20
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
@@ -193,72 +192,11 @@ def is_english_like(lang: str | None, text: str) -> bool:
     return letters == 0 or len(_NON_LATIN_RE.findall(sample)) / letters < 0.1
 
 
-class _Rows:
-    """A growable float32 matrix of chunk vectors with the article id of each row."""
-
-    def __init__(self) -> None:
-        self.matrix = np.zeros((0, 0), dtype=np.float32)
-        self.owner = np.zeros(0, dtype=np.int64)
-        self.size = 0
-        self.spans: dict[int, tuple[int, int]] = {}   # owner -> (first row, rows)
-
-    def add(self, owner: int, vectors: np.ndarray) -> None:
-        n, dim = vectors.shape
-        if self.matrix.shape[1] != dim:
-            if self.size:
-                # Vectors of another model cannot be compared with these: keep the newer model.
-                log.warning("chunk vectors change dimension (%d → %d); earlier ones are dropped "
-                            "from the near-duplicate index", self.matrix.shape[1], dim)
-            self.matrix = np.zeros((max(1024, n), dim), dtype=np.float32)
-            self.owner = np.full(self.matrix.shape[0], -1, dtype=np.int64)
-            self.size = 0
-            self.spans = {}
-        if self.size + n > self.matrix.shape[0]:
-            capacity = max(self.size + n, self.matrix.shape[0] * 2)
-            grown = np.zeros((capacity, dim), dtype=np.float32)
-            grown[:self.size] = self.matrix[:self.size]
-            owners = np.full(capacity, -1, dtype=np.int64)
-            owners[:self.size] = self.owner[:self.size]
-            self.matrix, self.owner = grown, owners
-        self.matrix[self.size:self.size + n] = vectors
-        self.owner[self.size:self.size + n] = owner
-        self.spans[owner] = (self.size, n)
-        self.size += n
-
-    def forget(self, ids: set[int]) -> None:
-        if self.size:
-            dead = np.isin(self.owner[:self.size], list(ids))
-            self.owner[:self.size][dead] = -1
-            self.matrix[:self.size][dead] = 0.0
-        for i in ids:
-            self.spans.pop(i, None)
-
-    def of(self, owners: Sequence[int]) -> np.ndarray:
-        """The rows of some owners, stacked."""
-        parts = [self.matrix[a:a + n] for a, n in (self.spans[o] for o in owners
-                                                   if o in self.spans)]
-        return np.vstack(parts) if parts else np.zeros((0, self.matrix.shape[1]), np.float32)
-
-    def best_per_owner(self, queries: np.ndarray, floor: float) -> dict[int, float]:
-        """For a few query vectors: the best cosine per owner, at or above the floor."""
-        out: dict[int, float] = {}
-        if not self.size or not queries.size or queries.shape[1] != self.matrix.shape[1]:
-            return out
-        for lo in range(0, self.size, _BLOCK_ROWS):
-            hi = min(lo + _BLOCK_ROWS, self.size)
-            best = (queries @ self.matrix[lo:hi].T).max(axis=0)
-            rows = np.nonzero(best >= floor)[0]
-            for owner, value in zip(self.owner[lo + rows].tolist(), best[rows].tolist()):
-                if owner >= 0 and value > out.get(owner, -1.0):
-                    out[owner] = value
-        return out
-
-
 class DedupIndex:
     """Everything stored so far, held in memory between cycles and rebuilt from the warehouse."""
 
     def __init__(self, settings: DedupSettings, text_loader: TextLoader | None = None,
-                 cache_size: int = 20000) -> None:
+                 cache_size: int = 20000, vectors: VectorIndex | None = None) -> None:
         self.settings = settings
         self.rule = StoryRule.from_settings(settings)
         self._load_texts = text_loader
@@ -270,12 +208,14 @@ class DedupIndex:
         self._meta: dict[int, tuple[float, bool, int | None]] = {}  # ts, english, root
         self._shingles: OrderedDict[int, np.ndarray] = OrderedDict()
         self._pinned: dict[int, np.ndarray] = {}   # seeds: always in memory
-        self._rows = _Rows()
-        self._titles = _Rows()                     # headlines of short English texts
+        # Chunk vectors of English articles; a persisted index may arrive already filled.
+        self.vectors = vectors
+        self._titles: VectorIndex | None = None    # headlines of short English texts
         self._short: set[int] = set()
         self.stories = StoryBook()
         self._terms = TermCache(text_loader, cache_size)
         self._pinned_terms: dict[int, Terms] = {}
+        self._pending: set[int] = set()            # add_all: chunk vectors not inserted yet
         self.max_id = 0
 
     def __len__(self) -> int:
@@ -307,10 +247,15 @@ class DedupIndex:
             self._remember(doc.id, shingles)
         self._lsh.insert(doc.id, self._minhash(shingles), check_duplication=False)
         if english and doc.chunk_vectors.size:
-            self._rows.add(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
+            self._add_vectors(doc.id, np.asarray(doc.chunk_vectors, dtype=np.float32))
+        if english and (doc.chunk_vectors.size or self._holds(doc.id)):
             if is_short(doc.text, self.rule) and doc.title_vector is not None:
                 self._short.add(doc.id)
-                self._titles.add(doc.id, np.asarray(doc.title_vector, np.float32)[None, :])
+                title = np.asarray(doc.title_vector, np.float32)[None, :]
+                if self._titles is None or self._titles.dim != title.shape[1]:
+                    self._titles = VectorIndex(title.shape[1],
+                                               exact_below=self.settings.vector_index_min_rows)
+                self._titles.add(doc.id, title)
         terms = terms_of(doc.text)
         self.stories.terms.add(terms)
         self._terms.put(doc.id, doc.text, terms)
@@ -320,6 +265,61 @@ class DedupIndex:
             self.stories.merge(story, decision.story_id, doc.id)
         self.stories.add(doc.id, decision.story_id, original=decision.duplicate_of is None)
         self.max_id = max(self.max_id, doc.id)
+
+    def add_all(self, rows: Iterable[tuple[DedupDoc, DedupDecision]], block: int = 50000) -> int:
+        """Index many decided articles (a load from the warehouse): as `add` for each, with the
+        chunk vectors inserted `block` rows at a time (an HNSW graph inserts those in parallel)."""
+        pending: list[tuple[int, np.ndarray]] = []
+        count = rows_pending = 0
+        for doc, decision in rows:
+            chunks = doc.chunk_vectors
+            if chunks.size and is_english_like(doc.lang, doc.text):
+                pending.append((doc.id, np.asarray(chunks, dtype=np.float32)))
+                rows_pending += chunks.shape[0]
+                self._pending.add(doc.id)
+            self.add(replace(doc, chunk_vectors=chunks[:0]), decision)
+            count += 1
+            if rows_pending >= block:
+                self._add_vectors_many(pending)
+                pending, rows_pending = [], 0
+        self._add_vectors_many(pending)
+        return count
+
+    def _add_vectors_many(self, pending: list[tuple[int, np.ndarray]]) -> None:
+        start = 0
+        while start < len(pending):
+            dim = pending[start][1].shape[1]
+            end = start + 1
+            while end < len(pending) and pending[end][1].shape[1] == dim:
+                end += 1
+            self._add_vectors(*pending[start])  # makes the index, or a new one for a new model
+            rest = pending[start + 1:end]
+            if rest:
+                assert self.vectors is not None
+                self.vectors.add_many(np.array([i for i, _ in rest]),
+                                      np.array([c.shape[0] for _, c in rest]),
+                                      np.vstack([c for _, c in rest]))
+            start = end
+        self._pending.clear()
+
+    def _holds(self, article_id: int) -> bool:
+        # Chunk vectors already indexed (a persisted index) or about to be (add_all).
+        return article_id in self._pending or (self.vectors is not None
+                                               and self.vectors.holds(article_id))
+
+    def _add_vectors(self, article_id: int, chunks: np.ndarray) -> None:
+        dim = chunks.shape[1]
+        if self.vectors is None or self.vectors.dim != dim:
+            if self.vectors is not None and self.vectors.size:
+                # Vectors of another model cannot be compared with these: keep the newer model.
+                log.warning("chunk vectors change dimension (%d → %d); earlier ones are dropped "
+                            "from the near-duplicate index", self.vectors.dim, dim)
+            self.vectors = VectorIndex(dim, exact_below=self.settings.vector_index_min_rows)
+        self.vectors.add(article_id, chunks)
+
+    def english_ids(self) -> set[int]:
+        """Articles whose chunk vectors belong in the vector index (English-like ones)."""
+        return {i for i, meta in self._meta.items() if meta[1]}
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget articles (a batch that could not be written, an edited seed)."""
@@ -340,8 +340,9 @@ class DedupIndex:
             if i in self._lsh:
                 self._lsh.remove(i)
         self._terms.drop(gone)
-        self._rows.forget(gone)
-        self._titles.forget(gone)
+        for index in (self.vectors, self._titles):
+            if index is not None:
+                index.remove(gone)
         self.stories.remove(gone)
 
     def _remember(self, article_id: int, shingles: np.ndarray) -> None:
@@ -394,27 +395,15 @@ class DedupIndex:
         out: list[dict[int, float]] = [{} for _ in docs]
         blocks = [(k, d) for k, d in enumerate(docs)
                   if d.chunk_vectors.size and is_english_like(d.lang, d.text)]
-        if not blocks or self._rows.size == 0:
+        if not blocks or self.vectors is None or self.vectors.size == 0:
             return out
         queries = np.vstack([np.asarray(d.chunk_vectors, dtype=np.float32) for _, d in blocks])
-        if queries.shape[1] != self._rows.matrix.shape[1]:
-            return out
-        owners = self._rows.owner[:self._rows.size]
         doc_of_row = np.repeat([k for k, _ in blocks], [d.chunk_vectors.shape[0] for _, d in blocks])
-        stored = self._rows.matrix
-        # One matrix product per block of stored chunks for the whole batch; only the pairs above
-        # the floor are looked at, so the work is the product itself.
-        for lo in range(0, self._rows.size, _BLOCK_ROWS):
-            hi = min(lo + _BLOCK_ROWS, self._rows.size)
-            sims = queries @ stored[lo:hi].T
-            q_rows, s_rows = np.nonzero(sims >= floor)
-            if not q_rows.size:
-                continue
-            values = sims[q_rows, s_rows].tolist()
-            for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(),
-                                           owners[lo + s_rows].tolist(), values):
-                if owner >= 0 and value > out[doc_k].get(owner, -1.0):
-                    out[doc_k][owner] = value
+        q_rows, owners, sims = self.vectors.search(queries, floor)
+        for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(), owners.tolist(),
+                                       sims.tolist()):
+            if value > out[doc_k].get(owner, -1.0):
+                out[doc_k][owner] = value
         return out
 
     def _headline_matches(self, doc: DedupDoc) -> dict[int, float]:
@@ -423,9 +412,11 @@ class DedupIndex:
         if not doc.chunk_vectors.size or not is_english_like(doc.lang, doc.text):
             return {}
         floor = min(self.settings.story_headline_similarity, SUPPORT_SIMILARITY)
-        out = self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor)
-        if doc.title_vector is not None and is_short(doc.text, self.rule):
-            mine = self._rows.best_per_owner(np.asarray(doc.title_vector, np.float32)[None, :],
+        out = ({} if self._titles is None else
+               self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor))
+        if doc.title_vector is not None and is_short(doc.text, self.rule) \
+                and self.vectors is not None:
+            mine = self.vectors.best_per_owner(np.asarray(doc.title_vector, np.float32)[None, :],
                                               floor)
             for owner, value in mine.items():
                 out[owner] = max(value, out.get(owner, -1.0))
@@ -573,7 +564,9 @@ class DedupIndex:
 
     def _stories_close(self, a: list[int], b: list[int], most: int = 20) -> float:
         """Best chunk cosine between some members of two stories (the latest `most` of each)."""
-        left, right = self._rows.of(a[-most:]), self._rows.of(b[-most:])
+        if self.vectors is None:
+            return 0.0
+        left, right = self.vectors.vectors_of(a[-most:]), self.vectors.vectors_of(b[-most:])
         if not left.size or not right.size:
             return 0.0
         return float((left @ right.T).max())

@@ -180,6 +180,11 @@ class DedupSettings:
     story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
                                        "by their headline too", lo=0, hi=100000)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
+    vector_index_min_rows: int = _opt(20000, "stored chunk vectors from which they are searched "
+                                             "in an approximate (HNSW) index persisted beside "
+                                             "the warehouse; below, exactly", lo=0, hi=10**9)
+    vector_index_save_s: int = _opt(600, "least seconds between two saves of the vector index "
+                                         "file by the ingest cycle", lo=0, hi=86400)
     embed_copies: bool = _opt(False, "embed copies found by their text too (false: a copy takes "
                                      "its original's vector, story and topics, and costs no "
                                      "model time)")

@@ -108,7 +108,7 @@ def test_a_forecast_copy_that_is_not_one_is_embedded_then(make_settings, fake_em
     [decision] = index.decide([bare], complete)
     assert completed == [1]
     assert decision == DedupDecision(None, None, None, 1, decision.story_evidence)
-    assert index._rows.size > 0   # its vectors are indexed for later stories
+    assert index.vectors.size > 0   # its vectors are indexed for later stories
 
 
 def test_retag_and_rebuild_keep_copies_consistent(make_settings):

@@ -129,6 +129,8 @@ class _Cycle:
     def _prepare(self, feed_urls: Sequence[str] | None) -> list[FeedState]:
         t0 = time.perf_counter()
         self.services.warm_up()
+        # Now the index holds exactly what is stored: the moment to persist it.
+        self.services.save_vectors()
         configs = load_feeds(self.settings.feeds.file,
                              missing_ok=self.settings.feeds.allow_missing)
         try:

@@ -12,6 +12,7 @@ import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.textnorm import content_hash, word_count
 from pipeline.topics import Tagger, build_tagger
+from pipeline.vectorindex import VectorIndex, index_paths
 from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class Services:
     _watchlist_mark: tuple = field(default=(), init=False)
     _alerts: Any = field(default=None, init=False)
     _alerts_mark: tuple = field(default=(), init=False)
+    _saved_at: float | None = field(default=None, init=False)   # monotonic, last vector save
+    _saved_version: tuple = field(default=(), init=False)   # (index, version) last saved
     seeds_mark: tuple = field(default=(), init=False)   # seed files as last synced
 
     def __post_init__(self) -> None:
@@ -106,14 +110,9 @@ class Services:
     def refresh(self, db: Db) -> None:
         """Bring the dedup index and tagger up to date with what the warehouse holds."""
         if self._index is None:
-            self._index = DedupIndex(self.settings.dedup, text_loader=self.load_texts)
-        started, added = time.perf_counter(), 0
-        for doc, decision in article_store.dedup_rows(db, after_id=self._index.max_id):
-            self._index.add(doc, decision)
-            added += 1
-        if added > 1000:
-            log.info("dedup index: %d articles loaded from the warehouse in %.1f s", added,
-                     time.perf_counter() - started)
+            self._build_index(db)
+        else:
+            self._load_rows(db, self._index)
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
         # The tagger follows the seeds and the topics file: an edit applies to the next cycle.
         try:
@@ -127,6 +126,74 @@ class Services:
                                         self.embedder, seed_vectors, seed_chunks)
             self._tagger_mark = mark
         self.refresh_config()
+
+    def _vector_paths(self) -> tuple[Path, Path] | None:
+        path = Path(self.settings.warehouse.path)
+        return None if str(path) == ":memory:" else index_paths(path)
+
+    def _build_index(self, db: Db) -> None:
+        """The dedup index from the warehouse; chunk vectors from the persisted vector index when
+        it is whole and up to date, else from chunk_embeddings."""
+        started = time.perf_counter()
+        paths = self._vector_paths()
+        vectors = None
+        if paths is not None:
+            vectors = VectorIndex.load(*paths, model=self.embedder.model_name,
+                                       exact_below=self.settings.dedup.vector_index_min_rows)
+        if vectors is not None and vectors.max_owner > article_store.max_article_id(db):
+            log.warning("chunk vector index %s holds articles the warehouse does not: rebuilding "
+                        "it from the warehouse", paths[0])
+            vectors = None
+        index = DedupIndex(self.settings.dedup, text_loader=self.load_texts, vectors=vectors)
+        self._load_rows(db, index, chunks_after=vectors.max_owner if vectors else 0)
+        if vectors is not None:
+            # English articles with vectors of their own (a copy found by its text has none).
+            held = vectors.owners()
+            wanted = index.english_ids() & article_store.ids_with_chunks(
+                db, up_to=vectors.max_owner)
+            if held != wanted:
+                log.warning("chunk vector index %s is stale (%d articles it should hold are "
+                            "missing, %d are no longer stored): rebuilding it from the warehouse",
+                            paths[0], len(wanted - held), len(held - wanted))
+                index = DedupIndex(self.settings.dedup, text_loader=self.load_texts)
+                self._load_rows(db, index)
+                vectors = None
+        self._index = index
+        # A loaded file counts as a save of what it held; a rebuilt index is saved next time.
+        self._saved_at = time.monotonic() if vectors is not None else None
+        self._saved_version = (id(vectors), vectors.version) if vectors is not None else ()
+        if len(index) > 1000 or vectors is not None:
+            log.info("dedup index: %d articles loaded in %.1f s (chunk vectors %s)", len(index),
+                     time.perf_counter() - started,
+                     "from the saved index" if vectors is not None else "from the warehouse")
+
+    def _load_rows(self, db: Db, index: DedupIndex, chunks_after: int = 0) -> None:
+        index.add_all(article_store.dedup_rows(db, after_id=index.max_id,
+                                               chunks_after=chunks_after))
+
+    def save_vectors(self, force: bool = False) -> bool:
+        """Persist the chunk vector index beside the warehouse if it changed and the last save is
+        [dedup] vector_index_save_s old (or `force`); call only when what it holds is stored."""
+        paths = self._vector_paths()
+        vectors = self._index.vectors if self._index is not None else None
+        if paths is None or vectors is None or not vectors.approximate:
+            return False
+        if self._saved_version == (id(vectors), vectors.version):
+            return False
+        if not force and self._saved_at is not None and \
+                time.monotonic() - self._saved_at < self.settings.dedup.vector_index_save_s:
+            return False
+        started = time.perf_counter()
+        try:
+            vectors.save(*paths, model=self.embedder.model_name)
+        except OSError as exc:
+            log.warning("cannot save the chunk vector index %s: %s", paths[0], exc)
+            return False
+        self._saved_at = time.monotonic()
+        self._saved_version = (id(vectors), vectors.version)
+        log.info("chunk vector index saved (%d rows) in %.1f s", vectors.size,
+                 time.perf_counter() - started)
+        return True
 
     def refresh_config(self) -> None:
         """Reload the watchlist and the alert rules if their files changed (by mtime)."""

@@ -215,12 +215,16 @@ def article_vectors(db: Db, *, source: str | None = None,
     return [int(k) for k in keys], matrix
 
 
-def chunk_vectors(db: Db, *, source: str | None = None,
-                  after_id: int = 0) -> tuple[list[tuple[int, int]], np.ndarray]:
-    """(article id, chunk number) keys and chunk vectors (optionally one source)."""
+def chunk_vectors(db: Db, *, source: str | None = None, after_id: int = 0,
+                  up_to: int | None = None) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """(article id, chunk number) keys and chunk vectors (optionally one source, or ids in
+    (after_id, up_to])."""
     sql = ("SELECT c.article_id, c.chunk_no, c.vector FROM chunk_embeddings c "
            "JOIN articles a ON a.id = c.article_id WHERE a.id > ?")
     params: list = [after_id]
+    if up_to is not None:
+        sql += " AND a.id <= ?"
+        params.append(up_to)
     if source:
         sql += " AND a.source = ?"
         params.append(source)
@@ -243,35 +247,61 @@ def table_counts(db: Db) -> dict[str, int]:
 
 
 
-def dedup_rows(db: Db, *, after_id: int = 0) -> Iterator[tuple[DedupDoc, DedupDecision]]:
-    """Stored articles newer than `after_id` as dedup documents with their decisions, in id order."""
-    rows = db.rows(
-        "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
-        "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, e.vector, "
-        "e.title_vector, e.chunks "
-        "FROM articles a JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? ORDER BY a.id",
-        [after_id])
-    if not rows:
-        return
-    chunk_keys, chunk_matrix = chunk_vectors(db, after_id=after_id)
-    by_article: dict[int, list[int]] = {}
-    for pos, (aid, _) in enumerate(chunk_keys):
-        by_article.setdefault(aid, []).append(pos)
-    for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story, vector,
-         title_vector, n_chunks) in rows:
-        positions = by_article.get(aid, [])
-        if positions:
-            chunks = chunk_matrix[positions]
-        elif n_chunks == 0:   # a copy found by its text: no vectors of its own
-            chunks = np.zeros((0, len(vector)), dtype=np.float32)
-        else:
-            chunks = np.asarray([vector], dtype=np.float32)
-        doc = DedupDoc(id=int(aid), text=text, content_hash=digest, lang=lang, published_at=when,
-                       vector=np.asarray(vector, dtype=np.float32), chunk_vectors=chunks,
-                       is_seed=source == "seed",
-                       title_vector=None if title_vector is None
-                       else np.asarray(title_vector, dtype=np.float32))
-        yield doc, DedupDecision(dup_of, dup_sim, dup_kind, int(story if story is not None else aid))
+def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 5000
+               ) -> Iterator[tuple[DedupDoc, DedupDecision]]:
+    """Stored articles newer than `after_id` as dedup documents with their decisions, in id order,
+    read `page` articles at a time (a million chunk vectors at once would not fit the budget).
+
+    Chunk vectors are read only for articles newer than `chunks_after` and for seeds (a persisted
+    vector index holds the others); the rest come with no chunk vectors."""
+    low = after_id
+    while True:
+        rows = db.rows(
+            "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
+            "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, "
+            "e.vector, e.title_vector, e.chunks FROM articles a "
+            "JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            [low, page])
+        if not rows:
+            return
+        high = int(rows[-1][0])
+        chunk_keys, chunk_matrix = chunk_vectors(db, after_id=max(low, chunks_after),
+                                                 up_to=high)
+        if chunks_after > low:
+            seed_keys, seed_matrix = chunk_vectors(db, source="seed", after_id=low,
+                                                   up_to=min(high, chunks_after))
+            if seed_keys:
+                chunk_keys = seed_keys + chunk_keys
+                chunk_matrix = (np.vstack([seed_matrix, chunk_matrix]) if chunk_matrix.size
+                                else seed_matrix)
+        by_article: dict[int, list[int]] = {}
+        for pos, (aid, _) in enumerate(chunk_keys):
+            by_article.setdefault(aid, []).append(pos)
+        for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story,
+             vector, title_vector, n_chunks) in rows:
+            positions = by_article.get(aid, [])
+            if positions:
+                chunks = chunk_matrix[positions]
+            elif n_chunks == 0 or (aid <= chunks_after and source != "seed"):
+                # A copy found by its text has no vectors of its own; the others are held by
+                # the persisted vector index.
+                chunks = np.zeros((0, len(vector)), dtype=np.float32)
+            else:
+                chunks = np.asarray([vector], dtype=np.float32)
+            doc = DedupDoc(id=int(aid), text=text, content_hash=digest, lang=lang,
+                           published_at=when, vector=np.asarray(vector, dtype=np.float32),
+                           chunk_vectors=chunks, is_seed=source == "seed",
+                           title_vector=None if title_vector is None
+                           else np.asarray(title_vector, dtype=np.float32))
+            yield doc, DedupDecision(dup_of, dup_sim, dup_kind,
+                                     int(story if story is not None else aid))
+        low = high
+
+
+def ids_with_chunks(db: Db, *, up_to: int) -> set[int]:
+    """Ids (at most `up_to`) of the articles that have chunk vectors stored."""
+    return {int(r[0]) for r in db.rows(
+        "SELECT DISTINCT article_id FROM chunk_embeddings WHERE article_id <= ?", [up_to])}
 
 
 def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:

@@ -162,12 +162,23 @@ class Db:
     def fetch_vectors(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list, Any]:
         """Rows of (key, FLOAT[] vector) as a key list and a float32 matrix."""
         import numpy as np
+        import pyarrow.compute as pc
 
-        rows = self.rows(sql, params)
-        if not rows:
+        # Through Arrow: a million 384-float vectors as Python lists would take ~12 GB.
+        try:
+            table = self.execute(sql, params).fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise _translate(exc) from exc
+        if table.num_rows == 0:
             return [], np.zeros((0, 0), dtype=np.float32)
-        keys = [r[:-1] if len(r) > 2 else r[0] for r in rows]
-        matrix = np.asarray([r[-1] for r in rows], dtype=np.float32)
+        vectors = table.column(table.num_columns - 1).combine_chunks()
+        lengths = pc.list_value_length(vectors)
+        if pc.min(lengths).as_py() != pc.max(lengths).as_py():
+            raise WarehouseError("stored vectors of different lengths in one query")
+        matrix = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        matrix = matrix.reshape(table.num_rows, -1)
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns - 1)]
+        keys = columns[0] if len(columns) == 1 else list(zip(*columns))
         return keys, matrix
 
 

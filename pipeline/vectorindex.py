@@ -1,0 +1,344 @@
+"""Chunk vectors of stored articles, searched by cosine range: every stored chunk at or above a
+floor, for a batch of query chunks.
+
+Small sets are searched exactly (one float32 matrix product per block: below some tens of
+thousands of rows nothing is faster). From `exact_below` rows on, the vectors move into an HNSW
+graph (usearch), stored as float16 — half the memory of float32, and no float32 copy is kept
+beside it — and searched approximately. HNSW answers top-k, not a range, so the search is
+adaptive: a query whose k-th neighbour is still above the floor is asked again with 4 k, until
+its last neighbour falls below the floor or every row has been returned.
+
+The graph is persisted beside the warehouse (`save`/`load`): the usearch file and a small JSON
+saying what it holds (model, dimension, rows, highest article id, SHA-256 of the file). A file
+that is missing, fails its checksum, or was made for another model or dimension loads as None,
+and the caller rebuilds from the stored chunk vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Stored rows compared per matrix product in exact mode (bounds the temporary matrix).
+_BLOCK_ROWS = 32768
+#: A key is the article id shifted left by this, plus the chunk number ([embed] max_chunks ≤ 100000).
+_CHUNK_BITS = 20
+#: First k of the adaptive search; most queries have few neighbours at the floor and stop there.
+_FIRST_K = 16
+#: Most neighbours one query keeps in the HNSW search (its nearest): a chunk on a much-covered
+#: subject can have thousands of weak ones at a low floor (0.5: story support), and asking for all
+#: of them would cost a linear scan; the candidate and story hits, nearest first, are kept.
+MAX_K = 1024
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What a persisted index holds, as its JSON side file says."""
+
+    model: str
+    dim: int
+    rows: int
+    max_owner: int
+    sha256: str
+
+
+def index_paths(warehouse: Path) -> tuple[Path, Path]:
+    """The index file and its JSON description beside a warehouse file."""
+    return (warehouse.with_name(warehouse.name + ".vectors.usearch"),
+            warehouse.with_name(warehouse.name + ".vectors.json"))
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class VectorIndex:
+    """Chunk vectors with the article (owner) of each; exact below `exact_below` rows, HNSW
+    (float16) from there on."""
+
+    def __init__(self, dim: int, *, exact_below: int = 20000, connectivity: int = 16,
+                 expansion_add: int = 64, expansion_search: int = 96) -> None:
+        self.dim = dim
+        self.exact_below = exact_below
+        self._params = dict(connectivity=connectivity, expansion_add=expansion_add,
+                            expansion_search=expansion_search)
+        self._counts: dict[int, int] = {}           # owner -> chunk rows held
+        self._matrix = np.zeros((0, dim), dtype=np.float32)   # exact mode only
+        self._owner = np.zeros(0, dtype=np.int64)
+        self._used = 0                              # rows of _matrix in use (incl. removed)
+        self._graph = None                          # usearch Index once large
+        self.max_owner = 0
+        self.rows = 0          # chunk rows held (removed ones not counted)
+        self.version = 0       # changes on every add and remove: whether a save is due
+
+    # -- contents --------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Chunk rows held (removed ones not counted)."""
+        return self.rows
+
+    @property
+    def approximate(self) -> bool:
+        """Whether searches go through the HNSW graph (else exact)."""
+        return self._graph is not None
+
+    def holds(self, owner: int) -> bool:
+        """Whether this article's chunks are in the index."""
+        return owner in self._counts
+
+    def owners(self) -> set[int]:
+        """The articles whose chunks the index holds."""
+        return set(self._counts)
+
+    def add(self, owner: int, vectors: np.ndarray) -> None:
+        """Add an article's chunk vectors (unit length, shape (n, dim))."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n = vectors.shape[0]
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise ValueError(f"chunk vectors of shape {vectors.shape}, index dimension {self.dim}")
+        if n == 0:
+            return
+        if n >= 1 << _CHUNK_BITS:
+            raise ValueError(f"{n} chunks in one article: at most {(1 << _CHUNK_BITS) - 1}")
+        if owner in self._counts:
+            self.remove([owner])
+        self._counts[owner] = n
+        self.rows += n
+        self.version += 1
+        self.max_owner = max(self.max_owner, owner)
+        if self._graph is not None:
+            self._graph.add(self._keys(owner, n), vectors, threads=0)
+            return
+        if self._used + n > self._matrix.shape[0]:
+            capacity = max(self._used + n, 2 * self._matrix.shape[0], 1024)
+            grown = np.zeros((capacity, self.dim), dtype=np.float32)
+            grown[:self._used] = self._matrix[:self._used]
+            owners = np.full(capacity, -1, dtype=np.int64)
+            owners[:self._used] = self._owner[:self._used]
+            self._matrix, self._owner = grown, owners
+        self._matrix[self._used:self._used + n] = vectors
+        self._owner[self._used:self._used + n] = owner
+        self._used += n
+        if self.size >= self.exact_below:
+            self._to_graph()
+
+    def add_many(self, owners: np.ndarray, counts: np.ndarray, vectors: np.ndarray) -> None:
+        """Add several articles at once: `counts[i]` consecutive rows of `vectors` per owner."""
+        if self._graph is None and self.size + vectors.shape[0] < self.exact_below:
+            start = 0
+            for owner, n in zip(owners.tolist(), counts.tolist()):
+                self.add(owner, vectors[start:start + n])
+                start += n
+            return
+        if self._graph is None:
+            self._to_graph()
+        held = [o for o in owners.tolist() if o in self._counts]
+        if held:
+            self.remove(held)
+        keys = np.concatenate([self._keys(o, n) for o, n in zip(owners.tolist(), counts.tolist())])
+        self._graph.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=0)
+        for o, n in zip(owners.tolist(), counts.tolist()):
+            self._counts[o] = n
+        self.rows += int(counts.sum())
+        self.version += 1
+        self.max_owner = max(self.max_owner, int(owners.max(initial=0)))
+
+    def remove(self, owners) -> None:
+        """Forget these articles' chunks (ids not held are ignored)."""
+        gone = {o: self._counts.pop(o) for o in owners if o in self._counts}
+        if not gone:
+            return
+        self.rows -= sum(gone.values())
+        self.version += 1
+        if self._graph is not None:
+            self._graph.remove(np.concatenate([self._keys(o, n) for o, n in gone.items()]))
+        else:
+            dead = np.isin(self._owner[:self._used], list(gone))
+            self._owner[:self._used][dead] = -1
+            self._matrix[:self._used][dead] = 0.0
+
+    @staticmethod
+    def _keys(owner: int, n: int) -> np.ndarray:
+        return (np.uint64(owner) << np.uint64(_CHUNK_BITS)) + np.arange(n, dtype=np.uint64)
+
+    def _new_graph(self):
+        from usearch.index import Index
+
+        return Index(ndim=self.dim, metric="cos", dtype="f16", **self._params)
+
+    def _to_graph(self) -> None:
+        graph = self._new_graph()
+        live = self._owner[:self._used] >= 0
+        owners = self._owner[:self._used][live]
+        if owners.size:
+            # Rows of one owner are consecutive, in chunk order: number them 0, 1, ...
+            starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
+            chunk_no = np.arange(owners.size) - np.repeat(starts, np.diff(np.r_[starts,
+                                                                                  owners.size]))
+            keys = (owners.astype(np.uint64) << np.uint64(_CHUNK_BITS)) + chunk_no.astype(np.uint64)
+            graph.add(keys, self._matrix[:self._used][live], threads=0)
+        self._graph = graph
+        self._matrix = np.zeros((0, self.dim), dtype=np.float32)
+        self._owner = np.zeros(0, dtype=np.int64)
+        self._used = 0
+        log.info("chunk vector index: %d rows moved to an HNSW graph", owners.size)
+
+    # -- searching -------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, floor: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (query row, owner, cosine) with cosine ≥ floor, as three parallel arrays."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+        if queries.shape[0] == 0 or not self._counts:
+            return empty
+        if queries.shape[1] != self.dim:
+            return empty  # another model's vectors are never compared with these
+        if self._graph is None:
+            return self._search_exact(queries, floor)
+        return self._search_graph(queries, floor)
+
+    def best_per_owner(self, queries: np.ndarray, floor: float) -> dict[int, float]:
+        """For a few query vectors: the best cosine per owner, at or above the floor."""
+        out: dict[int, float] = {}
+        _, owners, sims = self.search(queries, floor)
+        for owner, value in zip(owners.tolist(), sims.tolist()):
+            if value > out.get(owner, -1.0):
+                out[owner] = value
+        return out
+
+    def vectors_of(self, owners) -> np.ndarray:
+        """The stored chunk vectors of some owners, stacked (float16 precision from the graph)."""
+        held = [o for o in owners if o in self._counts]
+        if not held:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        if self._graph is not None:
+            keys = np.concatenate([self._keys(o, self._counts[o]) for o in held])
+            return np.asarray(self._graph.get(keys, dtype=np.float32), dtype=np.float32
+                              ).reshape(len(keys), self.dim)
+        rows = np.isin(self._owner[:self._used], held)
+        return self._matrix[:self._used][rows]
+
+    def _search_exact(self, queries: np.ndarray, floor: float):
+        q_out, o_out, s_out = [], [], []
+        # One matrix product per block of stored rows for all queries; only pairs at the floor
+        # are kept, so the work is the product itself.
+        for lo in range(0, self._used, _BLOCK_ROWS):
+            hi = min(lo + _BLOCK_ROWS, self._used)
+            sims = queries @ self._matrix[lo:hi].T
+            q_rows, s_rows = np.nonzero(sims >= floor)
+            owners = self._owner[lo + s_rows]
+            keep = owners >= 0
+            q_out.append(q_rows[keep])
+            o_out.append(owners[keep])
+            s_out.append(sims[q_rows[keep], s_rows[keep]])
+        return (np.concatenate(q_out).astype(np.int64), np.concatenate(o_out),
+                np.concatenate(s_out).astype(np.float32))
+
+    def _search_graph(self, queries: np.ndarray, floor: float):
+        total = len(self._graph)
+        pending = np.arange(queries.shape[0])
+        k = min(_FIRST_K, total)
+        q_out, o_out, s_out = [], [], []
+        while pending.size:
+            found = self._graph.search(queries[pending], k, threads=0)
+            keys = np.asarray(found.keys, dtype=np.uint64).reshape(pending.size, -1)
+            sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(pending.size, -1)
+            # One query comes back as Matches (only the valid results), several as BatchMatches.
+            counts = (np.asarray(found.counts).reshape(-1) if hasattr(found, "counts")
+                      else np.array([keys.shape[1]]))
+            valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
+            hit = valid & (sims >= floor)
+            rows, cols = np.nonzero(hit)
+            q_out.append(pending[rows])
+            o_out.append((keys[rows, cols] >> np.uint64(_CHUNK_BITS)).astype(np.int64))
+            s_out.append(sims[rows, cols])
+            # A query whose every returned neighbour is above the floor may have more.
+            limit = min(total, MAX_K)
+            again = (counts == k) & hit.all(axis=1) if k < limit else np.zeros(0, bool)
+            if k >= limit or not again.any():
+                break
+            q_out, o_out, s_out = self._drop(q_out, o_out, s_out, pending[again])
+            pending = pending[again]
+            k = min(k * 4, limit)
+        return (np.concatenate(q_out).astype(np.int64), np.concatenate(o_out),
+                np.concatenate(s_out).astype(np.float32))
+
+    @staticmethod
+    def _drop(q_out, o_out, s_out, queries: np.ndarray):
+        # The next round returns these queries' hits again (and more): keep one copy.
+        q, o, s = np.concatenate(q_out), np.concatenate(o_out), np.concatenate(s_out)
+        keep = ~np.isin(q, queries)
+        return [q[keep]], [o[keep]], [s[keep]]
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, path: Path, info_path: Path, model: str) -> bool:
+        """Write the graph and its description (atomically); False in exact mode (nothing kept
+        on disk: rebuilding a small set is quicker than reading it)."""
+        if self._graph is None:
+            return False
+        tmp = path.with_name(path.name + ".tmp")
+        self._graph.save(str(tmp))
+        digest = _file_sha256(tmp)
+        os.replace(tmp, path)
+        info = {"format": _FORMAT, "model": model, "dim": self.dim, "rows": len(self._graph),
+                "max_owner": self.max_owner, "sha256": digest, "params": self._params}
+        tmp_info = info_path.with_name(info_path.name + ".tmp")
+        tmp_info.write_text(json.dumps(info, indent=1))
+        os.replace(tmp_info, info_path)
+        return True
+
+    @classmethod
+    def load(cls, path: Path, info_path: Path, *, model: str, dim: int | None = None,
+             exact_below: int = 20000) -> "VectorIndex | None":
+        """The persisted index if it is whole and made for this model (and dimension, if given),
+        else None (a WARNING says why, unless there is simply no file)."""
+        if not path.exists() or not info_path.exists():
+            return None
+        try:
+            info = json.loads(info_path.read_text())
+            if dim is None:
+                dim = int(info["dim"])
+            if info.get("format") != _FORMAT or info.get("model") != model \
+                    or int(info.get("dim", -1)) != dim:
+                log.info("chunk vector index %s was made for another model or format: rebuilt",
+                         path)
+                return None
+            if int(info["rows"]) < exact_below:
+                log.info("chunk vector index %s holds fewer rows than [dedup] "
+                         "vector_index_min_rows: searched exactly instead", path)
+                return None
+            if _file_sha256(path) != info.get("sha256"):
+                raise ValueError("checksum mismatch")
+            out = cls(dim, exact_below=exact_below, **info.get("params", {}))
+            graph = out._new_graph()
+            graph.load(str(path))
+            if len(graph) != int(info["rows"]) or graph.ndim != dim:
+                raise ValueError(f"{len(graph)} rows, description says {info['rows']}")
+            keys = np.asarray(graph.keys, dtype=np.uint64)
+            owners, counts = np.unique((keys >> np.uint64(_CHUNK_BITS)).astype(np.int64),
+                                       return_counts=True)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            log.warning("chunk vector index %s is unreadable (%s): rebuilding it from the "
+                        "warehouse", path, exc)
+            return None
+        out._graph = graph
+        out._counts = dict(zip(owners.tolist(), counts.tolist()))
+        out.rows = int(counts.sum())
+        out.max_owner = int(info["max_owner"])
+        return out
