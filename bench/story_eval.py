@@ -31,9 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pipeline.dedup import confirm, is_english_like, overlap, shingle_hashes
+from pipeline.dedup import is_english_like
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import sync_seeds
+from pipeline.overlap import confirm, overlap, shingle_hashes
 from pipeline.settings import load_settings
 from pipeline.store import articles as article_store
 from pipeline.stories import StoryRule, TermStats, is_short, link_rule, terms_of

@@ -6,8 +6,9 @@ from typing import Iterable
 
 import numpy as np
 
-from pipeline.dedup import DedupIndex, Violation, check_overlaps
+from pipeline.dedup import DedupIndex
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
+from pipeline.overlap import Violation, check_overlaps
 from pipeline.settings import DedupSettings
 from pipeline.store.db import Warehouse
 from pipeline.store.dedup_store import duplicates_with_originals

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from pipeline.dedup import check_overlaps, is_english_like, overlap, shingle_hashes
+from pipeline.dedup import is_english_like
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
+from pipeline.overlap import check_overlaps, overlap, shingle_hashes
 from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash
 from tests.dedup_invariant import (

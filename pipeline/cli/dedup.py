@@ -47,7 +47,7 @@ def _rebuild(app: App) -> None:
 
 
 def _verify(app: App) -> None:
-    from pipeline.dedup import OverlapInvariantError, check_overlaps
+    from pipeline.overlap import OverlapInvariantError, check_overlaps
     from pipeline.store.dedup_store import duplicates_with_originals
 
     warehouse = app.warehouse
