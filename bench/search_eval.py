@@ -82,30 +82,26 @@ def build_corpus_warehouse(tmp: Path):
         t0 = time.perf_counter()
         summary = run_cycle(pipe)
         print(f"corpus ingested: {summary.articles_new} pages in {time.perf_counter() - t0:.0f} s")
-        by_url = {server.url(f"/page/{p.key}.html"): p.key[:8] for p in pages}
-    with pipe.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT id, url FROM articles")
-    labels = {}
-    for aid, url in rows:
-        if url.startswith("seed:"):
-            labels[f"seed:{url[5:8]}"] = int(aid)
-        elif url in by_url:
-            labels[by_url[url]] = int(aid)
-    return pipe, labels
+    return pipe, corpus_labels(pipe)
 
 
 def open_corpus_warehouse(folder: Path):
     """The corpus warehouse an earlier run left in `folder`; returns services and labels."""
     pipe = Services(load_settings(folder / "settings.toml", env={}))
+    return pipe, corpus_labels(pipe)
+
+
+def corpus_labels(pipe: Services) -> dict[str, int]:
+    """Article id by the label the query set uses: `seed:NNN`, or a page key's first 8 chars."""
     with pipe.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, url FROM articles")
     labels = {}
     for aid, url in rows:
         if url.startswith("seed:"):
             labels[f"seed:{url[5:8]}"] = int(aid)
-        elif "/page/" in url:
+        elif "/page/" in url:   # served as /page/<key>.html
             labels[url.rsplit("/page/", 1)[1][:8]] = int(aid)
-    return pipe, labels
+    return labels
 
 
 def metrics(ranking: list[int], relevant: set[int]) -> tuple[float, float]:
