@@ -78,6 +78,19 @@ def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
     return _make
 
 
+@pytest.fixture
+def warehouse_with_rows(make_settings) -> Settings:
+    """Settings whose warehouse is migrated and holds one run."""
+    from pipeline.store.db import Warehouse
+
+    settings = make_settings()
+    wh = Warehouse(settings.warehouse.path)
+    wh.migrate()
+    with wh.transaction() as db:
+        db.execute("INSERT INTO runs (job, started_at, status) VALUES ('test', now(), 'ok')")
+    return settings
+
+
 @pytest.fixture(scope="session")
 def embedder(model_cache):
     """The real default embedder (all-MiniLM-L6-v2 from the packaged files), loaded once."""

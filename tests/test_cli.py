@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 import click
-import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.store.db import Warehouse
 
 
 def all_commands(group: click.Group, prefix=()):
@@ -36,16 +34,6 @@ def test_python_dash_m_runs():
     out = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0 and "newswatch" in out.stdout
-
-
-@pytest.fixture
-def warehouse_with_rows(make_settings):
-    settings = make_settings()
-    wh = Warehouse(settings.warehouse.path)
-    wh.migrate()
-    with wh.transaction() as db:
-        db.execute("INSERT INTO runs (job, started_at, status) VALUES ('test', now(), 'ok')")
-    return settings
 
 
 def invoke(settings, *args):

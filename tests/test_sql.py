@@ -24,14 +24,9 @@ SECRET = "s3cr3t-do-not-print"
 
 
 @pytest.fixture
-def settings(make_settings):
+def settings(warehouse_with_rows):
     """Settings whose warehouse is migrated and holds one run."""
-    settings = make_settings()
-    wh = Warehouse(settings.warehouse.path)
-    wh.migrate()
-    with wh.transaction() as db:
-        db.execute("INSERT INTO runs (job, started_at, status) VALUES ('test', now(), 'ok')")
-    return settings
+    return warehouse_with_rows
 
 
 @pytest.fixture
