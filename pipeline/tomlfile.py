@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pipeline.errors import ConfigError
 
@@ -29,3 +29,13 @@ def array_of_tables(path: Path, data: dict[str, Any], key: str) -> list:
     if not isinstance(items, list):
         raise ConfigError(f"{path}: {key} must be an array of tables ([[{key}]])")
     return items
+
+
+def numbered_tables(path: Path, items: list, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each `[[key]]` table with where it stands (`path: [[key]] #n`, for messages); an entry
+    that is not a table is a ConfigError."""
+    for n, item in enumerate(items, 1):
+        where = f"{path}: [[{key}]] #{n}"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: must be a table")
+        yield where, item

@@ -38,7 +38,7 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.settings import TopicsSettings
-from pipeline.tomlfile import array_of_tables, read_toml
+from pipeline.tomlfile import array_of_tables, numbered_tables, read_toml
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_KEYS = {"slug", "label", "description", "keywords", "context", "negative", "exemplars",
@@ -143,10 +143,7 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
     if not items:
         raise ConfigError(f"{path}: define at least one [[topics]] table")
     topics, seen = [], set()
-    for i, item in enumerate(items):
-        where = f"{path}: [[topics]] #{i + 1}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: must be a table")
+    for where, item in numbered_tables(path, items, "topics"):
         slug = item.get("slug")
         if not isinstance(slug, str) or not _SLUG_RE.match(slug):
             raise ConfigError(f"{where}: slug must be lower-case letters, digits and _ "

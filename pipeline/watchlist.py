@@ -32,7 +32,7 @@ import ahocorasick
 
 from pipeline.errors import ConfigError
 from pipeline.models import EntityMatch
-from pipeline.tomlfile import array_of_tables, read_toml
+from pipeline.tomlfile import array_of_tables, numbered_tables, read_toml
 
 _KEYS = {"name", "kind", "aliases", "tags", "note"}
 _KIND_RE = re.compile(r"^[a-z][a-z_ -]*$")
@@ -242,10 +242,7 @@ def load_watchlist(path: Path | None) -> Watchlist:
         return Watchlist(source=str(path or ""))
     items = array_of_tables(path, read_toml(path, "watchlist file"), "entities")
     entities, names = [], set()
-    for i, item in enumerate(items):
-        where = f"{path}: [[entities]] #{i + 1}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: must be a table")
+    for where, item in numbered_tables(path, items, "entities"):
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"{where}: name is required (a non-empty string)")

@@ -25,7 +25,7 @@ from typing import Any, Collection
 
 from pipeline.errors import ConfigError
 from pipeline.settings import ENV_ALERT_SECRET_PREFIX, ENV_PREFIX
-from pipeline.tomlfile import read_toml
+from pipeline.tomlfile import numbered_tables, read_toml
 from pipeline.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -160,9 +160,7 @@ def saved_search_names(path: Path | None) -> set[str] | None:
     raise ConfigError(f"{path}: searches must be [[searches]] tables")
 
 
-def _channel(item: Any, where: str) -> Channel:
-    if not isinstance(item, dict):
-        raise ConfigError(f"{where}: must be a table")
+def _channel(item: dict[str, Any], where: str) -> Channel:
     name, kind = item.get("name"), item.get("type")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(f"{where}: name is required: letters, digits, '-', '_' and '.'")
@@ -288,18 +286,15 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
         raise ConfigError(f"{path}: channels and rules must be arrays of tables ([[channels]], "
                           f"[[rules]])")
     channels: dict[str, Channel] = {"log": LOG_CHANNEL}
-    for i, item in enumerate(raw_channels):
-        channel = _channel(item, f"{path}: [[channels]] #{i + 1}")
+    for where, item in numbered_tables(path, raw_channels, "channels"):
+        channel = _channel(item, where)
         if channel.name in channels and channel.name != "log":
             raise ConfigError(f"{path}: channel {channel.name!r} is defined twice")
         channels[channel.name] = channel
     sfile = searches_file or searches_path(path)
     checker = _Checker(watchlist, topics, saved_search_names(sfile), sfile)
     rules: list[Rule] = []
-    for i, item in enumerate(raw_rules):
-        where = f"{path}: [[rules]] #{i + 1}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: must be a table")
+    for where, item in numbered_tables(path, raw_rules, "rules"):
         name = item.get("name")
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ConfigError(f"{where}: name is required: letters, digits, '-', '_' and '.'")

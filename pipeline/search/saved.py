@@ -29,7 +29,7 @@ from pipeline.search.terms import parse_query, phrase_regex
 from pipeline.settings import SearchSettings
 from pipeline.store import search_store
 from pipeline.store.db import Db, Warehouse
-from pipeline.tomlfile import array_of_tables, read_toml
+from pipeline.tomlfile import array_of_tables, numbered_tables, read_toml
 
 MATCH_KINDS = ("any", "terms", "meaning")
 _KEYS = {"name", "query", "since", "topic", "entity", "limit", "mode", "match", "min_similarity",
@@ -108,10 +108,7 @@ def load_searches(path: Path, default_similarity: float = 0.5) -> tuple[SavedSea
     items = array_of_tables(path, read_toml(path, "saved searches"), "searches")
     out: list[SavedSearch] = []
     seen: set[str] = set()
-    for n, item in enumerate(items, 1):
-        where = f"{path}: searches #{n}"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: must be a table")
+    for where, item in numbered_tables(path, items, "searches"):
         unknown = set(item) - _KEYS
         if unknown:
             raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: "
