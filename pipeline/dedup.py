@@ -32,7 +32,9 @@ before a page is fetched):
    more members needs two of them to agree, so one bridge article does not chain two events; an
    article that holds with two stories that already resemble each other merges them into the
    earlier one (`story_merges`), and `articles.story_id` always names the surviving story. Only
-   English texts are compared by vectors; other languages join stories only as copies.
+   English texts are compared by chunk vectors; a pair that is not both English is compared by
+   the multilingual title + lead vectors when that model is on (the `lead` rule,
+   pipeline/crosslingual.py), else only as copies.
 
 A duplicate points at a root original (the earliest, possibly a seed) that it confirmably overlaps,
 and takes its story; `duplicate_similarity` and `duplicate_kind` describe the overlap with that
@@ -54,6 +56,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 from datasketch import MinHash, MinHashLSH
 
+from pipeline.crosslingual import LeadBook, base_lang
 from pipeline.models import DedupDecision, DedupDoc
 from pipeline.overlap import confirm, overlap, shingle_hashes
 from pipeline.settings import DedupSettings
@@ -72,6 +75,9 @@ from pipeline.vectorindex import VectorIndex
 
 log = logging.getLogger(__name__)
 
+#: Lead cosines kept as evidence (shown by `explain` as the nearest link) from this value up.
+SUPPORT_LEAD_FLOOR = 0.2
+
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
 
@@ -81,6 +87,12 @@ TextLoader = Callable[[Sequence[int]], dict[int, str]]
 def _low32(value: bytes) -> int:
     # Shingle hashes are already uniform 64-bit values: MinHash needs no second hash of them.
     return int.from_bytes(value[:4], "little")
+
+
+def lead_lang(doc: DedupDoc) -> str:
+    """The language an article's lead is counted in: 'en' for what the English model reads,
+    else its declared language ('' when unknown)."""
+    return "en" if is_english_like(doc.lang, doc.text) else base_lang(doc.lang)
 
 
 def is_english_like(lang: str | None, text: str) -> bool:
@@ -97,7 +109,8 @@ class DedupIndex:
     """Everything stored so far, held in memory between cycles and rebuilt from the warehouse."""
 
     def __init__(self, settings: DedupSettings, text_loader: TextLoader | None = None,
-                 cache_size: int = 20000, vectors: VectorIndex | None = None) -> None:
+                 cache_size: int = 20000, vectors: VectorIndex | None = None,
+                 lead_anchors: dict[str, np.ndarray] | None = None) -> None:
         self.settings = settings
         self.rule = StoryRule.from_settings(settings)
         self._load_texts = text_loader
@@ -117,6 +130,7 @@ class DedupIndex:
         self._terms = TermCache(text_loader, cache_size)
         self._pinned_terms: dict[int, Terms] = {}
         self._pending: set[int] = set()            # add_all: chunk vectors not inserted yet
+        self.leads = LeadBook(lead_anchors)        # multilingual leads of originals
         self.max_id = 0
 
     def __len__(self) -> int:
@@ -162,6 +176,8 @@ class DedupIndex:
         self._terms.put(doc.id, doc.text, terms)
         if doc.is_seed:
             self._pinned_terms[doc.id] = terms
+        if decision.duplicate_of is None and doc.lead_vector is not None:
+            self.leads.add(doc.id, lead_lang(doc), doc.published_at.timestamp(), doc.lead_vector)
         for story in decision.merged_stories:
             self.stories.merge(story, decision.story_id, doc.id)
         self.stories.add(doc.id, decision.story_id, original=decision.duplicate_of is None)
@@ -241,6 +257,7 @@ class DedupIndex:
             if i in self._lsh:
                 self._lsh.remove(i)
         self._terms.drop(gone)
+        self.leads.remove(gone)
         for index in (self.vectors, self._titles):
             if index is not None:
                 index.remove(gone)
@@ -459,6 +476,14 @@ class DedupIndex:
             old = hits.get(root, Hit())
             hits[root] = Hit(max(old.meaning, vector_hits.get(cand, 0.0)),
                              max(old.headline, headline_hits.get(cand, 0.0)))
+        if doc.lead_vector is not None:
+            for cand, value in self.leads.matches(doc.lead_vector, lead_lang(doc), when, window,
+                                                  SUPPORT_LEAD_FLOOR, exclude=doc.id).items():
+                root = self._root(cand)
+                if root == doc.id or root not in self._meta:
+                    continue
+                old = hits.get(root, Hit())
+                hits[root] = replace(old, lead=max(old.lead, value))
         return decide_story(doc.id, doc.text, terms_of(doc.text), is_short(doc.text, self.rule),
                             hits, self.stories, self._terms, self.rule, self._short,
                             self._stories_close)

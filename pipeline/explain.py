@@ -53,7 +53,9 @@ def explain_article(services: Services, article_id: int) -> Explanation:
         info = topics_store.explain_rows(db, article_id)
         if info is None:
             raise NewswatchError(f"no article with id {article_id}")
-        [(_, title, text, embedding)] = list(topics_store.stored_embeddings(db, [article_id]))
+        leads = services.lead_embedder
+        [(_, title, text, embedding, lang)] = list(topics_store.stored_embeddings(
+            db, [article_id], leads.name if leads else None))
         story = stories_store.story_rows(db, article_id)
         services.refresh(db)
     tags = tuple(StoredTag(t["topic"], float(t["score"]), tuple(t["matched_terms"] or ()),
@@ -61,7 +63,7 @@ def explain_article(services: Services, article_id: int) -> Explanation:
                  for t in info.pop("tags"))
     scores = []
     for topic in services.tagger.topics:
-        score, meaning, lexical, _ = services.tagger.score(topic, text, embedding, title)
+        score, meaning, lexical, _ = services.tagger.score(topic, text, embedding, title, lang)
         scores.append(TopicScore(topic.slug, float(score), topic.threshold, float(meaning),
                                  float(lexical.weight), topic.min_keyword_weight,
                                  bool(lexical.context), tuple(lexical.terms)))

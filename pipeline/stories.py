@@ -16,7 +16,11 @@ three rules (`link_rule`):
   are common among stored articles and weigh little;
 - `headline`: one text has fewer than `story_short_words` words (a teaser, a paywall) and its
   headline matches the other's text (or the other's headline matches it) at cosine >=
-  `story_headline_similarity` (0.66).
+  `story_headline_similarity` (0.66);
+- `lead`: the two texts are not both English (the English model cannot compare them) and their
+  multilingual title + lead vectors, each centered on its language's mean
+  (pipeline/crosslingual.py), reach cosine >= `story_lead_similarity`. Both are within the story
+  window of each other, the evidence of time every link has.
 
 A story is joined only if the new article also agrees (best chunk cosine >= 0.5, or a holding
 link) with at least two of its members once it has three or more, so one bridge article (a
@@ -55,12 +59,13 @@ class StoryRule:
     combined_score: float = 0.78
     headline_similarity: float = 0.66
     short_words: int = 100
+    lead_similarity: float = 0.35
 
     @classmethod
     def from_settings(cls, s: Any) -> "StoryRule":
         """The rule of a DedupSettings."""
         return cls(s.story_similarity, s.story_min_similarity, s.story_combined_score,
-                   s.story_headline_similarity, s.story_short_words)
+                   s.story_headline_similarity, s.story_short_words, s.story_lead_similarity)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Hit:
 
     meaning: float = 0.0           # best chunk cosine
     headline: float = 0.0          # a short text's headline vs the other's chunks (either way)
+    lead: float = 0.0              # centered multilingual lead cosine (pairs not both English)
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Link:
     words: float
     short: bool                    # one of the two texts is short: its headline counts
     rule: str | None               # the rule that holds, or None
+    lead: float = 0.0              # centered multilingual lead cosine (across languages)
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,8 @@ class StoryDecision:
     evidence: dict[str, Any]
 
 
-def link_rule(meaning: float, headline: float, words: float, short: bool, rule: StoryRule
-              ) -> str | None:
+def link_rule(meaning: float, headline: float, words: float, short: bool, rule: StoryRule,
+              lead: float = 0.0) -> str | None:
     """Which rule, if any, makes one link hold (see the module docstring)."""
     if meaning >= rule.similarity:
         return "meaning"
@@ -102,6 +109,8 @@ def link_rule(meaning: float, headline: float, words: float, short: bool, rule: 
         return "meaning+words"
     if short and headline >= rule.headline_similarity:
         return "headline"
+    if lead >= rule.lead_similarity:
+        return "lead"
     return None
 
 
@@ -309,8 +318,9 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     cosine between any member of one list and any of the other (for merges).
     """
     candidates = [m for m, h in hits.items() if m != article_id
-                  and max(h.meaning, h.headline) >= min(rule.min_similarity, SUPPORT_SIMILARITY,
-                                                        rule.headline_similarity)]
+                  and (max(h.meaning, h.headline) >= min(rule.min_similarity, SUPPORT_SIMILARITY,
+                                                         rule.headline_similarity)
+                       or h.lead >= rule.lead_similarity)]
     known = cache.get(candidates)
     links: dict[int, list[Link]] = {}
     for member in candidates:
@@ -318,7 +328,8 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
         words = book.terms.cosine(terms, known[member][1]) if member in known else 0.0
         pair_short = short or member in short_ids
         link = Link(member, round(h.meaning, 4), round(h.headline, 4), round(words, 4),
-                    pair_short, link_rule(h.meaning, h.headline, words, pair_short, rule))
+                    pair_short, link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
+                    round(h.lead, 4))
         links.setdefault(book.story(member), []).append(link)
 
     holding: dict[int, Link] = {}
@@ -374,8 +385,9 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     return StoryDecision(target, tuple(s for s, _ in merged), evidence)
 
 
-def _strength(link: Link) -> tuple[float, float]:
-    return (max(link.meaning, link.headline), link.words)
+def _strength(link: Link) -> tuple[float, float, float]:
+    # The English model's evidence first: a lead cosine is on another (centered) scale.
+    return (max(link.meaning, link.headline), link.lead, link.words)
 
 
 def _strongest(links: list[Link]) -> Link | None:
@@ -385,6 +397,7 @@ def _strongest(links: list[Link]) -> Link | None:
 def _link_json(link: Link, story: int) -> dict[str, Any]:
     return {"via": link.member, "story": story, "meaning": link.meaning, "words": link.words,
             **({"headline": link.headline} if link.short else {}),
+            **({"lead": link.lead} if link.lead else {}),
             **({"rule": link.rule} if link.rule else {})}
 
 

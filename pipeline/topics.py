@@ -20,6 +20,14 @@ at least `min_keyword_weight` or the meaning alone reaches `meaning_alone` (a pa
 avoids the vocabulary: "freezing the assets of a shipping magnate" is sanctions news). Each tag keeps
 its evidence: matched terms, the best passage (≤ 300 characters) and both parts of the score.
 
+An article the English model cannot read (pipeline/dedup.is_english_like says no) takes its
+meaning from its multilingual title + lead vector instead (pipeline/embed_multi.py, when on):
+the best cosine to the topic's description and exemplars embedded by the same model, rescaled
+between `[topics] lead_sim_floor` and `lead_sim_ceiling`. Its words are the topic's keywords in
+any language the file lists them in (a term in Chinese or Japanese matches anywhere, those
+scripts put no spaces between words; `санкци*` matches every Russian form). Each tag's evidence
+says which vectors gave the meaning (`meaning_from`).
+
 Relevance is the article's similarity to the seed corpus: the mean of its two best chunk-to-seed
 chunk similarities (1.0 for a seed itself). An article with no topic and relevance below
 `[topics] min_relevance` is off-topic: stored, but left out of the analyst views and the digest.
@@ -93,14 +101,20 @@ def _inflections(word: str) -> str:
     return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
 
 
+_UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
+
+
 def term_pattern(term: str) -> re.Pattern:
     """Whole-word, case-insensitive pattern of a keyword or phrase; the last word inflects.
 
-    A term ending in '*' matches any word starting with it (espionage* → espionage-related).
+    A term ending in '*' matches any word starting with it (espionage* → espionage-related). A
+    term in a script written without spaces (Chinese, Japanese, Thai) matches wherever it occurs.
     """
     words = term.strip().split()
     if not words:
         raise ValueError("empty term")
+    if _UNSPACED_SCRIPT.search(term):
+        return re.compile(r"\s*".join(re.escape(w.rstrip("*")) for w in words), re.IGNORECASE)
     parts = [re.escape(w) for w in words[:-1]]
     last = words[-1]
     if last.endswith("*"):
@@ -251,6 +265,18 @@ class Tagger:
     seed_chunks: np.ndarray
     min_relevance: float
     _cache: dict = field(default_factory=dict, repr=False)
+    #: topic slug -> multilingual unit vectors of description and exemplars (empty: off)
+    lead_prototypes: dict[str, np.ndarray] = field(default_factory=dict)
+    lead_floor: float = 0.80
+    lead_ceiling: float = 0.88
+
+    def reads_lead(self, embedding: Embedding, text: str, lang: str | None) -> bool:
+        """Whether an article's meaning comes from its multilingual lead vector: the English
+        model cannot read it, and the lead vector and the topics' multilingual vectors exist."""
+        from pipeline.dedup import is_english_like
+
+        return (bool(self.lead_prototypes) and embedding.lead_vector is not None
+                and not is_english_like(lang, text))
 
     def relevance(self, embedding: Embedding) -> float:
         """Similarity to the seed corpus, 0..1."""
@@ -262,16 +288,22 @@ class Tagger:
         best = (chunks @ self.seed_chunks.T).max(axis=1)
         return float(np.clip(top_mean(best), 0.0, 1.0))
 
-    def score(self, topic: Topic, text: str, embedding: Embedding, title: str = ""
-              ) -> tuple[float, float, LexicalMatch, np.ndarray]:
-        """(score, meaning part, words part, per-chunk similarity) of one topic."""
-        chunks = np.stack([c.vector for c in embedding.chunks])
-        protos = self.prototypes[topic.slug]
-        per_chunk = (chunks @ protos.T).max(axis=1) if protos.shape[1] == chunks.shape[1] \
-            else np.zeros(len(embedding.chunks))
-        raw = top_mean(per_chunk)
-        meaning = float(np.clip((raw - topic.sim_floor) / (topic.sim_ceiling - topic.sim_floor),
-                                0.0, 1.0))
+    def score(self, topic: Topic, text: str, embedding: Embedding, title: str = "",
+              lang: str | None = None) -> tuple[float, float, LexicalMatch, np.ndarray]:
+        """(score, meaning part, words part, per-chunk similarity) of one topic; an article in
+        another language than English is read by its lead vector (per-chunk similarity empty)."""
+        if self.reads_lead(embedding, text, lang):
+            per_chunk = np.zeros(0, np.float32)
+            raw = float((self.lead_prototypes[topic.slug] @ embedding.lead_vector).max())
+            floor, ceiling = self.lead_floor, self.lead_ceiling
+        else:
+            chunks = np.stack([c.vector for c in embedding.chunks])
+            protos = self.prototypes[topic.slug]
+            per_chunk = (chunks @ protos.T).max(axis=1) if protos.shape[1] == chunks.shape[1] \
+                else np.zeros(len(embedding.chunks))
+            raw = top_mean(per_chunk)
+            floor, ceiling = topic.sim_floor, topic.sim_ceiling
+        meaning = float(np.clip((raw - floor) / (ceiling - floor), 0.0, 1.0))
         lexical = match_terms(topic, f"{title}\n{text}")
         words = 1.0 - math.exp(-lexical.weight) if lexical.context else 0.0
         score = topic.semantic_weight * meaning + (1 - topic.semantic_weight) * words
@@ -286,20 +318,26 @@ class Tagger:
         vocabulary = bool(lexical.terms) and lexical.weight >= topic.min_keyword_weight
         return vocabulary or (meaning >= topic.meaning_alone and not lexical.negative)
 
-    def tag(self, title: str, text: str, embedding: Embedding) -> TagResult:
-        """Topics, relevance and on-topic flag of one article."""
+    def tag(self, title: str, text: str, embedding: Embedding, lang: str | None = None
+            ) -> TagResult:
+        """Topics, relevance and on-topic flag of one article (`lang`: its language, which
+        decides whether the English chunks or the multilingual lead give the meaning)."""
         tags = []
+        by_lead = self.reads_lead(embedding, text, lang)
         for topic in self.topics:
-            score, meaning, lexical, per_chunk = self.score(topic, text, embedding, title)
+            score, meaning, lexical, per_chunk = self.score(topic, text, embedding, title, lang)
             if not self.qualifies(topic, score, meaning, lexical):
                 continue
+            raw = (float((self.lead_prototypes[topic.slug] @ embedding.lead_vector).max())
+                   if by_lead else top_mean(per_chunk))
             terms = [t for t in topic.keywords if t.text in lexical.terms]
             tags.append(TopicTag(
                 topic=topic.slug, score=round(score, 4), matched_terms=lexical.terms,
                 passage=_passage(text, embedding, per_chunk, terms),
                 evidence={"meaning": round(meaning, 4), "words": round(
-                    1.0 - math.exp(-lexical.weight), 4), "raw_similarity": round(
-                    top_mean(per_chunk), 4), "matched_terms": list(lexical.terms),
+                    1.0 - math.exp(-lexical.weight), 4), "raw_similarity": round(raw, 4),
+                    "meaning_from": "multilingual lead" if by_lead else "English chunks",
+                    "matched_terms": list(lexical.terms),
                     "negative_terms": list(lexical.negative),
                     "threshold": topic.threshold}))
         relevance = self.relevance(embedding)
@@ -309,14 +347,21 @@ class Tagger:
 
 
 def build_tagger(settings: TopicsSettings, seeds_dir: Path, embedder, seed_vectors: np.ndarray,
-                 seed_chunk_vectors: np.ndarray) -> Tagger:
-    """The tagger the settings describe, given the seed corpus's article and chunk vectors."""
+                 seed_chunk_vectors: np.ndarray, lead_embedder=None) -> Tagger:
+    """The tagger the settings describe, given the seed corpus's article and chunk vectors (and
+    the multilingual lead embedder, when on, for articles in other languages)."""
+    from pipeline.crosslingual import lead_of
+
     topics = load_topics(settings.file, seeds_dir)
-    prototypes = {}
+    prototypes, leads = {}, {}
     for topic in topics:
         texts = [topic.description, *topic.exemplars]
         # Long exemplars (whole seed files) contribute every chunk, short ones one vector.
         vectors = [c.vector for e in embedder.embed(texts) for c in e.chunks]
         prototypes[topic.slug] = np.stack(vectors).astype(np.float32)
+        if lead_embedder is not None:
+            # A lead is what an article in another language is compared by: so are exemplars.
+            leads[topic.slug] = lead_embedder.passages([lead_of("", t, None) for t in texts])
     return Tagger(topics, prototypes, np.asarray(seed_chunk_vectors, dtype=np.float32),
-                  settings.min_relevance)
+                  settings.min_relevance, lead_prototypes=leads,
+                  lead_floor=settings.lead_sim_floor, lead_ceiling=settings.lead_sim_ceiling)

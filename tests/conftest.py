@@ -40,6 +40,11 @@ def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
     `extra` is TOML appended to the generated file; sections given there replace the defaults
     below key by key (a section may appear only once, so pass whole sections).
     """
+    return settings_maker(tmp_path, model_cache)
+
+
+def settings_maker(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
+    """What the make_settings fixture gives, for a folder of the caller's choosing."""
 
     def _make(extra: str = "", *, env: dict[str, str] | None = None) -> Settings:
         cfg = tmp_path / "config"
@@ -54,7 +59,9 @@ def make_settings(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]:
             "topics": {"file": f'"{REPO / "config" / "topics.toml"}"'},
             "digest": {"outbox": f'"{tmp_path / "outbox"}"'},
             "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
-            "embed": {"cache_dir": f'"{model_cache}"'},
+            # Cross-lingual linking is tested where it is the subject (test_crosslingual.py and
+            # the news pages); elsewhere it would only add the second model's time.
+            "embed": {"cache_dir": f'"{model_cache}"', "multilingual": "false"},
         }
         import tomllib
 

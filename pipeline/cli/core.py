@@ -27,7 +27,7 @@ from pipeline.sqlrun import run_query
 def init(app: App) -> None:
     """Create or migrate the warehouse and load the seed corpus (safe to re-run)."""
     from pipeline.ingest import Services
-    from pipeline.ingest.upkeep import index_for_search, sync_feeds, sync_seeds
+    from pipeline.ingest.upkeep import index_for_search, index_leads, sync_feeds, sync_seeds
     from pipeline.jobs import writer_lock
 
     console = Console(stderr=True)
@@ -43,8 +43,12 @@ def init(app: App) -> None:
         feeds = sync_feeds(app.settings, warehouse)
         with console.status("indexing stored articles for full-text search…"):
             indexed = index_for_search(warehouse)
+        with console.status("reading stored articles' leads (multilingual model)…"):
+            led = index_leads(services)
     if indexed:
         console.print(f"full-text index: {indexed} stored article(s) indexed")
+    if led:
+        console.print(f"cross-lingual: {led} stored article(s) given a multilingual lead vector")
     for name in result.missing:
         console.print(f"[yellow]note:[/] seed {name} is stored but its file is gone; kept")
     click.echo(f"warehouse {warehouse.path}: {len(applied)} migration(s) applied; seeds: "

@@ -89,9 +89,17 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
         entity = entity_name(load_watchlist(settings.watchlist.file), entity)
     filters = SearchFilters(since=start, topic=topic, entity=entity)
     embedder = make_embedder(settings)
+    sources = [VectorSource("chunk_embeddings", embedder)]
+    if (chosen_mode or "hybrid") != "text":
+        from pipeline.embed_multi import LeadQueryEncoder
+        from pipeline.factory import make_lead_embedder
+
+        leads, _ = make_lead_embedder(settings)
+        if leads is not None:   # articles in other languages, found through their leads
+            sources.append(VectorSource("lead_embeddings", LeadQueryEncoder(leads),
+                                        settings.search.lead_min_similarity))
     # Embedded before the warehouse is opened: a reader holds the daemon's writes back.
-    prepared = prepare(query, [VectorSource("chunk_embeddings", embedder)],
-                       chosen_mode or "hybrid")
+    prepared = prepare(query, sources, chosen_mode or "hybrid")
     warehouse = app.warehouse
     with warehouse.query_connection(wait_s=30) as db:
         if warehouse.pending_migrations(db):

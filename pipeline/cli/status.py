@@ -55,6 +55,8 @@ def render_status(report: StatusReport, console: Console) -> None:
     else:
         console.print("[bold]daemon[/] not running" +
                       (f" (last seen {_when(d.get('updated_at'))})" if d else ""))
+    if report.cross_lingual:
+        console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
 
     healthy = sum(1 for f in report.feeds if f["health"] == "healthy")
     failing = [f for f in report.feeds if f["health"] in ("failing", "disabled")]

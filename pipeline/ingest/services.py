@@ -21,7 +21,8 @@ from pipeline.alerts.conditions import SearchMatcher
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.extractpool import Extractor, shared_extractor
-from pipeline.factory import make_embedder, make_warehouse
+from pipeline.crosslingual import lead_of
+from pipeline.factory import make_embedder, make_lead_embedder, make_warehouse
 from pipeline.models import (
     ArticleDraft,
     DedupDecision,
@@ -86,6 +87,7 @@ class Services:
     _alerts_mark: tuple = field(default=(), init=False)
     _saved_at: float | None = field(default=None, init=False)   # monotonic, last vector save
     _saved_version: tuple = field(default=(), init=False)   # (index, version) last saved
+    _leads: Any = field(default=None, init=False)   # (LeadEmbedder | None, LeadModelState)
     seeds_mark: tuple = field(default=(), init=False)   # seed files as last synced
 
     def __post_init__(self) -> None:
@@ -104,6 +106,7 @@ class Services:
         if self.settings.ingest.fetch_pages:
             self.extractor.start()  # the workers start while the model loads
         self.embedder.encode(["warm up"])
+        self.lead_embedder  # noqa: B018 (loads the multilingual model, or says why it is off)
         with self.warehouse.connect(read_only=True) as db:
             self.refresh(db)
 
@@ -123,7 +126,8 @@ class Services:
         if self._tagger is None or mark != self._tagger_mark:
             _, seed_chunks = article_store.chunk_vectors(db, source="seed")
             self._tagger = build_tagger(self.settings.topics, self.settings.seeds.dir,
-                                        self.embedder, seed_vectors, seed_chunks)
+                                        self.embedder, seed_vectors, seed_chunks,
+                                        self.lead_embedder)
             self._tagger_mark = mark
         self.refresh_config()
 
@@ -144,7 +148,9 @@ class Services:
             log.warning("chunk vector index %s holds articles the warehouse does not: rebuilding "
                         "it from the warehouse", paths[0])
             vectors = None
-        index = DedupIndex(self.settings.dedup, text_loader=self.load_texts, vectors=vectors)
+        anchors = self.lead_embedder.anchors if self.lead_embedder is not None else None
+        index = DedupIndex(self.settings.dedup, text_loader=self.load_texts, vectors=vectors,
+                           lead_anchors=anchors)
         self._load_rows(db, index, chunks_after=vectors.max_owner if vectors else 0)
         if vectors is not None:
             # English articles with vectors of their own (a copy found by its text has none).
@@ -155,7 +161,8 @@ class Services:
                 log.warning("chunk vector index %s is stale (%d articles it should hold are "
                             "missing, %d are no longer stored): rebuilding it from the warehouse",
                             paths[0], len(wanted - held), len(held - wanted))
-                index = DedupIndex(self.settings.dedup, text_loader=self.load_texts)
+                index = DedupIndex(self.settings.dedup, text_loader=self.load_texts,
+                                   lead_anchors=anchors)
                 self._load_rows(db, index)
                 vectors = None
         self._index = index
@@ -168,8 +175,23 @@ class Services:
                      "from the saved index" if vectors is not None else "from the warehouse")
 
     def _load_rows(self, db: Db, index: DedupIndex, chunks_after: int = 0) -> None:
+        leads = self.lead_embedder
         index.add_all(article_store.dedup_rows(db, after_id=index.max_id,
-                                               chunks_after=chunks_after))
+                                               chunks_after=chunks_after,
+                                               lead_model=leads.name if leads else None))
+
+    @property
+    def lead_embedder(self):
+        """The multilingual lead embedder, or None when cross-lingual linking is off."""
+        if self._leads is None:
+            self._leads = make_lead_embedder(self.settings)
+        return self._leads[0]
+
+    @property
+    def lead_state(self):
+        """Whether cross-lingual linking is on, and the line `status` shows about it."""
+        self.lead_embedder  # noqa: B018
+        return self._leads[1]
 
     def save_vectors(self, force: bool = False) -> bool:
         """Persist the chunk vector index beside the warehouse if it changed and the last save is
@@ -339,7 +361,8 @@ class Services:
     def with_vectors(doc: DedupDoc, embedding: Embedding) -> DedupDoc:
         """A dedup document given the vectors of an embedding."""
         return replace(doc, vector=embedding.vector, title_vector=embedding.title_vector,
-                       chunk_vectors=np.stack([c.vector for c in embedding.chunks]))
+                       chunk_vectors=np.stack([c.vector for c in embedding.chunks]),
+                       lead_vector=embedding.lead_vector)
 
     @staticmethod
     def _doc(article_id: int, draft: ArticleDraft, digest: str,
@@ -352,7 +375,8 @@ class Services:
             chunks = np.stack([c.vector for c in embedding.chunks])
         return DedupDoc(id=article_id, text=draft.text, content_hash=digest, lang=draft.lang,
                         published_at=draft.published_at or draft.fetched_at, vector=vector,
-                        chunk_vectors=chunks, is_seed=draft.source == "seed", title_vector=title)
+                        chunk_vectors=chunks, is_seed=draft.source == "seed", title_vector=title,
+                        lead_vector=None if embedding is None else embedding.lead_vector)
 
     def _finish(self, ids: Sequence[int], drafts: Sequence[ArticleDraft], hashes: Sequence[str],
                 decisions: Sequence[DedupDecision], own: dict[int, Embedding]
@@ -374,7 +398,7 @@ class Services:
         out: list[StoredArticle] = []
         for i, d, h, dec in zip(ids, drafts, hashes, decisions):
             if i in own:
-                emb, tags = own[i], self.tagger.tag(d.title, d.text, own[i])
+                emb, tags = own[i], self.tagger.tag(d.title, d.text, own[i], d.lang)
             else:
                 emb, tags = lent[dec.duplicate_of]
                 tags = borrow_tags(tags, dec.duplicate_of)
@@ -383,18 +407,27 @@ class Services:
                                      entities=watchlist.match(d.title, d.text),
                                      terms=index_terms(d.title, d.text)))
             if i in own:   # an original a later copy in this batch may borrow from
-                lent[i] = (replace(emb, chunks=(), title_vector=None), tags)
+                lent[i] = (replace(emb, chunks=(), title_vector=None, lead_vector=None,
+                                   lead_model=""), tags)
         return out
 
     def with_titles(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
                     ) -> list[Embedding]:
-        """The embeddings with their headline vectors (one short extra batch for the model)."""
+        """The embeddings with their headline vectors (one short extra batch for the model) and,
+        when cross-lingual linking is on, their multilingual title + lead vectors."""
         todo = [k for k, e in enumerate(embeddings) if e.title_vector is None]
         out = list(embeddings)
         if todo:
             vectors = self.embedder.encode([drafts[k].title or "" for k in todo])
             for k, v in zip(todo, vectors):
                 out[k] = replace(out[k], title_vector=np.asarray(v, dtype=np.float32))
+        leads = self.lead_embedder
+        todo = [k for k, e in enumerate(out) if e.lead_vector is None]
+        if leads is not None and todo:
+            vectors = leads.passages([lead_of(drafts[k].title, drafts[k].text, drafts[k].lang)
+                                      for k in todo])
+            for k, v in zip(todo, vectors):
+                out[k] = replace(out[k], lead_vector=v, lead_model=leads.name)
         return out
 
     def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],

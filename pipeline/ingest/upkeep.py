@@ -106,7 +106,7 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
         np.vstack([m for m in (seed_vectors[kept] if kept else None, new_vectors)
                    if m is not None and m.size]),
         np.vstack([m for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)
-                   if m is not None and m.size]))
+                   if m is not None and m.size]), services.lead_embedder)
     services.reset()
     with warehouse.connect(read_only=True) as db:
         services.refresh(db)
@@ -151,13 +151,15 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         services.refresh(db)
         before = topics_store.current_tags(db)
         entities_before = entities_store.current_entities(db)
-        articles = list(topics_store.stored_embeddings(db))
+        leads = services.lead_embedder
+        articles = list(topics_store.stored_embeddings(db, lead_model=leads.name if leads
+                                                        else None))
         lenders = topics_store.borrowers(db)
     results, found = {}, {}
     watchlist = services.watchlist
-    for n, (aid, title, text, emb) in enumerate(articles, 1):
+    for n, (aid, title, text, emb, lang) in enumerate(articles, 1):
         if aid not in lenders:
-            results[aid] = services.tagger.tag(title, text, emb)
+            results[aid] = services.tagger.tag(title, text, emb, lang)
         found[aid] = watchlist.match(title, text)
         if progress is not None and (n % 25 == 0 or n == len(articles)):
             progress(n, len(articles))
@@ -203,9 +205,11 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     """Recompute duplicates and stories of every stored article, in id order, with the
     current thresholds; one transaction. Headlines stored without a vector (before stories
     used them) are embedded first. Returns counts, including how many decisions changed."""
-    index = DedupIndex(services.settings.dedup, text_loader=services.load_texts)
+    leads = services.lead_embedder
+    index = DedupIndex(services.settings.dedup, text_loader=services.load_texts,
+                       lead_anchors=leads.anchors if leads is not None else None)
     with services.warehouse.connect(read_only=True) as db:
-        rows = list(article_store.dedup_rows(db))
+        rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))
         untitled = article_store.titles(db, [doc.id for doc, _ in rows
                                              if doc.title_vector is None])
         bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
@@ -282,6 +286,32 @@ def index_for_search(warehouse: Warehouse, progress: Progress | None = None,
         done += len(rows)
         if progress is not None:
             progress(done, total)
+    return done
+
+
+def index_leads(services: Services, progress: Progress | None = None, block: int = 256) -> int:
+    """Embed the multilingual leads that stored originals lack (stored before the model was on,
+    or by another one); a transaction per block. Returns how many were added (0 when off)."""
+    from pipeline.crosslingual import lead_of
+
+    leads = services.lead_embedder
+    if leads is None:
+        return 0
+    warehouse = services.warehouse
+    with warehouse.connect(read_only=True) as db:
+        todo = article_store.lacking_leads(db, leads.name)
+    done = 0
+    for start in range(0, len(todo), block):
+        ids = todo[start:start + block]
+        with warehouse.connect(read_only=True) as db:
+            rows = article_store.lead_inputs(db, ids)
+        vectors = leads.passages([lead_of(title, text, lang) for _, title, text, lang in rows])
+        with warehouse.transaction() as db:
+            article_store.write_leads(db, leads.name, [(aid, lang) for aid, _, _, lang in rows],
+                                      vectors)
+        done += len(rows)
+        if progress is not None:
+            progress(done, len(todo))
     return done
 
 

@@ -37,13 +37,15 @@ class QueryEncoder(Protocol):
 
 @dataclass(frozen=True)
 class VectorSource:
-    """Vectors meaning is looked for in: a chunk-shaped table and the encoder of its model.
+    """Vectors meaning is looked for in: a vector table and the encoder of its model.
 
-    Today one source, the chunk vectors of the configured model; a second (say multilingual
-    title-and-lead vectors) is one more entry, searched with its own encoder."""
+    The chunk vectors of the English model, and (when cross-lingual linking is on) the
+    multilingual title + lead vectors of articles in other languages, searched with the
+    multilingual model's query side; `floor` is the least cosine a hit of this source needs."""
 
     table: str
     encoder: QueryEncoder
+    floor: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Probe:
     table: str
     model: str
     vector: np.ndarray
+    floor: float = -1.0
 
 
 @dataclass(frozen=True)
@@ -101,22 +104,30 @@ def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -
     parsed = parse_query(query)
     probes: tuple[Probe, ...] = ()
     if mode != "text" and parsed.text:
-        probes = tuple(Probe(s.table, s.encoder.model_name, s.encoder.encode([parsed.text])[0])
-                       for s in sources)
+        probes = tuple(Probe(s.table, s.encoder.model_name, s.encoder.encode([parsed.text])[0],
+                             s.floor) for s in sources)
     return PreparedQuery(query, parsed, probes)
 
 
 def meaning_ranking(db: Db, probes: Sequence[Probe], *, filters: SearchFilters = SearchFilters(),
                     depth: int = 100, only: Sequence[int] | None = None) -> list[MeaningHit]:
-    """Articles closest in meaning to the query over every vector source, best first (each
-    article by its best chunk of any source). The one place a vector index would plug in."""
-    best: dict[int, MeaningHit] = {}
+    """Articles closest in meaning to the query over every vector source, best first. The
+    sources' cosines are on different scales (two models), so several sources are merged by
+    rank, in turn: each one's best, then each one's second... The one place a vector index
+    would plug in."""
+    rankings = []
     for probe in probes:
-        for hit in search_store.meaning_ranking(db, probe.vector, probe.model, filters=filters,
-                                                depth=depth, table=probe.table, only=only):
-            if hit.article_id not in best or hit.similarity > best[hit.article_id].similarity:
-                best[hit.article_id] = hit
-    return sorted(best.values(), key=lambda h: (-h.similarity, h.article_id))[:depth]
+        hits = search_store.meaning_ranking(db, probe.vector, probe.model, filters=filters,
+                                            depth=depth, table=probe.table, only=only)
+        rankings.append([h for h in hits if h.similarity >= probe.floor])
+    if len(rankings) == 1:
+        return rankings[0][:depth]
+    out: dict[int, MeaningHit] = {}
+    for rank in range(max((len(r) for r in rankings), default=0)):
+        for hits in rankings:
+            if rank < len(hits) and hits[rank].article_id not in out:
+                out[hits[rank].article_id] = hits[rank]
+    return list(out.values())[:depth]
 
 
 def text_ranking(db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(),

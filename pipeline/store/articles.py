@@ -148,6 +148,11 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
               for i, c in enumerate(a.embedding.chunks)]
     if chunks:   # copies found by their text have no chunks of their own
         _insert_chunks(db, chunks)
+    led = [a for a in articles if a.embedding.lead_vector is not None and a.embedding.lead_model]
+    for model in sorted({a.embedding.lead_model for a in led}):
+        some = [a for a in led if a.embedding.lead_model == model]
+        write_leads(db, model, [(a.id, a.draft.lang) for a in some],
+                    np.stack([a.embedding.lead_vector for a in some]))
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
     write_entities(db, {a.id: a.entities for a in articles}, replace=False)
     search_store.write_terms(db, {a.id: a.terms for a in articles if a.terms is not None},
@@ -156,6 +161,34 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
               for m in a.dedup.merged_stories]
     if merges:
         record_merges(db, merges)
+
+
+def write_leads(db: Db, model: str, articles: Sequence[tuple[int, str | None]],
+                vectors: np.ndarray) -> None:
+    """Store multilingual lead vectors of (id, language) articles, replacing older ones."""
+    if not articles:
+        return
+    ids = [a for a, _ in articles]
+    db.execute("DELETE FROM lead_embeddings WHERE article_id IN (SELECT unnest(?))", [ids])
+    db.insert_columns("lead_embeddings", {
+        "article_id": ids, "model": [model] * len(ids),
+        "lang": [lang or "" for _, lang in articles],
+        "vector": np.asarray(vectors, dtype=np.float32)})
+
+
+def lacking_leads(db: Db, model: str) -> list[int]:
+    """Originals without a lead vector of this model, oldest first."""
+    return [int(r[0]) for r in db.rows(
+        "SELECT a.id FROM articles a LEFT JOIN lead_embeddings l ON l.article_id = a.id "
+        "AND l.model = ? WHERE a.duplicate_of IS NULL AND l.article_id IS NULL ORDER BY a.id",
+        [model])]
+
+
+def lead_inputs(db: Db, ids: Sequence[int]) -> list[tuple[int, str, str, str | None]]:
+    """(id, title, text, language) of some articles, by id: what their leads are read from."""
+    return [(int(a), t or "", x, lang) for a, t, x, lang in db.rows(
+        "SELECT id, title, text, lang FROM articles WHERE id IN (SELECT unnest(?)) ORDER BY id",
+        [list(ids)])]
 
 
 def set_title_vectors(db: Db, ids: Sequence[int], vectors: np.ndarray) -> None:
@@ -176,7 +209,7 @@ def delete_articles(db: Db, ids: Sequence[int]) -> None:
     params = [list(ids)]
     search_store.delete_terms(db, ids)
     for table, column in (("article_topics", "article_id"), ("article_entities", "article_id"),
-                          ("chunk_embeddings", "article_id"),
+                          ("chunk_embeddings", "article_id"), ("lead_embeddings", "article_id"),
                           ("embeddings", "article_id"), ("articles", "id")):
         db.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?))", params)
 
@@ -247,21 +280,24 @@ def table_counts(db: Db) -> dict[str, int]:
 
 
 
-def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 5000
-               ) -> Iterator[tuple[DedupDoc, DedupDecision]]:
+def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 5000,
+               lead_model: str | None = None) -> Iterator[tuple[DedupDoc, DedupDecision]]:
     """Stored articles newer than `after_id` as dedup documents with their decisions, in id order,
     read `page` articles at a time (a million chunk vectors at once would not fit the budget).
 
     Chunk vectors are read only for articles newer than `chunks_after` and for seeds (a persisted
-    vector index holds the others); the rest come with no chunk vectors."""
+    vector index holds the others); the rest come with no chunk vectors. Lead vectors come with
+    the documents when they were made by `lead_model`."""
     low = after_id
     while True:
         rows = db.rows(
             "SELECT a.id, a.text, a.content_hash, a.lang, coalesce(a.published_at, a.fetched_at), "
             "a.source, a.duplicate_of, a.duplicate_similarity, a.duplicate_kind, a.story_id, "
-            "e.vector, e.title_vector, e.chunks FROM articles a "
-            "JOIN embeddings e ON e.article_id = a.id WHERE a.id > ? ORDER BY a.id LIMIT ?",
-            [low, page])
+            "e.vector, e.title_vector, e.chunks, l.vector FROM articles a "
+            "JOIN embeddings e ON e.article_id = a.id "
+            "LEFT JOIN lead_embeddings l ON l.article_id = a.id AND l.model = ? "
+            "WHERE a.id > ? ORDER BY a.id LIMIT ?",
+            [lead_model or "", low, page])
         if not rows:
             return
         high = int(rows[-1][0])
@@ -278,7 +314,7 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
         for pos, (aid, _) in enumerate(chunk_keys):
             by_article.setdefault(aid, []).append(pos)
         for (aid, text, digest, lang, when, source, dup_of, dup_sim, dup_kind, story,
-             vector, title_vector, n_chunks) in rows:
+             vector, title_vector, n_chunks, lead_vector) in rows:
             positions = by_article.get(aid, [])
             if positions:
                 chunks = chunk_matrix[positions]
@@ -292,7 +328,9 @@ def dedup_rows(db: Db, *, after_id: int = 0, chunks_after: int = 0, page: int = 
                            published_at=when, vector=np.asarray(vector, dtype=np.float32),
                            chunk_vectors=chunks, is_seed=source == "seed",
                            title_vector=None if title_vector is None
-                           else np.asarray(title_vector, dtype=np.float32))
+                           else np.asarray(title_vector, dtype=np.float32),
+                           lead_vector=None if lead_vector is None
+                           else np.asarray(lead_vector, dtype=np.float32))
             yield doc, DedupDecision(dup_of, dup_sim, dup_kind,
                                      int(story if story is not None else aid))
         low = high

@@ -19,8 +19,12 @@ from pipeline.store.db import Db
 BM25_K1 = 1.2
 BM25_B = 0.75
 
-#: Tables of vectors a meaning search may read: same columns as `chunk_embeddings`.
-VECTOR_TABLES = ("chunk_embeddings",)
+#: Tables of vectors a meaning search may read: chunk vectors of the English model, and the
+#: multilingual title + lead vectors of articles in other languages (the English model's chunks
+#: find English ones better).
+VECTOR_TABLES = ("chunk_embeddings", "lead_embeddings")
+#: Characters of an article's start that a lead vector stands for (its passage is found there).
+LEAD_SPAN = 400
 
 
 def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> None:
@@ -161,8 +165,12 @@ def meaning_ranking(db: Db, vector: np.ndarray, model: str, *,
     if only is not None:
         restrict = " AND c.article_id IN (SELECT unnest(?))"
         extra.append(list(only))
+    span = "c.start_char, c.end_char"
+    if table == "lead_embeddings":
+        span = f"0 AS start_char, {LEAD_SPAN} AS end_char"
+        restrict += " AND coalesce(c.lang, '') NOT LIKE 'en%'"
     sql = f"""
-        WITH c AS (SELECT c.article_id, c.start_char, c.end_char,
+        WITH c AS (SELECT c.article_id, {span},
                           list_cosine_similarity(c.vector, ?::FLOAT[]) AS sim
                    FROM {table} c WHERE c.model = ?{restrict})
         SELECT c.article_id, max(c.sim) AS sim, arg_max(c.start_char, c.sim),

@@ -11,13 +11,16 @@ from pipeline.store.articles import write_topics
 from pipeline.store.db import Db
 
 
-def stored_embeddings(db: Db, ids: Sequence[int] | None = None
-                      ) -> Iterator[tuple[int, str, str, Embedding]]:
-    """(id, title, text, embedding rebuilt from stored chunk vectors) of articles, by id."""
+def stored_embeddings(db: Db, ids: Sequence[int] | None = None, lead_model: str | None = None
+                      ) -> Iterator[tuple[int, str, str, Embedding, str | None]]:
+    """(id, title, text, embedding rebuilt from stored chunk vectors, language) of articles, by
+    id; the embedding carries the lead vector made by `lead_model`, if there is one."""
     where = "" if ids is None else "WHERE a.id IN (SELECT unnest(?))"
     params = None if ids is None else [list(ids)]
-    rows = db.rows(f"SELECT a.id, a.title, a.text, e.model, e.vector FROM articles a "
-                   f"JOIN embeddings e ON e.article_id = a.id {where} ORDER BY a.id", params)
+    rows = db.rows(f"SELECT a.id, a.title, a.text, e.model, e.vector, a.lang, l.vector "
+                   f"FROM articles a JOIN embeddings e ON e.article_id = a.id "
+                   f"LEFT JOIN lead_embeddings l ON l.article_id = a.id AND l.model = ? "
+                   f"{where} ORDER BY a.id", [lead_model or ""] + (params or []))
     chunk_rows = db.rows(
         f"SELECT c.article_id, c.start_char, c.end_char, c.vector FROM chunk_embeddings c "
         f"{'WHERE c.article_id IN (SELECT unnest(?))' if ids is not None else ''} "
@@ -25,10 +28,12 @@ def stored_embeddings(db: Db, ids: Sequence[int] | None = None
     chunks: dict[int, list[Chunk]] = {}
     for aid, start, end, vector in chunk_rows:
         chunks.setdefault(aid, []).append(Chunk(start, end, 0, np.asarray(vector, np.float32)))
-    for aid, title, text, model, vector in rows:
+    for aid, title, text, model, vector, lang, lead in rows:
         vec = np.asarray(vector, dtype=np.float32)
         own = tuple(chunks.get(aid) or [Chunk(0, len(text), 0, vec)])
-        yield aid, title, text, Embedding(model, vec, own)
+        yield aid, title, text, Embedding(
+            model, vec, own, lead_vector=None if lead is None else np.asarray(lead, np.float32),
+            lead_model=lead_model or "" if lead is not None else ""), lang
 
 
 def borrowers(db: Db) -> dict[int, int]:

