@@ -233,7 +233,9 @@ def test_an_english_query_finds_the_russian_and_chinese_reports(crosslingual_run
                                       "Russia launches a communications satellite",
                                       "--format", "json", "--limit", "3"])
     assert launch.exit_code == 0, launch.output
-    assert json.loads(launch.stdout)[0]["url"].endswith("/ru_other.html")
+    top = [r["url"] for r in json.loads(launch.stdout)]
+    # It cannot hold the English words: its meaning rank stands in for the full-text one.
+    assert top[0].endswith("/ru_other.html"), top
 
 
 def test_without_the_multilingual_package_english_decisions_are_unchanged_and_status_says_off(

@@ -25,6 +25,8 @@ from pipeline.store import search_store
 from pipeline.store.db import Db
 
 MODES = ("hybrid", "text", "meaning")
+#: The vector table of multilingual leads (articles not in English).
+CROSS_LINGUAL_TABLE = "lead_embeddings"
 
 
 class QueryEncoder(Protocol):
@@ -156,8 +158,12 @@ def _fuse_weighted(text_hits: Sequence[TextHit], meaning_hits: Sequence[MeaningH
         scores[hit.article_id] = (options.text_weight * share[hit.article_id]
                                   ** options.coverage_power / (options.rrf_k + rank))
     for rank, m in enumerate(meaning_hits, 1):
+        # An article in another language cannot hold the query's words: its meaning rank
+        # stands in for the full-text rank it could never have.
+        stand_in = options.text_weight if (m.source == CROSS_LINGUAL_TABLE
+                                           and m.article_id not in scores) else 0.0
         scores[m.article_id] = (scores.get(m.article_id, 0.0)
-                                + options.meaning_weight / (options.rrf_k + rank))
+                                + (options.meaning_weight + stand_in) / (options.rrf_k + rank))
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
