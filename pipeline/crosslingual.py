@@ -260,6 +260,22 @@ class LeadBook:
         return {int(self._ids[rows[j]]): float(x) for j, x in enumerate(sims.tolist())
                 if x >= floor}
 
+    def closest_between(self, a: Sequence[int], b: Sequence[int]) -> float:
+        """The highest lead similarity (as `similarity` gives it) between an article of one
+        list and one of the other, over pairs that cross; -1.0 when there is none."""
+        ka = [self._pos[i] for i in a if i in self._pos]
+        kb = [self._pos[i] for i in b if i in self._pos]
+        if not ka or not kb:
+            return -1.0
+        left = self.means.center(self._matrix[ka], [self._langs[k] for k in ka])
+        right = self.means.center(self._matrix[kb], [self._langs[k] for k in kb])
+        sims = left @ right.T
+        english_a = np.array([self._langs[k] == "en" for k in ka])
+        english_b = np.array([self._langs[k] == "en" for k in kb])
+        sims[np.outer(english_a, english_b)] = -2.0   # English pairs: the English model's
+        best = float(sims.max())
+        return -1.0 if best <= -2.0 else best - self.means.margin()
+
     def similarity(self, a: int, b: int) -> float:
         """Centered lead cosine of two held articles, as `matches` gives it (0.0 when either
         is not held)."""

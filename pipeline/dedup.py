@@ -486,7 +486,11 @@ class DedupIndex:
                 hits[root] = replace(old, lead=max(old.lead, value))
         return decide_story(doc.id, doc.text, terms_of(doc.text), is_short(doc.text, self.rule),
                             hits, self.stories, self._terms, self.rule, self._short,
-                            self._stories_close)
+                            self._stories_close, self._leads_close)
+
+    def _leads_close(self, a: list[int], b: list[int], most: int = 20) -> float:
+        """Best lead similarity across languages between some members of two stories."""
+        return self.leads.closest_between(a[-most:], b[-most:])
 
     def _stories_close(self, a: list[int], b: list[int], most: int = 20) -> float:
         """Best chunk cosine between some members of two stories (the latest `most` of each)."""

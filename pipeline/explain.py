@@ -111,4 +111,6 @@ def _link_text(link: dict[str, Any]) -> str:
              f"best chunk cosine {link.get('meaning')}", f"words {link.get('words')}"]
     if "headline" in link:
         parts.append(f"headline {link['headline']}")
+    if "lead" in link:
+        parts.append(f"multilingual lead (centered) {link['lead']}")
     return ", ".join(parts)

@@ -26,8 +26,8 @@ A story is joined only if the new article also agrees (best chunk cosine >= 0.5,
 link) with at least two of its members once it has three or more, so one bridge article (a
 roundup of two events) does not chain a later report of the other event into the story. The
 story with the strongest holding link wins. A new article that holds links with two stories that
-already resemble each other (some members at best chunk cosine >= `story_min_similarity`) merges
-them: the later story is folded into the earlier one, whose id stays (`story_merges` records
+already resemble each other (some members at best chunk cosine >= `story_min_similarity`, or,
+across languages, at lead cosine >= `story_lead_similarity`) merges them: the later story is folded into the earlier one, whose id stays (`story_merges` records
 each merge; `articles.story_id` always names the surviving story).
 """
 
@@ -310,12 +310,15 @@ class TermCache:
 
 def decide_story(article_id: int, text: str, terms: Terms, short: bool,
                  hits: Mapping[int, Hit], book: StoryBook, cache: TermCache, rule: StoryRule,
-                 short_ids: set[int], stories_close: Callable[[list[int], list[int]], float]
+                 short_ids: set[int], stories_close: Callable[[list[int], list[int]], float],
+                 leads_close: Callable[[list[int], list[int]], float] | None = None
                  ) -> StoryDecision:
     """The story of a new original, given its vector hits within the story window.
 
     `short_ids`: which stored articles have short texts; `stories_close(a, b)`: the best chunk
-    cosine between any member of one list and any of the other (for merges).
+    cosine between any member of one list and any of the other (for merges); `leads_close(a,
+    b)`: the same by centered lead cosine over pairs not both English (stories told in
+    different languages resemble each other only there).
     """
     candidates = [m for m, h in hits.items() if m != article_id
                   and (max(h.meaning, h.headline) >= min(rule.min_similarity, SUPPORT_SIMILARITY,
@@ -360,8 +363,12 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     group = [ranked[0]]
     closeness: dict[int, float] = {}
     for other in ranked[1:]:
-        c = stories_close(book.members.get(ranked[0], []), book.members.get(other, []))
+        mine, theirs = book.members.get(ranked[0], []), book.members.get(other, [])
+        c = stories_close(mine, theirs)
         if c >= rule.min_similarity:
+            group.append(other)
+            closeness[other] = round(c, 4)
+        elif leads_close is not None and (c := leads_close(mine, theirs)) >= rule.lead_similarity:
             group.append(other)
             closeness[other] = round(c, 4)
     target = min(group)

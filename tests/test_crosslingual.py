@@ -265,3 +265,18 @@ def test_init_gives_articles_stored_while_the_model_was_off_their_lead_vectors(
     with services.warehouse.connect(read_only=True) as db:
         langs = dict(db.rows("SELECT article_id, lang FROM lead_embeddings"))
     assert langs[absent["zh"]["id"]] == "zh" and langs[absent["seed000"]["id"]] == "en"
+
+
+def test_explain_says_which_evidence_decided_across_languages(crosslingual_runs):
+    from pipeline.cli import cli
+
+    settings, _, arts, _ = crosslingual_runs["on"]
+    runner = CliRunner()
+    joined = runner.invoke(cli, ["--config", settings.source, "explain", str(arts["ru"]["id"])])
+    assert joined.exit_code == 0, joined.output
+    text = " ".join(joined.output.split())   # the console wraps long lines
+    assert "joined by rule 'lead'" in text and "multilingual lead (centered)" in text
+    spy = runner.invoke(cli, ["--config", settings.source, "explain", str(arts["zh_spy"]["id"])])
+    assert spy.exit_code == 0, spy.output
+    text = " ".join(spy.output.split())
+    assert "from the multilingual lead" in text and "间谍" in text

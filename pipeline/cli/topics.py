@@ -59,8 +59,9 @@ def explain(app: App, article_id: int) -> None:
         console.print(line, highlight=False, markup=False)
     for tag in found.tags:
         ev = tag.evidence
+        source = f", from the {ev['meaning_from']}" if ev.get("meaning_from") else ""
         console.print(f"\n[green]{tag.topic}[/] score {tag.score:.3f} "
-                      f"(meaning {ev.get('meaning')}, words {ev.get('words')}, "
+                      f"(meaning {ev.get('meaning')}{source}, words {ev.get('words')}, "
                       f"threshold {ev.get('threshold')})")
         console.print(f"  matched: {', '.join(tag.matched_terms)}", highlight=False)
         console.print(f"  passage: “{tag.passage}”", highlight=False)
