@@ -15,6 +15,9 @@ topics for every page.
                                      [--extract-workers N] [--threads N] [--overlap N]
                                      [--pages N] [--no-direct]
 
+A ":en" suffix on a backend (`--backends default:en,default`) runs it with the multilingual lead
+model off: the cost of cross-lingual linking, and the stories it changes.
+
 With --rounds 2 the backends run torch, default, torch, default (alternating, since the machine is
 shared) and each figure is the better of its rounds. The ONNX graphs are exported before the
 timed runs, into bench/out/model-cache.
@@ -44,7 +47,9 @@ CACHE = ROOT / "bench" / "out" / "model-cache"
 
 
 def backend_settings(spec: str) -> tuple[str, str]:
-    """"torch" | "onnx-fp32" | "onnx-int8" | "default" as ([embed] backend, precision)."""
+    """"torch" | "onnx-fp32" | "onnx-int8" | "default" as ([embed] backend, precision); a
+    ":en" suffix (say "default:en") turns the multilingual lead model off for that run."""
+    spec = spec.removesuffix(":en")
     if spec == "default":
         from pipeline.settings import load_settings
 
@@ -54,7 +59,8 @@ def backend_settings(spec: str) -> tuple[str, str]:
     return backend, precision or "fp32"
 
 
-def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namespace) -> Path:
+def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namespace,
+                  english_only: bool = False) -> Path:
     path = tmp / "settings.toml"
     (tmp / "feeds.toml").write_text("")
     path.write_text(
@@ -65,7 +71,8 @@ def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namesp
         f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n'
         f'[embed]\nbackend = "{backend}"\nprecision = "{precision}"\ncache_dir = "{CACHE}"\n'
         f'threads = {args.threads}\nchunk_overlap_tokens = {args.overlap}\n'
-        f'[ingest]\nextract_workers = {args.extract_workers}\n')
+        + ("multilingual = false\n" if english_only else "")
+        + f'[ingest]\nextract_workers = {args.extract_workers}\n')
     return path
 
 
@@ -87,7 +94,8 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     pages = load_pages(NEWS_PAGES)
     if args.pages and args.pages < len(pages):  # an even spread of the pages, same every run
         pages = pages[::-(-len(pages) // args.pages)][:args.pages]
-    settings = load_settings(settings_file(tmp, backend, precision, args), env={})
+    settings = load_settings(settings_file(tmp, backend, precision, args,
+                                           spec.endswith(":en")), env={})
     pipe = Services(settings)
     pipe.warehouse.migrate()
     t0 = time.perf_counter()
@@ -191,12 +199,14 @@ def report(r: dict) -> None:
 
 
 def compare(runs: dict[str, list[dict]], tmp: Path) -> None:
-    base = runs["torch"]
+    # Against torch when it ran, else against the first backend given.
+    base_spec = "torch" if "torch" in runs else next(iter(runs))
+    base = runs[base_spec]
     base_wall = min(r["wall"] for r in base)
     base_embed = min(r["stage_s"].get("embed", 0.0) for r in base)
-    ref = np.load(tmp / "torch-0.npz")
+    ref = np.load(tmp / f"{base_spec}-0.npz")
     ref_vec = dict(zip(ref["keys"].tolist(), ref["vectors"]))
-    print("\n== against torch (same pages, this run; best of each backend's rounds)")
+    print(f"\n== against {base_spec} (same pages, this run; best of each backend's rounds)")
     print(f"{'backend':12} {'articles/s':>10} {'ratio':>6} {'embed s':>8} {'ratio':>6} "
           f"{'cos mean':>9} {'cos min':>8}  decisions (duplicates, stories, topics)")
     for spec, rs in runs.items():
@@ -228,6 +238,8 @@ def main() -> None:
                     help="an even spread of this many pages (0: all 181)")
     ap.add_argument("--no-direct", action="store_true",
                     help="skip the direct extract + embed comparison (halves the run)")
+    ap.add_argument("--no-torch", action="store_true",
+                    help="compare against the first backend given instead of torch")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -237,7 +249,7 @@ def main() -> None:
         child(args.child, args, args.out)
         return
     specs = [s.strip() for s in args.backends.split(",") if s.strip()]
-    if "torch" not in specs:
+    if "torch" not in specs and not args.no_torch:
         specs.insert(0, "torch")
     print(f"backends {', '.join(specs)}; [embed] threads {args.threads}, overlap {args.overlap}; "
           f"[ingest] extract_workers {args.extract_workers}; rounds {args.rounds}")

@@ -32,7 +32,7 @@ LEAD_CHARS = 120
 PRIOR_WEIGHT = 20
 #: Pseudo-leads of "no domain" that the domain estimate starts from: a few stored leads, all on
 #: the theme being watched, would otherwise take the theme itself for the domain.
-DOMAIN_PRIOR = 100
+DOMAIN_PRIOR = 30
 #: How much higher centered cosines run while the domain is unknown (anchors alone): the
 #: development set's best threshold was 0.50 with anchors alone, 0.34-0.37 with the domain
 #: estimated. The similarity reported is lowered by this much times the domain's missing weight.

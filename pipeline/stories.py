@@ -22,8 +22,9 @@ three rules (`link_rule`):
   (pipeline/crosslingual.py), reach cosine >= `story_lead_similarity`. Both are within the story
   window of each other, the evidence of time every link has.
 
-A story is joined only if the new article also agrees (best chunk cosine >= 0.5, or a holding
-link) with at least two of its members once it has three or more, so one bridge article (a
+A story is joined only if the new article also agrees (best chunk cosine >= 0.5, a lead cosine
+within 0.1 of the lead rule's threshold, or a holding link) with at least two of its members once
+it has three or more, so one bridge article (a
 roundup of two events) does not chain a later report of the other event into the story. The
 story with the strongest holding link wins. A new article that holds links with two stories that
 already resemble each other (some members at best chunk cosine >= `story_min_similarity`, or,
@@ -41,6 +42,9 @@ import numpy as np
 
 #: A member "agrees" with a new article at this best chunk cosine (support against bridges).
 SUPPORT_SIMILARITY = 0.5
+#: Across languages a member agrees from this much below the lead rule's threshold (as a best
+#: chunk cosine of 0.5 agrees where 0.72 holds).
+LEAD_SUPPORT_GAP = 0.1
 #: A story this large needs `SUPPORT_MEMBERS` agreeing members to be joined.
 SUPPORT_FROM = 3
 SUPPORT_MEMBERS = 2
@@ -114,9 +118,13 @@ def link_rule(meaning: float, headline: float, words: float, short: bool, rule: 
     return None
 
 
-def agrees(link: Link) -> bool:
-    """Whether a member supports the new article's joining its story."""
-    return link.rule is not None or link.meaning >= SUPPORT_SIMILARITY
+def agrees(link: Link, rule: StoryRule | None = None) -> bool:
+    """Whether a member supports the new article's joining its story: its link holds, or it
+    comes close (best chunk cosine >= 0.5; across languages, lead cosine within
+    `LEAD_SUPPORT_GAP` of the lead rule's threshold)."""
+    lead_support = (rule.lead_similarity if rule else 1.0) - LEAD_SUPPORT_GAP
+    return (link.rule is not None or link.meaning >= SUPPORT_SIMILARITY
+            or (link.lead != 0.0 and link.lead >= lead_support))
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -323,7 +331,7 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     candidates = [m for m, h in hits.items() if m != article_id
                   and (max(h.meaning, h.headline) >= min(rule.min_similarity, SUPPORT_SIMILARITY,
                                                          rule.headline_similarity)
-                       or h.lead >= rule.lead_similarity)]
+                       or h.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP)]
     known = cache.get(candidates)
     links: dict[int, list[Link]] = {}
     for member in candidates:
@@ -342,7 +350,7 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
         if best is None:
             continue
         size = len(book.members.get(story, []))
-        support = sum(agrees(lk) for lk in story_links)
+        support = sum(agrees(lk, rule) for lk in story_links)
         if size >= SUPPORT_FROM and support < SUPPORT_MEMBERS:
             refused[story] = (f"holds with member {best.member} only; {support} of {size} "
                               f"members agree (a bridge article does not chain stories)")
@@ -377,7 +385,7 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     merged = [(s, closeness[s]) for s in group if s != target]
     best = holding[target]
     evidence = {"rule": best.rule, "story": target, **_link_json(best, target),
-                "members_agreeing": sum(agrees(lk) for lk in links[target]),
+                "members_agreeing": sum(agrees(lk, rule) for lk in links[target]),
                 "members": len(book.members.get(target, []))}
     if best.rule in ("meaning+words", "headline") and best.member in known:
         evidence["shared_words"] = book.terms.shared_words(text, known[best.member][0])

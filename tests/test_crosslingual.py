@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline.crosslingual import LanguageMeans, LeadBook, crosses, lead_of
+from pipeline.crosslingual import (
+    DOMAIN_PRIOR,
+    EARLY_MARGIN,
+    LanguageMeans,
+    LeadBook,
+    crosses,
+    lead_of,
+)
 from pipeline.stories import StoryRule, link_rule
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import rss
@@ -68,15 +75,16 @@ def test_a_lead_is_title_and_first_words_or_first_characters_without_spaces():
 def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
     anchors = {"en": np.array([1.0, 0.0, 0.0, 0.0]), "zh": np.array([0.0, 1.0, 0.0, 0.0])}
     means = LanguageMeans(anchors)
-    assert means.margin() == pytest.approx(0.15)   # nothing stored: anchors alone
+    assert means.margin() == pytest.approx(EARLY_MARGIN)   # nothing stored: anchors alone
     # Stored English leads share a "news" direction beyond their language; the estimate grows
     # toward it as leads accumulate (a few leads, all on one theme, are not the domain).
-    for _ in range(100):
+    n = 3 * DOMAIN_PRIOR
+    for _ in range(n):
         means.add("en", np.array([1.0, 0.0, 0.5, 0.0]))
-    assert np.allclose(means.domain(), [0.0, 0.0, 0.25, 0.0])
-    assert means.margin() == pytest.approx(0.075)
+    assert np.allclose(means.domain(), [0.0, 0.0, 0.5 * 0.75, 0.0])
+    assert means.margin() == pytest.approx(EARLY_MARGIN * 0.25)
     # No Chinese stored yet: Chinese is centered by its anchors plus that domain.
-    assert np.allclose(means.mean("zh"), [0.0, 1.0, 0.25, 0.0])
+    assert np.allclose(means.mean("zh"), [0.0, 1.0, 0.5 * 0.75, 0.0])
     assert means.known("zh") and not means.known("sw")   # no anchors, none stored
     for _ in range(200):
         means.add("zh-CN", np.array([0.0, 0.8, 0.5, 0.3]))
@@ -102,6 +110,10 @@ def test_leads_are_compared_across_languages_within_the_story_window_only():
     assert 2 in found and 1 not in found and 3 not in found   # English pairs: the English model's
     from_chinese = book.matches(base, "zh", 0.0, 7 * 86400.0, floor=0.3, exclude=2)
     assert 1 in from_chinese and 3 not in from_chinese
+    # Stories resemble across languages only: the closest crossing pair of their members.
+    assert book.closest_between([1, 3], [2]) == pytest.approx(
+        max(book.similarity(1, 2), book.similarity(3, 2)), abs=1e-5)
+    assert book.closest_between([1], [3]) == -1.0          # both English
     book.remove([1])
     assert 1 not in book.matches(base, "zh", 0.0, 7 * 86400.0, floor=-1.0)
     assert crosses("en", "zh") and crosses("ru", "ru") and not crosses("en-GB", "en")
