@@ -269,7 +269,10 @@ def test_a_signal_stops_a_long_query(settings, signum):
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--config", settings.source, "sql",
          "select sum(range) from range(1000000000000)"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a suite started in the background by a shell inherits SIGINT
+        # ignored, and newswatch rightly leaves an ignored signal ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_until_running(proc)
         proc.send_signal(signum)
