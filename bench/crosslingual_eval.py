@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import numpy as np
 
+from pipeline.crosslingual import lead_of as xl_lead_of
 from pipeline.testkit.storypairs import (
     PAIRS_CSV,
     SAME_MAX,
@@ -55,8 +56,6 @@ REFERENCE = "en-en"
 THRESHOLDS = [round(0.80 + 0.01 * k, 2) for k in range(16)]
 MAX_UNRELATED = 0.02
 CACHE = Path(tempfile.gettempdir()) / "newswatch-crosslingual-e5"
-CJK_LANGS = {"zh", "ja"}
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _NUMBER = re.compile(r"(?<![\d.,])\d{2,}(?:[.,]\d+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f][A-Za-z\u00c0-\u00d6"
                          r"\u00d8-\u00f6\u00f8-\u024f'\-]*")
@@ -85,26 +84,9 @@ def pair_group(p: StoryPair) -> str:
     return f"{a}-{b}"
 
 
-def is_cjk(text: str, lang: str) -> bool:
-    """Chinese/Japanese text (no spaces between words): by language, else by its characters."""
-    if lang in CJK_LANGS:
-        return True
-    sample = text[:400]
-    return len(_CJK.findall(sample)) > 0.3 * max(1, len(sample.replace(" ", "")))
-
-
 def lead_of(text: str, lang: str, words: int, chars: int) -> str:
-    """Title + lead: the first `words` words (CJK: the first `chars` non-space characters)."""
-    if is_cjk(text, lang):
-        squeezed = " ".join(text.split())
-        out, n = [], 0
-        for ch in squeezed:
-            if n >= chars:
-                break
-            out.append(ch)
-            n += not ch.isspace()
-        return "".join(out)
-    return " ".join(text.split()[:words])
+    """The lead as ingest reads it (pipeline/crosslingual.py), of a text without a title."""
+    return xl_lead_of("", text, lang, words, chars)
 
 
 def numbers_of(text: str) -> set[str]:

