@@ -54,7 +54,7 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
     """
     from pipeline.factory import make_embedder
     from pipeline.models import SearchFilters
-    from pipeline.search.engine import VectorSource, options_from, prepare
+    from pipeline.search.engine import CROSS_LINGUAL_TABLE, VectorSource, options_from, prepare
     from pipeline.search.engine import search as run_search
     from pipeline.search.saved import SavedSearches, entity_name, parse_since
     from pipeline.search.terms import ANALYZER
@@ -96,7 +96,7 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
 
         leads, _ = make_lead_embedder(settings)
         if leads is not None:   # articles in other languages, found through their leads
-            sources.append(VectorSource("lead_embeddings", LeadQueryEncoder(leads),
+            sources.append(VectorSource(CROSS_LINGUAL_TABLE, LeadQueryEncoder(leads),
                                         settings.search.lead_min_similarity))
     # Embedded before the warehouse is opened: a reader holds the daemon's writes back.
     prepared = prepare(query, sources, chosen_mode or "hybrid")

@@ -26,7 +26,7 @@ from pipeline.store.db import Db
 
 MODES = ("hybrid", "text", "meaning")
 #: The vector table of multilingual leads (articles not in English).
-CROSS_LINGUAL_TABLE = "lead_embeddings"
+CROSS_LINGUAL_TABLE = search_store.LEAD_TABLE
 
 
 class QueryEncoder(Protocol):

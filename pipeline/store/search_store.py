@@ -22,7 +22,8 @@ BM25_B = 0.75
 #: Tables of vectors a meaning search may read: chunk vectors of the English model, and the
 #: multilingual title + lead vectors of articles in other languages (the English model's chunks
 #: find English ones better).
-VECTOR_TABLES = ("chunk_embeddings", "lead_embeddings")
+LEAD_TABLE = "lead_embeddings"
+VECTOR_TABLES = ("chunk_embeddings", LEAD_TABLE)
 #: Characters of an article's start that a lead vector stands for (its passage is found there).
 LEAD_SPAN = 400
 
@@ -166,7 +167,7 @@ def meaning_ranking(db: Db, vector: np.ndarray, model: str, *,
         restrict = " AND c.article_id IN (SELECT unnest(?))"
         extra.append(list(only))
     span = "c.start_char, c.end_char"
-    if table == "lead_embeddings":
+    if table == LEAD_TABLE:
         span = f"0 AS start_char, {LEAD_SPAN} AS end_char"
         restrict += " AND coalesce(c.lang, '') NOT LIKE 'en%'"
     sql = f"""
