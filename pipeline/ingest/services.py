@@ -18,10 +18,10 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from pipeline.alerts.conditions import SearchMatcher
+from pipeline.crosslingual import lead_of
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.extractpool import Extractor, shared_extractor
-from pipeline.crosslingual import lead_of
 from pipeline.factory import make_embedder, make_lead_embedder, make_warehouse
 from pipeline.models import (
     ArticleDraft,
