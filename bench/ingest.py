@@ -16,7 +16,9 @@ topics for every page.
                                      [--pages N] [--no-direct]
 
 A ":en" suffix on a backend (`--backends default:en,default`) runs it with the multilingual lead
-model off: the cost of cross-lingual linking, and the stories it changes.
+model off: the cost of cross-lingual linking, and the stories it changes. "@N" before it runs that
+backend with a chunk overlap of N word pieces (`onnx-int8@32:en`); --overlap sets the others'.
+With --show-diffs every decision that differs from the reference backend's is listed.
 
 With --rounds 2 the backends run torch, default, torch, default (alternating, since the machine is
 shared) and each figure is the better of its rounds. The ONNX graphs are exported before the
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -49,7 +52,7 @@ CACHE = ROOT / "bench" / "out" / "model-cache"
 def backend_settings(spec: str) -> tuple[str, str]:
     """"torch" | "onnx-fp32" | "onnx-int8" | "default" as ([embed] backend, precision); a
     ":en" suffix (say "default:en") turns the multilingual lead model off for that run."""
-    spec = spec.removesuffix(":en")
+    spec = spec.removesuffix(":en").partition("@")[0]
     if spec == "default":
         from pipeline.settings import load_settings
 
@@ -59,8 +62,14 @@ def backend_settings(spec: str) -> tuple[str, str]:
     return backend, precision or "fp32"
 
 
+def overlap_of(spec: str, args: argparse.Namespace) -> int:
+    """The chunk overlap a spec runs with: its "@N", else --overlap."""
+    _, at, n = spec.removesuffix(":en").partition("@")
+    return int(n) if at else args.overlap
+
+
 def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namespace,
-                  english_only: bool = False) -> Path:
+                  english_only: bool = False, overlap: int | None = None) -> Path:
     path = tmp / "settings.toml"
     (tmp / "feeds.toml").write_text("")
     path.write_text(
@@ -70,7 +79,8 @@ def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namesp
         # All pages share one loopback host: the politeness delay would measure only itself.
         f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n'
         f'[embed]\nbackend = "{backend}"\nprecision = "{precision}"\ncache_dir = "{CACHE}"\n'
-        f'threads = {args.threads}\nchunk_overlap_tokens = {args.overlap}\n'
+        f'threads = {args.threads}\n'
+        f'chunk_overlap_tokens = {args.overlap if overlap is None else overlap}\n'
         + ("multilingual = false\n" if english_only else "")
         + f'[ingest]\nextract_workers = {args.extract_workers}\n')
     return path
@@ -95,7 +105,8 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     if args.pages and args.pages < len(pages):  # an even spread of the pages, same every run
         pages = pages[::-(-len(pages) // args.pages)][:args.pages]
     settings = load_settings(settings_file(tmp, backend, precision, args,
-                                           spec.endswith(":en")), env={})
+                                           spec.endswith(":en"), overlap_of(spec, args)),
+                             env={})
     pipe = Services(settings)
     pipe.warehouse.migrate()
     t0 = time.perf_counter()
@@ -113,7 +124,10 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
         by_path = {u.split("/page/", 1)[1]: p.key for u, p in urls.items()}
     with pipe.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT a.url, a.text, d.url, a.story_id, e.vector, e.chunks, "
-                       "list_sort(list(t.topic) FILTER (WHERE t.topic IS NOT NULL)) "
+                       "list_sort(list(t.topic) FILTER (WHERE t.topic IS NOT NULL)), "
+                       "a.story_evidence, "
+                       "list(t.topic || ' ' || round(t.score, 3)::VARCHAR ORDER BY t.topic) "
+                       "FILTER (WHERE t.topic IS NOT NULL) "
                        "FROM articles a JOIN embeddings e ON e.article_id = a.id "
                        "LEFT JOIN articles d ON d.id = a.duplicate_of "
                        "LEFT JOIN article_topics t ON t.article_id = a.id "
@@ -127,10 +141,12 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
 
     story_first: dict[int, str] = {}
     decisions = {}
-    for url, _, dup, story, _, _, topics in rows:
+    for url, _, dup, story, _, _, topics, evidence, scores in rows:
         story_first.setdefault(story, key(url))
         decisions[key(url)] = {"duplicate_of": key(dup), "story": story_first[story],
-                               "topics": list(topics or [])}
+                               "topics": list(topics or []),
+                               "why": {"story": story_evidence_line(evidence, key),
+                                       "topics": ", ".join(scores or []) or "none"}}
     np.savez(out.with_suffix(".npz"), keys=np.array([key(r[0]) for r in rows]),
              vectors=np.array([r[4] for r in rows], dtype=np.float32))
 
@@ -153,6 +169,17 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
         "direct_extract": t2 - t1, "direct_embed": t3 - t2,
         "rss_mb": usage.ru_maxrss / 1024, "worker_rss_mb": workers.ru_maxrss / 1024,
         "decisions": decisions}
+
+
+def story_evidence_line(evidence: str | None, key: Callable[[str | None], str | None]) -> str:
+    """The story decision's rule and figures, in one line (for --show-diffs)."""
+    e = json.loads(evidence) if evidence else {}
+    if e.get("rule") == "new story":
+        near = e.get("nearest") or {}
+        return (f"new story (nearest {near.get('story')}: meaning {near.get('meaning')}, "
+                f"words {near.get('words')})" if near else "new story")
+    return (f"rule {e.get('rule')} via article {e.get('via')}: meaning {e.get('meaning')}, "
+            f"words {e.get('words')}")
 
 
 def run_child(spec: str, args: argparse.Namespace, out: Path) -> dict:
@@ -198,9 +225,9 @@ def report(r: dict) -> None:
     print(f"peak RSS: {r['rss_mb']:.0f} MB (+ extraction worker {r['worker_rss_mb']:.0f} MB)")
 
 
-def compare(runs: dict[str, list[dict]], tmp: Path) -> None:
-    # Against torch when it ran, else against the first backend given.
-    base_spec = "torch" if "torch" in runs else next(iter(runs))
+def compare(runs: dict[str, list[dict]], tmp: Path, show_diffs: bool = False) -> None:
+    # Against the first torch run, else against the first backend given.
+    base_spec = next((s for s in runs if backend_settings(s)[0] == "torch"), next(iter(runs)))
     base = runs[base_spec]
     base_wall = min(r["wall"] for r in base)
     base_embed = min(r["stage_s"].get("embed", 0.0) for r in base)
@@ -224,6 +251,28 @@ def compare(runs: dict[str, list[dict]], tmp: Path) -> None:
         print(f"{spec:12} {rs[0]['stored'] / wall:10.2f} {base_wall / wall:6.2f} {embed:8.1f} "
               f"{base_embed / embed if embed else 0:6.2f} {np.mean(cos):9.6f} {np.min(cos):8.6f}"
               f"  {', '.join(diffs)} differ; {missing} stored by one only")
+    if show_diffs:
+        for spec, rs in runs.items():
+            if spec != base_spec:
+                list_diffs(base_spec, base[0]["decisions"], spec, rs[0]["decisions"])
+
+
+def list_diffs(base_spec: str, base: dict, spec: str, got: dict) -> None:
+    """Each page whose story or topics differ, with both runs' evidence."""
+    shown = False
+    for page, d in got.items():
+        b = base.get(page)
+        if b is None:
+            continue
+        for field in ("duplicate_of", "story", "topics"):
+            if d[field] == b[field]:
+                continue
+            if not shown:
+                print(f"\n== decisions of {spec} that differ from {base_spec}'s")
+                shown = True
+            why = "story" if field != "topics" else "topics"
+            print(f"page {page}, {field}: {base_spec} {b[field]!r}, {spec} {d[field]!r}\n"
+                  f"    {base_spec}: {b['why'][why]}\n    {spec}: {d['why'][why]}")
 
 
 def main() -> None:
@@ -240,6 +289,8 @@ def main() -> None:
                     help="skip the direct extract + embed comparison (halves the run)")
     ap.add_argument("--no-torch", action="store_true",
                     help="compare against the first backend given instead of torch")
+    ap.add_argument("--show-diffs", action="store_true",
+                    help="list each decision that differs from the reference backend's")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -249,7 +300,7 @@ def main() -> None:
         child(args.child, args, args.out)
         return
     specs = [s.strip() for s in args.backends.split(",") if s.strip()]
-    if "torch" not in specs and not args.no_torch:
+    if not any(backend_settings(s)[0] == "torch" for s in specs) and not args.no_torch:
         specs.insert(0, "torch")
     print(f"backends {', '.join(specs)}; [embed] threads {args.threads}, overlap {args.overlap}; "
           f"[ingest] extract_workers {args.extract_workers}; rounds {args.rounds}")
@@ -262,7 +313,7 @@ def main() -> None:
                 r = run_child(spec, args, tmp / f"{spec}-{round_no}.json")
                 runs.setdefault(spec, []).append(r)
                 report(r)
-        compare(runs, tmp)
+        compare(runs, tmp, args.show_diffs)
 
 
 if __name__ == "__main__":
