@@ -116,17 +116,18 @@ def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
             if not want:
                 topic = next(t for t in tagger.topics if t.slug == slug)
                 neg_meaning.setdefault(slug, []).append(
-                    tagger.score(topic, item["text"], emb, "", lang)[1])
+                    tagger.score(topic, item["text"], emb, "", lang).meaning)
             have = slug in got
             tp += want and have
             fp += have and not want
             fn += want and not have
             if want != have:
                 topic = next(t for t in tagger.topics if t.slug == slug)
-                score, meaning, lexical, _ = tagger.score(topic, item["text"], emb, "", lang)
+                r = tagger.score(topic, item["text"], emb, "", lang)
                 errors.append((slug, "missed" if want else "false",
-                               f"score {score:.2f} meaning {meaning:.2f} words "
-                               f"{lexical.weight:.1f}{'' if lexical.context else ' (no context)'}"
+                               f"score {r.score:.2f} meaning {r.meaning:.2f} words "
+                               f"{r.lexical.weight:.1f}"
+                               f"{'' if r.lexical.context else ' (no context)'}"
                                f" | {item['text'][:70]}"))
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0

@@ -19,10 +19,11 @@ needed 0.50 and the stored leads alone are no mean at all for the first article)
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from pipeline.textnorm import UNSPACED_SCRIPT
 
 #: Words of title + text read for a lead (60 joined 39 + 9 more pairs than 40 on the dev set).
 LEAD_WORDS = 60
@@ -40,7 +41,6 @@ EARLY_MARGIN = 0.15
 #: Languages written without spaces between words (leads counted by characters).
 UNSPACED = {"zh", "ja", "th", "lo", "km", "my"}
 
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def base_lang(lang: str | None) -> str:
@@ -53,7 +53,7 @@ def unspaced(text: str, lang: str | None) -> bool:
     if base_lang(lang) in UNSPACED:
         return True
     sample = text[:400]
-    return len(_CJK.findall(sample)) > 0.3 * max(1, len(sample.replace(" ", "")))
+    return len(UNSPACED_SCRIPT.findall(sample)) > 0.3 * max(1, len(sample.replace(" ", "")))
 
 
 def lead_of(title: str, text: str, lang: str | None, words: int = LEAD_WORDS,

@@ -167,8 +167,8 @@ class Daemon:
                  "warehouse": str(self.warehouse.path), "running_job": self.running,
                  "jobs": jobs, "last": self.last,
                  "updated_at": datetime.now(timezone.utc).isoformat()}
-        if self.pipe._leads is not None:   # known once the models are loaded
-            state["cross_lingual"] = self.pipe.lead_state.detail
+        if (leads := self.pipe.lead_state_known) is not None:
+            state["cross_lingual"] = leads.detail
         path = state_path(self.warehouse.path)
         tmp = path.with_suffix(".tmp")
         try:

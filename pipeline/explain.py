@@ -63,10 +63,10 @@ def explain_article(services: Services, article_id: int) -> Explanation:
                  for t in info.pop("tags"))
     scores = []
     for topic in services.tagger.topics:
-        score, meaning, lexical, _ = services.tagger.score(topic, text, embedding, title, lang)
-        scores.append(TopicScore(topic.slug, float(score), topic.threshold, float(meaning),
-                                 float(lexical.weight), topic.min_keyword_weight,
-                                 bool(lexical.context), tuple(lexical.terms)))
+        r = services.tagger.score(topic, text, embedding, title, lang)
+        scores.append(TopicScore(topic.slug, float(r.score), topic.threshold, float(r.meaning),
+                                 float(r.lexical.weight), topic.min_keyword_weight,
+                                 bool(r.lexical.context), tuple(r.lexical.terms)))
     return Explanation(info, tags, tuple(scores), story)
 
 
@@ -91,6 +91,9 @@ def story_lines(story: dict[str, Any] | None) -> list[str]:
         lines = [f"{size}; joined by rule {rule!r} with article {ev.get('via')}: "
                  f"{_link_text(ev)}"]
         lines.append(f"  {ev.get('members_agreeing')} of {ev.get('members')} members agreed")
+        if ev.get("retold"):
+            lines.append(f"  retells {_link_text(ev['retold'])} in another language: "
+                         f"support enough")
         if ev.get("shared_words"):
             lines.append(f"  shared rare words: {', '.join(ev['shared_words'])}")
         for other in ev.get("also_held", []):

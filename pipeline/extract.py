@@ -37,6 +37,8 @@ from lxml.html import HtmlElement
 from trafilatura.settings import set_date_params
 from trafilatura.xpaths import BODY_XPATH
 
+from pipeline.textnorm import HAN, HANGUL, KANA, THAI
+
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NOT_HTML_TYPES = ("application/pdf", "image/", "video/", "audio/", "font/", "application/zip",
                    "application/gzip", "application/octet-stream", "application/msword",
@@ -202,17 +204,13 @@ def _language_identifier() -> Any:
     return _detector
 
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
-_HANGUL = re.compile(r"[\uac00-\ud7af]")
-_THAI = re.compile(r"[\u0e00-\u0e7f]")
 
 
 def _unspaced_script(sample: str) -> str | None:
     """'zh', 'ja', 'ko' or 'th' for a text mostly in that script (40+ such characters)."""
     letters = sum(ch.isalpha() for ch in sample[:2000])
-    han, kana = len(_HAN.findall(sample[:2000])), len(_KANA.findall(sample[:2000]))
-    hangul, thai = len(_HANGUL.findall(sample[:2000])), len(_THAI.findall(sample[:2000]))
+    han, kana = len(HAN.findall(sample[:2000])), len(KANA.findall(sample[:2000]))
+    hangul, thai = len(HANGUL.findall(sample[:2000])), len(THAI.findall(sample[:2000]))
     best = max((han + kana, "cjk"), (hangul, "ko"), (thai, "th"))
     if best[0] < 40 or best[0] < 0.5 * max(1, letters):
         return None

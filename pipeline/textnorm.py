@@ -14,6 +14,19 @@ _WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _SPACE_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _BLANKS_RE = re.compile(r"\n\s*\n+")
 
+# Scripts by Unicode block, one definition for language detection, leads and keyword matching.
+#: Han ideographs (CJK unified, extension A, compatibility).
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: Hiragana and katakana.
+KANA = re.compile(r"[\u3040-\u30ff]")
+#: Hangul syllables (Korean, written with spaces between words).
+HANGUL = re.compile(r"[\uac00-\ud7af]")
+#: Thai.
+THAI = re.compile(r"[\u0e00-\u0e7f]")
+#: Characters of scripts written without spaces between words: no word boundaries to match a
+#: keyword by, and a character rather than a word is the unit of a lead's length.
+UNSPACED_SCRIPT = re.compile(f"{HAN.pattern}|{KANA.pattern}|{THAI.pattern}")
+
 
 def tidy(text: str) -> str:
     """Unicode-normalise and collapse runs of spaces and blank lines, keeping paragraphs."""

@@ -46,6 +46,7 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.settings import TopicsSettings
+from pipeline.textnorm import UNSPACED_SCRIPT
 from pipeline.tomlfile import array_of_tables, numbered_tables, read_toml
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -101,7 +102,6 @@ def _inflections(word: str) -> str:
     return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
 
 
-_UNSPACED_SCRIPT = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0e7f]")
 
 
 def term_pattern(term: str) -> re.Pattern:
@@ -113,7 +113,7 @@ def term_pattern(term: str) -> re.Pattern:
     words = term.strip().split()
     if not words:
         raise ValueError("empty term")
-    if _UNSPACED_SCRIPT.search(term):
+    if UNSPACED_SCRIPT.search(term):
         return re.compile(r"\s*".join(re.escape(w.rstrip("*")) for w in words), re.IGNORECASE)
     parts = [re.escape(w) for w in words[:-1]]
     last = words[-1]
@@ -256,6 +256,18 @@ def _passage(text: str, embedding: Embedding, chunk_scores: np.ndarray,
     return best
 
 
+@dataclass(frozen=True, eq=False)
+class TopicReading:
+    """One topic's reading of one article: its score and the parts the score is made of."""
+
+    score: float
+    meaning: float                 # the raw similarity rescaled between floor and ceiling
+    lexical: LexicalMatch
+    per_chunk: np.ndarray          # each English chunk's similarity (empty when read by lead)
+    raw: float                     # the similarity before rescaling
+    by_lead: bool                  # meaning from the multilingual lead, not the English chunks
+
+
 @dataclass
 class Tagger:
     """Scores articles against the configured topics and the seed corpus."""
@@ -289,10 +301,11 @@ class Tagger:
         return float(np.clip(top_mean(best), 0.0, 1.0))
 
     def score(self, topic: Topic, text: str, embedding: Embedding, title: str = "",
-              lang: str | None = None) -> tuple[float, float, LexicalMatch, np.ndarray]:
-        """(score, meaning part, words part, per-chunk similarity) of one topic; an article in
-        another language than English is read by its lead vector (per-chunk similarity empty)."""
-        if self.reads_lead(embedding, text, lang):
+              lang: str | None = None) -> TopicReading:
+        """One topic's score and its parts; an article in another language than English is read
+        by its lead vector (per-chunk similarity empty)."""
+        by_lead = self.reads_lead(embedding, text, lang)
+        if by_lead:
             per_chunk = np.zeros(0, np.float32)
             raw = float((self.lead_prototypes[topic.slug] @ embedding.lead_vector).max())
             floor, ceiling = self.lead_floor, self.lead_ceiling
@@ -307,7 +320,7 @@ class Tagger:
         lexical = match_terms(topic, f"{title}\n{text}")
         words = 1.0 - math.exp(-lexical.weight) if lexical.context else 0.0
         score = topic.semantic_weight * meaning + (1 - topic.semantic_weight) * words
-        return score, meaning, lexical, per_chunk
+        return TopicReading(score, meaning, lexical, per_chunk, raw, by_lead)
 
     @staticmethod
     def qualifies(topic: Topic, score: float, meaning: float, lexical: LexicalMatch) -> bool:
@@ -323,20 +336,18 @@ class Tagger:
         """Topics, relevance and on-topic flag of one article (`lang`: its language, which
         decides whether the English chunks or the multilingual lead give the meaning)."""
         tags = []
-        by_lead = self.reads_lead(embedding, text, lang)
         for topic in self.topics:
-            score, meaning, lexical, per_chunk = self.score(topic, text, embedding, title, lang)
-            if not self.qualifies(topic, score, meaning, lexical):
+            r = self.score(topic, text, embedding, title, lang)
+            lexical = r.lexical
+            if not self.qualifies(topic, r.score, r.meaning, lexical):
                 continue
-            raw = (float((self.lead_prototypes[topic.slug] @ embedding.lead_vector).max())
-                   if by_lead else top_mean(per_chunk))
             terms = [t for t in topic.keywords if t.text in lexical.terms]
             tags.append(TopicTag(
-                topic=topic.slug, score=round(score, 4), matched_terms=lexical.terms,
-                passage=_passage(text, embedding, per_chunk, terms),
-                evidence={"meaning": round(meaning, 4), "words": round(
-                    1.0 - math.exp(-lexical.weight), 4), "raw_similarity": round(raw, 4),
-                    "meaning_from": "multilingual lead" if by_lead else "English chunks",
+                topic=topic.slug, score=round(r.score, 4), matched_terms=lexical.terms,
+                passage=_passage(text, embedding, r.per_chunk, terms),
+                evidence={"meaning": round(r.meaning, 4), "words": round(
+                    1.0 - math.exp(-lexical.weight), 4), "raw_similarity": round(r.raw, 4),
+                    "meaning_from": "multilingual lead" if r.by_lead else "English chunks",
                     "matched_terms": list(lexical.terms),
                     "negative_terms": list(lexical.negative),
                     "threshold": topic.threshold}))

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from pipeline.textnorm import content_hash, word_count
 from pipeline.topics import Tagger, build_tagger
 from pipeline.vectorindex import VectorIndex, index_paths
 from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
+
+if TYPE_CHECKING:
+    from pipeline.embed_multi import LeadEmbedder, LeadModelState
 
 log = logging.getLogger(__name__)
 
@@ -181,17 +184,22 @@ class Services:
                                                lead_model=leads.name if leads else None))
 
     @property
-    def lead_embedder(self):
+    def lead_embedder(self) -> LeadEmbedder | None:
         """The multilingual lead embedder, or None when cross-lingual linking is off."""
         if self._leads is None:
             self._leads = make_lead_embedder(self.settings)
         return self._leads[0]
 
     @property
-    def lead_state(self):
+    def lead_state(self) -> LeadModelState:
         """Whether cross-lingual linking is on, and the line `status` shows about it."""
         self.lead_embedder  # noqa: B018
         return self._leads[1]
+
+    @property
+    def lead_state_known(self) -> LeadModelState | None:
+        """The lead model's state if it was loaded already, else None (loading takes seconds)."""
+        return self._leads[1] if self._leads is not None else None
 
     def save_vectors(self, force: bool = False) -> bool:
         """Persist the chunk vector index beside the warehouse if it changed and the last save is
