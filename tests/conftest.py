@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +15,9 @@ SHARED = REPO.parent / "shared"
 NEWS_PAGES = SHARED / "corpus" / "news-pages"
 FEED_CORPUS = SHARED / "corpus" / "feeds"
 SEEDS = REPO / "config" / "seeds"
+#: `NEWSWATCH_TEST_BACKEND=torch make test` embeds on sentence-transformers (the reference path)
+#: wherever the suite embeds with the shipped default, to time the suite on either backend.
+TEST_BACKEND = os.environ.get("NEWSWATCH_TEST_BACKEND", "")
 
 
 def require_shared(path: Path) -> Path:
@@ -61,7 +65,8 @@ def settings_maker(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]
             "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
             # Cross-lingual linking is tested where it is the subject (test_crosslingual.py and
             # the news pages); elsewhere it would only add the second model's time.
-            "embed": {"cache_dir": f'"{model_cache}"', "multilingual": "false"},
+            "embed": {"cache_dir": f'"{model_cache}"', "multilingual": "false",
+                      **({"backend": f'"{TEST_BACKEND}"'} if TEST_BACKEND else {})},
         }
         import tomllib
 
@@ -103,7 +108,7 @@ def embedder(model_cache):
     """The real default embedder (all-MiniLM-L6-v2 from the packaged files), loaded once."""
     from pipeline.embed import Embedder
 
-    e = Embedder(cache_dir=model_cache)
+    e = Embedder(cache_dir=model_cache, **({"backend": TEST_BACKEND} if TEST_BACKEND else {}))
     e.encode(["warm up"])
     return e
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from pipeline import explain
 from pipeline.crosslingual import (
     DOMAIN_PRIOR,
     EARLY_MARGIN,
@@ -20,9 +21,19 @@ from pipeline.crosslingual import (
     crosses,
     lead_of,
 )
-from pipeline.stories import StoryRule, link_rule
+from pipeline.extract import detect_language
+from pipeline.stories import (
+    Hit,
+    StoryBook,
+    StoryRule,
+    TermCache,
+    decide_story,
+    link_rule,
+    terms_of,
+)
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import rss
+from pipeline.topics import term_pattern
 
 # Seed 000 (US Treasury sanctions on Spacety) and a Russian and a Chinese translation of its
 # title and lead, written for this test.
@@ -70,6 +81,21 @@ def test_a_lead_is_title_and_first_words_or_first_characters_without_spaces():
     lead = lead_of("", chinese, "zh")
     assert len(lead) == 120 and lead == chinese[:120]
     assert len(lead_of("", chinese, None)) == 120   # recognised by its characters
+
+
+def test_scripts_without_spaces_are_read_alike_by_language_detection_leads_and_keywords():
+    # One definition of each script serves all three: a Japanese or Thai text of unknown
+    # language is identified, cut by characters for its lead, and matched inside a run of text.
+    japanese = "宇宙航空研究開発機構の元社員が、衛星の技術資料を外国の情報機関に渡したとして逮捕された。" * 3
+    thai = "เจ้าหน้าที่ถูกจับกุมในข้อหาจารกรรมข้อมูลดาวเทียมให้หน่วยข่าวกรองต่างชาติ" * 3
+    korean = "국가정보원은 위성 기술 자료를 외국 정보기관에 넘긴 혐의로 연구원을 체포했다고 밝혔다 " * 3
+    assert [detect_language(t) for t in (japanese, thai, korean)] == ["ja", "th", "ko"]
+    assert lead_of("", japanese, None) == japanese[:120]
+    assert lead_of("", thai, None) == thai[:120]
+    # Korean is written with spaces: its lead is counted in words.
+    assert lead_of("", korean, None).split() == korean.split()[:60]
+    assert term_pattern("情報機関").search(japanese) and term_pattern("จารกรรม").search(thai)
+    assert not term_pattern("spy").search("espionage by a spyware vendor")
 
 
 def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
@@ -124,6 +150,27 @@ def test_the_lead_rule_joins_only_at_its_threshold():
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.36) == "lead"
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.34) is None
     assert link_rule(0.8, 0.0, 0.0, False, rule, lead=0.0) == "meaning"
+
+
+@pytest.mark.parametrize("lead, joins", [(0.55, True), (0.45, False)])
+def test_a_retelling_in_another_language_joins_a_large_story_without_other_support(lead, joins):
+    # Story 1 has three members; the newcomer holds by lead with member 3 only. A bridge would be
+    # refused, but a lead this close (the same report in another language) follows its member.
+    book, cache, rule = StoryBook(), TermCache(None), StoryRule(lead_similarity=0.35)
+    for member, text in ((1, "satellite launch"), (2, "orbit report"), (3, "Satellitenstart")):
+        book.add(member, 1)
+        cache.put(member, text, terms_of(text))
+    decision = decide_story(4, "launch report", terms_of("launch report"), False,
+                            {3: Hit(lead=lead)}, book, cache, rule, set(),
+                            lambda a, b: 0.0, lambda a, b: -1.0)
+    assert (decision.story_id == 1) is joins
+    if joins:
+        assert decision.evidence["rule"] == "lead"
+        assert decision.evidence["retold"]["via"] == 3
+        assert explain.story_lines({"story_id": 1, "originals": 4, "articles": 4,
+                                    "evidence": decision.evidence})[2].startswith("  retells")
+    else:
+        assert "bridge" in decision.evidence["refused"]["1"]
 
 
 # -- with the real models ---------------------------------------------------------------------
