@@ -36,6 +36,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ DAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 CROSS_GROUPS = ("de-en", "es-en", "pl-en", "zh-en")
 
 
-def make_services(tmp: Path, backend: str = "default") -> Services:
+def make_services(tmp: Path, backend: str = "default", dedup: Sequence[str] = ()) -> Services:
     (tmp / "feeds.toml").write_text("")
     (tmp / "settings.toml").write_text(
         f'[warehouse]\npath = "{tmp / "stories.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
@@ -72,7 +73,8 @@ def make_services(tmp: Path, backend: str = "default") -> Services:
         f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
         # One page at a time, in the feed's order: the arrival order is the one asked for.
         f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n'
-        f'per_host_concurrency = 1\n' + embed_section(backend))
+        f'per_host_concurrency = 1\n' + embed_section(backend)
+        + ("[dedup]\n" + "".join(f"{kv}\n" for kv in dedup) if dedup else ""))
     services = Services(load_settings(tmp / "settings.toml", env={}))
     services.warehouse.migrate()
     sync_seeds(services)
@@ -89,11 +91,12 @@ def embed_section(spec: str) -> str:
 
 
 
-def ingest(pairs: list[StoryPair], reverse: bool, backend: str = "default"):
+def ingest(pairs: list[StoryPair], reverse: bool, backend: str = "default",
+           dedup: Sequence[str] = ()):
     """One real cycle over the pairs' texts: {text key: (id, story, duplicate_of)}, the
     services (for the pairwise pass) and the seconds taken."""
     tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
-    services = make_services(tmp, backend)
+    services = make_services(tmp, backend, dedup)
     texts = pair_texts(pairs, reverse=reverse)
     with LoopbackServer() as server:
         feed, urls = serve_texts(server, texts, DAY)
@@ -216,6 +219,8 @@ def main() -> None:
                     help="the cross-lingual pairs with English (and the English ones)")
     ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
     ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
+    ap.add_argument("--dedup", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [dedup] setting to try instead of the shipped one (repeatable)")
     ap.add_argument("--backend", default="default", choices=BACKENDS,
                     help="embedding backend (default: the shipped settings')")
     args = ap.parse_args()
@@ -227,13 +232,16 @@ def main() -> None:
         pairs += [p for p in load_pairs(same_language=False)
                   if group_of(p) in CROSS_GROUPS]
     settings = load_settings(env={}).dedup
+    if args.dedup:
+        settings = replace(settings, **{k.strip(): float(v) for k, v in
+                                        (kv.split("=", 1) for kv in args.dedup)})
     print(f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
           f"(development set: tuned on, not held out)")
     print(f"[dedup] story rule: {story_rule(settings)}")
     orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
     for reverse in orders:
         name = "reverse" if reverse else "forward"
-        stored, services, elapsed = ingest(pairs, reverse, args.backend)
+        stored, services, elapsed = ingest(pairs, reverse, args.backend, args.dedup)
         in_warehouse = joined_in_warehouse(pairs, stored)
         alone = pairwise(pairs, services, stored, reverse)
         kept = sum((stored[text_key(p.text1)][0] < stored[text_key(p.text2)][0]) != reverse

@@ -339,3 +339,48 @@ def test_explain_says_which_evidence_decided_across_languages(crosslingual_runs)
     assert spy.exit_code == 0, spy.output
     text = " ".join(spy.output.split())
     assert "from the multilingual lead" in text and "间谍" in text
+
+
+def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tags(
+        make_settings, embedder):
+    # A Russian report and a copy of its first half are stored; the copy borrows everything.
+    # Under stricter thresholds `dedup --rebuild` makes the copy an original: it is embedded,
+    # and it needs its own lead vector (to be linked across languages) and tags read from it.
+    from pipeline.ingest import Services
+    from pipeline.ingest.upkeep import rebuild_dedup
+    from pipeline.models import ArticleDraft
+    from pipeline.store import articles as article_store
+    from tests.helpers import make_pipeline
+
+    title, text = RU_TRANSLATION
+    half = text[: len(text) // 2] + " Редакция дополнит этот материал позднее."
+    now = datetime.now(timezone.utc)
+    drafts = [ArticleDraft(source="feed", url=f"http://outlet{k}.example/a", title=title,
+                           text=body, text_source="page", fetched_at=now, lang="ru")
+              for k, body in ((1, text), (2, half))]
+    settings = make_settings("[embed]\nmultilingual = true\n")
+    pipe = make_pipeline(settings, embedder)
+    with pipe.warehouse.connect(read_only=True) as db:
+        pipe.refresh(db)
+    stored = pipe.process(drafts, first_id=100)
+    with pipe.warehouse.transaction() as db:
+        article_store.insert_articles(db, stored)
+
+    def leads_of(ids):
+        with pipe.warehouse.connect(read_only=True) as db:
+            return {a for (a,) in db.rows("SELECT article_id FROM lead_embeddings "
+                                          "WHERE article_id IN (100, 101)")} & set(ids)
+
+    assert [s.dedup.duplicate_of for s in stored] == [None, 100]
+    assert leads_of([100, 101]) == {100}       # a copy follows its original: no lead of its own
+    strict = make_settings("[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n"
+                           "[embed]\nmultilingual = true\n")
+    assert rebuild_dedup(Services(strict, embedder=embedder))["changed"] == 1
+    assert leads_of([100, 101]) == {100, 101}
+    with pipe.warehouse.connect(read_only=True) as db:
+        [(dup, story)] = db.rows("SELECT duplicate_of, story_id FROM articles WHERE id = 101")
+        original_story = db.scalar("SELECT story_id FROM articles WHERE id = 100")
+        evidence = [e for (e,) in db.rows("SELECT evidence FROM article_topics "
+                                          "WHERE article_id = 101 AND topic = 'sanctions'")]
+    assert dup is None and story == original_story   # its own article, in the same story
+    assert evidence and "multilingual lead" in evidence[0] and "copy_of" not in evidence[0]

@@ -359,11 +359,17 @@ class Services:
                             draft.url, len(emb.chunks), emb.windows, word_count(draft.text))
         return self.with_titles(drafts, embeddings)
 
-    def embed_text(self, text: str, title: str) -> Embedding:
-        """One text's chunk vectors with its headline vector."""
+    def embed_text(self, text: str, title: str, lang: str | None = None) -> Embedding:
+        """One text's chunk vectors with its headline vector, and its multilingual lead vector
+        when cross-lingual linking is on."""
         emb = self.embedder.embed([text])[0]
-        return replace(emb, title_vector=np.asarray(self.embedder.encode([title or ""])[0],
-                                                    dtype=np.float32))
+        emb = replace(emb, title_vector=np.asarray(self.embedder.encode([title or ""])[0],
+                                                   dtype=np.float32))
+        leads = self.lead_embedder
+        if leads is None:
+            return emb
+        return replace(emb, lead_vector=leads.passages([lead_of(title, text, lang)])[0],
+                       lead_model=leads.name)
 
     @staticmethod
     def with_vectors(doc: DedupDoc, embedding: Embedding) -> DedupDoc:

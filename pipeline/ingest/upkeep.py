@@ -188,8 +188,9 @@ def _tags_after_rebuild(services: Services,
         services.refresh(db)
         titles = article_store.titles(db, list(completed))
         texts = article_store.texts(db, list(completed))
+        langs = {doc.id: doc.lang for doc, _, _ in decided}
         for aid, emb in completed.items():
-            out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb)
+            out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb, langs.get(aid))
         copies = {doc.id: new.duplicate_of for doc, old, new in decided
                   if doc.id in bare and doc.id not in completed and new.duplicate_of is not None
                   and new.duplicate_of != old.duplicate_of}
@@ -218,7 +219,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
 
     def complete(doc: DedupDoc) -> DedupDoc:
         # A copy stored without vectors that is no longer a copy under the current thresholds.
-        completed[doc.id] = services.embed_text(doc.text, bare.get(doc.id, ""))
+        completed[doc.id] = services.embed_text(doc.text, bare.get(doc.id, ""), doc.lang)
         return services.with_vectors(doc, completed[doc.id])
 
     if title_vectors is not None:
@@ -247,6 +248,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             changed.append((doc.id, new))
         stats["duplicates"] += new.duplicate_of is not None
         stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
+    langs = {doc.id: doc.lang for doc, _, _ in decided}
     retagged = _tags_after_rebuild(services, decided, completed, set(bare))
     with services.warehouse.transaction() as db:
         if title_vectors is not None:
@@ -254,6 +256,9 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         dedup_store.update_decisions(db, changed)
         for aid, emb in completed.items():
             article_store.replace_embedding(db, aid, emb)
+            if emb.lead_vector is not None:   # an original now: linked across languages too
+                article_store.write_leads(db, emb.lead_model, [(aid, langs.get(aid))],
+                                          emb.lead_vector[None, :])
         topics_store.replace_all_tags(db, retagged)
         stories_store.replace_merges(db, [
             (story, into, index.story_of(into), article_id,
