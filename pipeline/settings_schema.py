@@ -167,7 +167,7 @@ class DedupSettings:
                                                   "other text that joins a story", lo=0, hi=1)
     story_short_words: int = _opt(100, "texts shorter than this (teasers, paywalls) are judged "
                                        "by their headline too", lo=0, hi=100000)
-    story_lead_similarity: float = _opt(0.35, "centered multilingual title + lead cosine that "
+    story_lead_similarity: float = _opt(0.34, "centered multilingual title + lead cosine that "
                                               "joins a story across languages (pairs not both "
                                               "English)", lo=-1, hi=1)
     story_window_days: int = _opt(7, "how far back a story can be joined", lo=0, hi=365)

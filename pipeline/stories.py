@@ -69,7 +69,7 @@ class StoryRule:
     combined_score: float = 0.78
     headline_similarity: float = 0.66
     short_words: int = 100
-    lead_similarity: float = 0.35
+    lead_similarity: float = 0.34
 
     @classmethod
     def from_settings(cls, s: Any) -> "StoryRule":
