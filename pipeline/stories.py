@@ -24,14 +24,14 @@ three rules (`link_rule`):
 
 A story is joined only if the new article also agrees (best chunk cosine >= 0.5, a lead cosine
 within 0.1 of the lead rule's threshold, or a holding link) with at least two of its members once
-it has three or more, so one bridge article (a
-roundup of two events) does not chain a later report of the other event into the story. A lead
-cosine >= 0.5 with one member (`LEAD_ALONE`: the same report in another language) is support
-enough, as a copy follows its original. The
+it has three or more, so one bridge article (a roundup of two events) does not chain a later
+report of the other event into the story. A lead cosine >= 0.5 with one member (`LEAD_ALONE`:
+the same report in another language) is support enough, as a copy follows its original. The
 story with the strongest holding link wins. A new article that holds links with two stories that
 already resemble each other (some members at best chunk cosine >= `story_min_similarity`, or,
-across languages, at lead cosine >= `story_lead_similarity`) merges them: the later story is folded into the earlier one, whose id stays (`story_merges` records
-each merge; `articles.story_id` always names the surviving story).
+across languages, at lead cosine >= `story_lead_similarity`) merges them: the later story is
+folded into the earlier one, whose id stays (`story_merges` records each merge;
+`articles.story_id` always names the surviving story).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ SHARED = REPO.parent / "shared"
 NEWS_PAGES = SHARED / "corpus" / "news-pages"
 FEED_CORPUS = SHARED / "corpus" / "feeds"
 SEEDS = REPO / "config" / "seeds"
-#: `NEWSWATCH_TEST_BACKEND=torch make test` embeds on sentence-transformers (the reference path)
+#: `TEST_EMBED_BACKEND=torch make test` embeds on sentence-transformers (the reference path)
 #: wherever the suite embeds with the shipped default, to time the suite on either backend.
-TEST_BACKEND = os.environ.get("NEWSWATCH_TEST_BACKEND", "")
+TEST_BACKEND = os.environ.get("TEST_EMBED_BACKEND", "")
 
 
 def require_shared(path: Path) -> Path:

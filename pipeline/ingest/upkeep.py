@@ -178,7 +178,8 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
 
 def _tags_after_rebuild(services: Services,
                         decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]],
-                        completed: dict[int, Embedding], bare: set[int]) -> dict[int, TagResult]:
+                        completed: dict[int, Embedding], bare: set[int],
+                        langs: dict[int, str | None]) -> dict[int, TagResult]:
     """Tags that a rebuild changes: articles given vectors of their own are tagged, and copies
     without vectors borrow from their (possibly new) original."""
     if not completed and not bare:
@@ -188,7 +189,6 @@ def _tags_after_rebuild(services: Services,
         services.refresh(db)
         titles = article_store.titles(db, list(completed))
         texts = article_store.texts(db, list(completed))
-        langs = {doc.id: doc.lang for doc, _, _ in decided}
         for aid, emb in completed.items():
             out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb, langs.get(aid))
         copies = {doc.id: new.duplicate_of for doc, old, new in decided
@@ -248,8 +248,8 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             changed.append((doc.id, new))
         stats["duplicates"] += new.duplicate_of is not None
         stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
-    langs = {doc.id: doc.lang for doc, _, _ in decided}
-    retagged = _tags_after_rebuild(services, decided, completed, set(bare))
+    langs = {doc.id: doc.lang for doc, _, _ in decided if doc.id in completed}
+    retagged = _tags_after_rebuild(services, decided, completed, set(bare), langs)
     with services.warehouse.transaction() as db:
         if title_vectors is not None:
             article_store.set_title_vectors(db, list(untitled), title_vectors)
