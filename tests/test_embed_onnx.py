@@ -18,7 +18,7 @@ from pipeline.embed import Embedder
 from pipeline.errors import ConfigError
 from pipeline.seeds import load_seeds
 from pipeline.settings import load_settings
-from tests.conftest import NEWS_PAGES, SEEDS
+from tests.conftest import NEWS_PAGES, SEEDS, TEST_BACKEND
 from tests.helpers import make_pipeline
 
 LONG = " ".join(f"Satellite operator number {i} sold radar images to a military contractor."
@@ -40,6 +40,8 @@ def cosines(a, b) -> np.ndarray:
 @pytest.mark.model
 def test_onnx_fp32_is_the_default_and_gives_torch_vectors_on_seeds_and_news_pages(
         embedder, torch_embedder):
+    if TEST_BACKEND:
+        pytest.skip(f"TEST_EMBED_BACKEND={TEST_BACKEND}: the suite's embedder is not the default")
     assert embedder.backend_name == "onnx-fp32" and torch_embedder.backend_name == "torch"
     texts = [s.text for s in load_seeds(SEEDS)] + [LONG, *OTHER_SCRIPTS]
     if NEWS_PAGES.exists():  # the whole 181 pages: bench/embed_parity.py
