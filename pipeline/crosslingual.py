@@ -42,7 +42,6 @@ EARLY_MARGIN = 0.15
 UNSPACED = {"zh", "ja", "th", "lo", "km", "my"}
 
 
-
 def base_lang(lang: str | None) -> str:
     """The language part of a tag ('zh-CN' -> 'zh'); '' when unknown."""
     return (lang or "").split("-")[0].split("_")[0].lower()

@@ -124,13 +124,12 @@ def link_rule(meaning: float, headline: float, words: float, short: bool, rule: 
     return None
 
 
-def agrees(link: Link, rule: StoryRule | None = None) -> bool:
+def agrees(link: Link, rule: StoryRule) -> bool:
     """Whether a member supports the new article's joining its story: its link holds, or it
     comes close (best chunk cosine >= 0.5; across languages, lead cosine within
     `LEAD_SUPPORT_GAP` of the lead rule's threshold)."""
-    lead_support = (rule.lead_similarity if rule else 1.0) - LEAD_SUPPORT_GAP
     return (link.rule is not None or link.meaning >= SUPPORT_SIMILARITY
-            or (link.lead != 0.0 and link.lead >= lead_support))
+            or (link.lead != 0.0 and link.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP))
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -350,17 +349,23 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
         links.setdefault(book.story(member), []).append(link)
 
     holding: dict[int, Link] = {}
+    support: dict[int, int] = {}
+    stood_in: dict[int, Link] = {}     # a retelling that stood in for the members' support
     refused: dict[int, str] = {}
     for story, story_links in links.items():
         best = _strongest([lk for lk in story_links if lk.rule is not None])
         if best is None:
             continue
         size = len(book.members.get(story, []))
-        support = sum(agrees(lk, rule) for lk in story_links)
-        if size >= SUPPORT_FROM and support < SUPPORT_MEMBERS and not retold(story_links):
-            refused[story] = (f"holds with member {best.member} only; {support} of {size} "
-                              f"members agree (a bridge article does not chain stories)")
-            continue
+        support[story] = sum(agrees(lk, rule) for lk in story_links)
+        if size >= SUPPORT_FROM and support[story] < SUPPORT_MEMBERS:
+            told = retold(story_links)
+            if told is None:
+                refused[story] = (f"holds with member {best.member} only; {support[story]} of "
+                                  f"{size} members agree (a bridge article does not chain "
+                                  f"stories)")
+                continue
+            stood_in[story] = told
         holding[story] = best
 
     nearest = _strongest([lk for ls in links.values() for lk in ls])
@@ -391,11 +396,10 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     merged = [(s, closeness[s]) for s in group if s != target]
     best = holding[target]
     evidence = {"rule": best.rule, "story": target, **_link_json(best, target),
-                "members_agreeing": sum(agrees(lk, rule) for lk in links[target]),
+                "members_agreeing": support[target],
                 "members": len(book.members.get(target, []))}
-    if (evidence["members"] >= SUPPORT_FROM and evidence["members_agreeing"] < SUPPORT_MEMBERS
-            and (told := retold(links[target])) is not None):
-        evidence["retold"] = _link_json(told, target)   # what stood in for the support
+    if target in stood_in:
+        evidence["retold"] = _link_json(stood_in[target], target)
     if best.rule in ("meaning+words", "headline") and best.member in known:
         evidence["shared_words"] = book.terms.shared_words(text, known[best.member][0])
     others = [s for s in ranked if s != target and s not in dict(merged)]

@@ -102,8 +102,6 @@ def _inflections(word: str) -> str:
     return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
 
 
-
-
 def term_pattern(term: str) -> re.Pattern:
     """Whole-word, case-insensitive pattern of a keyword or phrase; the last word inflects.
 
