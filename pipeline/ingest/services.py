@@ -15,14 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import numpy as np
-
 from pipeline.alerts.conditions import SearchMatcher
-from pipeline.crosslingual import lead_of
 from pipeline.dedup import DedupIndex
 from pipeline.embed import Embedder
 from pipeline.extractpool import Extractor, shared_extractor
 from pipeline.factory import make_embedder, make_lead_embedder, make_warehouse
+from pipeline.ingest.vectors import dedup_doc, embed_drafts, heading, with_headings
 from pipeline.models import (
     ArticleDraft,
     DedupDecision,
@@ -321,14 +319,14 @@ class Services:
             chosen = [by_id[i] for i in some]
             if given is None:
                 return self._embed(chosen)
-            return self.with_titles(chosen, [given[i] for i in some])
+            return self._with_headings(chosen, [given[i] for i in some])
 
         by_id = dict(zip(ids, drafts))
         hashes = [content_hash(d.text) for d in drafts]
         clock = _Clock(timings)
         with clock("dedup_tag"):
             skip = (set() if self.settings.dedup.embed_copies else
-                    self.index.likely_copies([self._doc(i, d, h, None)
+                    self.index.likely_copies([dedup_doc(i, d, h, None)
                                               for i, d, h in zip(ids, drafts, hashes)]))
         todo = [k for k, i in enumerate(ids) if i not in skip]
         with clock("embed"):
@@ -339,58 +337,23 @@ class Services:
             # A forecast copy that is not one after all (its original turned out a copy).
             with clock("embed"):
                 own[doc.id] = embed([doc.id])[0]
-            return self._doc(doc.id, by_id[doc.id], doc.content_hash, own[doc.id])
+            return dedup_doc(doc.id, by_id[doc.id], doc.content_hash, own[doc.id])
 
         with clock("dedup_tag"):
             decisions = self.index.decide(
-                [self._doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)],
+                [dedup_doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)],
                 complete)
             return self._finish(ids, drafts, hashes, decisions, own)
 
     def _embed(self, drafts: Sequence[ArticleDraft]) -> list[Embedding]:
-        """Chunk vectors and headline vectors of some drafts (long texts logged when cut)."""
-        if not drafts:
-            return []
-        embeddings = self.embedder.embed([d.text for d in drafts])
-        for draft, emb in zip(drafts, embeddings):
-            if emb.cut:
-                log.warning("%s: embedded the first %d of %d chunks (%d words; [embed] "
-                            "max_chunks); the whole text is stored and compared by overlap",
-                            draft.url, len(emb.chunks), emb.windows, word_count(draft.text))
-        return self.with_titles(drafts, embeddings)
+        """Chunk, headline and lead vectors of some drafts."""
+        return embed_drafts(self.embedder, self.lead_embedder, drafts)
 
-    def embed_text(self, text: str, title: str, lang: str | None = None) -> Embedding:
-        """One text's chunk vectors with its headline vector, and its multilingual lead vector
-        when cross-lingual linking is on."""
-        emb = self.embedder.embed([text])[0]
-        emb = replace(emb, title_vector=np.asarray(self.embedder.encode([title or ""])[0],
-                                                   dtype=np.float32))
-        leads = self.lead_embedder
-        if leads is None:
-            return emb
-        return replace(emb, lead_vector=leads.passages([lead_of(title, text, lang)])[0],
-                       lead_model=leads.name)
-
-    @staticmethod
-    def with_vectors(doc: DedupDoc, embedding: Embedding) -> DedupDoc:
-        """A dedup document given the vectors of an embedding."""
-        return replace(doc, vector=embedding.vector, title_vector=embedding.title_vector,
-                       chunk_vectors=np.stack([c.vector for c in embedding.chunks]),
-                       lead_vector=embedding.lead_vector)
-
-    @staticmethod
-    def _doc(article_id: int, draft: ArticleDraft, digest: str,
-             embedding: Embedding | None) -> DedupDoc:
-        """What the dedup index needs of a draft (no vectors: decided by its text first)."""
-        if embedding is None:
-            vector, chunks, title = np.zeros(0, np.float32), np.zeros((0, 0), np.float32), None
-        else:
-            vector, title = embedding.vector, embedding.title_vector
-            chunks = np.stack([c.vector for c in embedding.chunks])
-        return DedupDoc(id=article_id, text=draft.text, content_hash=digest, lang=draft.lang,
-                        published_at=draft.published_at or draft.fetched_at, vector=vector,
-                        chunk_vectors=chunks, is_seed=draft.source == "seed", title_vector=title,
-                        lead_vector=None if embedding is None else embedding.lead_vector)
+    def _with_headings(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
+                       ) -> list[Embedding]:
+        """Embeddings made elsewhere, given the headline and lead vectors they lack."""
+        return with_headings(self.embedder, self.lead_embedder, [heading(d) for d in drafts],
+                             embeddings)
 
     def _finish(self, ids: Sequence[int], drafts: Sequence[ArticleDraft], hashes: Sequence[str],
                 decisions: Sequence[DedupDecision], own: dict[int, Embedding]
@@ -425,31 +388,12 @@ class Services:
                                    lead_model=""), tags)
         return out
 
-    def with_titles(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
-                    ) -> list[Embedding]:
-        """The embeddings with their headline vectors (one short extra batch for the model) and,
-        when cross-lingual linking is on, their multilingual title + lead vectors."""
-        todo = [k for k, e in enumerate(embeddings) if e.title_vector is None]
-        out = list(embeddings)
-        if todo:
-            vectors = self.embedder.encode([drafts[k].title or "" for k in todo])
-            for k, v in zip(todo, vectors):
-                out[k] = replace(out[k], title_vector=np.asarray(v, dtype=np.float32))
-        leads = self.lead_embedder
-        todo = [k for k, e in enumerate(out) if e.lead_vector is None]
-        if leads is not None and todo:
-            vectors = leads.passages([lead_of(drafts[k].title, drafts[k].text, drafts[k].lang)
-                                      for k in todo])
-            for k, v in zip(todo, vectors):
-                out[k] = replace(out[k], lead_vector=v, lead_model=leads.name)
-        return out
-
     def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
                    embeddings: Sequence[Embedding]) -> list[StoredArticle]:
         """Deduplicate (in order, so copies inside one batch are caught) and tag articles
         embedded already (the seeds)."""
         hashes = [content_hash(d.text) for d in drafts]
-        own = dict(zip(ids, self.with_titles(drafts, embeddings)))
-        decisions = self.index.decide([self._doc(i, d, h, own[i])
+        own = dict(zip(ids, self._with_headings(drafts, embeddings)))
+        decisions = self.index.decide([dedup_doc(i, d, h, own[i])
                                        for i, d, h in zip(ids, drafts, hashes)])
         return self._finish(ids, drafts, hashes, decisions, own)

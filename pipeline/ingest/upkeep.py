@@ -17,6 +17,7 @@ import numpy as np
 from pipeline.dedup import DedupIndex
 from pipeline.feedsconfig import load_feeds
 from pipeline.ingest.services import Services, borrow_tags
+from pipeline.ingest.vectors import embed_text, with_vectors
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
 from pipeline.search.terms import ANALYZER, index_terms
 from pipeline.seeds import load_seeds, seeds_signature
@@ -219,8 +220,9 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
 
     def complete(doc: DedupDoc) -> DedupDoc:
         # A copy stored without vectors that is no longer a copy under the current thresholds.
-        completed[doc.id] = services.embed_text(doc.text, bare.get(doc.id, ""), doc.lang)
-        return services.with_vectors(doc, completed[doc.id])
+        completed[doc.id] = embed_text(services.embedder, services.lead_embedder, doc.text,
+                                       bare.get(doc.id, ""), doc.lang)
+        return with_vectors(doc, completed[doc.id])
 
     if title_vectors is not None:
         found = dict(zip(untitled, title_vectors))
