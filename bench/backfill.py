@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from pipeline.backfill.prefilter import Prefilter, load_spec  # noqa: E402
 from pipeline.backfill.warc import WarcPage  # noqa: E402
 from pipeline.backfill.worker import page_draft  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
+from pipeline.config.settings import load_settings  # noqa: E402
 from pipeline.testkit import SHARED  # noqa: E402
 from pipeline.testkit.corpus import load_pages  # noqa: E402
 from pipeline.testkit.warcs import Record, write_warc  # noqa: E402
@@ -100,11 +100,11 @@ def throughput(folder: Path, workers: int, tmp: Path) -> tuple[float, dict]:
 
 def recall(settings) -> None:
     """Pass rate and recall of the prefilter against the full tagger."""
-    from pipeline.embed import Embedder
+    from pipeline.embed.english import Embedder
     from pipeline.models import Chunk, Embedding
-    from pipeline.seeds import load_seeds
+    from pipeline.tag.seeds import load_seeds
+    from pipeline.tag.topics import build_tagger
     from pipeline.testkit.embedcache import embed_cached
-    from pipeline.topics import build_tagger
 
     embedder = Embedder()
 

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import numpy as np
 
-from pipeline.crosslingual import lead_of as xl_lead_of
+from pipeline.dedup.crosslingual import lead_of as xl_lead_of
 from pipeline.testkit.storypairs import (
     PAIRS_CSV,
     SAME_MAX,
@@ -85,7 +85,7 @@ def pair_group(p: StoryPair) -> str:
 
 
 def lead_of(text: str, lang: str, words: int, chars: int) -> str:
-    """The lead as ingest reads it (pipeline/crosslingual.py), of a text without a title."""
+    """The lead as ingest reads it (pipeline/dedup/crosslingual.py), of a text without a title."""
     return xl_lead_of("", text, lang, words, chars)
 
 
@@ -248,7 +248,7 @@ def main() -> None:
                          "leads scale with them): one summary line per group each")
     ap.add_argument("--threads", type=int, default=1, help="embedding threads (OpenMP)")
     ap.add_argument("--centered", action="store_true",
-                    help="also the shipped centering (anchors + domain, pipeline/crosslingual.py) "
+                    help="also the shipped centering (anchors + domain, pipeline/dedup/crosslingual.py) "
                          "at the shipped lead length and threshold")
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
@@ -298,9 +298,9 @@ def main() -> None:
 def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
     """Pairwise figures with the shipped centering: every text of the pairs stored (as in
     story_eval), and only the pair's own two texts stored (a fresh warehouse)."""
-    from pipeline import crosslingual as xl
-    from pipeline.embed_multi import anchor_means, load_lead_embedder
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
+    from pipeline.dedup.index import crosslingual as xl
+    from pipeline.embed.multilingual import anchor_means, load_lead_embedder
 
     leads, state = load_lead_embedder(True)
     if leads is None:

@@ -4,7 +4,7 @@ Positives are copies of real articles transformed as syndication does (other tem
 boilerplate with a new headline, a prepended editor's note, truncation to 50-80 %, the first
 paragraph dropped, the middle third only, two articles concatenated, light edits). Negatives are
 the other real articles (all 180 for each page, same-subject pairs included) and the five
-seeds against each other. Runs the real dedup (pipeline.dedup with the default model) and prints
+seeds against each other. Runs the real dedup (pipeline.dedup.index with the default model) and prints
 precision, recall and the confusion of each transformation kind.
 
     .venv/bin/python bench/dedup_eval.py [--pages 60] [--seed 7] [--backend torch]
@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import numpy as np
 
-from pipeline.dedup import DedupIndex
+from pipeline.config.settings import load_settings
+from pipeline.dedup.index import DedupIndex
 from pipeline.models import DedupDecision, DedupDoc
-from pipeline.seeds import load_seeds
-from pipeline.settings import load_settings
+from pipeline.tag.seeds import load_seeds
 from pipeline.testkit.corpus import load_pages
 from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
 from pipeline.textnorm import content_hash

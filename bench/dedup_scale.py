@@ -2,7 +2,7 @@
 vector index, in the same run.
 
 For each size, one child process per mode (so each one's peak memory is its own) loads the stored
-chunk vectors into the vector index the dedup uses (pipeline/vectorindex.py; exact, or HNSW), then
+chunk vectors into the vector index the dedup uses (pipeline/dedup/vectorindex.py; exact, or HNSW), then
 searches the chunks of a batch of 100 new articles (5 chunks each) for every stored chunk above the
 dedup's floor (the lowest threshold in use: 0.5, story support) and keeps the best cosine per
 (new, stored) article, as DedupIndex._vector_matches does. It prints, per mode: build time,
@@ -67,7 +67,7 @@ def real_anchors() -> np.ndarray:
     """Real chunk vectors: the shared news pages and English story-pairs texts."""
     import csv
 
-    from pipeline.embed import Embedder
+    from pipeline.embed.english import Embedder
     from pipeline.testkit.corpus import load_pages
     from pipeline.testkit.embedcache import embed_cached
 
@@ -149,8 +149,8 @@ def peak_mb() -> float:
 
 def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
     """Only the vector index: load the stored vectors, search the batch at the dedup's floor."""
-    from pipeline.dedup import DedupIndex
-    from pipeline.vectorindex import VectorIndex, index_paths
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.dedup.vectorindex import VectorIndex, index_paths
 
     floor = DedupIndex(settings)._floor()
     base = rss_now_mb()   # the interpreter with newswatch's imports, before any vector
@@ -199,9 +199,9 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
 
 def child(mode: str, size: int, folder: Path, full: bool) -> dict:
     """Build the dedup index in this process and time a batch (one mode, one size)."""
-    from pipeline.dedup import DedupIndex
-    from pipeline.settings import load_settings
-    from pipeline.vectorindex import VectorIndex, index_paths
+    from pipeline.config.settings import load_settings
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.dedup.vectorindex import VectorIndex, index_paths
 
     settings = load_settings(env={}).dedup
     if not full:

@@ -34,13 +34,13 @@ sys.path.insert(0, str(ROOT / "bench"))  # the sibling benchmarks' copy maker an
 from dedup_eval import doc, make_copies  # noqa: E402
 from topics_eval import SEED_EXPECTED, embeddings  # noqa: E402
 
-from pipeline.dedup import DedupIndex  # noqa: E402
+from pipeline.config.settings import load_settings  # noqa: E402
+from pipeline.dedup.index import DedupIndex  # noqa: E402
 from pipeline.models import DedupDecision  # noqa: E402
-from pipeline.seeds import load_seeds  # noqa: E402
-from pipeline.settings import load_settings  # noqa: E402
+from pipeline.tag.seeds import load_seeds  # noqa: E402
+from pipeline.tag.topics import build_tagger  # noqa: E402
 from pipeline.testkit.corpus import load_pages  # noqa: E402
 from pipeline.testkit.embedcache import bench_embedder, embed_cached  # noqa: E402
-from pipeline.topics import build_tagger  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "corpus"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)

@@ -4,7 +4,7 @@ against `articleBody` (the benchmark's own metric), ms per page, and the worst p
     .venv/bin/python bench/extract_eval.py [--worst 10] [--variants]
 
 --variants also scores the alternatives to each chosen option (the choices in
-pipeline/extract.py's docstring rest on these figures).
+pipeline/extract/article.py's docstring rest on these figures).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 import sys
 import time
 
-from pipeline.extract import DEFAULT_OPTIONS, ExtractOptions, extract_page
+from pipeline.extract.article import DEFAULT_OPTIONS, ExtractOptions, extract_page
 from pipeline.testkit import SHARED
 from pipeline.testkit.corpus import load_pages
 from pipeline.testkit.scoring import corpus_score, page_score

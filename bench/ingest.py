@@ -54,7 +54,7 @@ def backend_settings(spec: str) -> tuple[str, str]:
     ":en" suffix (say "default:en") turns the multilingual lead model off for that run."""
     spec = spec.removesuffix(":en").partition("@")[0]
     if spec == "default":
-        from pipeline.settings import load_settings
+        from pipeline.config.settings import load_settings
 
         embed = load_settings(env={}).embed
         return embed.backend, embed.precision
@@ -95,10 +95,10 @@ def child(spec: str, args: argparse.Namespace, out: Path) -> None:
 
 def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     """The cycle over the 181 pages in a warehouse in `tmp`; vectors saved beside `out`."""
-    from pipeline.extract import extract_page
+    from pipeline.config.settings import load_settings
+    from pipeline.extract.article import extract_page
     from pipeline.ingest import Services, run_cycle
     from pipeline.ingest.upkeep import sync_seeds
-    from pipeline.settings import load_settings
 
     backend, precision = backend_settings(spec)
     pages = load_pages(NEWS_PAGES)
@@ -194,8 +194,8 @@ def run_child(spec: str, args: argparse.Namespace, out: Path) -> dict:
 
 def prepare_cache(specs: list[str], args: argparse.Namespace) -> None:
     """Export the ONNX graphs (once; cached) so that no timed run includes an export."""
-    from pipeline.factory import make_embedder
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
+    from pipeline.embed.factory import make_embedder
 
     for spec in specs:
         backend, precision = backend_settings(spec)

@@ -12,10 +12,10 @@ import resource
 import time
 from datetime import datetime, timezone
 
-from pipeline.http import Fetcher
+from pipeline.config.settings import load_settings, with_overrides
+from pipeline.feeds.poll import poll_feed
 from pipeline.models import FeedState
-from pipeline.poll import poll_feed
-from pipeline.settings import load_settings, with_overrides
+from pipeline.net.http import Fetcher
 from pipeline.testkit.server import LoopbackServer, rss
 
 

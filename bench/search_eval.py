@@ -34,6 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from pipeline.config.settings import load_settings
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import compact_search_index, sync_seeds
 from pipeline.models import (
@@ -46,7 +47,6 @@ from pipeline.models import (
 )
 from pipeline.search.engine import MODES, SearchOptions, VectorSource, options_from, prepare, search
 from pipeline.search.terms import analyze, index_terms, parse_query
-from pipeline.settings import load_settings
 from pipeline.store import articles as article_store
 from pipeline.store import search_store
 from pipeline.store.db import Warehouse

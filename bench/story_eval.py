@@ -40,14 +40,14 @@ from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pipeline.crosslingual import LeadBook, crosses
-from pipeline.dedup import is_english_like, lead_lang
+from pipeline.config.settings import load_settings
+from pipeline.dedup.crosslingual import LeadBook, crosses
+from pipeline.dedup.index import is_english_like, lead_lang
+from pipeline.dedup.overlap import confirm, overlap, shingle_hashes
+from pipeline.dedup.stories import StoryRule, TermStats, is_short, link_rule, terms_of
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import sync_seeds
-from pipeline.overlap import confirm, overlap, shingle_hashes
-from pipeline.settings import load_settings
 from pipeline.store import articles as article_store
-from pipeline.stories import StoryRule, TermStats, is_short, link_rule, terms_of
 from pipeline.testkit.embedcache import BACKENDS, MODEL_CACHE
 from pipeline.testkit.server import LoopbackServer
 from pipeline.testkit.storypairs import (

@@ -23,12 +23,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from pipeline.embed import Embedder
+from pipeline.config.settings import load_settings, with_overrides
+from pipeline.embed.english import Embedder
 from pipeline.models import Chunk, Embedding
-from pipeline.seeds import load_seeds
-from pipeline.settings import load_settings, with_overrides
+from pipeline.tag.seeds import load_seeds
+from pipeline.tag.topics import build_tagger
 from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
-from pipeline.topics import build_tagger
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 SEED_EXPECTED = {"000": {"sanctions", "satellite_support"}, "001": {"sanctions", "satellite_support"},
@@ -60,7 +60,7 @@ def main() -> None:
     embedder = bench_embedder(args.backend)
     leads = None
     if args.multilingual:
-        from pipeline.embed_multi import load_lead_embedder
+        from pipeline.embed.multilingual import load_lead_embedder
 
         leads, state = load_lead_embedder(True)
         if leads is None:
@@ -91,7 +91,7 @@ def with_leads(leads, items: list[dict], embs: list[Embedding]) -> list[Embeddin
         return embs
     from dataclasses import replace
 
-    from pipeline.crosslingual import lead_of
+    from pipeline.dedup.crosslingual import lead_of
 
     vectors = leads.passages([lead_of("", d["text"], d.get("lang")) for d in items])
     return [replace(e, lead_vector=v, lead_model=leads.name) for e, v in zip(embs, vectors)]
@@ -157,7 +157,7 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, le
 
     if args.no_pages or not NEWS_PAGES.exists():
         return
-    from pipeline.extract import detect_language
+    from pipeline.extract.article import detect_language
     from pipeline.testkit.corpus import load_pages
 
     pages = load_pages(NEWS_PAGES)

@@ -26,6 +26,8 @@ THAI = re.compile(r"[\u0e00-\u0e7f]")
 #: Characters of scripts written without spaces between words: no word boundaries to match a
 #: keyword by, and a character rather than a word is the unit of a lead's length.
 UNSPACED_SCRIPT = re.compile(f"{HAN.pattern}|{KANA.pattern}|{THAI.pattern}")
+_LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
+_NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
 
 
 def tidy(text: str) -> str:
@@ -54,3 +56,13 @@ def words(text: str) -> list[str]:
 def word_count(text: str) -> int:
     """Number of word tokens."""
     return len(_WORD_RE.findall(text))
+
+
+def is_english_like(lang: str | None, text: str) -> bool:
+    """Whether the English-only model may compare this text: declared English, or undeclared
+    and written (almost) only in Latin letters."""
+    if lang:
+        return lang.lower().startswith("en")
+    sample = text[:3000]
+    letters = len(_LETTER_RE.findall(sample))
+    return letters == 0 or len(_NON_LATIN_RE.findall(sample)) / letters < 0.1

@@ -8,7 +8,7 @@ from typing import Callable
 
 import pytest
 
-from pipeline.settings import Settings, load_settings
+from pipeline.config.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -106,7 +106,7 @@ def warehouse_with_rows(make_settings) -> Settings:
 @pytest.fixture(scope="session")
 def embedder(model_cache):
     """The real default embedder (all-MiniLM-L6-v2 from the packaged files), loaded once."""
-    from pipeline.embed import Embedder
+    from pipeline.embed.english import Embedder
 
     e = Embedder(cache_dir=model_cache, **({"backend": TEST_BACKEND} if TEST_BACKEND else {}))
     e.encode(["warm up"])
@@ -116,7 +116,7 @@ def embedder(model_cache):
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The same model on the sentence-transformers (torch) backend: the reference."""
-    from pipeline.embed import Embedder
+    from pipeline.embed.english import Embedder
 
     e = Embedder(backend="torch")
     e.encode(["warm up"])

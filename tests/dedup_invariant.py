@@ -6,10 +6,10 @@ from typing import Iterable
 
 import numpy as np
 
-from pipeline.dedup import DedupIndex
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.index import DedupIndex
+from pipeline.dedup.overlap import Violation, check_overlaps
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
-from pipeline.overlap import Violation, check_overlaps
-from pipeline.settings import DedupSettings
 from pipeline.store.db import Warehouse
 from pipeline.store.dedup_store import duplicates_with_originals
 

@@ -28,8 +28,8 @@ from pipeline.cli import cli
 from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
 from pipeline.models import AlertMessage, EntityMatch
+from pipeline.tag.watchlist import WatchEntity, Watchlist
 from pipeline.testkit.server import Route, rss
-from pipeline.watchlist import WatchEntity, Watchlist
 from tests.conftest import REPO
 from tests.helpers import article_page, make_pipeline
 
@@ -137,7 +137,7 @@ def test_alerts_file_checks(tmp_path):
 
 
 def test_shipped_alerts_file_alerts_only_to_the_log():
-    from pipeline.watchlist import load_watchlist
+    from pipeline.tag.watchlist import load_watchlist
 
     config = load_alert_config(REPO / "config" / "alerts.toml",
                                load_watchlist(REPO / "config" / "watchlist.toml"))
@@ -302,7 +302,7 @@ def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup,
 CRASH = textwrap.dedent("""
     import sys, time
     import pipeline.ingest.cycle as cycle
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
     from pipeline.ingest import Services, run_cycle
     from pipeline.testkit.fakes import FakeEmbedder
 

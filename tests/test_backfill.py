@@ -23,10 +23,10 @@ from pipeline.backfill.warc import BadArchiveError, ReadCounts, html_pages
 from pipeline.backfill.worker import from_arrow, to_arrow
 from pipeline.ingest import Services
 from pipeline.models import ArticleDraft
-from pipeline.seeds import load_seeds
+from pipeline.tag.seeds import load_seeds
+from pipeline.tag.watchlist import WatchEntity
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.warcs import Record, write_warc
-from pipeline.watchlist import WatchEntity
 from tests.conftest import NEWS_PAGES, REPO, SEEDS, require_shared
 
 DAY1 = datetime(2024, 3, 1, 9, tzinfo=timezone.utc)
@@ -306,7 +306,7 @@ def test_sigkill_mid_backfill_then_rerun_stores_every_article_once(make_settings
             first.kill()
     assert killed.is_set(), "the backfill finished (or failed) before its first batch was seen"
     assert first.returncode == -signal.SIGKILL
-    from pipeline.factory import make_warehouse
+    from pipeline.embed.factory import make_warehouse
 
     warehouse = make_warehouse(settings)
     partial = _rows(warehouse)
@@ -378,7 +378,7 @@ def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, emb
 
 def test_a_worker_reads_an_archive_over_http_without_embedding(loopback, tmp_path):
     from pipeline.backfill.worker import WorkerJob, process_file
-    from pipeline.settings import EmbedSettings
+    from pipeline.config.settings import EmbedSettings
 
     make_archives(tmp_path / "archives")
     path = tmp_path / "archives" / "CC-NEWS-20240301.warc.gz"

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import explain
-from pipeline.crosslingual import (
+from pipeline.app import explain
+from pipeline.dedup.crosslingual import (
     DOMAIN_PRIOR,
     EARLY_MARGIN,
     LanguageMeans,
@@ -21,8 +21,7 @@ from pipeline.crosslingual import (
     crosses,
     lead_of,
 )
-from pipeline.extract import detect_language
-from pipeline.stories import (
+from pipeline.dedup.stories import (
     Hit,
     StoryBook,
     StoryRule,
@@ -31,9 +30,10 @@ from pipeline.stories import (
     link_rule,
     terms_of,
 )
+from pipeline.extract.article import detect_language
+from pipeline.tag.topics import term_pattern
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import rss
-from pipeline.topics import term_pattern
 
 # Seed 000 (US Treasury sanctions on Spacety) and a Russian and a Chinese translation of its
 # title and lead, written for this test.
@@ -223,7 +223,7 @@ def _ingest(make_settings, loopback, embedder, multilingual: bool):
 def crosslingual_runs(tmp_path_factory, embedder, model_cache):
     """One ingest of the seeds and the four articles with cross-lingual linking on, and one with
     the multilingual package absent."""
-    from pipeline.embed_multi import _LOADED
+    from pipeline.embed.multilingual import _LOADED
     from pipeline.testkit.server import LoopbackServer
     from tests.conftest import settings_maker
 
@@ -239,7 +239,7 @@ def crosslingual_runs(tmp_path_factory, embedder, model_cache):
             with LoopbackServer() as server:
                 out[name] = _ingest(make, server, embedder, multilingual)
             if absent:
-                from pipeline.status import gather_status
+                from pipeline.app.status import gather_status
 
                 settings, services = out[name][0], out[name][1]
                 out["absent_status"] = gather_status(settings, services.warehouse)

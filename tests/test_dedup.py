@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from pipeline.dedup import is_english_like
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.index import is_english_like
+from pipeline.dedup.overlap import check_overlaps, overlap, shingle_hashes
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
-from pipeline.overlap import check_overlaps, overlap, shingle_hashes
-from pipeline.settings import DedupSettings
 from pipeline.textnorm import content_hash
 from tests.dedup_invariant import (
     RecordingIndex,

@@ -28,7 +28,7 @@ REPORT_B = (
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory, embedder):
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
     from tests.conftest import REPO
 
     tmp = tmp_path_factory.mktemp("seeds")

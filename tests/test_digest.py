@@ -282,8 +282,8 @@ def test_an_invalid_topics_file_costs_the_labels_not_the_digest(filled, tmp_path
                                                                  broken, problem):
     import logging
 
+    from pipeline.config.settings import with_overrides
     from pipeline.digest.deliver import load_digest
-    from pipeline.settings import with_overrides
 
     settings, wh = filled()
     # Labels come from the topics file through the topics loader.
@@ -419,7 +419,7 @@ def test_starttls_with_login(filled, smtp_server, tmp_path, monkeypatch):
                        authenticator=authenticator, auth_require_tls=True)
     settings, wh = filled(f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "starttls"\n'
                           f'username = "digest-bot"\nca_file = "{cert}"\nretry_delay_s = 0.1\n')
-    from pipeline.settings import with_overrides
+    from pipeline.config.settings import with_overrides
 
     settings = with_overrides(settings, smtp={"password": "s3cret"})
     outcome = deliver_digest(settings, wh, week=WEEK, now=NOW)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pipeline.extract import PageExtract
+from pipeline.extract.article import PageExtract
+from pipeline.extract.pages import PageResult
 from pipeline.ingest.draft import draft_article, entry_canonical, page_canonical
 from pipeline.models import FeedEntry, FeedState
-from pipeline.pages import PageResult
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 FEED = FeedState(id=3, url="http://news.example/feed.xml", config_url="http://news.example/feed.xml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.embed import DEFAULT_MODEL_NAME, Embedder, pool, window_spans
+from pipeline.embed.english import DEFAULT_MODEL_NAME, Embedder, pool, window_spans
 from pipeline.errors import ModelError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.dedup import DedupIndex
+from pipeline.dedup.index import DedupIndex
 from pipeline.ingest import Services
 from pipeline.ingest.upkeep import rebuild_dedup, retag
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc

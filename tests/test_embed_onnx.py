@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import embed_onnx
-from pipeline.embed import Embedder
+from pipeline.config.settings import load_settings
+from pipeline.embed import onnx as embed_onnx
+from pipeline.embed.english import Embedder
 from pipeline.errors import ConfigError
-from pipeline.seeds import load_seeds
-from pipeline.settings import load_settings
+from pipeline.tag.seeds import load_seeds
 from tests.conftest import NEWS_PAGES, SEEDS, TEST_BACKEND
 from tests.helpers import make_pipeline
 
@@ -100,7 +100,7 @@ def test_a_truncated_cached_graph_is_rebuilt_not_used(model_cache, embedder, tmp
     good = graph.stat().st_size
     with graph.open("r+b") as fh:
         fh.truncate(good // 2)
-    with caplog.at_level(logging.WARNING, logger="pipeline.embed_onnx"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.embed.onnx"):
         rebuilt = Embedder(cache_dir=tmp_path)
         assert rebuilt.backend_name == "onnx-fp32"
     assert any("corrupt" in r.getMessage() and "rebuilding" in r.getMessage()
@@ -165,7 +165,7 @@ def test_a_graph_below_the_parity_threshold_is_not_used(model_cache, tmp_path, c
 @pytest.mark.model
 def test_without_onnxruntime_the_embedder_falls_back_to_torch(monkeypatch, tmp_path, caplog):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails
-    with caplog.at_level(logging.WARNING, logger="pipeline.embed"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.embed.english"):
         e = Embedder(cache_dir=tmp_path)
         assert e.backend_name == "torch"
     assert any("onnxruntime is not installed" in r.getMessage() for r in caplog.records)
@@ -174,7 +174,7 @@ def test_without_onnxruntime_the_embedder_falls_back_to_torch(monkeypatch, tmp_p
 
 def test_backend_and_precision_are_validated_and_the_cache_defaults_beside_the_warehouse(
         tmp_path):
-    from pipeline.factory import make_embedder
+    from pipeline.embed.factory import make_embedder
 
     path = tmp_path / "settings.toml"
     path.write_text('[warehouse]\npath = "data/w.duckdb"\n')

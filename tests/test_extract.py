@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from pipeline.compose import compose_article
-from pipeline.extract import PageExtract, detect_language, extract_page, looks_like_html
-from pipeline.urls import canonical_url, pick_canonical, same_site
+from pipeline.extract.article import PageExtract, detect_language, extract_page, looks_like_html
+from pipeline.extract.compose import compose_article
+from pipeline.net.urls import canonical_url, pick_canonical, same_site
 from tests.helpers import article_page, paragraphs
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)

@@ -10,8 +10,8 @@ import signal
 
 import pytest
 
-from pipeline.extract import extract_page
-from pipeline.extractpool import Extractor
+from pipeline.extract.article import extract_page
+from pipeline.extract.pool import Extractor
 from pipeline.testkit.pages import article_page, paragraphs
 
 URL = "https://news.example.org/2026/11/spacety-imagery.html"
@@ -43,7 +43,7 @@ def test_a_dead_worker_is_replaced_and_the_next_page_is_extracted(workers, caplo
     [proc] = workers._pool()._processes.values()
     os.kill(proc.pid, signal.SIGKILL)  # as a parser crash (segfault) would
     proc.join(timeout=30)
-    with caplog.at_level(logging.WARNING, logger="pipeline.extractpool"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.extract.pool"):
         page, _ = run(workers.extract(PAGE, URL))
     assert page is not None and "Spacety" in (page.title or "")
     assert any("worker died" in r.getMessage() for r in caplog.records)

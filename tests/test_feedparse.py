@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from pipeline.errors import FeedParseError
-from pipeline.feedparse import parse_feed
+from pipeline.feeds.parse import parse_feed
 from pipeline.testkit.server import rss
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

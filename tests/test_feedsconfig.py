@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
-from pipeline.feedsconfig import add_feeds, load_feeds, parse_opml, remove_feed, render_opml
+from pipeline.feeds.config import add_feeds, load_feeds, parse_opml, remove_feed, render_opml
 from pipeline.models import FeedConfig
 from tests.conftest import REPO
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from pipeline.config.settings import HttpSettings
 from pipeline.errors import FetchError
-from pipeline.http import Fetcher, parse_retry_after
-from pipeline.settings import HttpSettings
+from pipeline.net.http import Fetcher, parse_retry_after
 
 
 def settings(**kw) -> HttpSettings:

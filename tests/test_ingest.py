@@ -148,7 +148,7 @@ def test_small_batches_each_commit(make_settings, fake_embedder, site):
 
 CRASH_SCRIPT = textwrap.dedent("""
     import sys, time
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
     from pipeline.ingest import Services, run_cycle
     from pipeline.ingest.writer import Writer
     from pipeline.testkit.fakes import FakeEmbedder

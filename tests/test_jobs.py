@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pipeline.app.daemon import Daemon, digest_overdue
+from pipeline.app.jobs import ingest_job, maintenance_job
 from pipeline.cli import cli
-from pipeline.daemon import Daemon, digest_overdue
+from pipeline.config.settings import with_overrides
 from pipeline.errors import ConfigError
-from pipeline.jobs import ingest_job, maintenance_job
-from pipeline.settings import with_overrides
 from pipeline.store.db import Warehouse
 from tests.conftest import REPO
 
@@ -93,7 +93,7 @@ class _WriteSpy:
 def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make_settings,
                                                                             loopback, tmp_path,
                                                                             model_cache):
-    from pipeline.embed import Embedder
+    from pipeline.embed.english import Embedder
     from pipeline.testkit.server import rss
     from tests.helpers import article_page, paragraphs, write_feeds
 
@@ -161,7 +161,7 @@ def test_an_invalid_feeds_file_is_an_error_in_the_log_and_in_status(make_setting
 
 HOLD_AND_WAIT = """
 import sys, time
-from pipeline.jobs import writer_lock
+from pipeline.app.jobs import writer_lock
 from pipeline.store.db import Warehouse
 with writer_lock(Warehouse(sys.argv[1]), "ingest"):
     print("holding", flush=True)

@@ -10,15 +10,15 @@ import textwrap
 
 import pytest
 
+from pipeline.app.lock import JobLockTimeout, daemon_lock, job_lock
 from pipeline.errors import DaemonRunningError
-from pipeline.lock import JobLockTimeout, daemon_lock, job_lock
 
 
 def hold(path, kind: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from pipeline.lock import {kind}
+        from pipeline.app.lock import {kind}
         args = (Path({str(path)!r}),) + (("ingest",) if "{kind}" == "job_lock" else ())
         with {kind}(*args):
             print("held", flush=True)

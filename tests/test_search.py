@@ -295,7 +295,7 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
                                                               monkeypatch):
     settings = make_settings()
     pipe = make_pipeline(settings, embedder)
-    monkeypatch.setattr("pipeline.factory.make_embedder", lambda _settings: embedder)
+    monkeypatch.setattr("pipeline.embed.factory.make_embedder", lambda _settings: embedder)
     path = Path(settings.warehouse.path)
     with pipe.warehouse.connect() as db:
         db.execute("CHECKPOINT")

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.ingest import Services
 from pipeline.ingest.upkeep import sync_seeds
-from pipeline.seeds import clean_text, load_seeds, split_title
+from pipeline.tag.seeds import clean_text, load_seeds, split_title
 from tests.conftest import SEEDS
 
 CHROME = ["Most Popular", "Recent Comments", "Read More", "Leave a Reply", "Source link",

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.config.settings import load_settings, render_settings
 from pipeline.errors import ConfigError
-from pipeline.settings import load_settings, render_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.stories import StoryRule, TermStats, link_rule, terms_of
 from pipeline.models import DedupDoc
-from pipeline.settings import DedupSettings
-from pipeline.stories import StoryRule, TermStats, link_rule, terms_of
 from tests.dedup_invariant import RecordingIndex, assert_index_duplicates_overlap
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
+from pipeline.tag.topics import load_topics, term_pattern
 from pipeline.testkit.server import rss
-from pipeline.topics import load_topics, term_pattern
 from tests.conftest import REPO
 from tests.helpers import article_page, make_pipeline, write_feeds
 

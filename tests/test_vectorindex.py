@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from pipeline.vectorindex import VectorIndex, index_paths
+from pipeline.dedup.vectorindex import VectorIndex, index_paths
 
 DIM = 64
 
@@ -153,7 +153,7 @@ def test_a_damaged_file_loads_as_none_with_one_warning(tmp_path, caplog, damage)
         path.write_bytes(bytes(data[:len(data) // 3]))
     else:
         info.write_text("{not json")
-    with caplog.at_level(logging.WARNING, logger="pipeline.vectorindex"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.dedup.vectorindex"):
         assert VectorIndex.load(path, info, model="m", dim=DIM, exact_below=0) is None
     assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 

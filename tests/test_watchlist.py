@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
+from pipeline.tag.watchlist import WatchEntity, Watchlist, load_watchlist
 from pipeline.testkit.server import rss
-from pipeline.watchlist import WatchEntity, Watchlist, load_watchlist
 from tests.conftest import REPO, SEEDS
 from tests.helpers import article_page, make_pipeline, paragraphs, write_feeds
 

@@ -2,7 +2,7 @@
 
 Every delivery (one alert, one channel) is read from `alert_deliveries`, sent (send.py), and its
 outcome recorded in its own short transaction right away: sent; pending again with a later
-`next_attempt_at` (capped exponential backoff, pipeline/backoff.py) after a failure that may
+`next_attempt_at` (capped exponential backoff, pipeline/feeds/schedule.py) after a failure that may
 pass; failed after a permanent one or after [alerts] max_attempts rounds. A process that dies
 between a send and its record sends that one delivery again at the next start: the receiver
 sees the same Idempotency-Key header (webhooks) or Message-ID (mail) twice and can drop it.
@@ -20,10 +20,10 @@ from typing import Any, Mapping, Sequence
 
 from pipeline.alerts.config import AlertConfig
 from pipeline.alerts.send import DeliveryError, sample_message, send
-from pipeline.backoff import backoff_delay
+from pipeline.config.settings import Settings
 from pipeline.errors import AlertError
+from pipeline.feeds.schedule import backoff_delay
 from pipeline.models import AlertMessage
-from pipeline.settings import Settings
 from pipeline.store import alerts_store
 from pipeline.store.db import Warehouse
 

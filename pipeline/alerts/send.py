@@ -1,5 +1,5 @@
-"""One delivery of one alert through one channel: a webhook POST (through pipeline/http.py, with
-its private-address guard), an e-mail (through pipeline/smtp.py, or the outbox folder when no
+"""One delivery of one alert through one channel: a webhook POST (through pipeline/net/http.py, with
+its private-address guard), an e-mail (through pipeline/net/smtp.py, or the outbox folder when no
 SMTP host is set), or a log line.
 
 A webhook is tried up to [alerts] attempts_per_cycle times with backoff (pipeline/retry.py) while
@@ -31,10 +31,10 @@ from pipeline.alerts.message import (
     slack_payload,
     text_body,
 )
+from pipeline.config.settings import Settings
 from pipeline.errors import AlertError, FetchError, MailError
 from pipeline.models import AlertMessage
 from pipeline.retry import backoff
-from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,14 @@ def _webhook(msg: AlertMessage, channel: Channel, settings: Settings, env: Mappi
 
 async def _post(http: Any, url: str, body: bytes, headers: dict[str, str],
                 allow_private: bool) -> Any:
-    from pipeline.http import Fetcher
+    from pipeline.net.http import Fetcher
 
     async with Fetcher(http) as fetcher:
         return await fetcher.post(url, body, headers=headers, allow_private=allow_private)
 
 
 def _email(msg: AlertMessage, channel: Channel, settings: Settings) -> str:
-    from pipeline.smtp import send_mail
+    from pipeline.net.smtp import send_mail
 
     recipients = list(channel.to or settings.digest.recipients)
     sender = settings.digest.sender

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.topics import load_topics, term_pattern
-from pipeline.watchlist import WatchEntity, Watchlist, load_watchlist
+from pipeline.tag.topics import load_topics, term_pattern
+from pipeline.tag.watchlist import WatchEntity, Watchlist, load_watchlist
 
 _BEFORE, _AFTER = r"(?<![\w-])", r"(?![\w])"
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from pipeline.app.jobs import JobResult, record, writer_lock
 from pipeline.backfill.cluster import make_executor
 from pipeline.backfill.prefilter import load_spec
 from pipeline.backfill.sources import ArchiveFile, describe, expand
@@ -28,7 +29,6 @@ from pipeline.backfill.worker import FileResult, WorkerJob, from_arrow, use_embe
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
-from pipeline.jobs import JobResult, record, writer_lock
 from pipeline.models import ArticleDraft, Embedding
 from pipeline.store import articles as article_store
 from pipeline.store import backfill_store

@@ -14,7 +14,7 @@ from typing import BinaryIO, Iterator
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
 from pipeline.errors import NewswatchError
-from pipeline.extract import looks_like_html
+from pipeline.extract.article import looks_like_html
 
 
 class BadArchiveError(NewswatchError):

@@ -20,12 +20,12 @@ import numpy as np
 
 from pipeline.backfill.prefilter import Prefilter, PrefilterSpec
 from pipeline.backfill.warc import BadArchiveError, ReadCounts, WarcPage, html_pages
-from pipeline.embed import Embedder
-from pipeline.extract import extract_page
+from pipeline.config.settings import EmbedSettings
+from pipeline.embed.english import Embedder
+from pipeline.extract.article import extract_page
 from pipeline.ingest.draft import entry_canonical
 from pipeline.models import ArticleDraft, Chunk, Embedding
-from pipeline.settings import EmbedSettings
-from pipeline.urls import pick_canonical
+from pipeline.net.urls import pick_canonical
 
 log = logging.getLogger(__name__)
 

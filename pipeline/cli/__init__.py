@@ -11,8 +11,8 @@ import sys
 
 import click
 
+from pipeline.app.logconfig import configure_logging
 from pipeline.cli.app import App, NewswatchGroup
-from pipeline.logconfig import configure_logging
 
 
 @click.group(cls=NewswatchGroup, context_settings={"help_option_names": ["-h", "--help"],

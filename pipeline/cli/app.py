@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import click
 
+from pipeline.config.settings import Settings, load_settings
+from pipeline.embed.factory import make_warehouse
 from pipeline.errors import NewswatchError
-from pipeline.factory import make_warehouse
-from pipeline.settings import Settings, load_settings
 from pipeline.store.db import Warehouse
 
 

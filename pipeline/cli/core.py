@@ -17,18 +17,18 @@ from pipeline.cli.export import (
     write_table,
 )
 from pipeline.cli.output import emit, format_option
-from pipeline.settings import render_settings
-from pipeline.sqlguard import check_read_only
-from pipeline.sqlrun import run_query
+from pipeline.config.settings import render_settings
+from pipeline.sql.guard import check_read_only
+from pipeline.sql.run import run_query
 
 
 @click.command()
 @pass_app
 def init(app: App) -> None:
     """Create or migrate the warehouse and load the seed corpus (safe to re-run)."""
+    from pipeline.app.jobs import writer_lock
     from pipeline.ingest import Services
     from pipeline.ingest.upkeep import index_for_search, index_leads, sync_feeds, sync_seeds
-    from pipeline.jobs import writer_lock
 
     console = Console(stderr=True)
     warehouse = app.warehouse

@@ -17,8 +17,8 @@ def run(app: App) -> None:
     Stops cleanly on SIGTERM or Ctrl-C (the batch in progress is committed first) and reloads
     its settings on SIGHUP. Only one daemon runs per warehouse.
     """
-    from pipeline.daemon import Daemon
-    from pipeline.settings import load_settings
+    from pipeline.app.daemon import Daemon
+    from pipeline.config.settings import load_settings
 
     def reload():
         return load_settings(app.config_path, warehouse=app.warehouse_path)

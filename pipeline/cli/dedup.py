@@ -30,9 +30,9 @@ def dedup(app: App, rebuild: bool, verify: bool) -> None:
 def _rebuild(app: App) -> None:
     from rich.progress import Progress
 
+    from pipeline.app.jobs import writer_lock
     from pipeline.ingest import Services
     from pipeline.ingest.upkeep import rebuild_dedup
-    from pipeline.jobs import writer_lock
 
     services = Services(app.settings)
     with writer_lock(services.warehouse, "dedup", wait_s=60):
@@ -47,7 +47,7 @@ def _rebuild(app: App) -> None:
 
 
 def _verify(app: App) -> None:
-    from pipeline.overlap import OverlapInvariantError, check_overlaps
+    from pipeline.dedup.overlap import OverlapInvariantError, check_overlaps
     from pipeline.store.dedup_store import duplicates_with_originals
 
     warehouse = app.warehouse

@@ -26,6 +26,7 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
     """Build the weekly digest; print it as text unless --send or --preview is given."""
     from datetime import datetime, timezone
 
+    from pipeline.app.jobs import digest_job
     from pipeline.digest.deliver import load_digest
     from pipeline.digest.model import (
         WeekNotEndedError,
@@ -34,7 +35,6 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
         week_of,
     )
     from pipeline.digest.render import render
-    from pipeline.jobs import digest_job
 
     if send_it and preview:
         raise click.UsageError("use either --send or --preview")

@@ -30,7 +30,7 @@ def _when(value) -> str:
 @pass_app
 def list_feeds(app: App, fmt: str) -> None:
     """List feeds with their health (from the warehouse, when it exists)."""
-    from pipeline.status import feed_list
+    from pipeline.app.status import feed_list
 
     rows = feed_list(app.settings, app.warehouse)
     if fmt != "table":
@@ -57,7 +57,7 @@ def list_feeds(app: App, fmt: str) -> None:
 def add(app: App, url: str, title: str | None, interval_s: int | None,
         tags: tuple[str, ...]) -> None:
     """Add a feed URL (or a local file path) to the feeds file."""
-    from pipeline.feedsconfig import add_feeds
+    from pipeline.feeds.config import add_feeds
 
     if "://" not in url and Path(url).exists():
         url = str(Path(url).resolve())
@@ -77,7 +77,7 @@ def add(app: App, url: str, title: str | None, interval_s: int | None,
 @pass_app
 def remove(app: App, url: str) -> None:
     """Remove a feed from the feeds file (its stored articles stay)."""
-    from pipeline.feedsconfig import remove_feed
+    from pipeline.feeds.config import remove_feed
 
     if not remove_feed(app.settings.feeds.file, url):
         raise NewswatchError(f"{url} is not in {app.settings.feeds.file}")
@@ -89,7 +89,7 @@ def remove(app: App, url: str) -> None:
 @pass_app
 def import_opml(app: App, opml_file: str) -> None:
     """Add the feeds of an OPML file (already listed ones are skipped)."""
-    from pipeline.feedsconfig import add_feeds, parse_opml
+    from pipeline.feeds.config import add_feeds, parse_opml
 
     found = parse_opml(Path(opml_file).read_bytes())
     added = add_feeds(app.settings.feeds.file, found)
@@ -102,7 +102,7 @@ def import_opml(app: App, opml_file: str) -> None:
 @pass_app
 def export_opml(app: App, opml_file: str | None) -> None:
     """Write the feeds as OPML to a file (default: standard output)."""
-    from pipeline.feedsconfig import load_feeds, render_opml
+    from pipeline.feeds.config import load_feeds, render_opml
 
     text = render_opml(load_feeds(app.settings.feeds.file,
                                   missing_ok=app.settings.feeds.allow_missing))
@@ -118,9 +118,9 @@ def export_opml(app: App, opml_file: str | None) -> None:
 @pass_app
 def check(app: App, urls: tuple[str, ...]) -> None:
     """Fetch and parse feeds now and report, storing nothing (default: every listed feed)."""
-    from pipeline.feedsconfig import load_feeds
-    from pipeline.http import Fetcher
-    from pipeline.poll import poll_feed
+    from pipeline.feeds.config import load_feeds
+    from pipeline.feeds.poll import poll_feed
+    from pipeline.net.http import Fetcher
 
     targets = list(urls) or [f.url for f in load_feeds(
         app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)]

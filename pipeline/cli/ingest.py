@@ -15,10 +15,10 @@ from pipeline.cli.output import render_table
 @pass_app
 def ingest(app: App, feeds: tuple[str, ...]) -> None:
     """Run one ingest cycle: poll feeds, fetch and store new articles, print a summary."""
+    from pipeline.app.jobs import ingest_job
     from pipeline.cli.progress import RichReporter
     from pipeline.errors import NewswatchError
     from pipeline.ingest import Services
-    from pipeline.jobs import ingest_job
 
     pipe = Services(app.settings)
     with RichReporter() as reporter:

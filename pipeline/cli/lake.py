@@ -19,7 +19,7 @@ from pipeline.cli.app import App, pass_app
 def export(app: App, directory: Path, since: datetime | None, embeddings: bool) -> None:
     """Write articles (with topics and entities), stories and optionally vectors as Parquet
     under DIRECTORY, partitioned by month; readable by DuckDB, Spark or pandas."""
-    from pipeline.export import export_parquet
+    from pipeline.app.export import export_parquet
 
     warehouse = app.warehouse
     warehouse.check_current()

@@ -52,15 +52,15 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
     its best-matching report, the passage that matched and why (words found, meaning score,
     ranks in the full-text and meaning rankings).
     """
-    from pipeline.factory import make_embedder
+    from pipeline.embed.factory import make_embedder
     from pipeline.models import SearchFilters
     from pipeline.search.engine import CROSS_LINGUAL_TABLE, VectorSource, options_from, prepare
     from pipeline.search.engine import search as run_search
     from pipeline.search.saved import SavedSearches, entity_name, parse_since
     from pipeline.search.terms import ANALYZER
     from pipeline.store import search_store
-    from pipeline.topics import load_topics
-    from pipeline.watchlist import load_watchlist
+    from pipeline.tag.topics import load_topics
+    from pipeline.tag.watchlist import load_watchlist
 
     settings = app.settings
     if (query is None) == (saved_name is None):
@@ -91,8 +91,8 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
     embedder = make_embedder(settings)
     sources = [VectorSource("chunk_embeddings", embedder)]
     if (chosen_mode or "hybrid") != "text":
-        from pipeline.embed_multi import LeadQueryEncoder
-        from pipeline.factory import make_lead_embedder
+        from pipeline.embed.factory import make_lead_embedder
+        from pipeline.embed.multilingual import LeadQueryEncoder
 
         leads, _ = make_lead_embedder(settings)
         if leads is not None:   # articles in other languages, found through their leads

@@ -10,9 +10,9 @@ from typing import Any
 import click
 from rich.console import Console
 
+from pipeline.app.status import StatusReport, gather_status
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import format_option, plain, render_table
-from pipeline.status import StatusReport, gather_status
 
 
 @click.command()

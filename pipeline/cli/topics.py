@@ -16,9 +16,9 @@ def retag(app: App) -> None:
     """Re-score stored articles against topics.toml and re-scan them for watchlist.toml."""
     from rich.progress import Progress
 
+    from pipeline.app.jobs import writer_lock
     from pipeline.ingest import Services
     from pipeline.ingest.upkeep import retag as retag_all
-    from pipeline.jobs import writer_lock
 
     services = Services(app.settings)
     with writer_lock(services.warehouse, "retag", wait_s=60):
@@ -42,7 +42,7 @@ def retag(app: App) -> None:
 def explain(app: App, article_id: int) -> None:
     """Show why an article got its tags (and how close it came to the others) and why it is in
     its story."""
-    from pipeline.explain import explain_article, story_lines
+    from pipeline.app.explain import explain_article, story_lines
     from pipeline.ingest import Services
 
     found = explain_article(Services(app.settings), article_id)

@@ -34,7 +34,7 @@ def _since(value: str | None) -> datetime | None:
 def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Watchlist entities with their counts and latest article, or NAME's latest articles."""
     from pipeline.store import entities_store
-    from pipeline.watchlist import load_watchlist
+    from pipeline.tag.watchlist import load_watchlist
 
     watchlist = load_watchlist(app.settings.watchlist.file)
     start = _since(since)
@@ -140,7 +140,7 @@ def test_alert(app: App, rule: str) -> None:
 def replay_alert(app: App, alert_id: int) -> None:
     """Send alert ALERT_ID again through its rule's channels, now."""
     from pipeline.alerts.deliver import replay
-    from pipeline.jobs import writer_lock
+    from pipeline.app.jobs import writer_lock
 
     warehouse = app.warehouse
     config = _config(app)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from pipeline.config.settings import Settings
 from pipeline.digest import mail
 from pipeline.digest.model import (
     DigestModel,
@@ -21,10 +22,9 @@ from pipeline.digest.model import (
 )
 from pipeline.digest.render import render
 from pipeline.errors import ConfigError
-from pipeline.settings import Settings
 from pipeline.store import digests as digest_store
 from pipeline.store.db import Warehouse
-from pipeline.topics import load_topics
+from pipeline.tag.topics import load_topics
 
 log = logging.getLogger(__name__)
 

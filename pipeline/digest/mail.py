@@ -1,4 +1,4 @@
-"""Mail: the digest as a MIME message, sent by SMTP with retries (pipeline/smtp.py), or written to
+"""Mail: the digest as a MIME message, sent by SMTP with retries (pipeline/net/smtp.py), or written to
 the outbox."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from pipeline.config.settings import DigestSettings, Settings, SmtpSettings
 from pipeline.digest.render import CHART_CID, RenderedDigest
 from pipeline.errors import DigestError, MailError
-from pipeline.settings import DigestSettings, Settings, SmtpSettings
-from pipeline.smtp import send_mail
+from pipeline.net.smtp import send_mail
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pipeline.config.settings import Settings
 from pipeline.digest.chart import daily_chart
 from pipeline.digest.model import COUNT_RULE, DigestModel
-from pipeline.settings import Settings
 
 CHART_CID = "daily-chart"
 

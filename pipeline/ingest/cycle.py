@@ -30,15 +30,15 @@ from typing import Callable, Sequence
 
 from pipeline.alerts.deliver import deliver_due
 from pipeline.errors import WarehouseBusyError
-from pipeline.feedsconfig import load_feeds
-from pipeline.http import Fetcher
+from pipeline.extract.pages import PageResult, fetch_page
+from pipeline.feeds.config import load_feeds
+from pipeline.feeds.poll import poll_feed
 from pipeline.ingest import alerting, draft
 from pipeline.ingest.ledger import CycleSummary, Item, Ledger
 from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
 from pipeline.models import ArticleDraft, FeedEntry, FeedState, PollOutcome, StoredArticle
-from pipeline.pages import PageResult, fetch_page
-from pipeline.poll import poll_feed
+from pipeline.net.http import Fetcher
 from pipeline.store import articles as article_store
 from pipeline.store import entries as entry_store
 from pipeline.store import feeds as feed_store

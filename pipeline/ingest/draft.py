@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pipeline.compose import compose_article
+from pipeline.extract.compose import compose_article
+from pipeline.extract.pages import PageResult
 from pipeline.models import ArticleDraft, FeedEntry, FeedState
-from pipeline.pages import PageResult
-from pipeline.urls import canonical_url, pick_canonical
+from pipeline.net.urls import canonical_url, pick_canonical
 
 
 def entry_canonical(link: str | None) -> str | None:

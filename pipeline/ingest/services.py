@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from pipeline.alerts.conditions import SearchMatcher
-from pipeline.dedup import DedupIndex
-from pipeline.embed import Embedder
-from pipeline.extractpool import Extractor, shared_extractor
-from pipeline.factory import make_embedder, make_lead_embedder, make_warehouse
+from pipeline.config.settings import Settings
+from pipeline.dedup.index import DedupIndex
+from pipeline.dedup.vectorindex import VectorIndex, index_paths
+from pipeline.embed.english import Embedder
+from pipeline.embed.factory import make_embedder, make_lead_embedder, make_warehouse
+from pipeline.extract.pool import Extractor, shared_extractor
 from pipeline.ingest.vectors import dedup_doc, embed_drafts, heading, with_headings
 from pipeline.models import (
     ArticleDraft,
@@ -30,16 +32,14 @@ from pipeline.models import (
     TagResult,
 )
 from pipeline.search.terms import index_terms
-from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
+from pipeline.tag.topics import Tagger, build_tagger
+from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
 from pipeline.textnorm import content_hash, word_count
-from pipeline.topics import Tagger, build_tagger
-from pipeline.vectorindex import VectorIndex, index_paths
-from pipeline.watchlist import Watchlist, load_watchlist, watchlist_mark
 
 if TYPE_CHECKING:
-    from pipeline.embed_multi import LeadEmbedder, LeadModelState
+    from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 
 log = logging.getLogger(__name__)
 

@@ -14,20 +14,20 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.dedup import DedupIndex
-from pipeline.feedsconfig import load_feeds
+from pipeline.config.settings import Settings
+from pipeline.dedup.index import DedupIndex
+from pipeline.feeds.config import load_feeds
 from pipeline.ingest.services import Services, borrow_tags
 from pipeline.ingest.vectors import embed_text, with_vectors
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
 from pipeline.search.terms import ANALYZER, index_terms
-from pipeline.seeds import load_seeds, seeds_signature
-from pipeline.settings import Settings
 from pipeline.store import articles as article_store
 from pipeline.store import dedup_store, entities_store, search_store, stories_store, topics_store
 from pipeline.store import feeds as feed_store
 from pipeline.store.articles import evidence_json
 from pipeline.store.db import Warehouse
-from pipeline.topics import build_tagger
+from pipeline.tag.seeds import load_seeds, seeds_signature
+from pipeline.tag.topics import build_tagger
 
 Progress = Callable[[int, int], None]
 
@@ -299,7 +299,7 @@ def index_for_search(warehouse: Warehouse, progress: Progress | None = None,
 def index_leads(services: Services, progress: Progress | None = None, block: int = 256) -> int:
     """Embed the multilingual leads that stored originals lack (stored before the model was on,
     or by another one); a transaction per block. Returns how many were added (0 when off)."""
-    from pipeline.crosslingual import lead_of
+    from pipeline.dedup.crosslingual import lead_of
 
     leads = services.lead_embedder
     if leads is None:

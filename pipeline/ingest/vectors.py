@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from pipeline.crosslingual import lead_of
-from pipeline.embed import Embedder
+from pipeline.dedup.crosslingual import lead_of
+from pipeline.embed.english import Embedder
 from pipeline.models import ArticleDraft, DedupDoc, Embedding
 from pipeline.textnorm import word_count
 
 if TYPE_CHECKING:
-    from pipeline.embed_multi import LeadEmbedder
+    from pipeline.embed.multilingual import LeadEmbedder
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipeline.config.settings import SearchSettings
+from pipeline.config.tomlfile import array_of_tables, numbered_tables, read_toml
 from pipeline.errors import ConfigError, SearchError
 from pipeline.models import SearchFilters
 from pipeline.search.engine import MODES, Probe, QueryEncoder, meaning_ranking
 from pipeline.search.terms import parse_query, phrase_regex
-from pipeline.settings import SearchSettings
 from pipeline.store import search_store
 from pipeline.store.db import Db, Warehouse
-from pipeline.tomlfile import array_of_tables, numbered_tables, read_toml
 
 MATCH_KINDS = ("any", "terms", "meaning")
 _KEYS = {"name", "query", "since", "topic", "entity", "limit", "mode", "match", "min_similarity",

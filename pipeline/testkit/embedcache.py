@@ -9,7 +9,7 @@ import hashlib
 
 import numpy as np
 
-from pipeline.embed import Embedder
+from pipeline.embed.english import Embedder
 from pipeline.testkit import REPO
 
 CACHE = REPO / "bench" / "out" / "embeddings"
@@ -21,7 +21,7 @@ BACKENDS = ("default", "torch", "onnx-fp32", "onnx-int8")
 
 def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedder:
     """The embedder a benchmark runs: `spec` one of BACKENDS, the shipped [embed] settings else."""
-    from pipeline.settings import load_settings
+    from pipeline.config.settings import load_settings
 
     e = load_settings(env={}).embed
     backend, precision = (e.backend, e.precision) if spec == "default" else \

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from pipeline.embed import pool
+from pipeline.embed.english import pool
 from pipeline.models import Chunk, Embedding, Span
 
 

@@ -1,0 +1,1 @@
+"""The application around the stages: the daemon, jobs and their run records, status, explain, export."""

@@ -1,0 +1,174 @@
+"""The jobs the daemon schedules and the CLI runs by hand: each one holds the writer lock, records
+a `runs` row and logs one readable line with its counts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator, Sequence
+
+from pipeline.app.lock import job_lock
+from pipeline.config.settings import Settings
+from pipeline.errors import NewswatchError
+from pipeline.ingest import CycleSummary, Reporter, Services, run_cycle
+from pipeline.ingest.upkeep import sync_seeds, sync_seeds_if_changed
+from pipeline.store import runs as run_store
+from pipeline.store.db import Warehouse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one job run ended."""
+
+    job: str
+    status: str                     # ok | error | interrupted
+    started_at: datetime
+    seconds: float
+    counts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    detail: Any = None              # the job's own summary object (CycleSummary, ...)
+
+
+def _summary_line(job: str, counts: dict[str, Any]) -> str:
+    if job == "ingest":
+        topics = ", ".join(f"{k}={v}" for k, v in counts.get("per_topic", {}).items()) or "none"
+        return (f"{counts.get('feeds_polled', 0)} feeds polled "
+                f"({counts.get('feeds_failed', 0)} failed, "
+                f"{counts.get('feeds_not_modified', 0)} unchanged), "
+                f"{counts.get('entries_seen', 0)} entries, {counts.get('new_entries', 0)} new, "
+                f"{counts.get('articles_new', 0)} articles stored "
+                f"({counts.get('from_page', 0)} from page, {counts.get('from_feed', 0)} from feed), "
+                f"{counts.get('duplicates', 0)} duplicates; topics: {topics}"
+                + (f"; alerts: {counts.get('alerts_raised', 0)} raised, "
+                   f"{counts.get('alerts_sent', 0)} delivered, "
+                   f"{counts.get('alerts_failed', 0)} failed"
+                   if any(counts.get(k) for k in ("alerts_raised", "alerts_sent",
+                                                  "alerts_failed")) else ""))
+    return ", ".join(f"{k}={v}" for k, v in counts.items()) or "done"
+
+
+def record(warehouse: Warehouse, result: JobResult) -> None:
+    """Write the `runs` row of a finished job (the warehouse is opened only for this)."""
+    try:
+        with warehouse.transaction() as db:
+            run_store.record_run(db, result.job, result.started_at, result.status,
+                                 result.counts, result.error)
+    except NewswatchError as exc:
+        log.warning("could not record the %s run: %s", result.job, exc)
+
+
+def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
+    try:
+        started = datetime.fromisoformat(info["since"])
+    except (KeyError, TypeError, ValueError):
+        started = datetime.now(timezone.utc)
+    job = str(info.get("what") or "unknown")
+    log.warning("the %s job started at %s (pid %s) ended without finishing; recorded as "
+                "abandoned", job, started.isoformat(timespec="seconds"), info.get("pid"))
+    if not warehouse.exists():
+        return
+    try:
+        with warehouse.transaction() as db:
+            run_store.record_abandoned(db, job, started, info.get("pid"), info.get("host"))
+    except Exception as exc:  # an old schema or a busy file: the log line stays
+        log.warning("could not record the abandoned %s run: %s", job, exc)
+
+
+@contextmanager
+def writer_lock(warehouse: Warehouse, job: str, wait_s: float = 600.0,
+                on_wait: Callable[[str], None] | None = None, lock: str = "job"
+                ) -> Iterator[None]:
+    """Hold the warehouse's writer lock (or the lock named `lock`) for a job; a job killed
+    while holding it is recorded in `runs` as abandoned first."""
+    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait,
+                  name=lock) as abandoned:
+        if abandoned:
+            _record_abandoned(warehouse, abandoned)
+        yield
+
+
+def _run(job: str, warehouse: Warehouse,
+         body: Callable[[], tuple[str, dict, Any, str | None]], lock_wait_s: float) -> JobResult:
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    try:
+        with writer_lock(warehouse, job, wait_s=lock_wait_s,
+                         on_wait=lambda who: log.info("%s waits: %s is writing", job, who)):
+            status, counts, detail, error = body()
+    except NewswatchError as exc:
+        status, counts, detail, error = "error", {}, None, str(exc)
+    except Exception as exc:  # a bug must not kill the daemon; the run row keeps the reason
+        log.exception("%s failed", job)
+        status, counts, detail, error = "error", {}, None, f"{type(exc).__name__}: {exc}"
+    result = JobResult(job, status, started, time.perf_counter() - t0, counts, error, detail)
+    if warehouse.exists():
+        record(warehouse, result)
+    line = _summary_line(job, counts) if status != "error" else error
+    # A failed job (an invalid feeds file, a full disk) is an error an operator must see.
+    log.log(logging.ERROR if status == "error" else logging.INFO, "%s %s in %.1f s: %s", job,
+            status, result.seconds, line,
+            extra={"job": job, "status": status, "seconds": round(result.seconds, 3),
+                   "counts": counts})
+    return result
+
+
+def ingest_job(pipe: Services, *, feeds: Sequence[str] | None = None,
+               reporter: Reporter | None = None, cancel: threading.Event | None = None,
+               lock_wait_s: float = 600.0, setup: bool = False) -> JobResult:
+    """One ingest cycle as a job; `setup` first migrates the warehouse and loads the seeds (a
+    command run by hand), else only edited seed files are reloaded (the daemon did the rest)."""
+
+    def body():
+        if setup:
+            pipe.warehouse.migrate()
+            sync_seeds(pipe)
+        else:
+            sync_seeds_if_changed(pipe)
+        summary: CycleSummary = run_cycle(pipe, feeds=feeds, reporter=reporter, cancel=cancel)
+        status = "interrupted" if summary.interrupted else "ok"
+        return status, summary.counts(), summary, None
+
+    return _run("ingest", pipe.warehouse, body, lock_wait_s)
+
+
+def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = None,
+               force: bool = False, now: datetime | None = None,
+               lock_wait_s: float = 600.0) -> JobResult:
+    """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
+    from pipeline.digest.deliver import deliver_digest  # the digest stack loads only when needed
+
+    def body():
+        outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)
+        status = "error" if outcome.status == "failed" else "ok"
+        counts = {"week": outcome.week, "outcome": outcome.status,
+                  **({"stories": outcome.counts} if getattr(outcome, "counts", None) else {})}
+        return status, counts, outcome, outcome.error if status == "error" else None
+
+    return _run("digest", warehouse, body, lock_wait_s)
+
+
+def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime | None = None,
+                    lock_wait_s: float = 600.0) -> JobResult:
+    """Prune old feed_polls rows, bring the full-text index up to date and sorted, and
+    checkpoint the warehouse."""
+    from pipeline.ingest.upkeep import compact_search_index, index_for_search
+    from pipeline.store import feeds as feed_store
+
+    def body():
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(
+            days=settings.schedule.poll_retention_days)
+        with warehouse.transaction() as db:
+            pruned = feed_store.prune_polls(db, cutoff)
+        indexed = index_for_search(warehouse)
+        sorted_in = compact_search_index(warehouse)
+        warehouse.checkpoint()
+        return "ok", {"polls_pruned": pruned, "search_indexed": indexed,
+                      "search_compacted": sorted_in, "checkpoint": True}, None, None
+
+    return _run("maintenance", warehouse, body, lock_wait_s)

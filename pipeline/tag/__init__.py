@@ -1,0 +1,1 @@
+"""Topics, watchlist entities and the seed corpus they start from."""
