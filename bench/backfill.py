@@ -87,13 +87,13 @@ def throughput(folder: Path, workers: int, tmp: Path) -> tuple[float, dict]:
     from pipeline.ingest import Services
 
     settings = load_settings(env={}, warehouse=tmp / f"bench-{workers}.duckdb")
-    pipe = Services(settings)
-    pipe.warehouse.migrate()
+    services = Services(settings)
+    services.warehouse.migrate()
     from pipeline.ingest.upkeep import sync_seeds
 
-    sync_seeds(pipe)
+    sync_seeds(services)
     t0 = time.perf_counter()
-    summary = run_backfill(pipe, [str(folder)], BackfillOptions(workers=workers))
+    summary = run_backfill(services, [str(folder)], BackfillOptions(workers=workers))
     dt = time.perf_counter() - t0
     return summary.counts["html_pages"] / dt, {**summary.counts, "seconds": round(dt, 1)}
 

@@ -107,22 +107,22 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     settings = load_settings(settings_file(tmp, backend, precision, args,
                                            spec.endswith(":en"), overlap_of(spec, args)),
                              env={})
-    pipe = Services(settings)
-    pipe.warehouse.migrate()
+    services = Services(settings)
+    services.warehouse.migrate()
     t0 = time.perf_counter()
-    sync_seeds(pipe)  # loads the model and the seed corpus: not part of the cycle
+    sync_seeds(services)  # loads the model and the seed corpus: not part of the cycle
     load_s = time.perf_counter() - t0
-    pipe.extractor.start(wait=True)  # workers started: not part of the cycle
+    services.extractor.start(wait=True)  # workers started: not part of the cycle
 
     with LoopbackServer() as server:
         feed = serve(server, pages)
         (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
         started, cpu0 = time.perf_counter(), time.process_time()
-        summary = run_cycle(pipe)
+        summary = run_cycle(services)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         urls = {server.url(f"/page/{p.key}.html"): p for p in pages}
         by_path = {u.split("/page/", 1)[1]: p.key for u, p in urls.items()}
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT a.url, a.text, d.url, a.story_id, e.vector, e.chunks, "
                        "list_sort(list(t.topic) FILTER (WHERE t.topic IS NOT NULL)), "
                        "a.story_evidence, "
@@ -155,13 +155,13 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     if not args.no_direct:
         texts = [(extract_page(p.html, p.url) or None) for p in pages]
         t2 = time.perf_counter()
-        pipe.embedder.embed([t.text for t in texts if t is not None])
+        services.embedder.embed([t.text for t in texts if t is not None])
         t3 = time.perf_counter()
-    pipe.extractor.close()  # a worker's figures count once it has exited
+    services.extractor.close()  # a worker's figures count once it has exited
     usage, workers = resource.getrusage(resource.RUSAGE_SELF), \
         resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
-        "spec": spec, "backend": pipe.embedder.backend_name, "load_s": load_s,
+        "spec": spec, "backend": services.embedder.backend_name, "load_s": load_s,
         "stored": summary.articles_new, "pages": len(pages), "from_page": summary.from_page,
         "from_feed": summary.from_feed, "duplicates": summary.duplicates,
         "precision": precision_, "recall": recall, "f1": f1, "wall": wall, "cpu": cpu,

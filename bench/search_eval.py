@@ -48,7 +48,7 @@ from pipeline.models import (
 from pipeline.search.engine import MODES, SearchOptions, VectorSource, options_from, prepare, search
 from pipeline.search.terms import analyze, index_terms, parse_query
 from pipeline.store import articles as article_store
-from pipeline.store import search_store
+from pipeline.store import search as search_store
 from pipeline.store.db import Warehouse
 from pipeline.testkit import SHARED
 from pipeline.testkit.corpus import load_pages, serve
@@ -72,28 +72,28 @@ def settings_in(tmp: Path):
 def build_corpus_warehouse(tmp: Path):
     """Seeds + the 181 pages ingested; returns services and {label: article id}."""
     settings = settings_in(tmp)
-    pipe = Services(settings)
-    pipe.warehouse.migrate()
-    sync_seeds(pipe)
+    services = Services(settings)
+    services.warehouse.migrate()
+    sync_seeds(services)
     pages = load_pages(NEWS_PAGES)
     with LoopbackServer() as server:
         feed = serve(server, pages)
         (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
         t0 = time.perf_counter()
-        summary = run_cycle(pipe)
+        summary = run_cycle(services)
         print(f"corpus ingested: {summary.articles_new} pages in {time.perf_counter() - t0:.0f} s")
-    return pipe, corpus_labels(pipe)
+    return services, corpus_labels(services)
 
 
 def open_corpus_warehouse(folder: Path):
     """The corpus warehouse an earlier run left in `folder`; returns services and labels."""
-    pipe = Services(load_settings(folder / "settings.toml", env={}))
-    return pipe, corpus_labels(pipe)
+    services = Services(load_settings(folder / "settings.toml", env={}))
+    return services, corpus_labels(services)
 
 
-def corpus_labels(pipe: Services) -> dict[str, int]:
+def corpus_labels(services: Services) -> dict[str, int]:
     """Article id by the label the query set uses: `seed:NNN`, or a page key's first 8 chars."""
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, url FROM articles")
     labels = {}
     for aid, url in rows:
@@ -114,11 +114,11 @@ def metrics(ranking: list[int], relevant: set[int]) -> tuple[float, float]:
     return recall, dcg / ideal
 
 
-def evaluate(pipe, queries, labels, options: SearchOptions, modes=MODES, prepared=None):
+def evaluate(services, queries, labels, options: SearchOptions, modes=MODES, prepared=None):
     """{mode: {query id: (recall, ndcg)}}."""
-    sources = [VectorSource("chunk_embeddings", pipe.embedder)]
+    sources = [VectorSource("chunk_embeddings", services.embedder)]
     out: dict[str, dict[str, tuple[float, float]]] = {m: {} for m in modes}
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         for q in queries:
             relevant = {labels[r] for r in q["relevant"]}
             prep = prepared[q["id"]] if prepared else prepare(q["query"], sources)
@@ -133,11 +133,11 @@ def mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def report_quality(pipe, queries, labels, args) -> None:
-    shipped = options_from(pipe.settings.search)
-    sources = [VectorSource("chunk_embeddings", pipe.embedder)]
+def report_quality(services, queries, labels, args) -> None:
+    shipped = options_from(services.settings.search)
+    sources = [VectorSource("chunk_embeddings", services.embedder)]
     prepared = {q["id"]: prepare(q["query"], sources) for q in queries}
-    result = evaluate(pipe, queries, labels, shipped, prepared=prepared)
+    result = evaluate(services, queries, labels, shipped, prepared=prepared)
     kinds = sorted({q["kind"] for q in queries})
     print(f"\nquality: {len(queries)} queries (a set written for this benchmark and used to tune "
           f"the fusion: development figures, not held-out)")
@@ -158,7 +158,7 @@ def report_quality(pipe, queries, labels, args) -> None:
             print(f"  {i:28} {result['text'][i][1]:6.2f} {result['meaning'][i][1]:8.2f} "
                   f"{result['hybrid'][i][1]:7.2f}")
     texts = {}
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         for label, aid in labels.items():
             texts[label] = db.scalar("SELECT title || ' ' || text FROM articles WHERE id = ?",
                                      [aid])
@@ -176,7 +176,7 @@ def report_quality(pipe, queries, labels, args) -> None:
             opts = SearchOptions(depth=shipped.depth, rrf_k=rrf_k, text_weight=1.0,
                                  meaning_weight=mw, meaning_floor=shipped.meaning_floor,
                                  coverage_power=shipped.coverage_power)
-            r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
+            r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
             cells.append(f"mw {mw:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
                          f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
         print(f"  rrf_k {rrf_k:5g}  " + "   ".join(cells))
@@ -185,7 +185,7 @@ def report_quality(pipe, queries, labels, args) -> None:
                              text_weight=shipped.text_weight,
                              meaning_weight=shipped.meaning_weight, meaning_floor=floor,
                              coverage_power=shipped.coverage_power)
-        r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
+        r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
         print(f"  meaning_floor {floor:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
               f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
     for power in (0.0, 1.0, 2.0, 3.0):
@@ -193,18 +193,18 @@ def report_quality(pipe, queries, labels, args) -> None:
                              text_weight=shipped.text_weight,
                              meaning_weight=shipped.meaning_weight,
                              meaning_floor=shipped.meaning_floor, coverage_power=power)
-        r = evaluate(pipe, queries, labels, opts, modes=("hybrid",), prepared=prepared)
+        r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
         plain = " (plain RRF)" if power == 0 else ""
         print(f"  coverage_power {power:g}{plain}: {mean(v[0] for v in r['hybrid'].values()):.3f}"
               f" / {mean(v[1] for v in r['hybrid'].values()):.3f}")
-    report_alert_rule(pipe, queries, labels, prepared)
+    report_alert_rule(services, queries, labels, prepared)
 
 
-def report_alert_rule(pipe, queries, labels, prepared) -> None:
+def report_alert_rule(services, queries, labels, prepared) -> None:
     """How the saved-search match rule (terms / meaning >= t) separates relevant articles."""
     ids = sorted(labels.values())
     rows = []  # (relevant, all terms present, similarity)
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         from pipeline.search.engine import meaning_ranking
 
         for q in queries:
@@ -282,10 +282,10 @@ def fts_extension_path() -> Path | None:
     return found[-1] if found else None
 
 
-def report_scale(pipe, queries, sizes: list[int], *, numpy_too: bool = True,
+def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
                  fts_too: bool = True) -> None:
-    model = pipe.embedder.model_name
-    with pipe.warehouse.connect(read_only=True) as db:
+    model = services.embedder.model_name
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
         keys, matrix = article_store.chunk_vectors(db)
     by_article: dict[int, list[int]] = {}
@@ -294,9 +294,9 @@ def report_scale(pipe, queries, sizes: list[int], *, numpy_too: bool = True,
     base = [(title, text, matrix[by_article[aid]]) for aid, title, text in rows
             if aid in by_article and len(text.split()) > 20]
     vocab = sorted({w for _, text, _ in base for w in text.split()})
-    sources = [VectorSource("chunk_embeddings", pipe.embedder)]
+    sources = [VectorSource("chunk_embeddings", services.embedder)]
     prepared = [prepare(q["query"], sources) for q in queries]
-    options = options_from(pipe.settings.search)
+    options = options_from(services.settings.search)
     ext = fts_extension_path()
     for size in sizes:
         tmp = Path(tempfile.mkdtemp(prefix=f"newswatch-search-{size}-"))
@@ -364,7 +364,7 @@ def report_scale(pipe, queries, sizes: list[int], *, numpy_too: bool = True,
         wh.checkpoint()
         latencies("query, terms sorted")
         t = time.perf_counter()
-        encode = [pipe.embedder.encode([p.parsed.text]) for p in prepared]
+        encode = [services.embedder.encode([p.parsed.text]) for p in prepared]
         print(f"  embedding a query (outside the warehouse): "
               f"{(time.perf_counter() - t) / len(encode) * 1000:.0f} ms each")
 
@@ -435,20 +435,20 @@ def main() -> None:
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
     queries = tomllib.loads(QUERIES.read_text(encoding="utf-8"))["query"]
     if args.corpus is not None:
-        pipe, labels = open_corpus_warehouse(args.corpus)
+        services, labels = open_corpus_warehouse(args.corpus)
     else:
-        pipe, labels = build_corpus_warehouse(Path(tempfile.mkdtemp(prefix="newswatch-search-")))
+        services, labels = build_corpus_warehouse(Path(tempfile.mkdtemp(prefix="newswatch-search-")))
     missing = sorted({r for q in queries for r in q["relevant"]} - set(labels))
     if missing:
         sys.exit(f"labeled articles not stored: {', '.join(missing)}")
     if not args.no_quality:
-        report_quality(pipe, queries, labels, args)
+        report_quality(services, queries, labels, args)
     if not args.no_scale:
         timed = queries
         if args.latency_queries:
             step = max(1, len(queries) // args.latency_queries)
             timed = queries[::step][:args.latency_queries]
-        report_scale(pipe, timed, [int(s) for s in args.sizes.split(",")],
+        report_scale(services, timed, [int(s) for s in args.sizes.split(",")],
                      numpy_too=not args.no_numpy, fts_too=not args.no_fts)
 
 

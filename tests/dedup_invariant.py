@@ -11,7 +11,7 @@ from pipeline.dedup.index import DedupIndex
 from pipeline.dedup.overlap import Violation, check_overlaps
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.store.db import Warehouse
-from pipeline.store.dedup_store import duplicates_with_originals
+from pipeline.store.dedup import duplicates_with_originals
 
 
 class RecordingIndex(DedupIndex):

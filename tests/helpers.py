@@ -11,10 +11,10 @@ from pipeline.testkit.pages import article_page, paragraphs  # noqa: F401 (re-us
 
 def make_pipeline(settings, embedder) -> Services:
     """A pipeline on a fresh warehouse with the seeds loaded."""
-    pipe = Services(settings, embedder=embedder)
-    pipe.warehouse.migrate()
-    sync_seeds(pipe)
-    return pipe
+    services = Services(settings, embedder=embedder)
+    services.warehouse.migrate()
+    sync_seeds(services)
+    return services
 
 
 def write_feeds(settings, urls: list[str]) -> Path:

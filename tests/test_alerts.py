@@ -225,21 +225,21 @@ def outlet(loopback, name: str, seed: int, *, mention: bool = True) -> str:
     return loopback.url(f"/{slug}/feed.xml")
 
 
-def rows(pipe, sql, params=None):
-    with pipe.warehouse.connect(read_only=True) as db:
+def rows(services, sql, params=None):
+    with services.warehouse.connect(read_only=True) as db:
         return db.rows(sql, params)
 
 
 def test_a_watched_entity_alerts_once_per_story_by_webhook_and_mail(setup, loopback, inbox):
-    pipe = setup('[[channels]]\nname = "mail"\ntype = "email"\n\n'
+    services = setup('[[channels]]\nname = "mail"\ntype = "email"\n\n'
                  '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
                  'channels = ["hook", "mail"]\n',
                  extra=f'[smtp]\nhost = "127.0.0.1"\nport = {inbox.port}\nsecurity = "none"\n'
                        f'retries = 1\n[digest]\nrecipients = ["desk@example.org"]\n'
                        f'sender = "newswatch@example.org"\n')
-    summary = run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
+    summary = run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert summary.articles_new == 1 and summary.alerts_raised == 1
-    [(aid, story)] = rows(pipe, "SELECT id, story_id FROM articles WHERE source = 'feed'")
+    [(aid, story)] = rows(services, "SELECT id, story_id FROM articles WHERE source = 'feed'")
     [(headers, body)] = loopback.posted("/hook")
     payload = json.loads(body)
     assert payload["rule"] == "spacety" and payload["story_id"] == story
@@ -250,32 +250,32 @@ def test_a_watched_entity_alerts_once_per_story_by_webhook_and_mail(setup, loopb
     mail = email.message_from_bytes(raw, policy=policy.default)
     assert "spacety: Wire A reports imagery sanctions" in mail["Subject"]
     assert "Wire A reports imagery sanctions" in mail.get_body(("plain",)).get_content()
-    assert rows(pipe, "SELECT status FROM alerts") == [("sent",)]
+    assert rows(services, "SELECT status FROM alerts") == [("sent",)]
 
     # The same story from a second outlet: stored in the same story, no second alert.
-    summary = run_cycle(pipe, feeds=[outlet(loopback, "Outlet B", 2)])
+    summary = run_cycle(services, feeds=[outlet(loopback, "Outlet B", 2)])
     assert summary.articles_new == 1 and summary.alerts_raised == 0
-    stories = rows(pipe, "SELECT DISTINCT story_id FROM articles WHERE source = 'feed'")
+    stories = rows(services, "SELECT DISTINCT story_id FROM articles WHERE source = 'feed'")
     assert stories == [(story,)]
     assert len(loopback.posted("/hook")) == 1 and len(inbox.messages) == 1
-    assert rows(pipe, "SELECT count(*) FROM alerts") == [(1,)]
+    assert rows(services, "SELECT count(*) FROM alerts") == [(1,)]
 
 
 def test_story_growth_fires_once_when_the_nth_source_arrives(setup, loopback):
-    pipe = setup('[[rules]]\nname = "breaking"\nchannels = ["hook"]\n'
+    services = setup('[[rules]]\nname = "breaking"\nchannels = ["hook"]\n'
                  'when = { story_sources = 3, within_hours = 12 }\n')
     for n, name in enumerate(["Wire A", "Outlet B", "Outlet C", "Outlet D"], 1):
-        run_cycle(pipe, feeds=[outlet(loopback, name, n, mention=n % 2 == 0)])
+        run_cycle(services, feeds=[outlet(loopback, name, n, mention=n % 2 == 0)])
         assert len(loopback.posted("/hook")) == (0 if n < 3 else 1), n
     payload = json.loads(loopback.posted("/hook")[0][1])
     assert payload["article"]["source"] == "Outlet C"
     assert payload["story_sources"] == ["Wire A", "Outlet B", "Outlet C"]
     assert "3 sources within 12 h" in payload["matched"][0]
-    assert len(rows(pipe, "SELECT DISTINCT story_id FROM articles WHERE source = 'feed'")) == 1
+    assert len(rows(services, "SELECT DISTINCT story_id FROM articles WHERE source = 'feed'")) == 1
 
 
 def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup, loopback):
-    pipe = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
+    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
                  'channels = ["hook"]\n', extra="attempts_per_cycle = 2\nbackoff_base_s = 1\n")
     calls = {"n": 0}
 
@@ -284,18 +284,18 @@ def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup,
         return Route(b"busy", status=503) if calls["n"] <= 3 else route
 
     loopback.routes["/hook"].handler = flaky
-    run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
+    run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert calls["n"] == 2  # two tries this cycle, then it waits
     [(status, attempts, error, next_at)] = rows(
-        pipe, "SELECT status, attempts, last_error, next_attempt_at FROM alert_deliveries")
+        services, "SELECT status, attempts, last_error, next_attempt_at FROM alert_deliveries")
     assert status == "pending" and attempts == 1 and "HTTP 503" in error and next_at
     time.sleep(max(0.0, (next_at - datetime.now(timezone.utc)).total_seconds()) + 0.1)
-    run_cycle(pipe)  # no feed due: the cycle still delivers what is due
+    run_cycle(services)  # no feed due: the cycle still delivers what is due
     posts = loopback.posted("/hook")
     assert calls["n"] == 4 and len(posts) == 4
     assert len({h["idempotency-key"] for h, _ in posts}) == 1   # one delivery, four tries
-    assert rows(pipe, "SELECT status, attempts FROM alerts") == [("sent", 2)]
-    run_cycle(pipe)
+    assert rows(services, "SELECT status, attempts FROM alerts") == [("sent", 2)]
+    run_cycle(services)
     assert len(loopback.posted("/hook")) == 4
 
 
@@ -311,17 +311,17 @@ CRASH = textwrap.dedent("""
         time.sleep(60)
 
     cycle.deliver_due = stop_before_delivery
-    pipe = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
-    run_cycle(pipe, feeds=[sys.argv[2]])
+    services = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
+    run_cycle(services, feeds=[sys.argv[2]])
 """)
 
 
 def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart(setup,
                                                                                  loopback):
-    pipe = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
+    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
                  'channels = ["hook"]\n')
     feed = outlet(loopback, "Wire A", 1)
-    proc = subprocess.Popen([sys.executable, "-c", CRASH, pipe.settings.source, feed],
+    proc = subprocess.Popen([sys.executable, "-c", CRASH, services.settings.source, feed],
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
@@ -333,60 +333,60 @@ def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     assert loopback.posted("/hook") == []
-    assert rows(pipe, "SELECT status FROM alerts") == [("pending",)]
-    pipe.reset()
-    run_cycle(pipe)
+    assert rows(services, "SELECT status FROM alerts") == [("pending",)]
+    services.reset()
+    run_cycle(services)
     assert len(loopback.posted("/hook")) == 1
-    run_cycle(pipe)
+    run_cycle(services)
     assert len(loopback.posted("/hook")) == 1
-    assert rows(pipe, "SELECT status FROM alerts") == [("sent",)]
+    assert rows(services, "SELECT status FROM alerts") == [("sent",)]
 
 
 def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(setup, loopback, caplog,
                                                                        monkeypatch):
     rule = '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n'
-    pipe = setup(rule, path="/hook/S3CRET-T0KEN",
+    services = setup(rule, path="/hook/S3CRET-T0KEN",
                  extra="[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
     with caplog.at_level(logging.DEBUG):
-        run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
+        run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert loopback.posted("/hook/S3CRET-T0KEN") == []
-    [(status, error)] = rows(pipe, "SELECT status, last_error FROM alert_deliveries")
+    [(status, error)] = rows(services, "SELECT status, last_error FROM alert_deliveries")
     assert status == "failed" and "private" in error
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "S3CRET" not in logged and "S3CRET" not in error
 
     # The status report shows it, and a replay after allowing the LAN relay delivers it.
-    out = CliRunner().invoke(cli, ["--config", pipe.settings.source, "status"])
+    out = CliRunner().invoke(cli, ["--config", services.settings.source, "status"])
     assert out.exit_code == 0, out.output
     assert "0 pending, 1 failed, 0 sent" in out.output and "private" in out.output
-    alerts = pipe.settings.alerts.file
+    alerts = services.settings.alerts.file
     alerts.write_text(alerts.read_text().replace('url_env = "', 'allow_private = true\nurl_env = "'))
-    out = CliRunner().invoke(cli, ["--config", pipe.settings.source, "alerts", "replay", "1"])
+    out = CliRunner().invoke(cli, ["--config", services.settings.source, "alerts", "replay", "1"])
     assert out.exit_code == 0, out.output
     assert len(loopback.posted("/hook/S3CRET-T0KEN")) == 1
-    assert rows(pipe, "SELECT status FROM alerts") == [("sent",)]
+    assert rows(services, "SELECT status FROM alerts") == [("sent",)]
     assert "S3CRET" not in out.output
 
 
 def test_alerts_list_and_test_commands(setup, loopback, monkeypatch):
-    pipe = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
+    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
                  'channels = ["hook"]\n\n[[channels]]\nname = "other"\ntype = "webhook"\n'
                  'url_env = "NEWSWATCH_ALERT_UNSET"\n\n[[rules]]\nname = "unset"\n'
                  'when = { entity_tag = "sanctioned" }\nchannels = ["other"]\n')
     monkeypatch.delenv("NEWSWATCH_ALERT_UNSET", raising=False)
     runner = CliRunner()
-    out = runner.invoke(cli, ["--config", pipe.settings.source, "alerts", "list",
+    out = runner.invoke(cli, ["--config", services.settings.source, "alerts", "list",
                               "--format", "json"])
     assert out.exit_code == 0, out.output
     states = {r["rule"]: r["state"] for r in json.loads(out.stdout)["rules"]}
     assert states == {"spacety": "active", "unset": "needs NEWSWATCH_ALERT_UNSET"}
-    out = runner.invoke(cli, ["--config", pipe.settings.source, "alerts", "test", "spacety"])
+    out = runner.invoke(cli, ["--config", services.settings.source, "alerts", "test", "spacety"])
     assert out.exit_code == 0, out.output
     [(_, body)] = loopback.posted("/hook")
     assert json.loads(body)["test"] is True
-    out = runner.invoke(cli, ["--config", pipe.settings.source, "alerts", "test", "unset"])
+    out = runner.invoke(cli, ["--config", services.settings.source, "alerts", "test", "unset"])
     assert out.exit_code != 0 and "NEWSWATCH_ALERT_UNSET not set" in out.output
-    out = runner.invoke(cli, ["--config", pipe.settings.source, "alerts", "test", "nope"])
+    out = runner.invoke(cli, ["--config", services.settings.source, "alerts", "test", "nope"])
     assert out.exit_code != 0 and "no rule 'nope'" in out.output
 
 
@@ -397,12 +397,12 @@ SEARCH_RULE = ('[[rules]]\nname = "watched-search"\nchannels = ["hook"]\n'
 def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, loopback,
                                                                          caplog):
     with caplog.at_level(logging.WARNING):
-        pipe = setup(SEARCH_RULE)
-        pipe.search_matcher = None   # as if no search were wired in
-        run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
+        services = setup(SEARCH_RULE)
+        services.search_matcher = None   # as if no search were wired in
+        run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     waiting = [r for r in caplog.records if "wait and never fire" in r.getMessage()]
     assert len(waiting) == 1 and "watched-search" in waiting[0].getMessage()
-    assert loopback.posted("/hook") == [] and rows(pipe, "SELECT count(*) FROM alert_checks") \
+    assert loopback.posted("/hook") == [] and rows(services, "SELECT count(*) FROM alert_checks") \
         == [(0,)]
 
     asked = []
@@ -411,15 +411,15 @@ def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, 
         asked.append((name, list(ids)))
         return set(ids) if name == "imagery" else set()
 
-    pipe.search_matcher = matcher
+    services.search_matcher = matcher
     # Two more reports of the same story: the first is asked about and fires; the story then
     # has its alert, so the second is not even asked.
-    run_cycle(pipe, feeds=[outlet(loopback, "Outlet B", 50)])
-    run_cycle(pipe, feeds=[outlet(loopback, "Other C", 7)])
+    run_cycle(services, feeds=[outlet(loopback, "Outlet B", 50)])
+    run_cycle(services, feeds=[outlet(loopback, "Other C", 7)])
     assert len(asked) == 1 and asked[0][0] == "imagery"
-    assert rows(pipe, "SELECT count(*) FROM alert_checks") == [(0,)]
+    assert rows(services, "SELECT count(*) FROM alert_checks") == [(0,)]
     # One story, one alert, raised once the matcher said yes.
-    assert rows(pipe, "SELECT rule FROM alerts") == [("watched-search",)]
+    assert rows(services, "SELECT rule FROM alerts") == [("watched-search",)]
     assert len(loopback.posted("/hook")) == 1
 
 
@@ -431,11 +431,11 @@ def test_saved_searches_are_the_default_search_condition(setup, loopback, tmp_pa
                         'match = "terms"\n\n'
                         '[[searches]]\nname = "airships"\nquery = "zeppelin airship"\n'
                         'match = "terms"\n', encoding="utf-8")
-    pipe = setup(SEARCH_RULE + '\n[[rules]]\nname = "airships"\nchannels = ["hook"]\n'
+    services = setup(SEARCH_RULE + '\n[[rules]]\nname = "airships"\nchannels = ["hook"]\n'
                  'when = { search = "airships" }\n', extra=f'[search]\nfile = "{searches}"\n')
-    run_cycle(pipe, feeds=[outlet(loopback, "Wire A", 1)])
-    run_cycle(pipe, feeds=[outlet(loopback, "Outlet B", 50)])
-    assert rows(pipe, "SELECT rule FROM alerts") == [("watched-search",)]
-    assert rows(pipe, "SELECT count(*) FROM alert_checks") == [(0,)]
+    run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
+    run_cycle(services, feeds=[outlet(loopback, "Outlet B", 50)])
+    assert rows(services, "SELECT rule FROM alerts") == [("watched-search",)]
+    assert rows(services, "SELECT count(*) FROM alert_checks") == [(0,)]
     [(_, body)] = loopback.posted("/hook")
     assert "Wire A reports imagery sanctions" in body.decode()

@@ -234,13 +234,13 @@ def _settings(make_settings, batch_size: int = 64):
 def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings, embedder,
                                                                   tmp_path):
     urls = make_archives(tmp_path / "archives")
-    pipe = Services(_settings(make_settings, batch_size=2), embedder=embedder)
-    summary = run_backfill(pipe, [str(tmp_path / "archives")], BackfillOptions(workers=0))
+    services = Services(_settings(make_settings, batch_size=2), embedder=embedder)
+    summary = run_backfill(services, [str(tmp_path / "archives")], BackfillOptions(workers=0))
     c = summary.counts
     assert [p.rsplit("/", 1)[1] for p, _ in summary.failed] == ["CC-NEWS-20240303.warc.gz"]
     assert (c["sources"], c["sources_done"], c["sources_failed"]) == (3, 2, 1)
     assert c["bad_records"] == 1 and c["html_pages"] == 6 and c["passed_prefilter"] == 5
-    rows = _rows(pipe.warehouse)
+    rows = _rows(services.warehouse)
     stored = {r[0]: r for r in rows}
     assert set(stored) == {urls[k] for k in ("sanctions", "imagery", "seed_copy", "espionage",
                                              "sanctions_copy")}
@@ -249,7 +249,7 @@ def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings,
     assert stored[urls["seed_copy"]][1].startswith("seed:")
     assert stored[urls["sanctions"]][1] is None and stored[urls["espionage"]][1] is None
     assert c["stored"] == 5 and c["duplicates"] == 2
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         done = db.rows("SELECT path, status, stored, duplicates FROM backfill_sources "
                        "ORDER BY path")
         run = db.one("SELECT status, counts, error FROM runs WHERE job = 'backfill'")
@@ -261,18 +261,18 @@ def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings,
     assert run[0] == "error" and "CC-NEWS-20240303" in run[2] and '"stored": 5' in run[1]
     assert "sanctions" in topics[urls["sanctions"]]
 
-    again = run_backfill(pipe, [str(tmp_path / "archives")], BackfillOptions(workers=0))
+    again = run_backfill(services, [str(tmp_path / "archives")], BackfillOptions(workers=0))
     assert again.counts["sources_skipped"] == 2 and again.counts["stored"] == 0
-    assert _rows(pipe.warehouse) == rows
+    assert _rows(services.warehouse) == rows
 
 
 @pytest.mark.model
 def test_since_and_until_keep_pages_of_the_window(make_settings, embedder, tmp_path):
     urls = make_archives(tmp_path / "archives")
-    pipe = Services(_settings(make_settings), embedder=embedder)
-    run_backfill(pipe, [str(tmp_path / "archives" / "CC-NEWS-2024030[12].warc.gz")],
+    services = Services(_settings(make_settings), embedder=embedder)
+    run_backfill(services, [str(tmp_path / "archives" / "CC-NEWS-2024030[12].warc.gz")],
                  BackfillOptions(workers=0, since=DAY2.replace(hour=0)))
-    assert [r[0] for r in _rows(pipe.warehouse)] == [urls["espionage"], urls["sanctions_copy"]]
+    assert [r[0] for r in _rows(services.warehouse)] == [urls["espionage"], urls["sanctions_copy"]]
 
 
 def _cli(settings, *args: str, **kwargs) -> subprocess.Popen:
@@ -362,11 +362,11 @@ def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, emb
     results = []
     for workers, name in ((0, "serial"), (2, "cluster")):
         settings = make_settings(f'[warehouse]\npath = "{tmp_path / name}.duckdb"\n')
-        pipe = Services(settings, embedder=embedder)
-        summary = run_backfill(pipe, [str(tmp_path / "archives")],
+        services = Services(settings, embedder=embedder)
+        summary = run_backfill(services, [str(tmp_path / "archives")],
                                BackfillOptions(workers=workers))
         assert summary.counts["workers"] == workers
-        with pipe.warehouse.connect(read_only=True) as db:
+        with services.warehouse.connect(read_only=True) as db:
             results.append((db.rows("SELECT id, canonical_url, content_hash, duplicate_of, "
                                     "duplicate_kind, story_id FROM articles ORDER BY id"),
                             db.rows("SELECT article_id, topic FROM article_topics "

@@ -359,15 +359,15 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
                            text=body, text_source="page", fetched_at=now, lang="ru")
               for k, body in ((1, text), (2, half))]
     settings = make_settings("[embed]\nmultilingual = true\n")
-    pipe = make_pipeline(settings, embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    stored = pipe.process(drafts, first_id=100)
-    with pipe.warehouse.transaction() as db:
+    services = make_pipeline(settings, embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    stored = services.process(drafts, first_id=100)
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
 
     def leads_of(ids):
-        with pipe.warehouse.connect(read_only=True) as db:
+        with services.warehouse.connect(read_only=True) as db:
             return {a for (a,) in db.rows("SELECT article_id FROM lead_embeddings "
                                           "WHERE article_id IN (100, 101)")} & set(ids)
 
@@ -377,7 +377,7 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
                            "[embed]\nmultilingual = true\n")
     assert rebuild_dedup(Services(strict, embedder=embedder))["changed"] == 1
     assert leads_of([100, 101]) == {100, 101}
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         [(dup, story)] = db.rows("SELECT duplicate_of, story_id FROM articles WHERE id = 101")
         original_story = db.scalar("SELECT story_id FROM articles WHERE id = 100")
         evidence = [e for (e,) in db.rows("SELECT evidence FROM article_topics "

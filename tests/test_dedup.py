@@ -188,27 +188,27 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
 
     # Every article embedded (by the fake model), so the CLI's rebuild never needs the real one.
     settings = make_settings("[dedup]\nembed_copies = true\n")
-    pipe = make_pipeline(settings, fake_embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
+    services = make_pipeline(settings, fake_embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
     half = SPACETY[: len(SPACETY) // 2] + " A closing line written for this copy alone, unlike the rest."
     drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
                            text_source="page", fetched_at=NOW, lang="en")
               for i, t in enumerate((SPACETY, half))]
-    stored = pipe.process(drafts, first_id=100)
+    stored = services.process(drafts, first_id=100)
     from pipeline.store import articles as article_store
 
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
     assert stored[1].dedup.duplicate_of == 100
-    assert assert_warehouse_duplicates_overlap(pipe.warehouse, settings.dedup) == 1
+    assert assert_warehouse_duplicates_overlap(services.warehouse, settings.dedup) == 1
     strict = make_settings("[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n")
     result = CliRunner().invoke(cli, ["--config", strict.source, "dedup", "--rebuild"])
     assert result.exit_code == 0, result.output
     assert "1 decisions changed" in result.output
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         assert db.scalar("SELECT duplicate_of FROM articles WHERE id = 101") is None
-    assert assert_warehouse_duplicates_overlap(pipe.warehouse, strict.dedup) == 0
+    assert assert_warehouse_duplicates_overlap(services.warehouse, strict.dedup) == 0
 
 
 # -- a duplicate's duplicate_of overlaps it -------------------------------------------------------
@@ -308,17 +308,17 @@ def _store_a_duplicate(make_settings, fake_embedder):
     from tests.helpers import make_pipeline
 
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
+    services = make_pipeline(settings, fake_embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
     drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
                            text_source="page", fetched_at=NOW, lang="en")
               for i, t in enumerate((SPACETY, FLOODS, "Editor's note: shared.\n" + SPACETY))]
-    stored = pipe.process(drafts, first_id=100)
-    with pipe.warehouse.transaction() as db:
+    stored = services.process(drafts, first_id=100)
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
     assert [a.dedup.duplicate_of for a in stored] == [None, None, 100]
-    return settings, pipe
+    return settings, services
 
 
 def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
@@ -327,12 +327,12 @@ def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
 
     from pipeline.cli import cli
 
-    settings, pipe = _store_a_duplicate(make_settings, fake_embedder)
+    settings, services = _store_a_duplicate(make_settings, fake_embedder)
     result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", "--verify"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "1 duplicates checked, all overlap their originals"
 
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         db.execute("UPDATE articles SET duplicate_of = 101 WHERE id = 102")
     result = CliRunner().invoke(
         cli, ["--config", settings.source, "dedup", "--verify"])

@@ -33,27 +33,27 @@ def draft(k: int, text: str, title: str = "") -> ArticleDraft:
                         text=text, text_source="page", fetched_at=NOW, lang="en")
 
 
-def ingest(pipe, drafts, first_id):
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    stored = pipe.process(drafts, first_id=first_id)
-    with pipe.warehouse.transaction() as db:
+def ingest(services, drafts, first_id):
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    stored = services.process(drafts, first_id=first_id)
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
     return stored
 
 
-def rows(pipe, sql, params=None):
-    with pipe.warehouse.connect(read_only=True) as db:
+def rows(services, sql, params=None):
+    with services.warehouse.connect(read_only=True) as db:
         return db.rows(sql, params)
 
 
 def test_copies_of_stored_and_of_batch_articles_are_not_embedded(make_settings):
     embedder = CountingEmbedder()
-    pipe = make_pipeline(make_settings(), embedder)
-    [original] = ingest(pipe, [draft(1, SPACETY, "Treasury sanctions Spacety")], 100)
+    services = make_pipeline(make_settings(), embedder)
+    [original] = ingest(services, [draft(1, SPACETY, "Treasury sanctions Spacety")], 100)
     embedder.texts.clear()
     wire = "Republished from the wire.\n\n" + SPACETY
-    stored = ingest(pipe, [draft(2, SPACETY), draft(3, wire), draft(4, FLOODS),
+    stored = ingest(services, [draft(2, SPACETY), draft(3, wire), draft(4, FLOODS),
                            draft(5, FLOODS + " Updated at noon.")], 200)
     # Only the flood report was new: the others copy a stored article or one of this batch.
     assert embedder.texts == [FLOODS]
@@ -62,31 +62,31 @@ def test_copies_of_stored_and_of_batch_articles_are_not_embedded(make_settings):
     assert stored[3].dedup.story_id == stored[2].dedup.story_id
     # A copy's embeddings row holds its original's vector and no chunks of its own.
     got = dict(((a, (c, m)) for a, c, m in rows(
-        pipe, "SELECT article_id, chunks, model FROM embeddings WHERE article_id >= 100")))
+        services, "SELECT article_id, chunks, model FROM embeddings WHERE article_id >= 100")))
     assert got[200][0] == got[201][0] == got[203][0] == 0 and got[202][0] > 0
-    assert rows(pipe, "SELECT count(*) FROM chunk_embeddings WHERE article_id IN (200, 201, 203)"
+    assert rows(services, "SELECT count(*) FROM chunk_embeddings WHERE article_id IN (200, 201, 203)"
                 ) == [(0,)]
-    same = rows(pipe, "SELECT e.vector = o.vector FROM embeddings e, embeddings o "
+    same = rows(services, "SELECT e.vector = o.vector FROM embeddings e, embeddings o "
                       "WHERE e.article_id = 201 AND o.article_id = 100")
     assert same == [(True,)]
     # Topics, relevance and the on-topic flag are the original's, and say so.
     def tags(article_id):
-        return {t: s for t, s in rows(pipe, "SELECT topic, score FROM article_topics "
+        return {t: s for t, s in rows(services, "SELECT topic, score FROM article_topics "
                                             "WHERE article_id = ?", [article_id])}
     assert tags(100), "the Spacety report is on a watched topic"
     assert tags(200) == tags(201) == tags(100)
     assert all(t.evidence["copy_of"] == 100 for t in stored[1].tags.topics)
     assert stored[1].tags.relevance == original.tags.relevance
-    assert_warehouse_duplicates_overlap(pipe.warehouse, pipe.settings.dedup)
+    assert_warehouse_duplicates_overlap(services.warehouse, services.settings.dedup)
 
 
 def test_embed_copies_setting_embeds_every_article(make_settings):
     embedder = CountingEmbedder()
-    pipe = make_pipeline(make_settings("[dedup]\nembed_copies = true\n"), embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)   # the tagger embeds its topic descriptions once
+    services = make_pipeline(make_settings("[dedup]\nembed_copies = true\n"), embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)   # the tagger embeds its topic descriptions once
     embedder.texts.clear()
-    stored = ingest(pipe, [draft(1, SPACETY), draft(2, SPACETY)], 100)
+    stored = ingest(services, [draft(1, SPACETY), draft(2, SPACETY)], 100)
     assert embedder.texts == [SPACETY, SPACETY]
     assert stored[1].dedup.duplicate_of == 100 and stored[1].embedding.chunks
 
@@ -114,12 +114,12 @@ def test_a_forecast_copy_that_is_not_one_is_embedded_then(make_settings, fake_em
 def test_retag_and_rebuild_keep_copies_consistent(make_settings):
     embedder = CountingEmbedder()
     settings = make_settings()
-    pipe = make_pipeline(settings, embedder)
+    services = make_pipeline(settings, embedder)
     half = SPACETY[: len(SPACETY) // 2] + " A closing line written for this copy alone, unlike the rest."
-    ingest(pipe, [draft(1, SPACETY), draft(2, half)], 100)
-    assert rows(pipe, "SELECT chunks FROM embeddings WHERE article_id = 101") == [(0,)]
-    retag(pipe)
-    topics = rows(pipe, "SELECT article_id, topic, score FROM article_topics "
+    ingest(services, [draft(1, SPACETY), draft(2, half)], 100)
+    assert rows(services, "SELECT chunks FROM embeddings WHERE article_id = 101") == [(0,)]
+    retag(services)
+    topics = rows(services, "SELECT article_id, topic, score FROM article_topics "
                         "WHERE article_id IN (100, 101) ORDER BY topic, article_id")
     assert topics and [(t, s) for a, t, s in topics if a == 100] == \
         [(t, s) for a, t, s in topics if a == 101]
@@ -129,10 +129,10 @@ def test_retag_and_rebuild_keep_copies_consistent(make_settings):
     stats = rebuild_dedup(Services(strict, embedder=embedder))
     assert stats["changed"] == 1
     assert embedder.texts[0] == half and embedder.texts.count(half) == 1   # then the topics
-    [(chunks, dup)] = rows(pipe, "SELECT e.chunks, a.duplicate_of FROM embeddings e "
+    [(chunks, dup)] = rows(services, "SELECT e.chunks, a.duplicate_of FROM embeddings e "
                                  "JOIN articles a ON a.id = e.article_id WHERE a.id = 101")
     assert dup is None and chunks > 0
-    assert rows(pipe, "SELECT count(*) > 0 FROM chunk_embeddings WHERE article_id = 101"
+    assert rows(services, "SELECT count(*) > 0 FROM chunk_embeddings WHERE article_id = 101"
                 ) == [(True,)]
-    evidence = rows(pipe, "SELECT evidence FROM article_topics WHERE article_id = 101")
+    evidence = rows(services, "SELECT evidence FROM article_topics WHERE article_id = 101")
     assert all("copy_of" not in e for (e,) in evidence)

@@ -66,8 +66,8 @@ def test_seeds_get_the_same_stories_duplicates_and_tags_on_both_backends(make_se
                                                                           tmp_path):
     def decisions(e, name):
         settings = make_settings(f'[warehouse]\npath = "{tmp_path / name}"\n')
-        pipe = make_pipeline(settings, e)
-        with pipe.warehouse.connect(read_only=True) as db:
+        services = make_pipeline(settings, e)
+        with services.warehouse.connect(read_only=True) as db:
             return db.rows(
                 "SELECT a.url, a.duplicate_of, a.story_id, round(a.relevance, 3), "
                 "list(t.topic ORDER BY t.topic) FROM articles a LEFT JOIN article_topics t "

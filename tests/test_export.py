@@ -18,7 +18,7 @@ from tests.helpers import article_page, make_pipeline, paragraphs, write_feeds
 def test_export_writes_month_partitions_readable_without_newswatch(make_settings, fake_embedder,
                                                                   loopback, tmp_path):
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     items = []
     for i, day in enumerate(["Mon, 05 Oct 2026 10:00:00 GMT", "Tue, 20 Oct 2026 10:00:00 GMT",
                              "Wed, 04 Nov 2026 10:00:00 GMT"]):
@@ -28,7 +28,7 @@ def test_export_writes_month_partitions_readable_without_newswatch(make_settings
                       "guid": f"g{i}", "description": "Teaser.", "pubDate": day})
     loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
-    assert run_cycle(pipe).articles_new == 3
+    assert run_cycle(services).articles_new == 3
     out = tmp_path / "lake"
     result = CliRunner().invoke(cli, ["--config", settings.source, "export", str(out),
                                       "--embeddings"])

@@ -40,11 +40,11 @@ def test_every_corpus_feed_is_polled_without_crashing(make_settings, fake_embedd
         urls.append(loopback.url(f"/f/{i}.xml"))
     settings = make_settings("[ingest]\nfetch_pages = false\n[http]\nallow_private_networks = true"
                              "\nper_host_delay_s = 0.0\nconcurrency = 32\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     write_feeds(settings, urls)
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.feeds_polled == len(files)
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         polls = db.rows("SELECT status, error_kind FROM feed_polls")
         stored = db.scalar("SELECT count(*) FROM articles WHERE source = 'feed'")
         # Many test files share links (http://example.com/): those entries point at one article.

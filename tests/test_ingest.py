@@ -51,21 +51,21 @@ def site(loopback):
 
 
 @pytest.fixture
-def pipe(make_settings, fake_embedder):
+def services(make_settings, fake_embedder):
     return make_pipeline(make_settings(), fake_embedder)
 
 
-def stored(pipe):
-    with pipe.warehouse.connect(read_only=True) as db:
+def stored(services):
+    with services.warehouse.connect(read_only=True) as db:
         return {r["title"]: r for r in db.dicts(
             "SELECT * FROM articles WHERE source = 'feed' ORDER BY id")}
 
 
-def test_cycle_stores_pages_and_falls_back_to_feed_text(pipe, site):
-    write_feeds(pipe.settings, [site.url("/summary.xml"), site.url("/full.xml")])
-    summary = run_cycle(pipe)
+def test_cycle_stores_pages_and_falls_back_to_feed_text(services, site):
+    write_feeds(services.settings, [site.url("/summary.xml"), site.url("/full.xml")])
+    summary = run_cycle(services)
     assert summary.feeds_polled == 2 and summary.articles_new == 6
-    rows = stored(pipe)
+    rows = stored(services)
     assert summary.from_page == 3 and summary.from_feed == 3, \
         {t: (r["text_source"], r["text_source_reason"]) for t, r in rows.items()}
     sanctions = rows["Treasury sanctions a satellite imagery firm"]
@@ -84,32 +84,32 @@ def test_cycle_stores_pages_and_falls_back_to_feed_text(pipe, site):
     thin = rows["Export controls tightened"]
     assert thin["text_source"] == "feed" and "shorter than the feed" in thin["text_source_reason"]
     assert "paragraph 7" in thin["text"]
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         orphans = db.scalar("SELECT count(*) FROM articles a WHERE NOT EXISTS (SELECT 1 FROM "
                             "embeddings e WHERE e.article_id = a.id)")
         entries = db.scalar("SELECT count(*) FROM feed_entries")
     assert orphans == 0 and entries == 6
 
 
-def test_second_cycle_fetches_no_page_and_stores_nothing(pipe, site):
-    write_feeds(pipe.settings, [site.url("/summary.xml"), site.url("/full.xml")])
-    run_cycle(pipe)
+def test_second_cycle_fetches_no_page_and_stores_nothing(services, site):
+    write_feeds(services.settings, [site.url("/summary.xml"), site.url("/full.xml")])
+    run_cycle(services)
     site.reset_log()
-    again = run_cycle(pipe, feeds=[site.url("/summary.xml"), site.url("/full.xml")])
+    again = run_cycle(services, feeds=[site.url("/summary.xml"), site.url("/full.xml")])
     assert again.articles_new == 0 and again.new_entries == 0
     fetched = [path for _, path, _ in site.log]
     assert sorted(fetched) == ["/full.xml", "/summary.xml"]
-    assert len(stored(pipe)) == 6
+    assert len(stored(services)) == 6
 
 
-def test_same_article_in_two_feeds_is_fetched_once(pipe, site):
+def test_same_article_in_two_feeds_is_fetched_once(services, site):
     site.route("/copy.xml", rss([{"title": "Same story elsewhere",
                                   "link": site.url("/news/2.html?utm_medium=social"),
                                   "guid": "other-guid"}]), content_type="application/rss+xml")
-    write_feeds(pipe.settings, [site.url("/summary.xml"), site.url("/copy.xml")])
-    summary = run_cycle(pipe)
+    write_feeds(services.settings, [site.url("/summary.xml"), site.url("/copy.xml")])
+    summary = run_cycle(services)
     assert len(site.hits("/news/2.html")) == 1 and summary.known_urls == 1
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         ids = db.rows("SELECT feed_id, article_id FROM feed_entries WHERE canonical_url = ?",
                       [site.url("/news/2.html")])
     assert len(ids) == 2 and len({a for _, a in ids}) == 1
@@ -118,7 +118,7 @@ def test_same_article_in_two_feeds_is_fetched_once(pipe, site):
 def test_entry_links_to_private_addresses_are_not_fetched(make_settings, fake_embedder,
                                                           loopback, tmp_path):
     settings = make_settings("[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     loopback.route("/inner.html", article_page("Inner", paragraphs("inner")))
     feed = tmp_path / "local-feed.xml"  # a local file: its links get no private-address pass
     feed.write_text(rss([
@@ -127,10 +127,10 @@ def test_entry_links_to_private_addresses_are_not_fetched(make_settings, fake_em
         {"title": "Points at a file", "link": "file:///etc/passwd", "guid": "2",
          "description": "File teaser."}]))
     write_feeds(settings, [str(feed)])
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.articles_new == 2 and summary.from_feed == 2
     assert not loopback.hits("/inner.html")
-    rows = stored(pipe)
+    rows = stored(services)
     assert rows["Points inward"]["text_source_reason"].startswith("fetch_failed: blocked")
     assert rows["Points at a file"]["text_source_reason"] == "no_link"
     assert "root:" not in rows["Points at a file"]["text"]
@@ -138,10 +138,10 @@ def test_entry_links_to_private_addresses_are_not_fetched(make_settings, fake_em
 
 def test_small_batches_each_commit(make_settings, fake_embedder, site):
     settings = make_settings("[ingest]\nbatch_size = 2\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     write_feeds(settings, [site.url("/summary.xml"), site.url("/full.xml")])
-    assert run_cycle(pipe).articles_new == 6
-    with pipe.warehouse.connect(read_only=True) as db:
+    assert run_cycle(services).articles_new == 6
+    with services.warehouse.connect(read_only=True) as db:
         ids = [r[0] for r in db.rows("SELECT id FROM articles WHERE source = 'feed' ORDER BY id")]
     assert len(ids) == len(set(ids)) == 6
 
@@ -153,7 +153,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     from pipeline.ingest.writer import Writer
     from pipeline.testkit.fakes import FakeEmbedder
 
-    pipe = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
+    services = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
     original = Writer._commit
     calls = {"n": 0}
 
@@ -166,14 +166,14 @@ CRASH_SCRIPT = textwrap.dedent("""
         return ok
 
     Writer._commit = slow_write
-    run_cycle(pipe)
+    run_cycle(services)
 """)
 
 
 def test_sigkill_mid_cycle_leaves_no_partial_article(make_settings, fake_embedder, loopback,
                                                       tmp_path):
     settings = make_settings("[ingest]\nbatch_size = 2\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     items = []
     for i in range(8):
         loopback.route(f"/a/{i}.html", article_page(f"Story {i}", paragraphs(f"story {i}")))
@@ -191,7 +191,7 @@ def test_sigkill_mid_cycle_leaves_no_partial_article(make_settings, fake_embedde
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         partial = db.scalar(
             "SELECT count(*) FROM articles a WHERE a.source = 'feed' AND (NOT EXISTS (SELECT 1 "
             "FROM embeddings e WHERE e.article_id = a.id) OR NOT EXISTS (SELECT 1 FROM "
@@ -200,9 +200,9 @@ def test_sigkill_mid_cycle_leaves_no_partial_article(make_settings, fake_embedde
         etag = db.scalar("SELECT etag FROM feeds")
     assert partial == 0 and 2 <= before < 8
     assert etag is None  # the feed's state was not advanced past unstored entries
-    pipe.reset()
-    summary = run_cycle(pipe)
-    with pipe.warehouse.connect(read_only=True) as db:
+    services.reset()
+    summary = run_cycle(services)
+    with services.warehouse.connect(read_only=True) as db:
         titles = [r[0] for r in db.rows("SELECT title FROM articles WHERE source = 'feed'")]
     assert sorted(titles) == sorted(f"Story {i}" for i in range(8))
     assert summary.articles_new == 8 - before
@@ -217,7 +217,7 @@ def test_a_loopback_feed_does_not_exempt_its_entries(make_settings, fake_embedde
     # in every spelling and at the cloud metadata address. With the global switch off and no
     # per-feed exemption, not one request may reach them.
     settings = make_settings("[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     port = loopback.port
     items = [{"title": f"Canary {i}", "link": f"http://{host}:{port}/canary/{i}",
               "guid": f"c{i}", "description": f"Canary teaser {i} with some words."}
@@ -228,17 +228,17 @@ def test_a_loopback_feed_does_not_exempt_its_entries(make_settings, fake_embedde
         loopback.route(f"/canary/{i}", article_page(f"Canary {i}", paragraphs("secret")))
     loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.articles_new == len(items) and summary.from_feed == len(items)
     assert [p for _, p, _ in loopback.log] == ["/feed.xml"]  # not even robots.txt
-    for row in stored(pipe).values():
+    for row in stored(services).values():
         assert row["text_source_reason"].startswith("fetch_failed: blocked"), row
 
 
 def test_a_feed_exempted_in_the_feeds_file_may_link_inwards(make_settings, fake_embedder,
                                                             loopback):
     settings = make_settings("[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     loopback.route("/inner.html", article_page("Inner story", paragraphs("inner")))
     loopback.route("/feed.xml", rss([{"title": "Inner story", "link": loopback.url("/inner.html"),
                                       "guid": "1", "description": "Inner teaser."}]),
@@ -249,16 +249,16 @@ def test_a_feed_exempted_in_the_feeds_file_may_link_inwards(make_settings, fake_
     Path(settings.feeds.file).write_text(
         f'[[feeds]]\nurl = "{loopback.url("/feed.xml")}"\nallow_private = true\n\n'
         f'[[feeds]]\nurl = "{loopback.url("/other.xml")}"\n', encoding="utf-8")
-    run_cycle(pipe)
+    run_cycle(services)
     assert len(loopback.hits("/inner.html")) == 1  # the exempt feed's entry only
-    rows = stored(pipe)
+    rows = stored(services)
     assert rows["Inner story"]["text_source"] == "page"
 
 
 def test_one_slow_feed_does_not_hold_back_the_pages_of_the_others(make_settings, fake_embedder,
                                                                    loopback):
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     loopback.route("/slow.xml", rss([{"title": "Slow one", "link": loopback.url("/s.html"),
                                       "guid": "s", "description": "Slow teaser."}]),
                    content_type="application/rss+xml", delay_s=4.0)
@@ -270,7 +270,7 @@ def test_one_slow_feed_does_not_hold_back_the_pages_of_the_others(make_settings,
                      "description": f"Fast teaser {i}."})
     loopback.route("/fast.xml", rss(fast), content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/slow.xml"), loopback.url("/fast.xml")])
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.articles_new == 4
     slow_answered = loopback.arrived_at("/slow.xml")[0] + 4.0
     for i in range(3):
@@ -281,7 +281,7 @@ def test_one_slow_feed_does_not_hold_back_the_pages_of_the_others(make_settings,
 def test_a_huge_page_is_embedded_in_part_and_stored_whole(make_settings, embedder, loopback,
                                                           monkeypatch, caplog):
     settings = make_settings()
-    pipe = make_pipeline(settings, embedder)
+    services = make_pipeline(settings, embedder)
     monkeypatch.setattr(embedder, "max_chunks", 4)
     words = [f"word{i % 997} report {i}" for i in range(8000)]
     loopback.route("/huge.html", article_page("A huge page", [" ".join(words[k:k + 400])
@@ -291,8 +291,8 @@ def test_a_huge_page_is_embedded_in_part_and_stored_whole(make_settings, embedde
                    content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
     with caplog.at_level("WARNING"):
-        assert run_cycle(pipe).articles_new == 1
-    with pipe.warehouse.connect(read_only=True) as db:
+        assert run_cycle(services).articles_new == 1
+    with services.warehouse.connect(read_only=True) as db:
         aid, text_words = db.one("SELECT id, word_count FROM articles WHERE source = 'feed'")
         chunks = db.scalar("SELECT count(*) FROM chunk_embeddings WHERE article_id = ?", [aid])
     assert chunks == 4 and text_words >= 8000 * 3

@@ -64,7 +64,7 @@ def test_reload_applies_valid_settings_and_keeps_the_old_on_error(make_settings)
     daemon = Daemon(settings, reload)
     daemon.reload()
     assert daemon.settings.schedule.poll_interval_s == 120
-    assert daemon.pipe.settings.schedule.poll_interval_s == 120
+    assert daemon.services.settings.schedule.poll_interval_s == 120
     assert daemon.scheduler.get_job("poll").trigger.interval.total_seconds() == 120
     state["next"] = ConfigError("settings.toml: [http] concurrency: out of range")
     daemon.reload()
@@ -110,12 +110,12 @@ def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make
     daemon = Daemon(settings, lambda: settings)
     embedder = Embedder(cache_dir=model_cache)  # a fresh one: its model load must be seen too
     spy = _WriteSpy(embedder, daemon.warehouse)
-    daemon.pipe.embedder = embedder
+    daemon.services.embedder = embedder
     daemon.prepare()                      # migrate, seeds, model, index, tagger
-    assert ingest_job(daemon.pipe).status == "ok"
+    assert ingest_job(daemon.services).status == "ok"
     topics.write_text(topics.read_text() + "\n", encoding="utf-8")  # the tagger is rebuilt
     os.utime(topics, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
-    assert ingest_job(daemon.pipe, feeds=[loopback.url("/feed.xml")]).status == "ok"
+    assert ingest_job(daemon.services, feeds=[loopback.url("/feed.xml")]).status == "ok"
     assert {"_load", "embed", "encode"} <= set(spy.calls)
     assert spy.while_writing == []
 

@@ -22,12 +22,12 @@ def test_news_pages_are_stored_with_their_article_text(make_settings, embedder, 
     pages = everything[::3]
     settings = make_settings("[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
                              "concurrency = 8\n")
-    pipe = make_pipeline(settings, embedder)
+    services = make_pipeline(settings, embedder)
     feed = serve(loopback, pages)
     write_feeds(settings, [feed])
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.articles_new == len(pages)
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         text_by_url = dict(db.rows("SELECT url, text FROM articles WHERE source = 'feed'"))
         sources = dict(db.rows("SELECT text_source, count(*) FROM articles WHERE source = 'feed' "
                                "GROUP BY 1"))

@@ -21,7 +21,7 @@ from pipeline.search.rank import fold, reciprocal_rank_fusion
 from pipeline.search.saved import SavedSearches, load_searches, parse_since
 from pipeline.search.terms import analyze, index_terms, parse_query, phrase_pattern
 from pipeline.store import articles as article_store
-from pipeline.store import search_store
+from pipeline.store import search as search_store
 from tests.helpers import make_pipeline
 
 NOW = datetime.now(timezone.utc)
@@ -39,28 +39,28 @@ ARTICLES = [
 ]
 
 
-def add_articles(pipe, items, now=NOW) -> list[int]:
+def add_articles(services, items, now=NOW) -> list[int]:
     """Store feed articles through the single writer: (title, text, days ago)."""
     drafts = [ArticleDraft(source="feed", url=f"https://news.example/{abs(hash(t))}", title=t,
                            text=x, text_source="page", fetched_at=now,
                            canonical_url=f"https://news.example/{abs(hash(t))}",
                            published_at=now - timedelta(days=days), lang="en")
               for t, x, days in items]
-    writer = Writer(pipe)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
+    writer = Writer(services)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
         writer.start(db)
     return [a.id for a in writer.store(drafts)]
 
 
-def ids_by_title(pipe) -> dict[str, int]:
-    with pipe.warehouse.connect(read_only=True) as db:
+def ids_by_title(services) -> dict[str, int]:
+    with services.warehouse.connect(read_only=True) as db:
         return {t: int(i) for i, t in db.rows("SELECT id, title FROM articles")}
 
 
-def run(pipe, query, mode="hybrid", **filters):
-    prepared = prepare(query, [VectorSource("chunk_embeddings", pipe.embedder)], mode)
-    with pipe.warehouse.connect(read_only=True) as db:
+def run(services, query, mode="hybrid", **filters):
+    prepared = prepare(query, [VectorSource("chunk_embeddings", services.embedder)], mode)
+    with services.warehouse.connect(read_only=True) as db:
         return search(db, prepared, mode=mode, filters=SearchFilters(**filters))
 
 
@@ -146,7 +146,7 @@ def test_a_bad_saved_search_names_the_file_and_the_problem(tmp_path, body, probl
 # -- the index and the filters (fake embedder) ---------------------------------------------------
 
 @pytest.fixture
-def pipe(make_settings, fake_embedder, tmp_path):
+def services(make_settings, fake_embedder, tmp_path):
     searches = tmp_path / "searches.toml"
     searches.write_text(
         '[[searches]]\nname = "imagery"\nquery = "satellite imagery"\nmatch = "terms"\n\n'
@@ -161,97 +161,97 @@ def pipe(make_settings, fake_embedder, tmp_path):
     return p
 
 
-def test_the_writer_indexes_every_article_it_stores(pipe):
-    with pipe.warehouse.connect(read_only=True) as db:
+def test_the_writer_indexes_every_article_it_stores(services):
+    with services.warehouse.connect(read_only=True) as db:
         assert db.scalar("SELECT count(*) FROM articles") == \
             db.scalar("SELECT count(*) FROM search_docs")
-    out = run(pipe, "sanctioning imagery companies", mode="text")
+    out = run(services, "sanctioning imagery companies", mode="text")
     assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
     assert "Harbour festival draws crowds" not in titles(out)
 
 
-def test_a_phrase_must_appear_as_written(pipe):
-    assert titles(run(pipe, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
+def test_a_phrase_must_appear_as_written(services):
+    assert titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
     # Same words, other order: no article holds that phrase.
-    assert run(pipe, '"pictures radar"').stories == ()
+    assert run(services, '"pictures radar"').stories == ()
 
 
-def test_filters_by_date_and_topic(pipe):
-    every = titles(run(pipe, "satellite", mode="text"))
-    recent = titles(run(pipe, "satellite", mode="text", since=NOW - timedelta(days=7)))
+def test_filters_by_date_and_topic(services):
+    every = titles(run(services, "satellite", mode="text"))
+    recent = titles(run(services, "satellite", mode="text", since=NOW - timedelta(days=7)))
     assert "Weather satellite reaches orbit" in every
     assert "Weather satellite reaches orbit" not in recent   # published 40 days ago
     assert "Treasury sanctions satellite imagery firm" in recent
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         tagged = {r[0] for r in db.rows("SELECT topic FROM article_topics")}
     topic = sorted(tagged)[0]
-    for story in run(pipe, "satellite", topic=topic).stories:
-        with pipe.warehouse.connect(read_only=True) as db:
+    for story in run(services, "satellite", topic=topic).stories:
+        with services.warehouse.connect(read_only=True) as db:
             assert db.scalar("SELECT count(*) FROM article_topics WHERE article_id = ? AND "
                              "topic = ?", [story.best.article.id, topic]) == 1
 
 
-def test_entity_filter_uses_the_watchlist_and_needs_it(pipe):
-    ids = ids_by_title(pipe)
-    with pipe.warehouse.transaction() as db:
+def test_entity_filter_uses_the_watchlist_and_needs_it(services):
+    ids = ids_by_title(services)
+    with services.warehouse.transaction() as db:
         db.execute("DELETE FROM article_entities")
         db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
                    "evidence) VALUES (?, 'Spacety', 1, 0, '')",
                    [ids["Weather satellite reaches orbit"]])
-    assert titles(run(pipe, "satellite", entity="spacety")) == ["Weather satellite reaches orbit"]
-    assert run(pipe, "satellite", entity="Wagner Group").stories == ()
+    assert titles(run(services, "satellite", entity="spacety")) == ["Weather satellite reaches orbit"]
+    assert run(services, "satellite", entity="Wagner Group").stories == ()
     # A warehouse without the watchlist's table (one migrated before it existed).
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         for view in db.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal "
                             "AND sql ILIKE '%article_entities%'"):
             db.execute(f"DROP VIEW {view[0]}")
         db.execute("DROP TABLE article_entities")
     with pytest.raises(WatchlistMissingError, match="the watchlist is not set up"):
-        run(pipe, "satellite", entity="Spacety")
-    assert titles(run(pipe, "satellite"))   # without --entity the search still runs
+        run(services, "satellite", entity="Spacety")
+    assert titles(run(services, "satellite"))   # without --entity the search still runs
 
 
-def test_stories_fold_their_reports(pipe):
-    first = ids_by_title(pipe)["Treasury sanctions satellite imagery firm"]
-    add_articles(pipe, [("Imagery firm hit by sanctions",
+def test_stories_fold_their_reports(services):
+    first = ids_by_title(services)["Treasury sanctions satellite imagery firm"]
+    add_articles(services, [("Imagery firm hit by sanctions",
                          "Sanctions were imposed on a satellite imagery firm over radar images "
                          "of the front line, officials said.", 1)])
-    ids = ids_by_title(pipe)
-    with pipe.warehouse.transaction() as db:
+    ids = ids_by_title(services)
+    with services.warehouse.transaction() as db:
         db.execute("UPDATE articles SET story_id = ? WHERE id IN (?, ?)",
                    [first, first, ids["Imagery firm hit by sanctions"]])
-    out = run(pipe, "satellite imagery sanctions")
+    out = run(services, "satellite imagery sanctions")
     top = out.stories[0]
     assert top.story_id == first and top.reports == 2 and top.matched == 2
     assert len({s.story_id for s in out.stories}) == len(out.stories)
 
 
-def test_articles_stored_before_the_index_are_indexed_and_compaction_keeps_results(pipe):
-    before = titles(run(pipe, "satellite orbit", mode="text"))
-    with pipe.warehouse.transaction() as db:
+def test_articles_stored_before_the_index_are_indexed_and_compaction_keeps_results(services):
+    before = titles(run(services, "satellite orbit", mode="text"))
+    with services.warehouse.transaction() as db:
         db.execute("DELETE FROM search_terms")
         db.execute("DELETE FROM search_docs")
-    assert run(pipe, "satellite orbit", mode="text").stories == ()
-    assert index_for_search(pipe.warehouse) == len(ids_by_title(pipe))
-    assert compact_search_index(pipe.warehouse) > 0
-    assert titles(run(pipe, "satellite orbit", mode="text")) == before
-    with pipe.warehouse.connect(read_only=True) as db:
+    assert run(services, "satellite orbit", mode="text").stories == ()
+    assert index_for_search(services.warehouse) == len(ids_by_title(services))
+    assert compact_search_index(services.warehouse) > 0
+    assert titles(run(services, "satellite orbit", mode="text")) == before
+    with services.warehouse.connect(read_only=True) as db:
         assert search_store.uncompacted(db) == 0
         assert search_store.count_unindexed(db, index_terms("", "").analyzer) == 0
 
 
-def test_deleting_an_article_removes_it_from_the_index(pipe):
-    aid = ids_by_title(pipe)["Harbour festival draws crowds"]
-    with pipe.warehouse.transaction() as db:
+def test_deleting_an_article_removes_it_from_the_index(services):
+    aid = ids_by_title(services)["Harbour festival draws crowds"]
+    with services.warehouse.transaction() as db:
         article_store.delete_articles(db, [aid])
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         assert db.scalar("SELECT count(*) FROM search_terms WHERE article_id = ?", [aid]) == 0
-    assert run(pipe, "harbour festival", mode="text").stories == ()
+    assert run(services, "harbour festival", mode="text").stories == ()
 
 
-def test_saved_searches_match_new_articles_for_alerts(pipe):
-    ids = ids_by_title(pipe)
-    saved = SavedSearches(pipe.settings.search, pipe.embedder, pipe.warehouse)
+def test_saved_searches_match_new_articles_for_alerts(services):
+    ids = ids_by_title(services)
+    saved = SavedSearches(services.settings.search, services.embedder, services.warehouse)
     everything = [ids[t] for t, _, _ in ARTICLES]       # the newly stored ones
     assert saved.match_saved("imagery", everything) == {
         ids["Treasury sanctions satellite imagery firm"]}
@@ -271,33 +271,33 @@ def test_saved_searches_match_new_articles_for_alerts(pipe):
 
 @pytest.mark.model
 def test_search_finds_a_seed_by_a_paraphrase_and_by_an_exact_phrase(make_settings, embedder):
-    pipe = make_pipeline(make_settings(), embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
+    services = make_pipeline(make_settings(), embedder)
+    with services.warehouse.connect(read_only=True) as db:
         seeds = {url[5:8]: aid for aid, url in
                  db.rows("SELECT id, url FROM articles WHERE source = 'seed'")}
     # Shares no word with seed 002 (US sanctions on Spacety for imagery given to Wagner).
     paraphrase = "Washington punishes a startup for handing battlefield pictures to Moscow's hired guns"
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         present = search_store.terms_present(db, [seeds["002"]], parse_query(paraphrase).terms)
     assert not present
-    hybrid = run(pipe, paraphrase)
+    hybrid = run(services, paraphrase)
     assert any(seeds["002"] in s.article_ids for s in hybrid.stories[:2])
-    assert all(seeds["002"] not in s.article_ids for s in run(pipe, paraphrase, "text").stories)
+    assert all(seeds["002"] not in s.article_ids for s in run(services, paraphrase, "text").stories)
     # An exact phrase: only the seed that says "no limits" friendship, first.
-    out = run(pipe, '"no limits" friendship')
+    out = run(services, '"no limits" friendship')
     assert [s.best.article.id for s in out.stories] == [seeds["001"]]
     assert "no limits" in out.stories[0].best.passage.lower()
-    assert run(pipe, '"limits no" friendship').stories == ()
+    assert run(services, '"limits no" friendship').stories == ()
 
 
 @pytest.mark.model
 def test_search_command_is_read_only_and_explains_its_results(make_settings, embedder,
                                                               monkeypatch):
     settings = make_settings()
-    pipe = make_pipeline(settings, embedder)
+    services = make_pipeline(settings, embedder)
     monkeypatch.setattr("pipeline.embed.factory.make_embedder", lambda _settings: embedder)
     path = Path(settings.warehouse.path)
-    with pipe.warehouse.connect() as db:
+    with services.warehouse.connect() as db:
         db.execute("CHECKPOINT")
     before = (path.stat().st_mtime_ns, path.stat().st_size)
     runner = CliRunner()
@@ -317,7 +317,7 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
     (Path(settings.source).parent / "watchlist.toml").write_text(
         '[[entities]]\nname = "Spacety"\nkind = "organisation"\n'
         'aliases = ["Changsha Tianyi Space Science and Technology"]\n', encoding="utf-8")
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
                    "evidence) SELECT id, 'Spacety', 1, 0, '' FROM articles "
                    "WHERE url = ?", [rows[0]["url"]])

@@ -51,11 +51,11 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     seeds_dir = tmp_path / "seeds"
     shutil.copytree(SEEDS, seeds_dir)
     settings = make_settings(f'[seeds]\ndir = "{seeds_dir}"\n')
-    pipe = Services(settings, embedder=embedder)
-    assert pipe.warehouse.migrate()
-    first = sync_seeds(pipe)
+    services = Services(settings, embedder=embedder)
+    assert services.warehouse.migrate()
+    first = sync_seeds(services)
     assert len(first.added) == 5
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.dicts("SELECT a.id, a.url, a.title, a.text, a.content_hash, e.dim, e.vector, "
                         "e.model, a.text_source FROM articles a JOIN embeddings e "
                         "ON e.article_id = a.id WHERE a.source = 'seed' ORDER BY a.url")
@@ -68,9 +68,9 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     assert chunks > 5  # the long seeds have several chunks
 
     # Re-running adds nothing and keeps every id and hash.
-    again = sync_seeds(pipe)
+    again = sync_seeds(services)
     assert not again.added and not again.updated and len(again.unchanged) == 5
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         assert db.rows("SELECT id, content_hash FROM articles ORDER BY id") == \
             [(r["id"], r["content_hash"]) for r in sorted(rows, key=lambda r: r["id"])]
 
@@ -78,9 +78,9 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     target = seeds_dir / "003_aa95785925755c3c.txt"
     target.write_text(target.read_text(encoding="utf-8") + "\nAn added closing paragraph.\n",
                       encoding="utf-8")
-    edited = sync_seeds(pipe)
+    edited = sync_seeds(services)
     assert edited.updated == ("003_aa95785925755c3c.txt",) and not edited.added
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         after = dict(db.rows("SELECT url, text FROM articles"))
         assert db.scalar("SELECT count(*) FROM articles") == 5
     assert after["seed:003_aa95785925755c3c.txt"].endswith("An added closing paragraph.")

@@ -24,34 +24,34 @@ TEXTS = [
 ]
 
 
-def _store(pipe, texts, first_id):
+def _store(services, texts, first_id):
     drafts = [ArticleDraft(source="feed", url=f"http://x.org/{first_id + k}", title=f"t{k}",
                            text=t, text_source="page", fetched_at=NOW, published_at=NOW,
                            lang="en") for k, t in enumerate(texts)]
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    stored = pipe.process(drafts, first_id=first_id)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    stored = services.process(drafts, first_id=first_id)
     return stored
 
 
 def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
         make_settings, fake_embedder):
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
-    a, b, c = _store(pipe, TEXTS[:3], 100)
+    services = make_pipeline(settings, fake_embedder)
+    a, b, c = _store(services, TEXTS[:3], 100)
     assert len({a.dedup.story_id, b.dedup.story_id, c.dedup.story_id}) == 3
     assert all(x.dedup.story_evidence["rule"] == "new story" for x in (a, b, c))
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [a, b, c])
-    [d] = _store(pipe, TEXTS[3:], 103)
+    [d] = _store(services, TEXTS[3:], 103)
     evidence = {"rule": "meaning", "via": 100, "story": 100, "meaning": 0.8, "words": 0.1,
                 "members_agreeing": 1, "members": 1,
                 "merged": [{"story": 101, "closeness": 0.6, "via": 101, "meaning": 0.79,
                             "words": 0.05}]}
     d = replace(d, dedup=DedupDecision(None, None, None, 100, evidence, (101,)))
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [d])
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         stories = dict(db.rows("SELECT id, story_id FROM articles WHERE source = 'feed'"))
         merges = db.dicts("SELECT * FROM story_merges")
         view = dict(db.rows("SELECT story_id, originals FROM stories WHERE NOT has_seed"))
@@ -74,19 +74,19 @@ def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
 
 def test_rebuild_records_evidence_for_every_article(make_settings, fake_embedder):
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
-    stored = _store(pipe, TEXTS + [TEXTS[0] + " Republished with permission."], 200)
-    with pipe.warehouse.transaction() as db:
+    services = make_pipeline(settings, fake_embedder)
+    stored = _store(services, TEXTS + [TEXTS[0] + " Republished with permission."], 200)
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
         db.execute("UPDATE articles SET story_evidence = NULL")
         db.execute("UPDATE embeddings SET title_vector = NULL")
     result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", "--rebuild"])
     assert result.exit_code == 0, result.output
     assert "0 decisions changed" in result.output
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         rules = dict(db.rows("SELECT id, json_extract_string(story_evidence, '$.rule') "
                              "FROM articles WHERE source = 'feed'"))
         untitled = db.scalar("SELECT count(*) FROM embeddings WHERE title_vector IS NULL")
     assert rules[204] == "copy" and all(rules[i] for i in range(200, 204))
     assert untitled == 0
-    assert assert_warehouse_duplicates_overlap(pipe.warehouse, settings.dedup) == 1
+    assert assert_warehouse_duplicates_overlap(services.warehouse, settings.dedup) == 1

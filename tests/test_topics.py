@@ -88,7 +88,7 @@ def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, lo
     topics = tmp_path / "topics.toml"
     topics.write_text(SHIPPED.read_text() + FOURTH)
     settings = make_settings(f'[topics]\nfile = "{topics}"\n')
-    pipe = make_pipeline(settings, embedder)
+    services = make_pipeline(settings, embedder)
     paragraphs = [
         "A ransomware gang encrypted the computers of the city's hospital on Sunday and "
         "demanded a ransom of two million dollars in bitcoin.",
@@ -108,9 +108,9 @@ def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, lo
         {"title": "Pleasant week ahead", "link": loopback.url("/w.html"), "guid": "w"}]),
         content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
-    summary = run_cycle(pipe)
+    summary = run_cycle(services)
     assert summary.per_topic == {"ransomware": 1}
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.dicts("SELECT a.title, a.on_topic, t.topic, t.matched_terms, t.passage "
                         "FROM articles a LEFT JOIN article_topics t ON t.article_id = a.id "
                         "WHERE a.source = 'feed' ORDER BY a.id")
@@ -128,8 +128,8 @@ def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, e
     topics = tmp_path / "topics.toml"
     topics.write_text(SHIPPED.read_text())
     settings = make_settings(f'[topics]\nfile = "{topics}"\n')
-    pipe = make_pipeline(settings, embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
+    services = make_pipeline(settings, embedder)
+    with services.warehouse.connect(read_only=True) as db:
         before = db.rows("SELECT article_id, topic FROM article_topics ORDER BY 1, 2")
     assert ("espionage" in {t for _, t in before})
     # Raise the espionage threshold above any score: retag removes those tags.
@@ -144,7 +144,7 @@ def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, e
     result = CliRunner().invoke(cli, ["--config", settings.source, "retag"])
     assert result.exit_code == 0, result.output
     assert "espionage: 0 added, 2 removed" in result.output
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         after = db.rows("SELECT article_id, topic FROM article_topics ORDER BY 1, 2")
         seed3 = db.scalar("SELECT id FROM articles WHERE url LIKE 'seed:003%'")
     assert [r for r in before if r[1] != "espionage"] == after
@@ -157,8 +157,8 @@ def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, e
 
 @pytest.mark.model
 def test_seeds_get_exactly_their_topics(make_settings, embedder):
-    pipe = make_pipeline(make_settings(), embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
+    services = make_pipeline(make_settings(), embedder)
+    with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT a.url, list(t.topic ORDER BY t.topic) FROM articles a "
                        "LEFT JOIN article_topics t ON t.article_id = a.id "
                        "WHERE a.source = 'seed' GROUP BY a.url ORDER BY a.url")
@@ -176,12 +176,12 @@ def test_an_edited_topics_file_applies_to_the_next_cycle(make_settings, fake_emb
 
     topics = tmp_path / "topics.toml"
     topics.write_text(SHIPPED.read_text())
-    pipe = make_pipeline(make_settings(f'[topics]\nfile = "{topics}"\n'), fake_embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    assert len(pipe.tagger.topics) == 3
+    services = make_pipeline(make_settings(f'[topics]\nfile = "{topics}"\n'), fake_embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    assert len(services.tagger.topics) == 3
     topics.write_text(SHIPPED.read_text() + FOURTH)
     os.utime(topics, ns=(topics.stat().st_atime_ns, topics.stat().st_mtime_ns + 10**9))
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    assert [t.slug for t in pipe.tagger.topics][-1] == "ransomware"
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    assert [t.slug for t in services.tagger.topics][-1] == "ransomware"

@@ -172,7 +172,7 @@ REPORTS = [
 ]
 
 
-def _store(pipe, texts: list[str], first_id: int) -> None:
+def _store(services, texts: list[str], first_id: int) -> None:
     from datetime import datetime, timezone
 
     from pipeline.models import ArticleDraft
@@ -182,23 +182,23 @@ def _store(pipe, texts: list[str], first_id: int) -> None:
     drafts = [ArticleDraft(source="feed", url=f"http://x.org/{first_id + i}", title=f"t{i}",
                            text=t, text_source="page", fetched_at=now, lang="en")
               for i, t in enumerate(texts)]
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    stored = pipe.process(drafts, first_id=first_id)
-    with pipe.warehouse.transaction() as db:
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    stored = services.process(drafts, first_id=first_id)
+    with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
 
 
 def _fresh(settings, embedder):
     from pipeline.ingest import Services
 
-    pipe = Services(settings, embedder=embedder)
-    with pipe.warehouse.connect(read_only=True) as db:
-        pipe.refresh(db)
-    return pipe
+    services = Services(settings, embedder=embedder)
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    return services
 
 
-def _decisions(pipe, texts: list[str], first_id: int):
+def _decisions(services, texts: list[str], first_id: int):
     from datetime import datetime, timezone
 
     from pipeline.models import ArticleDraft
@@ -207,7 +207,7 @@ def _decisions(pipe, texts: list[str], first_id: int):
     drafts = [ArticleDraft(source="feed", url=f"http://y.org/{i}", title="t", text=t,
                            text_source="page", fetched_at=now, lang="en")
               for i, t in enumerate(texts)]
-    return [(a.dedup.duplicate_of, a.dedup.story_id) for a in pipe.process(drafts, first_id)]
+    return [(a.dedup.duplicate_of, a.dedup.story_id) for a in services.process(drafts, first_id)]
 
 
 @pytest.fixture
@@ -217,11 +217,11 @@ def saved(make_settings, fake_embedder):
     from tests.helpers import make_pipeline
 
     settings = make_settings("[dedup]\nvector_index_min_rows = 0\n")
-    pipe = make_pipeline(settings, fake_embedder)
-    _store(pipe, REPORTS[:3], first_id=100)
-    assert pipe.save_vectors()
-    assert not pipe.save_vectors(force=True)  # nothing changed since
-    return settings, pipe
+    services = make_pipeline(settings, fake_embedder)
+    _store(services, REPORTS[:3], first_id=100)
+    assert services.save_vectors()
+    assert not services.save_vectors(force=True)  # nothing changed since
+    return settings, services
 
 
 PROBES = ["Editor's note: republished. " + REPORTS[0], "Update: " + REPORTS[3],
@@ -230,10 +230,10 @@ PROBES = ["Editor's note: republished. " + REPORTS[0], "Update: " + REPORTS[3],
 
 def test_saved_index_is_loaded_and_extended_with_what_was_stored_since(saved, fake_embedder,
                                                                        caplog):
-    settings, pipe = saved
+    settings, services = saved
     path, info = index_paths(settings.warehouse.path)
     assert path.exists() and json.loads(info.read_text())["max_owner"] == 102
-    _store(pipe, REPORTS[3:], first_id=103)   # stored after the save
+    _store(services, REPORTS[3:], first_id=103)   # stored after the save
     with caplog.at_level(logging.INFO, logger="pipeline.ingest.services"):
         fresh = _fresh(settings, fake_embedder)
     assert "from the saved index" in caplog.text
@@ -257,14 +257,14 @@ def _exact(settings):
 def test_damaged_or_stale_index_is_rebuilt_with_one_warning(saved, fake_embedder, caplog, damage):
     from pipeline.store import articles as article_store
 
-    settings, pipe = saved
+    settings, services = saved
     path, _ = index_paths(settings.warehouse.path)
     if damage == "corrupt":
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
     else:
-        with pipe.warehouse.transaction() as db:
+        with services.warehouse.transaction() as db:
             article_store.delete_articles(db, [102 if damage == "deleted_last" else 101])
     with caplog.at_level(logging.INFO):
         fresh = _fresh(settings, fake_embedder)
@@ -288,11 +288,11 @@ def test_no_file_is_no_warning_and_exact_mode_writes_none(make_settings, fake_em
     from tests.helpers import make_pipeline
 
     settings = make_settings()
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     with caplog.at_level(logging.WARNING):
-        _store(pipe, REPORTS, first_id=100)
+        _store(services, REPORTS, first_id=100)
     assert not caplog.records
-    assert not pipe.save_vectors(force=True)
+    assert not services.save_vectors(force=True)
     assert not index_paths(settings.warehouse.path)[0].exists()
 
 
@@ -308,15 +308,15 @@ def test_ingest_cycles_save_the_index_and_a_new_process_continues_from_it(
               "content": f"<p>{text}</p>"} for i, text in enumerate(REPORTS)]
     loopback.route("/a.xml", rss(items[:2]), content_type="application/rss+xml")
     loopback.route("/b.xml", rss(items[2:]), content_type="application/rss+xml")
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     write_feeds(settings, [loopback.url("/a.xml"), loopback.url("/b.xml")])
-    assert run_cycle(pipe, feeds=[loopback.url("/a.xml")]).articles_new == 2
+    assert run_cycle(services, feeds=[loopback.url("/a.xml")]).articles_new == 2
     path, info = index_paths(settings.warehouse.path)
     saved_first = json.loads(info.read_text())["max_owner"]
     # The next cycle starts by saving what the previous one stored, then stores more.
-    assert run_cycle(pipe, feeds=[loopback.url("/b.xml")]).articles_new == 2
+    assert run_cycle(services, feeds=[loopback.url("/b.xml")]).articles_new == 2
     assert json.loads(info.read_text())["max_owner"] > saved_first
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         feed_ids = [r[0] for r in db.rows("SELECT id FROM articles WHERE source = 'feed' "
                                           "ORDER BY id")]
     with caplog.at_level(logging.INFO, logger="pipeline.ingest.services"):

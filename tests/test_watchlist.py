@@ -121,7 +121,7 @@ def watched(make_settings, fake_embedder, tmp_path, loopback):
     path = tmp_path / "watchlist.toml"
     path.write_text(WATCH, encoding="utf-8")
     settings = make_settings(f'[watchlist]\nfile = "{path}"\n')
-    pipe = make_pipeline(settings, fake_embedder)
+    services = make_pipeline(settings, fake_embedder)
     items = []
     bodies = [[f"Treasury names Spacety again in filing {k}; lawyers for the satellite firm "
                f"answered with letter {k * 3} and a statement on export licences." for k in range(6)]
@@ -135,27 +135,27 @@ def watched(make_settings, fake_embedder, tmp_path, loopback):
                       "description": f"{title}."})
     loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
     write_feeds(settings, [loopback.url("/feed.xml")])
-    return pipe, path
+    return services, path
 
 
-def entity_rows(pipe):
-    with pipe.warehouse.connect(read_only=True) as db:
+def entity_rows(services):
+    with services.warehouse.connect(read_only=True) as db:
         return db.rows("SELECT a.title, e.entity FROM article_entities e JOIN "
                        "articles a ON a.id = e.article_id WHERE a.source = 'feed' ORDER BY 1, 2")
 
 
 def test_entities_are_stored_with_the_article_and_edits_apply_next_cycle(watched, loopback):
-    pipe, path = watched
-    run_cycle(pipe)
-    assert entity_rows(pipe) == [("Treasury names Spacety again", "Spacety")]
-    with pipe.warehouse.connect(read_only=True) as db:
+    services, path = watched
+    run_cycle(services)
+    assert entity_rows(services) == [("Treasury names Spacety again", "Spacety")]
+    with services.warehouse.connect(read_only=True) as db:
         aliases, mentions, text, offset = db.one(
             "SELECT e.aliases, e.mentions, a.text, e.first_offset FROM article_entities e "
             "JOIN articles a ON a.id = e.article_id WHERE a.source = 'feed'")
     assert set(aliases) == {"Spacety", "天仪研究院"}
     assert mentions == text.count("Spacety") + text.count("天仪研究院") + 1  # + the title
     assert text[offset:].startswith("Spacety")
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         seeds = db.scalar("SELECT count(*) FROM article_entities e JOIN articles a ON "
                           "a.id = e.article_id WHERE a.source = 'seed'")
     assert seeds == 2  # seeds 000 and 002 name Spacety
@@ -167,36 +167,36 @@ def test_entities_are_stored_with_the_article_and_edits_apply_next_cycle(watched
     loopback.route("/feed.xml", rss([{"title": "Terra Tech again", "link": loopback.url("/2.html"),
                                       "guid": "g2", "description": "Terra Tech again."}]),
                    content_type="application/rss+xml")
-    run_cycle(pipe, feeds=[loopback.url("/feed.xml")])
-    rows = entity_rows(pipe)
+    run_cycle(services, feeds=[loopback.url("/feed.xml")])
+    rows = entity_rows(services)
     assert ("Terra Tech again", "Terra Tech") in rows
     assert not any(t == "Terra Tech under scrutiny" for t, _ in rows)
     from pipeline.ingest.upkeep import retag
 
-    changes = retag(pipe)
+    changes = retag(services)
     # The article stored before the edit, and seed 002, which names Terra Tech too.
     assert changes.entities == {"Terra Tech": {"added": 2, "removed": 0}}
-    assert ("Terra Tech under scrutiny", "Terra Tech") in entity_rows(pipe)
+    assert ("Terra Tech under scrutiny", "Terra Tech") in entity_rows(services)
 
 
 def test_entities_command_lists_counts_and_latest_articles(watched):
-    pipe, _ = watched
-    run_cycle(pipe)
+    services, _ = watched
+    run_cycle(services)
     runner = CliRunner()
-    out = runner.invoke(cli, ["--config", pipe.settings.source, "entities", "--format", "json"])
+    out = runner.invoke(cli, ["--config", services.settings.source, "entities", "--format", "json"])
     assert out.exit_code == 0, out.output
     import json
 
     rows = {r["entity"]: r for r in json.loads(out.output)}
     assert rows["Spacety"]["articles"] == 1 and rows["Spacety"]["stories"] == 1
     assert rows["Spacety"]["latest article"] == "Treasury names Spacety again"
-    one = runner.invoke(cli, ["--config", pipe.settings.source, "entities", "spacety",
+    one = runner.invoke(cli, ["--config", services.settings.source, "entities", "spacety",
                               "--format", "json"])
     assert one.exit_code == 0, one.output
     [row] = json.loads(one.output)
     assert row["title"] == "Treasury names Spacety again" and "Spacety" in row["evidence"]
-    with pipe.warehouse.connect(read_only=True) as db:
+    with services.warehouse.connect(read_only=True) as db:
         weekly = db.rows("SELECT entity, articles, stories FROM weekly_entity_counts")
     assert weekly == [("Spacety", 1, 1)]
-    missing = runner.invoke(cli, ["--config", pipe.settings.source, "entities", "Nobody"])
+    missing = runner.invoke(cli, ["--config", services.settings.source, "entities", "Nobody"])
     assert missing.exit_code != 0 and "not in the watchlist" in missing.output

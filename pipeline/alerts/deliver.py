@@ -24,7 +24,7 @@ from pipeline.config.settings import Settings
 from pipeline.errors import AlertError
 from pipeline.feeds.schedule import backoff_delay
 from pipeline.models import AlertMessage
-from pipeline.store import alerts_store
+from pipeline.store import alerts as alerts_store
 from pipeline.store.db import Warehouse
 
 log = logging.getLogger(__name__)

@@ -89,7 +89,7 @@ class Daemon:
         self.stop = threading.Event()
         self._hup = threading.Event()
         self.warehouse = make_warehouse(settings, stop=self.stop)
-        self.pipe = Services(settings, warehouse=self.warehouse)
+        self.services = Services(settings, warehouse=self.warehouse)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -117,7 +117,7 @@ class Daemon:
 
     def poll(self) -> None:
         """The poll job: one ingest cycle over due feeds."""
-        self._job("ingest", lambda: ingest_job(self.pipe, cancel=self.stop))
+        self._job("ingest", lambda: ingest_job(self.services, cancel=self.stop))
 
     def digest(self) -> None:
         """The weekly digest job; a failed send is retried after [schedule] digest_retry_s."""
@@ -167,7 +167,7 @@ class Daemon:
                  "warehouse": str(self.warehouse.path), "running_job": self.running,
                  "jobs": jobs, "last": self.last,
                  "updated_at": datetime.now(timezone.utc).isoformat()}
-        if (leads := self.pipe.lead_state_known) is not None:
+        if (leads := self.services.lead_state_known) is not None:
             state["cross_lingual"] = leads.detail
         path = state_path(self.warehouse.path)
         tmp = path.with_suffix(".tmp")
@@ -197,10 +197,10 @@ class Daemon:
             log.error("reload refused: the warehouse path cannot change while running")
             return
         old, self.settings = self.settings, new
-        self.pipe.settings = new
+        self.services.settings = new
         if new.embed != old.embed:
-            self.pipe.embedder = make_embedder(new)
-        self.pipe.reset()
+            self.services.embedder = make_embedder(new)
+        self.services.reset()
         self.warehouse.busy_timeout_s = new.warehouse.busy_timeout_s
         self._schedule(first_poll=None)
         log.info("settings reloaded from %s", new.source)
@@ -218,8 +218,8 @@ class Daemon:
         the warehouse is open read-only, so the first cycle holds the file only to write."""
         with writer_lock(self.warehouse, "start"):
             self.warehouse.migrate()
-            sync_seeds(self.pipe)
-        self.pipe.warm_up()
+            sync_seeds(self.services)
+        self.services.warm_up()
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit code."""

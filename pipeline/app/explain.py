@@ -9,7 +9,8 @@ from typing import Any
 
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
-from pipeline.store import stories_store, topics_store
+from pipeline.store import stories as stories_store
+from pipeline.store import topics as topics_store
 
 
 @dataclass(frozen=True)

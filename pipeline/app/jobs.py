@@ -118,7 +118,7 @@ def _run(job: str, warehouse: Warehouse,
     return result
 
 
-def ingest_job(pipe: Services, *, feeds: Sequence[str] | None = None,
+def ingest_job(services: Services, *, feeds: Sequence[str] | None = None,
                reporter: Reporter | None = None, cancel: threading.Event | None = None,
                lock_wait_s: float = 600.0, setup: bool = False) -> JobResult:
     """One ingest cycle as a job; `setup` first migrates the warehouse and loads the seeds (a
@@ -126,15 +126,15 @@ def ingest_job(pipe: Services, *, feeds: Sequence[str] | None = None,
 
     def body():
         if setup:
-            pipe.warehouse.migrate()
-            sync_seeds(pipe)
+            services.warehouse.migrate()
+            sync_seeds(services)
         else:
-            sync_seeds_if_changed(pipe)
-        summary: CycleSummary = run_cycle(pipe, feeds=feeds, reporter=reporter, cancel=cancel)
+            sync_seeds_if_changed(services)
+        summary: CycleSummary = run_cycle(services, feeds=feeds, reporter=reporter, cancel=cancel)
         status = "interrupted" if summary.interrupted else "ok"
         return status, summary.counts(), summary, None
 
-    return _run("ingest", pipe.warehouse, body, lock_wait_s)
+    return _run("ingest", services.warehouse, body, lock_wait_s)
 
 
 def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = None,

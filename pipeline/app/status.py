@@ -8,8 +8,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pipeline.config.settings import Settings
-from pipeline.store import alerts_store, reports
+from pipeline.store import alerts as alerts_store
 from pipeline.store import articles as article_store
+from pipeline.store import reports
 from pipeline.store import runs as run_store
 from pipeline.store.db import Warehouse
 

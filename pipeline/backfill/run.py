@@ -31,7 +31,7 @@ from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
 from pipeline.models import ArticleDraft, Embedding
 from pipeline.store import articles as article_store
-from pipeline.store import backfill_store
+from pipeline.store import backfill as backfill_store
 
 log = logging.getLogger(__name__)
 

@@ -42,9 +42,9 @@ def _register() -> None:
         daemon,
         dedup,
         digest,
+        export,
         feeds,
         ingest,
-        lake,
         search,
         status,
         topics,
@@ -53,7 +53,7 @@ def _register() -> None:
 
     for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
                     ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
-                    dedup.dedup, lake.export, watch.entities, watch.alerts, search.search,
+                    dedup.dedup, export.export, watch.entities, watch.alerts, search.search,
                     backfill.backfill):
         cli.add_command(command)
 

@@ -49,9 +49,9 @@ def backfill(app: App, sources: tuple[str, ...], since: datetime | None,
         raise click.UsageError("--since must be before --until")
     options = BackfillOptions(since=since, until=until, dry_run=dry_run, workers=workers,
                               scheduler=scheduler)
-    pipe = Services(app.settings)
+    services = Services(app.settings)
     with BackfillBar() as bar:
-        summary = run_backfill(pipe, list(sources), options, progress=bar)
+        summary = run_backfill(services, list(sources), options, progress=bar)
     c = summary.counts
     console = Console(stderr=dry_run)  # a dry run's listing owns stdout
     if dry_run:

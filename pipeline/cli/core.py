@@ -9,14 +9,14 @@ from click.core import ParameterSource
 from rich.console import Console
 
 from pipeline.cli.app import App, pass_app
-from pipeline.cli.export import (
+from pipeline.cli.output import emit, format_option
+from pipeline.cli.sql_output import (
     EXPORT_FORMATS,
     check_destination,
     export_format,
     refuse_warehouse_files,
     write_table,
 )
-from pipeline.cli.output import emit, format_option
 from pipeline.config.settings import render_settings
 from pipeline.sql.guard import check_read_only
 from pipeline.sql.run import run_query

@@ -48,7 +48,7 @@ def _rebuild(app: App) -> None:
 
 def _verify(app: App) -> None:
     from pipeline.dedup.overlap import OverlapInvariantError, check_overlaps
-    from pipeline.store.dedup_store import duplicates_with_originals
+    from pipeline.store.dedup import duplicates_with_originals
 
     warehouse = app.warehouse
     warehouse.check_current()

@@ -20,9 +20,9 @@ def ingest(app: App, feeds: tuple[str, ...]) -> None:
     from pipeline.errors import NewswatchError
     from pipeline.ingest import Services
 
-    pipe = Services(app.settings)
+    services = Services(app.settings)
     with RichReporter() as reporter:
-        result = ingest_job(pipe, feeds=list(feeds) or None, reporter=reporter, setup=True)
+        result = ingest_job(services, feeds=list(feeds) or None, reporter=reporter, setup=True)
     if result.status == "error":
         raise NewswatchError(f"ingest failed: {result.error}")
     c = result.counts

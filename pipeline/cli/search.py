@@ -58,7 +58,7 @@ def search(app: App, query: str | None, saved_name: str | None, since: str | Non
     from pipeline.search.engine import search as run_search
     from pipeline.search.saved import SavedSearches, entity_name, parse_since
     from pipeline.search.terms import ANALYZER
-    from pipeline.store import search_store
+    from pipeline.store import search as search_store
     from pipeline.tag.topics import load_topics
     from pipeline.tag.watchlist import load_watchlist
 

@@ -33,7 +33,7 @@ def _since(value: str | None) -> datetime | None:
 @pass_app
 def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Watchlist entities with their counts and latest article, or NAME's latest articles."""
-    from pipeline.store import entities_store
+    from pipeline.store import entities as entities_store
     from pipeline.tag.watchlist import load_watchlist
 
     watchlist = load_watchlist(app.settings.watchlist.file)
@@ -84,7 +84,7 @@ def _config(app: App):
 @pass_app
 def list_alerts(app: App, limit: int, fmt: str) -> None:
     """The rules, whether each can fire, and the latest alerts with their delivery status."""
-    from pipeline.store import alerts_store
+    from pipeline.store import alerts as alerts_store
 
     config = _config(app)
     recent, per_rule = [], {}

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 from pipeline.alerts.conditions import ArticleFacts, Decision, Report, decide
 from pipeline.alerts.config import AlertConfig, Rule
 from pipeline.ingest.services import Services
-from pipeline.store import alerts_store
-from pipeline.store.alerts_store import NewAlert
+from pipeline.store import alerts as alerts_store
+from pipeline.store.alerts import NewAlert
 from pipeline.store.db import Db
 
 log = logging.getLogger(__name__)

@@ -22,8 +22,12 @@ from pipeline.ingest.vectors import embed_text, with_vectors
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
 from pipeline.search.terms import ANALYZER, index_terms
 from pipeline.store import articles as article_store
-from pipeline.store import dedup_store, entities_store, search_store, stories_store, topics_store
+from pipeline.store import dedup as dedup_store
+from pipeline.store import entities as entities_store
 from pipeline.store import feeds as feed_store
+from pipeline.store import search as search_store
+from pipeline.store import stories as stories_store
+from pipeline.store import topics as topics_store
 from pipeline.store.articles import evidence_json
 from pipeline.store.db import Warehouse
 from pipeline.tag.seeds import load_seeds, seeds_signature

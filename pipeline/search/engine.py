@@ -21,7 +21,7 @@ from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, T
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
 from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
-from pipeline.store import search_store
+from pipeline.store import search as search_store
 from pipeline.store.db import Db
 
 MODES = ("hybrid", "text", "meaning")

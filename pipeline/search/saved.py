@@ -28,7 +28,7 @@ from pipeline.errors import ConfigError, SearchError
 from pipeline.models import SearchFilters
 from pipeline.search.engine import MODES, Probe, QueryEncoder, meaning_ranking
 from pipeline.search.terms import parse_query, phrase_regex
-from pipeline.store import search_store
+from pipeline.store import search as search_store
 from pipeline.store.db import Db, Warehouse
 
 MATCH_KINDS = ("any", "terms", "meaning")

@@ -17,9 +17,9 @@ from pipeline.models import (
     TagResult,
     TopicTag,
 )
-from pipeline.store import search_store
+from pipeline.store import search as search_store
 from pipeline.store.db import Db
-from pipeline.store.stories_store import record_merges
+from pipeline.store.stories import record_merges
 
 _ARTICLE_COLUMNS = (
     "id", "source", "feed_id", "url", "canonical_url", "guid", "entry_key", "title", "author",
