@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test install install-test init ingest bench clean
+.PHONY: run test test-dates install install-test init ingest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,16 @@ ingest: init
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# The suite at three clocks: an ordinary day, the last half hour of ISO week 2026-W53 (the
+# last day of a year) and the first hour of 2027-W01. No test may depend on today's date.
+DATES := 2027-03-15 10:00:00|2026-12-31 23:30:00|2027-01-04 00:10:00
+test-dates: install-test
+	@command -v faketime >/dev/null || { echo "make test-dates needs faketime: apt-get install faketime"; exit 1; }
+	@dates='$(DATES)'; IFS='|'; for when in $$dates; do \
+		echo "== make test-dates: the suite at $$when"; \
+		faketime "$$when" $(BIN)/python -m pytest -q || { echo "== make test-dates: FAILED at $$when"; exit 1; }; \
+	done; echo "== make test-dates: passed at all three clocks"
 
 bench: install-test
 	$(BIN)/python bench/poll.py
