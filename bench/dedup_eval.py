@@ -39,14 +39,29 @@ NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 NAV = "Home | World | Politics | Business | Tech | Science | Opinion | Sport | Video"
-FOOTER = ("Sign up for our daily newsletter and get the top stories in your inbox.\n"
-          "Related: Markets close higher as investors weigh inflation data.\n"
-          "© 2026 Example Media Group. All rights reserved. Terms of use | Privacy policy")
-NOTE = ("Editor's note: this story was first published by a partner outlet and is republished "
-        "here with permission. It has been lightly edited for length and clarity.")
-SWAPS = {"said": "stated", "says": "states", "also": "as well", "however": "but",
-         "because": "since", "after": "following", "before": "ahead of", "big": "large",
-         "new": "fresh", "show": "indicate", "shows": "indicates", "help": "assist"}
+FOOTER = (
+    "Sign up for our daily newsletter and get the top stories in your inbox.\n"
+    "Related: Markets close higher as investors weigh inflation data.\n"
+    "© 2026 Example Media Group. All rights reserved. Terms of use | Privacy policy"
+)
+NOTE = (
+    "Editor's note: this story was first published by a partner outlet and is republished "
+    "here with permission. It has been lightly edited for length and clarity."
+)
+SWAPS = {
+    "said": "stated",
+    "says": "states",
+    "also": "as well",
+    "however": "but",
+    "because": "since",
+    "after": "following",
+    "before": "ahead of",
+    "big": "large",
+    "new": "fresh",
+    "show": "indicate",
+    "shows": "indicates",
+    "help": "assist",
+}
 
 
 def paragraphs(text: str) -> list[str]:
@@ -74,23 +89,32 @@ def transforms(text: str, other: str, rng: random.Random) -> dict[str, str]:
     third = len(words) // 3
     return {
         "boilerplate_new_headline": f"{NAV}\nBREAKING: {' '.join(words[:8]).title()}\n{text}\n"
-                                    f"{FOOTER}",
+        f"{FOOTER}",
         "prepended_note": f"{NOTE}\n\n{text}",
-        "truncated_50_80": " ".join(words[:max(20, int(len(words) * keep))]),
+        "truncated_50_80": " ".join(words[: max(20, int(len(words) * keep))]),
         "first_paragraph_dropped": "\n".join(paras[1:]) if len(paras) > 1 else text,
-        "middle_third": " ".join(words[third:2 * third]),
+        "middle_third": " ".join(words[third : 2 * third]),
         "two_concatenated": f"{text}\n\n{other}",
         "light_edits": " ".join(edited),
     }
 
 
 def doc(i: int, text: str, vec, chunks, seed: bool = False) -> DedupDoc:
-    return DedupDoc(id=i, text=text, content_hash=content_hash(text), lang="en",
-                    published_at=NOW, vector=vec, chunk_vectors=chunks, is_seed=seed)
+    return DedupDoc(
+        id=i,
+        text=text,
+        content_hash=content_hash(text),
+        lang="en",
+        published_at=NOW,
+        vector=vec,
+        chunk_vectors=chunks,
+        is_seed=seed,
+    )
 
 
-def make_copies(pages, n: int, rng: random.Random | int
-                ) -> tuple[list[int], list[tuple[str, str, set[int]]]]:
+def make_copies(
+    pages, n: int, rng: random.Random | int
+) -> tuple[list[int], list[tuple[str, str, set[int]]]]:
     """The articles chosen and their copies: (kind, text, indexes of the allowed originals);
     `rng` a generator (left where the copies end) or a seed."""
     rng = rng if isinstance(rng, random.Random) else random.Random(rng)
@@ -121,12 +145,16 @@ def main() -> None:
     t0 = time.perf_counter()
     texts = [s.text for s in seeds] + [p.body for p in pages] + [c[1] for c in copies]
     vectors = embed_cached(embedder, texts)
-    print(f"{len(pages)} articles, {len(seeds)} seeds, {len(copies)} copies "
-          f"({len(chosen)} articles x 7 kinds); embeddings ({embedder.backend_name}) "
-          f"{time.perf_counter() - t0:.0f} s")
-    print(f"thresholds: jaccard {settings.jaccard_threshold}, containment "
-          f"{settings.containment_threshold}, candidate cosine {settings.candidate_similarity}, "
-          f"LSH {settings.lsh_threshold}")
+    print(
+        f"{len(pages)} articles, {len(seeds)} seeds, {len(copies)} copies "
+        f"({len(chosen)} articles x 7 kinds); embeddings ({embedder.backend_name}) "
+        f"{time.perf_counter() - t0:.0f} s"
+    )
+    print(
+        f"thresholds: jaccard {settings.jaccard_threshold}, containment "
+        f"{settings.containment_threshold}, candidate cosine {settings.candidate_similarity}, "
+        f"LSH {settings.lsh_threshold}"
+    )
 
     # Seeds against each other: none may be merged.
     index = DedupIndex(settings)
@@ -162,13 +190,17 @@ def main() -> None:
     elapsed = time.perf_counter() - t1
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    print(f"\npositives {tp + fn}, negatives {len(originals)} real articles (each against "
-          f"the other {len(originals) - 1} and the seeds)")
+    print(
+        f"\npositives {tp + fn}, negatives {len(originals)} real articles (each against "
+        f"the other {len(originals) - 1} and the seeds)"
+    )
     print(f"precision {precision:.4f}  recall {recall:.4f}  (TP {tp}, FN {fn}, FP {fp})")
-    print(f"seed pairs merged: {seed_merged} of 10;  seed stories: 000/002 "
-          f"{'shared' if stories['000'] == stories['002'] else 'separate'}, 003/004 "
-          f"{'shared' if stories['003'] == stories['004'] else 'separate'}, "
-          f"{len(set(stories.values()))} stories for 5 seeds")
+    print(
+        f"seed pairs merged: {seed_merged} of 10;  seed stories: 000/002 "
+        f"{'shared' if stories['000'] == stories['002'] else 'separate'}, 003/004 "
+        f"{'shared' if stories['003'] == stories['004'] else 'separate'}, "
+        f"{len(set(stories.values()))} stories for 5 seeds"
+    )
     print("\nkind                        found  missed")
     for kind, (hit, miss) in sorted(confusion.items()):
         print(f"{kind:27} {hit:6d} {miss:7d}")
@@ -199,8 +231,10 @@ def embedding_saved(settings, seed_docs, pages, copies, vectors, rng: random.Ran
             return replace(d, vector=vec, chunk_vectors=ch)
 
         for lo in range(0, len(stream), 32):
-            batch = [doc(10**6 + lo + k, t, np.zeros(0, np.float32), bare)
-                     for k, t in enumerate(stream[lo:lo + 32])]
+            batch = [
+                doc(10**6 + lo + k, t, np.zeros(0, np.float32), bare)
+                for k, t in enumerate(stream[lo : lo + 32])
+            ]
             skip = index.likely_copies(batch) if mode != "embed every article" else set()
             batch = [d if d.id in skip else complete(d) for d in batch]
             decisions += index.decide(batch, complete)
@@ -209,14 +243,20 @@ def embedding_saved(settings, seed_docs, pages, copies, vectors, rng: random.Ran
     verdict = sum((a.duplicate_of is None) != (b.duplicate_of is None) for a, b in zip(d0, d1))
     root = sum(a.duplicate_of != b.duplicate_of for a, b in zip(d0, d1)) - verdict
     story = sum(a.story_id != b.story_id for a, b in zip(d0, d1))
-    print(f"\nsyndication-heavy stream: {len(stream)} articles ({len(pages)} originals, "
-          f"{len(copies)} copies), shuffled, batches of 32")
-    print(f"embedded: every article {n0} texts / {c0} chunks; copies by text first {n1} texts / "
-          f"{c1} chunks: {1 - c1 / c0:.1%} of the model's work saved")
+    print(
+        f"\nsyndication-heavy stream: {len(stream)} articles ({len(pages)} originals, "
+        f"{len(copies)} copies), shuffled, batches of 32"
+    )
+    print(
+        f"embedded: every article {n0} texts / {c0} chunks; copies by text first {n1} texts / "
+        f"{c1} chunks: {1 - c1 / c0:.1%} of the model's work saved"
+    )
     # A copy embedded lends its root the meaning of all its text (a roundup, a new headline)
     # when later articles look for a story; without vectors only the root's own text counts.
-    print(f"decisions that differ: copy/original {verdict}, another confirmed root {root}, "
-          f"story {story} of {len(stream)}")
+    print(
+        f"decisions that differ: copy/original {verdict}, another confirmed root {root}, "
+        f"story {story} of {len(stream)}"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,10 @@ from pipeline.testkit import SHARED  # noqa: E402
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 DIM, CHUNKS, BATCH = 384, 5, 100
-WORDS = ("sanctions satellite imagery espionage export control treasury ministry space launch "
-         "orbit radar wagner ukraine beijing moscow agency report official company firm").split()
+WORDS = (
+    "sanctions satellite imagery espionage export control treasury ministry space launch "
+    "orbit radar wagner ukraine beijing moscow agency report official company firm"
+).split()
 
 
 def unit(m: np.ndarray) -> np.ndarray:
@@ -60,7 +62,7 @@ def toward(rng: np.random.Generator, centres: np.ndarray, lo: float, hi: float) 
     direction, nearly orthogonal to the centre in 384 dimensions)."""
     cos = rng.uniform(lo, hi, (len(centres), 1)).astype(np.float32)
     noise = unit(rng.standard_normal(centres.shape, dtype=np.float32))
-    return unit(cos * centres + np.sqrt(1 - cos ** 2) * noise)
+    return unit(cos * centres + np.sqrt(1 - cos**2) * noise)
 
 
 def real_anchors() -> np.ndarray:
@@ -86,8 +88,11 @@ def story_centres(rng: np.random.Generator, anchors: np.ndarray, n: int) -> np.n
     a, b = rng.integers(0, len(anchors), (2, n))
     # Two centres sharing their main real vector meet at about 0.36, so chunks of two stories on
     # one subject at about 0.3, of one story at 0.64-0.86, of a copy above 0.9.
-    return unit(0.6 * anchors[a] + 0.3 * anchors[b]
-                + 0.75 * unit(rng.standard_normal((n, DIM), dtype=np.float32)))
+    return unit(
+        0.6 * anchors[a]
+        + 0.3 * anchors[b]
+        + 0.75 * unit(rng.standard_normal((n, DIM), dtype=np.float32))
+    )
 
 
 def generate(size: int, folder: Path, seed: int = 7) -> Path:
@@ -110,17 +115,22 @@ def generate(size: int, folder: Path, seed: int = 7) -> Path:
             copies = copies[copies > 0]
             sources = (rng.random(copies.size) * copies).astype(int)
             m[copies] = toward(rng, m[sources].reshape(-1, DIM), 0.92, 0.99).reshape(
-                copies.size, CHUNKS, DIM)
+                copies.size, CHUNKS, DIM
+            )
             m.tofile(fh)
     # The batch: near-copies of stored articles, new reports of stored stories, new stories.
     sources = rng.integers(0, articles, 35)
     stored = np.memmap(path, dtype=np.float32, mode="r", shape=(articles, CHUNKS, DIM))
     copies = [toward(rng, np.array(stored[k]), 0.90, 0.99) for k in sources]
     del stored
-    same = [toward(rng, np.repeat(centres[[s]], CHUNKS, axis=0), 0.80, 0.93)
-            for s in story_of[rng.integers(0, articles, 45)]]
-    fresh = [toward(rng, np.repeat(c[None], CHUNKS, axis=0), 0.80, 0.93)
-             for c in story_centres(rng, anchors, BATCH - 80)]
+    same = [
+        toward(rng, np.repeat(centres[[s]], CHUNKS, axis=0), 0.80, 0.93)
+        for s in story_of[rng.integers(0, articles, 45)]
+    ]
+    fresh = [
+        toward(rng, np.repeat(c[None], CHUNKS, axis=0), 0.80, 0.93)
+        for c in story_centres(rng, anchors, BATCH - 80)
+    ]
     np.save(folder / f"batch-{size}.npy", np.stack(copies + same + fresh))
     return path
 
@@ -153,8 +163,8 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
     from pipeline.dedup.vectorindex import VectorIndex, index_paths
 
     floor = DedupIndex(settings)._floor()
-    base = rss_now_mb()   # the interpreter with newswatch's imports, before any vector
-    exact_below = 10 ** 12 if mode == "exact" else settings.vector_index_min_rows
+    base = rss_now_mb()  # the interpreter with newswatch's imports, before any vector
+    exact_below = 10**12 if mode == "exact" else settings.vector_index_min_rows
     index = VectorIndex(DIM, exact_below=exact_below)
     articles = size // CHUNKS
     per_read = 10000
@@ -163,10 +173,17 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
         for lo in range(0, articles, per_read):
             n = min(per_read, articles - lo)
             block = np.fromfile(fh, dtype=np.float32, count=n * CHUNKS * DIM)
-            index.add_many(np.arange(lo + 1, lo + n + 1), np.full(n, CHUNKS),
-                           block.reshape(n * CHUNKS, DIM))
-    out: dict = {"mode": mode, "size": size, "build_s": time.perf_counter() - started,
-                 "approximate": index.approximate, "floor": floor, "base_mb": base}
+            index.add_many(
+                np.arange(lo + 1, lo + n + 1), np.full(n, CHUNKS), block.reshape(n * CHUNKS, DIM)
+            )
+    out: dict = {
+        "mode": mode,
+        "size": size,
+        "build_s": time.perf_counter() - started,
+        "approximate": index.approximate,
+        "floor": floor,
+        "base_mb": base,
+    }
     batch = np.load(folder / f"batch-{size}.npy")
     queries = batch.reshape(-1, DIM)
     doc_of_row = np.repeat(np.arange(len(batch)), CHUNKS)
@@ -179,9 +196,13 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
             if value > hits[k].get(owner, -1.0):
                 hits[k][owner] = value
         times.append(time.perf_counter() - t0)
-    out.update(batch_best_s=min(times), batch_median_s=sorted(times)[1],
-               search_best_s=min(times), peak_mb=peak_mb(),
-               hits=[{str(o): v for o, v in h.items()} for h in hits])
+    out.update(
+        batch_best_s=min(times),
+        batch_median_s=sorted(times)[1],
+        search_best_s=min(times),
+        peak_mb=peak_mb(),
+        hits=[{str(o): v for o, v in h.items()} for h in hits],
+    )
     if index.approximate:
         files = index_paths(folder / f"w{size}.duckdb")
         t0 = time.perf_counter()
@@ -209,7 +230,7 @@ def child(mode: str, size: int, folder: Path, full: bool) -> dict:
     if mode == "exact":
         import dataclasses
 
-        settings = dataclasses.replace(settings, vector_index_min_rows=10 ** 12)
+        settings = dataclasses.replace(settings, vector_index_min_rows=10**12)
     rng = np.random.default_rng(1)
     articles = size // CHUNKS
     path = folder / f"stored-{size}.f32"
@@ -225,19 +246,42 @@ def child(mode: str, size: int, folder: Path, full: bool) -> dict:
                 block = block.reshape(n, CHUNKS, DIM)
                 for k in range(n):
                     i = lo + k
-                    yield (DedupDoc(id=i + 1, text=synthetic_text(rng, i, 12),
-                                    content_hash=f"h{i}", lang="en", published_at=NOW,
-                                    vector=block[k, 0], chunk_vectors=block[k], is_seed=False),
-                           DedupDecision(None, None, None, i + 1))
+                    yield (
+                        DedupDoc(
+                            id=i + 1,
+                            text=synthetic_text(rng, i, 12),
+                            content_hash=f"h{i}",
+                            lang="en",
+                            published_at=NOW,
+                            vector=block[k, 0],
+                            chunk_vectors=block[k],
+                            is_seed=False,
+                        ),
+                        DedupDecision(None, None, None, i + 1),
+                    )
 
     index.add_all(rows())
     build = time.perf_counter() - started
-    out: dict = {"mode": mode, "size": size, "build_s": build,
-                 "approximate": bool(index.vectors.approximate)}
+    out: dict = {
+        "mode": mode,
+        "size": size,
+        "build_s": build,
+        "approximate": bool(index.vectors.approximate),
+    }
     batch = np.load(folder / f"batch-{size}.npy")
-    new = [DedupDoc(id=articles + k + 1, text=synthetic_text(rng, articles + k, 600),
-                    content_hash=f"n{k}", lang="en", published_at=NOW, vector=v[0],
-                    chunk_vectors=v, is_seed=False) for k, v in enumerate(batch)]
+    new = [
+        DedupDoc(
+            id=articles + k + 1,
+            text=synthetic_text(rng, articles + k, 600),
+            content_hash=f"n{k}",
+            lang="en",
+            published_at=NOW,
+            vector=v[0],
+            chunk_vectors=v,
+            is_seed=False,
+        )
+        for k, v in enumerate(batch)
+    ]
     times, search = [], []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -247,9 +291,12 @@ def child(mode: str, size: int, folder: Path, full: bool) -> dict:
         index.decide(new)
         times.append(time.perf_counter() - t0)
         index.remove([d.id for d in new])
-    out.update(batch_best_s=min(times), batch_median_s=sorted(times)[1],
-               search_best_s=min(search),
-               hits=[{str(o): v for o, v in h.items()} for h in hits])
+    out.update(
+        batch_best_s=min(times),
+        batch_median_s=sorted(times)[1],
+        search_best_s=min(search),
+        hits=[{str(o): v for o, v in h.items()} for h in hits],
+    )
     out["peak_mb"] = peak_mb()
     if index.vectors.approximate:
         files = index_paths(folder / f"w{size}.duckdb")
@@ -259,8 +306,9 @@ def child(mode: str, size: int, folder: Path, full: bool) -> dict:
         out["file_mb"] = files[0].stat().st_size / 1e6
         del index
         t0 = time.perf_counter()
-        loaded = VectorIndex.load(*files, model="bench", dim=DIM,
-                                  exact_below=settings.vector_index_min_rows)
+        loaded = VectorIndex.load(
+            *files, model="bench", dim=DIM, exact_below=settings.vector_index_min_rows
+        )
         out["load_s"] = time.perf_counter() - t0
         assert loaded is not None and loaded.size == size
         files[0].unlink()
@@ -276,32 +324,54 @@ def recall(truth: list[dict], got: list[dict], threshold: float) -> tuple[float,
 def run(size: int, folder: Path, full: bool) -> None:
     t0 = time.perf_counter()
     generate(size, folder)
-    print(f"\n{size:>9,} stored chunk vectors ({size // CHUNKS:,} articles; generated in "
-          f"{time.perf_counter() - t0:.0f} s)", flush=True)
+    print(
+        f"\n{size:>9,} stored chunk vectors ({size // CHUNKS:,} articles; generated in "
+        f"{time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     results = {}
     for mode in ("exact", "index"):
-        proc = subprocess.run([sys.executable, __file__, "--child", mode, "--sizes", str(size),
-                               "--folder", str(folder)] + (["--full"] if full else []),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--sizes",
+                str(size),
+                "--folder",
+                str(folder),
+            ]
+            + (["--full"] if full else []),
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             sys.exit(proc.stderr)
         results[mode] = r = json.loads(proc.stdout.strip().splitlines()[-1])
         extra = ""
         if "save_s" in r:
-            extra = (f"; saved in {r['save_s']:.1f} s ({r['file_mb']:.0f} MB), "
-                     f"loaded in {r['load_s']:.1f} s")
+            extra = (
+                f"; saved in {r['save_s']:.1f} s ({r['file_mb']:.0f} MB), "
+                f"loaded in {r['load_s']:.1f} s"
+            )
         what = "decide" if full else f"vector search at floor {r.get('floor', 0):.2f}"
-        print(f"  {mode:5} ({'HNSW' if r['approximate'] else 'exact'}): built in "
-              f"{r['build_s']:.1f} s; batch of {BATCH} x {CHUNKS} chunks, {what}: best "
-              f"{r['batch_best_s']:.3f} s, median {r['batch_median_s']:.3f} s (vector search "
-              f"{r['search_best_s']:.3f} s); peak RSS {r['peak_mb']:.0f} MB"
-              + (f" ({r['base_mb']:.0f} MB before any vector)" if "base_mb" in r else "")
-              + extra, flush=True)
+        print(
+            f"  {mode:5} ({'HNSW' if r['approximate'] else 'exact'}): built in "
+            f"{r['build_s']:.1f} s; batch of {BATCH} x {CHUNKS} chunks, {what}: best "
+            f"{r['batch_best_s']:.3f} s, median {r['batch_median_s']:.3f} s (vector search "
+            f"{r['search_best_s']:.3f} s); peak RSS {r['peak_mb']:.0f} MB"
+            + (f" ({r['base_mb']:.0f} MB before any vector)" if "base_mb" in r else "")
+            + extra,
+            flush=True,
+        )
     for threshold in (0.90, 0.72):
         share, pairs = recall(results["exact"]["hits"], results["index"]["hits"], threshold)
         print(f"  recall at {threshold:.2f}: {share:.4f} of {pairs:,} (new, stored) pairs")
-    print(f"  speed-up of the batch: {results['exact']['batch_best_s'] / results['index']['batch_best_s']:.1f}x, "
-          f"of the vector search: {results['exact']['search_best_s'] / results['index']['search_best_s']:.1f}x")
+    print(
+        f"  speed-up of the batch: {results['exact']['batch_best_s'] / results['index']['batch_best_s']:.1f}x, "
+        f"of the vector search: {results['exact']['search_best_s'] / results['index']['search_best_s']:.1f}x"
+    )
     for f in folder.glob(f"*-{size}.*"):
         f.unlink()
 
@@ -311,8 +381,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--child", choices=("exact", "index"))
     ap.add_argument("--folder", type=Path)
-    ap.add_argument("--full", action="store_true",
-                    help="build the whole dedup index and time decide (slow)")
+    ap.add_argument(
+        "--full", action="store_true", help="build the whole dedup index and time decide (slow)"
+    )
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.sizes[0], args.folder, args.full)))

@@ -51,11 +51,15 @@ def run(spec: str, data: dict, settings) -> dict:
     backend, _, overlap = spec.partition("@")
     embedder = bench_embedder(backend, int(overlap) if overlap else None)
     t0 = time.perf_counter()
-    texts = list(dict.fromkeys(data["seeds"] + data["pages"] + data["copies_text"]
-                               + data["topic_texts"]))
+    texts = list(
+        dict.fromkeys(data["seeds"] + data["pages"] + data["copies_text"] + data["topic_texts"])
+    )
     vectors = embed_cached(embedder, texts)
-    out = {"name": f"{spec} ({embedder.backend_name}, overlap {embedder.overlap_tokens})",
-           "embed_s": time.perf_counter() - t0, "vectors": vectors}
+    out = {
+        "name": f"{spec} ({embedder.backend_name}, overlap {embedder.overlap_tokens})",
+        "embed_s": time.perf_counter() - t0,
+        "vectors": vectors,
+    }
 
     # Duplicates: dedup_eval's procedure, keeping every decision.
     index = DedupIndex(settings.dedup)
@@ -86,16 +90,24 @@ def run(spec: str, data: dict, settings) -> dict:
 
     # Topics: tags of the labelled sets and the seeds.
     seed_emb = embeddings(embedder, data["seeds"])
-    tagger = build_tagger(settings.topics, settings.seeds.dir, embedder,
-                          np.stack([e.vector for e in seed_emb]),
-                          np.stack([c.vector for e in seed_emb for c in e.chunks]))
+    tagger = build_tagger(
+        settings.topics,
+        settings.seeds.dir,
+        embedder,
+        np.stack([e.vector for e in seed_emb]),
+        np.stack([c.vector for e in seed_emb for c in e.chunks]),
+    )
     topic_emb = embeddings(embedder, data["topic_texts"])
-    out["tags"] = [sorted(t.topic for t in tagger.tag("", text, emb).topics)
-                   for text, emb in zip(data["topic_texts"], topic_emb)]
-    out["seed_tags"] = [sorted(t.topic for t in tagger.tag(s.title, s.text, e).topics)
-                        for s, e in zip(data["seed_records"], seed_emb)]
+    out["tags"] = [
+        sorted(t.topic for t in tagger.tag("", text, emb).topics)
+        for text, emb in zip(data["topic_texts"], topic_emb)
+    ]
+    out["seed_tags"] = [
+        sorted(t.topic for t in tagger.tag(s.title, s.text, e).topics)
+        for s, e in zip(data["seed_records"], seed_emb)
+    ]
     f1 = {}
-    dev = data["topic_labels"][:data["dev_count"]]
+    dev = data["topic_labels"][: data["dev_count"]]
     for slug in (t.slug for t in tagger.topics):
         tp_ = sum(slug in got and slug in want for got, want in zip(out["tags"], dev))
         fp_ = sum(slug in got and slug not in want for got, want in zip(out["tags"], dev))
@@ -112,34 +124,46 @@ def compare(ref: dict, got: dict, data: dict, settings) -> None:
     pv, rv = ref["vectors"], got["vectors"]
     same_shape = [t for t in data["seeds"] + data["pages"] if rv[t][1].shape == pv[t][1].shape]
     art = np.array([float(rv[t][0] @ pv[t][0]) for t in data["seeds"] + data["pages"]])
-    line = (f"vectors, seeds + {len(data['pages'])} pages: article cosine to torch mean "
-            f"{art.mean():.6f} min {art.min():.6f}")
+    line = (
+        f"vectors, seeds + {len(data['pages'])} pages: article cosine to torch mean "
+        f"{art.mean():.6f} min {art.min():.6f}"
+    )
     if len(same_shape) == len(data["seeds"]) + len(data["pages"]):
         ch = np.concatenate([np.sum(rv[t][1] * pv[t][1], axis=1) for t in same_shape])
         line += f"; chunk cosine mean {ch.mean():.6f} min {ch.min():.6f}"
     print(line + f"; chunks {got['chunks']} (torch {ref['chunks']})")
 
     diff = [i for i, (a, b) in enumerate(zip(ref["dups"], got["dups"])) if a != b]
-    print(f"duplicates: precision {got['dup_pr'][0]:.4f} recall {got['dup_pr'][1]:.4f} "
-          f"(torch {ref['dup_pr'][0]:.4f} / {ref['dup_pr'][1]:.4f}); "
-          f"{len(diff)} of {len(ref['dups'])} decisions differ")
+    print(
+        f"duplicates: precision {got['dup_pr'][0]:.4f} recall {got['dup_pr'][1]:.4f} "
+        f"(torch {ref['dup_pr'][0]:.4f} / {ref['dup_pr'][1]:.4f}); "
+        f"{len(diff)} of {len(ref['dups'])} decisions differ"
+    )
     for i in diff[:5]:
         kind = data["copies"][i][0] if i < len(data["copies"]) else "negative (real article)"
         print(f"  differs: {kind}: torch {ref['dups'][i]} -> {got['dups'][i]}")
 
     seeds_same = got["seed_stories"] == ref["seed_stories"] and got["seed_dups"] == ref["seed_dups"]
-    print(f"stories: seeds' stories and duplicates {'same' if seeds_same else 'DIFFER'} "
-          f"(story pairs: bench/story_eval.py --backend)")
+    print(
+        f"stories: seeds' stories and duplicates {'same' if seeds_same else 'DIFFER'} "
+        f"(story pairs: bench/story_eval.py --backend)"
+    )
 
     tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"])) if a != b]
-    seed_ok = all(set(t) == SEED_EXPECTED[s.file_name[:3]]
-                  for t, s in zip(got["seed_tags"], data["seed_records"]))
-    print(f"topics: {len(tag_diff)} of {len(ref['tags'])} labelled items tagged differently; "
-          f"seeds' tags {'as expected' if seed_ok else 'NOT as expected'}; dev F1 " +
-          ", ".join(f"{k} {v:.3f} (torch {ref['dev_f1'][k]:.3f})" for k, v in got["dev_f1"].items()))
+    seed_ok = all(
+        set(t) == SEED_EXPECTED[s.file_name[:3]]
+        for t, s in zip(got["seed_tags"], data["seed_records"])
+    )
+    print(
+        f"topics: {len(tag_diff)} of {len(ref['tags'])} labelled items tagged differently; "
+        f"seeds' tags {'as expected' if seed_ok else 'NOT as expected'}; dev F1 "
+        + ", ".join(f"{k} {v:.3f} (torch {ref['dev_f1'][k]:.3f})" for k, v in got["dev_f1"].items())
+    )
     for i in tag_diff[:5]:
-        print(f"  differs: {data['topic_texts'][i][:60]!r}: torch {ref['tags'][i]} -> "
-              f"{got['tags'][i]}")
+        print(
+            f"  differs: {data['topic_texts'][i][:60]!r}: torch {ref['tags'][i]} -> "
+            f"{got['tags'][i]}"
+        )
 
 
 def main() -> None:
@@ -161,17 +185,27 @@ def main() -> None:
         got = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]
         items += got
         dev_count = dev_count or len(got)
-    data = {"seeds": [s.text for s in seed_records], "seed_records": seed_records,
-            "pages": [p.body for p in pages], "dedup_pages": [p.body for p in dedup_pages],
-            "copies": copies, "copies_text": [c[1] for c in copies],
-            "topic_texts": [i["text"] for i in items], "topic_labels": [i["labels"] for i in items],
-            "dev_count": dev_count}
-    print(f"texts: {len(seed_records)} seeds, {len(pages)} pages, {len(copies)} copies, "
-          f"{len(items)} labelled topic items ({dev_count} dev)")
+    data = {
+        "seeds": [s.text for s in seed_records],
+        "seed_records": seed_records,
+        "pages": [p.body for p in pages],
+        "dedup_pages": [p.body for p in dedup_pages],
+        "copies": copies,
+        "copies_text": [c[1] for c in copies],
+        "topic_texts": [i["text"] for i in items],
+        "topic_labels": [i["labels"] for i in items],
+        "dev_count": dev_count,
+    }
+    print(
+        f"texts: {len(seed_records)} seeds, {len(pages)} pages, {len(copies)} copies, "
+        f"{len(items)} labelled topic items ({dev_count} dev)"
+    )
     ref = run("torch", data, settings)
-    print(f"torch: embedding {ref['embed_s']:.0f} s (cached texts excluded); duplicates "
-          f"precision {ref['dup_pr'][0]:.4f} recall {ref['dup_pr'][1]:.4f}; dev F1 " +
-          ", ".join(f"{k} {v:.3f}" for k, v in ref["dev_f1"].items()))
+    print(
+        f"torch: embedding {ref['embed_s']:.0f} s (cached texts excluded); duplicates "
+        f"precision {ref['dup_pr'][0]:.4f} recall {ref['dup_pr'][1]:.4f}; dev F1 "
+        + ", ".join(f"{k} {v:.3f}" for k, v in ref["dev_f1"].items())
+    )
     for spec in [s.strip() for s in args.backends.split(",") if s.strip()]:
         compare(ref, run(spec, data, settings), data, settings)
 

@@ -24,9 +24,11 @@ NEWS_PAGES = SHARED / "corpus" / "news-pages"
 VARIANTS = {
     "chosen": DEFAULT_OPTIONS,
     "trafilatura defaults (balanced, no merge, no second pass)": ExtractOptions(
-        favor_precision=False, merge_split_bodies=False, second_pass_words=0),
+        favor_precision=False, merge_split_bodies=False, second_pass_words=0
+    ),
     "favor_recall instead of favor_precision": dataclasses.replace(
-        DEFAULT_OPTIONS, favor_precision=False, favor_recall=True),
+        DEFAULT_OPTIONS, favor_precision=False, favor_recall=True
+    ),
     "no fallback extractors (fast)": dataclasses.replace(DEFAULT_OPTIONS, fallbacks=False),
     "without tables": dataclasses.replace(DEFAULT_OPTIONS, include_tables=False),
     "no split-body merge": dataclasses.replace(DEFAULT_OPTIONS, merge_split_bodies=False),
@@ -54,19 +56,24 @@ def main() -> None:
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
     pages = load_pages(NEWS_PAGES)
     texts, (precision, recall, f1), elapsed = score(pages, DEFAULT_OPTIONS)
-    print(f"{len(pages)} pages: precision {precision:.4f}  recall {recall:.4f}  F1 {f1:.4f}  "
-          f"({1000 * elapsed / len(pages):.0f} ms per page)")
-    scored = sorted(((page_score(t, p.body), p.url) for t, p in zip(texts, pages)),
-                    key=lambda x: min(x[0]))
+    print(
+        f"{len(pages)} pages: precision {precision:.4f}  recall {recall:.4f}  F1 {f1:.4f}  "
+        f"({1000 * elapsed / len(pages):.0f} ms per page)"
+    )
+    scored = sorted(
+        ((page_score(t, p.body), p.url) for t, p in zip(texts, pages)), key=lambda x: min(x[0])
+    )
     print(f"worst {args.worst} pages (precision, recall):")
-    for (p, r), url in scored[:args.worst]:
+    for (p, r), url in scored[: args.worst]:
         print(f"  {p:.2f} {r:.2f}  {url}")
     if args.variants:
         print("\nvariants:")
         for name, options in VARIANTS.items():
             _, (p, r, f), secs = score(pages, options)
-            print(f"  F1 {f:.4f}  P {p:.4f}  R {r:.4f}  {1000 * secs / len(pages):4.0f} ms/page  "
-                  f"{name}")
+            print(
+                f"  F1 {f:.4f}  P {p:.4f}  R {r:.4f}  {1000 * secs / len(pages):4.0f} ms/page  "
+                f"{name}"
+            )
 
 
 if __name__ == "__main__":

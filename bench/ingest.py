@@ -50,7 +50,7 @@ CACHE = ROOT / "bench" / "out" / "model-cache"
 
 
 def backend_settings(spec: str) -> tuple[str, str]:
-    """"torch" | "onnx-fp32" | "onnx-int8" | "default" as ([embed] backend, precision); a
+    """ "torch" | "onnx-fp32" | "onnx-int8" | "default" as ([embed] backend, precision); a
     ":en" suffix (say "default:en") turns the multilingual lead model off for that run."""
     spec = spec.removesuffix(":en").partition("@")[0]
     if spec == "default":
@@ -68,8 +68,14 @@ def overlap_of(spec: str, args: argparse.Namespace) -> int:
     return int(n) if at else args.overlap
 
 
-def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namespace,
-                  english_only: bool = False, overlap: int | None = None) -> Path:
+def settings_file(
+    tmp: Path,
+    backend: str,
+    precision: str,
+    args: argparse.Namespace,
+    english_only: bool = False,
+    overlap: int | None = None,
+) -> Path:
     path = tmp / "settings.toml"
     (tmp / "feeds.toml").write_text("")
     path.write_text(
@@ -77,12 +83,13 @@ def settings_file(tmp: Path, backend: str, precision: str, args: argparse.Namesp
         f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
         f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
         # All pages share one loopback host: the politeness delay would measure only itself.
-        f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n'
+        f"[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
         f'[embed]\nbackend = "{backend}"\nprecision = "{precision}"\ncache_dir = "{CACHE}"\n'
-        f'threads = {args.threads}\n'
-        f'chunk_overlap_tokens = {args.overlap if overlap is None else overlap}\n'
+        f"threads = {args.threads}\n"
+        f"chunk_overlap_tokens = {args.overlap if overlap is None else overlap}\n"
         + ("multilingual = false\n" if english_only else "")
-        + f'[ingest]\nextract_workers = {args.extract_workers}\n')
+        + f"[ingest]\nextract_workers = {args.extract_workers}\n"
+    )
     return path
 
 
@@ -103,10 +110,11 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     backend, precision = backend_settings(spec)
     pages = load_pages(NEWS_PAGES)
     if args.pages and args.pages < len(pages):  # an even spread of the pages, same every run
-        pages = pages[::-(-len(pages) // args.pages)][:args.pages]
-    settings = load_settings(settings_file(tmp, backend, precision, args,
-                                           spec.endswith(":en"), overlap_of(spec, args)),
-                             env={})
+        pages = pages[:: -(-len(pages) // args.pages)][: args.pages]
+    settings = load_settings(
+        settings_file(tmp, backend, precision, args, spec.endswith(":en"), overlap_of(spec, args)),
+        env={},
+    )
     services = Services(settings)
     services.warehouse.migrate()
     t0 = time.perf_counter()
@@ -123,18 +131,21 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
         urls = {server.url(f"/page/{p.key}.html"): p for p in pages}
         by_path = {u.split("/page/", 1)[1]: p.key for u, p in urls.items()}
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT a.url, a.text, d.url, a.story_id, e.vector, e.chunks, "
-                       "list_sort(list(t.topic) FILTER (WHERE t.topic IS NOT NULL)), "
-                       "a.story_evidence, "
-                       "list(t.topic || ' ' || round(t.score, 3)::VARCHAR ORDER BY t.topic) "
-                       "FILTER (WHERE t.topic IS NOT NULL) "
-                       "FROM articles a JOIN embeddings e ON e.article_id = a.id "
-                       "LEFT JOIN articles d ON d.id = a.duplicate_of "
-                       "LEFT JOIN article_topics t ON t.article_id = a.id "
-                       "WHERE a.source = 'feed' GROUP BY ALL ORDER BY min(a.id)")
+        rows = db.rows(
+            "SELECT a.url, a.text, d.url, a.story_id, e.vector, e.chunks, "
+            "list_sort(list(t.topic) FILTER (WHERE t.topic IS NOT NULL)), "
+            "a.story_evidence, "
+            "list(t.topic || ' ' || round(t.score, 3)::VARCHAR ORDER BY t.topic) "
+            "FILTER (WHERE t.topic IS NOT NULL) "
+            "FROM articles a JOIN embeddings e ON e.article_id = a.id "
+            "LEFT JOIN articles d ON d.id = a.duplicate_of "
+            "LEFT JOIN article_topics t ON t.article_id = a.id "
+            "WHERE a.source = 'feed' GROUP BY ALL ORDER BY min(a.id)"
+        )
     stored = {url: text for url, text, *_ in rows}
-    precision_, recall, f1 = corpus_score([(stored.get(url, ""), page.body)
-                                           for url, page in urls.items()])
+    precision_, recall, f1 = corpus_score(
+        [(stored.get(url, ""), page.body) for url, page in urls.items()]
+    )
 
     def key(url: str | None) -> str | None:
         return by_path.get(url.split("/page/", 1)[1], url) if url and "/page/" in url else url
@@ -143,12 +154,20 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
     decisions = {}
     for url, _, dup, story, _, _, topics, evidence, scores in rows:
         story_first.setdefault(story, key(url))
-        decisions[key(url)] = {"duplicate_of": key(dup), "story": story_first[story],
-                               "topics": list(topics or []),
-                               "why": {"story": story_evidence_line(evidence, key),
-                                       "topics": ", ".join(scores or []) or "none"}}
-    np.savez(out.with_suffix(".npz"), keys=np.array([key(r[0]) for r in rows]),
-             vectors=np.array([r[4] for r in rows], dtype=np.float32))
+        decisions[key(url)] = {
+            "duplicate_of": key(dup),
+            "story": story_first[story],
+            "topics": list(topics or []),
+            "why": {
+                "story": story_evidence_line(evidence, key),
+                "topics": ", ".join(scores or []) or "none",
+            },
+        }
+    np.savez(
+        out.with_suffix(".npz"),
+        keys=np.array([key(r[0]) for r in rows]),
+        vectors=np.array([r[4] for r in rows], dtype=np.float32),
+    )
 
     # The same work done directly: extract every page, embed every text in batches.
     t1 = t2 = t3 = time.perf_counter()
@@ -158,17 +177,32 @@ def measure(spec: str, args: argparse.Namespace, tmp: Path, out: Path) -> dict:
         services.embedder.embed([t.text for t in texts if t is not None])
         t3 = time.perf_counter()
     services.extractor.close()  # a worker's figures count once it has exited
-    usage, workers = resource.getrusage(resource.RUSAGE_SELF), \
-        resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage, workers = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return {
-        "spec": spec, "backend": services.embedder.backend_name, "load_s": load_s,
-        "stored": summary.articles_new, "pages": len(pages), "from_page": summary.from_page,
-        "from_feed": summary.from_feed, "duplicates": summary.duplicates,
-        "precision": precision_, "recall": recall, "f1": f1, "wall": wall, "cpu": cpu,
-        "stage_s": summary.stage_s, "chunks": int(sum(r[5] for r in rows)),
-        "direct_extract": t2 - t1, "direct_embed": t3 - t2,
-        "rss_mb": usage.ru_maxrss / 1024, "worker_rss_mb": workers.ru_maxrss / 1024,
-        "decisions": decisions}
+        "spec": spec,
+        "backend": services.embedder.backend_name,
+        "load_s": load_s,
+        "stored": summary.articles_new,
+        "pages": len(pages),
+        "from_page": summary.from_page,
+        "from_feed": summary.from_feed,
+        "duplicates": summary.duplicates,
+        "precision": precision_,
+        "recall": recall,
+        "f1": f1,
+        "wall": wall,
+        "cpu": cpu,
+        "stage_s": summary.stage_s,
+        "chunks": int(sum(r[5] for r in rows)),
+        "direct_extract": t2 - t1,
+        "direct_embed": t3 - t2,
+        "rss_mb": usage.ru_maxrss / 1024,
+        "worker_rss_mb": workers.ru_maxrss / 1024,
+        "decisions": decisions,
+    }
 
 
 def story_evidence_line(evidence: str | None, key: Callable[[str | None], str | None]) -> str:
@@ -176,16 +210,35 @@ def story_evidence_line(evidence: str | None, key: Callable[[str | None], str | 
     e = json.loads(evidence) if evidence else {}
     if e.get("rule") == "new story":
         near = e.get("nearest") or {}
-        return (f"new story (nearest {near.get('story')}: meaning {near.get('meaning')}, "
-                f"words {near.get('words')})" if near else "new story")
-    return (f"rule {e.get('rule')} via article {e.get('via')}: meaning {e.get('meaning')}, "
-            f"words {e.get('words')}")
+        return (
+            f"new story (nearest {near.get('story')}: meaning {near.get('meaning')}, "
+            f"words {near.get('words')})"
+            if near
+            else "new story"
+        )
+    return (
+        f"rule {e.get('rule')} via article {e.get('via')}: meaning {e.get('meaning')}, "
+        f"words {e.get('words')}"
+    )
 
 
 def run_child(spec: str, args: argparse.Namespace, out: Path) -> dict:
-    cmd = [sys.executable, __file__, "--child", spec, "--out", str(out),
-           "--threads", str(args.threads), "--extract-workers", str(args.extract_workers),
-           "--overlap", str(args.overlap), "--pages", str(args.pages)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        spec,
+        "--out",
+        str(out),
+        "--threads",
+        str(args.threads),
+        "--extract-workers",
+        str(args.extract_workers),
+        "--overlap",
+        str(args.overlap),
+        "--pages",
+        str(args.pages),
+    ]
     if args.no_direct:
         cmd.append("--no-direct")
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -201,27 +254,36 @@ def prepare_cache(specs: list[str], args: argparse.Namespace) -> None:
         backend, precision = backend_settings(spec)
         if backend == "onnx":
             with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp:
-                settings = load_settings(settings_file(Path(tmp), backend, precision, args),
-                                         env={})
+                settings = load_settings(settings_file(Path(tmp), backend, precision, args), env={})
                 print(f"{spec}: graph ready ({make_embedder(settings).backend_name})")
 
 
 def report(r: dict) -> None:
     print(f"\n== {r['spec']} ({r['backend']}); model load + seeds {r['load_s']:.1f} s")
-    print(f"articles stored: {r['stored']} of {r['pages']} ({r['from_page']} from page, "
-          f"{r['from_feed']} from feed, {r['duplicates']} duplicates); {r['chunks']} chunks")
-    print(f"stored text vs articleBody: precision {r['precision']:.4f}  recall "
-          f"{r['recall']:.4f}  F1 {r['f1']:.4f}")
-    print(f"end to end: {r['wall']:.1f} s, {r['stored'] / r['wall']:.2f} articles/s "
-          f"(CPU of the ingest process {r['cpu']:.1f} s)")
+    print(
+        f"articles stored: {r['stored']} of {r['pages']} ({r['from_page']} from page, "
+        f"{r['from_feed']} from feed, {r['duplicates']} duplicates); {r['chunks']} chunks"
+    )
+    print(
+        f"stored text vs articleBody: precision {r['precision']:.4f}  recall "
+        f"{r['recall']:.4f}  F1 {r['f1']:.4f}"
+    )
+    print(
+        f"end to end: {r['wall']:.1f} s, {r['stored'] / r['wall']:.2f} articles/s "
+        f"(CPU of the ingest process {r['cpu']:.1f} s)"
+    )
     stages = "  ".join(f"{k} {v:.1f}s" for k, v in r["stage_s"].items())
-    print(f"stage seconds (pages = fetching and extracting, wall clock; extract = time in "
-          f"extraction; embed and write run on the writer thread meanwhile): {stages}")
+    print(
+        f"stage seconds (pages = fetching and extracting, wall clock; extract = time in "
+        f"extraction; embed and write run on the writer thread meanwhile): {stages}"
+    )
     direct = r["direct_extract"] + r["direct_embed"]
     if not direct:
         direct = float("nan")
-    print(f"direct extract {r['direct_extract']:.1f} s + embed {r['direct_embed']:.1f} s = "
-          f"{direct:.1f} s; pipeline / direct = {r['wall'] / direct:.2f}")
+    print(
+        f"direct extract {r['direct_extract']:.1f} s + embed {r['direct_embed']:.1f} s = "
+        f"{direct:.1f} s; pipeline / direct = {r['wall'] / direct:.2f}"
+    )
     print(f"peak RSS: {r['rss_mb']:.0f} MB (+ extraction worker {r['worker_rss_mb']:.0f} MB)")
 
 
@@ -234,23 +296,33 @@ def compare(runs: dict[str, list[dict]], tmp: Path, show_diffs: bool = False) ->
     ref = np.load(tmp / f"{base_spec}-0.npz")
     ref_vec = dict(zip(ref["keys"].tolist(), ref["vectors"]))
     print(f"\n== against {base_spec} (same pages, this run; best of each backend's rounds)")
-    print(f"{'backend':12} {'articles/s':>10} {'ratio':>6} {'embed s':>8} {'ratio':>6} "
-          f"{'cos mean':>9} {'cos min':>8}  decisions (duplicates, stories, topics)")
+    print(
+        f"{'backend':12} {'articles/s':>10} {'ratio':>6} {'embed s':>8} {'ratio':>6} "
+        f"{'cos mean':>9} {'cos min':>8}  decisions (duplicates, stories, topics)"
+    )
     for spec, rs in runs.items():
         wall = min(r["wall"] for r in rs)
         embed = min(r["stage_s"].get("embed", 0.0) for r in rs)
         got = np.load(tmp / f"{spec}-0.npz")
-        cos = [float(v @ ref_vec[k]) for k, v in zip(got["keys"].tolist(), got["vectors"])
-               if k in ref_vec]
+        cos = [
+            float(v @ ref_vec[k])
+            for k, v in zip(got["keys"].tolist(), got["vectors"])
+            if k in ref_vec
+        ]
         diffs = []
         for field in ("duplicate_of", "story", "topics"):
-            n = sum(1 for k, d in rs[0]["decisions"].items()
-                    if k in base[0]["decisions"] and d[field] != base[0]["decisions"][k][field])
+            n = sum(
+                1
+                for k, d in rs[0]["decisions"].items()
+                if k in base[0]["decisions"] and d[field] != base[0]["decisions"][k][field]
+            )
             diffs.append(f"{n} {field}")
         missing = len(set(base[0]["decisions"]) ^ set(rs[0]["decisions"]))
-        print(f"{spec:12} {rs[0]['stored'] / wall:10.2f} {base_wall / wall:6.2f} {embed:8.1f} "
-              f"{base_embed / embed if embed else 0:6.2f} {np.mean(cos):9.6f} {np.min(cos):8.6f}"
-              f"  {', '.join(diffs)} differ; {missing} stored by one only")
+        print(
+            f"{spec:12} {rs[0]['stored'] / wall:10.2f} {base_wall / wall:6.2f} {embed:8.1f} "
+            f"{base_embed / embed if embed else 0:6.2f} {np.mean(cos):9.6f} {np.min(cos):8.6f}"
+            f"  {', '.join(diffs)} differ; {missing} stored by one only"
+        )
     if show_diffs:
         for spec, rs in runs.items():
             if spec != base_spec:
@@ -271,26 +343,41 @@ def list_diffs(base_spec: str, base: dict, spec: str, got: dict) -> None:
                 print(f"\n== decisions of {spec} that differ from {base_spec}'s")
                 shown = True
             why = "story" if field != "topics" else "topics"
-            print(f"page {page}, {field}: {base_spec} {b[field]!r}, {spec} {d[field]!r}\n"
-                  f"    {base_spec}: {b['why'][why]}\n    {spec}: {d['why'][why]}")
+            print(
+                f"page {page}, {field}: {base_spec} {b[field]!r}, {spec} {d[field]!r}\n"
+                f"    {base_spec}: {b['why'][why]}\n    {spec}: {d['why'][why]}"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backends", default="torch,default",
-                    help="comma-separated: torch, default, onnx-fp32, onnx-int8")
+    ap.add_argument(
+        "--backends",
+        default="torch,default",
+        help="comma-separated: torch, default, onnx-fp32, onnx-int8",
+    )
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="[embed] threads")
     ap.add_argument("--extract-workers", type=int, default=1, help="[ingest] extract_workers")
     ap.add_argument("--overlap", type=int, default=64, help="[embed] chunk_overlap_tokens")
-    ap.add_argument("--pages", type=int, default=0,
-                    help="an even spread of this many pages (0: all 181)")
-    ap.add_argument("--no-direct", action="store_true",
-                    help="skip the direct extract + embed comparison (halves the run)")
-    ap.add_argument("--no-torch", action="store_true",
-                    help="compare against the first backend given instead of torch")
-    ap.add_argument("--show-diffs", action="store_true",
-                    help="list each decision that differs from the reference backend's")
+    ap.add_argument(
+        "--pages", type=int, default=0, help="an even spread of this many pages (0: all 181)"
+    )
+    ap.add_argument(
+        "--no-direct",
+        action="store_true",
+        help="skip the direct extract + embed comparison (halves the run)",
+    )
+    ap.add_argument(
+        "--no-torch",
+        action="store_true",
+        help="compare against the first backend given instead of torch",
+    )
+    ap.add_argument(
+        "--show-diffs",
+        action="store_true",
+        help="list each decision that differs from the reference backend's",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -302,8 +389,10 @@ def main() -> None:
     specs = [s.strip() for s in args.backends.split(",") if s.strip()]
     if not any(backend_settings(s)[0] == "torch" for s in specs) and not args.no_torch:
         specs.insert(0, "torch")
-    print(f"backends {', '.join(specs)}; [embed] threads {args.threads}, overlap {args.overlap}; "
-          f"[ingest] extract_workers {args.extract_workers}; rounds {args.rounds}")
+    print(
+        f"backends {', '.join(specs)}; [embed] threads {args.threads}, overlap {args.overlap}; "
+        f"[ingest] extract_workers {args.extract_workers}; rounds {args.rounds}"
+    )
     prepare_cache(specs, args)
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name:
         tmp = Path(tmp_name)

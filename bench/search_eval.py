@@ -65,7 +65,8 @@ def settings_in(tmp: Path):
         f'[warehouse]\npath = "{tmp / "bench.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
         f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
         f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
-        f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n')
+        f"[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
+    )
     return load_settings(tmp / "settings.toml", env={})
 
 
@@ -99,7 +100,7 @@ def corpus_labels(services: Services) -> dict[str, int]:
     for aid, url in rows:
         if url.startswith("seed:"):
             labels[f"seed:{url[5:8]}"] = int(aid)
-        elif "/page/" in url:   # served as /page/<key>.html
+        elif "/page/" in url:  # served as /page/<key>.html
             labels[url.rsplit("/page/", 1)[1][:8]] = int(aid)
     return labels
 
@@ -139,29 +140,38 @@ def report_quality(services, queries, labels, args) -> None:
     prepared = {q["id"]: prepare(q["query"], sources) for q in queries}
     result = evaluate(services, queries, labels, shipped, prepared=prepared)
     kinds = sorted({q["kind"] for q in queries})
-    print(f"\nquality: {len(queries)} queries (a set written for this benchmark and used to tune "
-          f"the fusion: development figures, not held-out)")
-    print(f"shipped settings: depth {shipped.depth}, rrf_k {shipped.rrf_k:g}, weights text "
-          f"{shipped.text_weight:g} / meaning {shipped.meaning_weight:g}, meaning_floor "
-          f"{shipped.meaning_floor:g}, coverage_power {shipped.coverage_power:g}")
+    print(
+        f"\nquality: {len(queries)} queries (a set written for this benchmark and used to tune "
+        f"the fusion: development figures, not held-out)"
+    )
+    print(
+        f"shipped settings: depth {shipped.depth}, rrf_k {shipped.rrf_k:g}, weights text "
+        f"{shipped.text_weight:g} / meaning {shipped.meaning_weight:g}, meaning_floor "
+        f"{shipped.meaning_floor:g}, coverage_power {shipped.coverage_power:g}"
+    )
     header = f"{'':12}" + "".join(f"{m + ' R@10':>15}{m + ' nDCG':>15}" for m in MODES)
     print(header)
     for kind in kinds + ["all"]:
         ids = [q["id"] for q in queries if kind in ("all", q["kind"])]
-        cells = "".join(f"{mean(result[m][i][0] for i in ids):15.3f}"
-                        f"{mean(result[m][i][1] for i in ids):15.3f}" for m in MODES)
+        cells = "".join(
+            f"{mean(result[m][i][0] for i in ids):15.3f}{mean(result[m][i][1] for i in ids):15.3f}"
+            for m in MODES
+        )
         print(f"{kind + f' ({len(ids)})':12}{cells}")
     if args.per_query:
         print(f"\nper query (nDCG@10): {'text':>6} {'meaning':>8} {'hybrid':>7}")
         for q in queries:
             i = q["id"]
-            print(f"  {i:28} {result['text'][i][1]:6.2f} {result['meaning'][i][1]:8.2f} "
-                  f"{result['hybrid'][i][1]:7.2f}")
+            print(
+                f"  {i:28} {result['text'][i][1]:6.2f} {result['meaning'][i][1]:8.2f} "
+                f"{result['hybrid'][i][1]:7.2f}"
+            )
     texts = {}
     with services.warehouse.connect(read_only=True) as db:
         for label, aid in labels.items():
-            texts[label] = db.scalar("SELECT title || ' ' || text FROM articles WHERE id = ?",
-                                     [aid])
+            texts[label] = db.scalar(
+                "SELECT title || ' ' || text FROM articles WHERE id = ?", [aid]
+            )
     print("\nparaphrase queries: query terms found in their relevant articles")
     for q in queries:
         if q["kind"] == "paraphrase":
@@ -173,30 +183,49 @@ def report_quality(services, queries, labels, args) -> None:
     for rrf_k in (10.0, 30.0, 60.0, 120.0):
         cells = []
         for mw in (1.0, 2.0):
-            opts = SearchOptions(depth=shipped.depth, rrf_k=rrf_k, text_weight=1.0,
-                                 meaning_weight=mw, meaning_floor=shipped.meaning_floor,
-                                 coverage_power=shipped.coverage_power)
+            opts = SearchOptions(
+                depth=shipped.depth,
+                rrf_k=rrf_k,
+                text_weight=1.0,
+                meaning_weight=mw,
+                meaning_floor=shipped.meaning_floor,
+                coverage_power=shipped.coverage_power,
+            )
             r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
-            cells.append(f"mw {mw:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
-                         f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
+            cells.append(
+                f"mw {mw:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
+                f"{mean(v[1] for v in r['hybrid'].values()):.3f}"
+            )
         print(f"  rrf_k {rrf_k:5g}  " + "   ".join(cells))
     for floor in (0.2, 0.3, 0.4):
-        opts = SearchOptions(depth=shipped.depth, rrf_k=shipped.rrf_k,
-                             text_weight=shipped.text_weight,
-                             meaning_weight=shipped.meaning_weight, meaning_floor=floor,
-                             coverage_power=shipped.coverage_power)
+        opts = SearchOptions(
+            depth=shipped.depth,
+            rrf_k=shipped.rrf_k,
+            text_weight=shipped.text_weight,
+            meaning_weight=shipped.meaning_weight,
+            meaning_floor=floor,
+            coverage_power=shipped.coverage_power,
+        )
         r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
-        print(f"  meaning_floor {floor:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
-              f"{mean(v[1] for v in r['hybrid'].values()):.3f}")
+        print(
+            f"  meaning_floor {floor:g}: {mean(v[0] for v in r['hybrid'].values()):.3f} / "
+            f"{mean(v[1] for v in r['hybrid'].values()):.3f}"
+        )
     for power in (0.0, 1.0, 2.0, 3.0):
-        opts = SearchOptions(depth=shipped.depth, rrf_k=shipped.rrf_k,
-                             text_weight=shipped.text_weight,
-                             meaning_weight=shipped.meaning_weight,
-                             meaning_floor=shipped.meaning_floor, coverage_power=power)
+        opts = SearchOptions(
+            depth=shipped.depth,
+            rrf_k=shipped.rrf_k,
+            text_weight=shipped.text_weight,
+            meaning_weight=shipped.meaning_weight,
+            meaning_floor=shipped.meaning_floor,
+            coverage_power=power,
+        )
         r = evaluate(services, queries, labels, opts, modes=("hybrid",), prepared=prepared)
         plain = " (plain RRF)" if power == 0 else ""
-        print(f"  coverage_power {power:g}{plain}: {mean(v[0] for v in r['hybrid'].values()):.3f}"
-              f" / {mean(v[1] for v in r['hybrid'].values()):.3f}")
+        print(
+            f"  coverage_power {power:g}{plain}: {mean(v[0] for v in r['hybrid'].values()):.3f}"
+            f" / {mean(v[1] for v in r['hybrid'].values()):.3f}"
+        )
     report_alert_rule(services, queries, labels, prepared)
 
 
@@ -211,23 +240,33 @@ def report_alert_rule(services, queries, labels, prepared) -> None:
             relevant = {labels[r] for r in q["relevant"]}
             prep = prepared[q["id"]]
             present = search_store.terms_present(db, ids, prep.parsed.terms)
-            sims = {h.article_id: h.similarity
-                    for h in meaning_ranking(db, prep.probes, depth=len(ids), only=ids)}
+            sims = {
+                h.article_id: h.similarity
+                for h in meaning_ranking(db, prep.probes, depth=len(ids), only=ids)
+            }
             for aid in ids:
-                rows.append((aid in relevant,
-                             bool(prep.parsed.terms) and
-                             present.get(aid, set()) >= set(prep.parsed.terms),
-                             sims.get(aid, 0.0)))
+                rows.append(
+                    (
+                        aid in relevant,
+                        bool(prep.parsed.terms)
+                        and present.get(aid, set()) >= set(prep.parsed.terms),
+                        sims.get(aid, 0.0),
+                    )
+                )
     n_rel = sum(r[0] for r in rows)
-    print(f"\nsaved-search match rule over every (query, article) pair: {n_rel} relevant of "
-          f"{len(rows)}")
+    print(
+        f"\nsaved-search match rule over every (query, article) pair: {n_rel} relevant of "
+        f"{len(rows)}"
+    )
 
     def line(name, picked):
         tp = sum(1 for r, p in zip(rows, picked) if p and r[0])
         fp = sum(1 for r, p in zip(rows, picked) if p and not r[0])
         precision = tp / (tp + fp) if tp + fp else float("nan")
-        print(f"  {name:28} precision {precision:.3f}  recall {tp / n_rel:.3f}  "
-              f"({tp} relevant, {fp} other)")
+        print(
+            f"  {name:28} precision {precision:.3f}  recall {tp / n_rel:.3f}  "
+            f"({tp} relevant, {fp} other)"
+        )
 
     line("all terms present", [r[1] for r in rows])
     for t in (0.4, 0.45, 0.5, 0.55, 0.6):
@@ -237,8 +276,16 @@ def report_alert_rule(services, queries, labels, prepared) -> None:
 
 # -- scale ---------------------------------------------------------------------------------------
 
-def synthetic_articles(base, n: int, first_id: int, rng: random.Random, vocab: list[str],
-                       np_rng: np.random.Generator, model: str):
+
+def synthetic_articles(
+    base,
+    n: int,
+    first_id: int,
+    rng: random.Random,
+    vocab: list[str],
+    np_rng: np.random.Generator,
+    model: str,
+):
     """n StoredArticles copied from the corpus with perturbed text and noisy real vectors."""
     now = datetime.now(timezone.utc)
     out = []
@@ -251,20 +298,37 @@ def synthetic_articles(base, n: int, first_id: int, rng: random.Random, vocab: l
         noisy = chunks + np_rng.normal(0, 0.02, chunks.shape).astype(np.float32)
         noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
         step = max(1, len(text) // len(noisy))
-        emb_chunks = tuple(Chunk(k * step, min(len(text), (k + 1) * step), 200, noisy[k])
-                           for k in range(len(noisy)))
+        emb_chunks = tuple(
+            Chunk(k * step, min(len(text), (k + 1) * step), 200, noisy[k])
+            for k in range(len(noisy))
+        )
         pooled = noisy.mean(axis=0)
         pooled /= np.linalg.norm(pooled)
         aid = first_id + i
         when = now - timedelta(minutes=aid)
-        draft = ArticleDraft(source="feed", url=f"https://synthetic.example/{aid}", title=title,
-                             text=text, text_source="page", fetched_at=when,
-                             canonical_url=f"https://synthetic.example/{aid}", published_at=when,
-                             lang="en")
-        out.append(StoredArticle(aid, draft, f"h{aid}", len(words),
-                                 Embedding(model, pooled, emb_chunks),
-                                 DedupDecision(None, None, None, aid),
-                                 TagResult((), 0.2, True), terms=index_terms(title, text)))
+        draft = ArticleDraft(
+            source="feed",
+            url=f"https://synthetic.example/{aid}",
+            title=title,
+            text=text,
+            text_source="page",
+            fetched_at=when,
+            canonical_url=f"https://synthetic.example/{aid}",
+            published_at=when,
+            lang="en",
+        )
+        out.append(
+            StoredArticle(
+                aid,
+                draft,
+                f"h{aid}",
+                len(words),
+                Embedding(model, pooled, emb_chunks),
+                DedupDecision(None, None, None, aid),
+                TagResult((), 0.2, True),
+                terms=index_terms(title, text),
+            )
+        )
     return out
 
 
@@ -278,12 +342,15 @@ def fts_extension_path() -> Path | None:
         import duckdb_extension_fts
     except ImportError:
         return None
-    found = sorted(Path(duckdb_extension_fts.__file__).parent.glob("extensions/*/fts.duckdb_extension"))
+    found = sorted(
+        Path(duckdb_extension_fts.__file__).parent.glob("extensions/*/fts.duckdb_extension")
+    )
     return found[-1] if found else None
 
 
-def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
-                 fts_too: bool = True) -> None:
+def report_scale(
+    services, queries, sizes: list[int], *, numpy_too: bool = True, fts_too: bool = True
+) -> None:
     model = services.embedder.model_name
     with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
@@ -291,8 +358,11 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
     by_article: dict[int, list[int]] = {}
     for pos, (aid, _) in enumerate(keys):
         by_article.setdefault(aid, []).append(pos)
-    base = [(title, text, matrix[by_article[aid]]) for aid, title, text in rows
-            if aid in by_article and len(text.split()) > 20]
+    base = [
+        (title, text, matrix[by_article[aid]])
+        for aid, title, text in rows
+        if aid in by_article and len(text.split()) > 20
+    ]
     vocab = sorted({w for _, text, _ in base for w in text.split()})
     sources = [VectorSource("chunk_embeddings", services.embedder)]
     prepared = [prepare(q["query"], sources) for q in queries]
@@ -306,17 +376,20 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
         t0 = time.perf_counter()
         block = 2000
         for start in range(1, size + 1, block):
-            batch = synthetic_articles(base, min(block, size + 1 - start), start, rng, vocab,
-                                       np_rng, model)
+            batch = synthetic_articles(
+                base, min(block, size + 1 - start), start, rng, vocab, np_rng, model
+            )
             with wh.transaction() as db:
                 article_store.insert_articles(db, batch)
         wh.checkpoint()
         with wh.connect(read_only=True) as db:
             chunks = db.scalar("SELECT count(*) FROM chunk_embeddings")
             stats = search_store.index_stats(db)
-        print(f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s; {chunks:,} chunk "
-              f"vectors, {stats['term_rows']:,} term rows; file "
-              f"{(tmp / 'scale.duckdb').stat().st_size / 1e9:.2f} GB")
+        print(
+            f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s; {chunks:,} chunk "
+            f"vectors, {stats['term_rows']:,} term rows; file "
+            f"{(tmp / 'scale.duckdb').stat().st_size / 1e9:.2f} GB"
+        )
 
         # Keeping the full text current: one cycle's batch of 32 articles.
         extra = synthetic_articles(base, 32, size + 1, rng, vocab, np_rng, model)
@@ -338,11 +411,13 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
         for a in extra:
             index_terms(a.draft.title, a.draft.text)
         analyse_s = time.perf_counter() - t
-        print(f"  keeping full text current, per batch of 32 articles: analysing "
-              f"{analyse_s * 1000:.0f} ms + writing terms "
-              f"{(timings['with terms'] - timings['without terms']) * 1000:.0f} ms "
-              f"(batch write {timings['without terms'] * 1000:.0f} ms without, "
-              f"{timings['with terms'] * 1000:.0f} ms with)")
+        print(
+            f"  keeping full text current, per batch of 32 articles: analysing "
+            f"{analyse_s * 1000:.0f} ms + writing terms "
+            f"{(timings['with terms'] - timings['without terms']) * 1000:.0f} ms "
+            f"(batch write {timings['without terms'] * 1000:.0f} ms without, "
+            f"{timings['with terms'] * 1000:.0f} ms with)"
+        )
 
         def latencies(label: str) -> None:
             with wh.connect(read_only=True) as db:
@@ -352,21 +427,27 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
                         t = time.perf_counter()
                         search(db, prep, mode=mode, limit=20, options=options)
                         samples.append(time.perf_counter() - t)
-                    print(f"  {label:26} {mode:8} ({len(samples)} queries) median "
-                          f"{statistics.median(samples) * 1000:6.0f} ms   p95 "
-                          f"{percentile(samples, 95) * 1000:6.0f} ms")
+                    print(
+                        f"  {label:26} {mode:8} ({len(samples)} queries) median "
+                        f"{statistics.median(samples) * 1000:6.0f} ms   p95 "
+                        f"{percentile(samples, 95) * 1000:6.0f} ms"
+                    )
 
         latencies("query, terms unsorted")
         t = time.perf_counter()
         compact_search_index(wh)
-        print(f"  compaction (term table sorted by term, maintenance): "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"  compaction (term table sorted by term, maintenance): "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         wh.checkpoint()
         latencies("query, terms sorted")
         t = time.perf_counter()
         encode = [services.embedder.encode([p.parsed.text]) for p in prepared]
-        print(f"  embedding a query (outside the warehouse): "
-              f"{(time.perf_counter() - t) / len(encode) * 1000:.0f} ms each")
+        print(
+            f"  embedding a query (outside the warehouse): "
+            f"{(time.perf_counter() - t) / len(encode) * 1000:.0f} ms each"
+        )
 
         if numpy_too:
             # Meaning in numpy: every chunk vector loaded once, then a matrix product per query.
@@ -380,9 +461,11 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
                 sims = chunk_matrix @ prep.probes[0].vector
                 top = np.argpartition(-sims, 100)[:100]
                 samples.append(time.perf_counter() - t)
-            print(f"  meaning in numpy instead: loading {len(chunk_keys):,} vectors {load_s:.1f} s "
-                  f"once, then median {statistics.median(samples) * 1000:.0f} ms per query "
-                  f"(top {len(top)})")
+            print(
+                f"  meaning in numpy instead: loading {len(chunk_keys):,} vectors {load_s:.1f} s "
+                f"once, then median {statistics.median(samples) * 1000:.0f} ms per query "
+                f"(top {len(top)})"
+            )
             del chunk_matrix
 
         if not fts_too:
@@ -393,21 +476,27 @@ def report_scale(services, queries, sizes: list[int], *, numpy_too: bool = True,
             with wh.connect() as db:
                 db.execute(f"LOAD '{ext}'")
                 t = time.perf_counter()
-                db.execute("PRAGMA create_fts_index('articles', 'id', 'title', 'text', "
-                           "overwrite = 1)")
+                db.execute(
+                    "PRAGMA create_fts_index('articles', 'id', 'title', 'text', overwrite = 1)"
+                )
                 rebuild = time.perf_counter() - t
                 samples = []
                 for q in queries:
                     t = time.perf_counter()
-                    db.rows("SELECT id, score FROM (SELECT id, fts_main_articles.match_bm25(id, ?)"
-                            " AS score FROM articles) WHERE score IS NOT NULL "
-                            "ORDER BY score DESC LIMIT 100", [q["query"].replace('"', "")])
+                    db.rows(
+                        "SELECT id, score FROM (SELECT id, fts_main_articles.match_bm25(id, ?)"
+                        " AS score FROM articles) WHERE score IS NOT NULL "
+                        "ORDER BY score DESC LIMIT 100",
+                        [q["query"].replace('"', "")],
+                    )
                     samples.append(time.perf_counter() - t)
                 db.execute("PRAGMA drop_fts_index('articles')")
-            print(f"  DuckDB fts extension instead: rebuilding its index {rebuild:.1f} s (it is "
-                  f"not updated by inserts: every cycle), match_bm25 median "
-                  f"{statistics.median(samples) * 1000:.0f} ms, p95 "
-                  f"{percentile(samples, 95) * 1000:.0f} ms")
+            print(
+                f"  DuckDB fts extension instead: rebuilding its index {rebuild:.1f} s (it is "
+                f"not updated by inserts: every cycle), match_bm25 median "
+                f"{statistics.median(samples) * 1000:.0f} ms, p95 "
+                f"{percentile(samples, 95) * 1000:.0f} ms"
+            )
 
 
 class _Rollback(Exception):
@@ -419,16 +508,29 @@ def main() -> None:
     ap.add_argument("--sizes", default="10000,100000", help="synthetic warehouse sizes")
     ap.add_argument("--no-scale", action="store_true", help="quality only")
     ap.add_argument("--no-quality", action="store_true", help="scale only")
-    ap.add_argument("--corpus", type=Path, default=None,
-                    help="reuse the corpus warehouse of an earlier run (its folder) instead of "
-                         "ingesting the pages again")
-    ap.add_argument("--latency-queries", type=int, default=0,
-                    help="time only this many of the labeled queries (spread over the kinds; "
-                         "0: all)")
-    ap.add_argument("--no-numpy", action="store_true",
-                    help="skip timing meaning in numpy (loads every chunk vector)")
-    ap.add_argument("--no-fts", action="store_true",
-                    help="skip rebuilding DuckDB's fts index (minutes at 100,000 articles)")
+    ap.add_argument(
+        "--corpus",
+        type=Path,
+        default=None,
+        help="reuse the corpus warehouse of an earlier run (its folder) instead of "
+        "ingesting the pages again",
+    )
+    ap.add_argument(
+        "--latency-queries",
+        type=int,
+        default=0,
+        help="time only this many of the labeled queries (spread over the kinds; 0: all)",
+    )
+    ap.add_argument(
+        "--no-numpy",
+        action="store_true",
+        help="skip timing meaning in numpy (loads every chunk vector)",
+    )
+    ap.add_argument(
+        "--no-fts",
+        action="store_true",
+        help="skip rebuilding DuckDB's fts index (minutes at 100,000 articles)",
+    )
     ap.add_argument("--per-query", action="store_true", help="nDCG@10 of every query")
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
@@ -437,7 +539,9 @@ def main() -> None:
     if args.corpus is not None:
         services, labels = open_corpus_warehouse(args.corpus)
     else:
-        services, labels = build_corpus_warehouse(Path(tempfile.mkdtemp(prefix="newswatch-search-")))
+        services, labels = build_corpus_warehouse(
+            Path(tempfile.mkdtemp(prefix="newswatch-search-"))
+        )
     missing = sorted({r for q in queries for r in q["relevant"]} - set(labels))
     if missing:
         sys.exit(f"labeled articles not stored: {', '.join(missing)}")
@@ -447,9 +551,14 @@ def main() -> None:
         timed = queries
         if args.latency_queries:
             step = max(1, len(queries) // args.latency_queries)
-            timed = queries[::step][:args.latency_queries]
-        report_scale(services, timed, [int(s) for s in args.sizes.split(",")],
-                     numpy_too=not args.no_numpy, fts_too=not args.no_fts)
+            timed = queries[::step][: args.latency_queries]
+        report_scale(
+            services,
+            timed,
+            [int(s) for s in args.sizes.split(",")],
+            numpy_too=not args.no_numpy,
+            fts_too=not args.no_fts,
+        )
 
 
 if __name__ == "__main__":

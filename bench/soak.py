@@ -24,8 +24,14 @@ from pipeline.store.db import Warehouse
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import LoopbackServer, rss
 
-TOPICS = ["sanctions on a satellite firm", "a spy case in the space sector", "port congestion",
-          "a new weather satellite", "export controls on chips", "a football transfer"]
+TOPICS = [
+    "sanctions on a satellite firm",
+    "a spy case in the space sector",
+    "port congestion",
+    "a new weather satellite",
+    "export controls on chips",
+    "a football transfer",
+]
 
 
 def rss_mb(pid: int) -> float:
@@ -68,41 +74,63 @@ def main() -> None:
                         n += 1
                         topic = TOPICS[n % len(TOPICS)]
                         path = f"/a/{f}/{n}.html"
-                        paras = [f"Report {n}: {topic}, part {i}, with details {n * 31 + i} "
-                                 f"that only this report has, item {n}-{i}." for i in range(6)]
+                        paras = [
+                            f"Report {n}: {topic}, part {i}, with details {n * 31 + i} "
+                            f"that only this report has, item {n}-{i}."
+                            for i in range(6)
+                        ]
                         server.route(path, article_page(f"Report {n} on {topic}", paras))
-                        items[f].insert(0, {"title": f"Report {n} on {topic}", "guid": f"{f}-{n}",
-                                            "link": server.url(path),
-                                            "description": f"Report {n}."})
+                        items[f].insert(
+                            0,
+                            {
+                                "title": f"Report {n} on {topic}",
+                                "guid": f"{f}-{n}",
+                                "link": server.url(path),
+                                "description": f"Report {n}.",
+                            },
+                        )
                         del items[f][20:]  # feeds show their newest 20 entries
                         published.add(server.url(path))
-                        server.route(f"/feed/{f}.xml", rss(items[f]), etag=f'"{n}"',
-                                     content_type="application/rss+xml")
+                        server.route(
+                            f"/feed/{f}.xml",
+                            rss(items[f]),
+                            etag=f'"{n}"',
+                            content_type="application/rss+xml",
+                        )
                 stop.wait(args.every)
 
-        feeds = "".join(f'[[feeds]]\nurl = "{server.url(f"/feed/{f}.xml")}"\ninterval_s = 1\n'
-                        for f in range(args.feeds))
+        feeds = "".join(
+            f'[[feeds]]\nurl = "{server.url(f"/feed/{f}.xml")}"\ninterval_s = 1\n'
+            for f in range(args.feeds)
+        )
         (tmp / "feeds.toml").write_text(feeds)
         (tmp / "settings.toml").write_text(
             f'[warehouse]\npath = "{warehouse}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
             f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
             f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
-            f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n'
-            f'[schedule]\npoll_interval_s = 1\npoll_jitter_s = 0\n')
+            f"[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
+            f"[schedule]\npoll_interval_s = 1\npoll_jitter_s = 0\n"
+        )
         publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
         log = open(tmp / "daemon.log", "w")
-        daemon = subprocess.Popen([sys.executable, "-m", "pipeline", "--config",
-                                   str(tmp / "settings.toml"), "run"], stdout=log, stderr=log,
-                                  env=env)
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "--config", str(tmp / "settings.toml"), "run"],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
         started = time.monotonic()
         warm_rss = None
         cycles = 0
         while cycles < args.cycles:
             time.sleep(2)
-            cycles = query(warehouse, "SELECT count(*) FROM runs WHERE job = 'ingest'")[0][0] \
-                if warehouse.exists() else 0
+            cycles = (
+                query(warehouse, "SELECT count(*) FROM runs WHERE job = 'ingest'")[0][0]
+                if warehouse.exists()
+                else 0
+            )
             if warm_rss is None and cycles >= 30:
                 warm_rss = rss_mb(daemon.pid)
                 print(f"warm-up done after {cycles} cycles: RSS {warm_rss:.0f} MB", flush=True)
@@ -121,10 +149,14 @@ def main() -> None:
     poll_errors = query(warehouse, "SELECT count(*) FROM feed_polls WHERE status = 'error'")[0][0]
     lost = len(published - set(urls))
     print(f"{cycles} ingest cycles in {elapsed:.0f} s; daemon exit code {code}")
-    print(f"RSS after warm-up {warm_rss:.0f} MB, at the end {end_rss:.0f} MB "
-          f"({100 * (end_rss - warm_rss) / warm_rss:+.1f} %)")
-    print(f"articles published {len(published)}, stored {len(urls)}, stored twice "
-          f"{len(urls) - len(set(urls))}, not stored {lost}")
+    print(
+        f"RSS after warm-up {warm_rss:.0f} MB, at the end {end_rss:.0f} MB "
+        f"({100 * (end_rss - warm_rss) / warm_rss:+.1f} %)"
+    )
+    print(
+        f"articles published {len(published)}, stored {len(urls)}, stored twice "
+        f"{len(urls) - len(set(urls))}, not stored {lost}"
+    )
     print(f"runs not ok: {errors}; failed feed polls: {poll_errors}; log: {tmp / 'daemon.log'}")
 
 

@@ -68,13 +68,15 @@ def make_services(tmp: Path, backend: str = "default", dedup: Sequence[str] = ()
     (tmp / "feeds.toml").write_text("")
     (tmp / "settings.toml").write_text(
         f'[warehouse]\npath = "{tmp / "stories.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
-        f'max_entries_per_poll = 10000\n'
+        f"max_entries_per_poll = 10000\n"
         f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
         f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
         # One page at a time, in the feed's order: the arrival order is the one asked for.
-        f'[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n'
-        f'per_host_concurrency = 1\n' + embed_section(backend)
-        + ("[dedup]\n" + "".join(f"{kv}\n" for kv in dedup) if dedup else ""))
+        f"[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n"
+        f"per_host_concurrency = 1\n"
+        + embed_section(backend)
+        + ("[dedup]\n" + "".join(f"{kv}\n" for kv in dedup) if dedup else "")
+    )
     services = Services(load_settings(tmp / "settings.toml", env={}))
     services.warehouse.migrate()
     sync_seeds(services)
@@ -90,9 +92,9 @@ def embed_section(spec: str) -> str:
     return section + f'backend = "{backend}"\nprecision = "{precision or "fp32"}"\n'
 
 
-
-def ingest(pairs: list[StoryPair], reverse: bool, backend: str = "default",
-           dedup: Sequence[str] = ()):
+def ingest(
+    pairs: list[StoryPair], reverse: bool, backend: str = "default", dedup: Sequence[str] = ()
+):
     """One real cycle over the pairs' texts: {text key: (id, story, duplicate_of)}, the
     services (for the pairwise pass) and the seconds taken."""
     tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
@@ -106,38 +108,45 @@ def ingest(pairs: list[StoryPair], reverse: bool, backend: str = "default",
         elapsed = time.perf_counter() - t0
     by_url = {u: k for k, u in urls.items()}
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT url, id, story_id, duplicate_of FROM articles "
-                       "WHERE source = 'feed'")
+        rows = db.rows("SELECT url, id, story_id, duplicate_of FROM articles WHERE source = 'feed'")
     stored = {by_url[u]: (int(i), int(s), d) for u, i, s, d in rows if u in by_url}
     if len(stored) < len(texts):
-        print(f"  warning: {len(texts) - len(stored)} of {len(texts)} texts not stored "
-              f"({summary.articles_new} new articles)")
+        print(
+            f"  warning: {len(texts) - len(stored)} of {len(texts)} texts not stored "
+            f"({summary.articles_new} new articles)"
+        )
     return stored, services, elapsed
 
 
-def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: bool
-             ) -> dict[str, bool]:
+def pairwise(
+    pairs: list[StoryPair], services: Services, stored: dict, reverse: bool
+) -> dict[str, bool]:
     """Each pair judged alone by the link rule (or as a copy), with the word statistics of the
     whole warehouse but no clustering: nothing else stored can help or chain."""
     settings = services.settings.dedup
     rule = StoryRule.from_settings(settings)
     leads_model = services.lead_embedder
     with services.warehouse.connect(read_only=True) as db:
-        rows = list(article_store.dedup_rows(
-            db, lead_model=leads_model.name if leads_model else None))
+        rows = list(
+            article_store.dedup_rows(db, lead_model=leads_model.name if leads_model else None)
+        )
     docs = {doc.id: doc for doc, _ in rows}
     # A copy stored without vectors of its own is judged by its original's.
     for doc, decision in rows:
         root = docs.get(decision.duplicate_of) if decision.duplicate_of is not None else None
         if root is not None and not doc.chunk_vectors.size:
-            docs[doc.id] = replace(doc, chunk_vectors=root.chunk_vectors,
-                                   title_vector=root.title_vector, lead_vector=root.lead_vector)
+            docs[doc.id] = replace(
+                doc,
+                chunk_vectors=root.chunk_vectors,
+                title_vector=root.title_vector,
+                lead_vector=root.lead_vector,
+            )
     stats = TermStats()
     terms = {i: terms_of(d.text) for i, d in docs.items()}
     for t in terms.values():
         stats.add(t)
     leads = LeadBook(leads_model.anchors if leads_model is not None else None)
-    lead_of_doc = {}   # whose lead stands for an article: its own, or its original's
+    lead_of_doc = {}  # whose lead stands for an article: its own, or its original's
     for doc, decision in rows:
         lead_of_doc[doc.id] = decision.duplicate_of if decision.duplicate_of in docs else doc.id
         if decision.duplicate_of is None and doc.lead_vector is not None:
@@ -163,8 +172,11 @@ def pairwise(pairs: list[StoryPair], services: Services, stored: dict, reverse: 
                 if x.title_vector is not None and is_short(x.text, rule):
                     headline = max(headline, float((y.chunk_vectors @ x.title_vector).max()))
         words = stats.cosine(terms[a.id], terms[b.id]) if english else 0.0
-        lead = (leads.similarity(lead_of_doc[a.id], lead_of_doc[b.id])
-                if crosses(lead_lang(a), lead_lang(b)) else 0.0)
+        lead = (
+            leads.similarity(lead_of_doc[a.id], lead_of_doc[b.id])
+            if crosses(lead_lang(a), lead_lang(b))
+            else 0.0
+        )
         out[p.pair_id] = link_rule(meaning, headline, words, short, rule, lead) is not None
     return out
 
@@ -207,36 +219,56 @@ def show(pairs: list[StoryPair], joined: dict[str, bool], stored: dict, what: st
         if wrong:
             k1, k2 = text_key(p.text1), text_key(p.text2)
             kind = "missed" if p.label == "same" else "FALSE JOIN"
-            print(f"    {what} {kind} {p.pair_id} ({p.overall}): ids {stored[k1][0]}, "
-                  f"{stored[k2][0]}: {p.text1.strip()[:60]!r} / {p.text2.strip()[:60]!r}")
+            print(
+                f"    {what} {kind} {p.pair_id} ({p.overall}): ids {stored[k1][0]}, "
+                f"{stored[k2][0]}: {p.text1.strip()[:60]!r} / {p.text2.strip()[:60]!r}"
+            )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--langs", choices=("en", "same"), default="en",
-                    help="en: English pairs; same: every same-language pair")
-    ap.add_argument("--cross-lingual", action="store_true",
-                    help="the cross-lingual pairs with English (and the English ones)")
+    ap.add_argument(
+        "--langs",
+        choices=("en", "same"),
+        default="en",
+        help="en: English pairs; same: every same-language pair",
+    )
+    ap.add_argument(
+        "--cross-lingual",
+        action="store_true",
+        help="the cross-lingual pairs with English (and the English ones)",
+    )
     ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
     ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
-    ap.add_argument("--dedup", action="append", default=[], metavar="KEY=VALUE",
-                    help="a [dedup] setting to try instead of the shipped one (repeatable)")
-    ap.add_argument("--backend", default="default", choices=BACKENDS,
-                    help="embedding backend (default: the shipped settings')")
+    ap.add_argument(
+        "--dedup",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [dedup] setting to try instead of the shipped one (repeatable)",
+    )
+    ap.add_argument(
+        "--backend",
+        default="default",
+        choices=BACKENDS,
+        help="embedding backend (default: the shipped settings')",
+    )
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
     logging.basicConfig(level=logging.ERROR)
     pairs = load_pairs(langs=None if args.langs == "same" else {"en"})
     if args.cross_lingual:
-        pairs += [p for p in load_pairs(same_language=False)
-                  if group_of(p) in CROSS_GROUPS]
+        pairs += [p for p in load_pairs(same_language=False) if group_of(p) in CROSS_GROUPS]
     settings = load_settings(env={}).dedup
     if args.dedup:
-        settings = replace(settings, **{k.strip(): float(v) for k, v in
-                                        (kv.split("=", 1) for kv in args.dedup)})
-    print(f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
-          f"(development set: tuned on, not held out)")
+        settings = replace(
+            settings, **{k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in args.dedup)}
+        )
+    print(
+        f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
+        f"(development set: tuned on, not held out)"
+    )
     print(f"[dedup] story rule: {story_rule(settings)}")
     orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
     for reverse in orders:
@@ -244,23 +276,31 @@ def main() -> None:
         stored, services, elapsed = ingest(pairs, reverse, args.backend, args.dedup)
         in_warehouse = joined_in_warehouse(pairs, stored)
         alone = pairwise(pairs, services, stored, reverse)
-        kept = sum((stored[text_key(p.text1)][0] < stored[text_key(p.text2)][0]) != reverse
-                   for p in pairs if text_key(p.text1) in stored and text_key(p.text2) in stored)
-        print(f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
-              f"{kept} of {len(alone)} pairs arrived in the order asked for; embedding backend "
-              f"{services.embedder.backend_name}; cross-lingual linking "
-              f"{services.lead_state.detail}")
+        kept = sum(
+            (stored[text_key(p.text1)][0] < stored[text_key(p.text2)][0]) != reverse
+            for p in pairs
+            if text_key(p.text1) in stored and text_key(p.text2) in stored
+        )
+        print(
+            f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
+            f"{kept} of {len(alone)} pairs arrived in the order asked for; embedding backend "
+            f"{services.embedder.backend_name}; cross-lingual linking "
+            f"{services.lead_state.detail}"
+        )
         if args.cross_lingual and services.lead_embedder is None:
             sys.exit("cross-lingual linking is off: the cross-lingual figures would all be 0")
         for what, joined in (("pipeline", in_warehouse), ("pairwise", alone)):
-            for group, by in sorted(tally(pairs, joined).items(),
-                                    key=lambda kv: (kv[0] != "en-en", kv[0] == "cross-lingual",
-                                                    kv[0])):
+            for group, by in sorted(
+                tally(pairs, joined).items(),
+                key=lambda kv: (kv[0] != "en-en", kv[0] == "cross-lingual", kv[0]),
+            ):
                 same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))
                 related = by.get("related", (0, 0))
-                print(f"  {what:8} {group}: same-story joined {same[0]}/{same[1]}, "
-                      f"unrelated joined {unrelated[0]}/{unrelated[1]} "
-                      f"(in between: {related[0]}/{related[1]})")
+                print(
+                    f"  {what:8} {group}: same-story joined {same[0]}/{same[1]}, "
+                    f"unrelated joined {unrelated[0]}/{unrelated[1]} "
+                    f"(in between: {related[0]}/{related[1]})"
+                )
             if args.show:
                 show(pairs, joined, stored, what)
 

@@ -31,9 +31,13 @@ from pipeline.tag.topics import build_tagger
 from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
-SEED_EXPECTED = {"000": {"sanctions", "satellite_support"}, "001": {"sanctions", "satellite_support"},
-                 "002": {"sanctions", "satellite_support"}, "003": {"espionage"},
-                 "004": {"espionage"}}
+SEED_EXPECTED = {
+    "000": {"sanctions", "satellite_support"},
+    "001": {"sanctions", "satellite_support"},
+    "002": {"sanctions", "satellite_support"},
+    "003": {"espionage"},
+    "004": {"espionage"},
+}
 
 
 def embeddings(embedder: Embedder, texts: list[str]) -> list[Embedding]:
@@ -42,9 +46,13 @@ def embeddings(embedder: Embedder, texts: list[str]) -> list[Embedding]:
     for t in texts:
         vector, chunks = cached[t]
         spans = embedder.spans(t)
-        out.append(Embedding(embedder.model_name, vector,
-                             tuple(Chunk(s.start_char, s.end_char, s.tokens, c)
-                                   for s, c in zip(spans, chunks))))
+        out.append(
+            Embedding(
+                embedder.model_name,
+                vector,
+                tuple(Chunk(s.start_char, s.end_char, s.tokens, c) for s, c in zip(spans, chunks)),
+            )
+        )
     return out
 
 
@@ -53,8 +61,11 @@ def main() -> None:
     ap.add_argument("--topics", type=Path, default=ROOT / "config" / "topics.toml")
     ap.add_argument("--no-pages", action="store_true", help="skip the 181 news pages")
     ap.add_argument("--backend", default="default", choices=BACKENDS)
-    ap.add_argument("--multilingual", action="store_true",
-                    help="with multilingual lead vectors, and the multilingual development set")
+    ap.add_argument(
+        "--multilingual",
+        action="store_true",
+        help="with multilingual lead vectors, and the multilingual development set",
+    )
     args = ap.parse_args()
     settings = with_overrides(load_settings(env={}), topics={"file": args.topics.resolve()})
     embedder = bench_embedder(args.backend)
@@ -67,17 +78,30 @@ def main() -> None:
             raise SystemExit(f"cross-lingual linking {state.detail}")
     seeds = load_seeds(settings.seeds.dir)
     seed_emb = embeddings(embedder, [s.text for s in seeds])
-    tagger = build_tagger(settings.topics, settings.seeds.dir, embedder,
-                          np.stack([e.vector for e in seed_emb]),
-                          np.stack([c.vector for e in seed_emb for c in e.chunks]), leads)
+    tagger = build_tagger(
+        settings.topics,
+        settings.seeds.dir,
+        embedder,
+        np.stack([e.vector for e in seed_emb]),
+        np.stack([c.vector for e in seed_emb for c in e.chunks]),
+        leads,
+    )
     slugs = [t.slug for t in tagger.topics]
-    print(f"topics file {args.topics}; embeddings: {embedder.backend_name}"
-          + (f"; multilingual leads: {leads.name}" if leads else ""))
-    sets = [("development set (thresholds were set on it)", "topics_dev.toml"),
-            ("held-out set (never used for tuning)", "topics_holdout.toml")]
+    print(
+        f"topics file {args.topics}; embeddings: {embedder.backend_name}"
+        + (f"; multilingual leads: {leads.name}" if leads else "")
+    )
+    sets = [
+        ("development set (thresholds were set on it)", "topics_dev.toml"),
+        ("held-out set (never used for tuning)", "topics_holdout.toml"),
+    ]
     if leads is not None:
-        sets.append(("multilingual development set (zh, ru, de; lead thresholds set on it)",
-                     "topics_dev_multilingual.toml"))
+        sets.append(
+            (
+                "multilingual development set (zh, ru, de; lead thresholds set on it)",
+                "topics_dev_multilingual.toml",
+            )
+        )
     for name, file in sets:
         items = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]
         embs = with_leads(leads, items, embeddings(embedder, [d["text"] for d in items]))
@@ -112,11 +136,13 @@ def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
             want = slug in item["labels"]
             if tagger.reads_lead(emb, item["text"], lang):
                 lead_raw.setdefault((slug, want), []).append(
-                    float((tagger.lead_prototypes[slug] @ emb.lead_vector).max()))
+                    float((tagger.lead_prototypes[slug] @ emb.lead_vector).max())
+                )
             if not want:
                 topic = next(t for t in tagger.topics if t.slug == slug)
                 neg_meaning.setdefault(slug, []).append(
-                    tagger.score(topic, item["text"], emb, "", lang).meaning)
+                    tagger.score(topic, item["text"], emb, "", lang).meaning
+                )
             have = slug in got
             tp += want and have
             fp += have and not want
@@ -124,29 +150,37 @@ def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
             if want != have:
                 topic = next(t for t in tagger.topics if t.slug == slug)
                 r = tagger.score(topic, item["text"], emb, "", lang)
-                errors.append((slug, "missed" if want else "false",
-                               f"score {r.score:.2f} meaning {r.meaning:.2f} words "
-                               f"{r.lexical.weight:.1f}"
-                               f"{'' if r.lexical.context else ' (no context)'}"
-                               f" | {item['text'][:70]}"))
+                errors.append(
+                    (
+                        slug,
+                        "missed" if want else "false",
+                        f"score {r.score:.2f} meaning {r.meaning:.2f} words "
+                        f"{r.lexical.weight:.1f}"
+                        f"{'' if r.lexical.context else ' (no context)'}"
+                        f" | {item['text'][:70]}",
+                    )
+                )
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
         f = 2 * p * r / (p + r) if p + r else 0.0
         print(f"{slug:18} {p:6.3f} {r:6.3f} {f:6.3f}   {tp:2d} {fp:2d} {fn:2d}")
     for slug, kind, text in errors:
         print(f"  {kind:6} {slug:17} {text}")
-    print("  highest meaning among articles without the topic: " + ", ".join(
-        f"{slug} {max(v):.2f}" for slug, v in neg_meaning.items()))
+    print(
+        "  highest meaning among articles without the topic: "
+        + ", ".join(f"{slug} {max(v):.2f}" for slug, v in neg_meaning.items())
+    )
     for slug in slugs:
         pos, neg = lead_raw.get((slug, True), []), lead_raw.get((slug, False), [])
         if pos or neg:
-            print(f"  raw lead cosine {slug:17}: with the topic "
-                  f"{', '.join(f'{v:.3f}' for v in sorted(pos))}; without "
-                  f"{', '.join(f'{v:.3f}' for v in sorted(neg))}")
+            print(
+                f"  raw lead cosine {slug:17}: with the topic "
+                f"{', '.join(f'{v:.3f}' for v in sorted(pos))}; without "
+                f"{', '.join(f'{v:.3f}' for v in sorted(neg))}"
+            )
 
 
-def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, leads=None
-                           ) -> None:
+def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, leads=None) -> None:
     """The seed expectations, and which general news pages get a topic."""
     print("\nseeds:")
     for seed, emb in zip(seeds, seed_emb):
@@ -163,8 +197,9 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, le
     pages = load_pages(NEWS_PAGES)
     page_emb = embeddings(embedder, [p.body for p in pages])
     langs = [detect_language(p.body) if leads is not None else None for p in pages]
-    page_emb = with_leads(leads, [{"text": p.body, "lang": lang} for p, lang in zip(pages, langs)],
-                          page_emb)
+    page_emb = with_leads(
+        leads, [{"text": p.body, "lang": lang} for p, lang in zip(pages, langs)], page_emb
+    )
     tagged, relevances = [], []
     for page, emb, lang in zip(pages, page_emb, langs):
         result = tagger.tag("", page.body, emb, lang)
@@ -172,16 +207,22 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, le
         if result.topics:
             tagged.append((page, result))
     rel = np.array(relevances)
-    print("\nrelevance of general news: " + ", ".join(
-        f"{int((rel >= x).sum())} pages >= {x}" for x in (0.35, 0.4, 0.45, 0.5, 0.55)))
-    print(f"\n181 news pages: {len(tagged)} get a topic; relevance to the seeds: median "
-          f"{np.median(rel):.3f}, 90th percentile {np.percentile(rel, 90):.3f}, max {rel.max():.3f}; "
-          f"{int((rel >= settings.topics.min_relevance).sum())} at or above min_relevance "
-          f"{settings.topics.min_relevance}")
+    print(
+        "\nrelevance of general news: "
+        + ", ".join(f"{int((rel >= x).sum())} pages >= {x}" for x in (0.35, 0.4, 0.45, 0.5, 0.55))
+    )
+    print(
+        f"\n181 news pages: {len(tagged)} get a topic; relevance to the seeds: median "
+        f"{np.median(rel):.3f}, 90th percentile {np.percentile(rel, 90):.3f}, max {rel.max():.3f}; "
+        f"{int((rel >= settings.topics.min_relevance).sum())} at or above min_relevance "
+        f"{settings.topics.min_relevance}"
+    )
     for page, result in tagged:
-        why = "; ".join(f"{t.topic} {t.score:.2f} [{', '.join(t.matched_terms[:4])}]"
-                        f"{' by lead' if t.evidence.get('meaning_from') == 'multilingual lead' else ''}"
-                        for t in result.topics)
+        why = "; ".join(
+            f"{t.topic} {t.score:.2f} [{', '.join(t.matched_terms[:4])}]"
+            f"{' by lead' if t.evidence.get('meaning_from') == 'multilingual lead' else ''}"
+            for t in result.topics
+        )
         print(f"  {page.url[:70]:70} {why}")
 
 

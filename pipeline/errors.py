@@ -48,8 +48,14 @@ class ModelError(NewswatchError):
 class FetchError(NewswatchError):
     """An HTTP (or local file) fetch failed; `kind` classifies the failure."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status

@@ -14,9 +14,35 @@ from lxml import html as lxml_html
 
 from pipeline.textnorm import tidy
 
-_BLOCKS = frozenset({"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-                     "blockquote", "tr", "table", "section", "article", "header", "footer",
-                     "pre", "figure", "figcaption", "dd", "dt", "hr"})
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "tr",
+        "table",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "pre",
+        "figure",
+        "figcaption",
+        "dd",
+        "dt",
+        "hr",
+    }
+)
 _SKIP = frozenset({"script", "style", "noscript", "template", "iframe", "object", "svg"})
 _TAG_RE = re.compile(r"<[a-zA-Z/!][^>]*>")
 

@@ -14,6 +14,7 @@ import numpy as np
 
 # -- feeds -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class FeedConfig:
     """One configured feed."""
@@ -22,7 +23,7 @@ class FeedConfig:
     title: str | None = None
     interval_s: int | None = None
     tags: tuple[str, ...] = ()
-    allow_private: bool = False      # its entries' links may point at private addresses
+    allow_private: bool = False  # its entries' links may point at private addresses
 
 
 @dataclass(frozen=True)
@@ -42,21 +43,21 @@ class FeedState:
     in_config: bool = True
     next_poll_at: datetime | None = None
     last_polled_at: datetime | None = None
-    allow_private: bool = False      # its entries' links may be private addresses (feeds.toml)
+    allow_private: bool = False  # its entries' links may be private addresses (feeds.toml)
 
 
 @dataclass(frozen=True)
 class FeedEntry:
     """One feed item as plain data."""
 
-    key: str                   # stable: GUID, else canonical link, else hash of title + summary
+    key: str  # stable: GUID, else canonical link, else hash of title + summary
     guid: str | None
-    link: str | None           # absolute http(s) URL, or None
+    link: str | None  # absolute http(s) URL, or None
     title: str
-    summary: str               # plain text
-    content: str               # plain text of content:encoded / atom content ('' if none)
+    summary: str  # plain text
+    content: str  # plain text of content:encoded / atom content ('' if none)
     author: str | None
-    published_at: datetime     # UTC; the fetch time when missing or in the future
+    published_at: datetime  # UTC; the fetch time when missing or in the future
     tags: tuple[str, ...] = ()
     date_from_feed: bool = True
 
@@ -78,8 +79,8 @@ class PollOutcome:
 
     feed_id: int
     polled_at: datetime
-    status: str                      # ok | not_modified | unchanged | error | gone
-    url: str                         # after a permanent redirect
+    status: str  # ok | not_modified | unchanged | error | gone
+    url: str  # after a permanent redirect
     etag: str | None
     last_modified: str | None
     body_hash: str | None
@@ -98,6 +99,7 @@ class PollOutcome:
 
 
 # -- vectors -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Span:
@@ -125,10 +127,10 @@ class Embedding:
     model: str
     vector: np.ndarray
     chunks: tuple[Chunk, ...]
-    windows: int = 0                 # windows the whole text has (more than chunks: cut)
-    title_vector: np.ndarray | None = None   # the headline's vector, when one was embedded
-    lead_vector: np.ndarray | None = None    # multilingual title + lead vector (cross-lingual)
-    lead_model: str = ""                     # the model that made lead_vector
+    windows: int = 0  # windows the whole text has (more than chunks: cut)
+    title_vector: np.ndarray | None = None  # the headline's vector, when one was embedded
+    lead_vector: np.ndarray | None = None  # multilingual title + lead vector (cross-lingual)
+    lead_model: str = ""  # the model that made lead_vector
 
     @property
     def cut(self) -> bool:
@@ -137,6 +139,7 @@ class Embedding:
 
 
 # -- articles ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TopicTag:
@@ -166,19 +169,19 @@ class DedupDecision:
     similarity: float | None
     kind: str | None
     story_id: int
-    story_evidence: dict[str, Any] = field(default_factory=dict)   # why this story (JSON)
-    merged_stories: tuple[int, ...] = ()     # stories this article folded into story_id
+    story_evidence: dict[str, Any] = field(default_factory=dict)  # why this story (JSON)
+    merged_stories: tuple[int, ...] = ()  # stories this article folded into story_id
 
 
 @dataclass(frozen=True)
 class ArticleDraft:
     """An article with its final text and metadata, before embedding, dedup and tagging."""
 
-    source: str                      # 'seed' | 'feed' (archive pages too: see archive_source)
+    source: str  # 'seed' | 'feed' (archive pages too: see archive_source)
     url: str
     title: str
     text: str
-    text_source: str                 # 'page' | 'feed' | 'file'
+    text_source: str  # 'page' | 'feed' | 'file'
     fetched_at: datetime
     feed_id: int | None = None
     canonical_url: str | None = None
@@ -191,16 +194,16 @@ class ArticleDraft:
     description: str | None = None
     text_source_reason: str | None = None
     seed_file_hash: str | None = None
-    archive_source: str | None = None    # backfill: the WARC file it was read from
-    archive_record_id: str | None = None # backfill: its WARC-Record-ID
+    archive_source: str | None = None  # backfill: the WARC file it was read from
+    archive_record_id: str | None = None  # backfill: its WARC-Record-ID
 
 
 @dataclass(frozen=True)
 class IndexedTerms:
     """An article as the full-text index sees it: analysed terms with their counts."""
 
-    analyzer: str                    # version of the analyzer (pipeline/search/terms.py)
-    length: int                      # terms in all, title terms weighted
+    analyzer: str  # version of the analyzer (pipeline/search/terms.py)
+    length: int  # terms in all, title terms weighted
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -210,9 +213,9 @@ class EntityMatch:
 
     entity: str
     mentions: int
-    first_offset: int | None         # character offset in the text; None: named in the title only
-    evidence: str                    # the sentence part around the first mention
-    aliases: tuple[str, ...] = ()    # the spellings found, as the watchlist writes them
+    first_offset: int | None  # character offset in the text; None: named in the title only
+    evidence: str  # the sentence part around the first mention
+    aliases: tuple[str, ...] = ()  # the spellings found, as the watchlist writes them
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,8 @@ class StoredArticle:
     embedding: Embedding
     dedup: DedupDecision
     tags: TagResult
-    entities: tuple[EntityMatch, ...] = ()   # watchlist entities named in title or text
-    terms: IndexedTerms | None = None   # None: left for `newswatch init` to index
+    entities: tuple[EntityMatch, ...] = ()  # watchlist entities named in title or text
+    terms: IndexedTerms | None = None  # None: left for `newswatch init` to index
 
 
 @dataclass(frozen=True)
@@ -242,8 +245,8 @@ class DedupDoc:
     vector: np.ndarray
     chunk_vectors: np.ndarray
     is_seed: bool
-    title_vector: np.ndarray | None = None   # the headline's vector (stories of short texts)
-    lead_vector: np.ndarray | None = None    # multilingual title + lead (stories across languages)
+    title_vector: np.ndarray | None = None  # the headline's vector (stories of short texts)
+    lead_vector: np.ndarray | None = None  # multilingual title + lead (stories across languages)
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,7 @@ class StoredDuplicate:
 
 
 # -- search ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SearchFilters:
@@ -274,7 +278,7 @@ class TextHit:
 
     article_id: int
     score: float
-    terms: tuple[str, ...]           # analysed query terms found in the article
+    terms: tuple[str, ...]  # analysed query terms found in the article
 
 
 @dataclass(frozen=True)
@@ -282,10 +286,10 @@ class MeaningHit:
     """An article ranked by its chunk closest in meaning to the query."""
 
     article_id: int
-    similarity: float                # cosine of the best chunk
-    start_char: int                  # that chunk's span in the text
+    similarity: float  # cosine of the best chunk
+    start_char: int  # that chunk's span in the text
     end_char: int
-    source: str = "chunks"           # which vectors found it
+    source: str = "chunks"  # which vectors found it
 
 
 @dataclass(frozen=True)
@@ -308,12 +312,12 @@ class SearchHit:
     """One article in the fused ranking and why it is there."""
 
     article: ArticleInfo
-    score: float                     # fused score (reciprocal ranks)
-    text_rank: int | None            # 1-based rank in the full-text ranking, None if absent
+    score: float  # fused score (reciprocal ranks)
+    text_rank: int | None  # 1-based rank in the full-text ranking, None if absent
     meaning_rank: int | None
     bm25: float | None
     similarity: float | None
-    matched_terms: tuple[str, ...]   # the query's words the article contains
+    matched_terms: tuple[str, ...]  # the query's words the article contains
     passage: str
 
 
@@ -323,18 +327,19 @@ class StoryResult:
 
     story_id: int
     best: SearchHit
-    reports: int                     # articles stored in the story (copies included)
-    matched: int                     # of those, how many the search found
-    article_ids: tuple[int, ...]     # the found ones, best first
+    reports: int  # articles stored in the story (copies included)
+    matched: int  # of those, how many the search found
+    article_ids: tuple[int, ...]  # the found ones, best first
 
 
 # -- alerts ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AlertMessage:
     """What one alert says, whatever the channel: the story, the rule that matched, and why."""
 
-    alert_id: int | None             # None: a test message (`newswatch alerts test`)
+    alert_id: int | None  # None: a test message (`newswatch alerts test`)
     rule: str
     story_id: int | None
     article_id: int | None
@@ -342,7 +347,7 @@ class AlertMessage:
     url: str
     source: str
     published_at: datetime | None
-    reasons: tuple[str, ...] = ()    # what matched, with the evidence (entity context, scores)
-    sources: tuple[str, ...] = ()    # outlets that reported the story so far
+    reasons: tuple[str, ...] = ()  # what matched, with the evidence (entity context, scores)
+    sources: tuple[str, ...] = ()  # outlets that reported the story so far
     created_at: datetime | None = None
     test: bool = False

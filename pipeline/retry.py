@@ -17,11 +17,17 @@ import tenacity
 OnRetry = Callable[[int, BaseException, float], None]
 
 
-def backoff(*, first_s: float, max_s: float, attempts: int | None = None,
-            within_s: float | None = None, jitter: bool = True,
-            retry_if: Callable[[BaseException], bool] = lambda exc: True,
-            on_retry: OnRetry | None = None,
-            stop: threading.Event | None = None) -> tenacity.Retrying:
+def backoff(
+    *,
+    first_s: float,
+    max_s: float,
+    attempts: int | None = None,
+    within_s: float | None = None,
+    jitter: bool = True,
+    retry_if: Callable[[BaseException], bool] = lambda exc: True,
+    on_retry: OnRetry | None = None,
+    stop: threading.Event | None = None,
+) -> tenacity.Retrying:
     """A retry loop: `for attempt in backoff(...): with attempt: ...`.
 
     `on_retry(attempt_number, error, wait_s)` runs before each wait; a set `stop` event ends the
@@ -34,18 +40,27 @@ def backoff(*, first_s: float, max_s: float, attempts: int | None = None,
         stops.append(tenacity.stop_before_delay(within_s))
     if stop is not None:
         stops.append(tenacity.stop_when_event_set(stop))
-    wait = (tenacity.wait_exponential_jitter(initial=first_s, max=max_s, jitter=first_s)
-            if jitter else tenacity.wait_exponential(multiplier=first_s, min=first_s,
-                                                     max=max_s))
+    wait = (
+        tenacity.wait_exponential_jitter(initial=first_s, max=max_s, jitter=first_s)
+        if jitter
+        else tenacity.wait_exponential(multiplier=first_s, min=first_s, max=max_s)
+    )
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             error = state.outcome.exception()
             if error is not None:
-                on_retry(state.attempt_number, error,
-                         state.upcoming_sleep if state.upcoming_sleep is not None else 0.0)
+                on_retry(
+                    state.attempt_number,
+                    error,
+                    state.upcoming_sleep if state.upcoming_sleep is not None else 0.0,
+                )
 
     return tenacity.Retrying(
         stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
-        wait=wait, retry=tenacity.retry_if_exception(retry_if), reraise=True,
-        before_sleep=before_sleep, sleep=stop.wait if stop is not None else time.sleep)
+        wait=wait,
+        retry=tenacity.retry_if_exception(retry_if),
+        reraise=True,
+        before_sleep=before_sleep,
+        sleep=stop.wait if stop is not None else time.sleep,
+    )

@@ -6,10 +6,23 @@ import hashlib
 import re
 import unicodedata
 
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'",
-                         "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
-                         "\u00bb": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-",
-                         "\u00a0": " "})
+_QUOTES = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+    }
+)
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*", re.UNICODE)
 _SPACE_RE = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u3000]+")
 _BLANKS_RE = re.compile(r"\n\s*\n+")

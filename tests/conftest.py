@@ -32,8 +32,11 @@ def model_cache(pytestconfig, tmp_path_factory) -> Path:
     """The ONNX graph cache shared by every test (and kept between local runs in pytest's cache
     folder): the graph is exported once, not once per warehouse."""
     cache = getattr(pytestconfig, "cache", None)
-    return cache.mkdir("newswatch-model-cache") if cache is not None \
+    return (
+        cache.mkdir("newswatch-model-cache")
+        if cache is not None
         else tmp_path_factory.mktemp("model-cache")
+    )
 
 
 @pytest.fixture
@@ -65,8 +68,11 @@ def settings_maker(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]
             "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
             # Cross-lingual linking is tested where it is the subject (test_crosslingual.py and
             # the news pages); elsewhere it would only add the second model's time.
-            "embed": {"cache_dir": f'"{model_cache}"', "multilingual": "false",
-                      **({"backend": f'"{TEST_BACKEND}"'} if TEST_BACKEND else {})},
+            "embed": {
+                "cache_dir": f'"{model_cache}"',
+                "multilingual": "false",
+                **({"backend": f'"{TEST_BACKEND}"'} if TEST_BACKEND else {}),
+            },
         }
         import tomllib
 

@@ -21,8 +21,9 @@ class RecordingIndex(DedupIndex):
         super().__init__(settings or DedupSettings(), **kwargs)
         self.held: dict[int, tuple[str, DedupDecision]] = {}
 
-    def add(self, doc: DedupDoc, decision: DedupDecision,
-            shingles: np.ndarray | None = None) -> None:
+    def add(
+        self, doc: DedupDoc, decision: DedupDecision, shingles: np.ndarray | None = None
+    ) -> None:
         super().add(doc, decision, shingles)
         self.held[doc.id] = (doc.text, decision)
 
@@ -35,9 +36,17 @@ class RecordingIndex(DedupIndex):
 
 def index_violations(index: RecordingIndex) -> list[Violation]:
     """Violations of the invariant among the articles the index holds."""
-    dups = [StoredDuplicate(i, text, d.kind, d.duplicate_of,
-                            index.held[d.duplicate_of][0] if d.duplicate_of in index.held else None)
-            for i, (text, d) in sorted(index.held.items()) if d.duplicate_of is not None]
+    dups = [
+        StoredDuplicate(
+            i,
+            text,
+            d.kind,
+            d.duplicate_of,
+            index.held[d.duplicate_of][0] if d.duplicate_of in index.held else None,
+        )
+        for i, (text, d) in sorted(index.held.items())
+        if d.duplicate_of is not None
+    ]
     return check_overlaps(dups, index.settings).violations
 
 

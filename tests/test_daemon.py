@@ -22,9 +22,23 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 def start_daemon(settings, *extra) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "--config", settings.source,
-                             "--log-format", "json", *extra, "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--config",
+            settings.source,
+            "--log-format",
+            "json",
+            *extra,
+            "run",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def query(settings, sql, timeout=60.0):
@@ -64,18 +78,28 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout=30.0) -> tuple[int,
 def site(loopback, n=6, delay=0.0):
     items = []
     for i in range(n):
-        loopback.route(f"/p/{i}.html", article_page(f"Story number {i}",
-                                                    paragraphs(f"story {i} about ports")),
-                       delay_s=delay)
-        items.append({"title": f"Story number {i}", "link": loopback.url(f"/p/{i}.html"),
-                      "guid": f"g{i}", "description": f"Teaser {i}."})
+        loopback.route(
+            f"/p/{i}.html",
+            article_page(f"Story number {i}", paragraphs(f"story {i} about ports")),
+            delay_s=delay,
+        )
+        items.append(
+            {
+                "title": f"Story number {i}",
+                "link": loopback.url(f"/p/{i}.html"),
+                "guid": f"g{i}",
+                "description": f"Teaser {i}.",
+            }
+        )
     loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
     return loopback.url("/feed.xml")
 
 
 def daemon_settings(make_settings, extra=""):
-    return make_settings("[schedule]\npoll_interval_s = 1\npoll_jitter_s = 0\n"
-                         "[feeds]\ndefault_interval_s = 1\n" + extra)
+    return make_settings(
+        "[schedule]\npoll_interval_s = 1\npoll_jitter_s = 0\n"
+        "[feeds]\ndefault_interval_s = 1\n" + extra
+    )
 
 
 def test_scheduled_polls_store_articles_and_sigterm_exits_cleanly(make_settings, loopback):
@@ -83,29 +107,60 @@ def test_scheduled_polls_store_articles_and_sigterm_exits_cleanly(make_settings,
     write_feeds(settings, [site(loopback)])
     daemon = start_daemon(settings)
     try:
-        wait_for(lambda: query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'"
-                               )[0][0] == 6)
+        wait_for(
+            lambda: (
+                query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] == 6
+            )
+        )
         # Several cycles run on the schedule; every run is recorded.
-        wait_for(lambda: query(settings, "SELECT count(*) FROM runs WHERE job = 'ingest' "
-                               "AND status = 'ok'")[0][0] >= 3)
+        wait_for(
+            lambda: (
+                query(settings, "SELECT count(*) FROM runs WHERE job = 'ingest' AND status = 'ok'")[
+                    0
+                ][0]
+                >= 3
+            )
+        )
         # A second daemon on the same warehouse is refused at once, naming the first.
         second = start_daemon(settings)
         out, err = second.communicate(timeout=60)
         assert second.returncode != 0
         assert f"pid {daemon.pid}" in err and "already runs" in err and "Traceback" not in err
         # Status sees the running daemon and its next jobs.
-        status = subprocess.run([sys.executable, "-m", "pipeline", "--config", settings.source,
-                                 "status"], capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            [sys.executable, "-m", "pipeline", "--config", settings.source, "status"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert status.returncode == 0 and "daemon running" in status.stdout
         assert "poll feeds" in status.stdout and "weekly digest" in status.stdout
         # The feed was edited: the change is picked up without a restart.
-        loopback.route("/more.xml", rss([{"title": "Late story", "guid": "late",
-                                          "link": loopback.url("/p/0.html?utm_source=more"),
-                                          "description": "Late."}]),
-                       content_type="application/rss+xml")
+        loopback.route(
+            "/more.xml",
+            rss(
+                [
+                    {
+                        "title": "Late story",
+                        "guid": "late",
+                        "link": loopback.url("/p/0.html?utm_source=more"),
+                        "description": "Late.",
+                    }
+                ]
+            ),
+            content_type="application/rss+xml",
+        )
         write_feeds(settings, [loopback.url("/feed.xml"), loopback.url("/more.xml")])
-        wait_for(lambda: query(settings, "SELECT count(*) FROM feed_entries e JOIN feeds f ON "
-                               "f.id = e.feed_id WHERE f.url LIKE '%more.xml'")[0][0] == 1)
+        wait_for(
+            lambda: (
+                query(
+                    settings,
+                    "SELECT count(*) FROM feed_entries e JOIN feeds f ON "
+                    "f.id = e.feed_id WHERE f.url LIKE '%more.xml'",
+                )[0][0]
+                == 1
+            )
+        )
     finally:
         code, took, err = stop(daemon)
     assert code == 0 and took < 30
@@ -120,25 +175,40 @@ def test_sigterm_during_a_batch_leaves_nothing_partial(make_settings, loopback):
     write_feeds(settings, [site(loopback, n=20, delay=0.4)])
     daemon = start_daemon(settings)
     try:
-        wait_for(lambda: query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'"
-                               )[0][0] >= 2, step=0.2)
+        wait_for(
+            lambda: (
+                query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] >= 2
+            ),
+            step=0.2,
+        )
     finally:
         code, took, _ = stop(daemon)
     assert code == 0 and took < 30
-    partial = query(settings, "SELECT count(*) FROM articles a WHERE a.source = 'feed' AND ("
-                              "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.article_id = a.id) OR "
-                              "NOT EXISTS (SELECT 1 FROM feed_entries f WHERE f.article_id = a.id))")
+    partial = query(
+        settings,
+        "SELECT count(*) FROM articles a WHERE a.source = 'feed' AND ("
+        "NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.article_id = a.id) OR "
+        "NOT EXISTS (SELECT 1 FROM feed_entries f WHERE f.article_id = a.id))",
+    )
     stored = query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0]
     assert partial[0][0] == 0 and stored < 20
     # The next run completes the work, storing every article once.
     daemon = start_daemon(settings)
     try:
-        wait_for(lambda: query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'"
-                               )[0][0] == 20, timeout=180)
+        wait_for(
+            lambda: (
+                query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] == 20
+            ),
+            timeout=180,
+        )
     finally:
         stop(daemon)
-    assert query(settings, "SELECT count(DISTINCT canonical_url) FROM articles "
-                           "WHERE source = 'feed'")[0][0] == 20
+    assert (
+        query(settings, "SELECT count(DISTINCT canonical_url) FROM articles WHERE source = 'feed'")[
+            0
+        ][0]
+        == 20
+    )
 
 
 HOLD = textwrap.dedent("""
@@ -158,11 +228,19 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
     feed = site(loopback, n=4)
     write_feeds(settings, [feed])
     # Initialise first (the daemon would otherwise create the file under the reader).
-    init = subprocess.run([sys.executable, "-m", "pipeline", "--config", settings.source,
-                           "init"], capture_output=True, text=True, timeout=180)
+    init = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--config", settings.source, "init"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert init.returncode == 0, init.stderr
-    reader = subprocess.Popen([sys.executable, "-c", HOLD, str(settings.warehouse.path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(settings.warehouse.path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdout.readline().strip() == "holding"
     loopback.reset_log()
     daemon = start_daemon(settings)
@@ -178,12 +256,17 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
         reader.stdin.write("\n")
         reader.stdin.flush()
         reader.wait(timeout=30)
-        wait_for(lambda: query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'"
-                               )[0][0] == 4)
+        wait_for(
+            lambda: (
+                query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] == 4
+            )
+        )
         time.sleep(3)  # more cycles run: nothing is stored twice
     finally:
         code, _, err = stop(daemon)
     assert code == 0
     assert "warehouse busy" in err
-    assert query(settings, "SELECT count(*), count(DISTINCT canonical_url) FROM articles "
-                           "WHERE source = 'feed'")[0] == (4, 4)
+    assert query(
+        settings,
+        "SELECT count(*), count(DISTINCT canonical_url) FROM articles WHERE source = 'feed'",
+    )[0] == (4, 4)

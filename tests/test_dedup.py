@@ -21,19 +21,23 @@ from tests.dedup_invariant import (
 
 NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
-SPACETY = ("The US Treasury sanctioned the Chinese satellite company Spacety on Thursday for "
-           "supplying radar satellite imagery of Ukraine to the Wagner Group. Officials said the "
-           "images were used to plan combat operations near Bakhmut. Spacety's Luxembourg "
-           "subsidiary was also designated. The firm did not respond to a request for comment. "
-           "Analysts said the action signals a tougher line on Chinese support for Russia's war, "
-           "and that more companies supplying space data could follow in the coming months. "
-           "The designation freezes any assets the company holds under US jurisdiction and bars "
-           "Americans from dealing with it.")
-FLOODS = ("Heavy rain flooded large parts of the river valley overnight, forcing hundreds of "
-          "residents to leave their homes. Emergency crews used boats to reach villages cut off "
-          "by the water, and the regional governor declared a state of emergency. Forecasters "
-          "expect more rain later in the week, and schools in the area will stay closed until "
-          "the water recedes. Farmers said the floods destroyed much of this year's harvest.")
+SPACETY = (
+    "The US Treasury sanctioned the Chinese satellite company Spacety on Thursday for "
+    "supplying radar satellite imagery of Ukraine to the Wagner Group. Officials said the "
+    "images were used to plan combat operations near Bakhmut. Spacety's Luxembourg "
+    "subsidiary was also designated. The firm did not respond to a request for comment. "
+    "Analysts said the action signals a tougher line on Chinese support for Russia's war, "
+    "and that more companies supplying space data could follow in the coming months. "
+    "The designation freezes any assets the company holds under US jurisdiction and bars "
+    "Americans from dealing with it."
+)
+FLOODS = (
+    "Heavy rain flooded large parts of the river valley overnight, forcing hundreds of "
+    "residents to leave their homes. Emergency crews used boats to reach villages cut off "
+    "by the water, and the regional governor declared a state of emergency. Forecasters "
+    "expect more rain later in the week, and schools in the area will stay closed until "
+    "the water recedes. Farmers said the floods destroyed much of this year's harvest."
+)
 
 
 def words(n: int, tag: str) -> str:
@@ -42,9 +46,16 @@ def words(n: int, tag: str) -> str:
 
 def make(i, text, embedder, *, lang="en", seed=False, when=NOW):
     [e] = embedder.embed([text])
-    return DedupDoc(id=i, text=text, content_hash=content_hash(text), lang=lang,
-                    published_at=when, vector=e.vector,
-                    chunk_vectors=np.stack([c.vector for c in e.chunks]), is_seed=seed)
+    return DedupDoc(
+        id=i,
+        text=text,
+        content_hash=content_hash(text),
+        lang=lang,
+        published_at=when,
+        vector=e.vector,
+        chunk_vectors=np.stack([c.vector for c in e.chunks]),
+        is_seed=seed,
+    )
 
 
 @pytest.fixture
@@ -53,8 +64,12 @@ def index():
 
 
 def test_same_text_is_a_hash_duplicate(index, fake_embedder):
-    [a, b] = index.decide([make(1, SPACETY, fake_embedder),
-                           make(2, SPACETY.upper().replace(".", " ."), fake_embedder)])
+    [a, b] = index.decide(
+        [
+            make(1, SPACETY, fake_embedder),
+            make(2, SPACETY.upper().replace(".", " ."), fake_embedder),
+        ]
+    )
     assert a.duplicate_of is None and a.story_id == 1
     assert (b.duplicate_of, b.kind, b.similarity, b.story_id) == (1, "hash", 1.0, 1)
     assert_index_duplicates_overlap(index)
@@ -62,8 +77,11 @@ def test_same_text_is_a_hash_duplicate(index, fake_embedder):
 
 def test_copy_in_different_clothing_is_a_near_duplicate(index, fake_embedder):
     index.decide([make(1, SPACETY, fake_embedder)])
-    copy = ("Home | World | Business\nEditor's note: republished with permission.\n" + SPACETY +
-            "\nSign up for our newsletter. © 2026 Example Media.")
+    copy = (
+        "Home | World | Business\nEditor's note: republished with permission.\n"
+        + SPACETY
+        + "\nSign up for our newsletter. © 2026 Example Media."
+    )
     [d] = index.decide([make(2, copy, fake_embedder)])
     assert d.duplicate_of == 1 and d.kind in ("near", "contains", "contained")
     assert_index_duplicates_overlap(index)
@@ -78,17 +96,20 @@ def test_truncated_copy_is_contained(index, fake_embedder):
 
 def test_article_with_another_appended_contains_the_original(index, fake_embedder):
     index.decide([make(1, SPACETY, fake_embedder)])
-    [d] = index.decide([make(2, SPACETY + "\n\n" + FLOODS + " " + words(150, "w"),
-                             fake_embedder)])
+    [d] = index.decide([make(2, SPACETY + "\n\n" + FLOODS + " " + words(150, "w"), fake_embedder)])
     assert d.duplicate_of == 1 and d.kind == "contains"
     assert_index_duplicates_overlap(index)
 
 
 def test_duplicate_points_at_the_root_original(index, fake_embedder):
     copy = "Editor's note: shared by a partner.\n" + SPACETY
-    decisions = index.decide([make(1, SPACETY, fake_embedder, seed=True),
-                              make(2, copy, fake_embedder),
-                              make(3, copy + " Updated at noon.", fake_embedder)])
+    decisions = index.decide(
+        [
+            make(1, SPACETY, fake_embedder, seed=True),
+            make(2, copy, fake_embedder),
+            make(3, copy + " Updated at noon.", fake_embedder),
+        ]
+    )
     assert [d.duplicate_of for d in decisions] == [None, 1, 1]
     assert_index_duplicates_overlap(index)
 
@@ -145,11 +166,18 @@ def test_story_by_vectors_within_window():
     near = (v[0] * 0.9 + v[1] * 0.436).astype(np.float32)
 
     def doc(i, vec, when):
-        return DedupDoc(i, f"text {i} " + words(30, f"t{i}"), f"h{i}", "en", when, vec,
-                        vec[None, :], False)
+        return DedupDoc(
+            i, f"text {i} " + words(30, f"t{i}"), f"h{i}", "en", when, vec, vec[None, :], False
+        )
 
-    [a, b, c, d] = index.decide([doc(1, v[0], NOW), doc(2, near, NOW + timedelta(days=1)),
-                                 doc(3, v[2], NOW), doc(4, near, NOW + timedelta(days=10))])
+    [a, b, c, d] = index.decide(
+        [
+            doc(1, v[0], NOW),
+            doc(2, near, NOW + timedelta(days=1)),
+            doc(3, v[2], NOW),
+            doc(4, near, NOW + timedelta(days=10)),
+        ]
+    )
     assert (a.story_id, b.story_id, c.story_id) == (1, 1, 3)
     assert d.story_id == 4  # outside the window: a story of its own
     assert all(x.duplicate_of is None for x in (a, b, c, d))
@@ -191,10 +219,22 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
     services = make_pipeline(settings, fake_embedder)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    half = SPACETY[: len(SPACETY) // 2] + " A closing line written for this copy alone, unlike the rest."
-    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
-                           text_source="page", fetched_at=NOW, lang="en")
-              for i, t in enumerate((SPACETY, half))]
+    half = (
+        SPACETY[: len(SPACETY) // 2]
+        + " A closing line written for this copy alone, unlike the rest."
+    )
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://x.org/{i}",
+            title=f"t{i}",
+            text=t,
+            text_source="page",
+            fetched_at=NOW,
+            lang="en",
+        )
+        for i, t in enumerate((SPACETY, half))
+    ]
     stored = services.process(drafts, first_id=100)
     from pipeline.store import articles as article_store
 
@@ -217,30 +257,42 @@ ROUNDUP = SPACETY + "\n\n" + FLOODS
 
 
 def test_copies_of_a_roundups_stories_point_at_their_own_originals(index, fake_embedder):
-    [a, b, r] = index.decide([make(1, SPACETY, fake_embedder), make(2, FLOODS, fake_embedder),
-                              make(3, ROUNDUP, fake_embedder)])
+    [a, b, r] = index.decide(
+        [
+            make(1, SPACETY, fake_embedder),
+            make(2, FLOODS, fake_embedder),
+            make(3, ROUNDUP, fake_embedder),
+        ]
+    )
     assert (a.duplicate_of, b.duplicate_of) == (None, None)
     assert (r.duplicate_of, r.kind) == (1, "contains")
-    [copy_b, copy_a] = index.decide([
-        make(4, "Republished with permission.\n" + FLOODS, fake_embedder),
-        make(5, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder)])
+    [copy_b, copy_a] = index.decide(
+        [
+            make(4, "Republished with permission.\n" + FLOODS, fake_embedder),
+            make(5, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder),
+        ]
+    )
     assert copy_b.duplicate_of == 2 and copy_b.story_id == b.story_id
     assert copy_a.duplicate_of == 1 and copy_a.story_id == a.story_id
     assert_index_duplicates_overlap(index)
 
 
 def test_copy_of_a_story_known_only_from_a_roundup_is_not_filed_under_the_roundups_root(
-        index, fake_embedder):
+    index, fake_embedder
+):
     # Story B was never stored on its own: the roundup carrying it is a copy of story A.
     [_, r] = index.decide([make(1, SPACETY, fake_embedder), make(2, ROUNDUP, fake_embedder)])
     assert (r.duplicate_of, r.kind) == (1, "contains")
     [copy_b] = index.decide([make(3, "Republished with permission.\n" + FLOODS, fake_embedder)])
-    assert copy_b.duplicate_of is None   # it overlaps only the roundup, which is not a root
+    assert copy_b.duplicate_of is None  # it overlaps only the roundup, which is not a root
     # Now B has an original of its own, and the next copy of B points at it.
-    [again_b, plain_b, copy_a] = index.decide([
-        make(4, FLOODS + " Updated at noon with the latest figures.", fake_embedder),
-        make(5, FLOODS, fake_embedder),
-        make(6, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder)])
+    [again_b, plain_b, copy_a] = index.decide(
+        [
+            make(4, FLOODS + " Updated at noon with the latest figures.", fake_embedder),
+            make(5, FLOODS, fake_embedder),
+            make(6, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder),
+        ]
+    )
     assert again_b.duplicate_of == 3 and plain_b.duplicate_of == 3
     assert copy_a.duplicate_of == 1
     assert_index_duplicates_overlap(index)
@@ -255,14 +307,15 @@ def test_hash_copy_of_a_duplicate_is_described_by_its_overlap_with_the_root(inde
 
 
 def test_hash_copy_of_a_duplicate_whose_root_it_does_not_overlap_is_an_original(
-        index, fake_embedder):
+    index, fake_embedder
+):
     # A decision stored by an earlier version: B recorded as a copy of the unrelated A.
     index.add(make(1, SPACETY, fake_embedder), DedupDecision(None, None, None, 1))
     index.add(make(2, FLOODS, fake_embedder), DedupDecision(1, 1.0, "contained", 1))
     assert [v.id for v in index_violations(index)] == [2]
     [d] = index.decide([make(3, FLOODS, fake_embedder)])
     assert d.duplicate_of is None
-    assert [v.id for v in index_violations(index)] == [2]   # the new decision adds none
+    assert [v.id for v in index_violations(index)] == [2]  # the new decision adds none
 
 
 def test_roots_evicted_from_memory_are_confirmed_through_the_text_loader(fake_embedder):
@@ -275,9 +328,12 @@ def test_roots_evicted_from_memory_are_confirmed_through_the_text_loader(fake_em
 
     index = RecordingIndex(text_loader=load, cache_size=1)
     index.decide([make(1, SPACETY, fake_embedder), make(2, ROUNDUP, fake_embedder)])
-    [copy_a, copy_b] = index.decide([
-        make(3, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder),
-        make(4, "Republished with permission.\n" + FLOODS, fake_embedder)])
+    [copy_a, copy_b] = index.decide(
+        [
+            make(3, "Editor's note: shared by a partner.\n" + SPACETY, fake_embedder),
+            make(4, "Republished with permission.\n" + FLOODS, fake_embedder),
+        ]
+    )
     assert copy_a.duplicate_of == 1 and copy_b.duplicate_of is None
     assert 1 in loaded
     assert_index_duplicates_overlap(index)
@@ -285,15 +341,20 @@ def test_roots_evicted_from_memory_are_confirmed_through_the_text_loader(fake_em
 
 def test_check_overlaps_reports_duplicates_that_do_not_overlap():
     s = DedupSettings()
-    result = check_overlaps([
-        StoredDuplicate(10, "Note: " + SPACETY, "near", 1, SPACETY),
-        StoredDuplicate(11, FLOODS, "contained", 1, SPACETY),
-        StoredDuplicate(12, FLOODS, "hash", 99, None),
-        StoredDuplicate(13, "* * *", "hash", 3, "***"),  # no words, the same normalised text
-    ], s)
+    result = check_overlaps(
+        [
+            StoredDuplicate(10, "Note: " + SPACETY, "near", 1, SPACETY),
+            StoredDuplicate(11, FLOODS, "contained", 1, SPACETY),
+            StoredDuplicate(12, FLOODS, "hash", 99, None),
+            StoredDuplicate(13, "* * *", "hash", 3, "***"),  # no words, the same normalised text
+        ],
+        s,
+    )
     assert result.checked == 4
     assert [(v.id, v.duplicate_of, v.kind) for v in result.violations] == [
-        (11, 1, "contained"), (12, 99, "hash")]
+        (11, 1, "contained"),
+        (12, 99, "hash"),
+    ]
     assert result.violations[0].overlap.jaccard == 0 and result.violations[1].overlap is None
     # A stricter threshold turns a copy cut short into a violation until decisions are rebuilt.
     cut = StoredDuplicate(14, SPACETY[: len(SPACETY) * 6 // 10], "contained", 1, SPACETY)
@@ -311,9 +372,18 @@ def _store_a_duplicate(make_settings, fake_embedder):
     services = make_pipeline(settings, fake_embedder)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{i}", title=f"t{i}", text=t,
-                           text_source="page", fetched_at=NOW, lang="en")
-              for i, t in enumerate((SPACETY, FLOODS, "Editor's note: shared.\n" + SPACETY))]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://x.org/{i}",
+            title=f"t{i}",
+            text=t,
+            text_source="page",
+            fetched_at=NOW,
+            lang="en",
+        )
+        for i, t in enumerate((SPACETY, FLOODS, "Editor's note: shared.\n" + SPACETY))
+    ]
     stored = services.process(drafts, first_id=100)
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
@@ -322,7 +392,8 @@ def _store_a_duplicate(make_settings, fake_embedder):
 
 
 def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
-        make_settings, fake_embedder):
+    make_settings, fake_embedder
+):
     from click.testing import CliRunner
 
     from pipeline.cli import cli
@@ -334,12 +405,12 @@ def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
 
     with services.warehouse.transaction() as db:
         db.execute("UPDATE articles SET duplicate_of = 101 WHERE id = 102")
-    result = CliRunner().invoke(
-        cli, ["--config", settings.source, "dedup", "--verify"])
+    result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", "--verify"])
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         "article 102: duplicate_of 101, kind contains: "
-        "jaccard 0.000, contained 0.000, contains 0.000"]
+        "jaccard 0.000, contained 0.000, contains 0.000"
+    ]
     assert "1 of 1 duplicates do not overlap" in result.stderr
 
 

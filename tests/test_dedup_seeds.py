@@ -17,13 +17,15 @@ REPORT_A = (
     "radar images of Ukrainian territory to the Russian mercenary outfit Wagner. The Treasury "
     "Department said the firm, Spacety, and its Luxembourg arm supplied the imagery so that "
     "Wagner fighters could plan assaults in eastern Ukraine. Beijing's foreign ministry called "
-    "the measures illegal unilateral sanctions and promised to protect Chinese companies.")
+    "the measures illegal unilateral sanctions and promised to protect Chinese companies."
+)
 REPORT_B = (
     "The United States blacklisted Changsha Tianyi Space Science and Technology, known as "
     "Spacety, for selling synthetic aperture radar pictures of Ukraine to Wagner Group, US "
     "officials announced. According to the designation, the satellite images helped the "
     "Russian private military company prepare combat operations. China's government protested, "
-    "saying it firmly opposes what it described as unlawful sanctions on its firms.")
+    "saying it firmly opposes what it described as unlawful sanctions on its firms."
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +38,20 @@ def seeded(tmp_path_factory, embedder):
     (tmp / "settings.toml").write_text(
         f'[warehouse]\npath = "{tmp / "w.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
         f'[seeds]\ndir = "{REPO / "config" / "seeds"}"\n'
-        f'[topics]\nfile = "{REPO / "config" / "topics.toml"}"\n')
+        f'[topics]\nfile = "{REPO / "config" / "topics.toml"}"\n'
+    )
     return make_pipeline(load_settings(tmp / "settings.toml", env={}), embedder)
 
 
 @pytest.mark.model
 def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Services):
     with seeded.warehouse.connect(read_only=True) as db:
-        rows = {url.removeprefix("seed:")[:3]: (dup, story) for url, dup, story in db.rows(
-            "SELECT url, duplicate_of, story_id FROM articles WHERE source = 'seed'")}
+        rows = {
+            url.removeprefix("seed:")[:3]: (dup, story)
+            for url, dup, story in db.rows(
+                "SELECT url, duplicate_of, story_id FROM articles WHERE source = 'seed'"
+            )
+        }
     assert all(dup is None for dup, _ in rows.values())
     stories = {k: story for k, (_, story) in rows.items()}
     assert stories["000"] == stories["002"]
@@ -58,10 +65,18 @@ def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Serv
     from datetime import datetime, timezone
 
     now = datetime.now(timezone.utc)
-    drafts = [ArticleDraft(source="feed", url=f"http://example.org/{k}", title=f"Report {k}",
-                           text=text, text_source="page", fetched_at=now + timedelta(seconds=k),
-                           lang="en")
-              for k, text in enumerate((REPORT_A, REPORT_B))]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://example.org/{k}",
+            title=f"Report {k}",
+            text=text,
+            text_source="page",
+            fetched_at=now + timedelta(seconds=k),
+            lang="en",
+        )
+        for k, text in enumerate((REPORT_A, REPORT_B))
+    ]
     with seeded.warehouse.connect(read_only=True) as db:
         seeded.refresh(db)
     a, b = seeded.process(drafts, first_id=10_000)
@@ -72,9 +87,15 @@ def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Serv
         spacety = db.scalar("SELECT story_id FROM articles WHERE url LIKE 'seed:000%'")
     assert a.dedup.story_id == spacety
     # A verbatim repost of one of them is a duplicate of it.
-    repost = ArticleDraft(source="feed", url="http://mirror.example/x", title="Repost",
-                          text="Republished with permission.\n" + REPORT_B,
-                          text_source="page", fetched_at=now, lang="en")
+    repost = ArticleDraft(
+        source="feed",
+        url="http://mirror.example/x",
+        title="Repost",
+        text="Republished with permission.\n" + REPORT_B,
+        text_source="page",
+        fetched_at=now,
+        lang="en",
+    )
     [c] = seeded.process([repost], first_id=10_002)
     assert c.dedup.duplicate_of == b.id and c.dedup.story_id == a.dedup.story_id
     with seeded.warehouse.transaction() as db:

@@ -10,13 +10,22 @@ from pipeline.ingest.draft import draft_article, entry_canonical, page_canonical
 from pipeline.models import FeedEntry, FeedState
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-FEED = FeedState(id=3, url="http://news.example/feed.xml", config_url="http://news.example/feed.xml")
+FEED = FeedState(
+    id=3, url="http://news.example/feed.xml", config_url="http://news.example/feed.xml"
+)
 
 
 def entry(**kw) -> FeedEntry:
-    base = dict(key="k1", guid="g1", link="http://news.example/a?utm_source=rss", title="Feed title",
-                summary="A short teaser of the story.", content="", author="Feed Author",
-                published_at=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    base = dict(
+        key="k1",
+        guid="g1",
+        link="http://news.example/a?utm_source=rss",
+        title="Feed title",
+        summary="A short teaser of the story.",
+        content="",
+        author="Feed Author",
+        published_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
+    )
     base.update(kw)
     return FeedEntry(**base)
 
@@ -26,10 +35,18 @@ def page(text: str, **kw) -> PageExtract:
 
 
 def test_page_text_wins_and_metadata_is_merged():
-    result = PageResult("http://news.example/a", page(
-        "The full article text has many more words than the teaser in the feed does.",
-        title="Page title | Site", author="Page Author", lang="en", site_name="Example News",
-        canonical_url="http://news.example/a-canonical"), None)
+    result = PageResult(
+        "http://news.example/a",
+        page(
+            "The full article text has many more words than the teaser in the feed does.",
+            title="Page title | Site",
+            author="Page Author",
+            lang="en",
+            site_name="Example News",
+            canonical_url="http://news.example/a-canonical",
+        ),
+        None,
+    )
     canon = page_canonical(entry().link, result, entry_canonical(entry().link))
     d = draft_article(FEED, entry(), result, canon, NOW)
     assert d.text_source == "page" and d.text.startswith("The full article")
@@ -55,8 +72,11 @@ def test_nothing_anywhere_keeps_the_title_and_an_entry_url():
 
 
 def test_an_implausible_page_canonical_keeps_the_entrys_own():
-    result = PageResult("http://news.example/a", page("Some article text with enough words in it.",
-                                                      canonical_url="http://news.example/"), None)
+    result = PageResult(
+        "http://news.example/a",
+        page("Some article text with enough words in it.", canonical_url="http://news.example/"),
+        None,
+    )
     own = entry_canonical(entry().link)
     assert page_canonical(entry().link, result, own) == own
     assert entry_canonical("http://[broken") == "http://[broken"  # kept, never a crash

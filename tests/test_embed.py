@@ -49,7 +49,7 @@ def test_long_text_is_chunked_not_cut(embedder):
     for c in e.chunks:
         assert abs(float(np.linalg.norm(c.vector)) - 1) < 1e-5
     # A change after the first window is visible in the article vector.
-    [e2] = embedder.embed([text[:len(text) // 2] + " completely different ending " * 200])
+    [e2] = embedder.embed([text[: len(text) // 2] + " completely different ending " * 200])
     assert float(e.vector @ e2.vector) < 0.999
 
 

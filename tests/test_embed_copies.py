@@ -29,8 +29,15 @@ class CountingEmbedder(FakeEmbedder):
 
 
 def draft(k: int, text: str, title: str = "") -> ArticleDraft:
-    return ArticleDraft(source="feed", url=f"http://outlet{k}.example/a", title=title or f"t{k}",
-                        text=text, text_source="page", fetched_at=NOW, lang="en")
+    return ArticleDraft(
+        source="feed",
+        url=f"http://outlet{k}.example/a",
+        title=title or f"t{k}",
+        text=text,
+        text_source="page",
+        fetched_at=NOW,
+        lang="en",
+    )
 
 
 def ingest(services, drafts, first_id):
@@ -53,26 +60,52 @@ def test_copies_of_stored_and_of_batch_articles_are_not_embedded(make_settings):
     [original] = ingest(services, [draft(1, SPACETY, "Treasury sanctions Spacety")], 100)
     embedder.texts.clear()
     wire = "Republished from the wire.\n\n" + SPACETY
-    stored = ingest(services, [draft(2, SPACETY), draft(3, wire), draft(4, FLOODS),
-                           draft(5, FLOODS + " Updated at noon.")], 200)
+    stored = ingest(
+        services,
+        [
+            draft(2, SPACETY),
+            draft(3, wire),
+            draft(4, FLOODS),
+            draft(5, FLOODS + " Updated at noon."),
+        ],
+        200,
+    )
     # Only the flood report was new: the others copy a stored article or one of this batch.
     assert embedder.texts == [FLOODS]
     assert [a.dedup.duplicate_of for a in stored] == [100, 100, None, 202]
     assert [a.dedup.kind for a in stored[:2]] == ["hash", "contains"]
     assert stored[3].dedup.story_id == stored[2].dedup.story_id
     # A copy's embeddings row holds its original's vector and no chunks of its own.
-    got = dict(((a, (c, m)) for a, c, m in rows(
-        services, "SELECT article_id, chunks, model FROM embeddings WHERE article_id >= 100")))
+    got = dict(
+        (
+            (a, (c, m))
+            for a, c, m in rows(
+                services, "SELECT article_id, chunks, model FROM embeddings WHERE article_id >= 100"
+            )
+        )
+    )
     assert got[200][0] == got[201][0] == got[203][0] == 0 and got[202][0] > 0
-    assert rows(services, "SELECT count(*) FROM chunk_embeddings WHERE article_id IN (200, 201, 203)"
-                ) == [(0,)]
-    same = rows(services, "SELECT e.vector = o.vector FROM embeddings e, embeddings o "
-                      "WHERE e.article_id = 201 AND o.article_id = 100")
+    assert rows(
+        services, "SELECT count(*) FROM chunk_embeddings WHERE article_id IN (200, 201, 203)"
+    ) == [(0,)]
+    same = rows(
+        services,
+        "SELECT e.vector = o.vector FROM embeddings e, embeddings o "
+        "WHERE e.article_id = 201 AND o.article_id = 100",
+    )
     assert same == [(True,)]
+
     # Topics, relevance and the on-topic flag are the original's, and say so.
     def tags(article_id):
-        return {t: s for t, s in rows(services, "SELECT topic, score FROM article_topics "
-                                            "WHERE article_id = ?", [article_id])}
+        return {
+            t: s
+            for t, s in rows(
+                services,
+                "SELECT topic, score FROM article_topics WHERE article_id = ?",
+                [article_id],
+            )
+        }
+
     assert tags(100), "the Spacety report is on a watched topic"
     assert tags(200) == tags(201) == tags(100)
     assert all(t.evidence["copy_of"] == 100 for t in stored[1].tags.topics)
@@ -84,7 +117,7 @@ def test_embed_copies_setting_embeds_every_article(make_settings):
     embedder = CountingEmbedder()
     services = make_pipeline(make_settings("[dedup]\nembed_copies = true\n"), embedder)
     with services.warehouse.connect(read_only=True) as db:
-        services.refresh(db)   # the tagger embeds its topic descriptions once
+        services.refresh(db)  # the tagger embeds its topic descriptions once
     embedder.texts.clear()
     stored = ingest(services, [draft(1, SPACETY), draft(2, SPACETY)], 100)
     assert embedder.texts == [SPACETY, SPACETY]
@@ -93,46 +126,69 @@ def test_embed_copies_setting_embeds_every_article(make_settings):
 
 def test_a_forecast_copy_that_is_not_one_is_embedded_then(make_settings, fake_embedder):
     index = DedupIndex(make_settings().dedup)
-    bare = DedupDoc(id=1, text=FLOODS, content_hash=content_hash(FLOODS), lang="en",
-                    published_at=NOW, vector=np.zeros(0, np.float32),
-                    chunk_vectors=np.zeros((0, 0), np.float32), is_seed=False)
+    bare = DedupDoc(
+        id=1,
+        text=FLOODS,
+        content_hash=content_hash(FLOODS),
+        lang="en",
+        published_at=NOW,
+        vector=np.zeros(0, np.float32),
+        chunk_vectors=np.zeros((0, 0), np.float32),
+        is_seed=False,
+    )
     assert index.likely_copies([bare]) == set()
     completed = []
 
     def complete(doc: DedupDoc) -> DedupDoc:
         completed.append(doc.id)
         [e] = fake_embedder.embed([doc.text])
-        return DedupDoc(**{**doc.__dict__, "vector": e.vector,
-                           "chunk_vectors": np.stack([c.vector for c in e.chunks])})
+        return DedupDoc(
+            **{
+                **doc.__dict__,
+                "vector": e.vector,
+                "chunk_vectors": np.stack([c.vector for c in e.chunks]),
+            }
+        )
 
     [decision] = index.decide([bare], complete)
     assert completed == [1]
     assert decision == DedupDecision(None, None, None, 1, decision.story_evidence)
-    assert index.vectors.size > 0   # its vectors are indexed for later stories
+    assert index.vectors.size > 0  # its vectors are indexed for later stories
 
 
 def test_retag_and_rebuild_keep_copies_consistent(make_settings):
     embedder = CountingEmbedder()
     settings = make_settings()
     services = make_pipeline(settings, embedder)
-    half = SPACETY[: len(SPACETY) // 2] + " A closing line written for this copy alone, unlike the rest."
+    half = (
+        SPACETY[: len(SPACETY) // 2]
+        + " A closing line written for this copy alone, unlike the rest."
+    )
     ingest(services, [draft(1, SPACETY), draft(2, half)], 100)
     assert rows(services, "SELECT chunks FROM embeddings WHERE article_id = 101") == [(0,)]
     retag(services)
-    topics = rows(services, "SELECT article_id, topic, score FROM article_topics "
-                        "WHERE article_id IN (100, 101) ORDER BY topic, article_id")
-    assert topics and [(t, s) for a, t, s in topics if a == 100] == \
-        [(t, s) for a, t, s in topics if a == 101]
+    topics = rows(
+        services,
+        "SELECT article_id, topic, score FROM article_topics "
+        "WHERE article_id IN (100, 101) ORDER BY topic, article_id",
+    )
+    assert topics and [(t, s) for a, t, s in topics if a == 100] == [
+        (t, s) for a, t, s in topics if a == 101
+    ]
     # Stricter thresholds: the half copy is an original now and gets vectors of its own.
     embedder.texts.clear()
     strict = make_settings("[dedup]\ncontainment_threshold = 0.99\njaccard_threshold = 0.9\n")
     stats = rebuild_dedup(Services(strict, embedder=embedder))
     assert stats["changed"] == 1
-    assert embedder.texts[0] == half and embedder.texts.count(half) == 1   # then the topics
-    [(chunks, dup)] = rows(services, "SELECT e.chunks, a.duplicate_of FROM embeddings e "
-                                 "JOIN articles a ON a.id = e.article_id WHERE a.id = 101")
+    assert embedder.texts[0] == half and embedder.texts.count(half) == 1  # then the topics
+    [(chunks, dup)] = rows(
+        services,
+        "SELECT e.chunks, a.duplicate_of FROM embeddings e "
+        "JOIN articles a ON a.id = e.article_id WHERE a.id = 101",
+    )
     assert dup is None and chunks > 0
-    assert rows(services, "SELECT count(*) > 0 FROM chunk_embeddings WHERE article_id = 101"
-                ) == [(True,)]
+    assert rows(services, "SELECT count(*) > 0 FROM chunk_embeddings WHERE article_id = 101") == [
+        (True,)
+    ]
     evidence = rows(services, "SELECT evidence FROM article_topics WHERE article_id = 101")
     assert all("copy_of" not in e for (e,) in evidence)

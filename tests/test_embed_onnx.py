@@ -21,15 +21,21 @@ from pipeline.tag.seeds import load_seeds
 from tests.conftest import NEWS_PAGES, SEEDS, TEST_BACKEND
 from tests.helpers import make_pipeline
 
-LONG = " ".join(f"Satellite operator number {i} sold radar images to a military contractor."
-                for i in range(120))
-OTHER_SCRIPTS = ("Роскосмос и китайские компании обмениваются спутниковыми снимками. " * 30,
-                 "美国财政部对一家向俄罗斯提供卫星图像的中国公司实施制裁。" * 40)
+LONG = " ".join(
+    f"Satellite operator number {i} sold radar images to a military contractor." for i in range(120)
+)
+OTHER_SCRIPTS = (
+    "Роскосмос и китайские компании обмениваются спутниковыми снимками. " * 30,
+    "美国财政部对一家向俄罗斯提供卫星图像的中国公司实施制裁。" * 40,
+)
 
 
 def entry(cache: Path, precision: str = "fp32") -> Path:
-    [folder] = [p for p in (cache / embed_onnx.CACHE_SUBDIR).iterdir()
-                if p.is_dir() and f"-{precision}-" in p.name and not p.name.startswith(".")]
+    [folder] = [
+        p
+        for p in (cache / embed_onnx.CACHE_SUBDIR).iterdir()
+        if p.is_dir() and f"-{precision}-" in p.name and not p.name.startswith(".")
+    ]
     return folder
 
 
@@ -39,7 +45,8 @@ def cosines(a, b) -> np.ndarray:
 
 @pytest.mark.model
 def test_onnx_fp32_is_the_default_and_gives_torch_vectors_on_seeds_and_news_pages(
-        embedder, torch_embedder):
+    embedder, torch_embedder
+):
     if TEST_BACKEND:
         pytest.skip(f"TEST_EMBED_BACKEND={TEST_BACKEND}: the suite's embedder is not the default")
     assert embedder.backend_name == "onnx-fp32" and torch_embedder.backend_name == "torch"
@@ -51,19 +58,21 @@ def test_onnx_fp32_is_the_default_and_gives_torch_vectors_on_seeds_and_news_page
     fast, ref = embedder.embed(texts), torch_embedder.embed(texts)
     for a, b in zip(fast, ref):
         # Tokenisation and windows are the same, so the chunks line up one to one.
-        assert [(c.start_char, c.end_char, c.tokens) for c in a.chunks] == \
-               [(c.start_char, c.end_char, c.tokens) for c in b.chunks]
+        assert [(c.start_char, c.end_char, c.tokens) for c in a.chunks] == [
+            (c.start_char, c.end_char, c.tokens) for c in b.chunks
+        ]
         assert a.model == b.model
     article = cosines([e.vector for e in fast], [e.vector for e in ref])
-    chunk = cosines([c.vector for e in fast for c in e.chunks],
-                    [c.vector for e in ref for c in e.chunks])
+    chunk = cosines(
+        [c.vector for e in fast for c in e.chunks], [c.vector for e in ref for c in e.chunks]
+    )
     assert article.min() > 0.9999 and chunk.min() > 0.9999, (article.min(), chunk.min())
 
 
 @pytest.mark.model
-def test_seeds_get_the_same_stories_duplicates_and_tags_on_both_backends(make_settings, embedder,
-                                                                          torch_embedder,
-                                                                          tmp_path):
+def test_seeds_get_the_same_stories_duplicates_and_tags_on_both_backends(
+    make_settings, embedder, torch_embedder, tmp_path
+):
     def decisions(e, name):
         settings = make_settings(f'[warehouse]\npath = "{tmp_path / name}"\n')
         services = make_pipeline(settings, e)
@@ -71,7 +80,8 @@ def test_seeds_get_the_same_stories_duplicates_and_tags_on_both_backends(make_se
             return db.rows(
                 "SELECT a.url, a.duplicate_of, a.story_id, round(a.relevance, 3), "
                 "list(t.topic ORDER BY t.topic) FROM articles a LEFT JOIN article_topics t "
-                "ON t.article_id = a.id WHERE a.source = 'seed' GROUP BY ALL ORDER BY a.url")
+                "ON t.article_id = a.id WHERE a.source = 'seed' GROUP BY ALL ORDER BY a.url"
+            )
 
     onnx_rows = decisions(embedder, "onnx.duckdb")
     assert len(onnx_rows) == 5
@@ -94,8 +104,11 @@ def test_int8_stays_close_to_fp32(model_cache, embedder):
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_truncated_cached_graph_is_rebuilt_not_used(model_cache, embedder, tmp_path, caplog):
-    shutil.copytree(model_cache / embed_onnx.CACHE_SUBDIR, tmp_path / embed_onnx.CACHE_SUBDIR,
-                    ignore=shutil.ignore_patterns("*int8*", ".*"))
+    shutil.copytree(
+        model_cache / embed_onnx.CACHE_SUBDIR,
+        tmp_path / embed_onnx.CACHE_SUBDIR,
+        ignore=shutil.ignore_patterns("*int8*", ".*"),
+    )
     graph = entry(tmp_path) / "model.onnx"
     good = graph.stat().st_size
     with graph.open("r+b") as fh:
@@ -103,8 +116,9 @@ def test_a_truncated_cached_graph_is_rebuilt_not_used(model_cache, embedder, tmp
     with caplog.at_level(logging.WARNING, logger="pipeline.embed.onnx"):
         rebuilt = Embedder(cache_dir=tmp_path)
         assert rebuilt.backend_name == "onnx-fp32"
-    assert any("corrupt" in r.getMessage() and "rebuilding" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "corrupt" in r.getMessage() and "rebuilding" in r.getMessage() for r in caplog.records
+    )
     assert graph.stat().st_size == good
     text = ["Spacety sold radar images of Ukraine to Wagner."]
     assert float(rebuilt.encode(text)[0] @ embedder.encode(text)[0]) > 0.9999
@@ -151,7 +165,9 @@ def test_a_new_entry_replaces_stale_ones_and_is_written_whole(tmp_path):
 
 @pytest.mark.model
 def test_a_graph_below_the_parity_threshold_is_not_used(model_cache, tmp_path, caplog):
-    shutil.copytree(entry(model_cache), tmp_path / embed_onnx.CACHE_SUBDIR / entry(model_cache).name)
+    shutil.copytree(
+        entry(model_cache), tmp_path / embed_onnx.CACHE_SUBDIR / entry(model_cache).name
+    )
     manifest_path = entry(tmp_path) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["parity"]["min"] = 0.5
@@ -172,8 +188,7 @@ def test_without_onnxruntime_the_embedder_falls_back_to_torch(monkeypatch, tmp_p
     assert not (tmp_path / embed_onnx.CACHE_SUBDIR).exists()
 
 
-def test_backend_and_precision_are_validated_and_the_cache_defaults_beside_the_warehouse(
-        tmp_path):
+def test_backend_and_precision_are_validated_and_the_cache_defaults_beside_the_warehouse(tmp_path):
     from pipeline.embed.factory import make_embedder
 
     path = tmp_path / "settings.toml"

@@ -15,8 +15,9 @@ from pipeline.extract.pool import Extractor
 from pipeline.testkit.pages import article_page, paragraphs
 
 URL = "https://news.example.org/2026/11/spacety-imagery.html"
-PAGE = article_page("Spacety imagery reached Wagner, Treasury says",
-                    paragraphs("satellite imagery sanctions")).encode()
+PAGE = article_page(
+    "Spacety imagery reached Wagner, Treasury says", paragraphs("satellite imagery sanctions")
+).encode()
 
 
 def run(coro, timeout: float = 120):

@@ -32,14 +32,17 @@ def test_every_corpus_feed_is_polled_without_crashing(make_settings, fake_embedd
         body = path.read_bytes()
         headers = served_headers(body)
         parsed = feedparser.parse(body, response_headers=headers)
-        salvageable += any(e.get("title") or e.get("link") or e.get("summary")
-                           for e in parsed.entries)
+        salvageable += any(
+            e.get("title") or e.get("link") or e.get("summary") for e in parsed.entries
+        )
         ctype = headers.pop("content-type", None)
         extra = {k: v for k, v in headers.items() if k in ("content-location", "content-language")}
         loopback.route(f"/f/{i}.xml", body, content_type=ctype, headers=extra)
         urls.append(loopback.url(f"/f/{i}.xml"))
-    settings = make_settings("[ingest]\nfetch_pages = false\n[http]\nallow_private_networks = true"
-                             "\nper_host_delay_s = 0.0\nconcurrency = 32\n")
+    settings = make_settings(
+        "[ingest]\nfetch_pages = false\n[http]\nallow_private_networks = true"
+        "\nper_host_delay_s = 0.0\nconcurrency = 32\n"
+    )
     services = make_pipeline(settings, fake_embedder)
     write_feeds(settings, urls)
     summary = run_cycle(services)
@@ -51,7 +54,8 @@ def test_every_corpus_feed_is_polled_without_crashing(make_settings, fake_embedd
         feeds_with_entries = db.scalar("SELECT count(DISTINCT feed_id) FROM feed_entries")
         unrecorded = db.scalar(
             "SELECT count(*) FROM feed_polls p WHERE p.new_entries > 0 AND NOT EXISTS "
-            "(SELECT 1 FROM feed_entries e WHERE e.feed_id = p.feed_id)")
+            "(SELECT 1 FROM feed_entries e WHERE e.feed_id = p.feed_id)"
+        )
     assert len(polls) == len(files)
     kinds = {(s, k) for s, k in polls}
     assert kinds <= {("ok", None), ("error", "parse")}, kinds
@@ -59,5 +63,7 @@ def test_every_corpus_feed_is_polled_without_crashing(make_settings, fake_embedd
     # A few files hold entries whose only content is markup attributes: nothing to store.
     assert stored > 0 and feeds_with_entries >= 0.95 * salvageable
     assert unrecorded == 0  # every salvaged entry was kept
-    print(f"{len(files)} feeds: {len(files) - parse_errors} parsed, {parse_errors} parse errors, "
-          f"{stored} articles, entries kept from {feeds_with_entries} feeds")
+    print(
+        f"{len(files)} feeds: {len(files) - parse_errors} parsed, {parse_errors} parse errors, "
+        f"{stored} articles, entries kept from {feeds_with_entries} feeds"
+    )

@@ -50,8 +50,9 @@ def test_a_missing_feeds_file_is_an_error_unless_allowed(tmp_path):
 def test_add_and_remove_keep_comments(tmp_path):
     path = tmp_path / "feeds.toml"
     path.write_text('# my feeds\n\n[[feeds]]  # the first\nurl = "http://a/feed"\n')
-    added = add_feeds(path, [FeedConfig("http://b/feed", "B", 600, ("x",)),
-                             FeedConfig("http://a/feed")])
+    added = add_feeds(
+        path, [FeedConfig("http://b/feed", "B", 600, ("x",)), FeedConfig("http://a/feed")]
+    )
     assert [f.url for f in added] == ["http://b/feed"]
     text = path.read_text()
     assert "# my feeds" in text and "# the first" in text
@@ -62,8 +63,10 @@ def test_add_and_remove_keep_comments(tmp_path):
 
 
 def test_opml_round_trip():
-    feeds = [FeedConfig("http://a/feed?x=1&y=2", "A & co", None, ("sanctions",)),
-             FeedConfig("http://b/feed", None, None, ())]
+    feeds = [
+        FeedConfig("http://a/feed?x=1&y=2", "A & co", None, ("sanctions",)),
+        FeedConfig("http://b/feed", None, None, ()),
+    ]
     back = parse_opml(render_opml(feeds).encode())
     assert [(f.url, f.tags) for f in back] == [(f.url, f.tags) for f in feeds]
     assert back[0].title == "A & co"
@@ -74,8 +77,10 @@ def test_opml_nested_categories():
       <outline text="Space"><outline text="SpaceNews" xmlUrl="https://spacenews.com/feed/"/></outline>
       <outline text="Top" type="rss" xmlUrl="https://x.org/rss"/></body></opml>"""
     feeds = parse_opml(opml)
-    assert [(f.url, f.tags) for f in feeds] == [("https://spacenews.com/feed/", ("Space",)),
-                                                ("https://x.org/rss", ())]
+    assert [(f.url, f.tags) for f in feeds] == [
+        ("https://spacenews.com/feed/", ("Space",)),
+        ("https://x.org/rss", ()),
+    ]
     with pytest.raises(ConfigError):
         parse_opml(b"<html></html>")
 

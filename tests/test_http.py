@@ -15,8 +15,13 @@ from pipeline.net.http import Fetcher, parse_retry_after
 
 
 def settings(**kw) -> HttpSettings:
-    base = dict(connect_timeout_s=2.0, read_timeout_s=0.5, total_timeout_s=3.0,
-                per_host_delay_s=0.0, max_body_bytes=64 * 1024)
+    base = dict(
+        connect_timeout_s=2.0,
+        read_timeout_s=0.5,
+        total_timeout_s=3.0,
+        per_host_delay_s=0.0,
+        max_body_bytes=64 * 1024,
+    )
     base.update(kw)
     return HttpSettings(**base)
 
@@ -25,6 +30,7 @@ def fetch(url, s=None, **kw):
     async def run():
         async with Fetcher(s or settings()) as f:
             return await f.fetch(url, **kw)
+
     return asyncio.run(run())
 
 
@@ -96,10 +102,24 @@ def test_private_addresses_and_schemes_for_pages(loopback, tmp_path):
     assert len(loopback.hits("/page")) == 2  # only the two exempt requests arrived
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.1", "2130706433", "0x7f000001",
-                                  "127.0.0.2", "0.0.0.0", "[::1]",
-                                  "[::ffff:127.0.0.1]", "169.254.169.254", "10.0.0.1",
-                                  "192.168.1.1", "[fe80::1]"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "127.0.0.2",
+        "0.0.0.0",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "169.254.169.254",
+        "10.0.0.1",
+        "192.168.1.1",
+        "[fe80::1]",
+    ],
+)
 def test_every_spelling_of_a_private_address_is_blocked(loopback, host):
     loopback.route("/canary", "secret")
     port = loopback.port
@@ -139,8 +159,11 @@ def test_guard_connects_to_the_address_it_checked(loopback, monkeypatch):
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
-    err = kind_of(f"http://news.example:{loopback.port}/canary",
-                  settings(connect_timeout_s=0.5, total_timeout_s=1.0), purpose="page")
+    err = kind_of(
+        f"http://news.example:{loopback.port}/canary",
+        settings(connect_timeout_s=0.5, total_timeout_s=1.0),
+        purpose="page",
+    )
     assert err.kind in ("connect", "timeout") and answers["n"] == 1
     assert not loopback.hits("/canary")
     # Once the name answers loopback, the guard refuses it.
@@ -183,8 +206,9 @@ def test_per_host_politeness(loopback):
     async def run():
         async with Fetcher(settings(concurrency=16, per_host_delay_s=0.05)) as f:
             started = time.monotonic()
-            await asyncio.gather(*(f.fetch(loopback.url(f"/p{i}"), purpose="feed")
-                                   for i in range(8)))
+            await asyncio.gather(
+                *(f.fetch(loopback.url(f"/p{i}"), purpose="feed") for i in range(8))
+            )
             return time.monotonic() - started
 
     elapsed = asyncio.run(run())
@@ -197,8 +221,7 @@ def test_robots(loopback):
         async with Fetcher(settings()) as f:
             return await f.robots_allowed(loopback.url(path), allow_private=True)
 
-    loopback.route("/robots.txt", "User-agent: *\nDisallow: /private/\n",
-                   content_type="text/plain")
+    loopback.route("/robots.txt", "User-agent: *\nDisallow: /private/\n", content_type="text/plain")
     assert asyncio.run(allowed("/public/a")) is True
     assert asyncio.run(allowed("/private/a")) is False
     loopback.route("/robots.txt", "gone", status=404)

@@ -33,8 +33,10 @@ def test_maintenance_prunes_old_polls_and_records_a_run(make_settings):
     with wh.transaction() as db:
         db.execute("INSERT INTO feeds (url, config_url) VALUES ('http://a', 'http://a')")
         for days in (1, 10, 40, 100):
-            db.execute("INSERT INTO feed_polls (feed_id, polled_at, status) VALUES (1, ?, 'ok')",
-                       [now - timedelta(days=days)])
+            db.execute(
+                "INSERT INTO feed_polls (feed_id, polled_at, status) VALUES (1, ?, 'ok')",
+                [now - timedelta(days=days)],
+            )
     result = maintenance_job(settings, wh, now=now)
     assert result.status == "ok" and result.counts["polls_pruned"] == 2
     with wh.connect(read_only=True) as db:
@@ -43,10 +45,11 @@ def test_maintenance_prunes_old_polls_and_records_a_run(make_settings):
 
 
 def test_digest_overdue_follows_day_time_and_zone(make_settings):
-    s = make_settings('[schedule]\ndigest_day = "mon"\ndigest_time = "08:00"\n'
-                      'timezone = "Europe/Berlin"\n')
+    s = make_settings(
+        '[schedule]\ndigest_day = "mon"\ndigest_time = "08:00"\ntimezone = "Europe/Berlin"\n'
+    )
     monday_early = datetime(2026, 11, 23, 6, 30, tzinfo=timezone.utc)  # 07:30 in Berlin
-    monday_late = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)   # 08:30 in Berlin
+    monday_late = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)  # 08:30 in Berlin
     assert not digest_overdue(s, monday_early)
     assert digest_overdue(s, monday_late)
     assert digest_overdue(s, datetime(2026, 11, 26, 12, tzinfo=timezone.utc))
@@ -90,9 +93,9 @@ class _WriteSpy:
 
 
 @pytest.mark.model
-def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make_settings,
-                                                                            loopback, tmp_path,
-                                                                            model_cache):
+def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(
+    make_settings, loopback, tmp_path, model_cache
+):
     from pipeline.embed.english import Embedder
     from pipeline.testkit.server import rss
     from tests.helpers import article_page, paragraphs, write_feeds
@@ -100,18 +103,29 @@ def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make
     topics = tmp_path / "topics.toml"
     shutil.copy(REPO / "config" / "topics.toml", topics)
     settings = make_settings(f'[topics]\nfile = "{topics}"\n')
-    loopback.route("/a.html", article_page("Sanctions on a satellite firm",
-                                           paragraphs("Treasury sanctions")))
-    loopback.route("/feed.xml", rss([{"title": "Sanctions on a satellite firm",
-                                      "link": loopback.url("/a.html"), "guid": "a",
-                                      "description": "Teaser."}]),
-                   content_type="application/rss+xml")
+    loopback.route(
+        "/a.html", article_page("Sanctions on a satellite firm", paragraphs("Treasury sanctions"))
+    )
+    loopback.route(
+        "/feed.xml",
+        rss(
+            [
+                {
+                    "title": "Sanctions on a satellite firm",
+                    "link": loopback.url("/a.html"),
+                    "guid": "a",
+                    "description": "Teaser.",
+                }
+            ]
+        ),
+        content_type="application/rss+xml",
+    )
     write_feeds(settings, [loopback.url("/feed.xml")])
     daemon = Daemon(settings, lambda: settings)
     embedder = Embedder(cache_dir=model_cache)  # a fresh one: its model load must be seen too
     spy = _WriteSpy(embedder, daemon.warehouse)
     daemon.services.embedder = embedder
-    daemon.prepare()                      # migrate, seeds, model, index, tagger
+    daemon.prepare()  # migrate, seeds, model, index, tagger
     assert ingest_job(daemon.services).status == "ok"
     topics.write_text(topics.read_text() + "\n", encoding="utf-8")  # the tagger is rebuilt
     os.utime(topics, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
@@ -120,8 +134,9 @@ def test_the_model_never_loads_or_runs_while_the_warehouse_is_open_to_write(make
     assert spy.while_writing == []
 
 
-def test_a_missing_feeds_file_fails_the_cycle_loudly_and_shows_in_status(make_settings,
-                                                                          fake_embedder, caplog):
+def test_a_missing_feeds_file_fails_the_cycle_loudly_and_shows_in_status(
+    make_settings, fake_embedder, caplog
+):
     from pipeline.ingest import Services
 
     settings = make_settings()
@@ -131,8 +146,9 @@ def test_a_missing_feeds_file_fails_the_cycle_loudly_and_shows_in_status(make_se
     with caplog.at_level("INFO"):
         result = ingest_job(services)
     assert result.status == "error" and "feeds file not found" in result.error
-    assert any(r.levelname == "ERROR" and "feeds file not found" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.levelname == "ERROR" and "feeds file not found" in r.getMessage() for r in caplog.records
+    )
     out = CliRunner().invoke(cli, ["--config", settings.source, "status"])
     assert out.exit_code == 0 and "configuration error" in out.output
     assert "feeds file not found" in out.output
@@ -141,8 +157,9 @@ def test_a_missing_feeds_file_fails_the_cycle_loudly_and_shows_in_status(make_se
     assert ingest_job(Services(allowed, embedder=fake_embedder)).status == "ok"
 
 
-def test_an_invalid_feeds_file_is_an_error_in_the_log_and_in_status(make_settings,
-                                                                   fake_embedder, caplog):
+def test_an_invalid_feeds_file_is_an_error_in_the_log_and_in_status(
+    make_settings, fake_embedder, caplog
+):
     from pipeline.ingest import Services
 
     settings = make_settings()
@@ -151,8 +168,9 @@ def test_an_invalid_feeds_file_is_an_error_in_the_log_and_in_status(make_setting
     services.warehouse.migrate()
     with caplog.at_level("INFO"):
         assert ingest_job(services).status == "error"
-    assert any(r.levelname == "ERROR" and "url is required" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.levelname == "ERROR" and "url is required" in r.getMessage() for r in caplog.records
+    )
     out = CliRunner().invoke(cli, ["--config", settings.source, "status"])
     assert "configuration error" in out.output and "url is required" in out.output
     with services.warehouse.connect(read_only=True) as db:
@@ -175,9 +193,12 @@ def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, 
     settings = make_settings()
     services = Services(settings, embedder=fake_embedder)
     services.warehouse.migrate()
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, str(settings.warehouse.path)],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_AND_WAIT, str(settings.warehouse.path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert proc.stdout.readline().strip() == "holding"
     finally:
@@ -193,8 +214,9 @@ def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, 
         assert db.scalar("SELECT count(*) FROM runs WHERE status = 'abandoned'") == 1
 
 
-def test_a_daemon_cycle_does_not_redo_init_work(make_settings, fake_embedder, tmp_path,
-                                                monkeypatch):
+def test_a_daemon_cycle_does_not_redo_init_work(
+    make_settings, fake_embedder, tmp_path, monkeypatch
+):
     from pipeline.ingest import Services, upkeep
 
     seeds = tmp_path / "seeds"
@@ -211,8 +233,9 @@ def test_a_daemon_cycle_does_not_redo_init_work(make_settings, fake_embedder, tm
     assert ingest_job(services).status == "ok"
     assert reads == []  # seed files unchanged: not even read
     first = sorted(seeds.glob("*.txt"))[0]
-    first.write_text(first.read_text(encoding="utf-8") + "\nA new closing line.\n",
-                     encoding="utf-8")
+    first.write_text(
+        first.read_text(encoding="utf-8") + "\nA new closing line.\n", encoding="utf-8"
+    )
     assert ingest_job(services).status == "ok"
     assert len(reads) == 1
     with services.warehouse.connect(read_only=True) as db:
@@ -222,7 +245,8 @@ def test_a_daemon_cycle_does_not_redo_init_work(make_settings, fake_embedder, tm
 
 def test_a_missing_command_module_fails_loudly(tmp_path):
     blocker = tmp_path / "sitecustomize.py"
-    blocker.write_text(textwrap.dedent("""
+    blocker.write_text(
+        textwrap.dedent("""
         import sys
         class Block:
             def find_spec(self, name, path=None, target=None):
@@ -230,8 +254,14 @@ def test_a_missing_command_module_fails_loudly(tmp_path):
                     raise ModuleNotFoundError("No module named 'pipeline.cli.dedup'",
                                               name=name)
         sys.meta_path.insert(0, Block())
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}:{REPO}"}
-    out = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True,
-                         text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode != 0 and "dedup" in out.stderr.splitlines()[-1]

@@ -29,43 +29,78 @@ def feed(fid: int) -> FeedState:
 
 
 def entry(key: str) -> FeedEntry:
-    return FeedEntry(key=key, guid=key, link=f"http://site/{key}", title=key, summary="s",
-                     content="", author=None, published_at=NOW)
+    return FeedEntry(
+        key=key,
+        guid=key,
+        link=f"http://site/{key}",
+        title=key,
+        summary="s",
+        content="",
+        author=None,
+        published_at=NOW,
+    )
 
 
 def outcome(fid: int, entries=(), status="ok") -> PollOutcome:
-    return PollOutcome(feed_id=fid, polled_at=NOW, status=status, url=f"http://feed/{fid}",
-                       etag='"new"', last_modified=None, body_hash="h", error_count=0,
-                       next_poll_at=NOW, entries=tuple(entries))
+    return PollOutcome(
+        feed_id=fid,
+        polled_at=NOW,
+        status=status,
+        url=f"http://feed/{fid}",
+        etag='"new"',
+        last_modified=None,
+        body_hash="h",
+        error_count=0,
+        next_poll_at=NOW,
+        entries=tuple(entries),
+    )
 
 
 def stored(aid: int, canonical: str, topics=("sanctions",), duplicate_of=None) -> StoredArticle:
-    draft = ArticleDraft(source="feed", url=canonical, title="t", text="x", text_source="page",
-                         fetched_at=NOW, canonical_url=canonical)
-    return StoredArticle(id=aid, draft=draft, content_hash="c", word_count=1,
-                         embedding=Embedding("m", np.zeros(2, np.float32), ()),
-                         dedup=DedupDecision(duplicate_of, None, None, aid),
-                         tags=TagResult(tuple(TopicTag(t, 0.9) for t in topics), 0.5, True))
+    draft = ArticleDraft(
+        source="feed",
+        url=canonical,
+        title="t",
+        text="x",
+        text_source="page",
+        fetched_at=NOW,
+        canonical_url=canonical,
+    )
+    return StoredArticle(
+        id=aid,
+        draft=draft,
+        content_hash="c",
+        word_count=1,
+        embedding=Embedding("m", np.zeros(2, np.float32), ()),
+        dedup=DedupDecision(duplicate_of, None, None, aid),
+        tags=TagResult(tuple(TopicTag(t, 0.9) for t in topics), 0.5, True),
+    )
 
 
 def test_new_entries_become_items_and_known_urls_become_aliases():
     ledger = Ledger(NOW)
     es = [entry("a"), entry("b"), entry("c")]
     canon = {e.key: e.link for e in es}
-    items, settled = ledger.polled(feed(1), outcome(1, es), es, canon,
-                                   known={"http://site/b": 7}, allow_private=False)
+    items, settled = ledger.polled(
+        feed(1), outcome(1, es), es, canon, known={"http://site/b": 7}, allow_private=False
+    )
     assert [i.entry.key for i in items] == ["a", "c"] and not settled
     assert ledger.ready_aliases() == [(1, "b", "http://site/b", 7, NOW)]
     # Another feed carrying entry "a" while it is still pending: an alias that waits for it.
-    items2, settled2 = ledger.polled(feed(2), outcome(2, [entry("a")]), [entry("a")],
-                                     {"a": "http://site/a"}, {}, allow_private=False)
+    items2, settled2 = ledger.polled(
+        feed(2),
+        outcome(2, [entry("a")]),
+        [entry("a")],
+        {"a": "http://site/a"},
+        {},
+        allow_private=False,
+    )
     assert items2 == [] and settled2
     assert ledger.ready_aliases() == []
     ledger.stored([stored(10, "http://site/a")])
     assert ledger.ready_aliases() == [(2, "a", "http://site/a", 10, NOW)]
     s = ledger.summary({}, False)
-    assert (s.new_entries, s.known_urls, s.articles_new, s.per_topic) == (4, 2, 1,
-                                                                         {"sanctions": 1})
+    assert (s.new_entries, s.known_urls, s.articles_new, s.per_topic) == (4, 2, 1, {"sanctions": 1})
 
 
 def test_a_feed_settles_only_when_every_entry_has():
@@ -101,11 +136,12 @@ def test_a_page_naming_a_claimed_url_becomes_an_alias_and_frees_its_own():
     go_on, settled = ledger.page_named(items[0], "http://site/canonical")
     assert go_on and settled == []
     go_on, settled = ledger.page_named(items[1], "http://site/canonical")
-    assert not go_on and settled == []       # "a" is still pending
+    assert not go_on and settled == []  # "a" is still pending
     assert ledger.settle(items[:1]) == [1]
     # "b"'s own URL is free again: an entry of another feed linking it is fetched.
-    more, _ = ledger.polled(feed(2), outcome(2, [entry("b")]), [entry("b")],
-                            {"b": "http://site/b"}, {}, False)
+    more, _ = ledger.polled(
+        feed(2), outcome(2, [entry("b")]), [entry("b")], {"b": "http://site/b"}, {}, False
+    )
     assert [i.entry.key for i in more] == ["b"]
 
 

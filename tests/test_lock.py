@@ -15,7 +15,11 @@ from pipeline.errors import DaemonRunningError
 
 
 def hold(path, kind: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from pipeline.app.lock import {kind}
@@ -23,7 +27,11 @@ def hold(path, kind: str) -> subprocess.Popen:
         with {kind}(*args):
             print("held", flush=True)
             time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 

@@ -20,8 +20,9 @@ def test_news_pages_are_stored_with_their_article_text(make_settings, embedder, 
     everything = load_pages(require_shared(NEWS_PAGES))
     assert len(everything) == 181
     pages = everything[::3]
-    settings = make_settings("[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\n"
-                             "concurrency = 8\n")
+    settings = make_settings(
+        "[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 8\n"
+    )
     services = make_pipeline(settings, embedder)
     feed = serve(loopback, pages)
     write_feeds(settings, [feed])
@@ -29,8 +30,9 @@ def test_news_pages_are_stored_with_their_article_text(make_settings, embedder, 
     assert summary.articles_new == len(pages)
     with services.warehouse.connect(read_only=True) as db:
         text_by_url = dict(db.rows("SELECT url, text FROM articles WHERE source = 'feed'"))
-        sources = dict(db.rows("SELECT text_source, count(*) FROM articles WHERE source = 'feed' "
-                               "GROUP BY 1"))
+        sources = dict(
+            db.rows("SELECT text_source, count(*) FROM articles WHERE source = 'feed' GROUP BY 1")
+        )
     pairs = [(text_by_url[loopback.url(f"/page/{p.key}.html")], p.body) for p in pages]
     precision, recall, f1 = corpus_score(pairs)
     print(f"stored {len(pairs)}: P={precision:.3f} R={recall:.3f} F1={f1:.3f} sources={sources}")

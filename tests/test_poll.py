@@ -11,8 +11,14 @@ from pipeline.ingest import run_cycle
 from pipeline.testkit.server import rss
 from tests.helpers import make_pipeline, write_feeds
 
-ITEMS = [{"title": "Item one", "link": "http://127.0.0.1:9/one", "guid": "1",
-          "description": "First item text."}]
+ITEMS = [
+    {
+        "title": "Item one",
+        "link": "http://127.0.0.1:9/one",
+        "guid": "1",
+        "description": "First item text.",
+    }
+]
 
 
 @pytest.fixture

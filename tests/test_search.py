@@ -27,25 +27,43 @@ from tests.helpers import make_pipeline
 NOW = datetime.now(timezone.utc)
 
 ARTICLES = [
-    ("Treasury sanctions satellite imagery firm",
-     "The Treasury sanctioned a satellite imagery company on Monday. Officials said the firm sold "
-     "radar pictures of the front line. The company denied it.", 2),
-    ("Weather satellite reaches orbit",
-     "A new weather satellite reached orbit after launch from the coast. Forecasters expect "
-     "better storm warnings next winter.", 40),
-    ("Harbour festival draws crowds",
-     "Boats, music and food filled the old harbour this weekend. Organisers counted record "
-     "crowds for the festival.", 1),
+    (
+        "Treasury sanctions satellite imagery firm",
+        "The Treasury sanctioned a satellite imagery company on Monday. Officials said the firm sold "
+        "radar pictures of the front line. The company denied it.",
+        2,
+    ),
+    (
+        "Weather satellite reaches orbit",
+        "A new weather satellite reached orbit after launch from the coast. Forecasters expect "
+        "better storm warnings next winter.",
+        40,
+    ),
+    (
+        "Harbour festival draws crowds",
+        "Boats, music and food filled the old harbour this weekend. Organisers counted record "
+        "crowds for the festival.",
+        1,
+    ),
 ]
 
 
 def add_articles(services, items, now=NOW) -> list[int]:
     """Store feed articles through the single writer: (title, text, days ago)."""
-    drafts = [ArticleDraft(source="feed", url=f"https://news.example/{abs(hash(t))}", title=t,
-                           text=x, text_source="page", fetched_at=now,
-                           canonical_url=f"https://news.example/{abs(hash(t))}",
-                           published_at=now - timedelta(days=days), lang="en")
-              for t, x, days in items]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"https://news.example/{abs(hash(t))}",
+            title=t,
+            text=x,
+            text_source="page",
+            fetched_at=now,
+            canonical_url=f"https://news.example/{abs(hash(t))}",
+            published_at=now - timedelta(days=days),
+            lang="en",
+        )
+        for t, x, days in items
+    ]
     writer = Writer(services)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
@@ -70,11 +88,12 @@ def titles(outcome) -> list[str]:
 
 # -- the analyzer --------------------------------------------------------------------------------
 
+
 def test_inflections_and_scripts_meet_in_one_term():
     assert analyze("sanctioned") == analyze("Sanctions") == analyze("sanctioning")
-    assert analyze("Вагнера") == analyze("Вагнер")            # Russian inflection
-    assert analyze("Société") == analyze("societe")           # accents
-    assert analyze("the of and") == []                        # function words only
+    assert analyze("Вагнера") == analyze("Вагнер")  # Russian inflection
+    assert analyze("Société") == analyze("societe")  # accents
+    assert analyze("the of and") == []  # function words only
     # A Chinese name inside a longer run of characters: its character pairs are all there.
     assert set(analyze("天仪空间")) <= set(analyze("长沙天仪空间科技研究院"))
     assert not set(analyze("天仪空间")) <= set(analyze("长沙航天科技研究院"))
@@ -105,8 +124,10 @@ def test_fusion_prefers_what_both_rankings_found_and_folds_by_story():
 
 
 def test_passage_is_the_sentence_with_the_query_words():
-    text = ("Markets were calm. The ministry uncovered espionage cases in the space sector. "
-            "Weather was mild.")
+    text = (
+        "Markets were calm. The ministry uncovered espionage cases in the space sector. "
+        "Weather was mild."
+    )
     assert best_passage(text, analyze("space espionage")).startswith("The ministry uncovered")
     long = "Intro sentence here. " + "Filler words go on and on. " * 40
     assert len(best_passage(long, analyze("nothing matches"))) <= 300
@@ -122,19 +143,25 @@ def test_since_reads_durations_and_dates():
 
 # -- saved searches file -------------------------------------------------------------------------
 
+
 def test_the_shipped_saved_searches_load():
     searches = load_searches(Path(__file__).resolve().parents[1] / "config" / "searches.toml")
     assert len(searches) >= 2 and all(s.query for s in searches)
 
 
-@pytest.mark.parametrize("body, problem", [
-    ('[[searches]]\nname = "a"\nquery = "x"\ncolour = "red"\n', "unknown key 'colour'"),
-    ('[[searches]]\nname = "a"\nquery = "x"\n[[searches]]\nname = "a"\nquery = "y"\n',
-     "used twice"),
-    ('[[searches]]\nname = "a"\nquery = "x"\nmatch = "sometimes"\n', "match 'sometimes'"),
-    ('[[searches]]\nname = "a"\nquery = "x"\nsince = "soon"\n', "since"),
-    ('[[searches]]\nname = "a"\n', "`query` is required"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ('[[searches]]\nname = "a"\nquery = "x"\ncolour = "red"\n', "unknown key 'colour'"),
+        (
+            '[[searches]]\nname = "a"\nquery = "x"\n[[searches]]\nname = "a"\nquery = "y"\n',
+            "used twice",
+        ),
+        ('[[searches]]\nname = "a"\nquery = "x"\nmatch = "sometimes"\n', "match 'sometimes'"),
+        ('[[searches]]\nname = "a"\nquery = "x"\nsince = "soon"\n', "since"),
+        ('[[searches]]\nname = "a"\n', "`query` is required"),
+    ],
+)
 def test_a_bad_saved_search_names_the_file_and_the_problem(tmp_path, body, problem):
     path = tmp_path / "searches.toml"
     path.write_text(body, encoding="utf-8")
@@ -145,6 +172,7 @@ def test_a_bad_saved_search_names_the_file_and_the_problem(tmp_path, body, probl
 
 # -- the index and the filters (fake embedder) ---------------------------------------------------
 
+
 @pytest.fixture
 def services(make_settings, fake_embedder, tmp_path):
     searches = tmp_path / "searches.toml"
@@ -154,7 +182,9 @@ def services(make_settings, fake_embedder, tmp_path):
         'match = "meaning"\nmin_similarity = 0.4\n\n'
         '[[searches]]\nname = "radar-phrase"\nquery = \'"radar pictures" firm\'\n\n'
         '[[searches]]\nname = "recent-imagery"\nquery = "satellite"\nmatch = "terms"\n'
-        'since = "7d"\ntopic = "sanctions"\n', encoding="utf-8")
+        'since = "7d"\ntopic = "sanctions"\n',
+        encoding="utf-8",
+    )
     settings = make_settings(f'[search]\nfile = "{searches}"\n')
     p = make_pipeline(settings, fake_embedder)
     add_articles(p, ARTICLES)
@@ -163,15 +193,18 @@ def services(make_settings, fake_embedder, tmp_path):
 
 def test_the_writer_indexes_every_article_it_stores(services):
     with services.warehouse.connect(read_only=True) as db:
-        assert db.scalar("SELECT count(*) FROM articles") == \
-            db.scalar("SELECT count(*) FROM search_docs")
+        assert db.scalar("SELECT count(*) FROM articles") == db.scalar(
+            "SELECT count(*) FROM search_docs"
+        )
     out = run(services, "sanctioning imagery companies", mode="text")
     assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
     assert "Harbour festival draws crowds" not in titles(out)
 
 
 def test_a_phrase_must_appear_as_written(services):
-    assert titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
+    assert (
+        titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
+    )
     # Same words, other order: no article holds that phrase.
     assert run(services, '"pictures radar"').stories == ()
 
@@ -180,46 +213,67 @@ def test_filters_by_date_and_topic(services):
     every = titles(run(services, "satellite", mode="text"))
     recent = titles(run(services, "satellite", mode="text", since=NOW - timedelta(days=7)))
     assert "Weather satellite reaches orbit" in every
-    assert "Weather satellite reaches orbit" not in recent   # published 40 days ago
+    assert "Weather satellite reaches orbit" not in recent  # published 40 days ago
     assert "Treasury sanctions satellite imagery firm" in recent
     with services.warehouse.connect(read_only=True) as db:
         tagged = {r[0] for r in db.rows("SELECT topic FROM article_topics")}
     topic = sorted(tagged)[0]
     for story in run(services, "satellite", topic=topic).stories:
         with services.warehouse.connect(read_only=True) as db:
-            assert db.scalar("SELECT count(*) FROM article_topics WHERE article_id = ? AND "
-                             "topic = ?", [story.best.article.id, topic]) == 1
+            assert (
+                db.scalar(
+                    "SELECT count(*) FROM article_topics WHERE article_id = ? AND topic = ?",
+                    [story.best.article.id, topic],
+                )
+                == 1
+            )
 
 
 def test_entity_filter_uses_the_watchlist_and_needs_it(services):
     ids = ids_by_title(services)
     with services.warehouse.transaction() as db:
         db.execute("DELETE FROM article_entities")
-        db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
-                   "evidence) VALUES (?, 'Spacety', 1, 0, '')",
-                   [ids["Weather satellite reaches orbit"]])
-    assert titles(run(services, "satellite", entity="spacety")) == ["Weather satellite reaches orbit"]
+        db.execute(
+            "INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
+            "evidence) VALUES (?, 'Spacety', 1, 0, '')",
+            [ids["Weather satellite reaches orbit"]],
+        )
+    assert titles(run(services, "satellite", entity="spacety")) == [
+        "Weather satellite reaches orbit"
+    ]
     assert run(services, "satellite", entity="Wagner Group").stories == ()
     # A warehouse without the watchlist's table (one migrated before it existed).
     with services.warehouse.transaction() as db:
-        for view in db.rows("SELECT view_name FROM duckdb_views() WHERE NOT internal "
-                            "AND sql ILIKE '%article_entities%'"):
+        for view in db.rows(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal "
+            "AND sql ILIKE '%article_entities%'"
+        ):
             db.execute(f"DROP VIEW {view[0]}")
         db.execute("DROP TABLE article_entities")
     with pytest.raises(WatchlistMissingError, match="the watchlist is not set up"):
         run(services, "satellite", entity="Spacety")
-    assert titles(run(services, "satellite"))   # without --entity the search still runs
+    assert titles(run(services, "satellite"))  # without --entity the search still runs
 
 
 def test_stories_fold_their_reports(services):
     first = ids_by_title(services)["Treasury sanctions satellite imagery firm"]
-    add_articles(services, [("Imagery firm hit by sanctions",
-                         "Sanctions were imposed on a satellite imagery firm over radar images "
-                         "of the front line, officials said.", 1)])
+    add_articles(
+        services,
+        [
+            (
+                "Imagery firm hit by sanctions",
+                "Sanctions were imposed on a satellite imagery firm over radar images "
+                "of the front line, officials said.",
+                1,
+            )
+        ],
+    )
     ids = ids_by_title(services)
     with services.warehouse.transaction() as db:
-        db.execute("UPDATE articles SET story_id = ? WHERE id IN (?, ?)",
-                   [first, first, ids["Imagery firm hit by sanctions"]])
+        db.execute(
+            "UPDATE articles SET story_id = ? WHERE id IN (?, ?)",
+            [first, first, ids["Imagery firm hit by sanctions"]],
+        )
     out = run(services, "satellite imagery sanctions")
     top = out.stories[0]
     assert top.story_id == first and top.reports == 2 and top.matched == 2
@@ -252,13 +306,16 @@ def test_deleting_an_article_removes_it_from_the_index(services):
 def test_saved_searches_match_new_articles_for_alerts(services):
     ids = ids_by_title(services)
     saved = SavedSearches(services.settings.search, services.embedder, services.warehouse)
-    everything = [ids[t] for t, _, _ in ARTICLES]       # the newly stored ones
+    everything = [ids[t] for t, _, _ in ARTICLES]  # the newly stored ones
     assert saved.match_saved("imagery", everything) == {
-        ids["Treasury sanctions satellite imagery firm"]}
+        ids["Treasury sanctions satellite imagery firm"]
+    }
     assert saved.match_saved("radar-phrase", everything) == {
-        ids["Treasury sanctions satellite imagery firm"]}
+        ids["Treasury sanctions satellite imagery firm"]
+    }
     assert saved.match_saved("orbit-meaning", everything) == {
-        ids["Weather satellite reaches orbit"]}
+        ids["Weather satellite reaches orbit"]
+    }
     # Filters hold too: the weather story is 40 days old; nothing else is on topic.
     recent = saved.match_saved("recent-imagery", everything)
     assert ids["Weather satellite reaches orbit"] not in recent
@@ -269,14 +326,19 @@ def test_saved_searches_match_new_articles_for_alerts(services):
 
 # -- the real model ------------------------------------------------------------------------------
 
+
 @pytest.mark.model
 def test_search_finds_a_seed_by_a_paraphrase_and_by_an_exact_phrase(make_settings, embedder):
     services = make_pipeline(make_settings(), embedder)
     with services.warehouse.connect(read_only=True) as db:
-        seeds = {url[5:8]: aid for aid, url in
-                 db.rows("SELECT id, url FROM articles WHERE source = 'seed'")}
+        seeds = {
+            url[5:8]: aid
+            for aid, url in db.rows("SELECT id, url FROM articles WHERE source = 'seed'")
+        }
     # Shares no word with seed 002 (US sanctions on Spacety for imagery given to Wagner).
-    paraphrase = "Washington punishes a startup for handing battlefield pictures to Moscow's hired guns"
+    paraphrase = (
+        "Washington punishes a startup for handing battlefield pictures to Moscow's hired guns"
+    )
     with services.warehouse.connect(read_only=True) as db:
         present = search_store.terms_present(db, [seeds["002"]], parse_query(paraphrase).terms)
     assert not present
@@ -291,8 +353,7 @@ def test_search_finds_a_seed_by_a_paraphrase_and_by_an_exact_phrase(make_setting
 
 
 @pytest.mark.model
-def test_search_command_is_read_only_and_explains_its_results(make_settings, embedder,
-                                                              monkeypatch):
+def test_search_command_is_read_only_and_explains_its_results(make_settings, embedder, monkeypatch):
     settings = make_settings()
     services = make_pipeline(settings, embedder)
     monkeypatch.setattr("pipeline.embed.factory.make_embedder", lambda _settings: embedder)
@@ -301,8 +362,19 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
         db.execute("CHECKPOINT")
     before = (path.stat().st_mtime_ns, path.stat().st_size)
     runner = CliRunner()
-    result = runner.invoke(cli, ["--config", settings.source, "search", "Spacety Wagner",
-                                 "--format", "json", "--limit", "3"])
+    result = runner.invoke(
+        cli,
+        [
+            "--config",
+            settings.source,
+            "search",
+            "Spacety Wagner",
+            "--format",
+            "json",
+            "--limit",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert 1 <= len(rows) <= 3 and rows[0]["url"].startswith("seed:")
@@ -316,14 +388,29 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
     # Entities by name or alias, as the watchlist names them; an unknown one is one line.
     (Path(settings.source).parent / "watchlist.toml").write_text(
         '[[entities]]\nname = "Spacety"\nkind = "organisation"\n'
-        'aliases = ["Changsha Tianyi Space Science and Technology"]\n', encoding="utf-8")
+        'aliases = ["Changsha Tianyi Space Science and Technology"]\n',
+        encoding="utf-8",
+    )
     with services.warehouse.transaction() as db:
-        db.execute("INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
-                   "evidence) SELECT id, 'Spacety', 1, 0, '' FROM articles "
-                   "WHERE url = ?", [rows[0]["url"]])
-    by_alias = runner.invoke(cli, ["--config", settings.source, "search", "satellite imagery",
-                                   "--entity", "changsha tianyi space science and technology",
-                                   "--format", "json"])
+        db.execute(
+            "INSERT INTO article_entities (article_id, entity, mentions, first_offset, "
+            "evidence) SELECT id, 'Spacety', 1, 0, '' FROM articles "
+            "WHERE url = ?",
+            [rows[0]["url"]],
+        )
+    by_alias = runner.invoke(
+        cli,
+        [
+            "--config",
+            settings.source,
+            "search",
+            "satellite imagery",
+            "--entity",
+            "changsha tianyi space science and technology",
+            "--format",
+            "json",
+        ],
+    )
     assert by_alias.exit_code == 0, by_alias.output
     assert [r["url"] for r in json.loads(by_alias.stdout)] == [rows[0]["url"]]
     bad = runner.invoke(cli, ["--config", settings.source, "search", "x", "--entity", "Nobody"])

@@ -12,14 +12,25 @@ from pipeline.ingest.upkeep import sync_seeds
 from pipeline.tag.seeds import clean_text, load_seeds, split_title
 from tests.conftest import SEEDS
 
-CHROME = ["Most Popular", "Recent Comments", "Read More", "Leave a Reply", "Source link",
-          "HomeChina News", "Wednesday, June 7, 2023", "- Crafts", "- Gardening"]
+CHROME = [
+    "Most Popular",
+    "Recent Comments",
+    "Read More",
+    "Leave a Reply",
+    "Source link",
+    "HomeChina News",
+    "Wednesday, June 7, 2023",
+    "- Crafts",
+    "- Gardening",
+]
 
 
 def test_clean_text_drops_site_chrome_keeps_paragraphs():
-    raw = ("Wednesday, June 7, 2023\nHomeChina NewsBig Headline Here\n\nBig Headline Here\n\n"
-           "First paragraph of the story.\n\nSecond paragraph.\n\nRead More\n\nLeave a Reply\n"
-           "- Art\n- Crafts\n- Dance\n- Drinks\n- Film/Movie\n")
+    raw = (
+        "Wednesday, June 7, 2023\nHomeChina NewsBig Headline Here\n\nBig Headline Here\n\n"
+        "First paragraph of the story.\n\nSecond paragraph.\n\nRead More\n\nLeave a Reply\n"
+        "- Art\n- Crafts\n- Dance\n- Drinks\n- Film/Movie\n"
+    )
     text = clean_text(raw)
     assert "First paragraph of the story." in text and "Second paragraph." in text
     for junk in ("Read More", "Leave a Reply", "Crafts", "June 7, 2023", "HomeChina"):
@@ -36,7 +47,9 @@ def test_a_bullet_list_inside_prose_is_kept():
 def test_shipped_seeds_have_sensible_titles_and_clean_text():
     seeds = {d.file_name[:3]: d for d in load_seeds(SEEDS)}
     assert len(seeds) == 5
-    assert seeds["000"].title == "US Treasury Sanctions Chinese Firm Supplying Intelligence to Russia"
+    assert (
+        seeds["000"].title == "US Treasury Sanctions Chinese Firm Supplying Intelligence to Russia"
+    )
     assert seeds["003"].title == "China thwarting satellites used to spy"
     for doc in seeds.values():
         assert 3 <= len(doc.title.split()) <= 25 and not doc.title[0].isdigit()
@@ -56,9 +69,11 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     first = sync_seeds(services)
     assert len(first.added) == 5
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.dicts("SELECT a.id, a.url, a.title, a.text, a.content_hash, e.dim, e.vector, "
-                        "e.model, a.text_source FROM articles a JOIN embeddings e "
-                        "ON e.article_id = a.id WHERE a.source = 'seed' ORDER BY a.url")
+        rows = db.dicts(
+            "SELECT a.id, a.url, a.title, a.text, a.content_hash, e.dim, e.vector, "
+            "e.model, a.text_source FROM articles a JOIN embeddings e "
+            "ON e.article_id = a.id WHERE a.source = 'seed' ORDER BY a.url"
+        )
         chunks = db.scalar("SELECT count(*) FROM chunk_embeddings")
     assert [r["url"] for r in rows] == [f"seed:{p.name}" for p in sorted(SEEDS.glob("*.txt"))]
     for r in rows:
@@ -71,13 +86,15 @@ def test_init_loads_seeds_once_and_updates_an_edited_seed(make_settings, embedde
     again = sync_seeds(services)
     assert not again.added and not again.updated and len(again.unchanged) == 5
     with services.warehouse.connect(read_only=True) as db:
-        assert db.rows("SELECT id, content_hash FROM articles ORDER BY id") == \
-            [(r["id"], r["content_hash"]) for r in sorted(rows, key=lambda r: r["id"])]
+        assert db.rows("SELECT id, content_hash FROM articles ORDER BY id") == [
+            (r["id"], r["content_hash"]) for r in sorted(rows, key=lambda r: r["id"])
+        ]
 
     # Editing one seed updates that seed only, in place.
     target = seeds_dir / "003_aa95785925755c3c.txt"
-    target.write_text(target.read_text(encoding="utf-8") + "\nAn added closing paragraph.\n",
-                      encoding="utf-8")
+    target.write_text(
+        target.read_text(encoding="utf-8") + "\nAn added closing paragraph.\n", encoding="utf-8"
+    )
     edited = sync_seeds(services)
     assert edited.updated == ("003_aa95785925755c3c.txt",) and not edited.added
     with services.warehouse.connect(read_only=True) as db:

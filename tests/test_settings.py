@@ -70,10 +70,15 @@ def test_missing_file_and_bad_toml(tmp_path):
 
 def test_environment_overrides_file(tmp_path):
     path = write(tmp_path, "[schedule]\npoll_interval_s = 60\n")
-    s = load_settings(path, env={"NEWSWATCH_SCHEDULE_POLL_INTERVAL_S": "120",
-                                 "NEWSWATCH_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
-                                 "NEWSWATCH_DIGEST_RECIPIENTS": "a@example.org, b@example.org",
-                                 "NEWSWATCH_WAREHOUSE": str(tmp_path / "x.duckdb")})
+    s = load_settings(
+        path,
+        env={
+            "NEWSWATCH_SCHEDULE_POLL_INTERVAL_S": "120",
+            "NEWSWATCH_HTTP_ALLOW_PRIVATE_NETWORKS": "true",
+            "NEWSWATCH_DIGEST_RECIPIENTS": "a@example.org, b@example.org",
+            "NEWSWATCH_WAREHOUSE": str(tmp_path / "x.duckdb"),
+        },
+    )
     assert s.schedule.poll_interval_s == 120
     assert s.http.allow_private_networks is True
     assert s.digest.recipients == ["a@example.org", "b@example.org"]
@@ -96,8 +101,10 @@ def test_config_from_environment_variable(tmp_path):
 def test_secrets_only_from_environment(tmp_path):
     with pytest.raises(ConfigError, match="NEWSWATCH_SMTP_PASSWORD"):
         load_settings(write(tmp_path, '[smtp]\npassword = "hunter2"\n'), env={})
-    s = load_settings(write(tmp_path, '[smtp]\nhost = "mail.example.org"\n'),
-                      env={"NEWSWATCH_SMTP_PASSWORD": "hunter2"})
+    s = load_settings(
+        write(tmp_path, '[smtp]\nhost = "mail.example.org"\n'),
+        env={"NEWSWATCH_SMTP_PASSWORD": "hunter2"},
+    )
     assert s.smtp.password == "hunter2"
     rendered = render_settings(s)
     assert "hunter2" not in rendered and "********" in rendered

@@ -59,14 +59,20 @@ def assert_one_line_refusal(result) -> None:
 
 # --- statements ----------------------------------------------------------------------------------
 
+
 def test_sql_refuses_writes_with_a_clear_message(settings):
-    for query in ("DELETE FROM runs", "DROP TABLE runs", "SELECT 1; DELETE FROM runs",
-                  "INSERT INTO runs (job, started_at, status) VALUES ('x', now(), 'ok')"):
+    for query in (
+        "DELETE FROM runs",
+        "DROP TABLE runs",
+        "SELECT 1; DELETE FROM runs",
+        "INSERT INTO runs (job, started_at, status) VALUES ('x', now(), 'ok')",
+    ):
         result = invoke(settings, "sql", query)
         assert result.exit_code != 0
         assert "read-only" in result.output and "Traceback" not in result.output
-    assert json.loads(invoke(settings, "sql", "SELECT count(*) AS n FROM runs",
-                             "--format", "json").output) == [{"n": 1}]
+    assert json.loads(
+        invoke(settings, "sql", "SELECT count(*) AS n FROM runs", "--format", "json").output
+    ) == [{"n": 1}]
 
 
 def test_sql_formats(settings):
@@ -122,14 +128,17 @@ def test_statements_that_reach_files_or_settings_are_refused(settings, secret_fi
     assert not (tmp_path / "runs.csv").exists() and not (tmp_path / "dump").exists()
 
 
-@pytest.mark.parametrize("query", [
-    "SELECT * FROM read_csv('{secret}')",
-    "SELECT * FROM read_text('{secret}')",
-    "SELECT * FROM read_blob('{secret}')",
-    "SELECT * FROM sniff_csv('{secret}')",
-    "SELECT * FROM glob('{folder}/*')",
-    "SELECT * FROM '{secret}'",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('{secret}')",
+        "SELECT * FROM read_text('{secret}')",
+        "SELECT * FROM read_blob('{secret}')",
+        "SELECT * FROM sniff_csv('{secret}')",
+        "SELECT * FROM glob('{folder}/*')",
+        "SELECT * FROM '{secret}'",
+    ],
+)
 def test_sql_reads_no_file_but_the_warehouse(settings, secret_file, query):
     text = query.format(secret=secret_file, folder=secret_file.parent)
     result = invoke(settings, "sql", text)
@@ -184,7 +193,8 @@ def test_output_json(settings, tmp_path):
     dest = tmp_path / "out.json"
     assert export(settings, dest).exit_code == 0
     assert json.loads(dest.read_text(encoding="utf-8")) == [
-        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}]
+        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}
+    ]
     stdout_json = invoke(settings, "sql", QUERY, "--format", "json").stdout
     assert json.loads(stdout_json) == json.loads(dest.read_text(encoding="utf-8"))
 
@@ -195,7 +205,8 @@ def test_output_parquet(settings, tmp_path):
     dest = tmp_path / "out.parquet"
     assert export(settings, dest).exit_code == 0
     assert pq.read_table(dest).to_pylist() == [
-        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}]
+        {"job": "test", "status": "ok", "v": [1.5, 2.0], "n": None}
+    ]
 
 
 def test_output_never_writes_the_warehouse_or_its_files(settings, tmp_path):
@@ -203,10 +214,14 @@ def test_output_never_writes_the_warehouse_or_its_files(settings, tmp_path):
     before = sha256(warehouse)
     link = tmp_path / "link.csv"
     link.symlink_to(warehouse)
-    targets = [warehouse, link, warehouse.with_name(warehouse.name + ".wal"),
-               warehouse.with_name(warehouse.name + ".job.lock"),
-               warehouse.with_name(warehouse.name + ".daemon.json"),
-               warehouse.parent / ".." / warehouse.parent.name / warehouse.name]
+    targets = [
+        warehouse,
+        link,
+        warehouse.with_name(warehouse.name + ".wal"),
+        warehouse.with_name(warehouse.name + ".job.lock"),
+        warehouse.with_name(warehouse.name + ".daemon.json"),
+        warehouse.parent / ".." / warehouse.parent.name / warehouse.name,
+    ]
     for dest in targets:
         result = export(settings, dest, "--force")
         assert_one_line_refusal(result)
@@ -267,12 +282,23 @@ def _wait_until_running(proc: subprocess.Popen, timeout_s: float = 60.0) -> None
 def test_a_signal_stops_a_long_query(settings, signum):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "--config", settings.source, "sql",
-         "select sum(range) from range(1000000000000)"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "--config",
+            settings.source,
+            "sql",
+            "select sum(range) from range(1000000000000)",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # As from a terminal: a suite started in the background by a shell inherits SIGINT
         # ignored, and newswatch rightly leaves an ignored signal ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         _wait_until_running(proc)
         proc.send_signal(signum)

@@ -12,15 +12,50 @@ from pipeline.errors import WarehouseBusyError, WarehouseError
 from pipeline.store.db import Warehouse, load_migrations
 
 CONTRACT = {
-    "articles": {"id", "source", "feed_id", "url", "canonical_url", "guid", "title", "author",
-                 "published_at", "fetched_at", "lang", "text", "text_source", "content_hash",
-                 "duplicate_of", "duplicate_similarity", "story_id", "relevance"},
+    "articles": {
+        "id",
+        "source",
+        "feed_id",
+        "url",
+        "canonical_url",
+        "guid",
+        "title",
+        "author",
+        "published_at",
+        "fetched_at",
+        "lang",
+        "text",
+        "text_source",
+        "content_hash",
+        "duplicate_of",
+        "duplicate_similarity",
+        "story_id",
+        "relevance",
+    },
     "article_topics": {"article_id", "topic", "score", "evidence"},
     "embeddings": {"article_id", "model", "vector"},
-    "feeds": {"id", "url", "title", "etag", "last_modified", "last_polled_at", "next_poll_at",
-              "error_count", "last_error", "last_status"},
-    "feed_polls": {"feed_id", "polled_at", "status", "http_status", "bytes", "new_entries",
-                   "error_kind", "error_message"},
+    "feeds": {
+        "id",
+        "url",
+        "title",
+        "etag",
+        "last_modified",
+        "last_polled_at",
+        "next_poll_at",
+        "error_count",
+        "last_error",
+        "last_status",
+    },
+    "feed_polls": {
+        "feed_id",
+        "polled_at",
+        "status",
+        "http_status",
+        "bytes",
+        "new_entries",
+        "error_kind",
+        "error_message",
+    },
     "runs": {"job", "started_at", "finished_at", "status", "counts", "error"},
     "digests": {"week", "status"},
 }
@@ -39,11 +74,20 @@ def test_migrate_creates_contract_and_is_idempotent(tmp_path):
     assert wh.migrate() == []
     with wh.connect(read_only=True) as db:
         for table, columns in CONTRACT.items():
-            have = {r[0] for r in db.rows(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table])}
+            have = {
+                r[0]
+                for r in db.rows(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                    [table],
+                )
+            }
             assert columns <= have, (table, columns - have)
-        views = {r[0] for r in db.rows(
-            "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'")}
+        views = {
+            r[0]
+            for r in db.rows(
+                "SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW'"
+            )
+        }
         assert {"relevant_articles", "weekly_topic_counts"} <= views
         recorded = db.rows("SELECT version, name FROM schema_migrations ORDER BY version")
     assert [v for v, _ in recorded] == [m.version for m in load_migrations()]
@@ -55,14 +99,18 @@ def test_not_null_and_keys_are_enforced(tmp_path):
     wh.migrate()
     with pytest.raises(Exception, match="NOT NULL"):
         with wh.transaction() as db:
-            db.execute("INSERT INTO articles (id, source, url, title, fetched_at, text_source, "
-                       "content_hash, word_count) VALUES (1, 'feed', 'u', 't', now(), 'page', "
-                       "'h', 1)")
+            db.execute(
+                "INSERT INTO articles (id, source, url, title, fetched_at, text_source, "
+                "content_hash, word_count) VALUES (1, 'feed', 'u', 't', now(), 'page', "
+                "'h', 1)"
+            )
     with pytest.raises(Exception, match="CHECK|Constraint"):
         with wh.transaction() as db:
-            db.execute("INSERT INTO articles (id, source, url, title, fetched_at, text, "
-                       "text_source, content_hash, word_count) VALUES (1, 'blog', 'u', 't', "
-                       "now(), 'x', 'page', 'h', 1)")
+            db.execute(
+                "INSERT INTO articles (id, source, url, title, fetched_at, text, "
+                "text_source, content_hash, word_count) VALUES (1, 'blog', 'u', 't', "
+                "now(), 'x', 'page', 'h', 1)"
+            )
     with wh.connect(read_only=True) as db:
         assert db.scalar("SELECT count(*) FROM articles") == 0
 
@@ -76,12 +124,21 @@ def test_read_only_open_of_missing_warehouse_says_run_init(tmp_path):
 def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):
     path = tmp_path / "w.duckdb"
     Warehouse(path).migrate()
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(path)!r}, read_only=True)
         print("ready", flush=True)
         sys.stdin.readline()
-    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "ready"
         waits = []

@@ -44,25 +44,31 @@ def between(a: np.ndarray, b: np.ndarray, cos: float) -> np.ndarray:
 
 def doc(i: int, text: str, chunks: np.ndarray, *, when=NOW, title_vector=None) -> DedupDoc:
     chunks = np.atleast_2d(chunks).astype(np.float32)
-    return DedupDoc(i, text, f"h{i}", "en", when, unit(chunks.sum(axis=0)), chunks, False,
-                    title_vector)
+    return DedupDoc(
+        i, text, f"h{i}", "en", when, unit(chunks.sum(axis=0)), chunks, False, title_vector
+    )
 
 
 @pytest.fixture
 def index() -> RecordingIndex:
     idx = RecordingIndex(DedupSettings())
     # Background articles far from everything the tests compare (their own axes).
-    idx.decide([doc(100 + k, text, E[DIM - 1 - (k % 4)])
-                for k, text in enumerate(BACKGROUND)])
+    idx.decide([doc(100 + k, text, E[DIM - 1 - (k % 4)]) for k, text in enumerate(BACKGROUND)])
     return idx
 
 
-SPACETY_A = ("Washington sanctioned Spacety, a Changsha satellite maker, for handing radar "
-             "images to Wagner mercenaries; its Luxembourg arm was designated as well.")
-SPACETY_B = ("Spacety of Changsha lost access to American markets after Treasury said the firm "
-             "sold radar images to Wagner; a Luxembourg subsidiary is also listed.")
-WARNING = ("Officials in Washington warned that China is helping Russia's war with satellite "
-           "imagery and said sanctions on Chinese firms remain possible in the months ahead.")
+SPACETY_A = (
+    "Washington sanctioned Spacety, a Changsha satellite maker, for handing radar "
+    "images to Wagner mercenaries; its Luxembourg arm was designated as well."
+)
+SPACETY_B = (
+    "Spacety of Changsha lost access to American markets after Treasury said the firm "
+    "sold radar images to Wagner; a Luxembourg subsidiary is also listed."
+)
+WARNING = (
+    "Officials in Washington warned that China is helping Russia's war with satellite "
+    "imagery and said sanctions on Chinese firms remain possible in the months ahead."
+)
 
 
 def test_link_rules():
@@ -70,9 +76,9 @@ def test_link_rules():
     assert link_rule(0.75, 0.0, 0.0, False, rule) == "meaning"
     assert link_rule(0.60, 0.0, 0.20, False, rule) == "meaning+words"
     assert link_rule(0.60, 0.0, 0.10, False, rule) is None
-    assert link_rule(0.50, 0.0, 0.60, False, rule) is None      # words alone never join
+    assert link_rule(0.50, 0.0, 0.60, False, rule) is None  # words alone never join
     assert link_rule(0.30, 0.70, 0.0, True, rule) == "headline"
-    assert link_rule(0.30, 0.70, 0.0, False, rule) is None      # headlines count for short texts
+    assert link_rule(0.30, 0.70, 0.0, False, rule) is None  # headlines count for short texts
 
 
 def test_rare_shared_words_weigh_more_than_the_subjects_common_words():
@@ -87,18 +93,22 @@ def test_rare_shared_words_weigh_more_than_the_subjects_common_words():
 
 def test_same_event_in_other_words_joins_on_meaning_and_rare_words(index):
     a = doc(1, SPACETY_A, E[0])
-    b = doc(2, SPACETY_B, between(E[0], E[1], 0.62))   # below 0.72: meaning alone is not enough
+    b = doc(2, SPACETY_B, between(E[0], E[1], 0.62))  # below 0.72: meaning alone is not enough
     da, db = index.decide([a, b])
     assert db.duplicate_of is None and db.story_id == da.story_id == 1
     ev = db.story_evidence
-    assert ev["rule"] == "meaning+words" and ev["via"] == 1 and ev["meaning"] == pytest.approx(0.62, abs=1e-3)
+    assert (
+        ev["rule"] == "meaning+words"
+        and ev["via"] == 1
+        and ev["meaning"] == pytest.approx(0.62, abs=1e-3)
+    )
     assert "spacety" in ev["shared_words"]
     assert_index_duplicates_overlap(index)
 
 
 def test_same_subject_different_event_stays_apart(index):
     a = doc(1, SPACETY_A, E[0])
-    c = doc(3, WARNING, between(E[0], E[2], 0.62))      # as close in meaning as the same event
+    c = doc(3, WARNING, between(E[0], E[2], 0.62))  # as close in meaning as the same event
     _, dc = index.decide([a, c])
     assert dc.story_id == 3
     assert dc.story_evidence["rule"] == "new story"
@@ -126,7 +136,7 @@ def test_a_bridge_article_does_not_chain_two_events(index):
 
 def test_an_article_that_bridges_two_close_stories_merges_them_into_the_earlier_one(index):
     x1 = doc(1, "alpha dispatch", E[0])
-    x2 = doc(2, "beta bulletin", between(E[0], E[1], 0.6))     # close, but not joined
+    x2 = doc(2, "beta bulletin", between(E[0], E[1], 0.6))  # close, but not joined
     x3 = doc(3, "beta bulletin again", between(E[0], E[1], 0.6))
     d1, d2, d3 = index.decide([x1, x2, x3])
     assert (d1.story_id, d2.story_id, d3.story_id) == (1, 2, 2)
@@ -146,7 +156,7 @@ def test_a_merge_later_in_a_batch_moves_earlier_articles_of_the_batch(index):
     bridge = doc(3, "bridge", unit(E[0] + unit(between(E[0], E[1], 0.6))))
     decisions = index.decide([x1, x2, bridge])
     assert [d.story_id for d in decisions] == [1, 1, 1]
-    assert decisions[1].story_evidence["rule"] == "new story"   # what was decided at the time
+    assert decisions[1].story_evidence["rule"] == "new story"  # what was decided at the time
 
 
 def test_a_roundup_of_two_unrelated_stories_does_not_merge_them(index):
@@ -159,8 +169,12 @@ def test_a_roundup_of_two_unrelated_stories_does_not_merge_them(index):
 
 def test_a_short_text_joins_by_its_headline_either_way(index):
     full = doc(1, " ".join(["Two people were hurt when their snowmobile hit a tree."] * 20), E[0])
-    paywall = doc(2, "Two hurt when snowmobile crashed into tree. Subscribe to read more.",
-                  E[7], title_vector=between(E[0], E[1], 0.7))
+    paywall = doc(
+        2,
+        "Two hurt when snowmobile crashed into tree. Subscribe to read more.",
+        E[7],
+        title_vector=between(E[0], E[1], 0.7),
+    )
     _, dp = index.decide([full, paywall])
     assert dp.story_id == 1 and dp.story_evidence["rule"] == "headline"
     # The other way round: the stored short text's headline matches the later full report.

@@ -26,10 +26,19 @@ def test_same_story_pairs_join_and_unrelated_pairs_stay_apart(make_settings, emb
     services = make_pipeline(make_settings(), embedder)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    drafts = [ArticleDraft(source="feed", url=f"http://pairs.example/{text_key(t)}",
-                           title=title_of(t), text=t, text_source="page",
-                           fetched_at=DAY, published_at=DAY + timedelta(seconds=k), lang=lang)
-              for k, (t, lang) in enumerate(texts)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://pairs.example/{text_key(t)}",
+            title=title_of(t),
+            text=t,
+            text_source="page",
+            fetched_at=DAY,
+            published_at=DAY + timedelta(seconds=k),
+            lang=lang,
+        )
+        for k, (t, lang) in enumerate(texts)
+    ]
     stored = services.process(drafts, first_id=1000)
     story = {text_key(t): a.dedup.story_id for (t, _), a in zip(texts, stored)}
 

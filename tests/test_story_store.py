@@ -25,9 +25,19 @@ TEXTS = [
 
 
 def _store(services, texts, first_id):
-    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{first_id + k}", title=f"t{k}",
-                           text=t, text_source="page", fetched_at=NOW, published_at=NOW,
-                           lang="en") for k, t in enumerate(texts)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://x.org/{first_id + k}",
+            title=f"t{k}",
+            text=t,
+            text_source="page",
+            fetched_at=NOW,
+            published_at=NOW,
+            lang="en",
+        )
+        for k, t in enumerate(texts)
+    ]
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
     stored = services.process(drafts, first_id=first_id)
@@ -35,7 +45,8 @@ def _store(services, texts, first_id):
 
 
 def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
-        make_settings, fake_embedder):
+    make_settings, fake_embedder
+):
     settings = make_settings()
     services = make_pipeline(settings, fake_embedder)
     a, b, c = _store(services, TEXTS[:3], 100)
@@ -44,10 +55,16 @@ def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [a, b, c])
     [d] = _store(services, TEXTS[3:], 103)
-    evidence = {"rule": "meaning", "via": 100, "story": 100, "meaning": 0.8, "words": 0.1,
-                "members_agreeing": 1, "members": 1,
-                "merged": [{"story": 101, "closeness": 0.6, "via": 101, "meaning": 0.79,
-                            "words": 0.05}]}
+    evidence = {
+        "rule": "meaning",
+        "via": 100,
+        "story": 100,
+        "meaning": 0.8,
+        "words": 0.1,
+        "members_agreeing": 1,
+        "members": 1,
+        "merged": [{"story": 101, "closeness": 0.6, "via": 101, "meaning": 0.79, "words": 0.05}],
+    }
     d = replace(d, dedup=DedupDecision(None, None, None, 100, evidence, (101,)))
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [d])
@@ -57,8 +74,9 @@ def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
         view = dict(db.rows("SELECT story_id, originals FROM stories WHERE NOT has_seed"))
         weekly = db.rows("SELECT stories FROM weekly_topic_counts")
     assert stories == {100: 100, 101: 100, 102: 102, 103: 100}
-    assert [(m["story_id"], m["merged_into"], m["current_id"], m["article_id"])
-            for m in merges] == [(101, 100, 100, 103)]
+    assert [
+        (m["story_id"], m["merged_into"], m["current_id"], m["article_id"]) for m in merges
+    ] == [(101, 100, 100, 103)]
     assert json.loads(merges[0]["evidence"])["closeness"] == 0.6
     assert view == {100: 3, 102: 1}
     assert all(n <= 2 for (n,) in weekly)
@@ -84,8 +102,12 @@ def test_rebuild_records_evidence_for_every_article(make_settings, fake_embedder
     assert result.exit_code == 0, result.output
     assert "0 decisions changed" in result.output
     with services.warehouse.connect(read_only=True) as db:
-        rules = dict(db.rows("SELECT id, json_extract_string(story_evidence, '$.rule') "
-                             "FROM articles WHERE source = 'feed'"))
+        rules = dict(
+            db.rows(
+                "SELECT id, json_extract_string(story_evidence, '$.rule') "
+                "FROM articles WHERE source = 'feed'"
+            )
+        )
         untitled = db.scalar("SELECT count(*) FROM embeddings WHERE title_vector IS NULL")
     assert rules[204] == "copy" and all(rules[i] for i in range(200, 204))
     assert untitled == 0

@@ -18,15 +18,18 @@ from tests.helpers import article_page, make_pipeline, write_feeds
 SHIPPED = REPO / "config" / "topics.toml"
 
 
-@pytest.mark.parametrize("text,hit", [
-    ("The firm was sanctioned on Monday.", True),
-    ("New sanctions were announced.", True),
-    ("Washington is sanctioning more banks.", True),
-    ("A SANCTION regime", True),
-    ("his sanctimonious tone", False),
-    ("unsanctioned", False),
-    ("sanction-busting networks", True),
-])
+@pytest.mark.parametrize(
+    "text,hit",
+    [
+        ("The firm was sanctioned on Monday.", True),
+        ("New sanctions were announced.", True),
+        ("Washington is sanctioning more banks.", True),
+        ("A SANCTION regime", True),
+        ("his sanctimonious tone", False),
+        ("unsanctioned", False),
+        ("sanction-busting networks", True),
+    ],
+)
 def test_inflections_and_word_boundaries(text, hit):
     assert bool(term_pattern("sanction").search(text)) is hit
 
@@ -46,18 +49,27 @@ def test_shipped_topics_are_valid():
     assert all(t.description and t.keywords and t.exemplars for t in topics)
 
 
-@pytest.mark.parametrize("body,message", [
-    ('[[topics]]\nslug = "Bad Slug"\ndescription = "d"\nkeywords = ["x"]\n', "slug must be"),
-    ('[[topics]]\nslug = "a"\nkeywords = ["x"]\n', "description is required"),
-    ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = []\n', "at least one term"),
-    ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\nthreshold = 2\n',
-     "threshold must be a number from 0 to 1"),
-    ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\ncolour = "red"\n',
-     "unknown key 'colour'"),
-    ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = {x = -1}\n', "weight of 'x'"),
-    ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\nexemplars = ["seed:nope.txt"]\n',
-     "names no file"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ('[[topics]]\nslug = "Bad Slug"\ndescription = "d"\nkeywords = ["x"]\n', "slug must be"),
+        ('[[topics]]\nslug = "a"\nkeywords = ["x"]\n', "description is required"),
+        ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = []\n', "at least one term"),
+        (
+            '[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\nthreshold = 2\n',
+            "threshold must be a number from 0 to 1",
+        ),
+        (
+            '[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\ncolour = "red"\n',
+            "unknown key 'colour'",
+        ),
+        ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = {x = -1}\n', "weight of 'x'"),
+        (
+            '[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\nexemplars = ["seed:nope.txt"]\n',
+            "names no file",
+        ),
+    ],
+)
 def test_topic_file_errors_name_file_topic_and_key(tmp_path, body, message):
     path = tmp_path / "topics.toml"
     path.write_text(body)
@@ -66,7 +78,7 @@ def test_topic_file_errors_name_file_topic_and_key(tmp_path, body, message):
     assert str(path) in str(err.value)
 
 
-FOURTH = '''
+FOURTH = """
 
 [[topics]]
 slug = "ransomware"
@@ -79,12 +91,11 @@ exemplars = ["The hospital's systems were encrypted by a ransomware gang that de
 "ransomware" = 2.0
 "ransom" = 1.0
 "encrypted" = 0.6
-'''
+"""
 
 
 @pytest.mark.model
-def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, loopback,
-                                                     tmp_path):
+def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, loopback, tmp_path):
     topics = tmp_path / "topics.toml"
     topics.write_text(SHIPPED.read_text() + FOURTH)
     settings = make_settings(f'[topics]\nfile = "{topics}"\n')
@@ -96,24 +107,39 @@ def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, lo
         "while engineers restored the systems from backups.",
         "The attackers threatened to publish patient data unless the ransom was paid; the "
         "hospital said it would not pay and had informed the police.",
-        "Security experts said ransomware attacks on hospitals had doubled this year."]
-    weather = ["Sunny skies are expected for most of the week, with light winds and "
-               "temperatures around twenty degrees.",
-               "Forecasters said a cold front could bring showers at the weekend, mainly in the "
-               "north, before another dry spell next week."] * 2
+        "Security experts said ransomware attacks on hospitals had doubled this year.",
+    ]
+    weather = [
+        "Sunny skies are expected for most of the week, with light winds and "
+        "temperatures around twenty degrees.",
+        "Forecasters said a cold front could bring showers at the weekend, mainly in the "
+        "north, before another dry spell next week.",
+    ] * 2
     loopback.route("/r.html", article_page("Hospital hit by ransomware", paragraphs))
     loopback.route("/w.html", article_page("Pleasant week ahead", weather))
-    loopback.route("/feed.xml", rss([
-        {"title": "Hospital hit by ransomware", "link": loopback.url("/r.html"), "guid": "r"},
-        {"title": "Pleasant week ahead", "link": loopback.url("/w.html"), "guid": "w"}]),
-        content_type="application/rss+xml")
+    loopback.route(
+        "/feed.xml",
+        rss(
+            [
+                {
+                    "title": "Hospital hit by ransomware",
+                    "link": loopback.url("/r.html"),
+                    "guid": "r",
+                },
+                {"title": "Pleasant week ahead", "link": loopback.url("/w.html"), "guid": "w"},
+            ]
+        ),
+        content_type="application/rss+xml",
+    )
     write_feeds(settings, [loopback.url("/feed.xml")])
     summary = run_cycle(services)
     assert summary.per_topic == {"ransomware": 1}
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.dicts("SELECT a.title, a.on_topic, t.topic, t.matched_terms, t.passage "
-                        "FROM articles a LEFT JOIN article_topics t ON t.article_id = a.id "
-                        "WHERE a.source = 'feed' ORDER BY a.id")
+        rows = db.dicts(
+            "SELECT a.title, a.on_topic, t.topic, t.matched_terms, t.passage "
+            "FROM articles a LEFT JOIN article_topics t ON t.article_id = a.id "
+            "WHERE a.source = 'feed' ORDER BY a.id"
+        )
     tagged = {r["title"]: r for r in rows}
     ransom = tagged["Hospital hit by ransomware"]
     assert ransom["topic"] == "ransomware" and "ransomware" in ransom["matched_terms"]
@@ -123,23 +149,27 @@ def test_a_fourth_topic_in_the_file_works_end_to_end(make_settings, embedder, lo
 
 
 @pytest.mark.model
-def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, embedder,
-                                                                 tmp_path):
+def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, embedder, tmp_path):
     topics = tmp_path / "topics.toml"
     topics.write_text(SHIPPED.read_text())
     settings = make_settings(f'[topics]\nfile = "{topics}"\n')
     services = make_pipeline(settings, embedder)
     with services.warehouse.connect(read_only=True) as db:
         before = db.rows("SELECT article_id, topic FROM article_topics ORDER BY 1, 2")
-    assert ("espionage" in {t for _, t in before})
+    assert "espionage" in {t for _, t in before}
     # Raise the espionage threshold above any score: retag removes those tags.
     text = topics.read_text().replace(
         'label = "Espionage and counter-intelligence"',
-        'label = "Espionage and counter-intelligence"\nthreshold = 1.0', 1)
-    text = text.replace('threshold = 0.5\nsemantic_weight = 0.55\nsim_floor = 0.25\n'
-                        'sim_ceiling = 0.55\nexemplars = [\n    "The Ministry',
-                        'semantic_weight = 0.55\nsim_floor = 0.25\nsim_ceiling = 0.55\n'
-                        'exemplars = [\n    "The Ministry', 1)
+        'label = "Espionage and counter-intelligence"\nthreshold = 1.0',
+        1,
+    )
+    text = text.replace(
+        "threshold = 0.5\nsemantic_weight = 0.55\nsim_floor = 0.25\n"
+        'sim_ceiling = 0.55\nexemplars = [\n    "The Ministry',
+        "semantic_weight = 0.55\nsim_floor = 0.25\nsim_ceiling = 0.55\n"
+        'exemplars = [\n    "The Ministry',
+        1,
+    )
     topics.write_text(text)
     result = CliRunner().invoke(cli, ["--config", settings.source, "retag"])
     assert result.exit_code == 0, result.output
@@ -159,15 +189,20 @@ def test_retag_follows_a_threshold_change_and_explain_shows_why(make_settings, e
 def test_seeds_get_exactly_their_topics(make_settings, embedder):
     services = make_pipeline(make_settings(), embedder)
     with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT a.url, list(t.topic ORDER BY t.topic) FROM articles a "
-                       "LEFT JOIN article_topics t ON t.article_id = a.id "
-                       "WHERE a.source = 'seed' GROUP BY a.url ORDER BY a.url")
+        rows = db.rows(
+            "SELECT a.url, list(t.topic ORDER BY t.topic) FROM articles a "
+            "LEFT JOIN article_topics t ON t.article_id = a.id "
+            "WHERE a.source = 'seed' GROUP BY a.url ORDER BY a.url"
+        )
         relevance = db.rows("SELECT relevance, on_topic FROM articles WHERE source = 'seed'")
     tags = {Path(url.removeprefix("seed:")).name[:3]: topics for url, topics in rows}
-    assert tags == {"000": ["sanctions", "satellite_support"],
-                    "001": ["sanctions", "satellite_support"],
-                    "002": ["sanctions", "satellite_support"],
-                    "003": ["espionage"], "004": ["espionage"]}
+    assert tags == {
+        "000": ["sanctions", "satellite_support"],
+        "001": ["sanctions", "satellite_support"],
+        "002": ["sanctions", "satellite_support"],
+        "003": ["espionage"],
+        "004": ["espionage"],
+    }
     assert all(r == pytest.approx(1.0, abs=1e-3) and on for r, on in relevance)
 
 

@@ -150,7 +150,7 @@ def test_a_damaged_file_loads_as_none_with_one_warning(tmp_path, caplog, damage)
         data[len(data) // 2] ^= 0xFF
         path.write_bytes(bytes(data))
     elif damage == "truncate":
-        path.write_bytes(bytes(data[:len(data) // 3]))
+        path.write_bytes(bytes(data[: len(data) // 3]))
     else:
         info.write_text("{not json")
     with caplog.at_level(logging.WARNING, logger="pipeline.dedup.vectorindex"):
@@ -179,9 +179,18 @@ def _store(services, texts: list[str], first_id: int) -> None:
     from pipeline.store import articles as article_store
 
     now = datetime(2026, 11, 23, tzinfo=timezone.utc)
-    drafts = [ArticleDraft(source="feed", url=f"http://x.org/{first_id + i}", title=f"t{i}",
-                           text=t, text_source="page", fetched_at=now, lang="en")
-              for i, t in enumerate(texts)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://x.org/{first_id + i}",
+            title=f"t{i}",
+            text=t,
+            text_source="page",
+            fetched_at=now,
+            lang="en",
+        )
+        for i, t in enumerate(texts)
+    ]
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
     stored = services.process(drafts, first_id=first_id)
@@ -204,9 +213,18 @@ def _decisions(services, texts: list[str], first_id: int):
     from pipeline.models import ArticleDraft
 
     now = datetime(2026, 11, 24, tzinfo=timezone.utc)
-    drafts = [ArticleDraft(source="feed", url=f"http://y.org/{i}", title="t", text=t,
-                           text_source="page", fetched_at=now, lang="en")
-              for i, t in enumerate(texts)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=f"http://y.org/{i}",
+            title="t",
+            text=t,
+            text_source="page",
+            fetched_at=now,
+            lang="en",
+        )
+        for i, t in enumerate(texts)
+    ]
     return [(a.dedup.duplicate_of, a.dedup.story_id) for a in services.process(drafts, first_id)]
 
 
@@ -224,16 +242,20 @@ def saved(make_settings, fake_embedder):
     return settings, services
 
 
-PROBES = ["Editor's note: republished. " + REPORTS[0], "Update: " + REPORTS[3],
-          "A completely unrelated note about gardening in spring and summer."]
+PROBES = [
+    "Editor's note: republished. " + REPORTS[0],
+    "Update: " + REPORTS[3],
+    "A completely unrelated note about gardening in spring and summer.",
+]
 
 
-def test_saved_index_is_loaded_and_extended_with_what_was_stored_since(saved, fake_embedder,
-                                                                       caplog):
+def test_saved_index_is_loaded_and_extended_with_what_was_stored_since(
+    saved, fake_embedder, caplog
+):
     settings, services = saved
     path, info = index_paths(settings.warehouse.path)
     assert path.exists() and json.loads(info.read_text())["max_owner"] == 102
-    _store(services, REPORTS[3:], first_id=103)   # stored after the save
+    _store(services, REPORTS[3:], first_id=103)  # stored after the save
     with caplog.at_level(logging.INFO, logger="pipeline.ingest.services"):
         fresh = _fresh(settings, fake_embedder)
     assert "from the saved index" in caplog.text
@@ -249,8 +271,9 @@ def test_saved_index_is_loaded_and_extended_with_what_was_stored_since(saved, fa
 def _exact(settings):
     import dataclasses
 
-    return dataclasses.replace(settings, dedup=dataclasses.replace(
-        settings.dedup, vector_index_min_rows=10**9))
+    return dataclasses.replace(
+        settings, dedup=dataclasses.replace(settings.dedup, vector_index_min_rows=10**9)
+    )
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "deleted_last", "deleted_middle"])
@@ -297,15 +320,25 @@ def test_no_file_is_no_warning_and_exact_mode_writes_none(make_settings, fake_em
 
 
 def test_ingest_cycles_save_the_index_and_a_new_process_continues_from_it(
-        make_settings, fake_embedder, loopback, caplog):
+    make_settings, fake_embedder, loopback, caplog
+):
     from pipeline.ingest import run_cycle
     from pipeline.testkit.server import rss
     from tests.helpers import make_pipeline, write_feeds
 
-    settings = make_settings("[dedup]\nvector_index_min_rows = 0\nvector_index_save_s = 0\n\n"
-                             "[ingest]\nfetch_pages = false\n")
-    items = [{"title": f"Report {i}", "link": f"http://news.example/{i}", "guid": f"g{i}",
-              "content": f"<p>{text}</p>"} for i, text in enumerate(REPORTS)]
+    settings = make_settings(
+        "[dedup]\nvector_index_min_rows = 0\nvector_index_save_s = 0\n\n"
+        "[ingest]\nfetch_pages = false\n"
+    )
+    items = [
+        {
+            "title": f"Report {i}",
+            "link": f"http://news.example/{i}",
+            "guid": f"g{i}",
+            "content": f"<p>{text}</p>",
+        }
+        for i, text in enumerate(REPORTS)
+    ]
     loopback.route("/a.xml", rss(items[:2]), content_type="application/rss+xml")
     loopback.route("/b.xml", rss(items[2:]), content_type="application/rss+xml")
     services = make_pipeline(settings, fake_embedder)
@@ -317,11 +350,13 @@ def test_ingest_cycles_save_the_index_and_a_new_process_continues_from_it(
     assert run_cycle(services, feeds=[loopback.url("/b.xml")]).articles_new == 2
     assert json.loads(info.read_text())["max_owner"] > saved_first
     with services.warehouse.connect(read_only=True) as db:
-        feed_ids = [r[0] for r in db.rows("SELECT id FROM articles WHERE source = 'feed' "
-                                          "ORDER BY id")]
+        feed_ids = [
+            r[0] for r in db.rows("SELECT id FROM articles WHERE source = 'feed' ORDER BY id")
+        ]
     with caplog.at_level(logging.INFO, logger="pipeline.ingest.services"):
         fresh = _fresh(settings, fake_embedder)
     assert "from the saved index" in caplog.text
     assert set(feed_ids) <= fresh.index.vectors.owners()
-    assert run_cycle(fresh, feeds=[loopback.url("/a.xml"), loopback.url("/b.xml")]
-                     ).articles_new == 0
+    assert (
+        run_cycle(fresh, feeds=[loopback.url("/a.xml"), loopback.url("/b.xml")]).articles_new == 0
+    )

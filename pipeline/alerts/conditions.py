@@ -43,7 +43,7 @@ class ArticleFacts:
     entities: Mapping[str, EntityMatch] = field(default_factory=dict)
     topics: Mapping[str, float] = field(default_factory=dict)
     relevance: float = 0.0
-    story: tuple[Report, ...] = ()         # every stored report of its story, this one included
+    story: tuple[Report, ...] = ()  # every stored report of its story, this one included
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,9 @@ class Outcome:
     reasons: tuple[str, ...] = ()
 
 
-def story_growth(story: Sequence[Report], article_id: int, sources: int,
-                 hours: float) -> tuple[str, ...] | None:
+def story_growth(
+    story: Sequence[Report], article_id: int, sources: int, hours: float
+) -> tuple[str, ...] | None:
     """The distinct sources of a window of `hours` that holds the article and at least
     `sources` distinct sources of its story, or None if there is no such window."""
     me = next((r for r in story if r.article_id == article_id), None)
@@ -72,8 +73,12 @@ def story_growth(story: Sequence[Report], article_id: int, sources: int,
     return None
 
 
-def evaluate(cond: Condition, facts: ArticleFacts, tags: Mapping[str, tuple[str, ...]],
-             searched: Mapping[str, bool] | None = None) -> Outcome:
+def evaluate(
+    cond: Condition,
+    facts: ArticleFacts,
+    tags: Mapping[str, tuple[str, ...]],
+    searched: Mapping[str, bool] | None = None,
+) -> Outcome:
     """Evaluate a condition on one article. `tags` maps entity names to their tags; `searched`
     holds the answers of the saved searches asked so far (a missing one is unknown)."""
     kind = cond.kind
@@ -81,8 +86,9 @@ def evaluate(cond: Condition, facts: ArticleFacts, tags: Mapping[str, tuple[str,
         parts = [evaluate(p, facts, tags, searched) for p in cond.parts]
         decisive = False if kind == "all" else True
         if any(p.value is decisive for p in parts):
-            return Outcome(decisive, tuple(r for p in parts if p.value is decisive
-                                           for r in p.reasons))
+            return Outcome(
+                decisive, tuple(r for p in parts if p.value is decisive for r in p.reasons)
+            )
         if any(p.value is None for p in parts):
             return Outcome(None)
         return Outcome(not decisive, tuple(r for p in parts for r in p.reasons))
@@ -91,30 +97,45 @@ def evaluate(cond: Condition, facts: ArticleFacts, tags: Mapping[str, tuple[str,
         return Outcome(True, (_named(match),)) if match else Outcome(False)
     if kind == "entity_tag":
         found = [m for name, m in facts.entities.items() if cond.value in tags.get(name, ())]
-        return Outcome(True, tuple(_named(m, cond.value) for m in found)) if found \
-            else Outcome(False)
+        return (
+            Outcome(True, tuple(_named(m, cond.value) for m in found)) if found else Outcome(False)
+        )
     if kind == "topic":
         score = facts.topics.get(cond.value)
         if score is None or score < cond.min_score:
             return Outcome(False)
-        return Outcome(True, (f"topic {cond.value} {score:.2f}" +
-                              (f" (at least {cond.min_score:.2f})" if cond.min_score else ""),))
+        return Outcome(
+            True,
+            (
+                f"topic {cond.value} {score:.2f}"
+                + (f" (at least {cond.min_score:.2f})" if cond.min_score else ""),
+            ),
+        )
     if kind == "relevance":
         if facts.relevance < cond.value:
             return Outcome(False)
-        return Outcome(True, (f"relevance to the seeds {facts.relevance:.2f} "
-                              f"(at least {cond.value:.2f})",))
+        return Outcome(
+            True, (f"relevance to the seeds {facts.relevance:.2f} (at least {cond.value:.2f})",)
+        )
     if kind == "story_sources":
         names = story_growth(facts.story, facts.id, cond.value, cond.within_hours)
         if names is None:
             return Outcome(False)
-        return Outcome(True, (f"story reported by {len(names)} sources within "
-                              f"{cond.within_hours:g} h: {', '.join(names)}",))
+        return Outcome(
+            True,
+            (
+                f"story reported by {len(names)} sources within "
+                f"{cond.within_hours:g} h: {', '.join(names)}",
+            ),
+        )
     if kind == "search":
         if searched is None or cond.value not in searched:
             return Outcome(None)
-        return Outcome(True, (f"saved search {cond.value!r} matches",)) \
-            if searched[cond.value] else Outcome(False)
+        return (
+            Outcome(True, (f"saved search {cond.value!r} matches",))
+            if searched[cond.value]
+            else Outcome(False)
+        )
     raise ValueError(f"unknown condition {kind}")
 
 
@@ -134,10 +155,13 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(rules: Sequence[Rule], articles: Sequence[ArticleFacts],
-           tags: Mapping[str, tuple[str, ...]],
-           searched: Mapping[tuple[str, int], bool] | None = None,
-           already: set[tuple[str, int]] | None = None) -> list[Decision]:
+def decide(
+    rules: Sequence[Rule],
+    articles: Sequence[ArticleFacts],
+    tags: Mapping[str, tuple[str, ...]],
+    searched: Mapping[tuple[str, int], bool] | None = None,
+    already: set[tuple[str, int]] | None = None,
+) -> list[Decision]:
     """For each rule, the first article (in the order given) of each story that fires it, and the
     articles whose answer waits for a search. Stories that already alerted for a rule
     (`already`: (rule, story id)) are skipped: one alert per rule and story."""
@@ -149,8 +173,11 @@ def decide(rules: Sequence[Rule], articles: Sequence[ArticleFacts],
                 continue
             answers = None
             if searched is not None:
-                answers = {n: searched[(n, facts.id)] for n in rule.when.searches()
-                           if (n, facts.id) in searched}
+                answers = {
+                    n: searched[(n, facts.id)]
+                    for n in rule.when.searches()
+                    if (n, facts.id) in searched
+                }
             outcome = evaluate(rule.when, facts, tags, answers)
             if outcome.value is True:
                 done.add((rule.name, facts.story_id))

@@ -36,12 +36,23 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9-]+$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
-_CHANNEL_KEYS = {"webhook": {"name", "type", "format", "url_env", "headers_env", "allow_private"},
-                 "email": {"name", "type", "to"}, "log": {"name", "type"}}
+_CHANNEL_KEYS = {
+    "webhook": {"name", "type", "format", "url_env", "headers_env", "allow_private"},
+    "email": {"name", "type", "to"},
+    "log": {"name", "type"},
+}
 _RULE_KEYS = {"name", "when", "channels", "enabled", "note"}
 #: Each condition table has one of these keys, plus the options listed beside it.
-_CONDITIONS = {"entity": set(), "entity_tag": set(), "topic": {"min_score"}, "search": set(),
-               "relevance": set(), "story_sources": {"within_hours"}, "all": set(), "any": set()}
+_CONDITIONS = {
+    "entity": set(),
+    "entity_tag": set(),
+    "topic": {"min_score"},
+    "search": set(),
+    "relevance": set(),
+    "story_sources": {"within_hours"},
+    "all": set(),
+    "any": set(),
+}
 
 
 @dataclass(frozen=True)
@@ -49,12 +60,12 @@ class Channel:
     """Where alerts go."""
 
     name: str
-    type: str                                   # webhook | email | log
-    format: str = "json"                        # webhooks: json | slack | ntfy
-    url_env: str = ""                           # webhooks: the variable holding the URL
-    headers_env: tuple[tuple[str, str], ...] = ()   # webhooks: (header, variable holding its value)
-    allow_private: bool = False                 # webhooks: may be on a private address (a LAN relay)
-    to: tuple[str, ...] = ()                    # e-mail: recipients ([digest] recipients if empty)
+    type: str  # webhook | email | log
+    format: str = "json"  # webhooks: json | slack | ntfy
+    url_env: str = ""  # webhooks: the variable holding the URL
+    headers_env: tuple[tuple[str, str], ...] = ()  # webhooks: (header, variable holding its value)
+    allow_private: bool = False  # webhooks: may be on a private address (a LAN relay)
+    to: tuple[str, ...] = ()  # e-mail: recipients ([digest] recipients if empty)
 
     def missing_env(self, env: Any = None) -> list[str]:
         """The environment variables this channel needs that are not set."""
@@ -67,12 +78,12 @@ class Channel:
 class Condition:
     """One node of a rule's condition: a test on the article, or all/any of sub-conditions."""
 
-    kind: str                    # entity | entity_tag | topic | search | relevance | story_sources
-                                 # | all | any
-    value: Any = None            # entity name, tag, topic slug, search name, minimum relevance,
-                                 # or the number of sources
-    min_score: float = 0.0       # topic
-    within_hours: float = 24.0   # story_sources
+    kind: str  # entity | entity_tag | topic | search | relevance | story_sources
+    # | all | any
+    value: Any = None  # entity name, tag, topic slug, search name, minimum relevance,
+    # or the number of sources
+    min_score: float = 0.0  # topic
+    within_hours: float = 24.0  # story_sources
     parts: tuple["Condition", ...] = ()
 
     def searches(self) -> set[str]:
@@ -115,7 +126,7 @@ class AlertConfig:
     rules: tuple[Rule, ...] = ()
     channels: dict[str, Channel] = field(default_factory=dict)
     source: str = ""
-    waiting: frozenset[str] = frozenset()       # rules with a search condition and no search yet
+    waiting: frozenset[str] = frozenset()  # rules with a search condition and no search yet
 
     def rule(self, name: str) -> Rule | None:
         """The rule of this name, or None."""
@@ -168,18 +179,23 @@ def _channel(item: dict[str, Any], where: str) -> Channel:
     if kind not in CHANNEL_TYPES:
         raise ConfigError(f"{where}: type must be one of {', '.join(CHANNEL_TYPES)}")
     if kind == "webhook" and "url" in item:
-        raise ConfigError(f"{where}: a webhook URL carries its secret (a token or topic): put it "
-                          f"in an environment variable and name that with url_env")
+        raise ConfigError(
+            f"{where}: a webhook URL carries its secret (a token or topic): put it "
+            f"in an environment variable and name that with url_env"
+        )
     unknown = set(item) - _CHANNEL_KEYS[kind]
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; a {kind} channel has "
-                          f"{', '.join(sorted(_CHANNEL_KEYS[kind]))}")
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown)[0]!r}; a {kind} channel has "
+            f"{', '.join(sorted(_CHANNEL_KEYS[kind]))}"
+        )
     if kind == "log":
         return Channel(name, "log")
     if kind == "email":
         to = item.get("to", [])
-        if not isinstance(to, list) or not all(isinstance(a, str) and _EMAIL_RE.match(a)
-                                                for a in to):
+        if not isinstance(to, list) or not all(
+            isinstance(a, str) and _EMAIL_RE.match(a) for a in to
+        ):
             raise ConfigError(f"{where}: to must be a list of e-mail addresses")
         return Channel(name, "email", to=tuple(to))
     fmt = item.get("format", "json")
@@ -202,11 +218,15 @@ def _channel(item: dict[str, Any], where: str) -> Channel:
 
 def _check_env(var: Any, where: str) -> None:
     if not isinstance(var, str) or not _ENV_RE.match(var):
-        raise ConfigError(f"{where}: the name of an environment variable is required, e.g. "
-                          f"{ENV_ALERT_SECRET_PREFIX}SLACK_URL")
+        raise ConfigError(
+            f"{where}: the name of an environment variable is required, e.g. "
+            f"{ENV_ALERT_SECRET_PREFIX}SLACK_URL"
+        )
     if var.startswith(ENV_PREFIX) and not var.startswith(ENV_ALERT_SECRET_PREFIX):
-        raise ConfigError(f"{where}: {var}: NEWSWATCH_<SECTION>_<KEY> variables are settings; "
-                          f"name alert secrets {ENV_ALERT_SECRET_PREFIX}...")
+        raise ConfigError(
+            f"{where}: {var}: NEWSWATCH_<SECTION>_<KEY> variables are settings; "
+            f"name alert secrets {ENV_ALERT_SECRET_PREFIX}..."
+        )
 
 
 def _number(value: Any, where: str, lo: float, hi: float) -> float:
@@ -218,8 +238,13 @@ def _number(value: Any, where: str, lo: float, hi: float) -> float:
 class _Checker:
     """Parses conditions, checking the names they use against what exists."""
 
-    def __init__(self, watchlist: Watchlist, topics: Collection[str] | None,
-                 searches: set[str] | None, searches_file: Path | None) -> None:
+    def __init__(
+        self,
+        watchlist: Watchlist,
+        topics: Collection[str] | None,
+        searches: set[str] | None,
+        searches_file: Path | None,
+    ) -> None:
         self.watchlist = watchlist
         self.topics = topics
         self.searches = searches
@@ -227,11 +252,13 @@ class _Checker:
 
     def parse(self, node: Any, where: str) -> Condition:
         if not isinstance(node, dict):
-            raise ConfigError(f"{where}: a condition is a table such as {{ entity = \"Spacety\" }}")
+            raise ConfigError(f'{where}: a condition is a table such as {{ entity = "Spacety" }}')
         heads = [k for k in node if k in _CONDITIONS]
         if len(heads) != 1:
-            raise ConfigError(f"{where}: a condition has exactly one of "
-                              f"{', '.join(_CONDITIONS)} (use all/any to combine)")
+            raise ConfigError(
+                f"{where}: a condition has exactly one of "
+                f"{', '.join(_CONDITIONS)} (use all/any to combine)"
+            )
         head = heads[0]
         unknown = set(node) - {head} - _CONDITIONS[head]
         if unknown:
@@ -240,22 +267,32 @@ class _Checker:
         if head in ("all", "any"):
             if not isinstance(value, list) or not value:
                 raise ConfigError(f"{where}: {head} must be a non-empty list of conditions")
-            return Condition(head, parts=tuple(self.parse(v, f"{where}: {head}[{i}]")
-                                               for i, v in enumerate(value)))
-        if head in ("entity", "entity_tag", "topic", "search") and \
-                (not isinstance(value, str) or not value.strip()):
+            return Condition(
+                head,
+                parts=tuple(self.parse(v, f"{where}: {head}[{i}]") for i, v in enumerate(value)),
+            )
+        if head in ("entity", "entity_tag", "topic", "search") and (
+            not isinstance(value, str) or not value.strip()
+        ):
             raise ConfigError(f"{where}: {head} must be a non-empty string")
         if head == "entity" and self.watchlist.entity(value) is None:
-            raise ConfigError(f"{where}: entity {value!r} is not in the watchlist "
-                              f"({self.watchlist.source or 'no watchlist file'})")
+            raise ConfigError(
+                f"{where}: entity {value!r} is not in the watchlist "
+                f"({self.watchlist.source or 'no watchlist file'})"
+            )
         if head == "entity_tag" and not self.watchlist.tagged(value):
             raise ConfigError(f"{where}: no watchlist entity has the tag {value!r}")
         if head == "topic":
             if self.topics is not None and value not in self.topics:
-                raise ConfigError(f"{where}: topic {value!r} is not in the topics file; known: "
-                                  f"{', '.join(sorted(self.topics))}")
-            return Condition("topic", value, min_score=_number(
-                node.get("min_score", 0.0), f"{where}: min_score", 0.0, 1.0))
+                raise ConfigError(
+                    f"{where}: topic {value!r} is not in the topics file; known: "
+                    f"{', '.join(sorted(self.topics))}"
+                )
+            return Condition(
+                "topic",
+                value,
+                min_score=_number(node.get("min_score", 0.0), f"{where}: min_score", 0.0, 1.0),
+            )
         if head == "search" and self.searches is not None and value not in self.searches:
             raise ConfigError(f"{where}: no saved search named {value!r} in {self.searches_file}")
         if head == "relevance":
@@ -263,14 +300,25 @@ class _Checker:
         if head == "story_sources":
             if not isinstance(value, int) or isinstance(value, bool) or not 2 <= value <= 1000:
                 raise ConfigError(f"{where}: story_sources must be a whole number from 2 to 1000")
-            return Condition("story_sources", value, within_hours=_number(
-                node.get("within_hours", 24), f"{where}: within_hours", 0.1, 24 * 30))
+            return Condition(
+                "story_sources",
+                value,
+                within_hours=_number(
+                    node.get("within_hours", 24), f"{where}: within_hours", 0.1, 24 * 30
+                ),
+            )
         return Condition(head, value.strip())
 
 
-def load_alert_config(path: Path | None, watchlist: Watchlist, *,
-                      topics: Collection[str] | None = None, search_ready: bool = False,
-                      env: Any = None, searches_file: Path | None = None) -> AlertConfig:
+def load_alert_config(
+    path: Path | None,
+    watchlist: Watchlist,
+    *,
+    topics: Collection[str] | None = None,
+    search_ready: bool = False,
+    env: Any = None,
+    searches_file: Path | None = None,
+) -> AlertConfig:
     """Read and check the alerts file (no file: no rules). Rules that use a saved search while no
     search is wired in are kept but wait (one warning); so are channels whose environment
     variables are unset (one warning each: their deliveries fail until they are set)."""
@@ -279,12 +327,15 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
     data = read_toml(path, "alerts file")
     unknown = set(data) - {"channels", "rules"}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds "
-                          f"[[channels]] and [[rules]] tables")
+        raise ConfigError(
+            f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds "
+            f"[[channels]] and [[rules]] tables"
+        )
     raw_channels, raw_rules = data.get("channels", []), data.get("rules", [])
     if not isinstance(raw_channels, list) or not isinstance(raw_rules, list):
-        raise ConfigError(f"{path}: channels and rules must be arrays of tables ([[channels]], "
-                          f"[[rules]])")
+        raise ConfigError(
+            f"{path}: channels and rules must be arrays of tables ([[channels]], [[rules]])"
+        )
     channels: dict[str, Channel] = {"log": LOG_CHANNEL}
     for where, item in numbered_tables(path, raw_channels, "channels"):
         channel = _channel(item, where)
@@ -301,35 +352,49 @@ def load_alert_config(path: Path | None, watchlist: Watchlist, *,
         where = f"{path}: rule {name!r}"
         unknown = set(item) - _RULE_KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
-                              f"{', '.join(sorted(_RULE_KEYS))}")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
+                f"{', '.join(sorted(_RULE_KEYS))}"
+            )
         if any(r.name == name for r in rules):
             raise ConfigError(f"{where}: defined twice")
         if "when" not in item:
-            raise ConfigError(f"{where}: when is required, e.g. when = {{ entity = \"Spacety\" }}")
+            raise ConfigError(f'{where}: when is required, e.g. when = {{ entity = "Spacety" }}')
         names = item.get("channels")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"{where}: channels must list at least one channel name")
         for n in names:
             if n not in channels:
-                raise ConfigError(f"{where}: no channel named {n!r}; defined: "
-                                  f"{', '.join(sorted(channels))}")
+                raise ConfigError(
+                    f"{where}: no channel named {n!r}; defined: {', '.join(sorted(channels))}"
+                )
         enabled, note = item.get("enabled", True), item.get("note", "")
         if not isinstance(enabled, bool) or not isinstance(note, str):
             raise ConfigError(f"{where}: enabled must be true or false and note a string")
-        rules.append(Rule(name, checker.parse(item["when"], f"{where}: when"),
-                          tuple(dict.fromkeys(names)), enabled, note))
+        rules.append(
+            Rule(
+                name,
+                checker.parse(item["when"], f"{where}: when"),
+                tuple(dict.fromkeys(names)),
+                enabled,
+                note,
+            )
+        )
     waiting = frozenset(r.name for r in rules if r.when.searches() and not search_ready)
     warnings = []
     if waiting:
-        warnings.append(f"{path}: rules {', '.join(sorted(waiting))} use a saved search, which "
-                        f"is not available yet: they wait and never fire")
+        warnings.append(
+            f"{path}: rules {', '.join(sorted(waiting))} use a saved search, which "
+            f"is not available yet: they wait and never fire"
+        )
     used = {c for r in rules if r.enabled for c in r.channels}
     for name in sorted(used):
         missing = channels[name].missing_env(env)
         if missing:
-            warnings.append(f"{path}: channel {name} needs {', '.join(missing)} in the "
-                            f"environment; its alerts fail until it is set")
+            warnings.append(
+                f"{path}: channel {name} needs {', '.join(missing)} in the "
+                f"environment; its alerts fail until it is set"
+            )
     _warn_once(str(path), alerts_mark(path, sfile), warnings)
     return AlertConfig(tuple(rules), channels, str(path), waiting)
 
@@ -352,6 +417,10 @@ def alert_config_for(settings: Any, *, search_ready: bool = False) -> AlertConfi
     from pipeline.tag.watchlist import load_watchlist
 
     topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
-    return load_alert_config(settings.alerts.file, load_watchlist(settings.watchlist.file),
-                             topics=topics, search_ready=search_ready,
-                             searches_file=settings.search.file)
+    return load_alert_config(
+        settings.alerts.file,
+        load_watchlist(settings.watchlist.file),
+        topics=topics,
+        search_ready=search_ready,
+        searches_file=settings.search.file,
+    )

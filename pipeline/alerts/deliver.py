@@ -37,7 +37,9 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
-    outcomes: list[tuple[int, str, str, str]] = field(default_factory=list)  # id, channel, status, detail
+    outcomes: list[tuple[int, str, str, str]] = field(
+        default_factory=list
+    )  # id, channel, status, detail
 
 
 def message_of(row: Mapping[str, Any], sources: Sequence[str] = ()) -> AlertMessage:
@@ -46,16 +48,30 @@ def message_of(row: Mapping[str, Any], sources: Sequence[str] = ()) -> AlertMess
         reasons = tuple(json.loads(row.get("evidence") or "{}").get("matched", []))
     except ValueError:
         reasons = ()
-    return AlertMessage(alert_id=int(row["alert_id"]), rule=row["rule"],
-                        story_id=row.get("story_id"), article_id=row.get("article_id"),
-                        title=row.get("title") or "(untitled)", url=row.get("url") or "",
-                        source=row.get("source_name") or "", published_at=row.get("published_at"),
-                        reasons=reasons, sources=tuple(sources), created_at=row.get("created_at"))
+    return AlertMessage(
+        alert_id=int(row["alert_id"]),
+        rule=row["rule"],
+        story_id=row.get("story_id"),
+        article_id=row.get("article_id"),
+        title=row.get("title") or "(untitled)",
+        url=row.get("url") or "",
+        source=row.get("source_name") or "",
+        published_at=row.get("published_at"),
+        reasons=reasons,
+        sources=tuple(sources),
+        created_at=row.get("created_at"),
+    )
 
 
-def deliver_due(settings: Settings, warehouse: Warehouse, config: AlertConfig, *,
-                alert_ids: Sequence[int] | None = None, cancel: threading.Event | None = None,
-                env: Mapping[str, str] | None = None) -> DeliveryReport:
+def deliver_due(
+    settings: Settings,
+    warehouse: Warehouse,
+    config: AlertConfig,
+    *,
+    alert_ids: Sequence[int] | None = None,
+    cancel: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DeliveryReport:
     """Deliver every pending delivery whose time has come (or those of some alerts) and record
     each outcome at once."""
     report = DeliveryReport()
@@ -74,52 +90,97 @@ def deliver_due(settings: Settings, warehouse: Warehouse, config: AlertConfig, *
         try:
             channel = config.channels.get(name)
             if channel is None:
-                raise DeliveryError(f"channel {name} is no longer in {config.source}",
-                                    permanent=True)
+                raise DeliveryError(
+                    f"channel {name} is no longer in {config.source}", permanent=True
+                )
             detail = send(msg, channel, settings, env=env, cancel=cancel)
         except DeliveryError as exc:
             detail = str(exc)
             if exc.permanent or attempts >= a.max_attempts:
                 status, next_at = "failed", None
                 report.failed += 1
-                log.error("alert %d (rule %s) not delivered via %s, given up after %d "
-                          "round(s): %s; `newswatch alerts replay %d` sends it again",
-                          msg.alert_id, msg.rule, name, attempts, detail, msg.alert_id)
+                log.error(
+                    "alert %d (rule %s) not delivered via %s, given up after %d "
+                    "round(s): %s; `newswatch alerts replay %d` sends it again",
+                    msg.alert_id,
+                    msg.rule,
+                    name,
+                    attempts,
+                    detail,
+                    msg.alert_id,
+                )
             else:
                 status = "pending"
                 wait = backoff_delay(attempts, a.backoff_base_s, a.backoff_cap_s, random.Random())
                 next_at = datetime.now(timezone.utc) + timedelta(seconds=wait)
                 report.retrying += 1
-                log.warning("alert %d (rule %s) not delivered via %s (round %d of %d): %s; "
-                            "trying again after %s", msg.alert_id, msg.rule, name, attempts,
-                            a.max_attempts, detail, next_at.isoformat(timespec="seconds"))
+                log.warning(
+                    "alert %d (rule %s) not delivered via %s (round %d of %d): %s; "
+                    "trying again after %s",
+                    msg.alert_id,
+                    msg.rule,
+                    name,
+                    attempts,
+                    a.max_attempts,
+                    detail,
+                    next_at.isoformat(timespec="seconds"),
+                )
             _record(warehouse, msg.alert_id, name, status, attempts, detail, next_at, None)
         else:
             report.sent += 1
             status = "sent"
-            log.info("alert %d (rule %s) delivered via %s: %s", msg.alert_id, msg.rule, name,
-                     detail)
-            _record(warehouse, msg.alert_id, name, status, attempts, None, None,
-                    datetime.now(timezone.utc))
+            log.info(
+                "alert %d (rule %s) delivered via %s: %s", msg.alert_id, msg.rule, name, detail
+            )
+            _record(
+                warehouse,
+                msg.alert_id,
+                name,
+                status,
+                attempts,
+                None,
+                None,
+                datetime.now(timezone.utc),
+            )
         report.outcomes.append((int(msg.alert_id or 0), name, status, detail))
     return report
 
 
-def _record(warehouse: Warehouse, alert_id: int | None, channel: str, status: str,
-            attempts: int, error: str | None, next_at: datetime | None,
-            sent_at: datetime | None) -> None:
+def _record(
+    warehouse: Warehouse,
+    alert_id: int | None,
+    channel: str,
+    status: str,
+    attempts: int,
+    error: str | None,
+    next_at: datetime | None,
+    sent_at: datetime | None,
+) -> None:
     try:
         with warehouse.transaction() as db:
-            alerts_store.record_delivery(db, int(alert_id or 0), channel, status=status,
-                                         attempts=attempts, error=error, next_attempt_at=next_at,
-                                         sent_at=sent_at)
+            alerts_store.record_delivery(
+                db,
+                int(alert_id or 0),
+                channel,
+                status=status,
+                attempts=attempts,
+                error=error,
+                next_attempt_at=next_at,
+                sent_at=sent_at,
+            )
     except Exception as exc:  # it stays pending, and goes out again at the next round
-        log.error("alert %s via %s: outcome %s not recorded (%s); it will be sent again",
-                  alert_id, channel, status, exc)
+        log.error(
+            "alert %s via %s: outcome %s not recorded (%s); it will be sent again",
+            alert_id,
+            channel,
+            status,
+            exc,
+        )
 
 
-def replay(settings: Settings, warehouse: Warehouse, config: AlertConfig,
-           alert_id: int) -> DeliveryReport:
+def replay(
+    settings: Settings, warehouse: Warehouse, config: AlertConfig, alert_id: int
+) -> DeliveryReport:
     """Send a stored alert again through its rule's channels, now."""
     with warehouse.transaction() as db:
         alert = alerts_store.get_alert(db, alert_id)
@@ -131,14 +192,16 @@ def replay(settings: Settings, warehouse: Warehouse, config: AlertConfig,
     return deliver_due(settings, warehouse, config, alert_ids=[alert_id])
 
 
-def send_test(settings: Settings, config: AlertConfig, rule_name: str,
-              env: Mapping[str, str] | None = None) -> list[tuple[str, bool, str]]:
+def send_test(
+    settings: Settings, config: AlertConfig, rule_name: str, env: Mapping[str, str] | None = None
+) -> list[tuple[str, bool, str]]:
     """Send a test message through every channel of a rule: (channel, delivered, detail)."""
     rule = config.rule(rule_name)
     if rule is None:
         known = ", ".join(r.name for r in config.rules) or "none"
-        raise AlertError(f"no rule {rule_name!r} in {config.source or 'the alerts file'} "
-                         f"(rules: {known})")
+        raise AlertError(
+            f"no rule {rule_name!r} in {config.source or 'the alerts file'} (rules: {known})"
+        )
     msg = sample_message(rule.name)
     out = []
     for name in rule.channels:

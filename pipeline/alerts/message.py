@@ -28,7 +28,7 @@ def safe_url(url: str) -> str:
 def one_line(text: str, limit: int = 300) -> str:
     """Text on one line, at most `limit` characters."""
     text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def headline(msg: AlertMessage) -> str:
@@ -42,12 +42,22 @@ def _when(value: datetime | None) -> str | None:
 
 def json_payload(msg: AlertMessage) -> dict[str, Any]:
     """The alert as a JSON object (format "json")."""
-    return {"alert_id": msg.alert_id, "rule": msg.rule, "test": msg.test,
-            "story_id": msg.story_id,
-            "article": {"id": msg.article_id, "title": msg.title, "url": safe_url(msg.url),
-                        "source": msg.source, "published_at": _when(msg.published_at)},
-            "matched": list(msg.reasons), "story_sources": list(msg.sources),
-            "created_at": _when(msg.created_at)}
+    return {
+        "alert_id": msg.alert_id,
+        "rule": msg.rule,
+        "test": msg.test,
+        "story_id": msg.story_id,
+        "article": {
+            "id": msg.article_id,
+            "title": msg.title,
+            "url": safe_url(msg.url),
+            "source": msg.source,
+            "published_at": _when(msg.published_at),
+        },
+        "matched": list(msg.reasons),
+        "story_sources": list(msg.sources),
+        "created_at": _when(msg.created_at),
+    }
 
 
 def _slack_escape(text: str) -> str:
@@ -57,14 +67,18 @@ def _slack_escape(text: str) -> str:
 
 def text_body(msg: AlertMessage) -> str:
     """A short plain-text body: story, source, link, why (shared by slack, ntfy and logs)."""
-    lines = [one_line(msg.title, 300), f"{one_line(msg.source, 80)}"
-             + (f", {msg.published_at:%Y-%m-%d %H:%M} UTC" if msg.published_at else "")]
+    lines = [
+        one_line(msg.title, 300),
+        f"{one_line(msg.source, 80)}"
+        + (f", {msg.published_at:%Y-%m-%d %H:%M} UTC" if msg.published_at else ""),
+    ]
     if safe_url(msg.url):
         lines.append(safe_url(msg.url))
     lines += [f"- {one_line(r, 400)}" for r in msg.reasons]
     if len(msg.sources) > 1:
-        lines.append(f"reported by {len(msg.sources)} sources: "
-                     f"{one_line(', '.join(msg.sources), 200)}")
+        lines.append(
+            f"reported by {len(msg.sources)} sources: {one_line(', '.join(msg.sources), 200)}"
+        )
     return "\n".join(lines)
 
 
@@ -76,8 +90,12 @@ def slack_payload(msg: AlertMessage) -> dict[str, Any]:
 
 def ntfy_payload(msg: AlertMessage, topic: str) -> dict[str, Any]:
     """The alert as an ntfy JSON publish (format "ntfy": POSTed to the server's root)."""
-    payload: dict[str, Any] = {"topic": topic, "title": headline(msg),
-                               "message": text_body(msg), "tags": ["newspaper"]}
+    payload: dict[str, Any] = {
+        "topic": topic,
+        "title": headline(msg),
+        "message": text_body(msg),
+        "tags": ["newspaper"],
+    }
     if safe_url(msg.url):
         payload["click"] = safe_url(msg.url)
     return payload
@@ -91,18 +109,31 @@ def ntfy_target(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}{root}/", topic
 
 
-def build_email(msg: AlertMessage, *, sender: str, recipients: list[str], subject_prefix: str,
-                message_id: str, now: datetime | None = None) -> EmailMessage:
+def build_email(
+    msg: AlertMessage,
+    *,
+    sender: str,
+    recipients: list[str],
+    subject_prefix: str,
+    message_id: str,
+    now: datetime | None = None,
+) -> EmailMessage:
     """A short multipart/alternative message: plain text and autoescaped HTML."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     loader = PackageLoader("pipeline.alerts", "templates")
-    html_env = Environment(loader=loader, autoescape=select_autoescape(
-        enabled_extensions=("html", "html.j2"), default_for_string=True))
+    html_env = Environment(
+        loader=loader,
+        autoescape=select_autoescape(
+            enabled_extensions=("html", "html.j2"), default_for_string=True
+        ),
+    )
     text_env = Environment(loader=loader, autoescape=False, keep_trailing_newline=True)
-    context = {"msg": msg, "url": safe_url(msg.url),
-               "published": f"{msg.published_at:%a %d %b %Y %H:%M} UTC" if msg.published_at
-               else ""}
+    context = {
+        "msg": msg,
+        "url": safe_url(msg.url),
+        "published": f"{msg.published_at:%a %d %b %Y %H:%M} UTC" if msg.published_at else "",
+    }
     email = EmailMessage()
     email["Subject"] = one_line(f"{subject_prefix} {headline(msg)}".strip(), SUBJECT_CHARS + 40)
     email["From"] = sender

@@ -51,18 +51,30 @@ class DeliveryError(AlertError):
 
 def delivery_key(msg: AlertMessage, channel: str) -> str:
     """The same key for every try of one delivery, so a receiver can drop a repeat."""
-    return f"newswatch-alert-{msg.alert_id}-{channel}" if msg.alert_id is not None \
+    return (
+        f"newswatch-alert-{msg.alert_id}-{channel}"
+        if msg.alert_id is not None
         else f"newswatch-test-{msg.rule}-{channel}-{int(datetime.now().timestamp())}"
+    )
 
 
-def send(msg: AlertMessage, channel: Channel, settings: Settings, *,
-         env: Mapping[str, str] | None = None, cancel: threading.Event | None = None) -> str:
+def send(
+    msg: AlertMessage,
+    channel: Channel,
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
     """Deliver one alert through one channel; return what happened (for the log). Raise
     DeliveryError when it was not delivered."""
     env = os.environ if env is None else env
     if channel.type == "log":
-        log.info("alert %s", text_body(msg).replace("\n", " | "),
-                 extra={"alert_id": msg.alert_id, "rule": msg.rule})
+        log.info(
+            "alert %s",
+            text_body(msg).replace("\n", " | "),
+            extra={"alert_id": msg.alert_id, "rule": msg.rule},
+        )
         return "logged"
     if channel.type == "email":
         return _email(msg, channel, settings)
@@ -73,23 +85,33 @@ def _redact(text: str, url: str) -> str:
     """An error message without the webhook URL's secret parts (path, query, user)."""
     parts = urlsplit(url)
     shown = f"{parts.scheme}://{parts.hostname or ''}/…"
-    for secret in filter(None, (url, parts.path + (f"?{parts.query}" if parts.query else ""),
-                                parts.query, parts.password)):
+    for secret in filter(
+        None,
+        (url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.password),
+    ):
         if len(secret) > 1:
             text = text.replace(secret, shown if secret == url else "…")
     return text
 
 
-def _webhook(msg: AlertMessage, channel: Channel, settings: Settings, env: Mapping[str, str],
-             cancel: threading.Event | None) -> str:
+def _webhook(
+    msg: AlertMessage,
+    channel: Channel,
+    settings: Settings,
+    env: Mapping[str, str],
+    cancel: threading.Event | None,
+) -> str:
     missing = channel.missing_env(env)
     if missing:
-        raise DeliveryError(f"channel {channel.name}: {', '.join(missing)} not set in the "
-                            f"environment", permanent=True)
+        raise DeliveryError(
+            f"channel {channel.name}: {', '.join(missing)} not set in the environment",
+            permanent=True,
+        )
     url = env[channel.url_env].strip()
     if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
-        raise DeliveryError(f"channel {channel.name}: {channel.url_env} is not an http(s) URL",
-                            permanent=True)
+        raise DeliveryError(
+            f"channel {channel.name}: {channel.url_env} is not an http(s) URL", permanent=True
+        )
     target = url
     if channel.format == "slack":
         payload: dict[str, Any] = slack_payload(msg)
@@ -98,41 +120,57 @@ def _webhook(msg: AlertMessage, channel: Channel, settings: Settings, env: Mappi
         payload = ntfy_payload(msg, topic)
     else:
         payload = json_payload(msg)
-    headers = {"Content-Type": "application/json; charset=utf-8",
-               "Idempotency-Key": delivery_key(msg, channel.name),
-               "X-Newswatch-Rule": "".join(c if c.isalnum() or c in "-_." else "_"
-                                           for c in msg.rule)}
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Idempotency-Key": delivery_key(msg, channel.name),
+        "X-Newswatch-Rule": "".join(c if c.isalnum() or c in "-_." else "_" for c in msg.rule),
+    }
     headers.update({name: env[var] for name, var in channel.headers_env})
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     a = settings.alerts
-    http = dataclasses.replace(settings.http, total_timeout_s=a.webhook_timeout_s,
-                               connect_timeout_s=min(settings.http.connect_timeout_s,
-                                                     a.webhook_timeout_s),
-                               read_timeout_s=min(settings.http.read_timeout_s,
-                                                  a.webhook_timeout_s))
+    http = dataclasses.replace(
+        settings.http,
+        total_timeout_s=a.webhook_timeout_s,
+        connect_timeout_s=min(settings.http.connect_timeout_s, a.webhook_timeout_s),
+        read_timeout_s=min(settings.http.read_timeout_s, a.webhook_timeout_s),
+    )
 
     def transient(exc: BaseException) -> bool:
-        return isinstance(exc, FetchError) and (exc.kind in _TRANSIENT_KINDS
-                                                or exc.status in (408, 429))
+        return isinstance(exc, FetchError) and (
+            exc.kind in _TRANSIENT_KINDS or exc.status in (408, 429)
+        )
 
     def warn(attempt: int, exc: BaseException, wait: float) -> None:
-        log.warning("alert %s via %s: try %d failed (%s); trying again in %.1f s", msg.alert_id,
-                    channel.name, attempt, _redact(str(exc), url), wait)
+        log.warning(
+            "alert %s via %s: try %d failed (%s); trying again in %.1f s",
+            msg.alert_id,
+            channel.name,
+            attempt,
+            _redact(str(exc), url),
+            wait,
+        )
 
     try:
-        for attempt in backoff(first_s=a.retry_delay_s, max_s=max(a.retry_delay_s * 8, 0.01),
-                               attempts=a.attempts_per_cycle, retry_if=transient,
-                               on_retry=warn, stop=cancel):
+        for attempt in backoff(
+            first_s=a.retry_delay_s,
+            max_s=max(a.retry_delay_s * 8, 0.01),
+            attempts=a.attempts_per_cycle,
+            retry_if=transient,
+            on_retry=warn,
+            stop=cancel,
+        ):
             with attempt:
                 result = asyncio.run(_post(http, target, body, headers, channel.allow_private))
     except FetchError as exc:
-        raise DeliveryError(f"channel {channel.name}: {_redact(str(exc), url)}",
-                            permanent=not transient(exc)) from None
+        raise DeliveryError(
+            f"channel {channel.name}: {_redact(str(exc), url)}", permanent=not transient(exc)
+        ) from None
     return f"HTTP {result.status}"
 
 
-async def _post(http: Any, url: str, body: bytes, headers: dict[str, str],
-                allow_private: bool) -> Any:
+async def _post(
+    http: Any, url: str, body: bytes, headers: dict[str, str], allow_private: bool
+) -> Any:
     from pipeline.net.http import Fetcher
 
     async with Fetcher(http) as fetcher:
@@ -146,9 +184,13 @@ def _email(msg: AlertMessage, channel: Channel, settings: Settings) -> str:
     sender = settings.digest.sender
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "newswatch.local"
     key = delivery_key(msg, channel.name)
-    email = build_email(msg, sender=sender, recipients=recipients or [sender],
-                        subject_prefix=settings.digest.subject_prefix,
-                        message_id=f"<{key}@{domain}>")
+    email = build_email(
+        msg,
+        sender=sender,
+        recipients=recipients or [sender],
+        subject_prefix=settings.digest.subject_prefix,
+        message_id=f"<{key}@{domain}>",
+    )
     if not settings.smtp.host:
         # Like the digest: without an SMTP host the message is written to the outbox folder.
         outbox = Path(settings.digest.outbox)
@@ -157,8 +199,11 @@ def _email(msg: AlertMessage, channel: Channel, settings: Settings) -> str:
         path.write_bytes(bytes(email))
         return f"written to {path}"
     if not recipients:
-        raise DeliveryError(f"channel {channel.name}: no recipients: set `to` in alerts.toml or "
-                            f"[digest] recipients", permanent=True)
+        raise DeliveryError(
+            f"channel {channel.name}: no recipients: set `to` in alerts.toml or "
+            f"[digest] recipients",
+            permanent=True,
+        )
     try:
         send_mail(email, settings.smtp, recipients, what=f"alert {headline(msg)!r}")
     except MailError as exc:
@@ -168,8 +213,16 @@ def _email(msg: AlertMessage, channel: Channel, settings: Settings) -> str:
 
 def sample_message(rule: str, now: datetime | None = None) -> AlertMessage:
     """A message that says it is a test of a rule (`newswatch alerts test RULE`)."""
-    return AlertMessage(alert_id=None, rule=rule, story_id=None, article_id=None,
-                        title=f"Test alert for the rule {rule}", url="", source="newswatch",
-                        published_at=now or datetime.now(timezone.utc),
-                        reasons=("this is a test message: no article matched",),
-                        created_at=now or datetime.now(timezone.utc), test=True)
+    return AlertMessage(
+        alert_id=None,
+        rule=rule,
+        story_id=None,
+        article_id=None,
+        title=f"Test alert for the rule {rule}",
+        url="",
+        source="newswatch",
+        published_at=now or datetime.now(timezone.utc),
+        reasons=("this is a test message: no article matched",),
+        created_at=now or datetime.now(timezone.utc),
+        test=True,
+    )

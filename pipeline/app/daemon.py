@@ -56,8 +56,12 @@ def read_state(warehouse: Path) -> dict[str, Any]:
 
 def _digest_trigger(settings: Settings) -> CronTrigger:
     hour, minute = (int(x) for x in settings.schedule.digest_time.split(":"))
-    return CronTrigger(day_of_week=settings.schedule.digest_day, hour=hour, minute=minute,
-                       timezone=ZoneInfo(settings.schedule.timezone))
+    return CronTrigger(
+        day_of_week=settings.schedule.digest_day,
+        hour=hour,
+        minute=minute,
+        timezone=ZoneInfo(settings.schedule.timezone),
+    )
 
 
 def _maintenance_trigger(settings: Settings) -> CronTrigger:
@@ -66,8 +70,9 @@ def _maintenance_trigger(settings: Settings) -> CronTrigger:
 
 
 def _poll_trigger(settings: Settings) -> IntervalTrigger:
-    return IntervalTrigger(seconds=settings.schedule.poll_interval_s,
-                           jitter=settings.schedule.poll_jitter_s or None)
+    return IntervalTrigger(
+        seconds=settings.schedule.poll_interval_s, jitter=settings.schedule.poll_jitter_s or None
+    )
 
 
 def digest_overdue(settings: Settings, now: datetime) -> bool:
@@ -75,7 +80,8 @@ def digest_overdue(settings: Settings, now: datetime) -> bool:
     trigger = _digest_trigger(settings)
     week_start = now.astimezone(ZoneInfo(settings.schedule.timezone))
     week_start = (week_start - timedelta(days=week_start.weekday())).replace(
-        hour=0, minute=0, second=0, microsecond=0)
+        hour=0, minute=0, second=0, microsecond=0
+    )
     fire = trigger.get_next_fire_time(None, week_start)
     return fire is not None and fire <= now
 
@@ -93,7 +99,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=ZoneInfo(settings.schedule.timezone))
+            timezone=ZoneInfo(settings.schedule.timezone),
+        )
         self.started_at = datetime.now(timezone.utc)
         self.running: str | None = None
         self.last: dict[str, dict[str, Any]] = {}
@@ -108,9 +115,12 @@ class Daemon:
         self._publish()
         try:
             result = fn()
-            self.last[name] = {"status": result.status, "seconds": round(result.seconds, 2),
-                               "finished_at": datetime.now(timezone.utc).isoformat(),
-                               "error": result.error}
+            self.last[name] = {
+                "status": result.status,
+                "seconds": round(result.seconds, 2),
+                "finished_at": datetime.now(timezone.utc).isoformat(),
+                "error": result.error,
+            }
         finally:
             self.running = None
             self._publish()
@@ -121,16 +131,27 @@ class Daemon:
 
     def digest(self) -> None:
         """The weekly digest job; a failed send is retried after [schedule] digest_retry_s."""
+
         def run() -> JobResult:
             result = digest_job(self.settings, self.warehouse)
             if result.status == "error" and not self.stop.is_set():
                 when = datetime.now(timezone.utc) + timedelta(
-                    seconds=self.settings.schedule.digest_retry_s)
-                log.warning("digest not delivered (%s); retrying at %s", result.error,
-                            when.isoformat(timespec="seconds"))
-                self.scheduler.add_job(self.digest, DateTrigger(run_date=when), id="digest-retry",
-                                       name="digest retry", replace_existing=True)
+                    seconds=self.settings.schedule.digest_retry_s
+                )
+                log.warning(
+                    "digest not delivered (%s); retrying at %s",
+                    result.error,
+                    when.isoformat(timespec="seconds"),
+                )
+                self.scheduler.add_job(
+                    self.digest,
+                    DateTrigger(run_date=when),
+                    id="digest-retry",
+                    name="digest retry",
+                    replace_existing=True,
+                )
             return result
+
         self._job("digest", run)
 
     def maintenance(self) -> None:
@@ -139,12 +160,28 @@ class Daemon:
 
     def _schedule(self, first_poll: datetime | None) -> None:
         s = self.settings
-        self.scheduler.add_job(self.poll, _poll_trigger(s), id="poll", name="poll feeds",
-                               next_run_time=first_poll, replace_existing=True)
-        self.scheduler.add_job(self.digest, _digest_trigger(s), id="digest",
-                               name="weekly digest", replace_existing=True)
-        self.scheduler.add_job(self.maintenance, _maintenance_trigger(s), id="maintenance",
-                               name="maintenance", replace_existing=True)
+        self.scheduler.add_job(
+            self.poll,
+            _poll_trigger(s),
+            id="poll",
+            name="poll feeds",
+            next_run_time=first_poll,
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.digest,
+            _digest_trigger(s),
+            id="digest",
+            name="weekly digest",
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
+            self.maintenance,
+            _maintenance_trigger(s),
+            id="maintenance",
+            name="maintenance",
+            replace_existing=True,
+        )
 
     # -- state, signals, reload -----------------------------------------------------------------
 
@@ -157,16 +194,25 @@ class Daemon:
                 jobs = {}
                 for job in self.scheduler.get_jobs():
                     nxt = getattr(job, "next_run_time", None)
-                    jobs[job.id] = {"name": job.name,
-                                    "next_run_at": nxt.isoformat() if nxt else None}
+                    jobs[job.id] = {
+                        "name": job.name,
+                        "next_run_at": nxt.isoformat() if nxt else None,
+                    }
                 self._jobs_seen = jobs
             except Exception:  # the state file is informative only
                 jobs = self._jobs_seen
-        state = {"status": status, "pid": os.getpid(), "host": socket.gethostname(),
-                 "started_at": self.started_at.isoformat(), "settings": self.settings.source,
-                 "warehouse": str(self.warehouse.path), "running_job": self.running,
-                 "jobs": jobs, "last": self.last,
-                 "updated_at": datetime.now(timezone.utc).isoformat()}
+        state = {
+            "status": status,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_at": self.started_at.isoformat(),
+            "settings": self.settings.source,
+            "warehouse": str(self.warehouse.path),
+            "running_job": self.running,
+            "jobs": jobs,
+            "last": self.last,
+            "updated_at": datetime.now(timezone.utc).isoformat(),
+        }
         if (leads := self.services.lead_state_known) is not None:
             state["cross_lingual"] = leads.detail
         path = state_path(self.warehouse.path)
@@ -182,8 +228,10 @@ class Daemon:
             self._hup.set()
             return
         if not self.stop.is_set():
-            log.info("received %s: finishing the work in progress, starting nothing new",
-                     signal.Signals(signum).name)
+            log.info(
+                "received %s: finishing the work in progress, starting nothing new",
+                signal.Signals(signum).name,
+            )
         self.stop.set()
 
     def reload(self) -> None:
@@ -227,17 +275,27 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
                 if sig is not None:
                     signal.signal(sig, self._on_signal)
-            log.info("newswatch daemon started (pid %d) for %s; settings %s", os.getpid(),
-                     self.warehouse.path, self.settings.source)
+            log.info(
+                "newswatch daemon started (pid %d) for %s; settings %s",
+                os.getpid(),
+                self.warehouse.path,
+                self.settings.source,
+            )
             self.prepare()
-            self.scheduler.add_listener(self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR
-                                        | EVENT_JOB_MISSED)
+            self.scheduler.add_listener(
+                self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+            )
             self._schedule(first_poll=datetime.now(timezone.utc))
             if digest_overdue(self.settings, datetime.now(timezone.utc)):
                 # A daemon started after this week's digest time sends the digest if it is
                 # still unsent; deliver_digest leaves a week already sent alone.
-                self.scheduler.add_job(self.digest, DateTrigger(), id="digest-catch-up",
-                                       name="digest catch-up", replace_existing=True)
+                self.scheduler.add_job(
+                    self.digest,
+                    DateTrigger(),
+                    id="digest-catch-up",
+                    name="digest catch-up",
+                    replace_existing=True,
+                )
             self.scheduler.start()
             self._publish()
             try:
@@ -265,8 +323,11 @@ class Daemon:
 
         threading.Thread(target=wait_for_jobs, daemon=True, name="newswatch-shutdown").start()
         if not done.wait(SHUTDOWN_GRACE_S):
-            log.error("the job in progress did not stop within %.0f s; exiting anyway (its open "
-                      "transaction is rolled back)", SHUTDOWN_GRACE_S)
+            log.error(
+                "the job in progress did not stop within %.0f s; exiting anyway (its open "
+                "transaction is rolled back)",
+                SHUTDOWN_GRACE_S,
+            )
             self._publish(status="stopped")
             logging.shutdown()
             # Worker threads would be joined at interpreter exit; the promise is to exit now.

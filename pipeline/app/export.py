@@ -48,8 +48,9 @@ def month_start(when: datetime) -> datetime:
     return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def export_parquet(warehouse: Warehouse, target: Path, *, since: datetime | None = None,
-                   embeddings: bool = False) -> ExportResult:
+def export_parquet(
+    warehouse: Warehouse, target: Path, *, since: datetime | None = None, embeddings: bool = False
+) -> ExportResult:
     """Write articles, stories (and vectors) as month-partitioned Parquet under `target`."""
     start = month_start(since) if since is not None else None
     target = target.expanduser().resolve()
@@ -69,16 +70,26 @@ def export_parquet(warehouse: Warehouse, target: Path, *, since: datetime | None
         with warehouse.connect(read_only=True, wait_s=60) as db:
             for name, write in writers.items():
                 rows[name] = write(db, staging / name, start)
-        months = {name: _swap_in(staging / name, target / name, full=start is None)
-                  for name in writers}
+        months = {
+            name: _swap_in(staging / name, target / name, full=start is None) for name in writers
+        }
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result = ExportResult(target, rows, months, start)
-    (target / MANIFEST).write_text(json.dumps({
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "warehouse": str(warehouse.path), "since": start.isoformat() if start else None,
-        "rows": rows, "months": {k: list(v) for k, v in months.items()},
-        "partitioning": "hive: month=YYYY-MM"}, indent=2), encoding="utf-8")
+    (target / MANIFEST).write_text(
+        json.dumps(
+            {
+                "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "warehouse": str(warehouse.path),
+                "since": start.isoformat() if start else None,
+                "rows": rows,
+                "months": {k: list(v) for k, v in months.items()},
+                "partitioning": "hive: month=YYYY-MM",
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     return result
 
 

@@ -27,29 +27,33 @@ class JobResult:
     """How one job run ended."""
 
     job: str
-    status: str                     # ok | error | interrupted
+    status: str  # ok | error | interrupted
     started_at: datetime
     seconds: float
     counts: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
-    detail: Any = None              # the job's own summary object (CycleSummary, ...)
+    detail: Any = None  # the job's own summary object (CycleSummary, ...)
 
 
 def _summary_line(job: str, counts: dict[str, Any]) -> str:
     if job == "ingest":
         topics = ", ".join(f"{k}={v}" for k, v in counts.get("per_topic", {}).items()) or "none"
-        return (f"{counts.get('feeds_polled', 0)} feeds polled "
-                f"({counts.get('feeds_failed', 0)} failed, "
-                f"{counts.get('feeds_not_modified', 0)} unchanged), "
-                f"{counts.get('entries_seen', 0)} entries, {counts.get('new_entries', 0)} new, "
-                f"{counts.get('articles_new', 0)} articles stored "
-                f"({counts.get('from_page', 0)} from page, {counts.get('from_feed', 0)} from feed), "
-                f"{counts.get('duplicates', 0)} duplicates; topics: {topics}"
-                + (f"; alerts: {counts.get('alerts_raised', 0)} raised, "
-                   f"{counts.get('alerts_sent', 0)} delivered, "
-                   f"{counts.get('alerts_failed', 0)} failed"
-                   if any(counts.get(k) for k in ("alerts_raised", "alerts_sent",
-                                                  "alerts_failed")) else ""))
+        return (
+            f"{counts.get('feeds_polled', 0)} feeds polled "
+            f"({counts.get('feeds_failed', 0)} failed, "
+            f"{counts.get('feeds_not_modified', 0)} unchanged), "
+            f"{counts.get('entries_seen', 0)} entries, {counts.get('new_entries', 0)} new, "
+            f"{counts.get('articles_new', 0)} articles stored "
+            f"({counts.get('from_page', 0)} from page, {counts.get('from_feed', 0)} from feed), "
+            f"{counts.get('duplicates', 0)} duplicates; topics: {topics}"
+            + (
+                f"; alerts: {counts.get('alerts_raised', 0)} raised, "
+                f"{counts.get('alerts_sent', 0)} delivered, "
+                f"{counts.get('alerts_failed', 0)} failed"
+                if any(counts.get(k) for k in ("alerts_raised", "alerts_sent", "alerts_failed"))
+                else ""
+            )
+        )
     return ", ".join(f"{k}={v}" for k, v in counts.items()) or "done"
 
 
@@ -57,8 +61,9 @@ def record(warehouse: Warehouse, result: JobResult) -> None:
     """Write the `runs` row of a finished job (the warehouse is opened only for this)."""
     try:
         with warehouse.transaction() as db:
-            run_store.record_run(db, result.job, result.started_at, result.status,
-                                 result.counts, result.error)
+            run_store.record_run(
+                db, result.job, result.started_at, result.status, result.counts, result.error
+            )
     except NewswatchError as exc:
         log.warning("could not record the %s run: %s", result.job, exc)
 
@@ -69,8 +74,12 @@ def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
     except (KeyError, TypeError, ValueError):
         started = datetime.now(timezone.utc)
     job = str(info.get("what") or "unknown")
-    log.warning("the %s job started at %s (pid %s) ended without finishing; recorded as "
-                "abandoned", job, started.isoformat(timespec="seconds"), info.get("pid"))
+    log.warning(
+        "the %s job started at %s (pid %s) ended without finishing; recorded as abandoned",
+        job,
+        started.isoformat(timespec="seconds"),
+        info.get("pid"),
+    )
     if not warehouse.exists():
         return
     try:
@@ -81,25 +90,36 @@ def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
 
 
 @contextmanager
-def writer_lock(warehouse: Warehouse, job: str, wait_s: float = 600.0,
-                on_wait: Callable[[str], None] | None = None, lock: str = "job"
-                ) -> Iterator[None]:
+def writer_lock(
+    warehouse: Warehouse,
+    job: str,
+    wait_s: float = 600.0,
+    on_wait: Callable[[str], None] | None = None,
+    lock: str = "job",
+) -> Iterator[None]:
     """Hold the warehouse's writer lock (or the lock named `lock`) for a job; a job killed
     while holding it is recorded in `runs` as abandoned first."""
-    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait,
-                  name=lock) as abandoned:
+    with job_lock(warehouse.path, job, wait_s=wait_s, on_wait=on_wait, name=lock) as abandoned:
         if abandoned:
             _record_abandoned(warehouse, abandoned)
         yield
 
 
-def _run(job: str, warehouse: Warehouse,
-         body: Callable[[], tuple[str, dict, Any, str | None]], lock_wait_s: float) -> JobResult:
+def _run(
+    job: str,
+    warehouse: Warehouse,
+    body: Callable[[], tuple[str, dict, Any, str | None]],
+    lock_wait_s: float,
+) -> JobResult:
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     try:
-        with writer_lock(warehouse, job, wait_s=lock_wait_s,
-                         on_wait=lambda who: log.info("%s waits: %s is writing", job, who)):
+        with writer_lock(
+            warehouse,
+            job,
+            wait_s=lock_wait_s,
+            on_wait=lambda who: log.info("%s waits: %s is writing", job, who),
+        ):
             status, counts, detail, error = body()
     except NewswatchError as exc:
         status, counts, detail, error = "error", {}, None, str(exc)
@@ -111,16 +131,27 @@ def _run(job: str, warehouse: Warehouse,
         record(warehouse, result)
     line = _summary_line(job, counts) if status != "error" else error
     # A failed job (an invalid feeds file, a full disk) is an error an operator must see.
-    log.log(logging.ERROR if status == "error" else logging.INFO, "%s %s in %.1f s: %s", job,
-            status, result.seconds, line,
-            extra={"job": job, "status": status, "seconds": round(result.seconds, 3),
-                   "counts": counts})
+    log.log(
+        logging.ERROR if status == "error" else logging.INFO,
+        "%s %s in %.1f s: %s",
+        job,
+        status,
+        result.seconds,
+        line,
+        extra={"job": job, "status": status, "seconds": round(result.seconds, 3), "counts": counts},
+    )
     return result
 
 
-def ingest_job(services: Services, *, feeds: Sequence[str] | None = None,
-               reporter: Reporter | None = None, cancel: threading.Event | None = None,
-               lock_wait_s: float = 600.0, setup: bool = False) -> JobResult:
+def ingest_job(
+    services: Services,
+    *,
+    feeds: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
+    lock_wait_s: float = 600.0,
+    setup: bool = False,
+) -> JobResult:
     """One ingest cycle as a job; `setup` first migrates the warehouse and loads the seeds (a
     command run by hand), else only edited seed files are reloaded (the daemon did the rest)."""
 
@@ -137,24 +168,38 @@ def ingest_job(services: Services, *, feeds: Sequence[str] | None = None,
     return _run("ingest", services.warehouse, body, lock_wait_s)
 
 
-def digest_job(settings: Settings, warehouse: Warehouse, *, week: str | None = None,
-               force: bool = False, now: datetime | None = None,
-               lock_wait_s: float = 600.0) -> JobResult:
+def digest_job(
+    settings: Settings,
+    warehouse: Warehouse,
+    *,
+    week: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+    lock_wait_s: float = 600.0,
+) -> JobResult:
     """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
     from pipeline.digest.deliver import deliver_digest  # the digest stack loads only when needed
 
     def body():
         outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)
         status = "error" if outcome.status == "failed" else "ok"
-        counts = {"week": outcome.week, "outcome": outcome.status,
-                  **({"stories": outcome.counts} if getattr(outcome, "counts", None) else {})}
+        counts = {
+            "week": outcome.week,
+            "outcome": outcome.status,
+            **({"stories": outcome.counts} if getattr(outcome, "counts", None) else {}),
+        }
         return status, counts, outcome, outcome.error if status == "error" else None
 
     return _run("digest", warehouse, body, lock_wait_s)
 
 
-def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime | None = None,
-                    lock_wait_s: float = 600.0) -> JobResult:
+def maintenance_job(
+    settings: Settings,
+    warehouse: Warehouse,
+    *,
+    now: datetime | None = None,
+    lock_wait_s: float = 600.0,
+) -> JobResult:
     """Prune old feed_polls rows, bring the full-text index up to date and sorted, and
     checkpoint the warehouse."""
     from pipeline.ingest.upkeep import compact_search_index, index_for_search
@@ -162,13 +207,23 @@ def maintenance_job(settings: Settings, warehouse: Warehouse, *, now: datetime |
 
     def body():
         cutoff = (now or datetime.now(timezone.utc)) - timedelta(
-            days=settings.schedule.poll_retention_days)
+            days=settings.schedule.poll_retention_days
+        )
         with warehouse.transaction() as db:
             pruned = feed_store.prune_polls(db, cutoff)
         indexed = index_for_search(warehouse)
         sorted_in = compact_search_index(warehouse)
         warehouse.checkpoint()
-        return "ok", {"polls_pruned": pruned, "search_indexed": indexed,
-                      "search_compacted": sorted_in, "checkpoint": True}, None, None
+        return (
+            "ok",
+            {
+                "polls_pruned": pruned,
+                "search_indexed": indexed,
+                "search_compacted": sorted_in,
+                "checkpoint": True,
+            },
+            None,
+            None,
+        )
 
     return _run("maintenance", warehouse, body, lock_wait_s)

@@ -46,8 +46,10 @@ def read_holder(path: Path) -> dict:
 def _describe(info: dict) -> str:
     if not info:
         return "another process"
-    return (f"{info.get('what', 'newswatch')} pid {info.get('pid')} on {info.get('host')} "
-            f"since {info.get('since')}")
+    return (
+        f"{info.get('what', 'newswatch')} pid {info.get('pid')} on {info.get('host')} "
+        f"since {info.get('since')}"
+    )
 
 
 def _try_lock(path: Path) -> int | None:
@@ -62,8 +64,12 @@ def _try_lock(path: Path) -> int | None:
 
 
 def _write_holder(fd: int, what: str) -> None:
-    info = {"what": what, "pid": os.getpid(), "host": socket.gethostname(),
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    info = {
+        "what": what,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)
 
@@ -74,8 +80,9 @@ def daemon_lock(warehouse: Path) -> Iterator[None]:
     path = lock_path(warehouse, "daemon")
     fd = _try_lock(path)
     if fd is None:
-        raise DaemonRunningError(f"a newswatch daemon already runs for {warehouse}: "
-                                 f"{_describe(read_holder(path))}")
+        raise DaemonRunningError(
+            f"a newswatch daemon already runs for {warehouse}: {_describe(read_holder(path))}"
+        )
     try:
         _write_holder(fd, "daemon")
         yield
@@ -92,8 +99,9 @@ def _read_fd(fd: int) -> dict:
 
 
 @contextmanager
-def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
-             on_wait=None, name: str = "job") -> Iterator[dict | None]:
+def job_lock(
+    warehouse: Path, job: str, wait_s: float = 600.0, on_wait=None, name: str = "job"
+) -> Iterator[dict | None]:
     """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job
     (`name`: another lock of the same kind, e.g. one backfill at a time).
 
@@ -113,14 +121,20 @@ def job_lock(warehouse: Path, job: str, wait_s: float = 600.0,
         announced.append(str(exc))
 
     try:
-        for attempt in backoff(first_s=0.2, max_s=0.2, jitter=False, within_s=wait_s,
-                               retry_if=lambda exc: isinstance(exc, _LockHeld),
-                               on_retry=announce):
+        for attempt in backoff(
+            first_s=0.2,
+            max_s=0.2,
+            jitter=False,
+            within_s=wait_s,
+            retry_if=lambda exc: isinstance(exc, _LockHeld),
+            on_retry=announce,
+        ):
             with attempt:
                 fd = held_by_another()
     except _LockHeld as exc:
-        raise JobLockTimeout(f"another newswatch job is writing to {warehouse} ({exc}); gave up "
-                             f"after {wait_s:.0f} s") from None
+        raise JobLockTimeout(
+            f"another newswatch job is writing to {warehouse} ({exc}); gave up after {wait_s:.0f} s"
+        ) from None
     try:
         abandoned = _read_fd(fd) or None
         _write_holder(fd, job)

@@ -7,8 +7,19 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-_NOISY = ("httpx", "httpcore", "apscheduler.executors", "trafilatura", "htmldate", "courlan",
-          "urllib3", "filelock", "sentence_transformers", "transformers", "matplotlib")
+_NOISY = (
+    "httpx",
+    "httpcore",
+    "apscheduler.executors",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "urllib3",
+    "filelock",
+    "sentence_transformers",
+    "transformers",
+    "matplotlib",
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -34,9 +45,18 @@ class JsonFormatter(logging.Formatter):
 class _SchedulerNoise(logging.Filter):
     """APScheduler's per-job chatter is debug detail; the jobs log their own one line."""
 
-    _QUIET = ("Adding job tentatively", "Added job", "Scheduler started", "Running job",
-              "Job \"", "maximum number of running instances", "Removed job",
-              "Paused scheduler", "Scheduler has been shut down", "Looking for jobs")
+    _QUIET = (
+        "Adding job tentatively",
+        "Added job",
+        "Scheduler started",
+        "Running job",
+        'Job "',
+        "maximum number of running instances",
+        "Removed job",
+        "Paused scheduler",
+        "Scheduler has been shut down",
+        "Looking for jobs",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.name.startswith("apscheduler") and record.levelno < logging.ERROR:
@@ -52,8 +72,9 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s",
-                                               "%Y-%m-%d %H:%M:%S"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S")
+        )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

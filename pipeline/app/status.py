@@ -29,8 +29,8 @@ class StatusReport:
     daemon: dict[str, Any] = field(default_factory=dict)
     daemon_alive: bool = False
     problems: list[str] = field(default_factory=list)
-    alerts: dict[str, Any] = field(default_factory=dict)   # counts per status, open deliveries
-    cross_lingual: str = ""          # whether stories, topics and search cross languages, and why
+    alerts: dict[str, Any] = field(default_factory=dict)  # counts per status, open deliveries
+    cross_lingual: str = ""  # whether stories, topics and search cross languages, and why
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -58,8 +58,13 @@ def config_problems(settings: Settings) -> list[str]:
     except ConfigError as exc:
         problems.append(str(exc))
     try:
-        load_alert_config(settings.alerts.file, watchlist, topics=topics, search_ready=True,
-                          searches_file=settings.search.file)
+        load_alert_config(
+            settings.alerts.file,
+            watchlist,
+            topics=topics,
+            search_ready=True,
+            searches_file=settings.search.file,
+        )
     except ConfigError as exc:
         problems.append(str(exc))
     return problems
@@ -102,15 +107,17 @@ def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
     return state, alive
 
 
-def gather_status(settings: Settings, warehouse: Warehouse,
-                  now: datetime | None = None) -> StatusReport:
+def gather_status(
+    settings: Settings, warehouse: Warehouse, now: datetime | None = None
+) -> StatusReport:
     """Read everything the status report shows (read-only; the daemon may be running)."""
     from zoneinfo import ZoneInfo
 
     now = (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(settings.schedule.timezone))
     # "This week" is the ISO week in the configured time zone, as in the digest.
-    week_start = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0,
-                                                               microsecond=0)
+    week_start = (now - timedelta(days=now.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     state, alive = daemon_state(settings)
     with warehouse.connect(read_only=True, wait_s=30) as db:
         return StatusReport(
@@ -121,9 +128,12 @@ def gather_status(settings: Settings, warehouse: Warehouse,
             runs=run_store.last_runs(db, 8),
             week_topics=reports.topic_counts_since(db, week_start),
             week_articles=reports.articles_since(db, week_start),
-            daemon=state, daemon_alive=alive, problems=config_problems(settings),
+            daemon=state,
+            daemon_alive=alive,
+            problems=config_problems(settings),
             alerts=alerts_store.outbox_summary(db),
-            cross_lingual=cross_lingual_state(settings, state, alive))
+            cross_lingual=cross_lingual_state(settings, state, alive),
+        )
 
 
 def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:
@@ -139,12 +149,19 @@ def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:
     rows = []
     for feed in configured:
         s = states.get(feed.url, {})
-        rows.append({"url": feed.url, "title": feed.title or s.get("title") or "",
-                     "tags": list(feed.tags), "allow_private": feed.allow_private,
-                     "health": s.get("health", "new"),
-                     "errors": s.get("error_count", 0), "last_status": s.get("last_status"),
-                     "last_error": s.get("disabled_reason") or s.get("last_error"),
-                     "last_polled_at": s.get("last_polled_at"),
-                     "next_poll_at": s.get("next_poll_at"),
-                     "moved_to": s["url"] if s and s.get("url") != feed.url else None})
+        rows.append(
+            {
+                "url": feed.url,
+                "title": feed.title or s.get("title") or "",
+                "tags": list(feed.tags),
+                "allow_private": feed.allow_private,
+                "health": s.get("health", "new"),
+                "errors": s.get("error_count", 0),
+                "last_status": s.get("last_status"),
+                "last_error": s.get("disabled_reason") or s.get("last_error"),
+                "last_polled_at": s.get("last_polled_at"),
+                "next_poll_at": s.get("next_poll_at"),
+                "moved_to": s["url"] if s and s.get("url") != feed.url else None,
+            }
+        )
     return rows

@@ -57,8 +57,9 @@ class SerialExecutor:
 class DaskExecutor:
     """Files as Dask tasks, at most `per_worker` per worker in flight."""
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None,
-                 per_worker: int = 2) -> None:
+    def __init__(
+        self, workers: int | None = None, scheduler: str | None = None, per_worker: int = 2
+    ) -> None:
         from distributed import Client, LocalCluster
 
         self.per_worker = per_worker
@@ -70,9 +71,13 @@ class DaskExecutor:
                 n = workers or os.cpu_count() or 1
                 # Worker processes with one thread each: extraction and the model hold the
                 # GIL; the nanny sets OMP/MKL threads to 1, so n workers use n cores.
-                self._cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0",
-                                             silence_logs=logging.WARNING)
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.WARNING,
+                )
                 self._client = Client(self._cluster, timeout=CONNECT_TIMEOUT_S)
             self._client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
         except (OSError, TimeoutError) as exc:
@@ -80,8 +85,9 @@ class DaskExecutor:
             where = scheduler or "a local cluster"
             raise ClusterError(f"cannot use {where}: {exc}") from None
         self.workers = len(self._client.scheduler_info(n_workers=-1)["workers"])
-        log.info("backfill on %d Dask workers; dashboard: %s", self.workers,
-                 self._client.dashboard_link)
+        log.info(
+            "backfill on %d Dask workers; dashboard: %s", self.workers, self._client.dashboard_link
+        )
 
     def results(self, paths: Sequence[str], job: WorkerJob) -> Iterator[FileResult]:
         """Each file's result in order; a task lost with its worker twice is a failed file."""
@@ -95,8 +101,14 @@ class DaskExecutor:
             if item is None:
                 return False
             i, path = item
-            pending.append((path, self._client.submit(process_file, path, job, pure=False,
-                                                      retries=1, key=f"backfill-{run}-{i}")))
+            pending.append(
+                (
+                    path,
+                    self._client.submit(
+                        process_file, path, job, pure=False, retries=1, key=f"backfill-{run}-{i}"
+                    ),
+                )
+            )
             return True
 
         while len(pending) < limit and submit():

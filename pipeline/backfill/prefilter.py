@@ -26,14 +26,20 @@ class PrefilterSpec:
 
     terms: tuple[str, ...] = ()
     entities: tuple[WatchEntity, ...] = ()
-    enabled: bool = True           # False: every page passes
+    enabled: bool = True  # False: every page passes
 
 
-def load_spec(topics_file: Path, watchlist_file: Path | None, seeds_dir: Path | None = None,
-              *, enabled: bool = True) -> PrefilterSpec:
+def load_spec(
+    topics_file: Path,
+    watchlist_file: Path | None,
+    seeds_dir: Path | None = None,
+    *,
+    enabled: bool = True,
+) -> PrefilterSpec:
     """The topic keywords and watchlist entities the settings name."""
-    terms = sorted({t.text for topic in load_topics(topics_file, seeds_dir)
-                    for t in topic.keywords})
+    terms = sorted(
+        {t.text for topic in load_topics(topics_file, seeds_dir) for t in topic.keywords}
+    )
     return PrefilterSpec(tuple(terms), load_watchlist(watchlist_file).entities, enabled)
 
 
@@ -45,10 +51,12 @@ class Prefilter:
         self._patterns = [(t, term_pattern(t)) for t in spec.terms]
         # One alternation scans a text once; per-term searches cost as much as extraction.
         # Every term pattern is (?<![\w-])BODY(?![\w]): the boundaries are checked once.
-        bodies = [p.pattern.removeprefix(_BEFORE).removesuffix(_AFTER)
-                  for _, p in self._patterns]
-        self._any = re.compile(_BEFORE + "(?:" + "|".join(bodies) + ")" + _AFTER,
-                               re.IGNORECASE) if bodies else None
+        bodies = [p.pattern.removeprefix(_BEFORE).removesuffix(_AFTER) for _, p in self._patterns]
+        self._any = (
+            re.compile(_BEFORE + "(?:" + "|".join(bodies) + ")" + _AFTER, re.IGNORECASE)
+            if bodies
+            else None
+        )
         self._watchlist = Watchlist(spec.entities)
 
     def reason(self, title: str, text: str) -> str | None:
@@ -58,8 +66,9 @@ class Prefilter:
         for part in (title, text):
             hit = self._any.search(part) if self._any is not None else None
             if hit is not None:
-                term = next((t for t, p in self._patterns if p.fullmatch(hit.group(0))),
-                            hit.group(0))
+                term = next(
+                    (t for t, p in self._patterns if p.fullmatch(hit.group(0))), hit.group(0)
+                )
                 return f"keyword: {term}"
         for part in (title, text):
             found = self._watchlist.find(part)

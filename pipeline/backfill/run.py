@@ -56,27 +56,49 @@ class BackfillOptions:
     since: datetime | None = None
     until: datetime | None = None
     dry_run: bool = False
-    workers: int | None = None        # None: one per core; 0: in this process
-    scheduler: str | None = None      # an existing Dask scheduler's address
+    workers: int | None = None  # None: one per core; 0: in this process
+    scheduler: str | None = None  # an existing Dask scheduler's address
 
 
 @dataclass
 class BackfillSummary:
     """What one backfill did."""
 
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("sources", "sources_done", "sources_failed", "sources_skipped", "records",
-         "html_pages", "bad_records", "extracted", "in_window", "passed_prefilter",
-         "known_urls", "stored", "duplicates", "workers"), 0))
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "sources",
+                "sources_done",
+                "sources_failed",
+                "sources_skipped",
+                "records",
+                "html_pages",
+                "bad_records",
+                "extracted",
+                "in_window",
+                "passed_prefilter",
+                "known_urls",
+                "stored",
+                "duplicates",
+                "workers",
+            ),
+            0,
+        )
+    )
     failed: list[tuple[str, str]] = field(default_factory=list)
     would_store: list[tuple[ArticleDraft, str]] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
 
 
-def run_backfill(services: Services, sources: list[str], options: BackfillOptions,
-                 progress: Progress | None = None, cancel: threading.Event | None = None,
-                 lock_wait_s: float = 600.0) -> BackfillSummary:
+def run_backfill(
+    services: Services,
+    sources: list[str],
+    options: BackfillOptions,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    lock_wait_s: float = 600.0,
+) -> BackfillSummary:
     """Backfill the archive files SOURCES name; records the run in `runs` unless a dry run.
     One backfill at a time per warehouse (its own lock, held for the run; a backfill killed
     while holding it is recorded as abandoned by the next one)."""
@@ -86,9 +108,14 @@ def run_backfill(services: Services, sources: list[str], options: BackfillOption
         return _run(services, sources, options, progress, cancel, lock_wait_s)
 
 
-def _run(services: Services, sources: list[str], options: BackfillOptions,
-         progress: Progress | None, cancel: threading.Event | None,
-         lock_wait_s: float) -> BackfillSummary:
+def _run(
+    services: Services,
+    sources: list[str],
+    options: BackfillOptions,
+    progress: Progress | None,
+    cancel: threading.Event | None,
+    lock_wait_s: float,
+) -> BackfillSummary:
     settings = services.settings
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     summary = BackfillSummary()
@@ -102,19 +129,28 @@ def _run(services: Services, sources: list[str], options: BackfillOptions,
         with writer_lock(services.warehouse, "backfill", wait_s=lock_wait_s):
             services.warehouse.migrate()
             from pipeline.ingest.upkeep import sync_seeds_if_changed
+
             sync_seeds_if_changed(services)
     done = _finished(services, [f.path for f in files])
     todo = [f for f in files if done.get(f.path) != f.key]
     c["sources_skipped"] = len(files) - len(todo)
     embed = settings.embed
-    if not embed.cache_dir:   # where make_embedder keeps the ONNX graphs, said explicitly
+    if not embed.cache_dir:  # where make_embedder keeps the ONNX graphs, said explicitly
         embed = replace(embed, cache_dir=str(settings.warehouse.path.parent / "model-cache"))
-    job = WorkerJob(embed, load_spec(settings.topics.file, settings.watchlist.file,
-                                              settings.seeds.dir,
-                                              enabled=settings.backfill.prefilter != "none"),
-                    since=options.since, until=options.until, embed_pages=not options.dry_run)
+    job = WorkerJob(
+        embed,
+        load_spec(
+            settings.topics.file,
+            settings.watchlist.file,
+            settings.seeds.dir,
+            enabled=settings.backfill.prefilter != "none",
+        ),
+        since=options.since,
+        until=options.until,
+        embed_pages=not options.dry_run,
+    )
     if options.workers == 0 and not options.scheduler:
-        use_embedder(embed, services.embedder)   # one model in this process
+        use_embedder(embed, services.embedder)  # one model in this process
     if progress is not None:
         progress.begin(len(todo), sum(f.size or 0 for f in todo))
     status, error = "ok", None
@@ -122,19 +158,22 @@ def _run(services: Services, sources: list[str], options: BackfillOptions,
     writer = Writer(services, cancel=cancel)
     try:
         if todo:
-            executor = make_executor(options.workers, options.scheduler,
-                                     settings.backfill.files_per_worker)
+            executor = make_executor(
+                options.workers, options.scheduler, settings.backfill.files_per_worker
+            )
             c["workers"] = executor.workers
             by_path = {f.path: f for f in todo}
             for result in executor.results([f.path for f in todo], job):
                 if cancel is not None and cancel.is_set():
                     summary.interrupted = True
                     break
-                _one_file(services, writer, by_path[result.path], result, options, summary,
-                          lock_wait_s)
+                _one_file(
+                    services, writer, by_path[result.path], result, options, summary, lock_wait_s
+                )
                 if progress is not None:
-                    progress.file_done(by_path[result.path].size or 0,
-                                       result.counts.get("html_pages", 0))
+                    progress.file_done(
+                        by_path[result.path].size or 0, result.counts.get("html_pages", 0)
+                    )
     except KeyboardInterrupt:
         summary.interrupted = True
         raise
@@ -146,12 +185,21 @@ def _run(services: Services, sources: list[str], options: BackfillOptions,
             status, error = "interrupted", None
         elif summary.failed:
             status = "error"
-            error = (f"{len(summary.failed)} of {c['sources']} archive files failed: "
-                     + ", ".join(p for p, _ in summary.failed))
+            error = f"{len(summary.failed)} of {c['sources']} archive files failed: " + ", ".join(
+                p for p, _ in summary.failed
+            )
         if not options.dry_run and services.warehouse.exists():
-            record(services.warehouse, JobResult(
-                "backfill", status, started, summary.seconds,
-                {**c, "seconds": round(summary.seconds, 1)}, error))
+            record(
+                services.warehouse,
+                JobResult(
+                    "backfill",
+                    status,
+                    started,
+                    summary.seconds,
+                    {**c, "seconds": round(summary.seconds, 1)},
+                    error,
+                ),
+            )
     return summary
 
 
@@ -177,24 +225,41 @@ def _finished(services: Services, paths: list[str]) -> dict[str, tuple]:
         return {}
 
 
-def _one_file(services: Services, writer: Writer, file: ArchiveFile, result: FileResult,
-              options: BackfillOptions, summary: BackfillSummary, lock_wait_s: float) -> None:
+def _one_file(
+    services: Services,
+    writer: Writer,
+    file: ArchiveFile,
+    result: FileResult,
+    options: BackfillOptions,
+    summary: BackfillSummary,
+    lock_wait_s: float,
+) -> None:
     c = summary.counts
     counts = result.counts
-    for key, name in (("records", "records"), ("html_pages", "html_pages"),
-                      ("bad_records", "bad_records"), ("extracted", "extracted"),
-                      ("in_window", "in_window"), ("passed", "passed_prefilter")):
+    for key, name in (
+        ("records", "records"),
+        ("html_pages", "html_pages"),
+        ("bad_records", "bad_records"),
+        ("extracted", "extracted"),
+        ("in_window", "in_window"),
+        ("passed", "passed_prefilter"),
+    ):
         c[name] += counts.get(key, 0)
     if result.problems:
-        log.warning("%s: %d bad records skipped (%s)", file.path, counts.get("bad_records", 0),
-                    result.problems[0])
+        log.warning(
+            "%s: %d bad records skipped (%s)",
+            file.path,
+            counts.get("bad_records", 0),
+            result.problems[0],
+        )
     if result.error is not None:
         _failed(services, file, result.error, summary, options, lock_wait_s)
         return
     drafts, embeddings, why = from_arrow(result.table, file.path)
     # Deduplication runs in publication order within a file (files come in name order).
-    order = sorted(range(len(drafts)),
-                   key=lambda i: (drafts[i].published_at or drafts[i].fetched_at, i))
+    order = sorted(
+        range(len(drafts)), key=lambda i: (drafts[i].published_at or drafts[i].fetched_at, i)
+    )
     seen: set[str] = set()
     keep = []
     for i in order:
@@ -216,27 +281,41 @@ def _one_file(services: Services, writer: Writer, file: ArchiveFile, result: Fil
     c["sources_done"] += 1
 
 
-def _dry_run(services: Services, drafts: list[ArticleDraft], why: list[str], keep: list[int],
-             summary: BackfillSummary) -> None:
+def _dry_run(
+    services: Services,
+    drafts: list[ArticleDraft],
+    why: list[str],
+    keep: list[int],
+    summary: BackfillSummary,
+) -> None:
     known: dict[str, int] = {}
     if services.warehouse.exists():
         with services.warehouse.connect(read_only=True) as db:
-            known = article_store.existing_canonical_urls(db, [drafts[i].canonical_url
-                                                               for i in keep])
+            known = article_store.existing_canonical_urls(
+                db, [drafts[i].canonical_url for i in keep]
+            )
     for i in keep:
         if drafts[i].canonical_url in known:
             summary.counts["known_urls"] += 1
         else:
-            summary.counts["stored"] += 1   # would be stored (duplicates are not decided)
+            summary.counts["stored"] += 1  # would be stored (duplicates are not decided)
             if len(summary.would_store) < DRY_RUN_LIST:
                 summary.would_store.append((drafts[i], why[i]))
 
 
-def _write(services: Services, writer: Writer, file: ArchiveFile, drafts: list[ArticleDraft],
-           embeddings: list[Embedding] | None, keep: list[int], counts: dict[str, int],
-           summary: BackfillSummary, lock_wait_s: float) -> None:
+def _write(
+    services: Services,
+    writer: Writer,
+    file: ArchiveFile,
+    drafts: list[ArticleDraft],
+    embeddings: list[Embedding] | None,
+    keep: list[int],
+    counts: dict[str, int],
+    summary: BackfillSummary,
+    lock_wait_s: float,
+) -> None:
     size = services.settings.backfill.batch_size
-    batches = [keep[k:k + size] for k in range(0, len(keep), size)] or [[]]
+    batches = [keep[k : k + size] for k in range(0, len(keep), size)] or [[]]
     totals = {**counts, "stored": 0, "duplicates": 0}
     for n, batch in enumerate(batches):
         last = n == len(batches) - 1
@@ -245,36 +324,58 @@ def _write(services: Services, writer: Writer, file: ArchiveFile, drafts: list[A
                 services.refresh(db)
                 writer.start(db)
                 known = article_store.existing_canonical_urls(
-                    db, [drafts[i].canonical_url for i in batch])
+                    db, [drafts[i].canonical_url for i in batch]
+                )
             fresh = [i for i in batch if drafts[i].canonical_url not in known]
             summary.counts["known_urls"] += len(batch) - len(fresh)
 
             def mark_done(db: Any, stored: Any, last: bool = last) -> None:
                 if last:
-                    backfill_store.record(db, file.path, file.key, "done", {
-                        **totals, "stored": totals["stored"] + len(stored),
-                        "duplicates": totals["duplicates"] + sum(
-                            a.dedup.duplicate_of is not None for a in stored)})
+                    backfill_store.record(
+                        db,
+                        file.path,
+                        file.key,
+                        "done",
+                        {
+                            **totals,
+                            "stored": totals["stored"] + len(stored),
+                            "duplicates": totals["duplicates"]
+                            + sum(a.dedup.duplicate_of is not None for a in stored),
+                        },
+                    )
 
             if fresh:
-                stored = writer.store([drafts[i] for i in fresh], mark_done,
-                                      embeddings=[embeddings[i] for i in fresh]
-                                      if embeddings is not None else None)
+                stored = writer.store(
+                    [drafts[i] for i in fresh],
+                    mark_done,
+                    embeddings=[embeddings[i] for i in fresh] if embeddings is not None else None,
+                )
             else:
                 stored = []
                 with services.warehouse.transaction() as db:
                     mark_done(db, stored)
         dups = sum(a.dedup.duplicate_of is not None for a in stored)
-        log.debug("backfill batch written: %d articles (%d duplicates) from %s%s", len(stored),
-                  dups, file.path, ", file done" if last else "")
+        log.debug(
+            "backfill batch written: %d articles (%d duplicates) from %s%s",
+            len(stored),
+            dups,
+            file.path,
+            ", file done" if last else "",
+        )
         totals["stored"] += len(stored)
         totals["duplicates"] += dups
         summary.counts["stored"] += len(stored)
         summary.counts["duplicates"] += dups
 
 
-def _failed(services: Services, file: ArchiveFile, error: str, summary: BackfillSummary,
-            options: BackfillOptions, lock_wait_s: float) -> None:
+def _failed(
+    services: Services,
+    file: ArchiveFile,
+    error: str,
+    summary: BackfillSummary,
+    options: BackfillOptions,
+    lock_wait_s: float,
+) -> None:
     log.warning("%s: skipped: %s", file.path, error)
     summary.failed.append((file.path, error))
     summary.counts["sources_failed"] += 1

@@ -29,10 +29,10 @@ class SourceError(NewswatchError):
 class ArchiveFile:
     """One archive file: where it is, and what tells a changed file from the one recorded."""
 
-    path: str                      # as given or listed (a local path or a URL)
+    path: str  # as given or listed (a local path or a URL)
     size: int | None = None
-    version: str | None = None     # mtime of a local file; ETag or Last-Modified of a remote one
-    fingerprint: str | None = None # sha256 of the first and last FINGERPRINT_BYTES
+    version: str | None = None  # mtime of a local file; ETag or Last-Modified of a remote one
+    fingerprint: str | None = None  # sha256 of the first and last FINGERPRINT_BYTES
 
     @property
     def key(self) -> tuple:
@@ -56,8 +56,10 @@ def expand(sources: list[str]) -> list[str]:
     for source in sources:
         found = _expand_one(source)
         if not found:
-            raise SourceError(f"{source}: no WARC files found (expected .warc or .warc.gz files, "
-                              f"a folder or glob of them, or a text file listing them)")
+            raise SourceError(
+                f"{source}: no WARC files found (expected .warc or .warc.gz files, "
+                f"a folder or glob of them, or a text file listing them)"
+            )
         out.extend(found)
     seen: set[str] = set()
     return [p for p in out if not (p in seen or seen.add(p))]
@@ -95,8 +97,9 @@ def _read_list(source: str) -> list[str]:
         with fsspec.open(source, "rt", encoding="utf-8", compression="infer") as f:
             lines = [line.strip() for line in f]
     except UnicodeDecodeError:
-        raise SourceError(f"{source}: neither a WARC file (.warc, .warc.gz) nor a text list of "
-                          f"them") from None
+        raise SourceError(
+            f"{source}: neither a WARC file (.warc, .warc.gz) nor a text list of them"
+        ) from None
     except Exception as exc:
         raise SourceError(f"{source}: cannot read list: {exc}") from None
     base = posixpath.dirname(source)
@@ -116,8 +119,15 @@ def describe(path: str) -> ArchiveFile:
     info = fs.info(inner)
     size = info.get("size")
     version = None
-    for key in ("mtime", "ETag", "etag", "LastModified", "last_modified", "Last-Modified",
-                "created"):
+    for key in (
+        "mtime",
+        "ETag",
+        "etag",
+        "LastModified",
+        "last_modified",
+        "Last-Modified",
+        "created",
+    ):
         if info.get(key) is not None:
             version = f"{key}={info[key]}"
             break

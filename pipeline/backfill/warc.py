@@ -36,9 +36,9 @@ class WarcPage:
 class ReadCounts:
     """What reading one file met."""
 
-    records: int = 0          # response records, whole or not
-    html: int = 0             # of those: HTML with status 200
-    bad: int = 0              # of those: truncated or unreadable, skipped
+    records: int = 0  # response records, whole or not
+    html: int = 0  # of those: HTML with status 200
+    bad: int = 0  # of those: truncated or unreadable, skipped
     problems: list[str] = field(default_factory=list)
 
 
@@ -46,8 +46,9 @@ def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
     """Yield the HTML 200 responses of a WARC stream, counting into `counts`; a truncated
     record is counted and skipped. Raises BadArchiveError when nothing in it is WARC."""
     try:
-        for record in ArchiveIterator(stream, record_types=WarcRecordType.response,
-                                      parse_http=True):
+        for record in ArchiveIterator(
+            stream, record_types=WarcRecordType.response, parse_http=True
+        ):
             page = _page(record, counts)
             if page is not None:
                 yield page
@@ -88,6 +89,10 @@ def _page(record, counts: ReadCounts) -> WarcPage | None:
         crawled = datetime.now(timezone.utc)
     elif crawled.tzinfo is None:
         crawled = crawled.replace(tzinfo=timezone.utc)
-    return WarcPage(url=record.headers.get("WARC-Target-URI") or "",
-                    record_id=record.headers.get("WARC-Record-ID"), crawled_at=crawled,
-                    content_type=raw_type or content_type, body=body)
+    return WarcPage(
+        url=record.headers.get("WARC-Target-URI") or "",
+        record_id=record.headers.get("WARC-Record-ID"),
+        crawled_at=crawled,
+        content_type=raw_type or content_type,
+        body=body,
+    )

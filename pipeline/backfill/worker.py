@@ -38,7 +38,7 @@ class WorkerJob:
     prefilter: PrefilterSpec
     since: datetime | None = None
     until: datetime | None = None
-    embed_pages: bool = True         # False (--dry-run): read and filter only
+    embed_pages: bool = True  # False (--dry-run): read and filter only
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class FileResult:
     """What one archive file gave: its pages as an Arrow table, counts, or why it failed."""
 
     path: str
-    table: Any = None                # pyarrow.Table (None when the file failed)
+    table: Any = None  # pyarrow.Table (None when the file failed)
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     problems: tuple[str, ...] = ()
@@ -66,12 +66,17 @@ def embedder_for(settings: EmbedSettings) -> Any:
         if found is None:
             # One model thread per Dask worker process: n workers then use n cores.
             found = _EMBEDDERS[settings] = Embedder(
-                settings.model, settings.sha256, batch_size=settings.batch_size,
-                overlap_tokens=settings.chunk_overlap_tokens, device=settings.device,
-                max_chunks=settings.max_chunks, backend=settings.backend,
+                settings.model,
+                settings.sha256,
+                batch_size=settings.batch_size,
+                overlap_tokens=settings.chunk_overlap_tokens,
+                device=settings.device,
+                max_chunks=settings.max_chunks,
+                backend=settings.backend,
                 precision=settings.precision,
                 cache_dir=Path(settings.cache_dir) if settings.cache_dir else None,
-                threads=settings.threads or 1)
+                threads=settings.threads or 1,
+            )
         return found
 
 
@@ -101,8 +106,9 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
     except BadArchiveError as exc:
         return FileResult(path, error=str(exc), seconds=time.perf_counter() - t0)
     except Exception as exc:  # fsspec backends and decompressors raise their own kinds
-        return FileResult(path, error=f"{type(exc).__name__}: {exc}",
-                          seconds=time.perf_counter() - t0)
+        return FileResult(
+            path, error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0
+        )
     extracted, in_window, passed = _tally(pages)
     kept = [(d, why) for d, why in pages if d is not None and why]
     embeddings = None
@@ -111,13 +117,25 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
         embeddings = embedder.embed([d.text for d, _ in kept])
         # Headline vectors too (stories compare them), as the writer would embed them.
         titles = embedder.encode([d.title or "" for d, _ in kept])
-        embeddings = [replace(e, title_vector=np.asarray(v, dtype=np.float32))
-                      for e, v in zip(embeddings, titles)]
+        embeddings = [
+            replace(e, title_vector=np.asarray(v, dtype=np.float32))
+            for e, v in zip(embeddings, titles)
+        ]
     table = to_arrow(kept, embeddings)
-    return FileResult(path, table=table, counts={
-        "records": counts.records, "html_pages": counts.html, "bad_records": counts.bad,
-        "extracted": extracted, "in_window": in_window, "passed": passed},
-        problems=tuple(counts.problems[:5]), seconds=time.perf_counter() - t0)
+    return FileResult(
+        path,
+        table=table,
+        counts={
+            "records": counts.records,
+            "html_pages": counts.html,
+            "bad_records": counts.bad,
+            "extracted": extracted,
+            "in_window": in_window,
+            "passed": passed,
+        },
+        problems=tuple(counts.problems[:5]),
+        seconds=time.perf_counter() - t0,
+    )
 
 
 def _tally(pages: list[tuple[ArticleDraft | None, str | None]]) -> tuple[int, int, int]:
@@ -127,7 +145,7 @@ def _tally(pages: list[tuple[ArticleDraft | None, str | None]]) -> tuple[int, in
     return extracted, in_window, passed
 
 
-_EMPTY = "\0empty"      # extraction found no article text
+_EMPTY = "\0empty"  # extraction found no article text
 
 
 def _keep(pages, job: WorkerJob):
@@ -140,8 +158,9 @@ def _keep(pages, job: WorkerJob):
             yield None, _EMPTY
             continue
         when = draft.published_at or draft.fetched_at
-        if (job.since is not None and when < job.since) or \
-                (job.until is not None and when >= job.until):
+        if (job.since is not None and when < job.since) or (
+            job.until is not None and when >= job.until
+        ):
             yield None, None
             continue
         yield draft, prefilter.reason(draft.title, draft.text)
@@ -162,18 +181,39 @@ def page_draft(page: WarcPage) -> ArticleDraft | None:
         canonical = entry_canonical(page.url)
     text = extract.text
     title = extract.title or text.split("\n", 1)[0][:120] or "(untitled)"
-    return ArticleDraft(source="feed", url=page.url, canonical_url=canonical, title=title,
-                        text=text, text_source="page", text_source_reason="archived page",
-                        fetched_at=page.crawled_at, author=extract.author,
-                        published_at=extract.published_at, lang=extract.lang,
-                        site_name=extract.site_name, description=extract.description,
-                        archive_source=None, archive_record_id=page.record_id)
+    return ArticleDraft(
+        source="feed",
+        url=page.url,
+        canonical_url=canonical,
+        title=title,
+        text=text,
+        text_source="page",
+        text_source_reason="archived page",
+        fetched_at=page.crawled_at,
+        author=extract.author,
+        published_at=extract.published_at,
+        lang=extract.lang,
+        site_name=extract.site_name,
+        description=extract.description,
+        archive_source=None,
+        archive_record_id=page.record_id,
+    )
 
 
 # -- Arrow -----------------------------------------------------------------------------------
 
-_TEXT_COLUMNS = ("url", "canonical_url", "title", "text", "author", "lang", "site_name",
-                 "description", "archive_record_id", "passed_by")
+_TEXT_COLUMNS = (
+    "url",
+    "canonical_url",
+    "title",
+    "text",
+    "author",
+    "lang",
+    "site_name",
+    "description",
+    "archive_record_id",
+    "passed_by",
+)
 
 
 def to_arrow(kept: list[tuple[ArticleDraft, str]], embeddings: list[Embedding] | None) -> Any:
@@ -184,8 +224,9 @@ def to_arrow(kept: list[tuple[ArticleDraft, str]], embeddings: list[Embedding] |
     drafts = [d for d, _ in kept]
     cols: dict[str, Any] = {}
     for name in _TEXT_COLUMNS:
-        values = [why for _, why in kept] if name == "passed_by" else \
-            [getattr(d, name) for d in drafts]
+        values = (
+            [why for _, why in kept] if name == "passed_by" else [getattr(d, name) for d in drafts]
+        )
         cols[name] = pa.array(values, pa.string())
     ts = pa.timestamp("us", tz="UTC")
     cols["published_at"] = pa.array([d.published_at for d in drafts], ts)
@@ -194,61 +235,88 @@ def to_arrow(kept: list[tuple[ArticleDraft, str]], embeddings: list[Embedding] |
     if embeddings is not None:
         dim = int(embeddings[0].vector.shape[0]) if embeddings else 0
         vec = pa.list_(pa.float32(), dim)
-        cols["vector"] = pa.FixedSizeListArray.from_arrays(
-            pa.array(np.concatenate([e.vector for e in embeddings]).astype(np.float32)), dim) \
-            if embeddings else pa.array([], vec)
+        cols["vector"] = (
+            pa.FixedSizeListArray.from_arrays(
+                pa.array(np.concatenate([e.vector for e in embeddings]).astype(np.float32)), dim
+            )
+            if embeddings
+            else pa.array([], vec)
+        )
         cols["windows"] = pa.array([e.windows for e in embeddings], pa.int32())
         for part in ("start_char", "end_char", "tokens"):
             cols[f"chunk_{part}"] = pa.array(
-                [[getattr(c, part) for c in e.chunks] for e in embeddings], pa.list_(pa.int32()))
+                [[getattr(c, part) for c in e.chunks] for e in embeddings], pa.list_(pa.int32())
+            )
         flat = [c.vector for e in embeddings for c in e.chunks]
         chunk_vectors = pa.FixedSizeListArray.from_arrays(
-            pa.array(np.concatenate(flat).astype(np.float32) if flat else [], pa.float32()), dim)
+            pa.array(np.concatenate(flat).astype(np.float32) if flat else [], pa.float32()), dim
+        )
         offsets = np.cumsum([0] + [len(e.chunks) for e in embeddings]).astype(np.int32)
         cols["chunk_vectors"] = pa.ListArray.from_arrays(pa.array(offsets), chunk_vectors)
         if embeddings and all(e.title_vector is not None for e in embeddings):
-            cols["title_vector"] = pa.FixedSizeListArray.from_arrays(pa.array(np.concatenate(
-                [e.title_vector for e in embeddings]).astype(np.float32)), dim)
+            cols["title_vector"] = pa.FixedSizeListArray.from_arrays(
+                pa.array(np.concatenate([e.title_vector for e in embeddings]).astype(np.float32)),
+                dim,
+            )
         metadata = {b"model": (embeddings[0].model if embeddings else "").encode()}
     table = pa.table(cols)
     return table.replace_schema_metadata(metadata) if metadata else table
 
 
-def from_arrow(table: Any, archive_source: str
-               ) -> tuple[list[ArticleDraft], list[Embedding] | None, list[str]]:
+def from_arrow(
+    table: Any, archive_source: str
+) -> tuple[list[ArticleDraft], list[Embedding] | None, list[str]]:
     """Drafts (with their archive file), embeddings (None when not embedded) and why each
     passed the prefilter, back from a worker's table."""
-    plain = [c for c in table.column_names
-             if c not in ("vector", "chunk_vectors", "title_vector")]
+    plain = [c for c in table.column_names if c not in ("vector", "chunk_vectors", "title_vector")]
     rows = table.select(plain).to_pydict()
     n = table.num_rows
-    drafts = [ArticleDraft(source="feed", url=rows["url"][i], canonical_url=rows["canonical_url"][i],
-                           title=rows["title"][i], text=rows["text"][i], text_source="page",
-                           text_source_reason="archived page", fetched_at=rows["fetched_at"][i],
-                           author=rows["author"][i], published_at=rows["published_at"][i],
-                           lang=rows["lang"][i], site_name=rows["site_name"][i],
-                           description=rows["description"][i], archive_source=archive_source,
-                           archive_record_id=rows["archive_record_id"][i])
-              for i in range(n)]
+    drafts = [
+        ArticleDraft(
+            source="feed",
+            url=rows["url"][i],
+            canonical_url=rows["canonical_url"][i],
+            title=rows["title"][i],
+            text=rows["text"][i],
+            text_source="page",
+            text_source_reason="archived page",
+            fetched_at=rows["fetched_at"][i],
+            author=rows["author"][i],
+            published_at=rows["published_at"][i],
+            lang=rows["lang"][i],
+            site_name=rows["site_name"][i],
+            description=rows["description"][i],
+            archive_source=archive_source,
+            archive_record_id=rows["archive_record_id"][i],
+        )
+        for i in range(n)
+    ]
     if "vector" not in table.column_names:
         return drafts, None, rows["passed_by"]
     model = (table.schema.metadata or {}).get(b"model", b"").decode()
     vectors = _matrix(table.column("vector"))
-    titles = _matrix(table.column("title_vector")) if "title_vector" in table.column_names \
-        else None
+    titles = _matrix(table.column("title_vector")) if "title_vector" in table.column_names else None
     chunk_col = table.column("chunk_vectors").combine_chunks()
     chunk_matrix = _matrix(chunk_col.flatten())
     offsets = chunk_col.offsets.to_numpy()
     embeddings = []
     for i in range(n):
-        block = chunk_matrix[offsets[i]:offsets[i + 1]]
-        chunks = tuple(Chunk(int(s), int(e), int(t), block[k].copy()) for k, (s, e, t) in
-                       enumerate(zip(rows["chunk_start_char"][i], rows["chunk_end_char"][i],
-                                     rows["chunk_tokens"][i])))
-        embeddings.append(Embedding(model, vectors[i].copy(), chunks,
-                                    windows=int(rows["windows"][i]),
-                                    title_vector=titles[i].copy() if titles is not None
-                                    else None))
+        block = chunk_matrix[offsets[i] : offsets[i + 1]]
+        chunks = tuple(
+            Chunk(int(s), int(e), int(t), block[k].copy())
+            for k, (s, e, t) in enumerate(
+                zip(rows["chunk_start_char"][i], rows["chunk_end_char"][i], rows["chunk_tokens"][i])
+            )
+        )
+        embeddings.append(
+            Embedding(
+                model,
+                vectors[i].copy(),
+                chunks,
+                windows=int(rows["windows"][i]),
+                title_vector=titles[i].copy() if titles is not None else None,
+            )
+        )
     return drafts, embeddings, rows["passed_by"]
 
 

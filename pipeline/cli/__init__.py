@@ -15,19 +15,39 @@ from pipeline.app.logconfig import configure_logging
 from pipeline.cli.app import App, NewswatchGroup
 
 
-@click.group(cls=NewswatchGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                   "max_content_width": 100})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="Settings file (default: $NEWSWATCH_CONFIG, else config/settings.toml).")
-@click.option("--warehouse", type=click.Path(dir_okay=False), default=None,
-              help="DuckDB warehouse file (default: $NEWSWATCH_WAREHOUSE, else [warehouse] path).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-              help="Log line format (default: [log] format).")
+@click.group(
+    cls=NewswatchGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Settings file (default: $NEWSWATCH_CONFIG, else config/settings.toml).",
+)
+@click.option(
+    "--warehouse",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="DuckDB warehouse file (default: $NEWSWATCH_WAREHOUSE, else [warehouse] path).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log line format (default: [log] format).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="newswatch", prog_name="newswatch")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, warehouse: str | None,
-        log_format: str | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    warehouse: str | None,
+    log_format: str | None,
+    verbose: bool,
+) -> None:
     """newswatch: poll news feeds, extract, embed, deduplicate, tag and store articles in DuckDB."""
     app = App(config_path=config_path, warehouse_path=warehouse)
     ctx.obj = app
@@ -51,10 +71,24 @@ def _register() -> None:
         watch,
     )
 
-    for command in (core.init, core.config_cmd, core.sql, status.status, feeds.feeds,
-                    ingest.ingest, daemon.run, digest.digest, topics.retag, topics.explain,
-                    dedup.dedup, export.export, watch.entities, watch.alerts, search.search,
-                    backfill.backfill):
+    for command in (
+        core.init,
+        core.config_cmd,
+        core.sql,
+        status.status,
+        feeds.feeds,
+        ingest.ingest,
+        daemon.run,
+        digest.digest,
+        topics.retag,
+        topics.explain,
+        dedup.dedup,
+        export.export,
+        watch.entities,
+        watch.alerts,
+        search.search,
+        backfill.backfill,
+    ):
         cli.add_command(command)
 
 

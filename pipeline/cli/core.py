@@ -51,10 +51,12 @@ def init(app: App) -> None:
         console.print(f"cross-lingual: {led} stored article(s) given a multilingual lead vector")
     for name in result.missing:
         console.print(f"[yellow]note:[/] seed {name} is stored but its file is gone; kept")
-    click.echo(f"warehouse {warehouse.path}: {len(applied)} migration(s) applied; seeds: "
-               f"{len(result.added)} added, {len(result.updated)} updated, "
-               f"{len(result.unchanged)} unchanged; feeds: {feeds.added} added, "
-               f"{feeds.updated} updated, {feeds.removed} no longer listed")
+    click.echo(
+        f"warehouse {warehouse.path}: {len(applied)} migration(s) applied; seeds: "
+        f"{len(result.added)} added, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged; feeds: {feeds.added} added, "
+        f"{feeds.updated} updated, {feeds.removed} no longer listed"
+    )
 
 
 @click.command("config")
@@ -68,26 +70,46 @@ def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> No
     # The warehouse's own files first: refusing them is the point, whatever their extension.
     refuse_warehouse_files(output, app.warehouse.path)
     if export_format(output) is None:
-        raise click.BadParameter(f"{output.name}: the format follows the extension, one of "
-                                 f"{', '.join(EXPORT_FORMATS)}", ctx=ctx, param_hint="'--output'")
+        raise click.BadParameter(
+            f"{output.name}: the format follows the extension, one of {', '.join(EXPORT_FORMATS)}",
+            ctx=ctx,
+            param_hint="'--output'",
+        )
     if ctx.get_parameter_source("fmt") is ParameterSource.COMMANDLINE:
-        raise click.UsageError("--format is for stdout; with --output the file's extension "
-                               "sets the format", ctx=ctx)
+        raise click.UsageError(
+            "--format is for stdout; with --output the file's extension sets the format", ctx=ctx
+        )
     check_destination(output, force=force)
 
 
 @click.command()
 @click.argument("query")
 @format_option()
-@click.option("--max-width", type=int, default=80, show_default=True,
-              help="Longest cell shown in table format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the result to this .csv, .json or .parquet file instead of stdout.")
+@click.option(
+    "--max-width",
+    type=int,
+    default=80,
+    show_default=True,
+    help="Longest cell shown in table format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result to this .csv, .json or .parquet file instead of stdout.",
+)
 @click.option("--force", is_flag=True, help="Let --output replace an existing file.")
 @click.pass_context
 @pass_app
-def sql(app: App, ctx: click.Context, query: str, fmt: str, max_width: int,
-        output: Path | None, force: bool) -> None:
+def sql(
+    app: App,
+    ctx: click.Context,
+    query: str,
+    fmt: str,
+    max_width: int,
+    output: Path | None,
+    force: bool,
+) -> None:
     """Run a read-only SQL QUERY against the warehouse (it can reach no other file)."""
     if output is not None:
         _check_output(ctx, app, output, force)

@@ -9,13 +9,17 @@ from pipeline.cli.app import App, pass_app
 
 
 @click.command()
-@click.option("--rebuild", is_flag=True,
-              help="Recompute duplicates and stories of every stored article.")
-@click.option("--verify", is_flag=True,
-              help="Check that every stored duplicate overlaps the article its duplicate_of names, "
-                   "with the current [dedup] settings; list those that do not and exit 1. After "
-                   "a threshold change, run --rebuild first: decisions made under the old "
-                   "thresholds are checked against the new ones.")
+@click.option(
+    "--rebuild", is_flag=True, help="Recompute duplicates and stories of every stored article."
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check that every stored duplicate overlaps the article its duplicate_of names, "
+    "with the current [dedup] settings; list those that do not and exit 1. After "
+    "a threshold change, run --rebuild first: decisions made under the old "
+    "thresholds are checked against the new ones.",
+)
 @pass_app
 def dedup(app: App, rebuild: bool, verify: bool) -> None:
     """Recompute or check duplicate and story decisions (give --rebuild or --verify)."""
@@ -39,11 +43,14 @@ def _rebuild(app: App) -> None:
         services.warehouse.check_current()
         with Progress(transient=True, disable=None) as progress:
             task = progress.add_task("deduplicating", total=None)
-            stats = rebuild_dedup(services, lambda done, total: progress.update(
-                task, completed=done, total=total))
-    click.echo(f"{stats['articles']} articles: {stats['duplicates']} duplicates, "
-               f"{stats['stories']} stories ({stats['merges']} merged into others); "
-               f"{stats['changed']} decisions changed")
+            stats = rebuild_dedup(
+                services, lambda done, total: progress.update(task, completed=done, total=total)
+            )
+    click.echo(
+        f"{stats['articles']} articles: {stats['duplicates']} duplicates, "
+        f"{stats['stories']} stories ({stats['merges']} merged into others); "
+        f"{stats['changed']} decisions changed"
+    )
 
 
 def _verify(app: App) -> None:
@@ -61,10 +68,13 @@ def _verify(app: App) -> None:
         if v.overlap is None:
             figures = "duplicate_of names no stored article"
         else:
-            figures = (f"jaccard {v.overlap.jaccard:.3f}, contained {v.overlap.contained:.3f}, "
-                       f"contains {v.overlap.contains:.3f}")
+            figures = (
+                f"jaccard {v.overlap.jaccard:.3f}, contained {v.overlap.contained:.3f}, "
+                f"contains {v.overlap.contains:.3f}"
+            )
         kind = v.kind or "-"
         click.echo(f"article {v.id}: duplicate_of {v.duplicate_of}, kind {kind}: {figures}")
     raise OverlapInvariantError(
         f"{len(result.violations)} of {result.checked} duplicates do not overlap the article "
-        f"their duplicate_of names (`newswatch dedup --rebuild` recomputes them)")
+        f"their duplicate_of names (`newswatch dedup --rebuild` recomputes them)"
+    )

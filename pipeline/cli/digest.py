@@ -12,15 +12,30 @@ from pipeline.errors import NewswatchError
 
 
 @click.command()
-@click.option("--week", default=None, metavar="YYYY-Www",
-              help="ISO week in [schedule] timezone (default: the last complete week).")
-@click.option("--send", "send_it", is_flag=True,
-              help="Deliver it: by SMTP, or to the outbox when no SMTP host is set.")
-@click.option("--preview", type=click.Path(dir_okay=False), default=None,
-              help="Write a standalone HTML file to look at in a browser.")
-@click.option("--force", is_flag=True,
-              help="With --send: deliver even if already sent, or before the week has ended "
-                   "(then it is not marked sent).")
+@click.option(
+    "--week",
+    default=None,
+    metavar="YYYY-Www",
+    help="ISO week in [schedule] timezone (default: the last complete week).",
+)
+@click.option(
+    "--send",
+    "send_it",
+    is_flag=True,
+    help="Deliver it: by SMTP, or to the outbox when no SMTP host is set.",
+)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a standalone HTML file to look at in a browser.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="With --send: deliver even if already sent, or before the week has ended "
+    "(then it is not marked sent).",
+)
 @pass_app
 def digest(app: App, week: str | None, send_it: bool, preview: str | None, force: bool) -> None:
     """Build the weekly digest; print it as text unless --send or --preview is given."""
@@ -40,16 +55,20 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
         raise click.UsageError("use either --send or --preview")
     settings = app.settings
     now = datetime.now(timezone.utc)
-    target = week_of(week, settings.schedule.timezone) if week else last_complete_week(
-        now, settings.schedule.timezone)
+    target = (
+        week_of(week, settings.schedule.timezone)
+        if week
+        else last_complete_week(now, settings.schedule.timezone)
+    )
     if send_it:
         # deliver_digest refuses too; checking first spares the writer lock and a failed run row.
         if not force:
             try:
                 ensure_week_ended(target, now)
             except WeekNotEndedError as exc:
-                raise WeekNotEndedError(f"{exc}; --force sends it now without marking it "
-                                        f"sent") from None
+                raise WeekNotEndedError(
+                    f"{exc}; --force sends it now without marking it sent"
+                ) from None
         result = digest_job(settings, app.warehouse, week=target.label, force=force, now=now)
         outcome = result.detail
         if outcome is None:
@@ -59,10 +78,10 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
         messages = {
             "sent": f"digest {outcome.week} sent to {', '.join(settings.digest.recipients)}",
             "written": f"no SMTP host set: digest {outcome.week} written to "
-                       f"{', '.join(outcome.files)}",
+            f"{', '.join(outcome.files)}",
             "already_sent": f"digest {outcome.week} was already sent; --force sends it again",
             "skipped_empty": f"nothing new in {outcome.week}; no digest (digest.send_empty is "
-                             f"false)",
+            f"false)",
         }
         line = messages.get(outcome.status, outcome.status)
         if not outcome.week_ended:

@@ -12,8 +12,12 @@ from pipeline.cli.app import App, pass_app
 
 @click.command("export")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m"]), default=None,
-              help="Rewrite only the months from this date on (YYYY-MM-DD or YYYY-MM).")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m"]),
+    default=None,
+    help="Rewrite only the months from this date on (YYYY-MM-DD or YYYY-MM).",
+)
 @click.option("--embeddings", is_flag=True, help="Also write the article vectors.")
 @pass_app
 def export(app: App, directory: Path, since: datetime | None, embeddings: bool) -> None:
@@ -23,8 +27,12 @@ def export(app: App, directory: Path, since: datetime | None, embeddings: bool) 
 
     warehouse = app.warehouse
     warehouse.check_current()
-    result = export_parquet(warehouse, directory, embeddings=embeddings,
-                            since=since.replace(tzinfo=timezone.utc) if since else None)
+    result = export_parquet(
+        warehouse,
+        directory,
+        embeddings=embeddings,
+        since=since.replace(tzinfo=timezone.utc) if since else None,
+    )
     for name, rows in result.rows.items():
         months = result.months.get(name, ())
         span = f"{months[0]} to {months[-1]}" if months else "no month"

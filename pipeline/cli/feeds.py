@@ -37,25 +37,45 @@ def list_feeds(app: App, fmt: str) -> None:
         columns = list(rows[0]) if rows else ["url"]
         emit(columns, [[r[c] for c in columns] for r in rows], fmt)
         return
-    render_table(["feed", "health", "errors", "last poll", "next poll", "last error"],
-                 [(f"{r['title']}\n{r['url']}" + (f"\nmoved to {r['moved_to']}"
-                                                  if r["moved_to"] else "")
-                   + ("\nallow_private: its links may be private addresses"
-                      if r["allow_private"] else ""),
-                   r["health"], r["errors"], _when(r["last_polled_at"]),
-                   _when(r["next_poll_at"]), r["last_error"] or "") for r in rows],
-                 title=f"{len(rows)} feeds in {app.settings.feeds.file}", max_width=70)
+    render_table(
+        ["feed", "health", "errors", "last poll", "next poll", "last error"],
+        [
+            (
+                f"{r['title']}\n{r['url']}"
+                + (f"\nmoved to {r['moved_to']}" if r["moved_to"] else "")
+                + (
+                    "\nallow_private: its links may be private addresses"
+                    if r["allow_private"]
+                    else ""
+                ),
+                r["health"],
+                r["errors"],
+                _when(r["last_polled_at"]),
+                _when(r["next_poll_at"]),
+                r["last_error"] or "",
+            )
+            for r in rows
+        ],
+        title=f"{len(rows)} feeds in {app.settings.feeds.file}",
+        max_width=70,
+    )
 
 
 @feeds.command("add")
 @click.argument("url")
 @click.option("--title", default=None, help="Display title.")
-@click.option("--interval", "interval_s", type=click.IntRange(1, 7 * 86400), default=None,
-              help="Poll interval in seconds (default: [feeds] default_interval_s).")
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.IntRange(1, 7 * 86400),
+    default=None,
+    help="Poll interval in seconds (default: [feeds] default_interval_s).",
+)
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
 @pass_app
-def add(app: App, url: str, title: str | None, interval_s: int | None,
-        tags: tuple[str, ...]) -> None:
+def add(
+    app: App, url: str, title: str | None, interval_s: int | None, tags: tuple[str, ...]
+) -> None:
     """Add a feed URL (or a local file path) to the feeds file."""
     from pipeline.feeds.config import add_feeds
 
@@ -93,8 +113,10 @@ def import_opml(app: App, opml_file: str) -> None:
 
     found = parse_opml(Path(opml_file).read_bytes())
     added = add_feeds(app.settings.feeds.file, found)
-    click.echo(f"{len(found)} feeds in {opml_file}: {len(added)} added, "
-               f"{len(found) - len(added)} already listed")
+    click.echo(
+        f"{len(found)} feeds in {opml_file}: {len(added)} added, "
+        f"{len(found) - len(added)} already listed"
+    )
 
 
 @feeds.command("export")
@@ -104,8 +126,9 @@ def export_opml(app: App, opml_file: str | None) -> None:
     """Write the feeds as OPML to a file (default: standard output)."""
     from pipeline.feeds.config import load_feeds, render_opml
 
-    text = render_opml(load_feeds(app.settings.feeds.file,
-                                  missing_ok=app.settings.feeds.allow_missing))
+    text = render_opml(
+        load_feeds(app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)
+    )
     if opml_file:
         Path(opml_file).write_text(text, encoding="utf-8")
         click.echo(f"wrote {opml_file}", err=True)
@@ -122,8 +145,10 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     from pipeline.feeds.poll import poll_feed
     from pipeline.net.http import Fetcher
 
-    targets = list(urls) or [f.url for f in load_feeds(
-        app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)]
+    targets = list(urls) or [
+        f.url
+        for f in load_feeds(app.settings.feeds.file, missing_ok=app.settings.feeds.allow_missing)
+    ]
     if not targets:
         raise NewswatchError(f"no feeds listed in {app.settings.feeds.file}")
     now = datetime.now(timezone.utc)
@@ -131,16 +156,36 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     async def run():
         async with Fetcher(app.settings.http) as fetcher:
             # Unconditional fetches: a check must not depend on (or change) the stored state.
-            return await asyncio.gather(*(poll_feed(fetcher, FeedState(id=i, url=u, config_url=u),
-                                                    app.settings.feeds, now)
-                                          for i, u in enumerate(targets)))
+            return await asyncio.gather(
+                *(
+                    poll_feed(
+                        fetcher, FeedState(id=i, url=u, config_url=u), app.settings.feeds, now
+                    )
+                    for i, u in enumerate(targets)
+                )
+            )
 
     outcomes = asyncio.run(run())
-    rows = [(u, o.status, o.http_status or "", len(o.entries),
-             f"{o.error_kind}: {o.error_message}" if o.error_kind else (o.bozo_reason or ""))
-            for u, o in zip(targets, outcomes)]
-    render_table(["feed", "status", "http", "entries", "problem"], rows,
-                 title="feed check (nothing stored)", console=Console(), max_width=70)
+    rows = [
+        (
+            u,
+            o.status,
+            o.http_status or "",
+            len(o.entries),
+            f"{o.error_kind}: {o.error_message}" if o.error_kind else (o.bozo_reason or ""),
+        )
+        for u, o in zip(targets, outcomes)
+    ]
+    render_table(
+        ["feed", "status", "http", "entries", "problem"],
+        rows,
+        title="feed check (nothing stored)",
+        console=Console(),
+        max_width=70,
+    )
     if any(o.status in ("error", "gone") for o in outcomes):
-        click.echo(f"{sum(o.status in ('error', 'gone') for o in outcomes)} of {len(outcomes)} "
-                   f"feeds failed", err=True)
+        click.echo(
+            f"{sum(o.status in ('error', 'gone') for o in outcomes)} of {len(outcomes)} "
+            f"feeds failed",
+            err=True,
+        )

@@ -20,8 +20,14 @@ FORMATS = ("table", "csv", "json")
 
 def format_option(*choices: str, help: str = "Output format on stdout.") -> Any:
     """The --format option every listing command shares (table by default)."""
-    return click.option("--format", "fmt", type=click.Choice(list(choices or FORMATS)),
-                        default="table", show_default=True, help=help)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices or FORMATS)),
+        default="table",
+        show_default=True,
+        help=help,
+    )
 
 
 def plain(value: Any) -> Any:
@@ -52,11 +58,18 @@ def _cell(value: Any, max_width: int) -> str:
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
 
-def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
-                 max_width: int = 80, console: Console | None = None) -> None:
+def render_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    title: str | None = None,
+    max_width: int = 80,
+    console: Console | None = None,
+) -> None:
     """Print rows as a table (cells are plain text: a stored title's brackets are not markup)."""
-    table = Table(title=Text(title) if title is not None else None, show_lines=False,
-                  header_style="bold")
+    table = Table(
+        title=Text(title) if title is not None else None, show_lines=False, header_style="bold"
+    )
     for name in columns:
         table.add_column(Text(name), overflow="fold")
     for row in rows:
@@ -70,19 +83,32 @@ def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_cell(v, 10**9) if isinstance(plain(v), (list, dict)) else
-                         ("" if v is None else plain(v)) for v in row])
+        writer.writerow(
+            [
+                _cell(v, 10**9)
+                if isinstance(plain(v), (list, dict))
+                else ("" if v is None else plain(v))
+                for v in row
+            ]
+        )
     return buf.getvalue()
 
 
 def to_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as a JSON array of objects."""
-    return json.dumps([{c: plain(v) for c, v in zip(columns, row)} for row in rows],
-                      ensure_ascii=False, indent=2)
+    return json.dumps(
+        [{c: plain(v) for c, v in zip(columns, row)} for row in rows], ensure_ascii=False, indent=2
+    )
 
 
-def emit(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
-         title: str | None = None, max_width: int = 80) -> None:
+def emit(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: str,
+    *,
+    title: str | None = None,
+    max_width: int = 80,
+) -> None:
     """Print rows on stdout as a table, CSV or JSON."""
     if fmt == "csv":
         click.echo(to_csv(columns, rows), nl=False)

@@ -25,10 +25,15 @@ class RichReporter(Reporter):
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._progress = Progress(TextColumn("{task.description:<18}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=False,
-                                  disable=not self.enabled)
+        self._progress = Progress(
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
+            disable=not self.enabled,
+        )
         self._tasks: dict[str, int] = {}
 
     def __enter__(self) -> "RichReporter":
@@ -62,12 +67,18 @@ class BackfillBar:
 
     def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._progress = Progress(TextColumn("backfill"), BarColumn(),
-                                  TextColumn("{task.fields[files]} files"),
-                                  TextColumn("{task.fields[pages]} pages"),
-                                  TextColumn("{task.fields[rate]:.1f} pages/s"),
-                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                  console=Console(stderr=True), disable=not self.enabled)
+        self._progress = Progress(
+            TextColumn("backfill"),
+            BarColumn(),
+            TextColumn("{task.fields[files]} files"),
+            TextColumn("{task.fields[pages]} pages"),
+            TextColumn("{task.fields[rate]:.1f} pages/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            disable=not self.enabled,
+        )
         self._task: int | None = None
         self._pages = 0
         self._files = 0
@@ -83,8 +94,9 @@ class BackfillBar:
     def begin(self, files: int, total_bytes: int) -> None:
         """The files to read and their total size."""
         self._t0 = time.monotonic()
-        self._task = self._progress.add_task("backfill", total=max(total_bytes, 1),
-                                             files=f"0/{files}", pages=0, rate=0.0)
+        self._task = self._progress.add_task(
+            "backfill", total=max(total_bytes, 1), files=f"0/{files}", pages=0, rate=0.0
+        )
         self._total_files = files
 
     def file_done(self, size: int, pages: int) -> None:
@@ -94,5 +106,10 @@ class BackfillBar:
         self._files += 1
         self._pages += pages
         rate = self._pages / max(time.monotonic() - self._t0, 1e-6)
-        self._progress.update(self._task, advance=size, files=f"{self._files}/{self._total_files}",
-                              pages=self._pages, rate=rate)
+        self._progress.update(
+            self._task,
+            advance=size,
+            files=f"{self._files}/{self._total_files}",
+            pages=self._pages,
+            rate=rate,
+        )

@@ -83,14 +83,19 @@ def _warehouse_file(dest: Path, warehouse: Path) -> str | None:
     target = Path(os.path.realpath(dest))
     # DuckDB names its WAL after the path it was given, so when the warehouse path is a
     # symlink its side files sit beside the link; the file itself is where the link points.
-    bases = {Path(os.path.realpath(warehouse)),
-             Path(os.path.realpath(warehouse.parent)) / warehouse.name}
+    bases = {
+        Path(os.path.realpath(warehouse)),
+        Path(os.path.realpath(warehouse.parent)) / warehouse.name,
+    }
     candidates = [target]
     if target.exists():
         # The same file under another name (a hard link, a bind mount).
-        candidates += [existing for base in bases
-                       for existing in base.parent.glob(f"{glob.escape(base.name)}*")
-                       if os.path.samefile(existing, target)]
+        candidates += [
+            existing
+            for base in bases
+            for existing in base.parent.glob(f"{glob.escape(base.name)}*")
+            if os.path.samefile(existing, target)
+        ]
     for path in candidates:
         for base in bases:
             if path == base:
@@ -104,8 +109,9 @@ def _side_file_of(path: Path, warehouse: Path) -> bool:
     if path.parent != warehouse.parent:
         return False
     name, base = path.name, warehouse.name
-    return (name in {base + suffix for suffix in _SIDE_SUFFIXES}
-            or (name.startswith(base + ".") and name.endswith(".lock")))
+    return name in {base + suffix for suffix in _SIDE_SUFFIXES} or (
+        name.startswith(base + ".") and name.endswith(".lock")
+    )
 
 
 def _umask() -> int:
@@ -121,10 +127,15 @@ def _write_csv(table: Any, path: Path) -> None:
     # Arrow's CSV writer takes flat columns only; lists, structs and maps go in as JSON text,
     # bytes as hex, as `--format csv` prints them.
     for i, field in enumerate(table.schema):
-        if pa.types.is_nested(field.type) or pa.types.is_binary(field.type) \
-                or pa.types.is_large_binary(field.type):
-            text = [None if v is None else _text(v)
-                    for v in table.column(i).to_pylist(maps_as_pydicts="lossy")]
+        if (
+            pa.types.is_nested(field.type)
+            or pa.types.is_binary(field.type)
+            or pa.types.is_large_binary(field.type)
+        ):
+            text = [
+                None if v is None else _text(v)
+                for v in table.column(i).to_pylist(maps_as_pydicts="lossy")
+            ]
             table = table.set_column(i, field.name, pa.array(text, pa.string()))
     pacsv.write_csv(table, str(path))
 
@@ -135,8 +146,7 @@ def _text(value: Any) -> str:
 
 
 def _write_json(table: Any, path: Path) -> None:
-    columns = [table.column(i).to_pylist(maps_as_pydicts="lossy")
-               for i in range(table.num_columns)]
+    columns = [table.column(i).to_pylist(maps_as_pydicts="lossy") for i in range(table.num_columns)]
     path.write_text(to_json(table.column_names, list(zip(*columns))) + "\n", encoding="utf-8")
 
 
@@ -147,4 +157,7 @@ def _write_parquet(table: Any, path: Path) -> None:
 
 
 _WRITERS: dict[str, Callable[[Any, Path], None]] = {
-    "csv": _write_csv, "json": _write_json, "parquet": _write_parquet}
+    "csv": _write_csv,
+    "json": _write_json,
+    "parquet": _write_parquet,
+}

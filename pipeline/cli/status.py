@@ -46,49 +46,92 @@ def render_status(report: StatusReport, console: Console) -> None:
     d = report.daemon
     if report.daemon_alive:
         running = f", running {d.get('running_job')}" if d.get("running_job") else ""
-        console.print(f"[bold]daemon[/] running: pid {d.get('pid')} on {d.get('host')} since "
-                      f"{_when(d.get('started_at'))}{running}")
-        jobs = [(j.get("name", k), _when(j.get("next_run_at")))
-                for k, j in sorted(d.get("jobs", {}).items(),
-                                   key=lambda kv: kv[1].get("next_run_at") or "")]
+        console.print(
+            f"[bold]daemon[/] running: pid {d.get('pid')} on {d.get('host')} since "
+            f"{_when(d.get('started_at'))}{running}"
+        )
+        jobs = [
+            (j.get("name", k), _when(j.get("next_run_at")))
+            for k, j in sorted(
+                d.get("jobs", {}).items(), key=lambda kv: kv[1].get("next_run_at") or ""
+            )
+        ]
         render_table(["job", "next run"], jobs, title="next scheduled jobs", console=console)
     else:
-        console.print("[bold]daemon[/] not running" +
-                      (f" (last seen {_when(d.get('updated_at'))})" if d else ""))
+        console.print(
+            "[bold]daemon[/] not running"
+            + (f" (last seen {_when(d.get('updated_at'))})" if d else "")
+        )
     if report.cross_lingual:
         console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
 
     healthy = sum(1 for f in report.feeds if f["health"] == "healthy")
     failing = [f for f in report.feeds if f["health"] in ("failing", "disabled")]
-    console.print(f"[bold]feeds[/] {len(report.feeds)}: {healthy} healthy, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'failing')} failing, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'disabled')} disabled, "
-                  f"{sum(1 for f in report.feeds if f['health'] == 'new')} not polled yet")
+    console.print(
+        f"[bold]feeds[/] {len(report.feeds)}: {healthy} healthy, "
+        f"{sum(1 for f in report.feeds if f['health'] == 'failing')} failing, "
+        f"{sum(1 for f in report.feeds if f['health'] == 'disabled')} disabled, "
+        f"{sum(1 for f in report.feeds if f['health'] == 'new')} not polled yet"
+    )
     if failing:
-        render_table(["feed", "health", "errors", "last error", "next poll"],
-                     [(f["title"] or f["url"], f["health"], f["error_count"],
-                       f"{f['last_error_kind'] or ''}: {f['disabled_reason'] or f['last_error'] or ''}",
-                       _when(f["next_poll_at"])) for f in failing],
-                     title="feeds needing attention", console=console, max_width=60)
+        render_table(
+            ["feed", "health", "errors", "last error", "next poll"],
+            [
+                (
+                    f["title"] or f["url"],
+                    f["health"],
+                    f["error_count"],
+                    f"{f['last_error_kind'] or ''}: {f['disabled_reason'] or f['last_error'] or ''}",
+                    _when(f["next_poll_at"]),
+                )
+                for f in failing
+            ],
+            title="feeds needing attention",
+            console=console,
+            max_width=60,
+        )
     if report.runs:
-        render_table(["job", "started", "status", "seconds", "counts / error"],
-                     [(r["job"], _when(r["started_at"]), r["status"],
-                       f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
-                       if r["finished_at"] else "", r["error"] or _short_counts(r["counts"]))
-                      for r in report.runs], title="last runs", console=console, max_width=70)
+        render_table(
+            ["job", "started", "status", "seconds", "counts / error"],
+            [
+                (
+                    r["job"],
+                    _when(r["started_at"]),
+                    r["status"],
+                    f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
+                    if r["finished_at"]
+                    else "",
+                    r["error"] or _short_counts(r["counts"]),
+                )
+                for r in report.runs
+            ],
+            title="last runs",
+            console=console,
+            max_width=70,
+        )
     _render_alerts(report.alerts, console)
     wa = report.week_articles
-    console.print(f"[bold]this week[/] {wa.get('stored', 0)} articles stored: "
-                  f"{wa.get('originals', 0)} originals, {wa.get('duplicates', 0)} duplicates, "
-                  f"{wa.get('off_topic', 0)} off-topic")
+    console.print(
+        f"[bold]this week[/] {wa.get('stored', 0)} articles stored: "
+        f"{wa.get('originals', 0)} originals, {wa.get('duplicates', 0)} duplicates, "
+        f"{wa.get('off_topic', 0)} off-topic"
+    )
     if report.week_topics:
-        render_table(["topic", "articles", "stories"],
-                     [(t, c["articles"], c["stories"]) for t, c in report.week_topics.items()],
-                     title="articles this week per topic", console=console)
-    render_table(["source", "articles"], sorted(report.by_source.items()),
-                 title="articles per source", console=console)
-    render_table(["table", "rows"], sorted(report.tables.items()), title="rows per table",
-                 console=console)
+        render_table(
+            ["topic", "articles", "stories"],
+            [(t, c["articles"], c["stories"]) for t, c in report.week_topics.items()],
+            title="articles this week per topic",
+            console=console,
+        )
+    render_table(
+        ["source", "articles"],
+        sorted(report.by_source.items()),
+        title="articles per source",
+        console=console,
+    )
+    render_table(
+        ["table", "rows"], sorted(report.tables.items()), title="rows per table", console=console
+    )
 
 
 def _render_alerts(alerts: dict[str, Any], console: Console) -> None:
@@ -96,15 +139,30 @@ def _render_alerts(alerts: dict[str, Any], console: Console) -> None:
         return
     c = alerts.get("counts", {})
     checks = f", {alerts['checks']} waiting for a saved search" if alerts.get("checks") else ""
-    console.print(f"[bold]alerts[/] {c.get('pending', 0)} pending, {c.get('failed', 0)} failed, "
-                  f"{c.get('sent', 0)} sent{checks}", highlight=False)
+    console.print(
+        f"[bold]alerts[/] {c.get('pending', 0)} pending, {c.get('failed', 0)} failed, "
+        f"{c.get('sent', 0)} sent{checks}",
+        highlight=False,
+    )
     if alerts.get("deliveries"):
-        render_table(["alert", "rule", "channel", "status", "tries", "next try", "last error"],
-                     [(d["alert_id"], d["rule"], d["channel"], d["status"], d["attempts"],
-                       _when(d["next_attempt_at"]), d["last_error"] or "")
-                      for d in alerts["deliveries"]],
-                     title="alerts not delivered (`newswatch alerts replay ID` sends one again)",
-                     console=console, max_width=60)
+        render_table(
+            ["alert", "rule", "channel", "status", "tries", "next try", "last error"],
+            [
+                (
+                    d["alert_id"],
+                    d["rule"],
+                    d["channel"],
+                    d["status"],
+                    d["attempts"],
+                    _when(d["next_attempt_at"]),
+                    d["last_error"] or "",
+                )
+                for d in alerts["deliveries"]
+            ],
+            title="alerts not delivered (`newswatch alerts replay ID` sends one again)",
+            console=console,
+            max_width=60,
+        )
 
 
 def _short_counts(counts: Any) -> str:
@@ -112,6 +170,15 @@ def _short_counts(counts: Any) -> str:
         data = json.loads(counts) if isinstance(counts, str) else (counts or {})
     except ValueError:
         return str(counts)
-    keep = ("articles_new", "feeds_polled", "feeds_failed", "duplicates", "alerts_raised",
-            "alerts_failed", "outcome", "week", "polls_pruned")
+    keep = (
+        "articles_new",
+        "feeds_polled",
+        "feeds_failed",
+        "duplicates",
+        "alerts_raised",
+        "alerts_failed",
+        "outcome",
+        "week",
+        "polls_pruned",
+    )
     return ", ".join(f"{k}={data[k]}" for k in keep if k in data) or ""

@@ -25,8 +25,9 @@ def retag(app: App) -> None:
         services.warehouse.check_current()
         with Progress(transient=True, disable=None) as progress:
             task = progress.add_task("re-tagging", total=None)
-            changes = retag_all(services, lambda done, total: progress.update(
-                task, completed=done, total=total))
+            changes = retag_all(
+                services, lambda done, total: progress.update(task, completed=done, total=total)
+            )
     if not changes.topics and not changes.entities:
         click.echo("retag: no tag changed")
         return
@@ -48,29 +49,51 @@ def explain(app: App, article_id: int) -> None:
     found = explain_article(Services(app.settings), article_id)
     info = found.article
     console = Console()
-    console.print(f"[bold]{info['title']}[/]  (id {info['id']}, {info['source']})",
-                  highlight=False)
+    console.print(f"[bold]{info['title']}[/]  (id {info['id']}, {info['source']})", highlight=False)
     console.print(f"{info['url']}", highlight=False)
     copy = f"duplicate of {info['duplicate_of']}" if info["duplicate_of"] else "original"
-    console.print(f"relevance to the seeds {info['relevance']:.3f}; "
-                  f"{'on-topic' if info['on_topic'] else 'off-topic'}; {copy}, "
-                  f"story {info['story_id']}")
+    console.print(
+        f"relevance to the seeds {info['relevance']:.3f}; "
+        f"{'on-topic' if info['on_topic'] else 'off-topic'}; {copy}, "
+        f"story {info['story_id']}"
+    )
     for line in story_lines(found.story):
         console.print(line, highlight=False, markup=False)
     for tag in found.tags:
         ev = tag.evidence
         source = f", from the {ev['meaning_from']}" if ev.get("meaning_from") else ""
-        console.print(f"\n[green]{tag.topic}[/] score {tag.score:.3f} "
-                      f"(meaning {ev.get('meaning')}{source}, words {ev.get('words')}, "
-                      f"threshold {ev.get('threshold')})")
+        console.print(
+            f"\n[green]{tag.topic}[/] score {tag.score:.3f} "
+            f"(meaning {ev.get('meaning')}{source}, words {ev.get('words')}, "
+            f"threshold {ev.get('threshold')})"
+        )
         console.print(f"  matched: {', '.join(tag.matched_terms)}", highlight=False)
         console.print(f"  passage: “{tag.passage}”", highlight=False)
     if not found.tags:
         console.print("\nno topic stored")
-    rows = [(t.topic, f"{t.score:.3f}", f"{t.threshold:.2f}", f"{t.meaning:.3f}",
-             f"{t.keyword_weight:.1f} / {t.min_keyword_weight:.1f}",
-             "yes" if t.context_ok else "no", ", ".join(t.terms) or "-")
-            for t in found.scores_now]
-    render_table(["topic", "score now", "threshold", "meaning", "keyword weight / needed",
-                  "context", "terms"], rows, title="scores with the current topics file",
-                 console=console)
+    rows = [
+        (
+            t.topic,
+            f"{t.score:.3f}",
+            f"{t.threshold:.2f}",
+            f"{t.meaning:.3f}",
+            f"{t.keyword_weight:.1f} / {t.min_keyword_weight:.1f}",
+            "yes" if t.context_ok else "no",
+            ", ".join(t.terms) or "-",
+        )
+        for t in found.scores_now
+    ]
+    render_table(
+        [
+            "topic",
+            "score now",
+            "threshold",
+            "meaning",
+            "keyword weight / needed",
+            "context",
+            "terms",
+        ],
+        rows,
+        title="scores with the current topics file",
+        console=console,
+    )

@@ -18,8 +18,9 @@ def _since(value: str | None) -> datetime | None:
         return None
     match = re.fullmatch(r"(\d+)\s*([hdw])", value.strip().lower())
     if not match:
-        raise click.BadParameter(f"{value!r}: use a number of hours, days or weeks: 12h, 30d, 4w",
-                                 param_hint="'--since'")
+        raise click.BadParameter(
+            f"{value!r}: use a number of hours, days or weeks: 12h, 30d, 4w", param_hint="'--since'"
+        )
     hours = int(match[1]) * {"h": 1, "d": 24, "w": 168}[match[2]]
     return datetime.now(timezone.utc) - timedelta(hours=hours)
 
@@ -27,8 +28,9 @@ def _since(value: str | None) -> datetime | None:
 @click.command()
 @click.argument("name", required=False)
 @click.option("--since", metavar="AGE", help="Only articles stored in the last AGE (12h, 30d, 4w).")
-@click.option("--limit", type=int, default=20, show_default=True,
-              help="Articles listed for one entity.")
+@click.option(
+    "--limit", type=int, default=20, show_default=True, help="Articles listed for one entity."
+)
 @format_option()
 @pass_app
 def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str) -> None:
@@ -41,18 +43,37 @@ def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str
     with app.warehouse.connect(read_only=True, wait_s=30) as db:
         if name is not None:
             entity = watchlist.entity(name) or next(
-                (e for e in watchlist.entities if e.name.casefold() == name.casefold()), None)
+                (e for e in watchlist.entities if e.name.casefold() == name.casefold()), None
+            )
             target = entity.name if entity else name
-            rows = [r for r in entities_store.mentions_of(db, target, limit * 4)
-                    if start is None or r["published_at"] >= start][:limit]
+            rows = [
+                r
+                for r in entities_store.mentions_of(db, target, limit * 4)
+                if start is None or r["published_at"] >= start
+            ][:limit]
             if not rows and entity is None:
-                raise NewswatchError(f"{name!r} is not in the watchlist "
-                                 f"({watchlist.source or 'no watchlist file'}) and no stored "
-                                 f"article names it")
-            emit(["id", "published", "title", "source", "mentions", "copy of", "evidence"],
-                 [(r["id"], r["published_at"], r["title"], r["source_name"], r["mentions"],
-                   r["duplicate_of"], r["evidence"]) for r in rows], fmt,
-                 title=f"latest articles naming {target}")
+                raise NewswatchError(
+                    f"{name!r} is not in the watchlist "
+                    f"({watchlist.source or 'no watchlist file'}) and no stored "
+                    f"article names it"
+                )
+            emit(
+                ["id", "published", "title", "source", "mentions", "copy of", "evidence"],
+                [
+                    (
+                        r["id"],
+                        r["published_at"],
+                        r["title"],
+                        r["source_name"],
+                        r["mentions"],
+                        r["duplicate_of"],
+                        r["evidence"],
+                    )
+                    for r in rows
+                ],
+                fmt,
+                title=f"latest articles naming {target}",
+            )
             return
         counts = entities_store.entity_counts(db, start)
     names = list(watchlist.names) + sorted(set(counts) - set(watchlist.names))
@@ -60,11 +81,24 @@ def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str
     rows = []
     for n in order:
         e, c = watchlist.entity(n), counts.get(n, {})
-        rows.append((n, e.kind if e else "(not in watchlist)", ", ".join(e.tags) if e else "",
-                     c.get("articles", 0), c.get("stories", 0), c.get("last_seen"),
-                     c.get("latest_title") or ""))
-    emit(["entity", "kind", "tags", "articles", "stories", "last seen", "latest article"], rows,
-         fmt, title="watchlist entities" + (f" since {since}" if since else ""), max_width=60)
+        rows.append(
+            (
+                n,
+                e.kind if e else "(not in watchlist)",
+                ", ".join(e.tags) if e else "",
+                c.get("articles", 0),
+                c.get("stories", 0),
+                c.get("last_seen"),
+                c.get("latest_title") or "",
+            )
+        )
+    emit(
+        ["entity", "kind", "tags", "articles", "stories", "last seen", "latest article"],
+        rows,
+        fmt,
+        title="watchlist entities" + (f" since {since}" if since else ""),
+        max_width=60,
+    )
 
 
 @click.group()
@@ -95,28 +129,75 @@ def list_alerts(app: App, limit: int, fmt: str) -> None:
     rules = []
     for r in config.rules:
         missing = sorted({v for c in r.channels for v in config.channels[c].missing_env()})
-        state = ("disabled" if not r.enabled else "waiting for search" if r.name in config.waiting
-                 else f"needs {', '.join(missing)}" if missing else "active")
+        state = (
+            "disabled"
+            if not r.enabled
+            else "waiting for search"
+            if r.name in config.waiting
+            else f"needs {', '.join(missing)}"
+            if missing
+            else "active"
+        )
         counts = per_rule.get(r.name, {})
-        rules.append({"rule": r.name, "when": r.when.describe(), "channels": list(r.channels),
-                      "state": state, "sent": counts.get("sent", 0),
-                      "pending": counts.get("pending", 0), "failed": counts.get("failed", 0)})
+        rules.append(
+            {
+                "rule": r.name,
+                "when": r.when.describe(),
+                "channels": list(r.channels),
+                "state": state,
+                "sent": counts.get("sent", 0),
+                "pending": counts.get("pending", 0),
+                "failed": counts.get("failed", 0),
+            }
+        )
     if fmt == "json":
-        click.echo(json.dumps(plain({"file": config.source, "rules": rules, "alerts": recent}),
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                plain({"file": config.source, "rules": rules, "alerts": recent}),
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     if not rules:
         click.echo(f"no alert rules in {config.source or 'the alerts file'}")
     else:
-        render_table(["rule", "when", "channels", "state", "sent", "pending", "failed"],
-                     [(r["rule"], r["when"], ", ".join(r["channels"]), r["state"], r["sent"],
-                       r["pending"], r["failed"]) for r in rules],
-                     title=f"alert rules ({config.source})", max_width=70)
+        render_table(
+            ["rule", "when", "channels", "state", "sent", "pending", "failed"],
+            [
+                (
+                    r["rule"],
+                    r["when"],
+                    ", ".join(r["channels"]),
+                    r["state"],
+                    r["sent"],
+                    r["pending"],
+                    r["failed"],
+                )
+                for r in rules
+            ],
+            title=f"alert rules ({config.source})",
+            max_width=70,
+        )
     if recent:
-        render_table(["id", "raised", "rule", "story", "title", "status", "tries", "last error"],
-                     [(a["id"], a["created_at"], a["rule"], a["story_id"], a["title"],
-                       a["status"], a["attempts"], a["last_error"] or "") for a in recent],
-                     title="latest alerts", max_width=60)
+        render_table(
+            ["id", "raised", "rule", "story", "title", "status", "tries", "last error"],
+            [
+                (
+                    a["id"],
+                    a["created_at"],
+                    a["rule"],
+                    a["story_id"],
+                    a["title"],
+                    a["status"],
+                    a["attempts"],
+                    a["last_error"] or "",
+                )
+                for a in recent
+            ],
+            title="latest alerts",
+            max_width=60,
+        )
 
 
 @alerts.command("test")
@@ -150,5 +231,6 @@ def replay_alert(app: App, alert_id: int) -> None:
     for _, channel, status, detail in report.outcomes:
         click.echo(f"alert {alert_id} via {channel}: {status}: {detail}")
     if report.failed or report.retrying:
-        raise AlertError(f"alert {alert_id} was not delivered everywhere; `newswatch alerts "
-                         f"list` shows it")
+        raise AlertError(
+            f"alert {alert_id} was not delivered everywhere; `newswatch alerts list` shows it"
+        )

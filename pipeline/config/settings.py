@@ -81,9 +81,16 @@ ENV_ALERT_SECRET_PREFIX = "NEWSWATCH_ALERT_"
 #: The project's own `config/` folder (an editable install or a source checkout).
 PROJECT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
+
 def _type_name(tp: Any) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            Path: "a path (string)", list[str]: "a list of strings"}.get(tp, str(tp))
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        Path: "a path (string)",
+        list[str]: "a list of strings",
+    }.get(tp, str(tp))
 
 
 def _section_types(section_cls: type) -> dict[str, dataclasses.Field]:
@@ -154,14 +161,21 @@ def default_config_path(env: Mapping[str, str]) -> Path | None:
     """The settings file used when --config is not given: NEWSWATCH_CONFIG, ./config, the project's."""
     if env.get(ENV_CONFIG):
         return Path(env[ENV_CONFIG])
-    for candidate in (Path.cwd() / "config" / "settings.toml", PROJECT_CONFIG_DIR / "settings.toml"):
+    for candidate in (
+        Path.cwd() / "config" / "settings.toml",
+        PROJECT_CONFIG_DIR / "settings.toml",
+    ):
         if candidate.is_file():
             return candidate
     return None
 
 
-def load_settings(config_path: str | Path | None = None, *, warehouse: str | Path | None = None,
-                  env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(
+    config_path: str | Path | None = None,
+    *,
+    warehouse: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
     """Load, layer and validate the settings; raise ConfigError naming file, key and what is allowed."""
     env = dict(os.environ if env is None else env)
     explicit = config_path is not None or bool(env.get(ENV_CONFIG))
@@ -173,8 +187,11 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
         path = path.expanduser()
         if not path.is_file():
             origin = "--config" if config_path is not None else ENV_CONFIG
-            raise ConfigError(f"{path}: settings file not found (given by {origin})" if explicit
-                              else f"{path}: settings file not found")
+            raise ConfigError(
+                f"{path}: settings file not found (given by {origin})"
+                if explicit
+                else f"{path}: settings file not found"
+            )
         data = read_toml(path, "settings file")
         base = path.resolve().parent
         source = str(path)
@@ -182,8 +199,9 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
     for section, table in data.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{source}: unknown section [{section}]; known sections: "
-                              f"{', '.join(SECTIONS)}")
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; known sections: {', '.join(SECTIONS)}"
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         cls = SECTIONS[section]
@@ -191,11 +209,15 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
         for key, value in table.items():
             where = f"{source}: [{section}] {key}"
             if key not in declared:
-                raise ConfigError(f"{source}: unknown key [{section}] {key}; known keys: "
-                                  f"{', '.join(k for k, f in declared.items() if not f.metadata.get('secret'))}")
+                raise ConfigError(
+                    f"{source}: unknown key [{section}] {key}; known keys: "
+                    f"{', '.join(k for k, f in declared.items() if not f.metadata.get('secret'))}"
+                )
             if declared[key].metadata.get("secret"):
-                raise ConfigError(f"{where}: secrets are read only from the environment; remove it "
-                                  f"and set {ENV_SMTP_PASSWORD}")
+                raise ConfigError(
+                    f"{where}: secrets are read only from the environment; remove it "
+                    f"and set {ENV_SMTP_PASSWORD}"
+                )
             tp = _resolve_type(cls, key)
             value = _coerce(value, tp, where)
             _check_allowed(value, declared[key].metadata, where)
@@ -206,15 +228,23 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
             values[section][key] = value
 
     for name, raw in sorted(env.items()):
-        if not name.startswith(ENV_PREFIX) or name in _SPECIAL_ENV \
-                or name.startswith(ENV_ALERT_SECRET_PREFIX):
+        if (
+            not name.startswith(ENV_PREFIX)
+            or name in _SPECIAL_ENV
+            or name.startswith(ENV_ALERT_SECRET_PREFIX)
+        ):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         section, _, key = rest.partition("_")
-        if section not in SECTIONS or key not in _section_types(SECTIONS[section]) \
-                or _section_types(SECTIONS[section])[key].metadata.get("secret"):
-            raise ConfigError(f"environment {name}: unknown setting; use NEWSWATCH_<SECTION>_<KEY>, "
-                              f"e.g. NEWSWATCH_SCHEDULE_POLL_INTERVAL_S")
+        if (
+            section not in SECTIONS
+            or key not in _section_types(SECTIONS[section])
+            or _section_types(SECTIONS[section])[key].metadata.get("secret")
+        ):
+            raise ConfigError(
+                f"environment {name}: unknown setting; use NEWSWATCH_<SECTION>_<KEY>, "
+                f"e.g. NEWSWATCH_SCHEDULE_POLL_INTERVAL_S"
+            )
         cls = SECTIONS[section]
         tp = _resolve_type(cls, key)
         where = f"environment {name}"
@@ -245,8 +275,10 @@ def load_settings(config_path: str | Path | None = None, *, warehouse: str | Pat
 
 def with_overrides(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
     """Return a copy with some keys replaced, e.g. with_overrides(s, http={"concurrency": 4})."""
-    replaced = {name: dataclasses.replace(getattr(settings, name), **dict(changes))
-                for name, changes in sections.items()}
+    replaced = {
+        name: dataclasses.replace(getattr(settings, name), **dict(changes))
+        for name, changes in sections.items()
+    }
     return dataclasses.replace(settings, **replaced)
 
 

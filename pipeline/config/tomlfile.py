@@ -23,8 +23,9 @@ def array_of_tables(path: Path, data: dict[str, Any], key: str) -> list:
     """The one top-level array of tables a file holds (`[[key]]`); other keys are errors."""
     unknown = set(data) - {key}
     if unknown:
-        raise ConfigError(f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds "
-                          f"[[{key}]] tables")
+        raise ConfigError(
+            f"{path}: unknown top-level key {sorted(unknown)[0]!r}; the file holds [[{key}]] tables"
+        )
     items = data.get(key, [])
     if not isinstance(items, list):
         raise ConfigError(f"{path}: {key} must be an array of tables ([[{key}]])")

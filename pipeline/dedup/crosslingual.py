@@ -55,8 +55,9 @@ def unspaced(text: str, lang: str | None) -> bool:
     return len(UNSPACED_SCRIPT.findall(sample)) > 0.3 * max(1, len(sample.replace(" ", "")))
 
 
-def lead_of(title: str, text: str, lang: str | None, words: int = LEAD_WORDS,
-            chars: int = LEAD_CHARS) -> str:
+def lead_of(
+    title: str, text: str, lang: str | None, words: int = LEAD_WORDS, chars: int = LEAD_CHARS
+) -> str:
     """Title and the first words of the text, `words` words in all (`chars` non-space
     characters for unspaced languages); the title is left out when the text starts with it."""
     title = " ".join((title or "").split())
@@ -150,8 +151,9 @@ class LanguageMeans:
         """A language's mean: its stored leads and `PRIOR_WEIGHT` pseudo-leads of its prior."""
         key = base_lang(lang)
         n = self._count.get(key, 0)
-        return (self._sum.get(key, np.zeros(self.dim)) + PRIOR_WEIGHT * self.prior(key)) \
-            / (n + PRIOR_WEIGHT)
+        return (self._sum.get(key, np.zeros(self.dim)) + PRIOR_WEIGHT * self.prior(key)) / (
+            n + PRIOR_WEIGHT
+        )
 
     def center(self, vectors: np.ndarray, langs: Sequence[str | None]) -> np.ndarray:
         """Unit vectors after subtracting each one's language mean."""
@@ -192,11 +194,11 @@ class LeadBook:
         for name, fill in (("_ids", 0), ("_times", 0.0), ("_alive", False), ("_english", False)):
             old = getattr(self, name)
             new = np.full(size, fill, dtype=old.dtype)
-            new[:self._n] = old[:self._n]
+            new[: self._n] = old[: self._n]
             setattr(self, name, new)
         matrix = np.zeros((size, dim), np.float32)
         if self._n:
-            matrix[:self._n] = self._matrix[:self._n]
+            matrix[: self._n] = self._matrix[: self._n]
         self._matrix = matrix
 
     def add(self, article_id: int, lang: str | None, when: float, vector: np.ndarray) -> None:
@@ -205,7 +207,7 @@ class LeadBook:
             return
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
         if self._n and v.shape[0] != self._matrix.shape[1]:
-            return   # another model's vector: not comparable with those held
+            return  # another model's vector: not comparable with those held
         if self._n == len(self._ids):
             self._grow(v.shape[0])
         self.means.add(lang, v)
@@ -230,8 +232,15 @@ class LeadBook:
         k = self._pos.get(article_id)
         return None if k is None else self._langs[k]
 
-    def matches(self, vector: np.ndarray, lang: str | None, when: float, window_s: float,
-                floor: float, exclude: int | None = None) -> dict[int, float]:
+    def matches(
+        self,
+        vector: np.ndarray,
+        lang: str | None,
+        when: float,
+        window_s: float,
+        floor: float,
+        exclude: int | None = None,
+    ) -> dict[int, float]:
         """Centered lead cosine (less the early margin) to every stored article within
         `window_s` of `when` whose pair with this language crosses (see `crosses`) and whose
         language is known, at `floor` or above."""
@@ -245,7 +254,7 @@ class LeadBook:
         if not self.means.known(mine):
             return {}
         near = self._alive[:n] & (np.abs(self._times[:n] - when) <= window_s)
-        if mine == "en":   # English pairs are the English model's to judge (`crosses`)
+        if mine == "en":  # English pairs are the English model's to judge (`crosses`)
             near &= ~self._english[:n]
         if exclude is not None:
             near &= self._ids[:n] != exclude
@@ -256,8 +265,9 @@ class LeadBook:
         q = self.means.center(v[None, :], [mine])[0]
         others = self.means.center(self._matrix[rows], [self._langs[k] for k in rows])
         sims = others @ q - self.means.margin()
-        return {int(self._ids[rows[j]]): float(x) for j, x in enumerate(sims.tolist())
-                if x >= floor}
+        return {
+            int(self._ids[rows[j]]): float(x) for j, x in enumerate(sims.tolist()) if x >= floor
+        }
 
     def closest_between(self, a: Sequence[int], b: Sequence[int]) -> float:
         """The highest lead similarity (as `similarity` gives it) between an article of one
@@ -271,7 +281,7 @@ class LeadBook:
         sims = left @ right.T
         english_a = np.array([self._langs[k] == "en" for k in ka])
         english_b = np.array([self._langs[k] == "en" for k in kb])
-        sims[np.outer(english_a, english_b)] = -2.0   # English pairs: the English model's
+        sims[np.outer(english_a, english_b)] = -2.0  # English pairs: the English model's
         best = float(sims.max())
         return -1.0 if best <= -2.0 else best - self.means.margin()
 

@@ -96,9 +96,14 @@ def lead_lang(doc: DedupDoc) -> str:
 class DedupIndex:
     """Everything stored so far, held in memory between cycles and rebuilt from the warehouse."""
 
-    def __init__(self, settings: DedupSettings, text_loader: TextLoader | None = None,
-                 cache_size: int = 20000, vectors: VectorIndex | None = None,
-                 lead_anchors: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        settings: DedupSettings,
+        text_loader: TextLoader | None = None,
+        cache_size: int = 20000,
+        vectors: VectorIndex | None = None,
+        lead_anchors: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.settings = settings
         self.rule = StoryRule.from_settings(settings)
         self._load_texts = text_loader
@@ -109,16 +114,16 @@ class DedupIndex:
         self._by_hash: dict[str, int] = {}
         self._meta: dict[int, tuple[float, bool, int | None]] = {}  # ts, english, root
         self._shingles: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._pinned: dict[int, np.ndarray] = {}   # seeds: always in memory
+        self._pinned: dict[int, np.ndarray] = {}  # seeds: always in memory
         # Chunk vectors of English articles; a persisted index may arrive already filled.
         self.vectors = vectors
-        self._titles: VectorIndex | None = None    # headlines of short English texts
+        self._titles: VectorIndex | None = None  # headlines of short English texts
         self._short: set[int] = set()
         self.stories = StoryBook()
         self._terms = TermCache(text_loader, cache_size)
         self._pinned_terms: dict[int, Terms] = {}
-        self._pending: set[int] = set()            # add_all: chunk vectors not inserted yet
-        self.leads = LeadBook(lead_anchors)        # multilingual leads of originals
+        self._pending: set[int] = set()  # add_all: chunk vectors not inserted yet
+        self.leads = LeadBook(lead_anchors)  # multilingual leads of originals
         self.max_id = 0
 
     def __len__(self) -> int:
@@ -128,14 +133,20 @@ class DedupIndex:
 
     def _minhash(self, shingles: np.ndarray) -> MinHash:
         # Reusing the permutations spares regenerating them for every document.
-        m = MinHash(num_perm=self.settings.num_perm, seed=self._perm_seed, hashfunc=_low32,
-                    permutations=self._template.permutations, scheme=self._template.scheme)
+        m = MinHash(
+            num_perm=self.settings.num_perm,
+            seed=self._perm_seed,
+            hashfunc=_low32,
+            permutations=self._template.permutations,
+            scheme=self._template.scheme,
+        )
         if shingles.size:
             m.update_batch([s.tobytes() for s in shingles])
         return m
 
-    def add(self, doc: DedupDoc, decision: DedupDecision,
-            shingles: np.ndarray | None = None) -> None:
+    def add(
+        self, doc: DedupDoc, decision: DedupDecision, shingles: np.ndarray | None = None
+    ) -> None:
         """Index a decided article so later ones are compared with it (its merges applied)."""
         if doc.id in self._meta:
             self.remove([doc.id])
@@ -156,8 +167,9 @@ class DedupIndex:
                 self._short.add(doc.id)
                 title = np.asarray(doc.title_vector, np.float32)[None, :]
                 if self._titles is None or self._titles.dim != title.shape[1]:
-                    self._titles = VectorIndex(title.shape[1],
-                                               exact_below=self.settings.vector_index_min_rows)
+                    self._titles = VectorIndex(
+                        title.shape[1], exact_below=self.settings.vector_index_min_rows
+                    )
                 self._titles.add(doc.id, title)
         terms = terms_of(doc.text)
         self.stories.terms.add(terms)
@@ -198,27 +210,34 @@ class DedupIndex:
             while end < len(pending) and pending[end][1].shape[1] == dim:
                 end += 1
             self._add_vectors(*pending[start])  # makes the index, or a new one for a new model
-            rest = pending[start + 1:end]
+            rest = pending[start + 1 : end]
             if rest:
                 assert self.vectors is not None
-                self.vectors.add_many(np.array([i for i, _ in rest]),
-                                      np.array([c.shape[0] for _, c in rest]),
-                                      np.vstack([c for _, c in rest]))
+                self.vectors.add_many(
+                    np.array([i for i, _ in rest]),
+                    np.array([c.shape[0] for _, c in rest]),
+                    np.vstack([c for _, c in rest]),
+                )
             start = end
         self._pending.clear()
 
     def _holds(self, article_id: int) -> bool:
         # Chunk vectors already indexed (a persisted index) or about to be (add_all).
-        return article_id in self._pending or (self.vectors is not None
-                                               and self.vectors.holds(article_id))
+        return article_id in self._pending or (
+            self.vectors is not None and self.vectors.holds(article_id)
+        )
 
     def _add_vectors(self, article_id: int, chunks: np.ndarray) -> None:
         dim = chunks.shape[1]
         if self.vectors is None or self.vectors.dim != dim:
             if self.vectors is not None and self.vectors.size:
                 # Vectors of another model cannot be compared with these: keep the newer model.
-                log.warning("chunk vectors change dimension (%d → %d); earlier ones are dropped "
-                            "from the near-duplicate index", self.vectors.dim, dim)
+                log.warning(
+                    "chunk vectors change dimension (%d → %d); earlier ones are dropped "
+                    "from the near-duplicate index",
+                    self.vectors.dim,
+                    dim,
+                )
             self.vectors = VectorIndex(dim, exact_below=self.settings.vector_index_min_rows)
         self.vectors.add(article_id, chunks)
 
@@ -240,7 +259,7 @@ class DedupIndex:
             self._pinned.pop(i, None)
             self._short.discard(i)
             terms = self._pinned_terms.pop(i, None) or known.get(i)
-            if terms is not None:   # words evicted from memory stay counted: a slight overcount
+            if terms is not None:  # words evicted from memory stay counted: a slight overcount
                 self.stories.terms.remove(terms)
             if i in self._lsh:
                 self._lsh.remove(i)
@@ -292,22 +311,27 @@ class DedupIndex:
 
     def _floor(self) -> float:
         s = self.settings
-        return min(s.candidate_similarity, s.story_similarity, s.story_min_similarity,
-                   SUPPORT_SIMILARITY)
+        return min(
+            s.candidate_similarity, s.story_similarity, s.story_min_similarity, SUPPORT_SIMILARITY
+        )
 
     def _vector_matches(self, docs: Sequence[DedupDoc]) -> list[dict[int, float]]:
         """For each doc: best chunk cosine per stored article, above the lowest floor in use."""
         floor = self._floor()
         out: list[dict[int, float]] = [{} for _ in docs]
-        blocks = [(k, d) for k, d in enumerate(docs)
-                  if d.chunk_vectors.size and is_english_like(d.lang, d.text)]
+        blocks = [
+            (k, d)
+            for k, d in enumerate(docs)
+            if d.chunk_vectors.size and is_english_like(d.lang, d.text)
+        ]
         if not blocks or self.vectors is None or self.vectors.size == 0:
             return out
         queries = np.vstack([np.asarray(d.chunk_vectors, dtype=np.float32) for _, d in blocks])
-        doc_of_row = np.repeat([k for k, _ in blocks], [d.chunk_vectors.shape[0] for _, d in blocks])
+        doc_of_row = np.repeat(
+            [k for k, _ in blocks], [d.chunk_vectors.shape[0] for _, d in blocks]
+        )
         q_rows, owners, sims = self.vectors.search(queries, floor)
-        for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(), owners.tolist(),
-                                       sims.tolist()):
+        for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(), owners.tolist(), sims.tolist()):
             if value > out[doc_k].get(owner, -1.0):
                 out[doc_k][owner] = value
         return out
@@ -318,12 +342,19 @@ class DedupIndex:
         if not doc.chunk_vectors.size or not is_english_like(doc.lang, doc.text):
             return {}
         floor = min(self.settings.story_headline_similarity, SUPPORT_SIMILARITY)
-        out = ({} if self._titles is None else
-               self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor))
-        if doc.title_vector is not None and is_short(doc.text, self.rule) \
-                and self.vectors is not None:
-            mine = self.vectors.best_per_owner(np.asarray(doc.title_vector, np.float32)[None, :],
-                                              floor)
+        out = (
+            {}
+            if self._titles is None
+            else self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor)
+        )
+        if (
+            doc.title_vector is not None
+            and is_short(doc.text, self.rule)
+            and self.vectors is not None
+        ):
+            mine = self.vectors.best_per_owner(
+                np.asarray(doc.title_vector, np.float32)[None, :], floor
+            )
             for owner, value in mine.items():
                 out[owner] = max(value, out.get(owner, -1.0))
         return out
@@ -345,9 +376,15 @@ class DedupIndex:
                 out.add(doc.id)
                 continue
             sketch = self._minhash(shingles)
-            if any(confirm(overlap(shingles, local_shingles[c]), shingles.size,
-                           local_shingles[c].size, self.settings)
-                   for c in local.query(sketch)):
+            if any(
+                confirm(
+                    overlap(shingles, local_shingles[c]),
+                    shingles.size,
+                    local_shingles[c].size,
+                    self.settings,
+                )
+                for c in local.query(sketch)
+            ):
                 out.add(doc.id)
                 continue
             # Only originals of the batch are compared with later ones: a copy's root is stored.
@@ -356,8 +393,9 @@ class DedupIndex:
             local.insert(doc.id, sketch, check_duplication=False)
         return out
 
-    def decide(self, docs: Sequence[DedupDoc],
-               complete: Callable[[DedupDoc], DedupDoc] | None = None) -> list[DedupDecision]:
+    def decide(
+        self, docs: Sequence[DedupDoc], complete: Callable[[DedupDoc], DedupDoc] | None = None
+    ) -> list[DedupDecision]:
         """Decide a batch in order and index each article, so later ones see earlier ones; the
         story ids returned follow merges made by later articles of the batch.
 
@@ -380,26 +418,34 @@ class DedupIndex:
             # Articles of this batch indexed a moment ago are not in the precomputed matrix.
             extra = {}
             for prior in docs[:k]:
-                if (prior.id in self._meta and prior.chunk_vectors.size and doc.chunk_vectors.size
-                        and prior.chunk_vectors.shape[1] == doc.chunk_vectors.shape[1]
-                        and self._meta[prior.id][1] and is_english_like(doc.lang, doc.text)):
+                if (
+                    prior.id in self._meta
+                    and prior.chunk_vectors.size
+                    and doc.chunk_vectors.size
+                    and prior.chunk_vectors.shape[1] == doc.chunk_vectors.shape[1]
+                    and self._meta[prior.id][1]
+                    and is_english_like(doc.lang, doc.text)
+                ):
                     extra[prior.id] = float((prior.chunk_vectors @ doc.chunk_vectors.T).max())
             hits = {**vector_hits[k], **extra}
             decision = self._decide_one(doc, shingles, hits, self._headline_matches(doc))
             self.add(doc, decision, shingles)
             decisions.append(decision)
-        return [d if d.story_id == self.story_of(doc.id)
-                else replace(d, story_id=self.story_of(doc.id))
-                for doc, d in zip(docs, decisions)]
+        return [
+            d if d.story_id == self.story_of(doc.id) else replace(d, story_id=self.story_of(doc.id))
+            for doc, d in zip(docs, decisions)
+        ]
 
     def check(self, doc: DedupDoc) -> DedupDecision:
         """Decide one article without indexing it."""
         shingles = shingle_hashes(doc.text, self.settings.shingle_size)
-        return self._decide_one(doc, shingles, self._vector_matches([doc])[0],
-                                self._headline_matches(doc))
+        return self._decide_one(
+            doc, shingles, self._vector_matches([doc])[0], self._headline_matches(doc)
+        )
 
-    def _text_copy(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float]
-                   ) -> DedupDecision | None:
+    def _text_copy(
+        self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float]
+    ) -> DedupDecision | None:
         """Levels 2 and 3: the root this text copies, or None (an original)."""
         original = self._by_hash.get(doc.content_hash)
         if original == doc.id or original not in self._meta:
@@ -408,8 +454,7 @@ class DedupIndex:
             # The same normalised text as a root: the closest overlap there is.
             return self._copy(original, 1.0, "hash")
         candidates = set(self._lsh.query(self._minhash(shingles)))
-        candidates |= {c for c, v in vector_hits.items()
-                       if v >= self.settings.candidate_similarity}
+        candidates |= {c for c, v in vector_hits.items() if v >= self.settings.candidate_similarity}
         if original is not None:
             # A copy of a stored duplicate is a copy of its root only if it overlaps the root too.
             candidates.add(original)
@@ -419,8 +464,13 @@ class DedupIndex:
         root, (kind, similarity) = best
         return self._copy(root, round(similarity, 4), kind)
 
-    def _decide_one(self, doc: DedupDoc, shingles: np.ndarray, vector_hits: dict[int, float],
-                    headline_hits: dict[int, float] | None = None) -> DedupDecision:
+    def _decide_one(
+        self,
+        doc: DedupDoc,
+        shingles: np.ndarray,
+        vector_hits: dict[int, float],
+        headline_hits: dict[int, float] | None = None,
+    ) -> DedupDecision:
         copy = self._text_copy(doc, shingles, vector_hits)
         if copy is not None:
             return copy
@@ -429,12 +479,17 @@ class DedupIndex:
 
     def _copy(self, root: int, similarity: float, kind: str) -> DedupDecision:
         story = self.story_of(root)
-        return DedupDecision(root, similarity, kind, story,
-                             {"rule": "copy", "of": root, "story": story, "kind": kind,
-                              "similarity": similarity})
+        return DedupDecision(
+            root,
+            similarity,
+            kind,
+            story,
+            {"rule": "copy", "of": root, "story": story, "kind": kind, "similarity": similarity},
+        )
 
-    def _best_root(self, doc_id: int, shingles: np.ndarray, candidates: set[int]
-                   ) -> tuple[int, tuple[str, float]] | None:
+    def _best_root(
+        self, doc_id: int, shingles: np.ndarray, candidates: set[int]
+    ) -> tuple[int, tuple[str, float]] | None:
         """The root original, among the candidates' roots, that the new text overlaps most.
 
         A candidate that is itself a duplicate only leads to its root: a roundup stored as a copy
@@ -449,8 +504,9 @@ class DedupIndex:
                 best = (root, verdict)
         return best
 
-    def _story_of_new(self, doc: DedupDoc, vector_hits: dict[int, float],
-                      headline_hits: dict[int, float]):
+    def _story_of_new(
+        self, doc: DedupDoc, vector_hits: dict[int, float], headline_hits: dict[int, float]
+    ):
         """The story decision (pipeline/dedup/stories.py) over the hits within the story window; a
         copy's hits count as its root's, so copies neither add support nor a story."""
         window = self.settings.story_window_days * 86400
@@ -462,19 +518,32 @@ class DedupIndex:
             if root == doc.id or meta is None or abs(meta[0] - when) > window:
                 continue
             old = hits.get(root, Hit())
-            hits[root] = Hit(max(old.meaning, vector_hits.get(cand, 0.0)),
-                             max(old.headline, headline_hits.get(cand, 0.0)))
+            hits[root] = Hit(
+                max(old.meaning, vector_hits.get(cand, 0.0)),
+                max(old.headline, headline_hits.get(cand, 0.0)),
+            )
         if doc.lead_vector is not None:
-            for cand, value in self.leads.matches(doc.lead_vector, lead_lang(doc), when, window,
-                                                  SUPPORT_LEAD_FLOOR, exclude=doc.id).items():
+            for cand, value in self.leads.matches(
+                doc.lead_vector, lead_lang(doc), when, window, SUPPORT_LEAD_FLOOR, exclude=doc.id
+            ).items():
                 root = self._root(cand)
                 if root == doc.id or root not in self._meta:
                     continue
                 old = hits.get(root, Hit())
                 hits[root] = replace(old, lead=max(old.lead, value))
-        return decide_story(doc.id, doc.text, terms_of(doc.text), is_short(doc.text, self.rule),
-                            hits, self.stories, self._terms, self.rule, self._short,
-                            self._stories_close, self._leads_close)
+        return decide_story(
+            doc.id,
+            doc.text,
+            terms_of(doc.text),
+            is_short(doc.text, self.rule),
+            hits,
+            self.stories,
+            self._terms,
+            self.rule,
+            self._short,
+            self._stories_close,
+            self._leads_close,
+        )
 
     def _leads_close(self, a: list[int], b: list[int], most: int = 20) -> float:
         """Best lead similarity across languages between some members of two stories."""

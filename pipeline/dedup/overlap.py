@@ -25,8 +25,8 @@ class Overlap:
     """Shingle overlap of a new text with a stored one."""
 
     jaccard: float
-    contained: float   # share of the new text found in the stored one
-    contains: float    # share of the stored text found in the new one
+    contained: float  # share of the new text found in the stored one
+    contains: float  # share of the stored text found in the new one
 
 
 def shingle_hashes(text: str, size: int = 5) -> np.ndarray:
@@ -40,8 +40,9 @@ def shingle_hashes(text: str, size: int = 5) -> np.ndarray:
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
     n = max(1, len(tokens) - size + 1)
-    hashes = np.fromiter((hash(" ".join(tokens[i:i + size])) for i in range(n)),
-                         dtype=np.int64, count=n)
+    hashes = np.fromiter(
+        (hash(" ".join(tokens[i : i + size])) for i in range(n)), dtype=np.int64, count=n
+    )
     return np.unique(hashes.view(np.uint64))
 
 
@@ -54,8 +55,9 @@ def overlap(new: np.ndarray, old: np.ndarray) -> Overlap:
     return Overlap(inter / union, inter / new.size, inter / old.size)
 
 
-def confirm(o: Overlap, new_size: int, old_size: int, settings: DedupSettings
-            ) -> tuple[str, float] | None:
+def confirm(
+    o: Overlap, new_size: int, old_size: int, settings: DedupSettings
+) -> tuple[str, float] | None:
     """Whether an overlap makes a duplicate: the strongest (kind, similarity) that holds, or None."""
     held = []
     if o.jaccard >= settings.jaccard_threshold:
@@ -78,7 +80,7 @@ class Violation:
     id: int
     duplicate_of: int
     kind: str | None
-    overlap: Overlap | None   # None: duplicate_of names no stored article
+    overlap: Overlap | None  # None: duplicate_of names no stored article
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,7 @@ def overlap_violation(dup: StoredDuplicate, settings: DedupSettings) -> Violatio
     return Violation(dup.id, dup.duplicate_of, dup.kind, o)
 
 
-def check_overlaps(duplicates: Iterable[StoredDuplicate], settings: DedupSettings
-                   ) -> OverlapCheck:
+def check_overlaps(duplicates: Iterable[StoredDuplicate], settings: DedupSettings) -> OverlapCheck:
     """The invariant over stored duplicates: each one's duplicate_of confirmably overlaps it."""
     checked, violations = 0, []
     for dup in duplicates:

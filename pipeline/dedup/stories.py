@@ -74,17 +74,23 @@ class StoryRule:
     @classmethod
     def from_settings(cls, s: Any) -> "StoryRule":
         """The rule of a DedupSettings."""
-        return cls(s.story_similarity, s.story_min_similarity, s.story_combined_score,
-                   s.story_headline_similarity, s.story_short_words, s.story_lead_similarity)
+        return cls(
+            s.story_similarity,
+            s.story_min_similarity,
+            s.story_combined_score,
+            s.story_headline_similarity,
+            s.story_short_words,
+            s.story_lead_similarity,
+        )
 
 
 @dataclass(frozen=True)
 class Hit:
     """Vector evidence between a new article and one stored article."""
 
-    meaning: float = 0.0           # best chunk cosine
-    headline: float = 0.0          # a short text's headline vs the other's chunks (either way)
-    lead: float = 0.0              # centered multilingual lead cosine (pairs not both English)
+    meaning: float = 0.0  # best chunk cosine
+    headline: float = 0.0  # a short text's headline vs the other's chunks (either way)
+    lead: float = 0.0  # centered multilingual lead cosine (pairs not both English)
 
 
 @dataclass(frozen=True)
@@ -95,9 +101,9 @@ class Link:
     meaning: float
     headline: float
     words: float
-    short: bool                    # one of the two texts is short: its headline counts
-    rule: str | None               # the rule that holds, or None
-    lead: float = 0.0              # centered multilingual lead cosine (across languages)
+    short: bool  # one of the two texts is short: its headline counts
+    rule: str | None  # the rule that holds, or None
+    lead: float = 0.0  # centered multilingual lead cosine (across languages)
 
 
 @dataclass(frozen=True)
@@ -110,8 +116,9 @@ class StoryDecision:
     evidence: dict[str, Any]
 
 
-def link_rule(meaning: float, headline: float, words: float, short: bool, rule: StoryRule,
-              lead: float = 0.0) -> str | None:
+def link_rule(
+    meaning: float, headline: float, words: float, short: bool, rule: StoryRule, lead: float = 0.0
+) -> str | None:
     """Which rule, if any, makes one link hold (see the module docstring)."""
     if meaning >= rule.similarity:
         return "meaning"
@@ -128,8 +135,11 @@ def agrees(link: Link, rule: StoryRule) -> bool:
     """Whether a member supports the new article's joining its story: its link holds, or it
     comes close (best chunk cosine >= 0.5; across languages, lead cosine within
     `LEAD_SUPPORT_GAP` of the lead rule's threshold)."""
-    return (link.rule is not None or link.meaning >= SUPPORT_SIMILARITY
-            or (link.lead != 0.0 and link.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP))
+    return (
+        link.rule is not None
+        or link.meaning >= SUPPORT_SIMILARITY
+        or (link.lead != 0.0 and link.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP)
+    )
 
 
 # -- words -----------------------------------------------------------------------------------
@@ -145,8 +155,13 @@ def _vectorizer():
     if _VECTORIZER is None:
         from sklearn.feature_extraction.text import HashingVectorizer
 
-        _VECTORIZER = HashingVectorizer(n_features=N_FEATURES, alternate_sign=False, norm=None,
-                                        stop_words="english", dtype=np.float32)
+        _VECTORIZER = HashingVectorizer(
+            n_features=N_FEATURES,
+            alternate_sign=False,
+            norm=None,
+            stop_words="english",
+            dtype=np.float32,
+        )
     return _VECTORIZER
 
 
@@ -213,12 +228,16 @@ class TermStats:
             return []
         words = sorted(shared)
         rows = _vectorizer().transform(words)
-        ranked = [(-float(self.idf(rows[k].indices[:1])[0]), w)
-                  for k, w in enumerate(words) if rows[k].nnz]
+        ranked = [
+            (-float(self.idf(rows[k].indices[:1])[0]), w)
+            for k, w in enumerate(words)
+            if rows[k].nnz
+        ]
         return [w for _, w in sorted(ranked)[:limit]]
 
 
 # -- who belongs to which story ----------------------------------------------------------------
+
 
 @dataclass
 class _Merge:
@@ -234,8 +253,8 @@ class StoryBook:
     """Members of every story, the merges made since the index was built, word statistics."""
 
     story_of: dict[int, int] = field(default_factory=dict)
-    members: dict[int, list[int]] = field(default_factory=dict)     # originals only
-    copies: dict[int, list[int]] = field(default_factory=dict)      # duplicates, by story
+    members: dict[int, list[int]] = field(default_factory=dict)  # originals only
+    copies: dict[int, list[int]] = field(default_factory=dict)  # duplicates, by story
     merges: list[_Merge] = field(default_factory=list)
     terms: TermStats = field(default_factory=TermStats)
 
@@ -281,8 +300,9 @@ class StoryBook:
 class TermCache:
     """Recent articles' hashed words in memory; older ones are re-read through a loader."""
 
-    def __init__(self, loader: Callable[[Sequence[int]], dict[int, str]] | None,
-                 size: int = 20000) -> None:
+    def __init__(
+        self, loader: Callable[[Sequence[int]], dict[int, str]] | None, size: int = 20000
+    ) -> None:
         self._loader = loader
         self._size = size
         self._terms: OrderedDict[int, Terms] = OrderedDict()
@@ -321,11 +341,20 @@ class TermCache:
 
 # -- the decision ----------------------------------------------------------------------------
 
-def decide_story(article_id: int, text: str, terms: Terms, short: bool,
-                 hits: Mapping[int, Hit], book: StoryBook, cache: TermCache, rule: StoryRule,
-                 short_ids: set[int], stories_close: Callable[[list[int], list[int]], float],
-                 leads_close: Callable[[list[int], list[int]], float] | None = None
-                 ) -> StoryDecision:
+
+def decide_story(
+    article_id: int,
+    text: str,
+    terms: Terms,
+    short: bool,
+    hits: Mapping[int, Hit],
+    book: StoryBook,
+    cache: TermCache,
+    rule: StoryRule,
+    short_ids: set[int],
+    stories_close: Callable[[list[int], list[int]], float],
+    leads_close: Callable[[list[int], list[int]], float] | None = None,
+) -> StoryDecision:
     """The story of a new original, given its vector hits within the story window.
 
     `short_ids`: which stored articles have short texts; `stories_close(a, b)`: the best chunk
@@ -333,24 +362,36 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     b)`: the same by centered lead cosine over pairs not both English (stories told in
     different languages resemble each other only there).
     """
-    candidates = [m for m, h in hits.items() if m != article_id
-                  and (max(h.meaning, h.headline) >= min(rule.min_similarity, SUPPORT_SIMILARITY,
-                                                         rule.headline_similarity)
-                       or h.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP)]
+    candidates = [
+        m
+        for m, h in hits.items()
+        if m != article_id
+        and (
+            max(h.meaning, h.headline)
+            >= min(rule.min_similarity, SUPPORT_SIMILARITY, rule.headline_similarity)
+            or h.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP
+        )
+    ]
     known = cache.get(candidates)
     links: dict[int, list[Link]] = {}
     for member in candidates:
         h = hits[member]
         words = book.terms.cosine(terms, known[member][1]) if member in known else 0.0
         pair_short = short or member in short_ids
-        link = Link(member, round(h.meaning, 4), round(h.headline, 4), round(words, 4),
-                    pair_short, link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
-                    round(h.lead, 4))
+        link = Link(
+            member,
+            round(h.meaning, 4),
+            round(h.headline, 4),
+            round(words, 4),
+            pair_short,
+            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
+            round(h.lead, 4),
+        )
         links.setdefault(book.story(member), []).append(link)
 
     holding: dict[int, Link] = {}
     support: dict[int, int] = {}
-    stood_in: dict[int, Link] = {}     # a retelling that stood in for the members' support
+    stood_in: dict[int, Link] = {}  # a retelling that stood in for the members' support
     refused: dict[int, str] = {}
     for story, story_links in links.items():
         best = _strongest([lk for lk in story_links if lk.rule is not None])
@@ -361,9 +402,11 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
         if size >= SUPPORT_FROM and support[story] < SUPPORT_MEMBERS:
             told = retold(story_links)
             if told is None:
-                refused[story] = (f"holds with member {best.member} only; {support[story]} of "
-                                  f"{size} members agree (a bridge article does not chain "
-                                  f"stories)")
+                refused[story] = (
+                    f"holds with member {best.member} only; {support[story]} of "
+                    f"{size} members agree (a bridge article does not chain "
+                    f"stories)"
+                )
                 continue
             stood_in[story] = told
         holding[story] = best
@@ -395,9 +438,13 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
         closeness[ranked[0]] = closeness.pop(target)
     merged = [(s, closeness[s]) for s in group if s != target]
     best = holding[target]
-    evidence = {"rule": best.rule, "story": target, **_link_json(best, target),
-                "members_agreeing": support[target],
-                "members": len(book.members.get(target, []))}
+    evidence = {
+        "rule": best.rule,
+        "story": target,
+        **_link_json(best, target),
+        "members_agreeing": support[target],
+        "members": len(book.members.get(target, [])),
+    }
     if target in stood_in:
         evidence["retold"] = _link_json(stood_in[target], target)
     if best.rule in ("meaning+words", "headline") and best.member in known:
@@ -406,8 +453,9 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
     if others:
         evidence["also_held"] = [_link_json(holding[s], s) for s in others[:3]]
     if merged:
-        evidence["merged"] = [{"story": s, "closeness": c, **_link_json(holding[s], s)}
-                              for s, c in merged]
+        evidence["merged"] = [
+            {"story": s, "closeness": c, **_link_json(holding[s], s)} for s, c in merged
+        ]
     if refused:
         evidence["refused"] = {str(s): why for s, why in refused.items()}
     return StoryDecision(target, tuple(s for s, _ in merged), evidence)
@@ -415,8 +463,11 @@ def decide_story(article_id: int, text: str, terms: Terms, short: bool,
 
 def retold(links: Sequence[Link]) -> Link | None:
     """The member the new article retells in another language (lead >= `LEAD_ALONE`), if any."""
-    return max((lk for lk in links if lk.rule == "lead" and lk.lead >= LEAD_ALONE),
-               key=lambda lk: lk.lead, default=None)
+    return max(
+        (lk for lk in links if lk.rule == "lead" and lk.lead >= LEAD_ALONE),
+        key=lambda lk: lk.lead,
+        default=None,
+    )
 
 
 def _strength(link: Link) -> tuple[float, float, float]:
@@ -429,10 +480,15 @@ def _strongest(links: list[Link]) -> Link | None:
 
 
 def _link_json(link: Link, story: int) -> dict[str, Any]:
-    return {"via": link.member, "story": story, "meaning": link.meaning, "words": link.words,
-            **({"headline": link.headline} if link.short else {}),
-            **({"lead": link.lead} if link.lead else {}),
-            **({"rule": link.rule} if link.rule else {})}
+    return {
+        "via": link.member,
+        "story": story,
+        "meaning": link.meaning,
+        "words": link.words,
+        **({"headline": link.headline} if link.short else {}),
+        **({"lead": link.lead} if link.lead else {}),
+        **({"rule": link.rule} if link.rule else {}),
+    }
 
 
 def is_short(text: str, rule: StoryRule) -> bool:

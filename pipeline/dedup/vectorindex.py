@@ -53,8 +53,10 @@ class IndexInfo:
 
 def index_paths(warehouse: Path) -> tuple[Path, Path]:
     """The index file and its JSON description beside a warehouse file."""
-    return (warehouse.with_name(warehouse.name + ".vectors.usearch"),
-            warehouse.with_name(warehouse.name + ".vectors.json"))
+    return (
+        warehouse.with_name(warehouse.name + ".vectors.usearch"),
+        warehouse.with_name(warehouse.name + ".vectors.json"),
+    )
 
 
 def _file_sha256(path: Path) -> str:
@@ -69,20 +71,30 @@ class VectorIndex:
     """Chunk vectors with the article (owner) of each; exact below `exact_below` rows, HNSW
     (float16) from there on."""
 
-    def __init__(self, dim: int, *, exact_below: int = 20000, connectivity: int = 16,
-                 expansion_add: int = 64, expansion_search: int = 96) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_below: int = 20000,
+        connectivity: int = 16,
+        expansion_add: int = 64,
+        expansion_search: int = 96,
+    ) -> None:
         self.dim = dim
         self.exact_below = exact_below
-        self._params = dict(connectivity=connectivity, expansion_add=expansion_add,
-                            expansion_search=expansion_search)
-        self._counts: dict[int, int] = {}           # owner -> chunk rows held
-        self._matrix = np.zeros((0, dim), dtype=np.float32)   # exact mode only
+        self._params = dict(
+            connectivity=connectivity,
+            expansion_add=expansion_add,
+            expansion_search=expansion_search,
+        )
+        self._counts: dict[int, int] = {}  # owner -> chunk rows held
+        self._matrix = np.zeros((0, dim), dtype=np.float32)  # exact mode only
         self._owner = np.zeros(0, dtype=np.int64)
-        self._used = 0                              # rows of _matrix in use (incl. removed)
-        self._graph = None                          # usearch Index once large
+        self._used = 0  # rows of _matrix in use (incl. removed)
+        self._graph = None  # usearch Index once large
         self.max_owner = 0
-        self.rows = 0          # chunk rows held (removed ones not counted)
-        self.version = 0       # changes on every add and remove: whether a save is due
+        self.rows = 0  # chunk rows held (removed ones not counted)
+        self.version = 0  # changes on every add and remove: whether a save is due
 
     # -- contents --------------------------------------------------------------------------
 
@@ -126,12 +138,12 @@ class VectorIndex:
         if self._used + n > self._matrix.shape[0]:
             capacity = max(self._used + n, 2 * self._matrix.shape[0], 1024)
             grown = np.zeros((capacity, self.dim), dtype=np.float32)
-            grown[:self._used] = self._matrix[:self._used]
+            grown[: self._used] = self._matrix[: self._used]
             owners = np.full(capacity, -1, dtype=np.int64)
-            owners[:self._used] = self._owner[:self._used]
+            owners[: self._used] = self._owner[: self._used]
             self._matrix, self._owner = grown, owners
-        self._matrix[self._used:self._used + n] = vectors
-        self._owner[self._used:self._used + n] = owner
+        self._matrix[self._used : self._used + n] = vectors
+        self._owner[self._used : self._used + n] = owner
         self._used += n
         if self.size >= self.exact_below:
             self._to_graph()
@@ -141,7 +153,7 @@ class VectorIndex:
         if self._graph is None and self.size + vectors.shape[0] < self.exact_below:
             start = 0
             for owner, n in zip(owners.tolist(), counts.tolist()):
-                self.add(owner, vectors[start:start + n])
+                self.add(owner, vectors[start : start + n])
                 start += n
             return
         if self._graph is None:
@@ -167,9 +179,9 @@ class VectorIndex:
         if self._graph is not None:
             self._graph.remove(np.concatenate([self._keys(o, n) for o, n in gone.items()]))
         else:
-            dead = np.isin(self._owner[:self._used], list(gone))
-            self._owner[:self._used][dead] = -1
-            self._matrix[:self._used][dead] = 0.0
+            dead = np.isin(self._owner[: self._used], list(gone))
+            self._owner[: self._used][dead] = -1
+            self._matrix[: self._used][dead] = 0.0
 
     @staticmethod
     def _keys(owner: int, n: int) -> np.ndarray:
@@ -182,15 +194,16 @@ class VectorIndex:
 
     def _to_graph(self) -> None:
         graph = self._new_graph()
-        live = self._owner[:self._used] >= 0
-        owners = self._owner[:self._used][live]
+        live = self._owner[: self._used] >= 0
+        owners = self._owner[: self._used][live]
         if owners.size:
             # Rows of one owner are consecutive, in chunk order: number them 0, 1, ...
             starts = np.r_[0, np.flatnonzero(np.diff(owners)) + 1]
-            chunk_no = np.arange(owners.size) - np.repeat(starts, np.diff(np.r_[starts,
-                                                                                  owners.size]))
+            chunk_no = np.arange(owners.size) - np.repeat(
+                starts, np.diff(np.r_[starts, owners.size])
+            )
             keys = (owners.astype(np.uint64) << np.uint64(_CHUNK_BITS)) + chunk_no.astype(np.uint64)
-            graph.add(keys, self._matrix[:self._used][live], threads=0)
+            graph.add(keys, self._matrix[: self._used][live], threads=0)
         self._graph = graph
         self._matrix = np.zeros((0, self.dim), dtype=np.float32)
         self._owner = np.zeros(0, dtype=np.int64)
@@ -199,8 +212,9 @@ class VectorIndex:
 
     # -- searching -------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, floor: float
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(
+        self, queries: np.ndarray, floor: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (query row, owner, cosine) with cosine ≥ floor, as three parallel arrays."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -228,10 +242,11 @@ class VectorIndex:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._graph is not None:
             keys = np.concatenate([self._keys(o, self._counts[o]) for o in held])
-            return np.asarray(self._graph.get(keys, dtype=np.float32), dtype=np.float32
-                              ).reshape(len(keys), self.dim)
-        rows = np.isin(self._owner[:self._used], held)
-        return self._matrix[:self._used][rows]
+            return np.asarray(self._graph.get(keys, dtype=np.float32), dtype=np.float32).reshape(
+                len(keys), self.dim
+            )
+        rows = np.isin(self._owner[: self._used], held)
+        return self._matrix[: self._used][rows]
 
     def _search_exact(self, queries: np.ndarray, floor: float):
         q_out, o_out, s_out = [], [], []
@@ -246,8 +261,11 @@ class VectorIndex:
             q_out.append(q_rows[keep])
             o_out.append(owners[keep])
             s_out.append(sims[q_rows[keep], s_rows[keep]])
-        return (np.concatenate(q_out).astype(np.int64), np.concatenate(o_out),
-                np.concatenate(s_out).astype(np.float32))
+        return (
+            np.concatenate(q_out).astype(np.int64),
+            np.concatenate(o_out),
+            np.concatenate(s_out).astype(np.float32),
+        )
 
     def _search_graph(self, queries: np.ndarray, floor: float):
         total = len(self._graph)
@@ -259,8 +277,11 @@ class VectorIndex:
             keys = np.asarray(found.keys, dtype=np.uint64).reshape(pending.size, -1)
             sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(pending.size, -1)
             # One query comes back as Matches (only the valid results), several as BatchMatches.
-            counts = (np.asarray(found.counts).reshape(-1) if hasattr(found, "counts")
-                      else np.array([keys.shape[1]]))
+            counts = (
+                np.asarray(found.counts).reshape(-1)
+                if hasattr(found, "counts")
+                else np.array([keys.shape[1]])
+            )
             valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
             hit = valid & (sims >= floor)
             rows, cols = np.nonzero(hit)
@@ -275,8 +296,11 @@ class VectorIndex:
             q_out, o_out, s_out = self._drop(q_out, o_out, s_out, pending[again])
             pending = pending[again]
             k = min(k * 4, limit)
-        return (np.concatenate(q_out).astype(np.int64), np.concatenate(o_out),
-                np.concatenate(s_out).astype(np.float32))
+        return (
+            np.concatenate(q_out).astype(np.int64),
+            np.concatenate(o_out),
+            np.concatenate(s_out).astype(np.float32),
+        )
 
     @staticmethod
     def _drop(q_out, o_out, s_out, queries: np.ndarray):
@@ -296,16 +320,30 @@ class VectorIndex:
         self._graph.save(str(tmp))
         digest = _file_sha256(tmp)
         os.replace(tmp, path)
-        info = {"format": _FORMAT, "model": model, "dim": self.dim, "rows": len(self._graph),
-                "max_owner": self.max_owner, "sha256": digest, "params": self._params}
+        info = {
+            "format": _FORMAT,
+            "model": model,
+            "dim": self.dim,
+            "rows": len(self._graph),
+            "max_owner": self.max_owner,
+            "sha256": digest,
+            "params": self._params,
+        }
         tmp_info = info_path.with_name(info_path.name + ".tmp")
         tmp_info.write_text(json.dumps(info, indent=1))
         os.replace(tmp_info, info_path)
         return True
 
     @classmethod
-    def load(cls, path: Path, info_path: Path, *, model: str, dim: int | None = None,
-             exact_below: int = 20000) -> "VectorIndex | None":
+    def load(
+        cls,
+        path: Path,
+        info_path: Path,
+        *,
+        model: str,
+        dim: int | None = None,
+        exact_below: int = 20000,
+    ) -> "VectorIndex | None":
         """The persisted index if it is whole and made for this model (and dimension, if given),
         else None (a WARNING says why, unless there is simply no file)."""
         if not path.exists() or not info_path.exists():
@@ -314,14 +352,21 @@ class VectorIndex:
             info = json.loads(info_path.read_text())
             if dim is None:
                 dim = int(info["dim"])
-            if info.get("format") != _FORMAT or info.get("model") != model \
-                    or int(info.get("dim", -1)) != dim:
-                log.info("chunk vector index %s was made for another model or format: rebuilt",
-                         path)
+            if (
+                info.get("format") != _FORMAT
+                or info.get("model") != model
+                or int(info.get("dim", -1)) != dim
+            ):
+                log.info(
+                    "chunk vector index %s was made for another model or format: rebuilt", path
+                )
                 return None
             if int(info["rows"]) < exact_below:
-                log.info("chunk vector index %s holds fewer rows than [dedup] "
-                         "vector_index_min_rows: searched exactly instead", path)
+                log.info(
+                    "chunk vector index %s holds fewer rows than [dedup] "
+                    "vector_index_min_rows: searched exactly instead",
+                    path,
+                )
                 return None
             if _file_sha256(path) != info.get("sha256"):
                 raise ValueError("checksum mismatch")
@@ -331,11 +376,15 @@ class VectorIndex:
             if len(graph) != int(info["rows"]) or graph.ndim != dim:
                 raise ValueError(f"{len(graph)} rows, description says {info['rows']}")
             keys = np.asarray(graph.keys, dtype=np.uint64)
-            owners, counts = np.unique((keys >> np.uint64(_CHUNK_BITS)).astype(np.int64),
-                                       return_counts=True)
+            owners, counts = np.unique(
+                (keys >> np.uint64(_CHUNK_BITS)).astype(np.int64), return_counts=True
+            )
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            log.warning("chunk vector index %s is unreadable (%s): rebuilding it from the "
-                        "warehouse", path, exc)
+            log.warning(
+                "chunk vector index %s is unreadable (%s): rebuilding it from the warehouse",
+                path,
+                exc,
+            )
             return None
         out._graph = graph
         out._counts = dict(zip(owners.tolist(), counts.tolist()))

@@ -13,19 +13,21 @@ if TYPE_CHECKING:
 
 _COLOURS = ["#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#566573"]
 _WIDTH_IN, _HEIGHT_IN, _DPI = 6.0, 2.2, 100
-_LEGEND_ROW_IN = 0.2   # the height one more row of legend needs
+_LEGEND_ROW_IN = 0.2  # the height one more row of legend needs
 
 
-def daily_chart(days: Sequence[date], series: dict[str, list[int]],
-                labels: dict[str, str]) -> bytes:
+def daily_chart(
+    days: Sequence[date], series: dict[str, list[int]], labels: dict[str, str]
+) -> bytes:
     """PNG bytes of a grouped bar chart: one group per day, one bar per topic."""
     buf = io.BytesIO()
     chart_figure(days, series, labels).savefig(buf, format="png")
     return buf.getvalue()
 
 
-def chart_figure(days: Sequence[date], series: dict[str, list[int]],
-                 labels: dict[str, str]) -> Figure:
+def chart_figure(
+    days: Sequence[date], series: dict[str, list[int]], labels: dict[str, str]
+) -> Figure:
     """The daily chart as a matplotlib Figure on an Agg canvas (savefig renders it)."""
     import matplotlib
 
@@ -41,8 +43,13 @@ def chart_figure(days: Sequence[date], series: dict[str, list[int]],
     width = 0.8 / max(1, len(topics))
     for i, topic in enumerate(topics):
         xs = [d + (i - (len(topics) - 1) / 2) * width for d in range(len(days))]
-        ax.bar(xs, series[topic], width=width, label=labels.get(topic, topic),
-               color=_COLOURS[i % len(_COLOURS)])
+        ax.bar(
+            xs,
+            series[topic],
+            width=width,
+            label=labels.get(topic, topic),
+            color=_COLOURS[i % len(_COLOURS)],
+        )
     ax.set_xticks(range(len(days)))
     ax.set_xticklabels([d.strftime("%a %d") for d in days], fontsize=8)
     ax.tick_params(axis="y", labelsize=8)

@@ -37,8 +37,7 @@ def topic_labels(settings: Settings) -> dict[str, str]:
         # The week's stories are stored already: a broken topics file must not cost the week its
         # digest. It goes out with sections named by slug, and the log says why (the message
         # names the file and the problem; the ingest fails on the same file until it is fixed).
-        log.warning("digest: topic labels unavailable, sections are named by topic slug: %s",
-                    exc)
+        log.warning("digest: topic labels unavailable, sections are named by topic slug: %s", exc)
         return {}
     return {t.slug: t.label for t in topics}
 
@@ -48,17 +47,18 @@ class DigestOutcome:
     """What delivering a week's digest did."""
 
     week: str
-    status: str                  # sent | written | skipped_empty | already_sent | failed
+    status: str  # sent | written | skipped_empty | already_sent | failed
     message_id: str | None = None
     subject: str | None = None
     error: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     files: tuple[str, ...] = ()
-    week_ended: bool = True      # False: delivered early (forced), and no digests row claims it
+    week_ended: bool = True  # False: delivered early (forced), and no digests row claims it
 
 
-def load_digest(settings: Settings, warehouse: Warehouse, week: Week,
-                now: datetime | None = None) -> DigestModel:
+def load_digest(
+    settings: Settings, warehouse: Warehouse, week: Week, now: datetime | None = None
+) -> DigestModel:
     """Read a week's rows (one short read-only connection) and build its digest."""
     prev = week.previous()
     with warehouse.connect(read_only=True, wait_s=60) as db:
@@ -69,12 +69,25 @@ def load_digest(settings: Settings, warehouse: Warehouse, week: Week,
     # The week before is folded the same way, so that its figures follow COUNT_RULE too and
     # "+1 vs the week before" compares like with like.
     previous = build_digest(prev, previous_rows, {}, (), labels, now=now).counts()
-    return build_digest(week, rows, previous, failing, labels,
-                        max_stories=settings.digest.max_stories_per_topic, now=now)
+    return build_digest(
+        week,
+        rows,
+        previous,
+        failing,
+        labels,
+        max_stories=settings.digest.max_stories_per_topic,
+        now=now,
+    )
 
 
-def deliver_digest(settings: Settings, warehouse: Warehouse, *, week: str | None = None,
-                   force: bool = False, now: datetime | None = None) -> DigestOutcome:
+def deliver_digest(
+    settings: Settings,
+    warehouse: Warehouse,
+    *,
+    week: str | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> DigestOutcome:
     """Build and deliver one week's digest, once: by SMTP when a host is set, else to the
     outbox. Never raises for a failed send: the `digests` row records it for a later retry.
 
@@ -90,8 +103,9 @@ def deliver_digest(settings: Settings, warehouse: Warehouse, *, week: str | None
     with warehouse.connect(read_only=True, wait_s=60) as db:
         previous = digest_store.get_digest(db, target.label)
     if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
-        return DigestOutcome(target.label, "already_sent", previous.get("message_id"),
-                             previous.get("subject"))
+        return DigestOutcome(
+            target.label, "already_sent", previous.get("message_id"), previous.get("subject")
+        )
     model = load_digest(settings, warehouse, target, now)
     counts = model.counts()
     if model.empty and not settings.digest.send_empty:
@@ -111,8 +125,10 @@ def deliver_digest(settings: Settings, warehouse: Warehouse, *, week: str | None
             status, error = "failed", str(exc)
             log.warning("digest %s not sent: %s", target.label, exc)
     else:
-        files = tuple(str(p) for p in mail.write_outbox(message, rendered, settings.digest.outbox,
-                                                        target.label))
+        files = tuple(
+            str(p)
+            for p in mail.write_outbox(message, rendered, settings.digest.outbox, target.label)
+        )
         status = "written"
     # A digests row is the claim "this week's digest is done": sent, written and skipped_empty
     # rows make every later run skip the week. A week delivered before it ended holds only part
@@ -120,11 +136,31 @@ def deliver_digest(settings: Settings, warehouse: Warehouse, *, week: str | None
     # the real digest once the week is over, and the table keeps its four documented statuses.
     if ended:
         with warehouse.transaction() as db:
-            digest_store.record(db, target.label, status, message_id=message["Message-ID"],
-                                subject=message["Subject"], recipients=settings.digest.recipients,
-                                counts=counts, error=error, sent=status in ("sent", "written"))
+            digest_store.record(
+                db,
+                target.label,
+                status,
+                message_id=message["Message-ID"],
+                subject=message["Subject"],
+                recipients=settings.digest.recipients,
+                counts=counts,
+                error=error,
+                sent=status in ("sent", "written"),
+            )
     elif status != "failed":
-        log.warning("digest %s %s before the week ended; not recorded, so the weekly digest "
-                    "still goes out once the week is over", target.label, status)
-    return DigestOutcome(target.label, status, message["Message-ID"], message["Subject"], error,
-                         counts, files, week_ended=ended)
+        log.warning(
+            "digest %s %s before the week ended; not recorded, so the weekly digest "
+            "still goes out once the week is over",
+            target.label,
+            status,
+        )
+    return DigestOutcome(
+        target.label,
+        status,
+        message["Message-ID"],
+        message["Subject"],
+        error,
+        counts,
+        files,
+        week_ended=ended,
+    )

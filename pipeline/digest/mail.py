@@ -21,8 +21,9 @@ class SendError(DigestError):
     """The digest could not be handed to the SMTP server."""
 
 
-def build_message(rendered: RenderedDigest, settings: Settings,
-                  now: datetime | None = None) -> EmailMessage:
+def build_message(
+    rendered: RenderedDigest, settings: Settings, now: datetime | None = None
+) -> EmailMessage:
     """multipart/alternative: plain text, and HTML with the chart as a related inline image."""
     msg = EmailMessage()
     sender = settings.digest.sender
@@ -37,8 +38,13 @@ def build_message(rendered: RenderedDigest, settings: Settings,
     msg.add_alternative(rendered.html, subtype="html")
     if rendered.chart_png:
         html_part = msg.get_payload()[1]
-        html_part.add_related(rendered.chart_png, maintype="image", subtype="png",
-                              cid=f"<{CHART_CID}>", filename="daily-chart.png")
+        html_part.add_related(
+            rendered.chart_png,
+            maintype="image",
+            subtype="png",
+            cid=f"<{CHART_CID}>",
+            filename="daily-chart.png",
+        )
     return msg
 
 
@@ -52,8 +58,9 @@ def send(msg: EmailMessage, smtp: SmtpSettings, digest: DigestSettings) -> None:
         raise SendError(str(exc)) from None
 
 
-def write_outbox(msg: EmailMessage, rendered: RenderedDigest, outbox: Path,
-                 week: str) -> list[Path]:
+def write_outbox(
+    msg: EmailMessage, rendered: RenderedDigest, outbox: Path, week: str
+) -> list[Path]:
     """Write the message as .eml and a standalone .html into the outbox folder."""
     outbox.mkdir(parents=True, exist_ok=True)
     eml = outbox / f"newswatch-digest-{week}.eml"

@@ -33,8 +33,10 @@ from pipeline.errors import DigestError
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 LEAD_CHARS = 320
-COUNT_RULE = ("Each story is counted once, under its best-scoring topic; its other topics are "
-              "shown beside it.")
+COUNT_RULE = (
+    "Each story is counted once, under its best-scoring topic; its other topics are "
+    "shown beside it."
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ def week_of(label: str, tz: str) -> Week:
     zone = ZoneInfo(tz)
     start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
     end = start + timedelta(days=7)
-    return Week(f"{year}-W{number:02d}", start.astimezone(timezone.utc),
-                end.astimezone(timezone.utc), tz)
+    return Week(
+        f"{year}-W{number:02d}", start.astimezone(timezone.utc), end.astimezone(timezone.utc), tz
+    )
 
 
 class WeekNotEndedError(DigestError):
@@ -83,8 +86,9 @@ def ensure_week_ended(week: Week, now: datetime) -> None:
     """Raise WeekNotEndedError, saying when the week ends, unless it has ended at `now`."""
     if week.end > now:
         ends = week.end.astimezone(ZoneInfo(week.tz))
-        raise WeekNotEndedError(f"week {week.label} has not ended: it ends "
-                                f"{ends:%a %d %b %Y %H:%M} ({week.tz})")
+        raise WeekNotEndedError(
+            f"week {week.label} has not ended: it ends {ends:%a %d %b %Y %H:%M} ({week.tz})"
+        )
 
 
 def last_complete_week(now: datetime, tz: str) -> Week:
@@ -106,10 +110,10 @@ class Story:
     topic: str
     scores: dict[str, float]
     also: tuple[str, ...] = ()
-    entities: tuple[str, ...] = ()   # watchlist entities its reports name, most mentioned first
+    entities: tuple[str, ...] = ()  # watchlist entities its reports name, most mentioned first
 
     def also_line(self, shown: int = 2) -> str:
-        """"also reported by A, B and 3 more" (empty when nothing was folded)."""
+        """ "also reported by A, B and 3 more" (empty when nothing was folded)."""
         if not self.also:
             return ""
         names = list(dict.fromkeys(self.also))
@@ -119,7 +123,7 @@ class Story:
         return f"also reported by {', '.join(names[:shown])} and {len(names) - shown} more"
 
     def scores_text(self) -> str:
-        """"sanctions 0.90, espionage 0.40": every topic of the story with its score."""
+        """ "sanctions 0.90, espionage 0.40": every topic of the story with its score."""
         return ", ".join(f"{topic} {score:.2f}" for topic, score in self.scores.items())
 
 
@@ -129,8 +133,8 @@ class Section:
 
     topic: str
     label: str
-    stories: tuple[Story, ...]   # the first max_stories of them
-    count: int                   # stories listed here, hidden ones included
+    stories: tuple[Story, ...]  # the first max_stories of them
+    count: int  # stories listed here, hidden ones included
     previous: int
     hidden: int = 0
 
@@ -168,8 +172,12 @@ class DigestModel:
 
 def source_name(row: dict[str, Any]) -> str:
     """Who published an article: the site name, else the feed title, else the host."""
-    return (row.get("site_name") or row.get("feed_title")
-            or (urlsplit(row.get("url") or "").hostname or "").removeprefix("www.") or "unknown")
+    return (
+        row.get("site_name")
+        or row.get("feed_title")
+        or (urlsplit(row.get("url") or "").hostname or "").removeprefix("www.")
+        or "unknown"
+    )
 
 
 def lead_of(row: dict[str, Any]) -> str:
@@ -182,7 +190,7 @@ def lead_of(row: dict[str, Any]) -> str:
     cut = text[:LEAD_CHARS]
     sentence_end = max(cut.rfind(". "), cut.rfind("? "), cut.rfind("! "))
     if sentence_end > LEAD_CHARS // 2:
-        return cut[:sentence_end + 1]
+        return cut[: sentence_end + 1]
     return cut.rsplit(" ", 1)[0] + "…"
 
 
@@ -190,9 +198,16 @@ def _local_day(when: datetime, tz: str) -> date:
     return when.astimezone(ZoneInfo(tz)).date()
 
 
-def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: dict[str, int],
-                 failing: Sequence[tuple[str, str]], labels: dict[str, str], *,
-                 max_stories: int = 20, now: datetime | None = None) -> DigestModel:
+def build_digest(
+    week: Week,
+    rows: Sequence[dict[str, Any]],
+    previous_counts: dict[str, int],
+    failing: Sequence[tuple[str, str]],
+    labels: dict[str, str],
+    *,
+    max_stories: int = 20,
+    now: datetime | None = None,
+) -> DigestModel:
     """Fold a week's articles into stories and sections (pure).
 
     `rows`: the week's feed articles with id, title, url, site_name, feed_title, published_at,
@@ -201,8 +216,9 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
     (the counts() of the previous week's model).
     """
     by_id = {r["id"]: r for r in rows}
-    originals = [r for r in rows if r.get("duplicate_of") is None and r.get("on_topic")
-                 and r.get("topics")]
+    originals = [
+        r for r in rows if r.get("duplicate_of") is None and r.get("on_topic") and r.get("topics")
+    ]
     groups: dict[int, list[dict[str, Any]]] = {}
     for r in originals:
         groups.setdefault(r.get("story_id") or r["id"], []).append(r)
@@ -218,9 +234,12 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
 
     # News of the week: originals and copies of this week's originals (not of older news).
     news = [r for r in rows if r.get("duplicate_of") is None or r.get("duplicate_of") in by_id]
-    story_of = {r["id"]: (r.get("story_id") or r["id"]) if r.get("duplicate_of") is None
-                else (by_id[r["duplicate_of"]].get("story_id") or r["duplicate_of"])
-                for r in news}
+    story_of = {
+        r["id"]: (r.get("story_id") or r["id"])
+        if r.get("duplicate_of") is None
+        else (by_id[r["duplicate_of"]].get("story_id") or r["duplicate_of"])
+        for r in news
+    }
     story_entities: dict[int, dict[str, int]] = {}
     entity_articles: dict[str, int] = {}
     entity_stories: dict[str, set[int]] = {}
@@ -230,9 +249,12 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
             mentions[name] = mentions.get(name, 0) + int(n)
             entity_articles[name] = entity_articles.get(name, 0) + 1
             entity_stories.setdefault(name, set()).add(story_of[r["id"]])
-    watchlist = tuple(sorted((EntityCount(n, entity_articles[n], len(entity_stories[n]))
-                              for n in entity_articles),
-                             key=lambda e: (-e.stories, -e.articles, e.entity)))
+    watchlist = tuple(
+        sorted(
+            (EntityCount(n, entity_articles[n], len(entity_stories[n])) for n in entity_articles),
+            key=lambda e: (-e.stories, -e.articles, e.entity),
+        )
+    )
 
     stories_by_topic: dict[str, list[Story]] = {}
     daily: dict[str, list[int]] = {}
@@ -249,28 +271,54 @@ def build_digest(week: Week, rows: Sequence[dict[str, Any]], previous_counts: di
         if day in days:
             daily.setdefault(best, [0] * 7)[days.index(day)] += 1
         also = tuple(source_name(m) for m in members[1:]) + tuple(folded.get(story_id, ()))
-        stories_by_topic.setdefault(best, []).append(Story(
-            title=lead.get("title") or "(untitled)", url=lead.get("url") or "",
-            source=source_name(lead), published_at=lead.get("published_at") or lead["fetched_at"],
-            lead=lead_of(lead), topic=best, scores=dict(sorted(scores.items())), also=also,
-            entities=tuple(sorted(story_entities.get(story_id, {}),
-                                  key=lambda n: (-story_entities[story_id][n], n)))))
+        stories_by_topic.setdefault(best, []).append(
+            Story(
+                title=lead.get("title") or "(untitled)",
+                url=lead.get("url") or "",
+                source=source_name(lead),
+                published_at=lead.get("published_at") or lead["fetched_at"],
+                lead=lead_of(lead),
+                topic=best,
+                scores=dict(sorted(scores.items())),
+                also=also,
+                entities=tuple(
+                    sorted(
+                        story_entities.get(story_id, {}),
+                        key=lambda n: (-story_entities[story_id][n], n),
+                    )
+                ),
+            )
+        )
 
     order = list(labels) + sorted((set(stories_by_topic) | set(previous_counts)) - set(labels))
     sections = []
     for topic in order:
-        stories = sorted(stories_by_topic.get(topic, []),
-                         key=lambda s: (-len(s.also), -s.scores[topic], s.title))
-        sections.append(Section(topic=topic, label=labels.get(topic, topic.replace("_", " ")),
-                                stories=tuple(stories[:max_stories]),
-                                count=len(stories),
-                                previous=previous_counts.get(topic, 0),
-                                hidden=max(0, len(stories) - max_stories)))
+        stories = sorted(
+            stories_by_topic.get(topic, []), key=lambda s: (-len(s.also), -s.scores[topic], s.title)
+        )
+        sections.append(
+            Section(
+                topic=topic,
+                label=labels.get(topic, topic.replace("_", " ")),
+                stories=tuple(stories[:max_stories]),
+                count=len(stories),
+                previous=previous_counts.get(topic, 0),
+                hidden=max(0, len(stories) - max_stories),
+            )
+        )
     for topic in labels:
         daily.setdefault(topic, [0] * 7)
-    totals = {"stories": sum(len(v) for v in stories_by_topic.values()),
-              "articles": len(rows), "folded": sum(len(s.also) for v in stories_by_topic.values()
-                                                   for s in v)}
-    return DigestModel(week=week, sections=tuple(sections), daily=daily,
-                       failing_feeds=tuple(failing), generated_at=now or datetime.now(timezone.utc),
-                       totals=totals, watchlist=watchlist)
+    totals = {
+        "stories": sum(len(v) for v in stories_by_topic.values()),
+        "articles": len(rows),
+        "folded": sum(len(s.also) for v in stories_by_topic.values() for s in v),
+    }
+    return DigestModel(
+        week=week,
+        sections=tuple(sections),
+        daily=daily,
+        failing_feeds=tuple(failing),
+        generated_at=now or datetime.now(timezone.utc),
+        totals=totals,
+        watchlist=watchlist,
+    )

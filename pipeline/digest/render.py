@@ -15,13 +15,21 @@ CHART_CID = "daily-chart"
 
 # The templates live beside this package (pyproject.toml ships them as package data).
 _LOADER = PackageLoader("pipeline.digest", "templates")
-_ENV = Environment(loader=_LOADER,
-                   autoescape=select_autoescape(enabled_extensions=("html", "html.j2"),
-                                                default_for_string=True),
-                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_ENV = Environment(
+    loader=_LOADER,
+    autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 # The plain-text part must not be HTML-escaped: a separate environment without autoescape.
-_TEXT_ENV = Environment(loader=_LOADER, autoescape=False,
-                        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+_TEXT_ENV = Environment(
+    loader=_LOADER,
+    autoescape=False,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,8 @@ class RenderedDigest:
     week: str
     subject: str
     text: str
-    html: str                # refers to the chart as cid:daily-chart
-    standalone_html: str     # the chart embedded, for a browser
+    html: str  # refers to the chart as cid:daily-chart
+    standalone_html: str  # the chart embedded, for a browser
     chart_png: bytes | None
 
 
@@ -49,13 +57,18 @@ def render(model: DigestModel, settings: Settings) -> RenderedDigest:
     """Subject, text and HTML of a digest."""
     days = model.week.days()
     labels = {s.topic: s.label for s in model.sections}
-    chart = None if model.empty else daily_chart(days, {t: model.daily.get(t, [0] * 7)
-                                                        for t in labels}, labels)
+    chart = (
+        None
+        if model.empty
+        else daily_chart(days, {t: model.daily.get(t, [0] * 7) for t in labels}, labels)
+    )
     title = f"newswatch weekly digest {model.week.label}"
     context = {
         "title": title,
         "week_range": f"{days[0]:%a %d %b %Y} to {days[-1]:%a %d %b %Y} ({model.week.tz})",
-        "empty": model.empty, "sections": model.sections, "totals": model.totals,
+        "empty": model.empty,
+        "sections": model.sections,
+        "totals": model.totals,
         "count_rule": COUNT_RULE,
         "failing": model.failing_feeds,
         "watchlist": model.watchlist,
@@ -64,7 +77,15 @@ def render(model: DigestModel, settings: Settings) -> RenderedDigest:
     text = _TEXT_ENV.get_template("digest.txt.j2").render(**context)
     html_t = _ENV.get_template("digest.html.j2")
     html = html_t.render(**context, chart_src=f"cid:{CHART_CID}" if chart else None)
-    standalone = html_t.render(**context, chart_src=(
-        "data:image/png;base64," + base64.b64encode(chart).decode()) if chart else None)
-    return RenderedDigest(model.week.label, subject_line(model, settings.digest.subject_prefix),
-                          text, html, standalone, chart)
+    standalone = html_t.render(
+        **context,
+        chart_src=("data:image/png;base64," + base64.b64encode(chart).decode()) if chart else None,
+    )
+    return RenderedDigest(
+        model.week.label,
+        subject_line(model, settings.digest.subject_prefix),
+        text,
+        html,
+        standalone,
+        chart,
+    )

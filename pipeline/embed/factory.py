@@ -26,15 +26,24 @@ def make_embedder(settings: Settings) -> Embedder:
     """The embedder the settings describe (the model loads on first use)."""
     e = settings.embed
     cache = model_cache_dir(settings)
-    return Embedder(e.model, e.sha256, batch_size=e.batch_size,
-                    overlap_tokens=e.chunk_overlap_tokens, device=e.device,
-                    max_chunks=e.max_chunks, backend=e.backend, precision=e.precision,
-                    cache_dir=cache, threads=e.threads)
+    return Embedder(
+        e.model,
+        e.sha256,
+        batch_size=e.batch_size,
+        overlap_tokens=e.chunk_overlap_tokens,
+        device=e.device,
+        max_chunks=e.max_chunks,
+        backend=e.backend,
+        precision=e.precision,
+        cache_dir=cache,
+        threads=e.threads,
+    )
 
 
 def make_lead_embedder(settings: Settings):
     """The multilingual lead embedder and its state line (None when off: see embed_multi)."""
     from pipeline.embed.multilingual import load_lead_embedder
 
-    return load_lead_embedder(settings.embed.multilingual, settings.embed.threads,
-                              model_cache_dir(settings))
+    return load_lead_embedder(
+        settings.embed.multilingual, settings.embed.threads, model_cache_dir(settings)
+    )

@@ -71,15 +71,17 @@ class LeadEmbedder:
         """Vectors of stored texts (E5's `passage: ` side)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return np.asarray(self._model.passage([t or " " for t in texts]), np.float32
-                          ).reshape(len(texts), self.dim)
+        return np.asarray(self._model.passage([t or " " for t in texts]), np.float32).reshape(
+            len(texts), self.dim
+        )
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of search queries (E5's `query: ` side)."""
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        return np.asarray(self._model.query([t or " " for t in texts]), np.float32
-                          ).reshape(len(texts), self.dim)
+        return np.asarray(self._model.query([t or " " for t in texts]), np.float32).reshape(
+            len(texts), self.dim
+        )
 
 
 class LeadQueryEncoder:
@@ -99,16 +101,19 @@ def parity_problem(embedder: LeadEmbedder) -> str | None:
     translations of a probe clearly closer to it than an unrelated text."""
     texts = [_PROBE, *_TRANSLATIONS, _UNRELATED]
     first, again = embedder.passages(texts), embedder.passages(texts)
-    if not np.all(np.isfinite(first)) or not np.allclose(np.linalg.norm(first, axis=1), 1.0,
-                                                          atol=1e-3):
+    if not np.all(np.isfinite(first)) or not np.allclose(
+        np.linalg.norm(first, axis=1), 1.0, atol=1e-3
+    ):
         return "vectors are not finite unit vectors"
     if not np.allclose(first, again, atol=1e-5):
         return "the same text gave different vectors"
     unrelated = float(first[0] @ first[-1])
     for k in range(1, 1 + len(_TRANSLATIONS)):
         if float(first[0] @ first[k]) < unrelated + PARITY_MARGIN:
-            return (f"a translation scored {float(first[0] @ first[k]):.2f}, not clearly above "
-                    f"an unrelated text ({unrelated:.2f})")
+            return (
+                f"a translation scored {float(first[0] @ first[k]):.2f}, not clearly above "
+                f"an unrelated text ({unrelated:.2f})"
+            )
     return None
 
 
@@ -129,14 +134,18 @@ def anchor_means(embedder: LeadEmbedder, cache_dir: Path | None) -> dict[str, np
         try:
             with np.load(path) as cached:
                 means = {k: np.asarray(cached[k], np.float32) for k in cached.files}
-            if means and all(v.shape == (embedder.dim,) and np.all(np.isfinite(v))
-                             for v in means.values()):
+            if means and all(
+                v.shape == (embedder.dim,) and np.all(np.isfinite(v)) for v in means.values()
+            ):
                 return means
         except (OSError, ValueError, KeyError):
-            pass   # missing or damaged: made again below
+            pass  # missing or damaged: made again below
     anchors = tomllib.loads(raw.decode("utf-8"))
-    means = {lang: embedder.passages(list(texts)).mean(axis=0).astype(np.float32)
-             for lang, texts in anchors.items() if texts}
+    means = {
+        lang: embedder.passages(list(texts)).mean(axis=0).astype(np.float32)
+        for lang, texts in anchors.items()
+        if texts
+    }
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,8 +157,9 @@ def anchor_means(embedder: LeadEmbedder, cache_dir: Path | None) -> dict[str, np
     return means
 
 
-def load_lead_embedder(enabled: bool, threads: int = 0, cache_dir: Path | None = None
-                       ) -> tuple[LeadEmbedder | None, LeadModelState]:
+def load_lead_embedder(
+    enabled: bool, threads: int = 0, cache_dir: Path | None = None
+) -> tuple[LeadEmbedder | None, LeadModelState]:
     """The lead embedder when it is enabled, installed and passes its checks; else None and why
     (logged once as a warning when enabled). Loaded once per process."""
     if not enabled:

@@ -70,7 +70,8 @@ PROBES = (
         "that its synthetic aperture radar images of Ukrainian positions were passed to a "
         "private military company; officials said the case shows how commercial space data has "
         "become part of the war, and that further designations are likely this year."
-        for _ in range(4)),
+        for _ in range(4)
+    ),
 )
 
 
@@ -117,16 +118,29 @@ def cache_key(model_sha256: str, precision: str) -> CacheKey:
         except PackageNotFoundError:
             return "missing"
 
-    return CacheKey(model_sha256=model_sha256, precision=precision,
-                    reduce_range=precision == "int8" and not cpu_has_vnni(),
-                    torch=ver("torch"), onnx=ver("onnx"), onnxruntime=ver("onnxruntime"))
+    return CacheKey(
+        model_sha256=model_sha256,
+        precision=precision,
+        reduce_range=precision == "int8" and not cpu_has_vnni(),
+        torch=ver("torch"),
+        onnx=ver("onnx"),
+        onnxruntime=ver("onnxruntime"),
+    )
 
 
 class OnnxEncoder:
     """Unit-norm sentence vectors from an ONNX graph, tokenised exactly as the torch path does."""
 
-    def __init__(self, graph: bytes, model_dir: Path, *, max_seq_length: int, batch_size: int,
-                 threads: int, name: str) -> None:
+    def __init__(
+        self,
+        graph: bytes,
+        model_dir: Path,
+        *,
+        max_seq_length: int,
+        batch_size: int,
+        threads: int,
+        name: str,
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -141,8 +155,9 @@ class OnnxEncoder:
         self._batcher = Tokenizer.from_file(str(tokenizer_file))
         self._batcher.enable_truncation(max_seq_length)
         self._batcher.no_padding()  # each batch is padded to its own longest text below
-        self.session = ort.InferenceSession(graph, session_options(threads),
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            graph, session_options(threads), providers=["CPUExecutionProvider"]
+        )
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.dim = int(self.encode(["dimension"]).shape[1])
 
@@ -161,15 +176,17 @@ class OnnxEncoder:
         order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
         vectors: np.ndarray | None = None
         for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+            idx = order[start : start + self.batch_size]
             width = len(encodings[idx[0]].ids)
             feeds = {name: np.zeros((len(idx), width), dtype=np.int64) for name in self._inputs}
             for row, i in enumerate(idx):
                 enc = encodings[i]
                 n = len(enc.ids)
-                for name, values in (("input_ids", enc.ids),
-                                     ("attention_mask", enc.attention_mask),
-                                     ("token_type_ids", enc.type_ids)):
+                for name, values in (
+                    ("input_ids", enc.ids),
+                    ("attention_mask", enc.attention_mask),
+                    ("token_type_ids", enc.type_ids),
+                ):
                     if name in feeds:
                         feeds[name][row, :n] = values
             got = self.session.run(None, feeds)[0]
@@ -199,6 +216,7 @@ def session_options(threads: int):
 
 # -- the cache ---------------------------------------------------------------------------------
 
+
 def entry_dir(cache_dir: Path, key: CacheKey) -> Path:
     """Where the entry for `key` lives."""
     return cache_dir / CACHE_SUBDIR / key.folder
@@ -214,8 +232,9 @@ def read_entry(folder: Path, key: CacheKey) -> tuple[bytes | None, dict, str | N
         return None, {}, f"unreadable manifest ({exc})"
     if not isinstance(manifest, dict) or manifest.get("key") != asdict(key):
         return None, {}, "stale (built for other weights or library versions)"
-    if not isinstance(manifest.get("parity"), dict) \
-            or not isinstance(manifest["parity"].get("min"), (int, float)):
+    if not isinstance(manifest.get("parity"), dict) or not isinstance(
+        manifest["parity"].get("min"), (int, float)
+    ):
         return None, {}, "without parity figures"
     try:
         graph = (folder / "model.onnx").read_bytes()
@@ -223,8 +242,12 @@ def read_entry(folder: Path, key: CacheKey) -> tuple[bytes | None, dict, str | N
         return None, {}, f"unreadable graph ({exc})"
     actual = hashlib.sha256(graph).hexdigest()
     if actual != manifest.get("sha256"):
-        return None, {}, f"corrupt (graph SHA-256 {actual[:12]}..., manifest says " \
-                         f"{str(manifest.get('sha256'))[:12]}...)"
+        return (
+            None,
+            {},
+            f"corrupt (graph SHA-256 {actual[:12]}..., manifest says "
+            f"{str(manifest.get('sha256'))[:12]}...)",
+        )
     return graph, manifest, None
 
 
@@ -238,8 +261,9 @@ def write_entry(cache_dir: Path, key: CacheKey, graph: bytes, manifest: dict) ->
         if graph:
             (tmp / "model.onnx").write_bytes(graph)
         body = dict(manifest, key=asdict(key), sha256=hashlib.sha256(graph).hexdigest())
-        (tmp / "manifest.json").write_text(json.dumps(body, indent=2, sort_keys=True),
-                                           encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(body, indent=2, sort_keys=True), encoding="utf-8"
+        )
         if final.exists():  # an entry found corrupt or stale: moved aside, then removed
             trash = Path(tempfile.mkdtemp(prefix=f".{key.folder}.old.", dir=root))
             os.replace(final, trash / "entry")
@@ -267,8 +291,10 @@ def _prune(root: Path, key: CacheKey) -> None:
 
 # -- export ------------------------------------------------------------------------------------
 
-def export_graph(model_dir: Path, precision: str, reduce_range: bool,
-                 fp32: bytes | None = None) -> bytes:
+
+def export_graph(
+    model_dir: Path, precision: str, reduce_range: bool, fp32: bytes | None = None
+) -> bytes:
     """Export (and fuse; quantize for int8) the model's forward pass + mean pooling +
     normalisation as ONNX bytes; int8 starts from `fp32` (a verified fp32 graph) when given.
     Raises OnnxExportError."""
@@ -287,8 +313,9 @@ def export_graph(model_dir: Path, precision: str, reduce_range: bool,
         except OnnxExportError:
             raise
         except Exception as exc:  # torch, transformers and onnx raise many kinds
-            raise OnnxExportError(f"{type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+            raise OnnxExportError(
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from exc
 
 
 def _export_fp32(model_dir: Path, out: Path) -> dict:
@@ -310,8 +337,9 @@ def _export_fp32(model_dir: Path, out: Path) -> dict:
             self.bert = bert
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state
+            hidden = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             summed = (hidden * mask).sum(dim=1)
             mean = summed / mask.sum(dim=1).clamp(min=1e-9)
@@ -325,9 +353,17 @@ def _export_fp32(model_dir: Path, out: Path) -> dict:
     dynamic["sentence_embedding"] = {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation notes, not problems
-        torch.onnx.export(SentenceEncoder(model), (ids, mask, types), str(out), dynamo=False,
-                          input_names=list(_INPUTS), output_names=["sentence_embedding"],
-                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+        torch.onnx.export(
+            SentenceEncoder(model),
+            (ids, mask, types),
+            str(out),
+            dynamo=False,
+            input_names=list(_INPUTS),
+            output_names=["sentence_embedding"],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
     return model.config.to_dict()
 
 
@@ -338,13 +374,19 @@ def _fuse(src: Path, dst: Path, config: dict) -> None:
     for name in list(logging.root.manager.loggerDict):
         if name.startswith(("onnx", "fusion", "bert")):
             logging.getLogger(name).setLevel(logging.ERROR)
-    optimized = optimize_model(str(src), model_type="bert",
-                               num_heads=int(config.get("num_attention_heads", 0)),
-                               hidden_size=int(config.get("hidden_size", 0)))
+    optimized = optimize_model(
+        str(src),
+        model_type="bert",
+        num_heads=int(config.get("num_attention_heads", 0)),
+        hidden_size=int(config.get("hidden_size", 0)),
+    )
     fused = optimized.get_fused_operator_statistics().get("Attention", 0)
     if fused < int(config.get("num_hidden_layers", 0)):
-        log.warning("ONNX export: %d of %s attention layers fused; the graph is correct but "
-                    "slower", fused, config.get("num_hidden_layers"))
+        log.warning(
+            "ONNX export: %d of %s attention layers fused; the graph is correct but slower",
+            fused,
+            config.get("num_hidden_layers"),
+        )
     optimized.save_model_to_file(str(dst))
 
 
@@ -356,10 +398,15 @@ def _quantize(src: Path, dst: Path, reduce_range: bool) -> None:
     quiet = _DropFrom("onnxruntime")
     logging.root.addFilter(quiet)
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True,
-                         reduce_range=reduce_range,
-                         # The fused operators have no registered output types; they are float.
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(src),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=reduce_range,
+            # The fused operators have no registered output types; they are float.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     finally:
         logging.root.removeFilter(quiet)
 
@@ -377,15 +424,24 @@ class _DropFrom(logging.Filter):
 
 # -- load or build ---------------------------------------------------------------------------
 
+
 def parity(vectors: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     """Mean and minimum cosine of unit vectors to their reference vectors."""
     cos = np.sum(vectors * reference, axis=1)
     return float(cos.mean()), float(cos.min())
 
 
-def load_or_build(model_dir: Path, model_sha256: str, precision: str, cache_dir: Path | None,
-                  reference: Callable[[Sequence[str]], np.ndarray], *, max_seq_length: int,
-                  batch_size: int, threads: int) -> OnnxEncoder | None:
+def load_or_build(
+    model_dir: Path,
+    model_sha256: str,
+    precision: str,
+    cache_dir: Path | None,
+    reference: Callable[[Sequence[str]], np.ndarray],
+    *,
+    max_seq_length: int,
+    batch_size: int,
+    threads: int,
+) -> OnnxEncoder | None:
     """The encoder for this model and precision from the cache, exported and checked first if
     the cache has no valid entry. None (with a warning) when the export fails or its vectors
     differ from the torch path's: the caller stays on torch."""
@@ -393,8 +449,14 @@ def load_or_build(model_dir: Path, model_sha256: str, precision: str, cache_dir:
     name = f"onnx-{precision}"
 
     def encoder(graph: bytes) -> OnnxEncoder:
-        return OnnxEncoder(graph, model_dir, max_seq_length=max_seq_length,
-                           batch_size=batch_size, threads=threads, name=name)
+        return OnnxEncoder(
+            graph,
+            model_dir,
+            max_seq_length=max_seq_length,
+            batch_size=batch_size,
+            threads=threads,
+            name=name,
+        )
 
     required = PARITY_MIN_COSINE[precision]
     folder = entry_dir(cache_dir, key) if cache_dir is not None else None
@@ -416,26 +478,45 @@ def load_or_build(model_dir: Path, model_sha256: str, precision: str, cache_dir:
         try:
             graph = export_graph(model_dir, precision, key.reduce_range, fp32)
         except OnnxExportError as exc:
-            log.warning("cannot export the embedding model to ONNX (%s); embedding with torch",
-                        exc)
+            log.warning("cannot export the embedding model to ONNX (%s); embedding with torch", exc)
             return None
         enc = encoder(graph)
         mean, low = parity(enc.encode(PROBES), reference(PROBES))
-        log.info("exported the embedding model to ONNX (%s) in %.1f s; cosine to torch on %d "
-                 "probes: mean %.6f, min %.6f", precision, time.perf_counter() - started,
-                 len(PROBES), mean, low)
+        log.info(
+            "exported the embedding model to ONNX (%s) in %.1f s; cosine to torch on %d "
+            "probes: mean %.6f, min %.6f",
+            precision,
+            time.perf_counter() - started,
+            len(PROBES),
+            mean,
+            low,
+        )
         if folder is not None:
             # Stored even when it fails the check: the figures are kept with it, and the
             # check is made against the threshold of the code that loads it.
             try:
-                write_entry(cache_dir, key, graph, {"parity": {"mean": round(mean, 6),
-                                                               "min": round(low, 6)},
-                                                    "model_dir": str(model_dir)})
+                write_entry(
+                    cache_dir,
+                    key,
+                    graph,
+                    {
+                        "parity": {"mean": round(mean, 6), "min": round(low, 6)},
+                        "model_dir": str(model_dir),
+                    },
+                )
             except OSError as exc:
-                log.warning("cannot cache the ONNX graph in %s (%s); it will be exported again "
-                            "next time", cache_dir, exc)
+                log.warning(
+                    "cannot cache the ONNX graph in %s (%s); it will be exported again next time",
+                    cache_dir,
+                    exc,
+                )
     if low < required:
-        log.warning("the ONNX %s graph differs from torch (minimum cosine %.4f on the parity "
-                    "probes, %.4f required); embedding with torch", precision, low, required)
+        log.warning(
+            "the ONNX %s graph differs from torch (minimum cosine %.4f on the parity "
+            "probes, %.4f required); embedding with torch",
+            precision,
+            low,
+            required,
+        )
         return None
     return enc or encoder(graph)

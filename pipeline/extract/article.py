@@ -40,14 +40,40 @@ from trafilatura.xpaths import BODY_XPATH
 from pipeline.textnorm import HAN, HANGUL, KANA, THAI
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
-_NOT_HTML_TYPES = ("application/pdf", "image/", "video/", "audio/", "font/", "application/zip",
-                   "application/gzip", "application/octet-stream", "application/msword",
-                   "application/vnd.", "application/json", "text/plain", "text/csv",
-                   "application/rss+xml", "application/atom+xml")
+_NOT_HTML_TYPES = (
+    "application/pdf",
+    "image/",
+    "video/",
+    "audio/",
+    "font/",
+    "application/zip",
+    "application/gzip",
+    "application/octet-stream",
+    "application/msword",
+    "application/vnd.",
+    "application/json",
+    "text/plain",
+    "text/csv",
+    "application/rss+xml",
+    "application/atom+xml",
+)
 # Magic numbers of what a news link may point to instead of a page, whatever its content type.
-_BINARY_MAGIC = (b"%PDF-", b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"PK\x03\x04",
-                 b"\x1f\x8b", b"ID3", b"OggS", b"\x00\x00\x00 ftyp", b"\x00\x00\x00\x18ftyp",
-                 b"\x00\x00\x00\x1cftyp", b"%!PS", b"\xd0\xcf\x11\xe0")
+_BINARY_MAGIC = (
+    b"%PDF-",
+    b"\x89PNG",
+    b"GIF87a",
+    b"GIF89a",
+    b"\xff\xd8\xff",
+    b"PK\x03\x04",
+    b"\x1f\x8b",
+    b"ID3",
+    b"OggS",
+    b"\x00\x00\x00 ftyp",
+    b"\x00\x00\x00\x18ftyp",
+    b"\x00\x00\x00\x1cftyp",
+    b"%!PS",
+    b"\xd0\xcf\x11\xe0",
+)
 _SNIFF_RE = re.compile(rb"<(?:!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I)
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
@@ -67,10 +93,10 @@ class ExtractOptions:
 
     favor_precision: bool = True
     favor_recall: bool = False
-    fallbacks: bool = True            # compare with readability/jusText (trafilatura's non-fast mode)
+    fallbacks: bool = True  # compare with readability/jusText (trafilatura's non-fast mode)
     include_tables: bool = True
     merge_split_bodies: bool = True
-    second_pass_words: int = 50       # re-extract in balanced mode below this many words; 0: never
+    second_pass_words: int = 50  # re-extract in balanced mode below this many words; 0: never
     detect_language: bool = True
 
 
@@ -105,8 +131,13 @@ def looks_like_html(content_type: str | None, body: bytes) -> bool:
     return bool(_SNIFF_RE.search(body[:4096]))
 
 
-def extract_page(html: bytes | str, url: str, *, content_type: str | None = None,
-                 options: ExtractOptions = DEFAULT_OPTIONS) -> PageExtract | None:
+def extract_page(
+    html: bytes | str,
+    url: str,
+    *,
+    content_type: str | None = None,
+    options: ExtractOptions = DEFAULT_OPTIONS,
+) -> PageExtract | None:
     """Main text and metadata of a page; None when it has no article text."""
     tree = trafilatura.load_html(_decode(html, content_type) if isinstance(html, bytes) else html)
     if tree is None:
@@ -117,13 +148,24 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
         merge_split_bodies(tree)
     doc = _bare(tree, url, options, with_metadata=True)
     text = _text(doc)
-    if options.second_pass_words and len(text.split()) < options.second_pass_words \
-            and (options.favor_precision or options.favor_recall):
+    if (
+        options.second_pass_words
+        and len(text.split()) < options.second_pass_words
+        and (options.favor_precision or options.favor_recall)
+    ):
         # The precise pass can keep only a banner of a page whose body it judged boilerplate.
-        retry = _text(_bare(tree, url, ExtractOptions(fallbacks=options.fallbacks,
-                                                      include_tables=options.include_tables,
-                                                      favor_precision=False),
-                            with_metadata=False))
+        retry = _text(
+            _bare(
+                tree,
+                url,
+                ExtractOptions(
+                    fallbacks=options.fallbacks,
+                    include_tables=options.include_tables,
+                    favor_precision=False,
+                ),
+                with_metadata=False,
+            )
+        )
         if len(retry.split()) >= 2 * max(1, len(text.split())):
             text = retry
     if len(text.split()) < MIN_WORDS:
@@ -132,14 +174,16 @@ def extract_page(html: bytes | str, url: str, *, content_type: str | None = None
     if options.detect_language:
         lang = detect_language(text) or declared_lang
     meta = doc if doc is not None else None
-    return PageExtract(text=text,
-                       title=_clean(getattr(meta, "title", None)),
-                       author=_clean(getattr(meta, "author", None)),
-                       published_at=_date(getattr(meta, "date", None)),
-                       site_name=_clean(getattr(meta, "sitename", None)),
-                       lang=lang,
-                       description=_clean(getattr(meta, "description", None)),
-                       canonical_url=canonical)
+    return PageExtract(
+        text=text,
+        title=_clean(getattr(meta, "title", None)),
+        author=_clean(getattr(meta, "author", None)),
+        published_at=_date(getattr(meta, "date", None)),
+        site_name=_clean(getattr(meta, "sitename", None)),
+        lang=lang,
+        description=_clean(getattr(meta, "description", None)),
+        canonical_url=canonical,
+    )
 
 
 # htmldate with the time of day when the page gives one; original (not "updated") date first.
@@ -150,10 +194,16 @@ def _bare(tree: HtmlElement, url: str, options: ExtractOptions, *, with_metadata
     date_params = dict(_DATE_PARAMS, max_date=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
     # bare_extraction copies a tree it is given, so one parse serves both passes.
     return trafilatura.bare_extraction(
-        tree, url=url, with_metadata=with_metadata, include_comments=False,
-        include_tables=options.include_tables, favor_precision=options.favor_precision,
-        favor_recall=options.favor_recall, fast=not options.fallbacks,
-        date_extraction_params=date_params)
+        tree,
+        url=url,
+        with_metadata=with_metadata,
+        include_comments=False,
+        include_tables=options.include_tables,
+        favor_precision=options.favor_precision,
+        favor_recall=options.favor_recall,
+        fast=not options.fallbacks,
+        date_extraction_params=date_params,
+    )
 
 
 def _text(doc: Any) -> str:
@@ -163,8 +213,10 @@ def _text(doc: Any) -> str:
 # trafilatura's first body expression ends in [1] (the first container); the same expression
 # without it lists every container so that split bodies can be found.
 _BODY_SRC = BODY_XPATH[0].path.strip()
-_ALL_BODIES = XPath(_BODY_SRC[:-3] if _BODY_SRC.endswith("[1]") else _BODY_SRC,
-                    namespaces={"re": "http://exslt.org/regular-expressions"})
+_ALL_BODIES = XPath(
+    _BODY_SRC[:-3] if _BODY_SRC.endswith("[1]") else _BODY_SRC,
+    namespaces={"re": "http://exslt.org/regular-expressions"},
+)
 
 
 def merge_split_bodies(tree: HtmlElement) -> int:
@@ -176,8 +228,11 @@ def merge_split_bodies(tree: HtmlElement) -> int:
     members = set(found)
     outer = [el for el in found if not any(a in members for a in el.iterancestors())]
     first = outer[0]
-    same = [el for el in outer[1:] if el.tag == first.tag and el.get("class")
-            and el.get("class") == first.get("class")]
+    same = [
+        el
+        for el in outer[1:]
+        if el.tag == first.tag and el.get("class") and el.get("class") == first.get("class")
+    ]
     for el in same:
         for child in list(el):
             first.append(child)
@@ -200,10 +255,9 @@ def _language_identifier() -> Any:
         if _detector is None:
             # Imported and loaded on first use: the model takes ~0.5 s to read.
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
             _detector = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     return _detector
-
-
 
 
 def _unspaced_script(sample: str) -> str | None:
@@ -259,8 +313,11 @@ def _header_charset(content_type: str | None) -> str | None:
 
 
 def _bom_charset(body: bytes) -> str | None:
-    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                      (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, name in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if body.startswith(bom):
             return name
     return None
@@ -272,12 +329,18 @@ def _meta_charset(body: bytes) -> str | None:
 
 
 def _declared_lang(tree: HtmlElement) -> str | None:
-    values = [tree.get("lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang"),
-              tree.get("xml:lang")]
-    values += tree.xpath("//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')="
-                         "'content-language']/@content")
-    values += tree.xpath("//meta[@property='og:locale' or @name='language' "
-                         "or @name='dc.language' or @name='DC.language']/@content")
+    values = [
+        tree.get("lang"),
+        tree.get("{http://www.w3.org/XML/1998/namespace}lang"),
+        tree.get("xml:lang"),
+    ]
+    values += tree.xpath(
+        "//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']/@content"
+    )
+    values += tree.xpath(
+        "//meta[@property='og:locale' or @name='language' "
+        "or @name='dc.language' or @name='DC.language']/@content"
+    )
     for value in values:
         match = _LANG_RE.match((value or "").strip())
         if match:
@@ -291,8 +354,10 @@ def _canonical(tree: HtmlElement, url: str) -> str | None:
         if href.strip():
             base = urljoin(url, href.strip())
             break
-    candidates = tree.xpath("//link[contains(concat(' ', normalize-space(translate(@rel, "
-                            "'CANONICAL', 'canonical')), ' '), ' canonical ')]/@href")
+    candidates = tree.xpath(
+        "//link[contains(concat(' ', normalize-space(translate(@rel, "
+        "'CANONICAL', 'canonical')), ' '), ' canonical ')]/@href"
+    )
     candidates += tree.xpath("//meta[@property='og:url' or @name='og:url']/@content")
     for href in candidates:
         href = (href or "").strip()
@@ -312,8 +377,9 @@ def _date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     # A date without a zone is read as UTC: the day is right, the hour may be off.
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(
-        timezone.utc)
+    return (
+        when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    )
 
 
 def _clean(value: Any) -> str | None:

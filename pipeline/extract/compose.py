@@ -28,7 +28,7 @@ class ComposedArticle:
 
     title: str
     text: str
-    text_source: str          # 'page' | 'feed'
+    text_source: str  # 'page' | 'feed'
     reason: str
     author: str | None
     published_at: datetime
@@ -37,9 +37,16 @@ class ComposedArticle:
     description: str | None
 
 
-def compose_article(*, feed_title: str, feed_text: str, feed_author: str | None,
-                    feed_published: datetime | None, fetched_at: datetime,
-                    page: PageExtract | None, page_problem: str | None) -> ComposedArticle:
+def compose_article(
+    *,
+    feed_title: str,
+    feed_text: str,
+    feed_author: str | None,
+    feed_published: datetime | None,
+    fetched_at: datetime,
+    page: PageExtract | None,
+    page_problem: str | None,
+) -> ComposedArticle:
     """Choose text and metadata between the feed entry and the page (see the module rule)."""
     feed_words = word_count(feed_text)
     if page is not None:
@@ -57,9 +64,12 @@ def compose_article(*, feed_title: str, feed_text: str, feed_author: str | None,
     summary = " ".join(feed_text.split()[:60]) if feed_text else None
     return ComposedArticle(
         title=(feed_title or "").strip() or (page.title if page and page.title else ""),
-        text=text, text_source=source, reason=reason,
+        text=text,
+        text_source=source,
+        reason=reason,
         author=(page.author if page and page.author else None) or feed_author,
         published_at=published,
         lang=(page.lang if page and page.lang else None) or detect_language(text),
         site_name=page.site_name if page else None,
-        description=(page.description if page and page.description else None) or summary)
+        description=(page.description if page and page.description else None) or summary,
+    )

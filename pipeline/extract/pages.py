@@ -19,14 +19,20 @@ class PageResult:
 
     url: str | None
     page: PageExtract | None
-    problem: str | None          # why the page cannot be used (the feed's text is kept)
-    deferred: bool = False       # robots.txt answered 5xx: try the page again next cycle
+    problem: str | None  # why the page cannot be used (the feed's text is kept)
+    deferred: bool = False  # robots.txt answered 5xx: try the page again next cycle
     fetch_s: float = 0.0
     extract_s: float = 0.0
 
 
-async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
-                     respect_robots: bool, extractor: Extractor | None = None) -> PageResult:
+async def fetch_page(
+    fetcher: Fetcher,
+    link: str | None,
+    *,
+    allow_private: bool,
+    respect_robots: bool,
+    extractor: Extractor | None = None,
+) -> PageResult:
     """Fetch an entry's link and extract its article (in `extractor`'s workers, else a thread);
     never raises for a page problem."""
     if not link:
@@ -45,25 +51,27 @@ async def fetch_page(fetcher: Fetcher, link: str | None, *, allow_private: bool,
     try:
         result = await fetcher.fetch(link, purpose="page", allow_private=allow_private)
     except FetchError as exc:
-        return PageResult(link, None, f"fetch_failed: {exc.kind}: {exc}",
-                          fetch_s=time.perf_counter() - started)
+        return PageResult(
+            link, None, f"fetch_failed: {exc.kind}: {exc}", fetch_s=time.perf_counter() - started
+        )
     fetch_s = time.perf_counter() - started
     if not looks_like_html(result.content_type, result.body):
-        return PageResult(result.final_url, None, f"not_html: {result.content_type or 'unknown'}",
-                          fetch_s=fetch_s)
+        return PageResult(
+            result.final_url, None, f"not_html: {result.content_type or 'unknown'}", fetch_s=fetch_s
+        )
     try:
         # trafilatura is CPU-bound: a worker keeps the other fetches (and the embedder) moving.
         content_type = result.headers.get("content-type")
         if extractor is not None:
-            page, extract_s = await extractor.extract(result.body, result.final_url,
-                                                      content_type)
+            page, extract_s = await extractor.extract(result.body, result.final_url, content_type)
         else:
             page, extract_s = await asyncio.get_running_loop().run_in_executor(
-                None, timed_extract, result.body, result.final_url, content_type)
+                None, timed_extract, result.body, result.final_url, content_type
+            )
     except Exception as exc:  # a parser bug on one page must not stop the cycle
-        return PageResult(result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}",
-                          fetch_s=fetch_s)
+        return PageResult(
+            result.final_url, None, f"extract_failed: {type(exc).__name__}: {exc}", fetch_s=fetch_s
+        )
     if page is None or not page.text.strip():
         return PageResult(result.final_url, None, "no_text", fetch_s=fetch_s, extract_s=extract_s)
     return PageResult(result.final_url, page, None, fetch_s=fetch_s, extract_s=extract_s)
-

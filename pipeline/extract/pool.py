@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 IN_PROCESS_THREADS = 2
 
 
-def timed_extract(body: bytes, url: str, content_type: str | None = None
-                  ) -> tuple[PageExtract | None, float]:
+def timed_extract(
+    body: bytes, url: str, content_type: str | None = None
+) -> tuple[PageExtract | None, float]:
     """extract_page and the seconds it took (run in a worker)."""
     started = time.perf_counter()
     return extract_page(body, url, content_type=content_type), time.perf_counter() - started
@@ -60,12 +61,15 @@ class Extractor:
         with self._lock:
             if self._executor is None:
                 if self.workers <= 0:
-                    self._executor = ThreadPoolExecutor(IN_PROCESS_THREADS,
-                                                        thread_name_prefix="newswatch-extract")
+                    self._executor = ThreadPoolExecutor(
+                        IN_PROCESS_THREADS, thread_name_prefix="newswatch-extract"
+                    )
                 else:
                     self._executor = ProcessPoolExecutor(
-                        self.workers, mp_context=multiprocessing.get_context("spawn"),
-                        initializer=_worker_init)
+                        self.workers,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_worker_init,
+                    )
             return self._executor
 
     def start(self, wait: bool = False) -> None:
@@ -80,8 +84,9 @@ class Extractor:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
 
-    async def extract(self, body: bytes, url: str, content_type: str | None = None
-                      ) -> tuple[PageExtract | None, float]:
+    async def extract(
+        self, body: bytes, url: str, content_type: str | None = None
+    ) -> tuple[PageExtract | None, float]:
         """The page's extract and the seconds extraction took; raises what extraction raises.
 
         A worker that died (the pool is then broken for every page in it) is replaced and the
@@ -90,14 +95,16 @@ class Extractor:
         for attempt in (1, 2):
             pool = self._pool()
             try:
-                return await loop.run_in_executor(pool, timed_extract, body, url,
-                                                  content_type)
+                return await loop.run_in_executor(pool, timed_extract, body, url, content_type)
             except BrokenProcessPool:
                 self._replace(pool)
                 if attempt == 2:
                     raise
-                log.warning("an extraction worker died (while on %s or a page beside it); "
-                            "starting a new one", url)
+                log.warning(
+                    "an extraction worker died (while on %s or a page beside it); "
+                    "starting a new one",
+                    url,
+                )
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -25,8 +25,9 @@ def _validate(item: object, where: str) -> FeedConfig:
         raise ConfigError(f"{where}: each [[feeds]] entry must be a table")
     unknown = set(item) - _KEYS
     if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
-                          f"{', '.join(sorted(_KEYS))}")
+        raise ConfigError(
+            f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_KEYS))}"
+        )
     url = item.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ConfigError(f"{where}: url is required (a non-empty string)")
@@ -34,8 +35,11 @@ def _validate(item: object, where: str) -> FeedConfig:
     if title is not None and not isinstance(title, str):
         raise ConfigError(f"{where}: title must be a string")
     interval = item.get("interval_s")
-    if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool)
-                                 or not 1 <= interval <= 7 * 86400):
+    if interval is not None and (
+        not isinstance(interval, int)
+        or isinstance(interval, bool)
+        or not 1 <= interval <= 7 * 86400
+    ):
         raise ConfigError(f"{where}: interval_s must be an integer from 1 to 604800 (seconds)")
     tags = item.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
@@ -43,8 +47,13 @@ def _validate(item: object, where: str) -> FeedConfig:
     allow_private = item.get("allow_private", False)
     if not isinstance(allow_private, bool):
         raise ConfigError(f"{where}: allow_private must be true or false")
-    return FeedConfig(url=url.strip(), title=title, interval_s=interval, tags=tuple(tags),
-                      allow_private=allow_private)
+    return FeedConfig(
+        url=url.strip(),
+        title=title,
+        interval_s=interval,
+        tags=tuple(tags),
+        allow_private=allow_private,
+    )
 
 
 def load_feeds(path: Path, *, missing_ok: bool = False) -> tuple[FeedConfig, ...]:
@@ -52,8 +61,10 @@ def load_feeds(path: Path, *, missing_ok: bool = False) -> tuple[FeedConfig, ...
     if not path.exists():
         if missing_ok:
             return ()
-        raise ConfigError(f"{path}: feeds file not found; create it (`newswatch feeds add URL`) "
-                          f"or set [feeds] allow_missing = true to run without feeds")
+        raise ConfigError(
+            f"{path}: feeds file not found; create it (`newswatch feeds add URL`) "
+            f"or set [feeds] allow_missing = true to run without feeds"
+        )
     items = array_of_tables(path, read_toml(path, "feeds file"), "feeds")
     out: list[FeedConfig] = []
     seen: set[str] = set()
@@ -139,8 +150,9 @@ def parse_opml(data: bytes) -> list[FeedConfig]:
             url = child.get("xmlUrl") or child.get("xmlurl")
             title = child.get("title") or child.get("text")
             if url:
-                extra = tuple(t.strip() for t in (child.get("category") or "").split(",")
-                              if t.strip())
+                extra = tuple(
+                    t.strip() for t in (child.get("category") or "").split(",") if t.strip()
+                )
                 out.append(FeedConfig(url=url.strip(), title=title, tags=tags + extra))
             else:
                 walk(child, tags + ((title,) if title else ()))
@@ -152,8 +164,12 @@ def parse_opml(data: bytes) -> list[FeedConfig]:
 
 def render_opml(feeds: Iterable[FeedConfig], title: str = "newswatch feeds") -> str:
     """An OPML 2.0 document listing the feeds (tags as categories)."""
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">',
-             f"  <head><title>{title}</title></head>", "  <body>"]
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<opml version="2.0">',
+        f"  <head><title>{title}</title></head>",
+        "  <body>",
+    ]
     for feed in feeds:
         attrs = f'type="rss" text={quoteattr(feed.title or feed.url)} xmlUrl={quoteattr(feed.url)}'
         if feed.title:

@@ -69,8 +69,14 @@ def _entry_key(guid: str | None, link: str | None, title: str, summary: str) -> 
     return f"hash:{digest}"
 
 
-def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = None,
-               fetched_at: datetime, max_entries: int | None = None) -> ParsedFeed:
+def parse_feed(
+    body: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str] | None = None,
+    fetched_at: datetime,
+    max_entries: int | None = None,
+) -> ParsedFeed:
     """Parse feed bytes; raise FeedParseError when nothing can be salvaged."""
     if not body or not body.strip():
         raise FeedParseError("empty body: no feed")
@@ -78,8 +84,9 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
     if url and "://" in url:
         response_headers.setdefault("content-location", url)
     try:
-        parsed = feedparser.parse(body, response_headers=response_headers,
-                                  sanitize_html=False, resolve_relative_uris=True)
+        parsed = feedparser.parse(
+            body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
+        )
     except Exception as exc:  # feedparser is lenient, but a crash must become a parse error
         raise FeedParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from None
     raw_entries = parsed.get("entries") or []
@@ -115,14 +122,29 @@ def parse_feed(body: bytes, *, url: str, headers: Mapping[str, str] | None = Non
         seen.add(key)
         author = strip_tags(raw.get("author") or "") or None
         tags = tuple(t.get("term") for t in raw.get("tags") or [] if t.get("term"))
-        entries.append(FeedEntry(key=key, guid=guid, link=link, title=title, summary=summary,
-                                 content=content, author=author, published_at=published,
-                                 tags=tags, date_from_feed=from_feed))
+        entries.append(
+            FeedEntry(
+                key=key,
+                guid=guid,
+                link=link,
+                title=title,
+                summary=summary,
+                content=content,
+                author=author,
+                published_at=published,
+                tags=tags,
+                date_from_feed=from_feed,
+            )
+        )
     if not entries and bozo:
         raise FeedParseError(f"ill-formed feed with nothing to salvage: {reason}")
     entries.sort(key=lambda e: e.published_at, reverse=True)
     if max_entries is not None:
         entries = entries[:max_entries]
-    return ParsedFeed(title=strip_tags(feed_info.get("title") or "") or None,
-                      link=feed_info.get("link"), entries=tuple(entries), bozo=bozo,
-                      bozo_reason=reason)
+    return ParsedFeed(
+        title=strip_tags(feed_info.get("title") or "") or None,
+        link=feed_info.get("link"),
+        entries=tuple(entries),
+        bozo=bozo,
+        bozo_reason=reason,
+    )

@@ -20,60 +20,119 @@ from pipeline.models import FeedState, PollOutcome
 from pipeline.net.http import Fetcher
 
 
-async def poll_feed(fetcher: Fetcher, feed: FeedState, settings: FeedsSettings, now: datetime,
-                    rng: random.Random | None = None) -> PollOutcome:
+async def poll_feed(
+    fetcher: Fetcher,
+    feed: FeedState,
+    settings: FeedsSettings,
+    now: datetime,
+    rng: random.Random | None = None,
+) -> PollOutcome:
     """Poll a feed once; never raises for a problem of the feed."""
     s = settings
     interval = feed.interval_s or s.default_interval_s
     started = time.perf_counter()
 
-    def failed(kind: str, message: str, status: int | None = None,
-               retry_after: float | None = None, size: int = 0) -> PollOutcome:
+    def failed(
+        kind: str,
+        message: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        size: int = 0,
+    ) -> PollOutcome:
         count = feed.error_count + 1
         gone = kind == "gone"
         return PollOutcome(
-            feed_id=feed.id, polled_at=now, status="gone" if gone else "error", url=feed.url,
-            etag=feed.etag, last_modified=feed.last_modified, body_hash=feed.body_hash,
+            feed_id=feed.id,
+            polled_at=now,
+            status="gone" if gone else "error",
+            url=feed.url,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            body_hash=feed.body_hash,
             error_count=count,
-            next_poll_at=schedule.after_failure(now, count, interval_s=interval,
-                                               base_s=s.backoff_base_s, cap_s=s.backoff_cap_s,
-                                               retry_after_s=retry_after,
-                                               retry_after_cap_s=s.retry_after_cap_s, rng=rng),
-            http_status=status, bytes=size, error_kind=kind, error_message=message[:500],
+            next_poll_at=schedule.after_failure(
+                now,
+                count,
+                interval_s=interval,
+                base_s=s.backoff_base_s,
+                cap_s=s.backoff_cap_s,
+                retry_after_s=retry_after,
+                retry_after_cap_s=s.retry_after_cap_s,
+                rng=rng,
+            ),
+            http_status=status,
+            bytes=size,
+            error_kind=kind,
+            error_message=message[:500],
             duration_ms=int((time.perf_counter() - started) * 1000),
             enabled=not gone,
             disabled_reason=f"{message} (at {now:%Y-%m-%d %H:%M} UTC)" if gone else None,
-            title=feed.title)
+            title=feed.title,
+        )
 
     try:
-        result = await fetcher.fetch(feed.url, purpose="feed", etag=feed.etag,
-                                     last_modified=feed.last_modified, user_configured=True)
+        result = await fetcher.fetch(
+            feed.url,
+            purpose="feed",
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            user_configured=True,
+        )
     except FetchError as exc:
         return failed(exc.kind, str(exc), exc.status, exc.retry_after_s)
     except Exception as exc:  # an unexpected client failure is still just this feed's error
         return failed("protocol", f"{type(exc).__name__}: {exc}")
 
     url = result.permanent_redirect or feed.url
-    ok = dict(feed_id=feed.id, polled_at=now, url=url, error_count=0,
-              next_poll_at=schedule.after_success(now, interval), http_status=result.status,
-              bytes=len(result.body), title=feed.title)
+    ok = dict(
+        feed_id=feed.id,
+        polled_at=now,
+        url=url,
+        error_count=0,
+        next_poll_at=schedule.after_success(now, interval),
+        http_status=result.status,
+        bytes=len(result.body),
+        title=feed.title,
+    )
     if result.status == 304:
-        return PollOutcome(status="not_modified", etag=feed.etag,
-                           last_modified=feed.last_modified, body_hash=feed.body_hash,
-                           duration_ms=int((time.perf_counter() - started) * 1000), **ok)
+        return PollOutcome(
+            status="not_modified",
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            body_hash=feed.body_hash,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            **ok,
+        )
     etag = result.headers.get("etag")
     last_modified = result.headers.get("last-modified")
     digest = hashlib.sha256(result.body).hexdigest()
     if digest == feed.body_hash:
-        return PollOutcome(status="unchanged", etag=etag, last_modified=last_modified,
-                           body_hash=digest,
-                           duration_ms=int((time.perf_counter() - started) * 1000), **ok)
+        return PollOutcome(
+            status="unchanged",
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=digest,
+            duration_ms=int((time.perf_counter() - started) * 1000),
+            **ok,
+        )
     try:
-        parsed = parse_feed(result.body, url=result.final_url, headers=result.headers,
-                            fetched_at=now, max_entries=s.max_entries_per_poll)
+        parsed = parse_feed(
+            result.body,
+            url=result.final_url,
+            headers=result.headers,
+            fetched_at=now,
+            max_entries=s.max_entries_per_poll,
+        )
     except FeedParseError as exc:
         return failed("parse", str(exc), result.status, size=len(result.body))
     ok["title"] = feed.title or parsed.title
-    return PollOutcome(status="ok", etag=etag, last_modified=last_modified, body_hash=digest,
-                       entries=parsed.entries, bozo_reason=parsed.bozo_reason,
-                       duration_ms=int((time.perf_counter() - started) * 1000), **ok)
+    return PollOutcome(
+        status="ok",
+        etag=etag,
+        last_modified=last_modified,
+        body_hash=digest,
+        entries=parsed.entries,
+        bozo_reason=parsed.bozo_reason,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        **ok,
+    )

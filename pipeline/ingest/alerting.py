@@ -29,22 +29,41 @@ def _facts(db: Db, ids: Sequence[int]) -> tuple[list[ArticleFacts], dict[int, di
     rows = alerts_store.candidates(db, ids)
     entities = alerts_store.entity_matches(db, [r["id"] for r in rows])
     stories = alerts_store.story_reports(db, [r["story_id"] for r in rows])
-    facts = [ArticleFacts(id=r["id"], story_id=r["story_id"], entities=entities.get(r["id"], {}),
-                          topics=r["topics"], relevance=float(r["relevance"] or 0.0),
-                          story=tuple(Report(a, s, w) for a, s, w in stories.get(r["story_id"], [])))
-             for r in rows]
+    facts = [
+        ArticleFacts(
+            id=r["id"],
+            story_id=r["story_id"],
+            entities=entities.get(r["id"], {}),
+            topics=r["topics"],
+            relevance=float(r["relevance"] or 0.0),
+            story=tuple(Report(a, s, w) for a, s, w in stories.get(r["story_id"], [])),
+        )
+        for r in rows
+    ]
     return facts, {r["id"]: r for r in rows}
 
 
 def _new_alert(d: Decision, info: dict[str, Any], config: AlertConfig) -> NewAlert:
     f = d.facts
-    evidence = {"matched": list(d.reasons),
-                "entities": {name: {"mentions": m.mentions, "evidence": m.evidence}
-                             for name, m in f.entities.items()},
-                "topics": dict(f.topics), "relevance": f.relevance,
-                "story_sources": list(dict.fromkeys(r.source for r in f.story))}
-    return NewAlert(d.rule.name, f.story_id, f.id, info["title"], info["url"], info["source"],
-                    evidence, d.rule.channels)
+    evidence = {
+        "matched": list(d.reasons),
+        "entities": {
+            name: {"mentions": m.mentions, "evidence": m.evidence} for name, m in f.entities.items()
+        },
+        "topics": dict(f.topics),
+        "relevance": f.relevance,
+        "story_sources": list(dict.fromkeys(r.source for r in f.story)),
+    }
+    return NewAlert(
+        d.rule.name,
+        f.story_id,
+        f.id,
+        info["title"],
+        info["url"],
+        info["source"],
+        evidence,
+        d.rule.channels,
+    )
 
 
 def _tags(services: Services) -> dict[str, tuple[str, ...]]:
@@ -64,12 +83,19 @@ def raise_alerts(db: Db, services: Services, ids: Sequence[int], now: datetime) 
     already = alerts_store.alerted(db, [(r.name, f.story_id) for r in rules for f in facts])
     decisions = decide(rules, facts, _tags(services), already=already)
     fired = [_new_alert(d, info[d.facts.id], config) for d in decisions if d.value]
-    alerts_store.add_checks(db, [(d.rule.name, d.facts.id) for d in decisions
-                                 if d.value is None], now)
+    alerts_store.add_checks(
+        db, [(d.rule.name, d.facts.id) for d in decisions if d.value is None], now
+    )
     new_ids = alerts_store.insert_alerts(db, fired, now)
     for alert_id, a in zip(new_ids, fired):
-        log.info("alert %d raised: rule %s, story %d, article %d: %s", alert_id, a.rule,
-                 a.story_id, a.article_id, a.title)
+        log.info(
+            "alert %d raised: rule %s, story %d, article %d: %s",
+            alert_id,
+            a.rule,
+            a.story_id,
+            a.article_id,
+            a.title,
+        )
     return new_ids
 
 
@@ -96,8 +122,12 @@ def resolve_checks(services: Services, now: datetime) -> list[int]:
             try:
                 hits = set(matcher(search, ids))
             except Exception as exc:  # the search is another module's: the checks wait
-                log.warning("saved search %r failed (%s); rule %s checks it again next cycle",
-                            search, exc, name)
+                log.warning(
+                    "saved search %r failed (%s); rule %s checks it again next cycle",
+                    search,
+                    exc,
+                    name,
+                )
                 return []
             searched.update({(search, aid): aid in hits for aid in ids})
     with services.warehouse.transaction() as db:
@@ -108,11 +138,14 @@ def resolve_checks(services: Services, now: datetime) -> list[int]:
             if rule is None or name not in {r.name for r in config.active}:
                 continue
             facts, info = _facts(db, ids)
-            already = alerts_store.alerted(db, [(name, f.story_id) for f in facts]) | \
-                {(a.rule, a.story_id) for a in fired}
-            fired += [_new_alert(d, info[d.facts.id], config)
-                      for d in decide([rule], facts, tags, searched=searched, already=already)
-                      if d.value]
+            already = alerts_store.alerted(db, [(name, f.story_id) for f in facts]) | {
+                (a.rule, a.story_id) for a in fired
+            }
+            fired += [
+                _new_alert(d, info[d.facts.id], config)
+                for d in decide([rule], facts, tags, searched=searched, already=already)
+                if d.value
+            ]
         new_ids = alerts_store.insert_alerts(db, fired, now)
         alerts_store.drop_checks(db, checks)
     return new_ids

@@ -63,12 +63,21 @@ class Reporter:
         """`n` items of a stage are done."""
 
 
-def run_cycle(services: Services, *, feeds: Sequence[str] | None = None,
-              reporter: Reporter | None = None, cancel: threading.Event | None = None,
-              now: datetime | None = None) -> CycleSummary:
+def run_cycle(
+    services: Services,
+    *,
+    feeds: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+    cancel: threading.Event | None = None,
+    now: datetime | None = None,
+) -> CycleSummary:
     """Poll due feeds (or exactly `feeds`, now) and store their new articles; see module doc."""
-    cycle = _Cycle(services, reporter or Reporter(), cancel or threading.Event(),
-                   now or datetime.now(timezone.utc))
+    cycle = _Cycle(
+        services,
+        reporter or Reporter(),
+        cancel or threading.Event(),
+        now or datetime.now(timezone.utc),
+    )
     return asyncio.run(cycle.run(feeds))
 
 
@@ -78,8 +87,9 @@ Batch = list[tuple[Item, ArticleDraft]]
 class _Cycle:
     """The stages of one cycle; its state lives in the ledger."""
 
-    def __init__(self, services: Services, reporter: Reporter, cancel: threading.Event,
-                 now: datetime) -> None:
+    def __init__(
+        self, services: Services, reporter: Reporter, cancel: threading.Event, now: datetime
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.warehouse = services.warehouse
@@ -131,8 +141,7 @@ class _Cycle:
         self.services.warm_up()
         # Now the index holds exactly what is stored: the moment to persist it.
         self.services.save_vectors()
-        configs = load_feeds(self.settings.feeds.file,
-                             missing_ok=self.settings.feeds.allow_missing)
+        configs = load_feeds(self.settings.feeds.file, missing_ok=self.settings.feeds.allow_missing)
         try:
             with self.warehouse.transaction(wait_s=PREPARE_WAIT_S) as db:
                 feed_store.sync_feeds(db, configs)
@@ -182,8 +191,11 @@ class _Cycle:
             # Every page task exists once the polls are done.
             failures += await asyncio.gather(*page_tasks, return_exceptions=True)
             await results.put(None)
-            return [f for f in failures if isinstance(f, BaseException)
-                    and not isinstance(f, asyncio.CancelledError)]
+            return [
+                f
+                for f in failures
+                if isinstance(f, BaseException) and not isinstance(f, asyncio.CancelledError)
+            ]
 
         watcher = asyncio.ensure_future(self._watch_cancel(lambda: poll_tasks + page_tasks))
         supervisor = asyncio.ensure_future(supervise())
@@ -216,7 +228,8 @@ class _Cycle:
         known: dict[str, int] = {}
         if entries:
             fresh, canon, known = await asyncio.get_running_loop().run_in_executor(
-                self.lookup_thread, self._lookup, feed.id, entries)
+                self.lookup_thread, self._lookup, feed.id, entries
+            )
         # The exemption is explicit and per feed (feeds.toml), never inferred from its URL.
         allow_private = self.settings.http.allow_private_networks or feed.allow_private
         items, settled = self.ledger.polled(feed, outcome, fresh, canon, known, allow_private)
@@ -224,8 +237,9 @@ class _Cycle:
             self._record_polls([feed.id])
         return items
 
-    def _lookup(self, feed_id: int, entries: list[FeedEntry]
-                ) -> tuple[list[FeedEntry], dict[str, str | None], dict[str, int]]:
+    def _lookup(
+        self, feed_id: int, entries: list[FeedEntry]
+    ) -> tuple[list[FeedEntry], dict[str, str | None], dict[str, int]]:
         """Entries not seen before, their canonical URLs, and which of those are stored."""
         with self.warehouse.connect(read_only=True) as db:
             seen = entry_store.seen_keys(db, feed_id, [e.key for e in entries])
@@ -238,9 +252,13 @@ class _Cycle:
         if not self.settings.ingest.fetch_pages:
             result = PageResult(item.entry.link, None, "page fetching disabled")
         else:
-            result = await fetch_page(fetcher, item.entry.link, allow_private=item.allow_private,
-                                      respect_robots=self.settings.http.respect_robots,
-                                      extractor=self.extractor)
+            result = await fetch_page(
+                fetcher,
+                item.entry.link,
+                allow_private=item.allow_private,
+                respect_robots=self.settings.http.respect_robots,
+                extractor=self.extractor,
+            )
         await results.put((item, result))
 
     async def _consume(self, results: asyncio.Queue) -> None:
@@ -291,13 +309,18 @@ class _Cycle:
         raised: list[int] = []
 
         def also(db: Db, stored: Sequence[StoredArticle]) -> None:
-            entry_store.record_entries(db, [(item.feed.id, item.entry.key,
-                                             a.draft.canonical_url, a.id, self.now)
-                                            for item, a in zip(items, stored)])
+            entry_store.record_entries(
+                db,
+                [
+                    (item.feed.id, item.entry.key, a.draft.canonical_url, a.id, self.now)
+                    for item, a in zip(items, stored)
+                ],
+            )
             self._apply_polls(db, polls)
             # The outbox: alerts commit with the articles that raise them, or not at all.
-            raised[:] = alerting.raise_alerts(db, self.services, [a.id for a in stored],
-                                              datetime.now(timezone.utc))
+            raised[:] = alerting.raise_alerts(
+                db, self.services, [a.id for a in stored], datetime.now(timezone.utc)
+            )
 
         try:
             stored = self.writer.store([d for _, d in batch], also=also)
@@ -339,8 +362,9 @@ class _Cycle:
         if self.cancel.is_set():
             return  # pending: the next start delivers them
         try:
-            report = deliver_due(self.settings, self.warehouse, self.services.alert_config,
-                                 cancel=self.cancel)
+            report = deliver_due(
+                self.settings, self.warehouse, self.services.alert_config, cancel=self.cancel
+            )
         except Exception as exc:  # they stay pending: the next cycle tries again
             log.warning("alert delivery failed: %s", exc)
             return

@@ -58,19 +58,28 @@ class CycleSummary:
 
     def counts(self) -> dict[str, object]:
         """Counts for the `runs` table and the log line."""
-        return {"feeds_polled": self.feeds_polled, "feeds_failed": self.feeds_failed,
-                "feeds_not_modified": self.feeds_not_modified, "entries_seen": self.entries_seen,
-                "new_entries": self.new_entries, "known_urls": self.known_urls,
-                "articles_new": self.articles_new, "from_page": self.from_page,
-                "from_feed": self.from_feed, "duplicates": self.duplicates,
-                "deferred": self.deferred, "write_failures": self.write_failures,
-                "alerts_raised": self.alerts_raised, "alerts_sent": self.alerts_sent,
-                "alerts_failed": self.alerts_failed,
-                "per_topic": dict(self.per_topic), "interrupted": self.interrupted}
+        return {
+            "feeds_polled": self.feeds_polled,
+            "feeds_failed": self.feeds_failed,
+            "feeds_not_modified": self.feeds_not_modified,
+            "entries_seen": self.entries_seen,
+            "new_entries": self.new_entries,
+            "known_urls": self.known_urls,
+            "articles_new": self.articles_new,
+            "from_page": self.from_page,
+            "from_feed": self.from_feed,
+            "duplicates": self.duplicates,
+            "deferred": self.deferred,
+            "write_failures": self.write_failures,
+            "alerts_raised": self.alerts_raised,
+            "alerts_sent": self.alerts_sent,
+            "alerts_failed": self.alerts_failed,
+            "per_topic": dict(self.per_topic),
+            "interrupted": self.interrupted,
+        }
 
 
-_COUNTERS = [f.name for f in dataclasses.fields(CycleSummary)
-             if f.type in ("int", int)]
+_COUNTERS = [f.name for f in dataclasses.fields(CycleSummary) if f.type in ("int", int)]
 
 AliasRow = tuple[int, str, str, int, datetime]
 
@@ -85,17 +94,23 @@ class Ledger:
         self._per_topic: dict[str, int] = {}
         self._feed_errors: list[str] = []
         self._outcomes: dict[int, PollOutcome] = {}
-        self._new_entries: dict[int, int] = {}     # feed id -> entries not seen before
-        self._pending: dict[int, int] = {}         # feed id -> items not settled yet
-        self._incomplete: set[int] = set()         # feeds to read in full next cycle
+        self._new_entries: dict[int, int] = {}  # feed id -> entries not seen before
+        self._pending: dict[int, int] = {}  # feed id -> items not settled yet
+        self._incomplete: set[int] = set()  # feeds to read in full next cycle
         self._claimed: dict[str, int | None] = {}  # canonical URL -> article id (None: pending)
         self._aliases: list[tuple[int, str, str, datetime]] = []  # waiting for their article
 
     # -- polls ------------------------------------------------------------------------------
 
-    def polled(self, feed: FeedState, outcome: PollOutcome, fresh: Sequence[FeedEntry],
-               canonicals: dict[str, str | None], known: dict[str, int],
-               allow_private: bool) -> tuple[list[Item], bool]:
+    def polled(
+        self,
+        feed: FeedState,
+        outcome: PollOutcome,
+        fresh: Sequence[FeedEntry],
+        canonicals: dict[str, str | None],
+        known: dict[str, int],
+        allow_private: bool,
+    ) -> tuple[list[Item], bool]:
         """Record a poll and its entries not seen before; return the items whose pages are
         to be fetched and whether the feed is settled already (nothing to fetch)."""
         items: list[Item] = []
@@ -104,8 +119,9 @@ class Ledger:
             self._counts["feeds_polled"] += 1
             if outcome.status in ("error", "gone"):
                 self._counts["feeds_failed"] += 1
-                self._feed_errors.append(f"{feed.url}: {outcome.error_kind}: "
-                                         f"{outcome.error_message}")
+                self._feed_errors.append(
+                    f"{feed.url}: {outcome.error_kind}: {outcome.error_message}"
+                )
             elif outcome.status in ("not_modified", "unchanged"):
                 self._counts["feeds_not_modified"] += 1
             self._counts["entries_seen"] += len(outcome.entries)
@@ -210,8 +226,9 @@ class Ledger:
         with self._lock:
             outcome = self._outcomes[feed_id]
             if feed_id in self._incomplete:
-                outcome = dataclasses.replace(outcome, etag=None, last_modified=None,
-                                              body_hash=None)
+                outcome = dataclasses.replace(
+                    outcome, etag=None, last_modified=None, body_hash=None
+                )
             return outcome, self._new_entries.get(feed_id, 0)
 
     def unsettled(self) -> list[int]:
@@ -225,6 +242,10 @@ class Ledger:
         """The cycle's counts."""
         with self._lock:
             counts: dict[str, Any] = dict(self._counts)
-            return CycleSummary(**counts, per_topic=dict(sorted(self._per_topic.items())),
-                                feed_errors=tuple(self._feed_errors), stage_s=dict(stage_s),
-                                interrupted=interrupted)
+            return CycleSummary(
+                **counts,
+                per_topic=dict(sorted(self._per_topic.items())),
+                feed_errors=tuple(self._feed_errors),
+                stage_s=dict(stage_s),
+                interrupted=interrupted,
+            )

@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 def borrow_tags(tags: TagResult, original: int) -> TagResult:
     """An original's tags as a copy of it carries them (each topic's evidence names the original,
     so `explain` says where they came from)."""
-    return replace(tags, topics=tuple(replace(t, evidence={**t.evidence, "copy_of": original})
-                                      for t in tags.topics))
+    return replace(
+        tags,
+        topics=tuple(replace(t, evidence={**t.evidence, "copy_of": original}) for t in tags.topics),
+    )
 
 
 class _Clock:
@@ -86,10 +88,10 @@ class Services:
     _watchlist_mark: tuple = field(default=(), init=False)
     _alerts: Any = field(default=None, init=False)
     _alerts_mark: tuple = field(default=(), init=False)
-    _saved_at: float | None = field(default=None, init=False)   # monotonic, last vector save
-    _saved_version: tuple = field(default=(), init=False)   # (index, version) last saved
-    _leads: Any = field(default=None, init=False)   # (LeadEmbedder | None, LeadModelState)
-    seeds_mark: tuple = field(default=(), init=False)   # seed files as last synced
+    _saved_at: float | None = field(default=None, init=False)  # monotonic, last vector save
+    _saved_version: tuple = field(default=(), init=False)  # (index, version) last saved
+    _leads: Any = field(default=None, init=False)  # (LeadEmbedder | None, LeadModelState)
+    seeds_mark: tuple = field(default=(), init=False)  # seed files as last synced
 
     def __post_init__(self) -> None:
         if self.warehouse is None:
@@ -99,8 +101,9 @@ class Services:
         if self.search_matcher is None:
             from pipeline.search.saved import SavedSearches
 
-            self.search_matcher = SavedSearches(self.settings.search, self.embedder,
-                                                self.warehouse).match_saved
+            self.search_matcher = SavedSearches(
+                self.settings.search, self.embedder, self.warehouse
+            ).match_saved
 
     def warm_up(self) -> None:
         """Load the model and bring index and tagger up to date, reading the warehouse only."""
@@ -126,9 +129,14 @@ class Services:
         mark = (tuple(seed_ids), topics_mtime)
         if self._tagger is None or mark != self._tagger_mark:
             _, seed_chunks = article_store.chunk_vectors(db, source="seed")
-            self._tagger = build_tagger(self.settings.topics, self.settings.seeds.dir,
-                                        self.embedder, seed_vectors, seed_chunks,
-                                        self.lead_embedder)
+            self._tagger = build_tagger(
+                self.settings.topics,
+                self.settings.seeds.dir,
+                self.embedder,
+                seed_vectors,
+                seed_chunks,
+                self.lead_embedder,
+            )
             self._tagger_mark = mark
         self.refresh_config()
 
@@ -143,27 +151,40 @@ class Services:
         paths = self._vector_paths()
         vectors = None
         if paths is not None:
-            vectors = VectorIndex.load(*paths, model=self.embedder.model_name,
-                                       exact_below=self.settings.dedup.vector_index_min_rows)
+            vectors = VectorIndex.load(
+                *paths,
+                model=self.embedder.model_name,
+                exact_below=self.settings.dedup.vector_index_min_rows,
+            )
         if vectors is not None and vectors.max_owner > article_store.max_article_id(db):
-            log.warning("chunk vector index %s holds articles the warehouse does not: rebuilding "
-                        "it from the warehouse", paths[0])
+            log.warning(
+                "chunk vector index %s holds articles the warehouse does not: rebuilding "
+                "it from the warehouse",
+                paths[0],
+            )
             vectors = None
         anchors = self.lead_embedder.anchors if self.lead_embedder is not None else None
-        index = DedupIndex(self.settings.dedup, text_loader=self.load_texts, vectors=vectors,
-                           lead_anchors=anchors)
+        index = DedupIndex(
+            self.settings.dedup, text_loader=self.load_texts, vectors=vectors, lead_anchors=anchors
+        )
         self._load_rows(db, index, chunks_after=vectors.max_owner if vectors else 0)
         if vectors is not None:
             # English articles with vectors of their own (a copy found by its text has none).
             held = vectors.owners()
             wanted = index.english_ids() & article_store.ids_with_chunks(
-                db, up_to=vectors.max_owner)
+                db, up_to=vectors.max_owner
+            )
             if held != wanted:
-                log.warning("chunk vector index %s is stale (%d articles it should hold are "
-                            "missing, %d are no longer stored): rebuilding it from the warehouse",
-                            paths[0], len(wanted - held), len(held - wanted))
-                index = DedupIndex(self.settings.dedup, text_loader=self.load_texts,
-                                   lead_anchors=anchors)
+                log.warning(
+                    "chunk vector index %s is stale (%d articles it should hold are "
+                    "missing, %d are no longer stored): rebuilding it from the warehouse",
+                    paths[0],
+                    len(wanted - held),
+                    len(held - wanted),
+                )
+                index = DedupIndex(
+                    self.settings.dedup, text_loader=self.load_texts, lead_anchors=anchors
+                )
                 self._load_rows(db, index)
                 vectors = None
         self._index = index
@@ -171,15 +192,23 @@ class Services:
         self._saved_at = time.monotonic() if vectors is not None else None
         self._saved_version = (id(vectors), vectors.version) if vectors is not None else ()
         if len(index) > 1000 or vectors is not None:
-            log.info("dedup index: %d articles loaded in %.1f s (chunk vectors %s)", len(index),
-                     time.perf_counter() - started,
-                     "from the saved index" if vectors is not None else "from the warehouse")
+            log.info(
+                "dedup index: %d articles loaded in %.1f s (chunk vectors %s)",
+                len(index),
+                time.perf_counter() - started,
+                "from the saved index" if vectors is not None else "from the warehouse",
+            )
 
     def _load_rows(self, db: Db, index: DedupIndex, chunks_after: int = 0) -> None:
         leads = self.lead_embedder
-        index.add_all(article_store.dedup_rows(db, after_id=index.max_id,
-                                               chunks_after=chunks_after,
-                                               lead_model=leads.name if leads else None))
+        index.add_all(
+            article_store.dedup_rows(
+                db,
+                after_id=index.max_id,
+                chunks_after=chunks_after,
+                lead_model=leads.name if leads else None,
+            )
+        )
 
     @property
     def lead_embedder(self) -> LeadEmbedder | None:
@@ -208,8 +237,11 @@ class Services:
             return False
         if self._saved_version == (id(vectors), vectors.version):
             return False
-        if not force and self._saved_at is not None and \
-                time.monotonic() - self._saved_at < self.settings.dedup.vector_index_save_s:
+        if (
+            not force
+            and self._saved_at is not None
+            and time.monotonic() - self._saved_at < self.settings.dedup.vector_index_save_s
+        ):
             return False
         started = time.perf_counter()
         try:
@@ -219,8 +251,11 @@ class Services:
             return False
         self._saved_at = time.monotonic()
         self._saved_version = (id(vectors), vectors.version)
-        log.info("chunk vector index saved (%d rows) in %.1f s", vectors.size,
-                 time.perf_counter() - started)
+        log.info(
+            "chunk vector index saved (%d rows) in %.1f s",
+            vectors.size,
+            time.perf_counter() - started,
+        )
         return True
 
     def refresh_config(self) -> None:
@@ -234,13 +269,20 @@ class Services:
             self._alerts = None  # rules are checked against the watchlist's names
         topics = {t.slug for t in self._tagger.topics} if self._tagger is not None else None
         searches = self.settings.search.file
-        mark = (alerts_mark(self.settings.alerts.file, searches), self._watchlist_mark,
-                tuple(sorted(topics or ())), self.search_matcher is not None)
+        mark = (
+            alerts_mark(self.settings.alerts.file, searches),
+            self._watchlist_mark,
+            tuple(sorted(topics or ())),
+            self.search_matcher is not None,
+        )
         if self._alerts is None or mark != self._alerts_mark:
-            self._alerts = load_alert_config(self.settings.alerts.file, self._watchlist,
-                                             topics=topics,
-                                             search_ready=self.search_matcher is not None,
-                                             searches_file=searches)
+            self._alerts = load_alert_config(
+                self.settings.alerts.file,
+                self._watchlist,
+                topics=topics,
+                search_ready=self.search_matcher is not None,
+                searches_file=searches,
+            )
             self._alerts_mark = mark
 
     def use_tagger(self, tagger: Tagger) -> None:
@@ -298,9 +340,13 @@ class Services:
             self.refresh_config()
         return self._alerts
 
-    def process(self, drafts: Sequence[ArticleDraft], first_id: int,
-                timings: dict[str, float] | None = None,
-                embeddings: Sequence[Embedding] | None = None) -> list[StoredArticle]:
+    def process(
+        self,
+        drafts: Sequence[ArticleDraft],
+        first_id: int,
+        timings: dict[str, float] | None = None,
+        embeddings: Sequence[Embedding] | None = None,
+    ) -> list[StoredArticle]:
         """Deduplicate, embed what needs vectors, and tag a batch; ids are first_id,
         first_id + 1, ... in order. `embeddings` given (computed elsewhere: the backfill's
         workers) stand in for the model; copies still borrow their original's.
@@ -325,9 +371,13 @@ class Services:
         hashes = [content_hash(d.text) for d in drafts]
         clock = _Clock(timings)
         with clock("dedup_tag"):
-            skip = (set() if self.settings.dedup.embed_copies else
-                    self.index.likely_copies([dedup_doc(i, d, h, None)
-                                              for i, d, h in zip(ids, drafts, hashes)]))
+            skip = (
+                set()
+                if self.settings.dedup.embed_copies
+                else self.index.likely_copies(
+                    [dedup_doc(i, d, h, None) for i, d, h in zip(ids, drafts, hashes)]
+                )
+            )
         todo = [k for k, i in enumerate(ids) if i not in skip]
         with clock("embed"):
             embedded = embed([ids[k] for k in todo])
@@ -341,23 +391,30 @@ class Services:
 
         with clock("dedup_tag"):
             decisions = self.index.decide(
-                [dedup_doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)],
-                complete)
+                [dedup_doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)], complete
+            )
             return self._finish(ids, drafts, hashes, decisions, own)
 
     def _embed(self, drafts: Sequence[ArticleDraft]) -> list[Embedding]:
         """Chunk, headline and lead vectors of some drafts."""
         return embed_drafts(self.embedder, self.lead_embedder, drafts)
 
-    def _with_headings(self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
-                       ) -> list[Embedding]:
+    def _with_headings(
+        self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
+    ) -> list[Embedding]:
         """Embeddings made elsewhere, given the headline and lead vectors they lack."""
-        return with_headings(self.embedder, self.lead_embedder, [heading(d) for d in drafts],
-                             embeddings)
+        return with_headings(
+            self.embedder, self.lead_embedder, [heading(d) for d in drafts], embeddings
+        )
 
-    def _finish(self, ids: Sequence[int], drafts: Sequence[ArticleDraft], hashes: Sequence[str],
-                decisions: Sequence[DedupDecision], own: dict[int, Embedding]
-                ) -> list[StoredArticle]:
+    def _finish(
+        self,
+        ids: Sequence[int],
+        drafts: Sequence[ArticleDraft],
+        hashes: Sequence[str],
+        decisions: Sequence[DedupDecision],
+        own: dict[int, Embedding],
+    ) -> list[StoredArticle]:
         """Tag each article (a copy without vectors borrows its original's tags) and find its
         watchlist entities."""
         roots = {dec.duplicate_of for i, dec in zip(ids, decisions) if i not in own}
@@ -367,8 +424,11 @@ class Services:
             with self.warehouse.connect(read_only=True) as db:
                 lent = article_store.borrowed(db, stored_roots)
         # An original decided but not written yet has nothing to lend: embed its copies.
-        unlent = [k for k, (i, dec) in enumerate(zip(ids, decisions))
-                  if i not in own and dec.duplicate_of not in lent and dec.duplicate_of not in own]
+        unlent = [
+            k
+            for k, (i, dec) in enumerate(zip(ids, decisions))
+            if i not in own and dec.duplicate_of not in lent and dec.duplicate_of not in own
+        ]
         for k, emb in zip(unlent, self._embed([drafts[k] for k in unlent])):
             own[ids[k]] = emb
         watchlist = self.watchlist
@@ -379,21 +439,34 @@ class Services:
             else:
                 emb, tags = lent[dec.duplicate_of]
                 tags = borrow_tags(tags, dec.duplicate_of)
-            out.append(StoredArticle(id=i, draft=d, content_hash=h, word_count=word_count(d.text),
-                                     embedding=emb, dedup=dec, tags=tags,
-                                     entities=watchlist.match(d.title, d.text),
-                                     terms=index_terms(d.title, d.text)))
-            if i in own:   # an original a later copy in this batch may borrow from
-                lent[i] = (replace(emb, chunks=(), title_vector=None, lead_vector=None,
-                                   lead_model=""), tags)
+            out.append(
+                StoredArticle(
+                    id=i,
+                    draft=d,
+                    content_hash=h,
+                    word_count=word_count(d.text),
+                    embedding=emb,
+                    dedup=dec,
+                    tags=tags,
+                    entities=watchlist.match(d.title, d.text),
+                    terms=index_terms(d.title, d.text),
+                )
+            )
+            if i in own:  # an original a later copy in this batch may borrow from
+                lent[i] = (
+                    replace(emb, chunks=(), title_vector=None, lead_vector=None, lead_model=""),
+                    tags,
+                )
         return out
 
-    def decide_all(self, ids: Sequence[int], drafts: Sequence[ArticleDraft],
-                   embeddings: Sequence[Embedding]) -> list[StoredArticle]:
+    def decide_all(
+        self, ids: Sequence[int], drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
+    ) -> list[StoredArticle]:
         """Deduplicate (in order, so copies inside one batch are caught) and tag articles
         embedded already (the seeds)."""
         hashes = [content_hash(d.text) for d in drafts]
         own = dict(zip(ids, self._with_headings(drafts, embeddings)))
-        decisions = self.index.decide([dedup_doc(i, d, h, own[i])
-                                       for i, d, h in zip(ids, drafts, hashes)])
+        decisions = self.index.decide(
+            [dedup_doc(i, d, h, own[i]) for i, d, h in zip(ids, drafts, hashes)]
+        )
         return self._finish(ids, drafts, hashes, decisions, own)

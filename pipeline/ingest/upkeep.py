@@ -74,12 +74,19 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
     docs = load_seeds(settings.seeds.dir)
     with warehouse.connect(read_only=True) as db:
         stored = article_store.seed_states(db)
-        todo = [(doc, stored[doc.url][0] if doc.url in stored else None) for doc in docs
-                if doc.url not in stored or stored[doc.url][1] != doc.file_hash]
-        unchanged = tuple(doc.file_name for doc in docs
-                          if doc.url in stored and stored[doc.url][1] == doc.file_hash)
-        missing = tuple(sorted(url.removeprefix("seed:") for url in
-                               set(stored) - {d.url for d in docs}))
+        todo = [
+            (doc, stored[doc.url][0] if doc.url in stored else None)
+            for doc in docs
+            if doc.url not in stored or stored[doc.url][1] != doc.file_hash
+        ]
+        unchanged = tuple(
+            doc.file_name
+            for doc in docs
+            if doc.url in stored and stored[doc.url][1] == doc.file_hash
+        )
+        missing = tuple(
+            sorted(url.removeprefix("seed:") for url in set(stored) - {d.url for d in docs})
+        )
         if not todo:
             return SeedSyncResult(unchanged=unchanged, missing=missing)
         next_id = article_store.max_article_id(db) + 1
@@ -90,10 +97,20 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
     replaced = {old for _, old in todo if old is not None}
     drafts, ids = [], []
     for doc, old_id in todo:
-        drafts.append(ArticleDraft(source="seed", url=doc.url, canonical_url=doc.url,
-                                   title=doc.title, text=doc.text, text_source="file",
-                                   text_source_reason="seed file", fetched_at=now,
-                                   seed_file_hash=doc.file_hash, lang="en"))
+        drafts.append(
+            ArticleDraft(
+                source="seed",
+                url=doc.url,
+                canonical_url=doc.url,
+                title=doc.title,
+                text=doc.text,
+                text_source="file",
+                text_source_reason="seed file",
+                fetched_at=now,
+                seed_file_hash=doc.file_hash,
+                lang="en",
+            )
+        )
         if old_id is None:
             ids.append(next_id)
             next_id += 1
@@ -107,11 +124,25 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
     new_vectors = np.stack([e.vector for e in embeddings])
     new_chunks = np.stack([c.vector for e in embeddings for c in e.chunks])
     tagger = build_tagger(
-        settings.topics, settings.seeds.dir, services.embedder,
-        np.vstack([m for m in (seed_vectors[kept] if kept else None, new_vectors)
-                   if m is not None and m.size]),
-        np.vstack([m for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)
-                   if m is not None and m.size]), services.lead_embedder)
+        settings.topics,
+        settings.seeds.dir,
+        services.embedder,
+        np.vstack(
+            [
+                m
+                for m in (seed_vectors[kept] if kept else None, new_vectors)
+                if m is not None and m.size
+            ]
+        ),
+        np.vstack(
+            [
+                m
+                for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)
+                if m is not None and m.size
+            ]
+        ),
+        services.lead_embedder,
+    )
     services.reset()
     with warehouse.connect(read_only=True) as db:
         services.refresh(db)
@@ -124,9 +155,12 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
             article_store.insert_articles(db, stored_articles)
     finally:
         services.reset()
-    return SeedSyncResult(added=tuple(d.file_name for d, old in todo if old is None),
-                          updated=tuple(d.file_name for d, old in todo if old is not None),
-                          unchanged=unchanged, missing=missing)
+    return SeedSyncResult(
+        added=tuple(d.file_name for d, old in todo if old is None),
+        updated=tuple(d.file_name for d, old in todo if old is not None),
+        unchanged=unchanged,
+        missing=missing,
+    )
 
 
 @dataclass(frozen=True)
@@ -157,8 +191,9 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         before = topics_store.current_tags(db)
         entities_before = entities_store.current_entities(db)
         leads = services.lead_embedder
-        articles = list(topics_store.stored_embeddings(db, lead_model=leads.name if leads
-                                                        else None))
+        articles = list(
+            topics_store.stored_embeddings(db, lead_model=leads.name if leads else None)
+        )
         lenders = topics_store.borrowers(db)
     results, found = {}, {}
     watchlist = services.watchlist
@@ -177,14 +212,19 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         entities_store.replace_all_entities(db, found)
     return RetagResult(
         topics=_changes(before, {aid: {t.topic for t in r.topics} for aid, r in results.items()}),
-        entities=_changes(entities_before, {aid: {m.entity for m in ms}
-                                            for aid, ms in found.items()}))
+        entities=_changes(
+            entities_before, {aid: {m.entity for m in ms} for aid, ms in found.items()}
+        ),
+    )
 
 
-def _tags_after_rebuild(services: Services,
-                        decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]],
-                        completed: dict[int, Embedding], bare: set[int],
-                        langs: dict[int, str | None]) -> dict[int, TagResult]:
+def _tags_after_rebuild(
+    services: Services,
+    decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]],
+    completed: dict[int, Embedding],
+    bare: set[int],
+    langs: dict[int, str | None],
+) -> dict[int, TagResult]:
     """Tags that a rebuild changes: articles given vectors of their own are tagged, and copies
     without vectors borrow from their (possibly new) original."""
     if not completed and not bare:
@@ -196,9 +236,14 @@ def _tags_after_rebuild(services: Services,
         texts = article_store.texts(db, list(completed))
         for aid, emb in completed.items():
             out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb, langs.get(aid))
-        copies = {doc.id: new.duplicate_of for doc, old, new in decided
-                  if doc.id in bare and doc.id not in completed and new.duplicate_of is not None
-                  and new.duplicate_of != old.duplicate_of}
+        copies = {
+            doc.id: new.duplicate_of
+            for doc, old, new in decided
+            if doc.id in bare
+            and doc.id not in completed
+            and new.duplicate_of is not None
+            and new.duplicate_of != old.duplicate_of
+        }
         lent = article_store.borrowed(db, sorted({o for o in copies.values() if o not in out}))
     for aid, original in copies.items():
         tags = out.get(original) or (lent[original][1] if original in lent else None)
@@ -212,35 +257,41 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     current thresholds; one transaction. Headlines stored without a vector (before stories
     used them) are embedded first. Returns counts, including how many decisions changed."""
     leads = services.lead_embedder
-    index = DedupIndex(services.settings.dedup, text_loader=services.load_texts,
-                       lead_anchors=leads.anchors if leads is not None else None)
+    index = DedupIndex(
+        services.settings.dedup,
+        text_loader=services.load_texts,
+        lead_anchors=leads.anchors if leads is not None else None,
+    )
     with services.warehouse.connect(read_only=True) as db:
         rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))
-        untitled = article_store.titles(db, [doc.id for doc, _ in rows
-                                             if doc.title_vector is None])
+        untitled = article_store.titles(db, [doc.id for doc, _ in rows if doc.title_vector is None])
         bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
     title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
     completed: dict[int, Embedding] = {}
 
     def complete(doc: DedupDoc) -> DedupDoc:
         # A copy stored without vectors that is no longer a copy under the current thresholds.
-        completed[doc.id] = embed_text(services.embedder, services.lead_embedder, doc.text,
-                                       bare.get(doc.id, ""), doc.lang)
+        completed[doc.id] = embed_text(
+            services.embedder, services.lead_embedder, doc.text, bare.get(doc.id, ""), doc.lang
+        )
         return with_vectors(doc, completed[doc.id])
 
     if title_vectors is not None:
         found = dict(zip(untitled, title_vectors))
-        rows = [(replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
-                for doc, old in rows]
+        rows = [
+            (replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
+            for doc, old in rows
+        ]
     decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]] = []
     merges: list[tuple[int, int, int, dict]] = []
     for start in range(0, len(rows), 100):
-        block = rows[start:start + 100]
+        block = rows[start : start + 100]
         decisions = index.decide([doc for doc, _ in block], complete)
         for (doc, old), new in zip(block, decisions):
             decided.append((doc, old, new))
-            merges += [(story, new.story_id, doc.id, new.story_evidence)
-                       for story in new.merged_stories]
+            merges += [
+                (story, new.story_id, doc.id, new.story_evidence) for story in new.merged_stories
+            ]
         if progress is not None:
             progress(min(start + 100, len(rows)), len(rows))
     changed: list[tuple[int, DedupDecision]] = []
@@ -248,9 +299,11 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     for doc, old, new in decided:
         # A later article may have merged this one's story: the story it belongs to now.
         new = replace(new, story_id=index.story_of(doc.id))
-        if ((old.duplicate_of, old.story_id, old.kind) != (new.duplicate_of, new.story_id,
-                                                           new.kind)
-                or old.story_evidence != new.story_evidence):
+        if (old.duplicate_of, old.story_id, old.kind) != (
+            new.duplicate_of,
+            new.story_id,
+            new.kind,
+        ) or old.story_evidence != new.story_evidence:
             changed.append((doc.id, new))
         stats["duplicates"] += new.duplicate_of is not None
         stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
@@ -262,25 +315,41 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         dedup_store.update_decisions(db, changed)
         for aid, emb in completed.items():
             article_store.replace_embedding(db, aid, emb)
-            if emb.lead_vector is not None:   # an original now: linked across languages too
-                article_store.write_leads(db, emb.lead_model, [(aid, langs.get(aid))],
-                                          emb.lead_vector[None, :])
+            if emb.lead_vector is not None:  # an original now: linked across languages too
+                article_store.write_leads(
+                    db, emb.lead_model, [(aid, langs.get(aid))], emb.lead_vector[None, :]
+                )
         topics_store.replace_all_tags(db, retagged)
-        stories_store.replace_merges(db, [
-            (story, into, index.story_of(into), article_id,
-             evidence_json(next((m for m in evidence.get("merged", [])
-                                 if m.get("story") == story), None)))
-            for story, into, article_id, evidence in merges])
-    stats["changed"] = sum((old.duplicate_of, old.story_id, old.kind)
-                           != (new.duplicate_of, index.story_of(doc.id), new.kind)
-                           for doc, old, new in decided)
+        stories_store.replace_merges(
+            db,
+            [
+                (
+                    story,
+                    into,
+                    index.story_of(into),
+                    article_id,
+                    evidence_json(
+                        next(
+                            (m for m in evidence.get("merged", []) if m.get("story") == story), None
+                        )
+                    ),
+                )
+                for story, into, article_id, evidence in merges
+            ],
+        )
+    stats["changed"] = sum(
+        (old.duplicate_of, old.story_id, old.kind)
+        != (new.duplicate_of, index.story_of(doc.id), new.kind)
+        for doc, old, new in decided
+    )
     stats["merges"] = len(merges)
     services.reset()
     return stats
 
 
-def index_for_search(warehouse: Warehouse, progress: Progress | None = None,
-                     block: int = 2000) -> int:
+def index_for_search(
+    warehouse: Warehouse, progress: Progress | None = None, block: int = 2000
+) -> int:
     """Add the articles the full-text index lacks (stored before it existed, or by an older
     analyzer); a transaction per block of articles. Returns how many were indexed."""
     done = 0
@@ -313,13 +382,14 @@ def index_leads(services: Services, progress: Progress | None = None, block: int
         todo = article_store.lacking_leads(db, leads.name)
     done = 0
     for start in range(0, len(todo), block):
-        ids = todo[start:start + block]
+        ids = todo[start : start + block]
         with warehouse.connect(read_only=True) as db:
             rows = article_store.lead_inputs(db, ids)
         vectors = leads.passages([lead_of(title, text, lang) for _, title, text, lang in rows])
         with warehouse.transaction() as db:
-            article_store.write_leads(db, leads.name, [(aid, lang) for aid, _, _, lang in rows],
-                                      vectors)
+            article_store.write_leads(
+                db, leads.name, [(aid, lang) for aid, _, _, lang in rows], vectors
+            )
         done += len(rows)
         if progress is not None:
             progress(done, len(todo))

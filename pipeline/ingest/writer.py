@@ -36,8 +36,13 @@ class BatchNotWrittenError(NewswatchError):
 class Writer:
     """Turns batches of drafts into stored articles, one transaction each."""
 
-    def __init__(self, services: Services, *, cancel: threading.Event | None = None,
-                 timings: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        cancel: threading.Event | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         self.services = services
         self.cancel = cancel or threading.Event()
         self.timings = timings if timings is not None else {}
@@ -47,15 +52,19 @@ class Writer:
         """Take the next free article id (call with the index refreshed)."""
         self.next_id = max(article_store.max_article_id(db), self.services.index.max_id) + 1
 
-    def store(self, drafts: Sequence[ArticleDraft], also: Also | None = None, *,
-              embeddings: Sequence[Embedding] | None = None) -> list[StoredArticle]:
+    def store(
+        self,
+        drafts: Sequence[ArticleDraft],
+        also: Also | None = None,
+        *,
+        embeddings: Sequence[Embedding] | None = None,
+    ) -> list[StoredArticle]:
         """Embed (unless `embeddings` are given), deduplicate, tag and write a batch;
         `also(db, stored)` runs in the same transaction. Raises BatchNotWrittenError (the index
         forgets the batch) on failure."""
         first = self.next_id
         self.next_id += len(drafts)
-        stored = self.services.process(drafts, first, timings=self.timings,
-                                       embeddings=embeddings)
+        stored = self.services.process(drafts, first, timings=self.timings, embeddings=embeddings)
         try:
             self._commit(stored, also)
         except BatchNotWrittenError:
@@ -67,21 +76,33 @@ class Writer:
         t0 = time.perf_counter()
 
         def warn(attempt: int, exc: BaseException, wait: float) -> None:
-            log.warning("writing a batch of %d articles failed (attempt %d of %d): %s; retrying "
-                        "in %.0f s", len(stored), attempt, WRITE_ATTEMPTS, exc, wait)
+            log.warning(
+                "writing a batch of %d articles failed (attempt %d of %d): %s; retrying in %.0f s",
+                len(stored),
+                attempt,
+                WRITE_ATTEMPTS,
+                exc,
+                wait,
+            )
 
         try:
             # A busy file has had its own long wait (busy_timeout_s) already: not retried here.
-            for attempt in backoff(first_s=1.0, max_s=4.0, attempts=WRITE_ATTEMPTS,
-                                   retry_if=lambda exc: not isinstance(exc, WarehouseBusyError),
-                                   on_retry=warn, stop=self.cancel):
+            for attempt in backoff(
+                first_s=1.0,
+                max_s=4.0,
+                attempts=WRITE_ATTEMPTS,
+                retry_if=lambda exc: not isinstance(exc, WarehouseBusyError),
+                on_retry=warn,
+                stop=self.cancel,
+            ):
                 with attempt:
                     with self.services.warehouse.transaction() as db:
                         article_store.insert_articles(db, stored)
                         if also is not None:
                             also(db, stored)
         except Exception as exc:
-            raise BatchNotWrittenError(f"batch of {len(stored)} articles not written: "
-                                       f"{exc}") from None
+            raise BatchNotWrittenError(
+                f"batch of {len(stored)} articles not written: {exc}"
+            ) from None
         finally:
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - t0

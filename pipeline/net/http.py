@@ -65,15 +65,24 @@ class FetchResult:
 def is_local_path(url: str) -> bool:
     """Whether a feed 'URL' is a local file (a path or file://)."""
     scheme = urlsplit(url).scheme.lower()
-    return scheme == "file" or (scheme == "" and bool(url)) or (len(scheme) == 1 and
-                                                                   url[1:3] in (":\\", ":/"))
+    return (
+        scheme == "file"
+        or (scheme == "" and bool(url))
+        or (len(scheme) == 1 and url[1:3] in (":\\", ":/"))
+    )
 
 
 def _ip_is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-            or ip.is_multicast or ip.is_unspecified)
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
 
 
 class BlockedAddressError(httpcore.ConnectError):
@@ -90,35 +99,47 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
         self._inner = inner
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             addresses = [ipaddress.ip_address(host.strip("[]"))]
         except ValueError:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM)
+                    host, port, type=socket.SOCK_STREAM
+                )
             except OSError as exc:
                 raise httpcore.ConnectError(f"cannot resolve host {host}: {exc}") from exc
             addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
         if not addresses or any(_ip_is_private(a) for a in addresses):
             raise BlockedAddressError(
                 f"{host} is a private, loopback or link-local address; set allow_private = true "
-                f"on the feed in feeds.toml or [http] allow_private_networks to fetch it")
+                f"on the feed in feeds.toml or [http] allow_private_networks to fetch it"
+            )
         error: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(str(address), port, timeout=timeout,
-                                                     local_address=local_address,
-                                                     socket_options=socket_options)
+                return await self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
         raise error
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
         raise BlockedAddressError("unix sockets are never fetched")
 
     async def sleep(self, seconds: float) -> None:
@@ -171,8 +192,12 @@ def _classify(exc: BaseException) -> tuple[str, str]:
             return "tls", f"TLS error: {cause}"
         cause = cause.__cause__ or cause.__context__
     low = text.lower()
-    if "name or service not known" in low or "temporary failure in name resolution" in low \
-            or "nodename nor servname" in low or "no address associated" in low:
+    if (
+        "name or service not known" in low
+        or "temporary failure in name resolution" in low
+        or "nodename nor servname" in low
+        or "no address associated" in low
+    ):
         return "dns", text
     if "ssl" in low or "certificate" in low or "tls" in low:
         return "tls", text
@@ -192,7 +217,7 @@ class _HostGate:
 
 @dataclass
 class _Robots:
-    parser: RobotFileParser | None   # None: everything allowed
+    parser: RobotFileParser | None  # None: everything allowed
     expires: float
 
 
@@ -201,20 +226,28 @@ class Fetcher:
 
     def __init__(self, settings: HttpSettings) -> None:
         self.settings = settings
-        limits = httpx.Limits(max_connections=settings.concurrency,
-                              max_keepalive_connections=settings.concurrency)
+        limits = httpx.Limits(
+            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        )
         common = dict(
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(connect=settings.connect_timeout_s,
-                                  read=settings.read_timeout_s,
-                                  write=settings.read_timeout_s,
-                                  pool=settings.total_timeout_s),
-            follow_redirects=False, limits=limits)
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_s,
+                read=settings.read_timeout_s,
+                write=settings.read_timeout_s,
+                pool=settings.total_timeout_s,
+            ),
+            follow_redirects=False,
+            limits=limits,
+        )
         # Two clients, so that a connection opened for an exempt request is never reused by a
         # guarded one (connections are pooled by host).
         self._open = httpx.AsyncClient(**common)
-        self._guarded = (self._open if settings.allow_private_networks
-                         else httpx.AsyncClient(**common, transport=_guarded_transport(limits)))
+        self._guarded = (
+            self._open
+            if settings.allow_private_networks
+            else httpx.AsyncClient(**common, transport=_guarded_transport(limits))
+        )
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _HostGate] = {}
         self._robots: dict[str, _Robots] = {}
@@ -235,9 +268,16 @@ class Fetcher:
 
     # -- the public calls -------------------------------------------------------------------
 
-    async def fetch(self, url: str, *, purpose: str, etag: str | None = None,
-                    last_modified: str | None = None, user_configured: bool = False,
-                    allow_private: bool = False) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        *,
+        purpose: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        user_configured: bool = False,
+        allow_private: bool = False,
+    ) -> FetchResult:
         """GET a URL within every limit; raise FetchError(kind, ...) on failure.
 
         `allow_private` exempts this request from the private-address guard; a feed's own URL
@@ -245,18 +285,27 @@ class Fetcher:
         configured it."""
         if is_local_path(url):
             if purpose != "feed" or not user_configured:
-                raise FetchError("blocked", f"local files are read only for configured feeds: {url}")
+                raise FetchError(
+                    "blocked", f"local files are read only for configured feeds: {url}"
+                )
             return await asyncio.get_running_loop().run_in_executor(None, self._read_file, url)
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError("blocked", f"only http and https are fetched: {url}")
         try:
             return await asyncio.wait_for(
-                self._fetch(url, purpose=purpose, etag=etag, last_modified=last_modified,
-                            allow_private=allow_private or self.settings.allow_private_networks),
-                timeout=self.settings.total_timeout_s)
+                self._fetch(
+                    url,
+                    purpose=purpose,
+                    etag=etag,
+                    last_modified=last_modified,
+                    allow_private=allow_private or self.settings.allow_private_networks,
+                ),
+                timeout=self.settings.total_timeout_s,
+            )
         except asyncio.TimeoutError:
-            raise FetchError("timeout", f"no complete response within "
-                                        f"{self.settings.total_timeout_s:g} s") from None
+            raise FetchError(
+                "timeout", f"no complete response within {self.settings.total_timeout_s:g} s"
+            ) from None
 
     async def robots_allowed(self, url: str, *, allow_private: bool = False) -> bool:
         """Whether robots.txt lets us fetch an article page (cached per host)."""
@@ -273,48 +322,70 @@ class Fetcher:
         agent = self.settings.user_agent.split("/", 1)[0].split()[0] or "*"
         return cached.parser.can_fetch(agent, url)
 
-    async def post(self, url: str, body: bytes, *, headers: Mapping[str, str] | None = None,
-                   allow_private: bool = False) -> FetchResult:
+    async def post(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        allow_private: bool = False,
+    ) -> FetchResult:
         """POST a body (an alert webhook) within the same limits and private-address guard as
         every GET; redirects are not followed (a webhook that moved is an error to fix, and a
         redirected POST would need the body sent again elsewhere). Raise FetchError on failure,
         on a redirect and on any status but 2xx."""
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError("blocked", "only http and https webhooks are called")
-        client = self._open if allow_private or self.settings.allow_private_networks \
-            else self._guarded
+        client = (
+            self._open if allow_private or self.settings.allow_private_networks else self._guarded
+        )
         started = time.perf_counter()
         try:
             status, resp_headers, data = await asyncio.wait_for(
                 self._request(client, url, dict(headers or {}), method="POST", content=body),
-                timeout=self.settings.total_timeout_s)
+                timeout=self.settings.total_timeout_s,
+            )
         except asyncio.TimeoutError:
-            raise FetchError("timeout", f"no complete response within "
-                                        f"{self.settings.total_timeout_s:g} s") from None
+            raise FetchError(
+                "timeout", f"no complete response within {self.settings.total_timeout_s:g} s"
+            ) from None
         ctype = resp_headers.get("content-type")
-        result = FetchResult(url, url, status, resp_headers, data,
-                             ctype.split(";")[0].strip().lower() if ctype else None,
-                             elapsed_s=time.perf_counter() - started)
+        result = FetchResult(
+            url,
+            url,
+            status,
+            resp_headers,
+            data,
+            ctype.split(";")[0].strip().lower() if ctype else None,
+            elapsed_s=time.perf_counter() - started,
+        )
         if 200 <= status < 300:
             return result
         if status in _REDIRECTS:
-            raise FetchError("redirect", f"HTTP {status}: the webhook redirects; not followed",
-                             status=status)
+            raise FetchError(
+                "redirect", f"HTTP {status}: the webhook redirects; not followed", status=status
+            )
         kind = "http_5xx" if status >= 500 else "http_4xx"
-        raise FetchError(kind, f"HTTP {status}", status=status,
-                         retry_after_s=parse_retry_after(resp_headers.get("retry-after")))
+        raise FetchError(
+            kind,
+            f"HTTP {status}",
+            status=status,
+            retry_after_s=parse_retry_after(resp_headers.get("retry-after")),
+        )
 
     # -- internals ------------------------------------------------------------------------
 
     async def _load_robots(self, origin: str, allow_private: bool) -> _Robots:
         ttl = self.settings.robots_cache_s
         try:
-            result = await self.fetch(f"{origin}/robots.txt", purpose="robots",
-                                      allow_private=allow_private)
+            result = await self.fetch(
+                f"{origin}/robots.txt", purpose="robots", allow_private=allow_private
+            )
         except FetchError as exc:
             if exc.kind == "http_5xx":
-                raise FetchError("robots_unavailable", f"robots.txt answered {exc.status}",
-                                 status=exc.status) from None
+                raise FetchError(
+                    "robots_unavailable", f"robots.txt answered {exc.status}", status=exc.status
+                ) from None
             # Unreachable or 4xx robots.txt: everything is allowed.
             return _Robots(None, time.monotonic() + ttl)
         parser = RobotFileParser()
@@ -327,26 +398,43 @@ class Fetcher:
         try:
             size = path.stat().st_size
             if size > self.settings.max_body_bytes:
-                raise FetchError("too_large", f"{path} is {size} bytes; the cap is "
-                                              f"{self.settings.max_body_bytes}")
+                raise FetchError(
+                    "too_large",
+                    f"{path} is {size} bytes; the cap is {self.settings.max_body_bytes}",
+                )
             body = path.read_bytes()
         except FileNotFoundError:
             raise FetchError("http_4xx", f"no such file: {path}", status=404) from None
         except OSError as exc:
             raise FetchError("connect", f"cannot read {path}: {exc}") from None
         ctype = mimetypes.guess_type(path.name)[0]
-        return FetchResult(url, url, 200, {"content-type": ctype or ""}, body, ctype,
-                           elapsed_s=time.perf_counter() - started)
+        return FetchResult(
+            url,
+            url,
+            200,
+            {"content-type": ctype or ""},
+            body,
+            ctype,
+            elapsed_s=time.perf_counter() - started,
+        )
 
     async def _gate(self, host: str) -> _HostGate:
         gate = self._hosts.get(host)
         if gate is None:
-            gate = self._hosts[host] = _HostGate(asyncio.Semaphore(
-                self.settings.per_host_concurrency))
+            gate = self._hosts[host] = _HostGate(
+                asyncio.Semaphore(self.settings.per_host_concurrency)
+            )
         return gate
 
-    async def _fetch(self, url: str, *, purpose: str, etag: str | None,
-                     last_modified: str | None, allow_private: bool) -> FetchResult:
+    async def _fetch(
+        self,
+        url: str,
+        *,
+        purpose: str,
+        etag: str | None,
+        last_modified: str | None,
+        allow_private: bool,
+    ) -> FetchResult:
         started = time.perf_counter()
         current = url
         permanent: str | None = None
@@ -358,9 +446,11 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         if purpose == "feed":
-            headers["Accept"] = ("application/rss+xml, application/atom+xml, "
-                                 "application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, "
-                                 "*/*;q=0.5")
+            headers["Accept"] = (
+                "application/rss+xml, application/atom+xml, "
+                "application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, "
+                "*/*;q=0.5"
+            )
         elif purpose == "page":
             headers["Accept"] = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
         for hop in range(self.settings.max_redirects + 1):
@@ -382,24 +472,37 @@ class Fetcher:
                 current = target
                 continue
             ctype = resp_headers.get("content-type")
-            result = FetchResult(url, current, status, resp_headers, body,
-                                 ctype.split(";")[0].strip().lower() if ctype else None,
-                                 permanent_redirect=permanent,
-                                 elapsed_s=time.perf_counter() - started)
+            result = FetchResult(
+                url,
+                current,
+                status,
+                resp_headers,
+                body,
+                ctype.split(";")[0].strip().lower() if ctype else None,
+                permanent_redirect=permanent,
+                elapsed_s=time.perf_counter() - started,
+            )
             if status == 304 or 200 <= status < 300:
                 return result
             retry = parse_retry_after(resp_headers.get("retry-after"))
             if status == 410:
                 raise FetchError("gone", f"HTTP 410 Gone: {current}", status=status)
             kind = "http_5xx" if status >= 500 else "http_4xx"
-            raise FetchError(kind, f"HTTP {status} from {current}", status=status,
-                             retry_after_s=retry)
-        raise FetchError("redirect", f"more than {self.settings.max_redirects} redirects "
-                                     f"from {url}")
+            raise FetchError(
+                kind, f"HTTP {status} from {current}", status=status, retry_after_s=retry
+            )
+        raise FetchError(
+            "redirect", f"more than {self.settings.max_redirects} redirects from {url}"
+        )
 
-    async def _request(self, client: httpx.AsyncClient, url: str, headers: dict[str, str],
-                       method: str = "GET", content: bytes | None = None
-                       ) -> tuple[int, dict[str, str], bytes]:
+    async def _request(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        headers: dict[str, str],
+        method: str = "GET",
+        content: bytes | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         host = (urlsplit(url).hostname or "").lower()
         gate = await self._gate(host)
         cap = self.settings.max_body_bytes
@@ -412,15 +515,18 @@ class Fetcher:
             async with self._global:
                 self.requests += 1
                 try:
-                    async with client.stream(method, url, headers=headers,
-                                             content=content) as resp:
+                    async with client.stream(method, url, headers=headers, content=content) as resp:
                         resp_headers = {k.lower(): v for k, v in resp.headers.items()}
                         declared = resp_headers.get("content-length", "")
-                        if resp.status_code == 200 and declared.isdigit() \
-                                and "content-encoding" not in resp_headers \
-                                and int(declared) > cap:
-                            raise FetchError("too_large", f"{url} declares {declared} bytes; "
-                                                          f"the cap is {cap}")
+                        if (
+                            resp.status_code == 200
+                            and declared.isdigit()
+                            and "content-encoding" not in resp_headers
+                            and int(declared) > cap
+                        ):
+                            raise FetchError(
+                                "too_large", f"{url} declares {declared} bytes; the cap is {cap}"
+                            )
                         chunks = []
                         size = 0
                         if resp.status_code not in _REDIRECTS and resp.status_code != 304:
@@ -428,8 +534,9 @@ class Fetcher:
                             async for chunk in resp.aiter_bytes():
                                 size += len(chunk)
                                 if size > cap:
-                                    raise FetchError("too_large", f"{url} is larger than the "
-                                                                  f"cap of {cap} bytes")
+                                    raise FetchError(
+                                        "too_large", f"{url} is larger than the cap of {cap} bytes"
+                                    )
                                 chunks.append(chunk)
                         return resp.status_code, resp_headers, b"".join(chunks)
                 except FetchError:

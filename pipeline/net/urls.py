@@ -53,7 +53,10 @@ def pick_canonical(entry_url: str, page_canonical: str | None) -> str:
     seen on real sites; trusted, it would make every later article an alias of the first."""
     if page_canonical:
         target = urljoin(entry_url, page_canonical.strip())
-        if urlsplit(target).scheme in ("http", "https") and same_site(entry_url, target) \
-                and (not _is_front_page(target) or _is_front_page(entry_url)):
+        if (
+            urlsplit(target).scheme in ("http", "https")
+            and same_site(entry_url, target)
+            and (not _is_front_page(target) or _is_front_page(entry_url))
+        ):
             return canonical_url(target)
     return canonical_url(entry_url)

@@ -73,12 +73,12 @@ class PreparedQuery:
 class SearchOptions:
     """How deep each ranking goes and how they are fused."""
 
-    depth: int = 100                 # articles taken from each ranking
+    depth: int = 100  # articles taken from each ranking
     rrf_k: float = 60.0
     text_weight: float = 1.0
     meaning_weight: float = 1.0
-    meaning_floor: float = 0.0       # hybrid: found by meaning alone needs this cosine
-    coverage_power: float = 2.0      # a text hit counts coverage ** power (see `coverage`)
+    meaning_floor: float = 0.0  # hybrid: found by meaning alone needs this cosine
+    coverage_power: float = 2.0  # a text hit counts coverage ** power (see `coverage`)
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,14 @@ class SearchOutcome:
 
 def options_from(settings: Any) -> SearchOptions:
     """Search options from the `[search]` settings."""
-    return SearchOptions(depth=settings.depth, rrf_k=settings.rrf_k,
-                         text_weight=settings.text_weight, meaning_weight=settings.meaning_weight,
-                         meaning_floor=settings.meaning_floor,
-                         coverage_power=settings.coverage_power)
+    return SearchOptions(
+        depth=settings.depth,
+        rrf_k=settings.rrf_k,
+        text_weight=settings.text_weight,
+        meaning_weight=settings.meaning_weight,
+        meaning_floor=settings.meaning_floor,
+        coverage_power=settings.coverage_power,
+    )
 
 
 def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -> PreparedQuery:
@@ -106,21 +110,36 @@ def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -
     parsed = parse_query(query)
     probes: tuple[Probe, ...] = ()
     if mode != "text" and parsed.text:
-        probes = tuple(Probe(s.table, s.encoder.model_name, s.encoder.encode([parsed.text])[0],
-                             s.floor) for s in sources)
+        probes = tuple(
+            Probe(s.table, s.encoder.model_name, s.encoder.encode([parsed.text])[0], s.floor)
+            for s in sources
+        )
     return PreparedQuery(query, parsed, probes)
 
 
-def meaning_ranking(db: Db, probes: Sequence[Probe], *, filters: SearchFilters = SearchFilters(),
-                    depth: int = 100, only: Sequence[int] | None = None) -> list[MeaningHit]:
+def meaning_ranking(
+    db: Db,
+    probes: Sequence[Probe],
+    *,
+    filters: SearchFilters = SearchFilters(),
+    depth: int = 100,
+    only: Sequence[int] | None = None,
+) -> list[MeaningHit]:
     """Articles closest in meaning to the query over every vector source, best first. The
     sources' cosines are on different scales (two models), so several sources are merged by
     rank, in turn: each one's best, then each one's second... The one place a vector index
     would plug in."""
     rankings = []
     for probe in probes:
-        hits = search_store.meaning_ranking(db, probe.vector, probe.model, filters=filters,
-                                            depth=depth, table=probe.table, only=only)
+        hits = search_store.meaning_ranking(
+            db,
+            probe.vector,
+            probe.model,
+            filters=filters,
+            depth=depth,
+            table=probe.table,
+            only=only,
+        )
         rankings.append([h for h in hits if h.similarity >= probe.floor])
     if len(rankings) == 1:
         return rankings[0][:depth]
@@ -132,13 +151,14 @@ def meaning_ranking(db: Db, probes: Sequence[Probe], *, filters: SearchFilters =
     return list(out.values())[:depth]
 
 
-def text_ranking(db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(),
-                 depth: int = 100) -> list[TextHit]:
+def text_ranking(
+    db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(), depth: int = 100
+) -> list[TextHit]:
     """Articles by BM25 of the query's terms, each holding every quoted phrase."""
-    phrases = [(terms, phrase_regex(p)) for p, terms in zip(parsed.phrases,
-                                                             parsed.phrase_terms())]
-    return search_store.text_ranking(db, parsed.terms, filters=filters, phrases=phrases,
-                                     depth=depth)
+    phrases = [(terms, phrase_regex(p)) for p, terms in zip(parsed.phrases, parsed.phrase_terms())]
+    return search_store.text_ranking(
+        db, parsed.terms, filters=filters, phrases=phrases, depth=depth
+    )
 
 
 def coverage(db: Db, terms: Sequence[str], hits: Sequence[TextHit]) -> dict[int, float]:
@@ -151,25 +171,42 @@ def coverage(db: Db, terms: Sequence[str], hits: Sequence[TextHit]) -> dict[int,
     return {h.article_id: sum(idf.get(t, 0.0) for t in h.terms) / total for h in hits}
 
 
-def _fuse_weighted(text_hits: Sequence[TextHit], meaning_hits: Sequence[MeaningHit],
-                   share: dict[int, float], options: SearchOptions) -> list[tuple[int, float]]:
+def _fuse_weighted(
+    text_hits: Sequence[TextHit],
+    meaning_hits: Sequence[MeaningHit],
+    share: dict[int, float],
+    options: SearchOptions,
+) -> list[tuple[int, float]]:
     scores: dict[int, float] = {}
     for rank, hit in enumerate(text_hits, 1):
-        scores[hit.article_id] = (options.text_weight * share[hit.article_id]
-                                  ** options.coverage_power / (options.rrf_k + rank))
+        scores[hit.article_id] = (
+            options.text_weight
+            * share[hit.article_id] ** options.coverage_power
+            / (options.rrf_k + rank)
+        )
     for rank, m in enumerate(meaning_hits, 1):
         # An article in another language cannot hold the query's words: its meaning rank
         # stands in for the full-text rank it could never have.
-        stand_in = options.text_weight if (m.source == CROSS_LINGUAL_TABLE
-                                           and m.article_id not in scores) else 0.0
-        scores[m.article_id] = (scores.get(m.article_id, 0.0)
-                                + (options.meaning_weight + stand_in) / (options.rrf_k + rank))
+        stand_in = (
+            options.text_weight
+            if (m.source == CROSS_LINGUAL_TABLE and m.article_id not in scores)
+            else 0.0
+        )
+        scores[m.article_id] = scores.get(m.article_id, 0.0) + (
+            options.meaning_weight + stand_in
+        ) / (options.rrf_k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFilters(),
-           mode: str = "hybrid", limit: int = 20,
-           options: SearchOptions = SearchOptions()) -> SearchOutcome:
+def search(
+    db: Db,
+    prepared: PreparedQuery,
+    *,
+    filters: SearchFilters = SearchFilters(),
+    mode: str = "hybrid",
+    limit: int = 20,
+    options: SearchOptions = SearchOptions(),
+) -> SearchOutcome:
     """Rank, fuse and fold: up to `limit` stories, best first."""
     parsed = prepared.parsed
     text_hits: list[TextHit] = []
@@ -185,15 +222,20 @@ def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFi
             meaning_hits = [h for h in meaning_hits if h.article_id in keep]
         if mode == "hybrid" and options.meaning_floor > 0:
             in_text = {h.article_id for h in text_hits}
-            meaning_hits = [h for h in meaning_hits if h.article_id in in_text
-                            or h.similarity >= options.meaning_floor]
+            meaning_hits = [
+                h
+                for h in meaning_hits
+                if h.article_id in in_text or h.similarity >= options.meaning_floor
+            ]
     if mode == "hybrid" and options.coverage_power > 0 and text_hits:
         share = coverage(db, parsed.terms, text_hits)
         fused = _fuse_weighted(text_hits, meaning_hits, share, options)
     else:
         fused = reciprocal_rank_fusion(
             [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
-            k=options.rrf_k, weights=[options.text_weight, options.meaning_weight])
+            k=options.rrf_k,
+            weights=[options.text_weight, options.meaning_weight],
+        )
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
     stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
     best_ids = [items[0][0] for _, items in stories]
@@ -211,12 +253,22 @@ def search(db: Db, prepared: PreparedQuery, *, filters: SearchFilters = SearchFi
         matched = tuple(parsed.surface[t] for t in parsed.terms if t in present.get(aid, ()))
         span = (m_hit.start_char, m_hit.end_char) if m_hit is not None else None
         hit = SearchHit(
-            article=info, score=score, text_rank=t_rank, meaning_rank=m_rank,
+            article=info,
+            score=score,
+            text_rank=t_rank,
+            meaning_rank=m_rank,
             bm25=t_hit.score if t_hit is not None else None,
             similarity=m_hit.similarity if m_hit is not None else None,
             matched_terms=matched,
-            passage=best_passage(info.text, parsed.terms, span=span, phrases=patterns))
-        results.append(StoryResult(story_id=story_id, best=hit,
-                                   reports=sizes.get(story_id, len(items)), matched=len(items),
-                                   article_ids=tuple(i for i, _ in items)))
+            passage=best_passage(info.text, parsed.terms, span=span, phrases=patterns),
+        )
+        results.append(
+            StoryResult(
+                story_id=story_id,
+                best=hit,
+                reports=sizes.get(story_id, len(items)),
+                matched=len(items),
+                article_ids=tuple(i for i, _ in items),
+            )
+        )
     return SearchOutcome(tuple(results), tuple(text_hits), tuple(meaning_hits), tuple(fused))

@@ -26,8 +26,14 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def best_passage(text: str, terms: Sequence[str], *, span: tuple[int, int] | None = None,
-                 phrases: Sequence[re.Pattern] = (), limit: int = PASSAGE_CHARS) -> str:
+def best_passage(
+    text: str,
+    terms: Sequence[str],
+    *,
+    span: tuple[int, int] | None = None,
+    phrases: Sequence[re.Pattern] = (),
+    limit: int = PASSAGE_CHARS,
+) -> str:
     """The sentence holding the most distinct query terms (a quoted phrase counts most, the
     chunk closest in meaning breaks ties), with the sentences after it up to `limit` chars."""
     wanted = set(terms)
@@ -45,12 +51,12 @@ def best_passage(text: str, terms: Sequence[str], *, span: tuple[int, int] | Non
             best, best_key = i, key
     start = spans[best][0]
     end = spans[best][1]
-    for s, e in spans[best + 1:]:
+    for s, e in spans[best + 1 :]:
         if e - start > limit:
             break
         end = e
     passage = " ".join(text[start:end].split())
     if len(passage) > limit:
-        cut = passage[:limit - 1]
-        passage = (cut[:cut.rfind(" ")] if " " in cut else cut) + "…"
+        cut = passage[: limit - 1]
+        passage = (cut[: cut.rfind(" ")] if " " in cut else cut) + "…"
     return passage

@@ -7,8 +7,9 @@ from typing import Hashable, Mapping, Sequence, TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], *, k: float = 60.0,
-                           weights: Sequence[float] | None = None) -> list[tuple[K, float]]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[K]], *, k: float = 60.0, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
     """Items of several best-first rankings by the sum of weight / (k + rank), best first.
 
     Reciprocal rank fusion (Cormack, Clarke and Büttcher, 2009) needs no comparable scores:
@@ -22,8 +23,9 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[K]], *, k: float = 60.0,
     return sorted(scores.items(), key=lambda kv: -kv[1])
 
 
-def fold(ranked: Sequence[tuple[K, float]], story_of: Mapping[K, int]
-         ) -> list[tuple[int, list[tuple[K, float]]]]:
+def fold(
+    ranked: Sequence[tuple[K, float]], story_of: Mapping[K, int]
+) -> list[tuple[int, list[tuple[K, float]]]]:
     """Group a best-first ranking by story: stories in the order of their best item, each with
     its items best first (an item without a story is a story of its own)."""
     stories: dict[int, list[tuple[K, float]]] = {}

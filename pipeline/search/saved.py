@@ -32,12 +32,26 @@ from pipeline.store import search as search_store
 from pipeline.store.db import Db, Warehouse
 
 MATCH_KINDS = ("any", "terms", "meaning")
-_KEYS = {"name", "query", "since", "topic", "entity", "limit", "mode", "match", "min_similarity",
-         "note"}
+_KEYS = {
+    "name",
+    "query",
+    "since",
+    "topic",
+    "entity",
+    "limit",
+    "mode",
+    "match",
+    "min_similarity",
+    "note",
+}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SINCE_RE = re.compile(r"^(\d+)\s*([hdwm])$")
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
-          "m": timedelta(days=30)}
+_UNITS = {
+    "h": timedelta(hours=1),
+    "d": timedelta(days=1),
+    "w": timedelta(weeks=1),
+    "m": timedelta(days=30),
+}
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
@@ -49,8 +63,9 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     try:
         day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{value!r} is neither a duration (12h, 30d, 2w, 6m) nor a date "
-                         f"(YYYY-MM-DD)") from None
+        raise ValueError(
+            f"{value!r} is neither a duration (12h, 30d, 2w, 6m) nor a date (YYYY-MM-DD)"
+        ) from None
     return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
@@ -66,8 +81,9 @@ def entity_name(watchlist: Any, given: str) -> str:
             return entity.name
     names = [e.name for e in entities]
     shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
-    raise SearchError(f"no watchlist entity named {given!r} (by name or alias); the watchlist "
-                      f"holds {shown}")
+    raise SearchError(
+        f"no watchlist entity named {given!r} (by name or alias); the watchlist holds {shown}"
+    )
 
 
 @dataclass(frozen=True)
@@ -86,8 +102,11 @@ class SavedSearch:
 
     def filters(self, now: datetime | None = None) -> SearchFilters:
         """The search's filters, `since` counted back from now."""
-        return SearchFilters(since=parse_since(self.since, now) if self.since else None,
-                             topic=self.topic, entity=self.entity)
+        return SearchFilters(
+            since=parse_since(self.since, now) if self.since else None,
+            topic=self.topic,
+            entity=self.entity,
+        )
 
 
 def _string(item: dict, key: str, where: str, required: bool = False) -> str | None:
@@ -111,8 +130,10 @@ def load_searches(path: Path, default_similarity: float = 0.5) -> tuple[SavedSea
     for where, item in numbered_tables(path, items, "searches"):
         unknown = set(item) - _KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: "
-                              f"{', '.join(sorted(_KEYS))}")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; known keys: "
+                f"{', '.join(sorted(_KEYS))}"
+            )
         name = _string(item, "name", where, required=True)
         assert name is not None
         where = f"{path}: search {name!r}"
@@ -136,19 +157,34 @@ def load_searches(path: Path, default_similarity: float = 0.5) -> tuple[SavedSea
             raise ConfigError(f"{where}: limit must be an integer from 1 to 1000")
         mode = item.get("mode", "hybrid")
         if mode not in MODES:
-            raise ConfigError(f"{where}: mode {mode!r} is not allowed; use one of "
-                              f"{', '.join(MODES)}")
+            raise ConfigError(
+                f"{where}: mode {mode!r} is not allowed; use one of {', '.join(MODES)}"
+            )
         match = item.get("match", "any")
         if match not in MATCH_KINDS:
-            raise ConfigError(f"{where}: match {match!r} is not allowed; use one of "
-                              f"{', '.join(MATCH_KINDS)}")
+            raise ConfigError(
+                f"{where}: match {match!r} is not allowed; use one of {', '.join(MATCH_KINDS)}"
+            )
         similarity = item.get("min_similarity", default_similarity)
-        if not isinstance(similarity, (int, float)) or isinstance(similarity, bool) \
-                or not 0 <= similarity <= 1:
+        if (
+            not isinstance(similarity, (int, float))
+            or isinstance(similarity, bool)
+            or not 0 <= similarity <= 1
+        ):
             raise ConfigError(f"{where}: min_similarity must be a number from 0 to 1")
-        out.append(SavedSearch(name, query, since, _string(item, "topic", where),
-                               _string(item, "entity", where), limit, mode, match,
-                               float(similarity)))
+        out.append(
+            SavedSearch(
+                name,
+                query,
+                since,
+                _string(item, "topic", where),
+                _string(item, "entity", where),
+                limit,
+                mode,
+                match,
+                float(similarity),
+            )
+        )
     return tuple(out)
 
 
@@ -158,8 +194,12 @@ class SavedSearches:
     Built once (the daemon keeps one); the embedder is needed only for `meaning` matches and
     each query is embedded once per text."""
 
-    def __init__(self, settings: SearchSettings, encoder: QueryEncoder | None = None,
-                 warehouse: Warehouse | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        encoder: QueryEncoder | None = None,
+        warehouse: Warehouse | None = None,
+    ) -> None:
         self.settings = settings
         self.encoder = encoder
         self.warehouse = warehouse
@@ -197,8 +237,7 @@ class SavedSearches:
             self._vectors[query] = self.encoder.encode([parse_query(query).text])[0]
         return Probe("chunk_embeddings", self.encoder.model_name, self._vectors[query])
 
-    def match_saved(self, name: str, article_ids: Iterable[int], db: Db | None = None
-                    ) -> set[int]:
+    def match_saved(self, name: str, article_ids: Iterable[int], db: Db | None = None) -> set[int]:
         """Which of these stored articles match saved search `name` (see the module doc).
         Uses `db` if given, else opens the warehouse read-only."""
         ids = sorted(set(int(i) for i in article_ids))
@@ -214,8 +253,7 @@ class SavedSearches:
         probe = self._probe(search.query) if search.match != "terms" else None
         return self._match(db, search, ids, probe)
 
-    def _match(self, db: Db, search: SavedSearch, ids: list[int], probe: Probe | None
-               ) -> set[int]:
+    def _match(self, db: Db, search: SavedSearch, ids: list[int], probe: Probe | None) -> set[int]:
         parsed = parse_query(search.query)
         candidates = search_store.filtered_ids(db, ids, search.filters())
         for phrase in parsed.phrases:

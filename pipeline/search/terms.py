@@ -38,7 +38,8 @@ _PHRASE_RE = re.compile(r'"([^"]*)"')
 # Written out because no library the project already uses ships an English stopword list
 # (scikit-learn's would add a heavy import for one constant); these are function words only,
 # so no query about a subject loses a word it needs.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being
 below between both but by can could did do does doing down during each few for from further had
 has have having he her here hers herself him himself his how i if in into is it its itself just
@@ -46,7 +47,8 @@ me more most my myself no nor not now of off on once only or other our ours ours
 same she should so some such than that the their theirs them themselves then there these they this
 those through to too under until up very was we were what when where which while who whom why will
 with would you your yours yourself yourselves said says s t
-""".split())
+""".split()
+)
 
 
 @lru_cache(maxsize=None)
@@ -64,7 +66,7 @@ def _strip_accents(word: str) -> str:
 def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
-    return [run[i:i + 2] for i in range(len(run) - 1)]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 def analyze(text: str) -> list[str]:
@@ -116,10 +118,10 @@ def index_terms(title: str, text: str) -> IndexedTerms:
 class ParsedQuery:
     """A query analysed: what is embedded, the terms to find, the phrases a result must hold."""
 
-    text: str                              # the query without quotes (embedded for meaning)
-    terms: tuple[str, ...]                 # distinct analysed terms, in query order
-    phrases: tuple[str, ...]               # quoted phrases as typed
-    surface: dict[str, str]                # analysed term -> the query word it came from
+    text: str  # the query without quotes (embedded for meaning)
+    terms: tuple[str, ...]  # distinct analysed terms, in query order
+    phrases: tuple[str, ...]  # quoted phrases as typed
+    surface: dict[str, str]  # analysed term -> the query word it came from
 
     def phrase_terms(self) -> list[tuple[str, ...]]:
         """Each phrase's distinct analysed terms (a result must contain all of them)."""
@@ -143,7 +145,7 @@ def phrase_regex(phrase: str) -> str:
     words = _WORD_RE.findall(unicodedata.normalize("NFKC", phrase))
     body = r"[^\pL\pN]+".join(re.escape(w) for w in words)
     if _HAS_CJK_RE.search(phrase):
-        return "(?i)" + body          # CJK has no word boundaries to respect
+        return "(?i)" + body  # CJK has no word boundaries to respect
     return r"(?i)(?:^|[^\pL\pN])" + body + r"(?:$|[^\pL\pN])"
 
 

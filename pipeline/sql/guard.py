@@ -20,7 +20,7 @@ _NAMES = {"LOAD": "LOAD and INSTALL"}
 #: DuckDB's wording when the sandbox stops a query, and what newswatch adds to it.
 _SANDBOX_HINTS = {
     "disabled by configuration": "`newswatch sql` reads the warehouse only; to export a result "
-                                 "use --output FILE",
+    "use --output FILE",
     "disabled through configuration": "`newswatch sql` loads no extension",
     "configuration has been locked": "`newswatch sql` changes no setting",
 }
@@ -40,7 +40,8 @@ def check_read_only(statement_types: Sequence[str]) -> None:
         if kind not in READ_ONLY_TYPES:
             raise ReadOnlyQueryError(
                 f"`newswatch sql` is read-only: {_NAMES.get(kind, kind)} statements are refused "
-                f"(allowed: {', '.join(sorted(READ_ONLY_TYPES))}){_REFUSAL_HINTS.get(kind, '')}")
+                f"(allowed: {', '.join(sorted(READ_ONLY_TYPES))}){_REFUSAL_HINTS.get(kind, '')}"
+            )
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -70,8 +70,11 @@ def _install(handler: Callable[[int, FrameType | None], None]) -> dict[int, Any]
     if threading.current_thread() is not threading.main_thread():
         return None  # only the main thread may set handlers; signals keep their defaults
     # A signal the parent chose to ignore (a background job in a script: SIGINT) stays ignored.
-    return {signum: signal.signal(signum, handler) for signum in _SIGNALS
-            if signal.getsignal(signum) is not signal.SIG_IGN}
+    return {
+        signum: signal.signal(signum, handler)
+        for signum in _SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
 
 
 def _restore(previous: dict[int, Any] | None) -> None:

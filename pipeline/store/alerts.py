@@ -12,9 +12,11 @@ from pipeline.models import EntityMatch
 from pipeline.store.db import Db
 
 #: An outlet as the digest names it: the page's site name, else the feed's title, else the host.
-_SOURCE = ("coalesce(nullif(a.site_name, ''), nullif(f.title, ''), "
-           "regexp_replace(lower(regexp_extract(a.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://"
-           "(?:[^@/]*@)?([^:/?#]+)', 1)), '^www\\.', ''), 'unknown')")
+_SOURCE = (
+    "coalesce(nullif(a.site_name, ''), nullif(f.title, ''), "
+    "regexp_replace(lower(regexp_extract(a.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://"
+    "(?:[^@/]*@)?([^:/?#]+)', 1)), '^www\\.', ''), 'unknown')"
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,15 @@ def candidates(db: Db, ids: Sequence[int]) -> list[dict[str, Any]]:
         f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
         f"LEFT JOIN articles o ON o.id = a.duplicate_of "
         f"WHERE a.id IN (SELECT unnest(?)) AND a.source = 'feed' "
-        f"AND (o.id IS NULL OR o.source <> 'seed') ORDER BY a.id", [list(ids)])
+        f"AND (o.id IS NULL OR o.source <> 'seed') ORDER BY a.id",
+        [list(ids)],
+    )
     topics: dict[int, dict[str, float]] = {}
     for aid, topic, score in db.rows(
-            "SELECT article_id, topic, score FROM article_topics "
-            "WHERE article_id IN (SELECT unnest(?))", [[r["id"] for r in rows]]):
+        "SELECT article_id, topic, score FROM article_topics "
+        "WHERE article_id IN (SELECT unnest(?))",
+        [[r["id"] for r in rows]],
+    ):
         topics.setdefault(aid, {})[topic] = float(score)
     for r in rows:
         r["topics"] = topics.get(r["id"], {})
@@ -59,10 +65,13 @@ def entity_matches(db: Db, ids: Sequence[int]) -> dict[int, dict[str, EntityMatc
     if not ids:
         return out
     for aid, entity, mentions, offset, evidence, aliases in db.rows(
-            "SELECT article_id, entity, mentions, first_offset, evidence, aliases "
-            "FROM article_entities WHERE article_id IN (SELECT unnest(?))", [list(ids)]):
-        out.setdefault(aid, {})[entity] = EntityMatch(entity, int(mentions), offset, evidence,
-                                                      tuple(aliases or ()))
+        "SELECT article_id, entity, mentions, first_offset, evidence, aliases "
+        "FROM article_entities WHERE article_id IN (SELECT unnest(?))",
+        [list(ids)],
+    ):
+        out.setdefault(aid, {})[entity] = EntityMatch(
+            entity, int(mentions), offset, evidence, tuple(aliases or ())
+        )
     return out
 
 
@@ -73,10 +82,12 @@ def story_reports(db: Db, story_ids: Iterable[int]) -> dict[int, list[tuple[int,
     if not ids:
         return out
     for story, aid, source, when in db.rows(
-            f"SELECT coalesce(a.story_id, a.id), a.id, {_SOURCE}, "
-            f"coalesce(a.published_at, a.fetched_at) FROM articles a "
-            f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.source = 'feed' "
-            f"AND coalesce(a.story_id, a.id) IN (SELECT unnest(?)) ORDER BY a.id", [ids]):
+        f"SELECT coalesce(a.story_id, a.id), a.id, {_SOURCE}, "
+        f"coalesce(a.published_at, a.fetched_at) FROM articles a "
+        f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.source = 'feed' "
+        f"AND coalesce(a.story_id, a.id) IN (SELECT unnest(?)) ORDER BY a.id",
+        [ids],
+    ):
         out.setdefault(int(story), []).append((int(aid), source, when))
     return out
 
@@ -88,8 +99,11 @@ def alerted(db: Db, pairs: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
         return set()
     rules = sorted({r for r, _ in pairs})
     stories = sorted({s for _, s in pairs})
-    found = db.rows("SELECT rule, story_id FROM alerts WHERE rule IN (SELECT unnest(?)) "
-                    "AND story_id IN (SELECT unnest(?))", [rules, stories])
+    found = db.rows(
+        "SELECT rule, story_id FROM alerts WHERE rule IN (SELECT unnest(?)) "
+        "AND story_id IN (SELECT unnest(?))",
+        [rules, stories],
+    )
     return {(r, int(s)) for r, s in found} & set(pairs)
 
 
@@ -97,13 +111,26 @@ def insert_alerts(db: Db, alerts: Sequence[NewAlert], now: datetime) -> list[int
     """Insert pending alerts and their deliveries (call inside a transaction); return the ids."""
     ids = []
     for a in alerts:
-        aid = int(db.scalar(
-            "INSERT INTO alerts (rule, story_id, article_id, created_at, title, url, source_name, "
-            "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [a.rule, a.story_id, a.article_id, now, a.title, a.url, a.source,
-             json.dumps(a.evidence, ensure_ascii=False, default=str)]))
-        db.executemany("INSERT INTO alert_deliveries (alert_id, channel) VALUES (?, ?)",
-                       [(aid, c) for c in a.channels])
+        aid = int(
+            db.scalar(
+                "INSERT INTO alerts (rule, story_id, article_id, created_at, title, url, source_name, "
+                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [
+                    a.rule,
+                    a.story_id,
+                    a.article_id,
+                    now,
+                    a.title,
+                    a.url,
+                    a.source,
+                    json.dumps(a.evidence, ensure_ascii=False, default=str),
+                ],
+            )
+        )
+        db.executemany(
+            "INSERT INTO alert_deliveries (alert_id, channel) VALUES (?, ?)",
+            [(aid, c) for c in a.channels],
+        )
         ids.append(aid)
     return ids
 
@@ -111,24 +138,31 @@ def insert_alerts(db: Db, alerts: Sequence[NewAlert], now: datetime) -> list[int
 def add_checks(db: Db, pairs: Iterable[tuple[str, int]], now: datetime) -> None:
     """Articles a rule must still ask a saved search about (call inside a transaction)."""
     rows = [(r, a, now) for r, a in sorted(set(pairs))]
-    db.executemany("INSERT INTO alert_checks (rule, article_id, created_at) VALUES (?, ?, ?) "
-                   "ON CONFLICT DO NOTHING", rows)
+    db.executemany(
+        "INSERT INTO alert_checks (rule, article_id, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        rows,
+    )
 
 
 def pending_checks(db: Db) -> list[tuple[str, int]]:
     """Every (rule, article id) waiting for a saved search, oldest article first."""
-    return [(r, int(a)) for r, a in db.rows(
-        "SELECT rule, article_id FROM alert_checks ORDER BY article_id, rule")]
+    return [
+        (r, int(a))
+        for r, a in db.rows("SELECT rule, article_id FROM alert_checks ORDER BY article_id, rule")
+    ]
 
 
 def drop_checks(db: Db, pairs: Iterable[tuple[str, int]]) -> None:
     """Forget checks that were answered (call inside a transaction)."""
-    db.executemany("DELETE FROM alert_checks WHERE rule = ? AND article_id = ?",
-                   [(r, a) for r, a in pairs])
+    db.executemany(
+        "DELETE FROM alert_checks WHERE rule = ? AND article_id = ?", [(r, a) for r, a in pairs]
+    )
 
 
-def due_deliveries(db: Db, now: datetime, alert_ids: Sequence[int] | None = None
-                   ) -> list[dict[str, Any]]:
+def due_deliveries(
+    db: Db, now: datetime, alert_ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
     """Pending deliveries whose time has come (or of the given alerts), with their alert."""
     where = "d.status = 'pending' AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
     params: list[Any] = [now]
@@ -141,17 +175,29 @@ def due_deliveries(db: Db, now: datetime, alert_ids: Sequence[int] | None = None
         f"coalesce(ar.published_at, ar.fetched_at) AS published_at "
         f"FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
         f"LEFT JOIN articles ar ON ar.id = a.article_id WHERE {where} "
-        f"ORDER BY d.alert_id, d.channel", params)
+        f"ORDER BY d.alert_id, d.channel",
+        params,
+    )
 
 
-def record_delivery(db: Db, alert_id: int, channel: str, *, status: str, attempts: int,
-                    error: str | None, next_attempt_at: datetime | None,
-                    sent_at: datetime | None) -> None:
+def record_delivery(
+    db: Db,
+    alert_id: int,
+    channel: str,
+    *,
+    status: str,
+    attempts: int,
+    error: str | None,
+    next_attempt_at: datetime | None,
+    sent_at: datetime | None,
+) -> None:
     """Record one delivery's outcome and bring its alert's summary up to date."""
-    db.execute("UPDATE alert_deliveries SET status = ?, attempts = ?, last_error = ?, "
-               "next_attempt_at = ?, sent_at = coalesce(?, sent_at) "
-               "WHERE alert_id = ? AND channel = ?",
-               [status, attempts, error, next_attempt_at, sent_at, alert_id, channel])
+    db.execute(
+        "UPDATE alert_deliveries SET status = ?, attempts = ?, last_error = ?, "
+        "next_attempt_at = ?, sent_at = coalesce(?, sent_at) "
+        "WHERE alert_id = ? AND channel = ?",
+        [status, attempts, error, next_attempt_at, sent_at, alert_id, channel],
+    )
     _summarise(db, [alert_id])
 
 
@@ -167,16 +213,23 @@ def _summarise(db: Db, alert_ids: Sequence[int]) -> None:
         "  min(next_attempt_at) FILTER (WHERE status = 'pending') AS next_attempt_at, "
         "  max(sent_at) FILTER (WHERE status = 'sent') AS sent_at "
         "  FROM alert_deliveries WHERE alert_id IN (SELECT unnest(?)) GROUP BY alert_id) s "
-        "WHERE alerts.id = s.alert_id", [list(alert_ids)])
+        "WHERE alerts.id = s.alert_id",
+        [list(alert_ids)],
+    )
 
 
 def replay(db: Db, alert_id: int, channels: Sequence[str]) -> None:
     """Make an alert's deliveries pending again, due now (call inside a transaction); channels
     the rule has gained since get a delivery of their own."""
-    db.execute("UPDATE alert_deliveries SET status = 'pending', attempts = 0, last_error = NULL, "
-               "next_attempt_at = NULL WHERE alert_id = ?", [alert_id])
-    db.executemany("INSERT INTO alert_deliveries (alert_id, channel) VALUES (?, ?) "
-                   "ON CONFLICT DO NOTHING", [(alert_id, c) for c in channels])
+    db.execute(
+        "UPDATE alert_deliveries SET status = 'pending', attempts = 0, last_error = NULL, "
+        "next_attempt_at = NULL WHERE alert_id = ?",
+        [alert_id],
+    )
+    db.executemany(
+        "INSERT INTO alert_deliveries (alert_id, channel) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(alert_id, c) for c in channels],
+    )
     _summarise(db, [alert_id])
 
 
@@ -187,14 +240,19 @@ def get_alert(db: Db, alert_id: int) -> dict[str, Any] | None:
         return None
     rows[0]["deliveries"] = db.dicts(
         "SELECT channel, status, attempts, last_error, next_attempt_at, sent_at "
-        "FROM alert_deliveries WHERE alert_id = ? ORDER BY channel", [alert_id])
+        "FROM alert_deliveries WHERE alert_id = ? ORDER BY channel",
+        [alert_id],
+    )
     return rows[0]
 
 
 def recent_alerts(db: Db, limit: int = 20) -> list[dict[str, Any]]:
     """The latest alerts, newest first."""
-    return db.dicts("SELECT id, created_at, rule, story_id, article_id, title, status, attempts, "
-                    "last_error FROM alerts ORDER BY id DESC LIMIT ?", [limit])
+    return db.dicts(
+        "SELECT id, created_at, rule, story_id, article_id, title, status, attempts, "
+        "last_error FROM alerts ORDER BY id DESC LIMIT ?",
+        [limit],
+    )
 
 
 def counts_by_rule(db: Db) -> dict[str, dict[str, int]]:
@@ -207,14 +265,19 @@ def counts_by_rule(db: Db) -> dict[str, dict[str, int]]:
 
 def outbox_summary(db: Db, limit: int = 10) -> dict[str, Any]:
     """For `status`: alerts per status, and the pending and failed deliveries (newest first)."""
-    if not db.scalar("SELECT count(*) FROM information_schema.tables "
-                     "WHERE table_name = 'alert_deliveries'"):
+    if not db.scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'alert_deliveries'"
+    ):
         return {}
     counts = {s: int(n) for s, n in db.rows("SELECT status, count(*) FROM alerts GROUP BY 1")}
     waiting = db.dicts(
         "SELECT d.alert_id, a.rule, d.channel, d.status, d.attempts, d.last_error, "
         "d.next_attempt_at, a.title FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id "
         "WHERE d.status <> 'sent' ORDER BY d.status = 'failed' DESC, d.alert_id DESC LIMIT ?",
-        [limit])
-    return {"counts": counts, "deliveries": waiting,
-            "checks": int(db.scalar("SELECT count(*) FROM alert_checks") or 0)}
+        [limit],
+    )
+    return {
+        "counts": counts,
+        "deliveries": waiting,
+        "checks": int(db.scalar("SELECT count(*) FROM alert_checks") or 0),
+    }

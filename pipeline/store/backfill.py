@@ -14,13 +14,19 @@ def finished(db: Db, paths: list[str]) -> dict[str, tuple]:
     """Files recorded as done: path -> (size, version, fingerprint)."""
     if not paths:
         return {}
-    return {p: (size, version, fp) for p, size, version, fp in db.rows(
-        "SELECT path, size, version, fingerprint FROM backfill_sources "
-        "WHERE status = 'done' AND path IN (SELECT unnest(?))", [paths])}
+    return {
+        p: (size, version, fp)
+        for p, size, version, fp in db.rows(
+            "SELECT path, size, version, fingerprint FROM backfill_sources "
+            "WHERE status = 'done' AND path IN (SELECT unnest(?))",
+            [paths],
+        )
+    }
 
 
-def record(db: Db, path: str, key: tuple, status: str, counts: Mapping[str, Any],
-           error: str | None = None) -> None:
+def record(
+    db: Db, path: str, key: tuple, status: str, counts: Mapping[str, Any], error: str | None = None
+) -> None:
     """Record how a file ended (replacing an earlier record of the same path)."""
     size, version, fingerprint = key
     db.execute("DELETE FROM backfill_sources WHERE path = ?", [path])
@@ -28,8 +34,17 @@ def record(db: Db, path: str, key: tuple, status: str, counts: Mapping[str, Any]
         f"INSERT INTO backfill_sources (path, size, version, fingerprint, status, "
         f"{', '.join(_COUNTS)}, error, finished_at) VALUES "
         f"({', '.join('?' * (7 + len(_COUNTS)))})",
-        [path, size, version, fingerprint, status, *(int(counts.get(c, 0)) for c in _COUNTS),
-         error, datetime.now(timezone.utc)])
+        [
+            path,
+            size,
+            version,
+            fingerprint,
+            status,
+            *(int(counts.get(c, 0)) for c in _COUNTS),
+            error,
+            datetime.now(timezone.utc),
+        ],
+    )
 
 
 def sources(db: Db) -> list[dict[str, Any]]:

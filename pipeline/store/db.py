@@ -118,8 +118,9 @@ class Db:
         """All result rows as tuples."""
         return self.execute(sql, params).fetchall()
 
-    def dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
-              ) -> list[dict[str, Any]]:
+    def dicts(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """All result rows as dicts keyed by column name."""
         cur = self.execute(sql, params)
         names = [d[0] for d in cur.description]
@@ -203,13 +204,14 @@ class _ProcessGate:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self.read_only = 0        # read-only connections open
-        self.read_write = 0       # read-write connections open (writers and reads beside them)
-        self.writers = 0          # of those, opened to write
-        self._reading: dict[int, int] = {}   # thread id -> read-only connections it holds
+        self.read_only = 0  # read-only connections open
+        self.read_write = 0  # read-write connections open (writers and reads beside them)
+        self.writers = 0  # of those, opened to write
+        self._reading: dict[int, int] = {}  # thread id -> read-only connections it holds
 
-    def open(self, path: Path, read_only: bool,
-             deadline: float) -> tuple[duckdb.DuckDBPyConnection, str]:
+    def open(
+        self, path: Path, read_only: bool, deadline: float
+    ) -> tuple[duckdb.DuckDBPyConnection, str]:
         """Connect in the mode the gate allows now; raise duckdb.Error if the file is locked."""
         me = threading.get_ident()
         with self._cond:
@@ -225,8 +227,10 @@ class _ProcessGate:
                 self._reading[me] = self._reading.get(me, 0) + 1
                 return con, "read"
             if self._reading.get(me):
-                raise WarehouseError("a write was asked for while this thread still reads the "
-                                     "warehouse; close the read first")
+                raise WarehouseError(
+                    "a write was asked for while this thread still reads the "
+                    "warehouse; close the read first"
+                )
             while self.read_only:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -277,9 +281,14 @@ def lock_holder(exc: BaseException) -> str:
 class Warehouse:
     """The DuckDB file: opened per unit of work, never held between jobs."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 600.0,
-                 on_busy: Callable[[str, float], None] | None = None,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_s: float = 600.0,
+        on_busy: Callable[[str, float], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         self._on_busy = on_busy
@@ -295,8 +304,7 @@ class Warehouse:
         """Whether this process has the file open for writing now."""
         return _gate(self.path).writers > 0
 
-    def _open(self, read_only: bool, wait_s: float | None
-              ) -> tuple[duckdb.DuckDBPyConnection, str]:
+    def _open(self, read_only: bool, wait_s: float | None) -> tuple[duckdb.DuckDBPyConnection, str]:
         if read_only and not self.exists():
             raise WarehouseError(f"{self.path}: no warehouse here; run `newswatch init` first")
         if not read_only:
@@ -315,19 +323,30 @@ class Warehouse:
                 log.info("warehouse busy (held by %s); retrying in %.1f s", lock_holder(exc), wait)
 
         try:
-            for attempt in backoff(first_s=0.05, max_s=5.0, within_s=budget,
-                                   retry_if=_is_lock_error, on_retry=announce, stop=self.stop):
+            for attempt in backoff(
+                first_s=0.05,
+                max_s=5.0,
+                within_s=budget,
+                retry_if=_is_lock_error,
+                on_retry=announce,
+                stop=self.stop,
+            ):
                 with attempt:
                     con, mode = gate.open(self.path, read_only, deadline)
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
-                raise WarehouseError(f"{self.path}: cannot open warehouse: "
-                                     f"{_first_line(exc)}") from None
+                raise WarehouseError(
+                    f"{self.path}: cannot open warehouse: {_first_line(exc)}"
+                ) from None
             if self.stop is not None and self.stop.is_set():
-                raise WarehouseBusyError(f"{self.path}: warehouse is locked by "
-                                         f"{lock_holder(exc)} and newswatch is stopping") from None
-            raise WarehouseBusyError(f"{self.path}: warehouse is locked by {lock_holder(exc)}; "
-                                     f"gave up after {budget:.0f} s") from None
+                raise WarehouseBusyError(
+                    f"{self.path}: warehouse is locked by "
+                    f"{lock_holder(exc)} and newswatch is stopping"
+                ) from None
+            raise WarehouseBusyError(
+                f"{self.path}: warehouse is locked by {lock_holder(exc)}; "
+                f"gave up after {budget:.0f} s"
+            ) from None
         try:
             # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
             con.execute("SET TimeZone = 'UTC'")
@@ -376,8 +395,9 @@ class Warehouse:
 
     def pending_migrations(self, db: Db) -> list[Migration]:
         """Migrations not yet applied to this file."""
-        has_table = db.scalar("SELECT count(*) FROM information_schema.tables "
-                              "WHERE table_name = 'schema_migrations'")
+        has_table = db.scalar(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        )
         applied = set()
         if has_table:
             applied = {r[0] for r in db.rows("SELECT version FROM schema_migrations")}
@@ -395,20 +415,26 @@ class Warehouse:
             except WarehouseBusyError:
                 pass
         with self.connect() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                       "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                       "applied_at TIMESTAMPTZ NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+                "applied_at TIMESTAMPTZ NOT NULL)"
+            )
             for migration in self.pending_migrations(db):
                 db.execute("BEGIN TRANSACTION")
                 try:
                     db.execute(migration.sql)
-                    db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                               [migration.version, migration.name, datetime.now(timezone.utc)])
+                    db.execute(
+                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                        [migration.version, migration.name, datetime.now(timezone.utc)],
+                    )
                     db.execute("COMMIT")
                 except Exception as exc:
                     db.execute("ROLLBACK")
-                    raise WarehouseError(f"{self.path}: migration {migration.version:04d}_"
-                                         f"{migration.name} failed: {_first_line(exc)}") from None
+                    raise WarehouseError(
+                        f"{self.path}: migration {migration.version:04d}_"
+                        f"{migration.name} failed: {_first_line(exc)}"
+                    ) from None
                 applied.append(f"{migration.version:04d}_{migration.name}")
         return applied
 
@@ -417,7 +443,9 @@ class Warehouse:
         with self.connect(read_only=True, wait_s=30) as db:
             pending = self.pending_migrations(db)
         if pending:
-            raise WarehouseError(f"{self.path}: warehouse schema is out of date; run `newswatch init`")
+            raise WarehouseError(
+                f"{self.path}: warehouse schema is out of date; run `newswatch init`"
+            )
 
     def checkpoint(self) -> None:
         """Write the WAL into the main file (maintenance)."""

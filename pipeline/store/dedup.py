@@ -18,20 +18,28 @@ def update_decisions(db: Db, changes: Sequence[tuple[int, DedupDecision]]) -> No
     some articles."""
     if not changes:
         return
-    db.execute("CREATE TEMP TABLE _new_decisions (id BIGINT, duplicate_of BIGINT, "
-               "similarity DOUBLE, kind VARCHAR, story_id BIGINT, story_evidence VARCHAR)")
+    db.execute(
+        "CREATE TEMP TABLE _new_decisions (id BIGINT, duplicate_of BIGINT, "
+        "similarity DOUBLE, kind VARCHAR, story_id BIGINT, story_evidence VARCHAR)"
+    )
     try:
-        db.insert_columns("_new_decisions", {
-            "id": [i for i, _ in changes],
-            "duplicate_of": [d.duplicate_of for _, d in changes],
-            "similarity": [d.similarity for _, d in changes],
-            "kind": [d.kind for _, d in changes],
-            "story_id": [d.story_id for _, d in changes],
-            "story_evidence": [evidence_json(d.story_evidence) for _, d in changes]})
-        db.execute("UPDATE articles SET duplicate_of = n.duplicate_of, "
-                   "duplicate_similarity = n.similarity, duplicate_kind = n.kind, "
-                   "story_id = n.story_id, story_evidence = n.story_evidence "
-                   "FROM _new_decisions n WHERE articles.id = n.id")
+        db.insert_columns(
+            "_new_decisions",
+            {
+                "id": [i for i, _ in changes],
+                "duplicate_of": [d.duplicate_of for _, d in changes],
+                "similarity": [d.similarity for _, d in changes],
+                "kind": [d.kind for _, d in changes],
+                "story_id": [d.story_id for _, d in changes],
+                "story_evidence": [evidence_json(d.story_evidence) for _, d in changes],
+            },
+        )
+        db.execute(
+            "UPDATE articles SET duplicate_of = n.duplicate_of, "
+            "duplicate_similarity = n.similarity, duplicate_kind = n.kind, "
+            "story_id = n.story_id, story_evidence = n.story_evidence "
+            "FROM _new_decisions n WHERE articles.id = n.id"
+        )
     finally:
         db.execute("DROP TABLE IF EXISTS _new_decisions")
 
@@ -46,7 +54,8 @@ def duplicates_with_originals(db: Db) -> Iterator[StoredDuplicate]:
             "SELECT d.id, d.text, d.duplicate_kind, d.duplicate_of, o.text FROM articles d "
             "LEFT JOIN articles o ON o.id = d.duplicate_of "
             "WHERE d.duplicate_of IS NOT NULL AND d.id > ? ORDER BY d.id LIMIT ?",
-            [after, _PAGE])
+            [after, _PAGE],
+        )
         for aid, text, kind, dup_of, original_text in rows:
             yield StoredDuplicate(int(aid), text, kind, int(dup_of), original_text)
         if len(rows) < _PAGE:

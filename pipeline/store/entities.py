@@ -35,7 +35,8 @@ def entity_counts(db: Db, since: datetime | None = None) -> dict[str, dict[str, 
         "FROM article_entities e JOIN articles a ON a.id = e.article_id "
         "WHERE a.source = 'feed' AND a.duplicate_of IS NULL "
         "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR a.fetched_at >= ?) GROUP BY e.entity",
-        [since, since])
+        [since, since],
+    )
     return {r.pop("entity"): r for r in rows}
 
 
@@ -46,7 +47,9 @@ def mentions_of(db: Db, entity: str, limit: int = 20) -> list[dict[str, Any]]:
         "coalesce(a.site_name, f.title) AS source_name, a.duplicate_of, a.story_id, e.mentions, "
         "e.evidence FROM article_entities e JOIN articles a ON a.id = e.article_id "
         "LEFT JOIN feeds f ON f.id = a.feed_id WHERE e.entity = ? AND a.source = 'feed' "
-        "ORDER BY 2 DESC, a.id DESC LIMIT ?", [entity, limit])
+        "ORDER BY 2 DESC, a.id DESC LIMIT ?",
+        [entity, limit],
+    )
 
 
 def entities_of(db: Db, ids: Sequence[int]) -> dict[int, dict[str, int]]:
@@ -55,7 +58,9 @@ def entities_of(db: Db, ids: Sequence[int]) -> dict[int, dict[str, int]]:
     if not ids:
         return out
     for aid, entity, mentions in db.rows(
-            "SELECT article_id, entity, mentions FROM article_entities "
-            "WHERE article_id IN (SELECT unnest(?))", [list(ids)]):
+        "SELECT article_id, entity, mentions FROM article_entities "
+        "WHERE article_id IN (SELECT unnest(?))",
+        [list(ids)],
+    ):
         out.setdefault(aid, {})[entity] = int(mentions)
     return out

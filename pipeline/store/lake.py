@@ -13,8 +13,9 @@ _MONTH = "strftime(coalesce(a.published_at, a.fetched_at), '%Y-%m')"
 
 def has_table(db: Db, name: str) -> bool:
     """Whether the warehouse has a table (optional ones arrive with later migrations)."""
-    return bool(db.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                          [name]))
+    return bool(
+        db.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+    )
 
 
 def _copy(db: Db, select: str, params: list, folder: Path) -> int:
@@ -22,17 +23,22 @@ def _copy(db: Db, select: str, params: list, folder: Path) -> int:
     if rows:
         folder.mkdir(parents=True, exist_ok=True)
         target = str(folder).replace("'", "''")
-        db.execute(f"COPY ({select}) TO '{target}' (FORMAT parquet, PARTITION_BY (month), "
-                   f"FILENAME_PATTERN 'part-{{i}}', COMPRESSION zstd)", params)
+        db.execute(
+            f"COPY ({select}) TO '{target}' (FORMAT parquet, PARTITION_BY (month), "
+            f"FILENAME_PATTERN 'part-{{i}}', COMPRESSION zstd)",
+            params,
+        )
     return rows
 
 
 def write_articles(db: Db, folder: Path, since: datetime | None) -> int:
     """Articles with their topics (and watched entities, when the warehouse has them)."""
-    entities = ("(SELECT list(struct_pack(entity := e.entity, mentions := e.mentions) "
-                "ORDER BY e.mentions DESC) FROM article_entities e WHERE e.article_id = a.id)"
-                if has_table(db, "article_entities") else "NULL::STRUCT(entity VARCHAR, "
-                                                           "mentions INTEGER)[]")
+    entities = (
+        "(SELECT list(struct_pack(entity := e.entity, mentions := e.mentions) "
+        "ORDER BY e.mentions DESC) FROM article_entities e WHERE e.article_id = a.id)"
+        if has_table(db, "article_entities")
+        else "NULL::STRUCT(entity VARCHAR, mentions INTEGER)[]"
+    )
     select = (
         f"SELECT a.id, a.source, a.feed_id, f.title AS feed_title, "
         f"coalesce(a.site_name, f.title) AS source_name, a.url, a.canonical_url, a.title, "
@@ -43,7 +49,8 @@ def write_articles(db: Db, folder: Path, since: datetime | None) -> int:
         f"ORDER BY t.score DESC) FROM article_topics t WHERE t.article_id = a.id), []) AS topics, "
         f"{entities} AS entities, {_MONTH} AS month "
         f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
-        f"WHERE ? IS NULL OR coalesce(a.published_at, a.fetched_at) >= ? ORDER BY a.id")
+        f"WHERE ? IS NULL OR coalesce(a.published_at, a.fetched_at) >= ? ORDER BY a.id"
+    )
     return _copy(db, select, [since, since], folder)
 
 
@@ -60,7 +67,8 @@ def write_stories(db: Db, folder: Path, since: datetime | None) -> int:
         "list(DISTINCT t.topic) FILTER (WHERE t.topic IS NOT NULL) AS topics, "
         "strftime(min(m.at), '%Y-%m') AS month "
         "FROM members m LEFT JOIN article_topics t ON t.article_id = m.id "
-        "GROUP BY m.story_id HAVING ? IS NULL OR min(m.at) >= ? ORDER BY m.story_id")
+        "GROUP BY m.story_id HAVING ? IS NULL OR min(m.at) >= ? ORDER BY m.story_id"
+    )
     return _copy(db, select, [since, since], folder)
 
 
@@ -69,5 +77,6 @@ def write_embeddings(db: Db, folder: Path, since: datetime | None) -> int:
     select = (
         f"SELECT e.article_id, e.model, e.dim, e.chunks, e.vector, {_MONTH} AS month "
         f"FROM embeddings e JOIN articles a ON a.id = e.article_id "
-        f"WHERE ? IS NULL OR coalesce(a.published_at, a.fetched_at) >= ? ORDER BY e.article_id")
+        f"WHERE ? IS NULL OR coalesce(a.published_at, a.fetched_at) >= ? ORDER BY e.article_id"
+    )
     return _copy(db, select, [since, since], folder)

@@ -36,14 +36,25 @@ def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> 
         return
     if replace:
         delete_terms(db, ids)
-    db.insert_columns("search_docs", {
-        "article_id": ids, "terms": [terms[i].length for i in ids],
-        "analyzer": [terms[i].analyzer for i in ids], "compacted": [False] * len(ids)})
+    db.insert_columns(
+        "search_docs",
+        {
+            "article_id": ids,
+            "terms": [terms[i].length for i in ids],
+            "analyzer": [terms[i].analyzer for i in ids],
+            "compacted": [False] * len(ids),
+        },
+    )
     rows = [(aid, term, tf) for aid in ids for term, tf in terms[aid].counts.items()]
     if rows:
-        db.insert_columns("search_terms", {"article_id": [r[0] for r in rows],
-                                           "term": [r[1] for r in rows],
-                                           "tf": [r[2] for r in rows]})
+        db.insert_columns(
+            "search_terms",
+            {
+                "article_id": [r[0] for r in rows],
+                "term": [r[1] for r in rows],
+                "tf": [r[2] for r in rows],
+            },
+        )
 
 
 def delete_terms(db: Db, ids: Sequence[int]) -> None:
@@ -60,14 +71,21 @@ def unindexed(db: Db, analyzer: str, limit: int) -> list[tuple[int, str, str]]:
     return db.rows(
         "SELECT a.id, a.title, a.text FROM articles a LEFT JOIN search_docs d "
         "ON d.article_id = a.id WHERE d.article_id IS NULL OR d.analyzer <> ? "
-        "ORDER BY a.id LIMIT ?", [analyzer, limit])
+        "ORDER BY a.id LIMIT ?",
+        [analyzer, limit],
+    )
 
 
 def count_unindexed(db: Db, analyzer: str) -> int:
     """How many articles the full-text index lacks (or holds from another analyzer)."""
-    return int(db.scalar(
-        "SELECT count(*) FROM articles a LEFT JOIN search_docs d ON d.article_id = a.id "
-        "WHERE d.article_id IS NULL OR d.analyzer <> ?", [analyzer]) or 0)
+    return int(
+        db.scalar(
+            "SELECT count(*) FROM articles a LEFT JOIN search_docs d ON d.article_id = a.id "
+            "WHERE d.article_id IS NULL OR d.analyzer <> ?",
+            [analyzer],
+        )
+        or 0
+    )
 
 
 def uncompacted(db: Db) -> int:
@@ -77,8 +95,10 @@ def uncompacted(db: Db) -> int:
 
 def compact(db: Db) -> int:
     """Rewrite the term table sorted by term (call inside a transaction); returns its rows."""
-    db.execute("CREATE TABLE search_terms_sorted AS "
-               "SELECT article_id, term, tf FROM search_terms ORDER BY term, article_id")
+    db.execute(
+        "CREATE TABLE search_terms_sorted AS "
+        "SELECT article_id, term, tf FROM search_terms ORDER BY term, article_id"
+    )
     db.execute("DROP TABLE search_terms")
     db.execute("ALTER TABLE search_terms_sorted RENAME TO search_terms")
     db.execute("UPDATE search_docs SET compacted = TRUE WHERE NOT compacted")
@@ -86,8 +106,13 @@ def compact(db: Db) -> int:
 
 
 def _has_table(db: Db, name: str) -> bool:
-    return bool(db.scalar("SELECT count(*) FROM information_schema.tables "
-                          "WHERE table_schema = 'main' AND table_name = ?", [name]))
+    return bool(
+        db.scalar(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = ?",
+            [name],
+        )
+    )
 
 
 def _filter_sql(db: Db, filters: SearchFilters, alias: str = "a") -> tuple[str, list[Any]]:
@@ -102,17 +127,26 @@ def _filter_sql(db: Db, filters: SearchFilters, alias: str = "a") -> tuple[str, 
         params.append(filters.topic)
     if filters.entity:
         if not _has_table(db, "article_entities"):
-            raise WatchlistMissingError("the watchlist is not set up in this warehouse "
-                                        "(no article_entities table); --entity needs it")
-        clauses.append(f"{alias}.id IN (SELECT article_id FROM article_entities "
-                       f"WHERE lower(entity) = lower(?))")
+            raise WatchlistMissingError(
+                "the watchlist is not set up in this warehouse "
+                "(no article_entities table); --entity needs it"
+            )
+        clauses.append(
+            f"{alias}.id IN (SELECT article_id FROM article_entities "
+            f"WHERE lower(entity) = lower(?))"
+        )
         params.append(filters.entity)
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def text_ranking(db: Db, terms: Sequence[str], *, filters: SearchFilters = SearchFilters(),
-                 phrases: Sequence[tuple[Sequence[str], str]] = (), depth: int = 100
-                 ) -> list[TextHit]:
+def text_ranking(
+    db: Db,
+    terms: Sequence[str],
+    *,
+    filters: SearchFilters = SearchFilters(),
+    phrases: Sequence[tuple[Sequence[str], str]] = (),
+    depth: int = 100,
+) -> list[TextHit]:
     """Articles by BM25 of the query terms, best first; each phrase (its terms, its RE2
     pattern) must occur in the title or text."""
     if not terms:
@@ -146,16 +180,31 @@ def text_ranking(db: Db, terms: Sequence[str], *, filters: SearchFilters = Searc
 def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
     """Articles indexed, and how many of them hold each term (0 for a term none holds)."""
     n = int(db.scalar("SELECT count(*) FROM search_docs") or 0)
-    found = {t: int(c) for t, c in db.rows(
-        "SELECT term, count(*) FROM search_terms WHERE term IN (SELECT unnest(?::VARCHAR[])) "
-        "GROUP BY term", [list(terms)])} if terms else {}
+    found = (
+        {
+            t: int(c)
+            for t, c in db.rows(
+                "SELECT term, count(*) FROM search_terms WHERE term IN (SELECT unnest(?::VARCHAR[])) "
+                "GROUP BY term",
+                [list(terms)],
+            )
+        }
+        if terms
+        else {}
+    )
     return n, {t: found.get(t, 0) for t in terms}
 
 
-def meaning_ranking(db: Db, vector: np.ndarray, model: str, *,
-                    filters: SearchFilters = SearchFilters(), depth: int = 100,
-                    table: str = "chunk_embeddings", only: Sequence[int] | None = None
-                    ) -> list[MeaningHit]:
+def meaning_ranking(
+    db: Db,
+    vector: np.ndarray,
+    model: str,
+    *,
+    filters: SearchFilters = SearchFilters(),
+    depth: int = 100,
+    table: str = "chunk_embeddings",
+    only: Sequence[int] | None = None,
+) -> list[MeaningHit]:
     """Articles by the cosine of their closest chunk to `vector` (vectors of `model` only),
     best first, with that chunk's span. `only` restricts to some article ids."""
     if table not in VECTOR_TABLES:
@@ -179,10 +228,13 @@ def meaning_ranking(db: Db, vector: np.ndarray, model: str, *,
         FROM c JOIN articles a ON a.id = c.article_id
         WHERE {where}
         GROUP BY c.article_id ORDER BY sim DESC, c.article_id LIMIT ?"""
-    rows = db.rows(sql, [np.asarray(vector, dtype=np.float32).tolist(), model] + extra + params
-                   + [depth])
-    return [MeaningHit(int(aid), float(sim), int(start), int(end), source=table)
-            for aid, sim, start, end in rows]
+    rows = db.rows(
+        sql, [np.asarray(vector, dtype=np.float32).tolist(), model] + extra + params + [depth]
+    )
+    return [
+        MeaningHit(int(aid), float(sim), int(start), int(end), source=table)
+        for aid, sim, start, end in rows
+    ]
 
 
 def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int, set[str]]:
@@ -190,9 +242,12 @@ def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int,
     if not ids or not terms:
         return {}
     found: dict[int, set[str]] = {}
-    for aid, term in db.rows("SELECT article_id, term FROM search_terms "
-                             "WHERE article_id IN (SELECT unnest(?)) "
-                             "AND term IN (SELECT unnest(?::VARCHAR[]))", [list(ids), list(terms)]):
+    for aid, term in db.rows(
+        "SELECT article_id, term FROM search_terms "
+        "WHERE article_id IN (SELECT unnest(?)) "
+        "AND term IN (SELECT unnest(?::VARCHAR[]))",
+        [list(ids), list(terms)],
+    ):
         found.setdefault(int(aid), set()).add(term)
     return found
 
@@ -201,9 +256,14 @@ def phrase_present(db: Db, ids: Sequence[int], pattern: str) -> set[int]:
     """Which of these articles hold a phrase (its RE2 pattern) in the title or text."""
     if not ids:
         return set()
-    return {int(r[0]) for r in db.rows(
-        "SELECT id FROM articles WHERE id IN (SELECT unnest(?)) "
-        "AND regexp_matches(title || chr(10) || text, ?)", [list(ids), pattern])}
+    return {
+        int(r[0])
+        for r in db.rows(
+            "SELECT id FROM articles WHERE id IN (SELECT unnest(?)) "
+            "AND regexp_matches(title || chr(10) || text, ?)",
+            [list(ids), pattern],
+        )
+    }
 
 
 def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]:
@@ -212,9 +272,13 @@ def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]
     if not ids:
         return set()
     where, params = _filter_sql(db, filters)
-    return {int(r[0]) for r in db.rows(
-        f"SELECT a.id FROM articles a WHERE a.id IN (SELECT unnest(?)) AND {where}",
-        [ids] + params)}
+    return {
+        int(r[0])
+        for r in db.rows(
+            f"SELECT a.id FROM articles a WHERE a.id IN (SELECT unnest(?)) AND {where}",
+            [ids] + params,
+        )
+    }
 
 
 def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
@@ -225,23 +289,36 @@ def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
         "SELECT a.id, a.title, a.url, a.source, coalesce(a.site_name, f.title), "
         "coalesce(a.published_at, a.fetched_at), coalesce(a.story_id, a.id), a.duplicate_of, "
         "a.text FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
-        "WHERE a.id IN (SELECT unnest(?))", [list(ids)])
-    return {int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7],
-                                   r[8]) for r in rows}
+        "WHERE a.id IN (SELECT unnest(?))",
+        [list(ids)],
+    )
+    return {
+        int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8])
+        for r in rows
+    }
 
 
 def story_sizes(db: Db, story_ids: Sequence[int]) -> dict[int, int]:
     """Articles stored in each story (copies included)."""
     if not story_ids:
         return {}
-    return {int(s): int(n) for s, n in db.rows(
-        "SELECT coalesce(story_id, id) AS s, count(*) FROM articles "
-        "WHERE coalesce(story_id, id) IN (SELECT unnest(?)) GROUP BY s", [list(story_ids)])}
+    return {
+        int(s): int(n)
+        for s, n in db.rows(
+            "SELECT coalesce(story_id, id) AS s, count(*) FROM articles "
+            "WHERE coalesce(story_id, id) IN (SELECT unnest(?)) GROUP BY s",
+            [list(story_ids)],
+        )
+    }
 
 
 def index_stats(db: Db) -> dict[str, Any]:
     """Size of the index: articles, term rows, rows written since the last compaction."""
-    docs, pending = db.one("SELECT count(*), count(*) FILTER (WHERE NOT compacted) "
-                           "FROM search_docs") or (0, 0)
-    return {"articles": int(docs), "uncompacted": int(pending),
-            "term_rows": int(db.scalar("SELECT count(*) FROM search_terms") or 0)}
+    docs, pending = db.one(
+        "SELECT count(*), count(*) FILTER (WHERE NOT compacted) FROM search_docs"
+    ) or (0, 0)
+    return {
+        "articles": int(docs),
+        "uncompacted": int(pending),
+        "term_rows": int(db.scalar("SELECT count(*) FROM search_terms") or 0),
+    }

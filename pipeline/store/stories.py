@@ -10,8 +10,7 @@ from typing import Any, Mapping, Sequence
 from pipeline.store.db import Db
 
 
-def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any] | None]]
-                  ) -> None:
+def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any] | None]]) -> None:
     """Apply merges decided by new articles (call inside a transaction, after inserting them).
 
     `merges`: (article id, surviving story, merged story, the article's story evidence), in
@@ -22,12 +21,21 @@ def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any
     for article_id, into, story, evidence in merges:
         db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [into, story])
         db.execute("UPDATE story_merges SET current_id = ? WHERE current_id = ?", [into, story])
-        detail = next((m for m in (evidence or {}).get("merged", []) if m.get("story") == story),
-                      None)
-        db.execute("INSERT OR REPLACE INTO story_merges (story_id, merged_into, current_id, "
-                   "article_id, merged_at, evidence) VALUES (?, ?, ?, ?, ?, ?)",
-                   [story, into, into, article_id, now,
-                    json.dumps(detail, default=str) if detail else None])
+        detail = next(
+            (m for m in (evidence or {}).get("merged", []) if m.get("story") == story), None
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO story_merges (story_id, merged_into, current_id, "
+            "article_id, merged_at, evidence) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                story,
+                into,
+                into,
+                article_id,
+                now,
+                json.dumps(detail, default=str) if detail else None,
+            ],
+        )
 
 
 def replace_merges(db: Db, merges: Sequence[tuple[int, int, int, int, str | None]]) -> None:
@@ -36,9 +44,11 @@ def replace_merges(db: Db, merges: Sequence[tuple[int, int, int, int, str | None
     db.execute("DELETE FROM story_merges")
     now = datetime.now(timezone.utc)
     for story, into, current, article_id, evidence in merges:
-        db.execute("INSERT INTO story_merges (story_id, merged_into, current_id, article_id, "
-                   "merged_at, evidence) VALUES (?, ?, ?, ?, ?, ?)",
-                   [story, into, current, article_id, now, evidence])
+        db.execute(
+            "INSERT INTO story_merges (story_id, merged_into, current_id, article_id, "
+            "merged_at, evidence) VALUES (?, ?, ?, ?, ?, ?)",
+            [story, into, current, article_id, now, evidence],
+        )
 
 
 def story_rows(db: Db, article_id: int) -> dict[str, Any] | None:
@@ -47,10 +57,21 @@ def story_rows(db: Db, article_id: int) -> dict[str, Any] | None:
     if row is None:
         return None
     story, evidence = row
-    size = db.one("SELECT count(*), count(*) FILTER (WHERE duplicate_of IS NULL) FROM articles "
-                  "WHERE story_id = ?", [story]) or (0, 0)
-    merges = db.dicts("SELECT story_id, merged_into, article_id, merged_at, evidence "
-                      "FROM story_merges WHERE current_id = ? OR article_id = ? "
-                      "ORDER BY merged_at, story_id", [story, article_id])
-    return {"story_id": story, "evidence": json.loads(evidence) if evidence else {},
-            "articles": int(size[0]), "originals": int(size[1]), "merges": merges}
+    size = db.one(
+        "SELECT count(*), count(*) FILTER (WHERE duplicate_of IS NULL) FROM articles "
+        "WHERE story_id = ?",
+        [story],
+    ) or (0, 0)
+    merges = db.dicts(
+        "SELECT story_id, merged_into, article_id, merged_at, evidence "
+        "FROM story_merges WHERE current_id = ? OR article_id = ? "
+        "ORDER BY merged_at, story_id",
+        [story, article_id],
+    )
+    return {
+        "story_id": story,
+        "evidence": json.loads(evidence) if evidence else {},
+        "articles": int(size[0]),
+        "originals": int(size[1]),
+        "merges": merges,
+    }

@@ -20,17 +20,44 @@ from pipeline.textnorm import tidy, word_count
 OVERRIDES_FILE = "seeds.toml"
 
 #: Whole lines that are site furniture, never article text (compared case-insensitively).
-CHROME_LINES = frozenset({
-    "most popular", "recent comments", "read more", "leave a reply", "leave a comment",
-    "source link", "related posts", "related articles", "related", "share this", "share",
-    "share this article", "advertisement", "subscribe", "sign up", "comments", "tags",
-    "you may also like", "popular posts", "trending", "follow us", "print", "email",
-    "epoch times photo", "-", "–", "—", "•", "|",
-})
+CHROME_LINES = frozenset(
+    {
+        "most popular",
+        "recent comments",
+        "read more",
+        "leave a reply",
+        "leave a comment",
+        "source link",
+        "related posts",
+        "related articles",
+        "related",
+        "share this",
+        "share",
+        "share this article",
+        "advertisement",
+        "subscribe",
+        "sign up",
+        "comments",
+        "tags",
+        "you may also like",
+        "popular posts",
+        "trending",
+        "follow us",
+        "print",
+        "email",
+        "epoch times photo",
+        "-",
+        "–",
+        "—",
+        "•",
+        "|",
+    }
+)
 _WEEKDAY_DATE_RE = re.compile(
     r"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s+)?"
     r"(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d{1,2}?,?\s*\d{4}$",
-    re.I)
+    re.I,
+)
 _NUMERIC_DATE_RE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}$")
 _EMAIL_RE = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
 # "HomeChina NewsUS Treasury ...": breadcrumbs glued together without separators.
@@ -55,9 +82,13 @@ def is_chrome_line(line: str) -> bool:
     if not stripped:
         return False
     low = stripped.lower().rstrip(":")
-    return (low in CHROME_LINES or bool(_WEEKDAY_DATE_RE.match(stripped))
-            or bool(_NUMERIC_DATE_RE.match(stripped)) or bool(_BREADCRUMB_RE.match(stripped))
-            or bool(_EMAIL_RE.match(stripped)))
+    return (
+        low in CHROME_LINES
+        or bool(_WEEKDAY_DATE_RE.match(stripped))
+        or bool(_NUMERIC_DATE_RE.match(stripped))
+        or bool(_BREADCRUMB_RE.match(stripped))
+        or bool(_EMAIL_RE.match(stripped))
+    )
 
 
 def _drop_menus(lines: list[str]) -> list[str]:
@@ -86,8 +117,11 @@ class SeedOverride:
 def clean_text(raw: str, strip: tuple[str, ...] = ()) -> str:
     """Strip site chrome from a copied page, keeping the article's paragraphs."""
     lines = tidy(raw).split("\n")
-    lines = [line for line in _drop_menus(lines) if not is_chrome_line(line)
-             and not any(line.strip().startswith(prefix) for prefix in strip)]
+    lines = [
+        line
+        for line in _drop_menus(lines)
+        if not is_chrome_line(line) and not any(line.strip().startswith(prefix) for prefix in strip)
+    ]
     return tidy("\n".join(lines))
 
 
@@ -112,10 +146,10 @@ def split_title(text: str) -> tuple[str, str]:
     if _looks_like_headline(first):
         body_lines = text.split("\n")
         idx = next(i for i, line in enumerate(body_lines) if line.strip())
-        body = tidy("\n".join(body_lines[idx + 1:]))
+        body = tidy("\n".join(body_lines[idx + 1 :]))
         # A page often repeats its headline right below the breadcrumb line.
         if body.startswith(first):
-            body = tidy(body[len(first):])
+            body = tidy(body[len(first) :])
         return first, body or text
     sentence = re.split(r"(?<=[.!?])\s+", first, maxsplit=1)[0]
     return _shorten(sentence), text
@@ -131,10 +165,12 @@ def load_overrides(folder: Path) -> dict[str, SeedOverride]:
     for i, item in enumerate(data.get("seed", [])):
         where = f"{path}: [[seed]] #{i + 1}"
         if not isinstance(item, dict) or not isinstance(item.get("file"), str):
-            raise ConfigError(f"{where}: needs file = \"<name>.txt\"")
+            raise ConfigError(f'{where}: needs file = "<name>.txt"')
         unknown = set(item) - {"file", "title", "strip"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]}; allowed: file, title, strip")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown)[0]}; allowed: file, title, strip"
+            )
         title = item.get("title")
         strip = item.get("strip", [])
         if title is not None and not isinstance(title, str):
@@ -155,8 +191,13 @@ def load_seed(path: Path, override: SeedOverride | None = None) -> SeedDoc:
         title = override.title
     # The file hash covers the override too, so editing seeds.toml also updates the seed.
     digest = hashlib.sha256(raw_bytes + repr((override.title, override.strip)).encode())
-    return SeedDoc(file_name=path.name, url=f"seed:{path.name}", title=title or path.stem,
-                   text=body, file_hash=digest.hexdigest())
+    return SeedDoc(
+        file_name=path.name,
+        url=f"seed:{path.name}",
+        title=title or path.stem,
+        text=body,
+        file_hash=digest.hexdigest(),
+    )
 
 
 def load_seeds(folder: Path) -> list[SeedDoc]:

@@ -50,9 +50,21 @@ from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.textnorm import UNSPACED_SCRIPT, is_english_like
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOPIC_KEYS = {"slug", "label", "description", "keywords", "context", "negative", "exemplars",
-               "threshold", "semantic_weight", "sim_floor", "sim_ceiling", "min_keyword_weight",
-               "meaning_alone"}
+_TOPIC_KEYS = {
+    "slug",
+    "label",
+    "description",
+    "keywords",
+    "context",
+    "negative",
+    "exemplars",
+    "threshold",
+    "semantic_weight",
+    "sim_floor",
+    "sim_ceiling",
+    "min_keyword_weight",
+    "meaning_alone",
+}
 PASSAGE_CHARS = 300
 
 
@@ -158,13 +170,16 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
     for where, item in numbered_tables(path, items, "topics"):
         slug = item.get("slug")
         if not isinstance(slug, str) or not _SLUG_RE.match(slug):
-            raise ConfigError(f"{where}: slug must be lower-case letters, digits and _ "
-                              f"(e.g. sanctions)")
+            raise ConfigError(
+                f"{where}: slug must be lower-case letters, digits and _ (e.g. sanctions)"
+            )
         where = f"{path}: topic {slug}"
         bad = set(item) - _TOPIC_KEYS
         if bad:
-            raise ConfigError(f"{where}: unknown key {sorted(bad)[0]!r}; allowed: "
-                              f"{', '.join(sorted(_TOPIC_KEYS))}")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(bad)[0]!r}; allowed: "
+                f"{', '.join(sorted(_TOPIC_KEYS))}"
+            )
         if slug in seen:
             raise ConfigError(f"{where}: defined twice")
         seen.add(slug)
@@ -186,17 +201,23 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
         ceiling = _number(item, "sim_ceiling", 0.6, 0.0, 1.0, where)
         if ceiling <= floor:
             raise ConfigError(f"{where}: sim_ceiling must be above sim_floor")
-        topics.append(Topic(
-            slug=slug, label=str(item.get("label") or slug.replace("_", " ").title()),
-            description=description.strip(), keywords=keywords,
-            context=_terms(item.get("context"), f"{where}: context"),
-            negative=_terms(item.get("negative"), f"{where}: negative"),
-            exemplars=tuple(exemplars),
-            threshold=_number(item, "threshold", 0.5, 0.0, 1.0, where),
-            semantic_weight=_number(item, "semantic_weight", 0.6, 0.0, 1.0, where),
-            sim_floor=floor, sim_ceiling=ceiling,
-            min_keyword_weight=_number(item, "min_keyword_weight", 1.0, 0.0, 100.0, where),
-            meaning_alone=_number(item, "meaning_alone", 0.95, 0.0, 1.01, where)))
+        topics.append(
+            Topic(
+                slug=slug,
+                label=str(item.get("label") or slug.replace("_", " ").title()),
+                description=description.strip(),
+                keywords=keywords,
+                context=_terms(item.get("context"), f"{where}: context"),
+                negative=_terms(item.get("negative"), f"{where}: negative"),
+                exemplars=tuple(exemplars),
+                threshold=_number(item, "threshold", 0.5, 0.0, 1.0, where),
+                semantic_weight=_number(item, "semantic_weight", 0.6, 0.0, 1.0, where),
+                sim_floor=floor,
+                sim_ceiling=ceiling,
+                min_keyword_weight=_number(item, "min_keyword_weight", 1.0, 0.0, 100.0, where),
+                meaning_alone=_number(item, "meaning_alone", 0.95, 0.0, 1.01, where),
+            )
+        )
     return tuple(topics)
 
 
@@ -225,8 +246,9 @@ def match_terms(topic: Topic, text: str) -> LexicalMatch:
     against = [t for t in topic.negative if t.pattern.search(text)]
     context = not topic.context or any(t.pattern.search(text) for t in topic.context)
     weight = max(0.0, sum(t.weight for t in found) - sum(t.weight for t in against))
-    return LexicalMatch(tuple(t.text for t in found), weight, context,
-                        tuple(t.text for t in against))
+    return LexicalMatch(
+        tuple(t.text for t in found), weight, context, tuple(t.text for t in against)
+    )
 
 
 def top_mean(values: np.ndarray, k: int = 2) -> float:
@@ -237,20 +259,21 @@ def top_mean(values: np.ndarray, k: int = 2) -> float:
     return float(np.sort(values)[-k:].mean())
 
 
-def _passage(text: str, embedding: Embedding, chunk_scores: np.ndarray,
-             terms: Sequence[Term]) -> str:
+def _passage(
+    text: str, embedding: Embedding, chunk_scores: np.ndarray, terms: Sequence[Term]
+) -> str:
     """The best chunk's most telling sentence(s), at most PASSAGE_CHARS characters."""
     if not text:
         return ""
     if chunk_scores.size:
         c = embedding.chunks[int(np.argmax(chunk_scores))]
-        region = text[c.start_char:c.end_char]
+        region = text[c.start_char : c.end_char]
     else:
         region = text
     sentences = re.split(r"(?<=[.!?])\s+", " ".join(region.split()))
     best = max(sentences, key=lambda s: (sum(1 for t in terms if t.pattern.search(s)), len(s)))
     if len(best) > PASSAGE_CHARS:
-        best = best[:PASSAGE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        best = best[: PASSAGE_CHARS - 1].rsplit(" ", 1)[0] + "…"
     return best
 
 
@@ -259,11 +282,11 @@ class TopicReading:
     """One topic's reading of one article: its score and the parts the score is made of."""
 
     score: float
-    meaning: float                 # the raw similarity rescaled between floor and ceiling
+    meaning: float  # the raw similarity rescaled between floor and ceiling
     lexical: LexicalMatch
-    per_chunk: np.ndarray          # each English chunk's similarity (empty when read by lead)
-    raw: float                     # the similarity before rescaling
-    by_lead: bool                  # meaning from the multilingual lead, not the English chunks
+    per_chunk: np.ndarray  # each English chunk's similarity (empty when read by lead)
+    raw: float  # the similarity before rescaling
+    by_lead: bool  # meaning from the multilingual lead, not the English chunks
 
 
 @dataclass
@@ -271,7 +294,7 @@ class Tagger:
     """Scores articles against the configured topics and the seed corpus."""
 
     topics: tuple[Topic, ...]
-    prototypes: dict[str, np.ndarray]          # topic slug -> unit vectors (description, exemplars)
+    prototypes: dict[str, np.ndarray]  # topic slug -> unit vectors (description, exemplars)
     seed_chunks: np.ndarray
     min_relevance: float
     _cache: dict = field(default_factory=dict, repr=False)
@@ -283,8 +306,11 @@ class Tagger:
     def reads_lead(self, embedding: Embedding, text: str, lang: str | None) -> bool:
         """Whether an article's meaning comes from its multilingual lead vector: the English
         model cannot read it, and the lead vector and the topics' multilingual vectors exist."""
-        return (bool(self.lead_prototypes) and embedding.lead_vector is not None
-                and not is_english_like(lang, text))
+        return (
+            bool(self.lead_prototypes)
+            and embedding.lead_vector is not None
+            and not is_english_like(lang, text)
+        )
 
     def relevance(self, embedding: Embedding) -> float:
         """Similarity to the seed corpus, 0..1."""
@@ -296,8 +322,14 @@ class Tagger:
         best = (chunks @ self.seed_chunks.T).max(axis=1)
         return float(np.clip(top_mean(best), 0.0, 1.0))
 
-    def score(self, topic: Topic, text: str, embedding: Embedding, title: str = "",
-              lang: str | None = None) -> TopicReading:
+    def score(
+        self,
+        topic: Topic,
+        text: str,
+        embedding: Embedding,
+        title: str = "",
+        lang: str | None = None,
+    ) -> TopicReading:
         """One topic's score and its parts; an article in another language than English is read
         by its lead vector (per-chunk similarity empty)."""
         by_lead = self.reads_lead(embedding, text, lang)
@@ -308,8 +340,11 @@ class Tagger:
         else:
             chunks = np.stack([c.vector for c in embedding.chunks])
             protos = self.prototypes[topic.slug]
-            per_chunk = (chunks @ protos.T).max(axis=1) if protos.shape[1] == chunks.shape[1] \
+            per_chunk = (
+                (chunks @ protos.T).max(axis=1)
+                if protos.shape[1] == chunks.shape[1]
                 else np.zeros(len(embedding.chunks))
+            )
             raw = top_mean(per_chunk)
             floor, ceiling = topic.sim_floor, topic.sim_ceiling
         meaning = float(np.clip((raw - floor) / (ceiling - floor), 0.0, 1.0))
@@ -327,8 +362,9 @@ class Tagger:
         vocabulary = bool(lexical.terms) and lexical.weight >= topic.min_keyword_weight
         return vocabulary or (meaning >= topic.meaning_alone and not lexical.negative)
 
-    def tag(self, title: str, text: str, embedding: Embedding, lang: str | None = None
-            ) -> TagResult:
+    def tag(
+        self, title: str, text: str, embedding: Embedding, lang: str | None = None
+    ) -> TagResult:
         """Topics, relevance and on-topic flag of one article (`lang`: its language, which
         decides whether the English chunks or the multilingual lead give the meaning)."""
         tags = []
@@ -338,23 +374,39 @@ class Tagger:
             if not self.qualifies(topic, r.score, r.meaning, lexical):
                 continue
             terms = [t for t in topic.keywords if t.text in lexical.terms]
-            tags.append(TopicTag(
-                topic=topic.slug, score=round(r.score, 4), matched_terms=lexical.terms,
-                passage=_passage(text, embedding, r.per_chunk, terms),
-                evidence={"meaning": round(r.meaning, 4), "words": round(
-                    1.0 - math.exp(-lexical.weight), 4), "raw_similarity": round(r.raw, 4),
-                    "meaning_from": "multilingual lead" if r.by_lead else "English chunks",
-                    "matched_terms": list(lexical.terms),
-                    "negative_terms": list(lexical.negative),
-                    "threshold": topic.threshold}))
+            tags.append(
+                TopicTag(
+                    topic=topic.slug,
+                    score=round(r.score, 4),
+                    matched_terms=lexical.terms,
+                    passage=_passage(text, embedding, r.per_chunk, terms),
+                    evidence={
+                        "meaning": round(r.meaning, 4),
+                        "words": round(1.0 - math.exp(-lexical.weight), 4),
+                        "raw_similarity": round(r.raw, 4),
+                        "meaning_from": "multilingual lead" if r.by_lead else "English chunks",
+                        "matched_terms": list(lexical.terms),
+                        "negative_terms": list(lexical.negative),
+                        "threshold": topic.threshold,
+                    },
+                )
+            )
         relevance = self.relevance(embedding)
-        return TagResult(topics=tuple(sorted(tags, key=lambda t: -t.score)),
-                         relevance=round(relevance, 4),
-                         on_topic=bool(tags) or relevance >= self.min_relevance)
+        return TagResult(
+            topics=tuple(sorted(tags, key=lambda t: -t.score)),
+            relevance=round(relevance, 4),
+            on_topic=bool(tags) or relevance >= self.min_relevance,
+        )
 
 
-def build_tagger(settings: TopicsSettings, seeds_dir: Path, embedder, seed_vectors: np.ndarray,
-                 seed_chunk_vectors: np.ndarray, lead_embedder=None) -> Tagger:
+def build_tagger(
+    settings: TopicsSettings,
+    seeds_dir: Path,
+    embedder,
+    seed_vectors: np.ndarray,
+    seed_chunk_vectors: np.ndarray,
+    lead_embedder=None,
+) -> Tagger:
     """The tagger the settings describe, given the seed corpus's article and chunk vectors (and
     the multilingual lead embedder, when on, for articles in other languages)."""
     from pipeline.dedup.crosslingual import lead_of
@@ -369,6 +421,12 @@ def build_tagger(settings: TopicsSettings, seeds_dir: Path, embedder, seed_vecto
         if lead_embedder is not None:
             # A lead is what an article in another language is compared by: so are exemplars.
             leads[topic.slug] = lead_embedder.passages([lead_of("", t, None) for t in texts])
-    return Tagger(topics, prototypes, np.asarray(seed_chunk_vectors, dtype=np.float32),
-                  settings.min_relevance, lead_prototypes=leads,
-                  lead_floor=settings.lead_sim_floor, lead_ceiling=settings.lead_sim_ceiling)
+    return Tagger(
+        topics,
+        prototypes,
+        np.asarray(seed_chunk_vectors, dtype=np.float32),
+        settings.min_relevance,
+        lead_prototypes=leads,
+        lead_floor=settings.lead_sim_floor,
+        lead_ceiling=settings.lead_sim_ceiling,
+    )

@@ -37,20 +37,25 @@ from pipeline.models import EntityMatch
 _KEYS = {"name", "kind", "aliases", "tags", "note"}
 _KIND_RE = re.compile(r"^[a-z][a-z_ -]*$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-EVIDENCE_CHARS = 90          # context kept on each side of the first mention
+EVIDENCE_CHARS = 90  # context kept on each side of the first mention
 
 _QUOTES = "'\"’‘‚‛“”„‟«»‹›`´"
 _DASHES = "‐‑‒–—―−"
 _TRANS = {ord(c): " " for c in _QUOTES} | {ord(c): "-" for c in _DASHES}
-_ONE_SPACE = re.compile(r"[^\S ]")      # any white space but a plain space
+_ONE_SPACE = re.compile(r"[^\S ]")  # any white space but a plain space
 _RUNS = re.compile(r" {2,}")
 
 
 def _is_cjk(ch: str) -> bool:
     """Whether a character belongs to a script written without spaces (Han, kana)."""
     o = ord(ch)
-    return (0x3040 <= o <= 0x30FF or 0x3400 <= o <= 0x4DBF or 0x4E00 <= o <= 0x9FFF
-            or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x2FFFF)
+    return (
+        0x3040 <= o <= 0x30FF
+        or 0x3400 <= o <= 0x4DBF
+        or 0x4E00 <= o <= 0x9FFF
+        or 0xF900 <= o <= 0xFAFF
+        or 0x20000 <= o <= 0x2FFFF
+    )
 
 
 def _is_word(ch: str) -> bool:
@@ -62,8 +67,8 @@ class Folded:
     """A text folded for matching, with the way back to the original's offsets."""
 
     text: str
-    marks: tuple[int, ...] = (0,)     # folded positions where the offset to the original changes
-    shifts: tuple[int, ...] = (0,)    # original minus folded position from each mark on
+    marks: tuple[int, ...] = (0,)  # folded positions where the offset to the original changes
+    shifts: tuple[int, ...] = (0,)  # original minus folded position from each mark on
 
     def original(self, pos: int) -> int:
         """The original offset of a folded position."""
@@ -81,7 +86,7 @@ def fold(text: str) -> Folded:
     parts, marks, shifts = [], [0], [0]
     last, removed = 0, 0
     for m in _RUNS.finditer(low):
-        parts.append(low[last:m.start() + 1])
+        parts.append(low[last : m.start() + 1])
         removed += m.end() - m.start() - 1
         last = m.end()
         marks.append(m.start() + 1 - (removed - (m.end() - m.start() - 1)))
@@ -96,7 +101,7 @@ class WatchEntity:
 
     name: str
     kind: str
-    aliases: tuple[str, ...]          # the name first
+    aliases: tuple[str, ...]  # the name first
     tags: tuple[str, ...] = ()
     note: str = ""
 
@@ -104,10 +109,10 @@ class WatchEntity:
 @dataclass(frozen=True)
 class _Alias:
     entity: int
-    text: str            # as written in the file
-    length: int          # folded length
-    left: bool           # needs a word boundary before it
-    right: bool          # needs a word boundary after it
+    text: str  # as written in the file
+    length: int  # folded length
+    left: bool  # needs a word boundary before it
+    right: bool  # needs a word boundary after it
 
 
 @dataclass
@@ -155,8 +160,9 @@ class Watchlist:
             if start < reach:
                 continue  # inside a longer mention that starts earlier or at the same place
             reach = end
-            out.append((alias.entity, folded.original(start), folded.original(end - 1) + 1,
-                        alias.text))
+            out.append(
+                (alias.entity, folded.original(start), folded.original(end - 1) + 1, alias.text)
+            )
         return out
 
     def match(self, title: str, text: str) -> tuple[EntityMatch, ...]:
@@ -175,15 +181,23 @@ class Watchlist:
             f["n"] += 1
             if alias not in f["aliases"]:
                 f["aliases"].append(alias)
-        order = sorted(found, key=lambda e: (found[e]["first"] is None,
-                                             (found[e]["first"] or (0, 0))[0], e))
+        order = sorted(
+            found, key=lambda e: (found[e]["first"] is None, (found[e]["first"] or (0, 0))[0], e)
+        )
         out = []
         for ent in order:
             f = found[ent]
             first = f["first"]
             evidence = snippet(text, *first) if first else " ".join(title.split())
-            out.append(EntityMatch(self.entities[ent].name, f["n"],
-                                   first[0] if first else None, evidence, tuple(f["aliases"])))
+            out.append(
+                EntityMatch(
+                    self.entities[ent].name,
+                    f["n"],
+                    first[0] if first else None,
+                    evidence,
+                    tuple(f["aliases"]),
+                )
+            )
         return tuple(out)
 
 
@@ -207,32 +221,37 @@ def _build(entities: tuple[WatchEntity, ...], source: str) -> Any:
             wild = alias.endswith("*")
             key = fold(alias[:-1] if wild else alias).text.strip()
             if len(key) < 2:
-                raise ConfigError(f"{source}: entity {entity.name!r}: alias {alias!r} is too short "
-                                  f"to match reliably")
+                raise ConfigError(
+                    f"{source}: entity {entity.name!r}: alias {alias!r} is too short "
+                    f"to match reliably"
+                )
             if key in owner:
                 other, written = owner[key]
                 if other == i:
                     continue  # the same spelling twice after folding (ЧВК «Вагнер», ЧВК Вагнер)
-                raise ConfigError(f"{source}: alias {alias!r} of {entity.name!r} is also "
-                                  f"{written!r} of {entities[other].name!r}; an alias may name "
-                                  f"one entity only")
+                raise ConfigError(
+                    f"{source}: alias {alias!r} of {entity.name!r} is also "
+                    f"{written!r} of {entities[other].name!r}; an alias may name "
+                    f"one entity only"
+                )
             owner[key] = (i, alias)
-            automaton.add_word(key, _Alias(i, alias, len(key), _is_word(key[0]),
-                                           not wild and _is_word(key[-1])))
+            automaton.add_word(
+                key, _Alias(i, alias, len(key), _is_word(key[0]), not wild and _is_word(key[-1]))
+            )
     automaton.make_automaton()
     return automaton
 
 
-def _strings(item: dict, key: str, where: str, pattern: re.Pattern | None = None
-             ) -> tuple[str, ...]:
+def _strings(
+    item: dict, key: str, where: str, pattern: re.Pattern | None = None
+) -> tuple[str, ...]:
     value = item.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(f"{where}: {key} must be a list of non-empty strings")
     if pattern is not None:
         bad = [v for v in value if not pattern.match(v)]
         if bad:
-            raise ConfigError(f"{where}: {key} {bad[0]!r}: use lower-case letters, digits, - "
-                              f"and _")
+            raise ConfigError(f"{where}: {key} {bad[0]!r}: use lower-case letters, digits, - and _")
     return tuple(v.strip() for v in value)
 
 
@@ -250,21 +269,25 @@ def load_watchlist(path: Path | None) -> Watchlist:
         where = f"{path}: entity {name!r}"
         unknown = set(item) - _KEYS
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: "
-                              f"{', '.join(sorted(_KEYS))}")
+            raise ConfigError(
+                f"{where}: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(_KEYS))}"
+            )
         if name.casefold() in names:
             raise ConfigError(f"{where}: defined twice")
         names.add(name.casefold())
         kind = item.get("kind")
         if not isinstance(kind, str) or not _KIND_RE.match(kind):
-            raise ConfigError(f"{where}: kind is required: a lower-case word such as "
-                              f"organisation, person, place, vessel or programme")
+            raise ConfigError(
+                f"{where}: kind is required: a lower-case word such as "
+                f"organisation, person, place, vessel or programme"
+            )
         note = item.get("note", "")
         if not isinstance(note, str):
             raise ConfigError(f"{where}: note must be a string")
         aliases = (name,) + tuple(a for a in _strings(item, "aliases", where) if a != name)
-        entities.append(WatchEntity(name, kind, aliases, _strings(item, "tags", where, _TAG_RE),
-                                    note.strip()))
+        entities.append(
+            WatchEntity(name, kind, aliases, _strings(item, "tags", where, _TAG_RE), note.strip())
+        )
     return Watchlist(tuple(entities), source=str(path))
 
 

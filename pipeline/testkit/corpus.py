@@ -45,8 +45,14 @@ def serve(server: LoopbackServer, pages: list[CorpusPage], feed_path: str = "/co
         path = f"/page/{page.key}.html"
         server.route(path, page.html, content_type="text/html")
         sentence = first_sentence(page.body)
-        items.append({"title": " ".join(sentence.split()[:12]) or page.key,
-                      "link": server.url(path), "guid": page.key, "description": sentence})
+        items.append(
+            {
+                "title": " ".join(sentence.split()[:12]) or page.key,
+                "link": server.url(path),
+                "guid": page.key,
+                "description": sentence,
+            }
+        )
     server.route("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     server.route(feed_path, rss(items, title="corpus"), content_type="application/rss+xml")
     return server.url(feed_path)

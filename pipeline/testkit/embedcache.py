@@ -24,18 +24,30 @@ def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedde
     from pipeline.config.settings import load_settings
 
     e = load_settings(env={}).embed
-    backend, precision = (e.backend, e.precision) if spec == "default" else \
-        (spec.partition("-")[0], spec.partition("-")[2] or "fp32")
-    return Embedder(e.model, e.sha256, batch_size=e.batch_size,
-                    overlap_tokens=e.chunk_overlap_tokens if overlap is None else overlap,
-                    max_chunks=e.max_chunks, backend=backend, precision=precision,
-                    cache_dir=MODEL_CACHE, threads=e.threads)
+    backend, precision = (
+        (e.backend, e.precision)
+        if spec == "default"
+        else (spec.partition("-")[0], spec.partition("-")[2] or "fp32")
+    )
+    return Embedder(
+        e.model,
+        e.sha256,
+        batch_size=e.batch_size,
+        overlap_tokens=e.chunk_overlap_tokens if overlap is None else overlap,
+        max_chunks=e.max_chunks,
+        backend=backend,
+        precision=precision,
+        cache_dir=MODEL_CACHE,
+        threads=e.threads,
+    )
 
 
 def cache_tag(embedder: Embedder) -> str:
     """What the vectors depend on besides the text."""
-    return (f"{embedder.model_name}|{embedder.backend_name}|overlap {embedder.overlap_tokens}|"
-            f"max {embedder.max_chunks}")
+    return (
+        f"{embedder.model_name}|{embedder.backend_name}|overlap {embedder.overlap_tokens}|"
+        f"max {embedder.max_chunks}"
+    )
 
 
 def embed_cached(embedder: Embedder, texts: list[str]):

@@ -36,8 +36,11 @@ class FakeEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors of short texts."""
-        return np.stack([self._vector(t) for t in texts]) if texts else \
-            np.zeros((0, self.dim), dtype=np.float32)
+        return (
+            np.stack([self._vector(t) for t in texts])
+            if texts
+            else np.zeros((0, self.dim), dtype=np.float32)
+        )
 
     def spans(self, text: str) -> list[Span]:
         """Word windows of a text."""
@@ -53,15 +56,17 @@ class FakeEmbedder:
                 return out
             start += stride
 
-    def embed(self, texts: Sequence[str],
-              progress: Callable[[int], None] | None = None) -> list[Embedding]:
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[Embedding]:
         """Chunk vectors and pooled vector of each text."""
         out = []
         for text in texts:
             spans = self.spans(text)
-            vecs = self.encode([text[s.start_char:s.end_char] for s in spans])
-            chunks = tuple(Chunk(s.start_char, s.end_char, s.tokens, vecs[i])
-                           for i, s in enumerate(spans))
+            vecs = self.encode([text[s.start_char : s.end_char] for s in spans])
+            chunks = tuple(
+                Chunk(s.start_char, s.end_char, s.tokens, vecs[i]) for i, s in enumerate(spans)
+            )
             out.append(Embedding(self.model_name, pool(vecs, [s.tokens for s in spans]), chunks))
             if progress:
                 progress(1)

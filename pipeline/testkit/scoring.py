@@ -21,7 +21,7 @@ def shingles(text: str, n: int = 4) -> Counter:
     tokens = _TOKEN_RE.findall(text or "")
     out = Counter()
     for i in range(max(1, len(tokens) - n + 1)):
-        gram = tuple(tokens[i:i + n])
+        gram = tuple(tokens[i : i + n])
         if gram:
             out[gram] += 1
     return out

@@ -24,9 +24,9 @@ class Route:
     last_modified: str | None = None
     gzip: bool = False
     delay_s: float = 0.0
-    stall_s: float = 0.0          # send headers, then stall before the body
+    stall_s: float = 0.0  # send headers, then stall before the body
     redirect_to: str | None = None
-    drop: bool = False            # close the connection without answering
+    drop: bool = False  # close the connection without answering
     handler: Callable[["Route", dict[str, str]], "Route"] | None = None
 
 
@@ -36,8 +36,8 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.log: list[tuple[str, str, dict[str, str]]] = []
-        self.arrivals: list[tuple[str, float]] = []   # (path, time.monotonic() on arrival)
-        self.posts: list[tuple[str, dict[str, str], bytes]] = []   # (path, headers, body)
+        self.arrivals: list[tuple[str, float]] = []  # (path, time.monotonic() on arrival)
+        self.posts: list[tuple[str, dict[str, str], bytes]] = []  # (path, headers, body)
         self._lock = threading.Lock()
         server = self
 
@@ -106,8 +106,9 @@ class LoopbackServer:
             self.arrivals.clear()
             self.posts.clear()
 
-    def _serve(self, req: BaseHTTPRequestHandler, head: bool = False,
-               body: bytes | None = None) -> None:
+    def _serve(
+        self, req: BaseHTTPRequestHandler, head: bool = False, body: bytes | None = None
+    ) -> None:
         headers = {k.lower(): v for k, v in req.headers.items()}
         with self._lock:
             self.log.append((req.command, req.path, headers))
@@ -131,8 +132,11 @@ class LoopbackServer:
             req.send_header("Content-Length", "0")
             req.end_headers()
             return
-        if route.etag and headers.get("if-none-match") == route.etag or (
-                route.last_modified and headers.get("if-modified-since") == route.last_modified):
+        if (
+            route.etag
+            and headers.get("if-none-match") == route.etag
+            or (route.last_modified and headers.get("if-modified-since") == route.last_modified)
+        ):
             req.send_response(304)
             if route.etag:
                 req.send_header("ETag", route.etag)
@@ -166,9 +170,11 @@ class LoopbackServer:
 
 def rss(items: list[dict], *, title: str = "Test feed", link: str = "http://example.org/") -> str:
     """An RSS 2.0 document; each item may have title, link, guid, description, content, pubDate."""
-    parts = ['<?xml version="1.0" encoding="utf-8"?>',
-             '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">',
-             f"<channel><title>{title}</title><link>{link}</link><description>d</description>"]
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>',
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">',
+        f"<channel><title>{title}</title><link>{link}</link><description>d</description>",
+    ]
     for item in items:
         parts.append("<item>")
         for key in ("title", "link", "guid", "pubDate", "author"):
@@ -184,4 +190,4 @@ def rss(items: list[dict], *, title: str = "Test feed", link: str = "http://exam
 
 
 def _esc(value: str) -> str:
-    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -47,8 +47,9 @@ class StoryPair:
         return "related"
 
 
-def load_pairs(path: Path = PAIRS_CSV, *, langs: Iterable[str] | None = None,
-               same_language: bool = True) -> list[StoryPair]:
+def load_pairs(
+    path: Path = PAIRS_CSV, *, langs: Iterable[str] | None = None, same_language: bool = True
+) -> list[StoryPair]:
     """Pairs from the CSV, optionally only those whose two texts are in one of `langs`."""
     wanted = set(langs) if langs is not None else None
     out = []
@@ -60,8 +61,16 @@ def load_pairs(path: Path = PAIRS_CSV, *, langs: Iterable[str] | None = None,
                 continue
             if not row["text1"].strip() or not row["text2"].strip():
                 continue
-            out.append(StoryPair(row["pair_id"], row["lang1"], row["lang2"],
-                                 float(row["Overall"]), row["text1"], row["text2"]))
+            out.append(
+                StoryPair(
+                    row["pair_id"],
+                    row["lang1"],
+                    row["lang2"],
+                    float(row["Overall"]),
+                    row["text1"],
+                    row["text2"],
+                )
+            )
     return out
 
 
@@ -85,7 +94,7 @@ def paragraphs_of(text: str) -> list[str]:
     if len(lines) >= 3:
         return lines
     sentences = re.split(r"(?<=[.!?])\s+", " ".join(text.split()))
-    return [" ".join(sentences[i:i + 3]) for i in range(0, len(sentences), 3)] or [text]
+    return [" ".join(sentences[i : i + 3]) for i in range(0, len(sentences), 3)] or [text]
 
 
 def pair_texts(pairs: Sequence[StoryPair], *, reverse: bool = False) -> list[tuple[str, str]]:
@@ -99,8 +108,12 @@ def pair_texts(pairs: Sequence[StoryPair], *, reverse: bool = False) -> list[tup
     return ordered[::-1] if reverse else ordered
 
 
-def serve_texts(server: LoopbackServer, texts: Sequence[tuple[str, str]], day: datetime,
-                feed_path: str = "/pairs.xml") -> tuple[str, dict[str, str]]:
+def serve_texts(
+    server: LoopbackServer,
+    texts: Sequence[tuple[str, str]],
+    day: datetime,
+    feed_path: str = "/pairs.xml",
+) -> tuple[str, dict[str, str]]:
     """Route each text as a news page and one feed listing them all, published on `day`; return
     the feed URL and {text key: page URL}.
 
@@ -113,14 +126,20 @@ def serve_texts(server: LoopbackServer, texts: Sequence[tuple[str, str]], day: d
         key = text_key(text)
         path = f"/story/{key}.html"
         title = title_of(text)
-        page = article_page(html.escape(title), [html.escape(p) for p in paragraphs_of(text)],
-                            lang=lang)
+        page = article_page(
+            html.escape(title), [html.escape(p) for p in paragraphs_of(text)], lang=lang
+        )
         server.route(path, page, content_type="text/html; charset=utf-8")
         urls[key] = server.url(path)
-        items.append({"title": title, "link": urls[key], "guid": key,
-                      "pubDate": format_datetime(day + timedelta(seconds=len(texts) - k)),
-                      "content": html.escape(text).replace("]]>", "]] >")})
+        items.append(
+            {
+                "title": title,
+                "link": urls[key],
+                "guid": key,
+                "pubDate": format_datetime(day + timedelta(seconds=len(texts) - k)),
+                "content": html.escape(text).replace("]]>", "]] >"),
+            }
+        )
     server.route("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
-    server.route(feed_path, rss(items, title="story pairs"),
-                 content_type="application/rss+xml")
+    server.route(feed_path, rss(items, title="story pairs"), content_type="application/rss+xml")
     return server.url(feed_path), urls

@@ -23,8 +23,9 @@ class Record:
 _REASONS = {200: "OK", 301: "Moved Permanently", 404: "Not Found", 500: "Internal Server Error"}
 
 
-def write_warc(path: Path, records: Sequence[Record], *, truncate_last: int = 0,
-               with_request: bool = True) -> Path:
+def write_warc(
+    path: Path, records: Sequence[Record], *, truncate_last: int = 0, with_request: bool = True
+) -> Path:
     """Write records as WARC response records (a request record before each, as crawlers do);
     `truncate_last` cuts that many bytes off the end of the file (a crash mid-write)."""
     from warcio.statusandheaders import StatusAndHeaders
@@ -35,18 +36,32 @@ def write_warc(path: Path, records: Sequence[Record], *, truncate_last: int = 0,
     for rec in records:
         date = rec.date.strftime("%Y-%m-%dT%H:%M:%SZ")
         if with_request:
-            req = StatusAndHeaders(f"GET {rec.url} HTTP/1.1", [("User-Agent", "test")],
-                                   is_http_request=True)
-            writer.write_record(writer.create_warc_record(
-                rec.url, "request", payload=io.BytesIO(b""), http_headers=req,
-                warc_headers_dict={"WARC-Date": date}))
-        headers = StatusAndHeaders(f"{rec.status} {_REASONS.get(rec.status, 'Status')}",
-                                   [("Content-Type", rec.content_type),
-                                    ("Content-Length", str(len(rec.body)))],
-                                   protocol="HTTP/1.1")
-        writer.write_record(writer.create_warc_record(
-            rec.url, "response", payload=io.BytesIO(rec.body), http_headers=headers,
-            warc_headers_dict={"WARC-Date": date}))
+            req = StatusAndHeaders(
+                f"GET {rec.url} HTTP/1.1", [("User-Agent", "test")], is_http_request=True
+            )
+            writer.write_record(
+                writer.create_warc_record(
+                    rec.url,
+                    "request",
+                    payload=io.BytesIO(b""),
+                    http_headers=req,
+                    warc_headers_dict={"WARC-Date": date},
+                )
+            )
+        headers = StatusAndHeaders(
+            f"{rec.status} {_REASONS.get(rec.status, 'Status')}",
+            [("Content-Type", rec.content_type), ("Content-Length", str(len(rec.body)))],
+            protocol="HTTP/1.1",
+        )
+        writer.write_record(
+            writer.create_warc_record(
+                rec.url,
+                "response",
+                payload=io.BytesIO(rec.body),
+                http_headers=headers,
+                warc_headers_dict={"WARC-Date": date},
+            )
+        )
     data = buf.getvalue()
-    path.write_bytes(data[:len(data) - truncate_last] if truncate_last else data)
+    path.write_bytes(data[: len(data) - truncate_last] if truncate_last else data)
     return path
