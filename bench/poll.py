@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import resource
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.config.settings import load_settings, with_overrides
 from pipeline.feeds.poll import poll_feed
@@ -24,7 +24,7 @@ def peak_rss_mb() -> float:
 
 
 async def cycle(settings, feeds):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with Fetcher(settings.http) as fetcher:
         started = time.perf_counter()
         outcomes = await asyncio.gather(

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import tomllib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -287,7 +287,7 @@ def synthetic_articles(
     model: str,
 ):
     """n StoredArticles copied from the corpus with perturbed text and noisy real vectors."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for i in range(n):
         title, text, chunks = base[(first_id + i) % len(base)]

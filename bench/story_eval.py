@@ -33,10 +33,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ from pipeline.testkit.storypairs import (
     text_key,
 )
 
-DAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 #: The cross-lingual pairs of the development set that have English on one side.
 CROSS_GROUPS = ("de-en", "es-en", "pl-en", "zh-en")
 

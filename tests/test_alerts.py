@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
@@ -49,11 +49,32 @@ HOOK_ENV = "NEWSWATCH_ALERT_TEST_HOOK"
 
 #: The words of one event; each outlet writes them in its own order, so that reports share a
 #: story (same words: same bag-of-words vector) without being copies (no shared 5-word runs).
-EVENT = (
-    "Spacety satellite imagery radar Wagner Ukraine Treasury sanctions designated Changsha "
-    "company images supplied Russia mercenary operations department officials statement "
-    "week network support firm combat"
-).split()
+EVENT = [
+    "Spacety",
+    "satellite",
+    "imagery",
+    "radar",
+    "Wagner",
+    "Ukraine",
+    "Treasury",
+    "sanctions",
+    "designated",
+    "Changsha",
+    "company",
+    "images",
+    "supplied",
+    "Russia",
+    "mercenary",
+    "operations",
+    "department",
+    "officials",
+    "statement",
+    "week",
+    "network",
+    "support",
+    "firm",
+    "combat",
+]
 
 
 def report_text(seed: int) -> list[str]:
@@ -103,7 +124,7 @@ def test_conditions_are_three_valued_and_explain_themselves():
 
 
 def test_story_growth_needs_n_sources_inside_one_window():
-    t0 = datetime(2026, 11, 10, 8, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 10, 8, tzinfo=UTC)
     story = [
         Report(1, "A", t0),
         Report(2, "A", t0 + timedelta(hours=1)),
@@ -346,7 +367,7 @@ def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup,
         services, "SELECT status, attempts, last_error, next_attempt_at FROM alert_deliveries"
     )
     assert status == "pending" and attempts == 1 and "HTTP 503" in error and next_at
-    time.sleep(max(0.0, (next_at - datetime.now(timezone.utc)).total_seconds()) + 0.1)
+    time.sleep(max(0.0, (next_at - datetime.now(UTC)).total_seconds()) + 0.1)
     run_cycle(services)  # no feed due: the cycle still delivers what is due
     posts = loopback.posted("/hook")
     assert calls["n"] == 4 and len(posts) == 4

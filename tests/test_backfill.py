@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,8 @@ from pipeline.testkit.pages import article_page
 from pipeline.testkit.warcs import Record, write_warc
 from tests.conftest import NEWS_PAGES, REPO, SEEDS, require_shared
 
-DAY1 = datetime(2024, 3, 1, 9, tzinfo=timezone.utc)
-DAY2 = datetime(2024, 3, 2, 9, tzinfo=timezone.utc)
+DAY1 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+DAY2 = datetime(2024, 3, 2, 9, tzinfo=UTC)
 
 SANCTIONS = [
     "The US Treasury imposed sanctions on Tuesday on four Hong Kong trading companies accused of "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import numpy as np
@@ -208,7 +208,7 @@ def test_a_retelling_in_another_language_joins_a_large_story_without_other_suppo
 
 
 def _serve(loopback, keys: list[str]) -> str:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     items = []
     for k, key in enumerate(keys):
         (title, text), lang = ARTICLES[key]
@@ -431,7 +431,7 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
 
     title, text = RU_TRANSLATION
     half = text[: len(text) // 2] + " Редакция дополнит этот материал позднее."
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     drafts = [
         ArticleDraft(
             source="feed",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -62,9 +62,9 @@ def test_no_two_seeds_are_duplicates_and_stories_pair_up(seeded: Services):
 
 @pytest.mark.model
 def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Services):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     drafts = [
         ArticleDraft(
             source="feed",

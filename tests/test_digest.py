@@ -6,7 +6,7 @@ from __future__ import annotations
 import email
 import socket
 import ssl
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
@@ -19,20 +19,18 @@ from pipeline.errors import DigestError
 from pipeline.store.db import Warehouse
 
 WEEK = "2026-W46"  # Mon 9 Nov - Sun 15 Nov 2026
-NOW = datetime(2026, 11, 18, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
 HOSTILE = "Sanctions <script>alert(1)</script> & <img src=x onerror=alert(2)>"
 
 
 def test_weeks():
     w = week_of(WEEK, "UTC")
-    assert w.start == datetime(2026, 11, 9, tzinfo=timezone.utc) and w.end - w.start == timedelta(
-        days=7
-    )
+    assert w.start == datetime(2026, 11, 9, tzinfo=UTC) and w.end - w.start == timedelta(days=7)
     berlin = week_of(WEEK, "Europe/Berlin")
-    assert berlin.start == datetime(2026, 11, 8, 23, 0, tzinfo=timezone.utc)
+    assert berlin.start == datetime(2026, 11, 8, 23, 0, tzinfo=UTC)
     assert last_complete_week(NOW, "UTC").label == WEEK
     assert (
-        last_complete_week(datetime(2026, 11, 16, 0, 30, tzinfo=timezone.utc), "Asia/Tokyo").label
+        last_complete_week(datetime(2026, 11, 16, 0, 30, tzinfo=UTC), "Asia/Tokyo").label
         == "2026-W46"
     )
     assert w.previous().label == "2026-W45"
@@ -43,7 +41,7 @@ def test_weeks():
 
 
 def row(i, title, *, day=10, topics=None, story=None, dup=None, site=None, on=True):
-    when = datetime(2026, 11, day, 12, tzinfo=timezone.utc)
+    when = datetime(2026, 11, day, 12, tzinfo=UTC)
     return {
         "id": i,
         "title": title,
@@ -470,7 +468,7 @@ def make_cert(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -578,7 +576,7 @@ def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(fille
     settings, wh = filled(
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nretry_delay_s = 0.1\n'
     )
-    midweek = datetime(2026, 11, 12, 9, 0, tzinfo=timezone.utc)
+    midweek = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
     with pytest.raises(
         DigestError,
         match=r"2026-W46 has not ended: it ends Mon 16 Nov "

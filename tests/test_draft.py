@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.extract.article import PageExtract
 from pipeline.extract.pages import PageResult
 from pipeline.ingest.draft import draft_article, entry_canonical, page_canonical
 from pipeline.models import FeedEntry, FeedState
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FEED = FeedState(
     id=3, url="http://news.example/feed.xml", config_url="http://news.example/feed.xml"
 )
@@ -24,7 +24,7 @@ def entry(**kw) -> FeedEntry:
         summary="A short teaser of the story.",
         content="",
         author="Feed Author",
-        published_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
+        published_at=datetime(2026, 11, 20, tzinfo=UTC),
     )
     base.update(kw)
     return FeedEntry(**base)
@@ -51,7 +51,7 @@ def test_page_text_wins_and_metadata_is_merged():
     d = draft_article(FEED, entry(), result, canon, NOW)
     assert d.text_source == "page" and d.text.startswith("The full article")
     assert d.title == "Feed title" and d.author == "Page Author" and d.site_name == "Example News"
-    assert d.published_at == datetime(2026, 11, 20, tzinfo=timezone.utc)
+    assert d.published_at == datetime(2026, 11, 20, tzinfo=UTC)
     assert d.canonical_url == "http://news.example/a-canonical" and d.feed_id == 3
     assert d.entry_key == "k1" and d.fetched_at == NOW
 

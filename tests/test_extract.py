@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.extract.article import PageExtract, detect_language, extract_page, looks_like_html
 from pipeline.extract.compose import compose_article
 from pipeline.net.urls import canonical_url, pick_canonical, same_site
 from tests.helpers import article_page, paragraphs
 
-NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def test_extracts_article_without_chrome_and_with_metadata():
@@ -98,14 +98,14 @@ def test_compose_rule():
         text="Page text " * 50,
         title="Page title | Site",
         author="Page Author",
-        published_at=datetime(2026, 11, 20, tzinfo=timezone.utc),
+        published_at=datetime(2026, 11, 20, tzinfo=UTC),
         lang="en",
         site_name="Site",
     )
     c = compose(page)
     assert (c.text_source, c.title, c.author, c.lang) == ("page", "Feed title", "Page Author", "en")
-    assert c.published_at == datetime(2026, 11, 20, tzinfo=timezone.utc)  # page date: feed had none
-    fed = datetime(2026, 11, 21, tzinfo=timezone.utc)
+    assert c.published_at == datetime(2026, 11, 20, tzinfo=UTC)  # page date: feed had none
+    fed = datetime(2026, 11, 21, tzinfo=UTC)
     assert compose(page, feed_published=fed).published_at == fed  # feed date first
     c = compose(None, "robots_disallowed")
     assert (c.text_source, c.reason, c.published_at) == ("feed", "robots_disallowed", NOW)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from pipeline.errors import FeedParseError
 from pipeline.feeds.parse import parse_feed
 from pipeline.testkit.server import rss
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def parse(body, url="http://news.example.org/feed.xml", **kw):
@@ -43,7 +43,7 @@ def test_keys_links_dates_titles():
     assert a.title == "A bold & title"
     assert a.key.startswith("guid:") and a.key.endswith("id-1")
     assert a.link == "http://news.example.org/news/1?utm_source=rss"
-    assert a.published_at == datetime(2026, 11, 16, 8, 0, tzinfo=timezone.utc)
+    assert a.published_at == datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
     assert a.summary == "Summary one"
     assert b.key == "link:https://news.example.org/news/2"  # canonical link, no fragment
     assert b.published_at == NOW  # future date → fetch time

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ def test_maintenance_prunes_old_polls_and_records_a_run(make_settings):
     settings = make_settings("[schedule]\npoll_retention_days = 30\n")
     wh = Warehouse(settings.warehouse.path)
     wh.migrate()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with wh.transaction() as db:
         db.execute("INSERT INTO feeds (url, config_url) VALUES ('http://a', 'http://a')")
         for days in (1, 10, 40, 100):
@@ -48,11 +48,11 @@ def test_digest_overdue_follows_day_time_and_zone(make_settings):
     s = make_settings(
         '[schedule]\ndigest_day = "mon"\ndigest_time = "08:00"\ntimezone = "Europe/Berlin"\n'
     )
-    monday_early = datetime(2026, 11, 23, 6, 30, tzinfo=timezone.utc)  # 07:30 in Berlin
-    monday_late = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)  # 08:30 in Berlin
+    monday_early = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # 07:30 in Berlin
+    monday_late = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # 08:30 in Berlin
     assert not digest_overdue(s, monday_early)
     assert digest_overdue(s, monday_late)
-    assert digest_overdue(s, datetime(2026, 11, 26, 12, tzinfo=timezone.utc))
+    assert digest_overdue(s, datetime(2026, 11, 26, 12, tzinfo=UTC))
 
 
 def test_reload_applies_valid_settings_and_keeps_the_old_on_error(make_settings):

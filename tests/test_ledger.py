@@ -4,7 +4,7 @@ and which feeds are read in full next time, also when two threads report at once
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from pipeline.models import (
     TopicTag,
 )
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def feed(fid: int) -> FeedState:

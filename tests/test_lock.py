@@ -40,9 +40,8 @@ def test_second_daemon_is_refused_naming_the_first(tmp_path):
     wh = tmp_path / "w.duckdb"
     holder = hold(wh, "daemon_lock")
     try:
-        with pytest.raises(DaemonRunningError) as err:
-            with daemon_lock(wh):
-                pass
+        with pytest.raises(DaemonRunningError) as err, daemon_lock(wh):
+            pass
         assert f"pid {holder.pid}" in str(err.value)
     finally:
         holder.kill()

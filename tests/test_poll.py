@@ -3,7 +3,7 @@ permanent redirects, 410, Retry-After, and a feed_polls row for every poll."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -57,7 +57,7 @@ def test_errors_back_off_capped_and_success_resets(services, loopback):
     write_feeds(services.settings, [url])
     delays = []
     for _ in range(12):
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         summary = run_cycle(services, feeds=[url], now=now)
         assert summary.feeds_failed == 1
         row = feed_row(services, url)
@@ -77,7 +77,7 @@ def test_retry_after_is_honoured(services, loopback):
     url = loopback.url("/busy.xml")
     loopback.route("/busy.xml", "slow down", status=429, headers={"Retry-After": "7200"})
     write_feeds(services.settings, [url])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     run_cycle(services, feeds=[url], now=now)
     assert feed_row(services, url)["next_poll_at"] >= now + timedelta(seconds=7200)
 
@@ -102,7 +102,7 @@ def test_gone_disables_with_reason_and_is_not_due(services, loopback):
     row = feed_row(services, url)
     assert not row["enabled"] and "410" in row["disabled_reason"]
     loopback.reset_log()
-    run_cycle(services, now=datetime.now(timezone.utc) + timedelta(days=30))
+    run_cycle(services, now=datetime.now(UTC) + timedelta(days=30))
     assert not loopback.hits("/gone.xml")
 
 

@@ -4,7 +4,7 @@ searches and their alert matching, and `newswatch search` (read-only)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from pipeline.store import articles as article_store
 from pipeline.store import search as search_store
 from tests.helpers import make_pipeline
 
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 ARTICLES = [
     (
@@ -136,7 +136,7 @@ def test_passage_is_the_sentence_with_the_query_words():
 def test_since_reads_durations_and_dates():
     assert parse_since("30d", NOW) == NOW - timedelta(days=30)
     assert parse_since("12h", NOW) == NOW - timedelta(hours=12)
-    assert parse_since("2026-01-05") == datetime(2026, 1, 5, tzinfo=timezone.utc)
+    assert parse_since("2026-01-05") == datetime(2026, 1, 5, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_since("last week", NOW)
 

@@ -97,20 +97,18 @@ def test_migrate_creates_contract_and_is_idempotent(tmp_path):
 def test_not_null_and_keys_are_enforced(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     wh.migrate()
-    with pytest.raises(Exception, match="NOT NULL"):
-        with wh.transaction() as db:
-            db.execute(
-                "INSERT INTO articles (id, source, url, title, fetched_at, text_source, "
-                "content_hash, word_count) VALUES (1, 'feed', 'u', 't', now(), 'page', "
-                "'h', 1)"
-            )
-    with pytest.raises(Exception, match="CHECK|Constraint"):
-        with wh.transaction() as db:
-            db.execute(
-                "INSERT INTO articles (id, source, url, title, fetched_at, text, "
-                "text_source, content_hash, word_count) VALUES (1, 'blog', 'u', 't', "
-                "now(), 'x', 'page', 'h', 1)"
-            )
+    with pytest.raises(Exception, match="NOT NULL"), wh.transaction() as db:
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text_source, "
+            "content_hash, word_count) VALUES (1, 'feed', 'u', 't', now(), 'page', "
+            "'h', 1)"
+        )
+    with pytest.raises(Exception, match="CHECK|Constraint"), wh.transaction() as db:
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text, "
+            "text_source, content_hash, word_count) VALUES (1, 'blog', 'u', 't', "
+            "now(), 'x', 'page', 'h', 1)"
+        )
     with wh.connect(read_only=True) as db:
         assert db.scalar("SELECT count(*) FROM articles") == 0
 
@@ -143,9 +141,8 @@ def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):
         assert holder.stdout.readline().strip() == "ready"
         waits = []
         wh = Warehouse(path, busy_timeout_s=0.5, on_busy=lambda who, s: waits.append(who))
-        with pytest.raises(WarehouseBusyError, match="locked by"):
-            with wh.transaction():
-                pass
+        with pytest.raises(WarehouseBusyError, match="locked by"), wh.transaction():
+            pass
         assert waits and "PID" in waits[0]
     finally:
         holder.stdin.write("\n")

@@ -4,7 +4,7 @@ texts' own words decide the word evidence (no model)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from pipeline.dedup.stories import StoryRule, TermStats, link_rule, terms_of
 from pipeline.models import DedupDoc
 from tests.dedup_invariant import RecordingIndex, assert_index_duplicates_overlap
 
-NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 DIM = 16
 E = np.eye(DIM, dtype=np.float32)
 

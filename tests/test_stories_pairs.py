@@ -3,7 +3,7 @@ of one event by different outlets share a story, unrelated reports never do."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from pipeline.testkit.storypairs import PAIRS_CSV, load_pairs, pair_texts, text_
 from tests.conftest import require_shared
 from tests.helpers import make_pipeline
 
-DAY = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+DAY = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
 @pytest.mark.model

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from click.testing import CliRunner
 
@@ -15,7 +15,7 @@ from pipeline.store import articles as article_store
 from tests.dedup_invariant import assert_warehouse_duplicates_overlap
 from tests.helpers import make_pipeline
 
-NOW = datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 TEXTS = [
     "Parliament passed the river protection law after farmers and fishermen argued for months.",
     "The orchestra opened its winter season with a symphony by a young composer from Lyon.",

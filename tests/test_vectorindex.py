@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -173,12 +174,12 @@ REPORTS = [
 
 
 def _store(services, texts: list[str], first_id: int) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pipeline.models import ArticleDraft
     from pipeline.store import articles as article_store
 
-    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 23, tzinfo=UTC)
     drafts = [
         ArticleDraft(
             source="feed",
@@ -208,11 +209,11 @@ def _fresh(settings, embedder):
 
 
 def _decisions(services, texts: list[str], first_id: int):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pipeline.models import ArticleDraft
 
-    now = datetime(2026, 11, 24, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 24, tzinfo=UTC)
     drafts = [
         ArticleDraft(
             source="feed",

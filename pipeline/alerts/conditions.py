@@ -14,9 +14,9 @@ copies count, since an outlet that runs a wire story is reporting it too.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Sequence
 
 from pipeline.alerts.config import Condition, Rule
 from pipeline.models import EntityMatch

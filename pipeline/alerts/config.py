@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
 from pipeline.config.settings import ENV_ALERT_SECRET_PREFIX, ENV_PREFIX
 from pipeline.config.tomlfile import numbered_tables, read_toml
@@ -84,7 +85,7 @@ class Condition:
     # or the number of sources
     min_score: float = 0.0  # topic
     within_hours: float = 24.0  # story_sources
-    parts: tuple["Condition", ...] = ()
+    parts: tuple[Condition, ...] = ()
 
     def searches(self) -> set[str]:
         """The saved searches this condition asks."""

@@ -14,9 +14,10 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipeline.alerts.config import AlertConfig
 from pipeline.alerts.send import DeliveryError, sample_message, send
@@ -75,7 +76,7 @@ def deliver_due(
     """Deliver every pending delivery whose time has come (or those of some alerts) and record
     each outcome at once."""
     report = DeliveryReport()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with warehouse.connect(read_only=True) as db:
         due = alerts_store.due_deliveries(db, now, alert_ids)
         reports = alerts_store.story_reports(db, [d["story_id"] for d in due])
@@ -112,7 +113,7 @@ def deliver_due(
             else:
                 status = "pending"
                 wait = backoff_delay(attempts, a.backoff_base_s, a.backoff_cap_s, random.Random())
-                next_at = datetime.now(timezone.utc) + timedelta(seconds=wait)
+                next_at = datetime.now(UTC) + timedelta(seconds=wait)
                 report.retrying += 1
                 log.warning(
                     "alert %d (rule %s) not delivered via %s (round %d of %d): %s; "
@@ -140,7 +141,7 @@ def deliver_due(
                 attempts,
                 None,
                 None,
-                datetime.now(timezone.utc),
+                datetime.now(UTC),
             )
         report.outcomes.append((int(msg.alert_id or 0), name, status, detail))
     return report

@@ -9,7 +9,7 @@ subject) are made one line.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -37,7 +37,7 @@ def headline(msg: AlertMessage) -> str:
 
 
 def _when(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds") if value else None
+    return value.astimezone(UTC).isoformat(timespec="seconds") if value else None
 
 
 def json_payload(msg: AlertMessage) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def build_email(
     email["Subject"] = one_line(f"{subject_prefix} {headline(msg)}".strip(), SUBJECT_CHARS + 40)
     email["From"] = sender
     email["To"] = ", ".join(recipients)
-    email["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    email["Date"] = format_datetime(now or datetime.now(UTC))
     email["Message-ID"] = message_id
     email["X-Newswatch-Rule"] = re.sub(r"[^\w.-]", "_", msg.rule)
     email.set_content(text_env.get_template("alert.txt.j2").render(**context))

@@ -16,9 +16,10 @@ import json
 import logging
 import os
 import threading
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.alerts.config import Channel
@@ -221,8 +222,8 @@ def sample_message(rule: str, now: datetime | None = None) -> AlertMessage:
         title=f"Test alert for the rule {rule}",
         url="",
         source="newswatch",
-        published_at=now or datetime.now(timezone.utc),
+        published_at=now or datetime.now(UTC),
         reasons=("this is a test message: no article matched",),
-        created_at=now or datetime.now(timezone.utc),
+        created_at=now or datetime.now(UTC),
         test=True,
     )

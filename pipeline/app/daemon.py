@@ -15,9 +15,10 @@ import os
 import signal
 import socket
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
@@ -101,7 +102,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=ZoneInfo(settings.schedule.timezone),
         )
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self.running: str | None = None
         self.last: dict[str, dict[str, Any]] = {}
         self._jobs_seen: dict[str, dict[str, Any]] = {}
@@ -118,7 +119,7 @@ class Daemon:
             self.last[name] = {
                 "status": result.status,
                 "seconds": round(result.seconds, 2),
-                "finished_at": datetime.now(timezone.utc).isoformat(),
+                "finished_at": datetime.now(UTC).isoformat(),
                 "error": result.error,
             }
         finally:
@@ -135,9 +136,7 @@ class Daemon:
         def run() -> JobResult:
             result = digest_job(self.settings, self.warehouse)
             if result.status == "error" and not self.stop.is_set():
-                when = datetime.now(timezone.utc) + timedelta(
-                    seconds=self.settings.schedule.digest_retry_s
-                )
+                when = datetime.now(UTC) + timedelta(seconds=self.settings.schedule.digest_retry_s)
                 log.warning(
                     "digest not delivered (%s); retrying at %s",
                     result.error,
@@ -211,7 +210,7 @@ class Daemon:
             "running_job": self.running,
             "jobs": jobs,
             "last": self.last,
-            "updated_at": datetime.now(timezone.utc).isoformat(),
+            "updated_at": datetime.now(UTC).isoformat(),
         }
         if (leads := self.services.lead_state_known) is not None:
             state["cross_lingual"] = leads.detail
@@ -285,8 +284,8 @@ class Daemon:
             self.scheduler.add_listener(
                 self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
             )
-            self._schedule(first_poll=datetime.now(timezone.utc))
-            if digest_overdue(self.settings, datetime.now(timezone.utc)):
+            self._schedule(first_poll=datetime.now(UTC))
+            if digest_overdue(self.settings, datetime.now(UTC)):
                 # A daemon started after this week's digest time sends the digest if it is
                 # still unsent; deliver_digest leaves a week already sent alone.
                 self.scheduler.add_job(

@@ -18,7 +18,7 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import NewswatchError
@@ -44,7 +44,7 @@ class ExportResult:
 
 def month_start(when: datetime) -> datetime:
     """The first instant (UTC) of the month of `when`."""
-    when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
     return when.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
@@ -79,7 +79,7 @@ def export_parquet(
     (target / MANIFEST).write_text(
         json.dumps(
             {
-                "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "warehouse": str(warehouse.path),
                 "since": start.isoformat() if start else None,
                 "rows": rows,

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pipeline.app.lock import job_lock
 from pipeline.config.settings import Settings
@@ -72,7 +73,7 @@ def _record_abandoned(warehouse: Warehouse, info: dict[str, Any]) -> None:
     try:
         started = datetime.fromisoformat(info["since"])
     except (KeyError, TypeError, ValueError):
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
     job = str(info.get("what") or "unknown")
     log.warning(
         "the %s job started at %s (pid %s) ended without finishing; recorded as abandoned",
@@ -111,7 +112,7 @@ def _run(
     body: Callable[[], tuple[str, dict, Any, str | None]],
     lock_wait_s: float,
 ) -> JobResult:
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     t0 = time.perf_counter()
     try:
         with writer_lock(
@@ -206,9 +207,7 @@ def maintenance_job(
     from pipeline.store import feeds as feed_store
 
     def body():
-        cutoff = (now or datetime.now(timezone.utc)) - timedelta(
-            days=settings.schedule.poll_retention_days
-        )
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.schedule.poll_retention_days)
         with warehouse.transaction() as db:
             pruned = feed_store.prune_polls(db, cutoff)
         indexed = index_for_search(warehouse)

@@ -13,10 +13,10 @@ import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from pipeline.errors import DaemonRunningError, NewswatchError
 from pipeline.retry import backoff
@@ -68,7 +68,7 @@ def _write_holder(fd: int, what: str) -> None:
         "what": what,
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)

@@ -4,7 +4,7 @@ feeds' health, runs, counts (read-only; the CLI renders it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.config.settings import Settings
@@ -113,7 +113,7 @@ def gather_status(
     """Read everything the status report shows (read-only; the daemon may be running)."""
     from zoneinfo import ZoneInfo
 
-    now = (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(settings.schedule.timezone))
+    now = (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.schedule.timezone))
     # "This week" is the ISO week in the configured time zone, as in the digest.
     week_start = (now - timedelta(days=now.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0

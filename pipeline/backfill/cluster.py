@@ -13,7 +13,8 @@ import logging
 import os
 import uuid
 from collections import deque
-from typing import Iterator, Protocol, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from pipeline.backfill.worker import FileResult, WorkerJob, process_file
 from pipeline.errors import NewswatchError

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pipeline.app.jobs import JobResult, record, writer_lock
@@ -117,7 +117,7 @@ def _run(
     lock_wait_s: float,
 ) -> BackfillSummary:
     settings = services.settings
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    started, t0 = datetime.now(UTC), time.perf_counter()
     summary = BackfillSummary()
     c = summary.counts
     files, unreadable = _describe_all(expand(sources))

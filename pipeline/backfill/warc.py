@@ -7,9 +7,10 @@ record and plain WARC alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import BinaryIO, Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
@@ -86,9 +87,9 @@ def _page(record, counts: ReadCounts) -> WarcPage | None:
     counts.html += 1
     crawled = record.record_date
     if crawled is None:
-        crawled = datetime.now(timezone.utc)
+        crawled = datetime.now(UTC)
     elif crawled.tzinfo is None:
-        crawled = crawled.replace(tzinfo=timezone.utc)
+        crawled = crawled.replace(tzinfo=UTC)
     return WarcPage(
         url=record.headers.get("WARC-Target-URI") or "",
         record_id=record.headers.get("WARC-Record-ID"),

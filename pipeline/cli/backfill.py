@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -12,9 +12,7 @@ from pipeline.cli.output import emit, format_option, render_table
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return (
-        value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
-    )
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 @click.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -39,7 +40,7 @@ from pipeline.errors import NewswatchError
 @pass_app
 def digest(app: App, week: str | None, send_it: bool, preview: str | None, force: bool) -> None:
     """Build the weekly digest; print it as text unless --send or --preview is given."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pipeline.app.jobs import digest_job
     from pipeline.digest.deliver import load_digest
@@ -54,7 +55,7 @@ def digest(app: App, week: str | None, send_it: bool, preview: str | None, force
     if send_it and preview:
         raise click.UsageError("use either --send or --preview")
     settings = app.settings
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     target = (
         week_of(week, settings.schedule.timezone)
         if week

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -31,7 +31,7 @@ def export(app: App, directory: Path, since: datetime | None, embeddings: bool) 
         warehouse,
         directory,
         embeddings=embeddings,
-        since=since.replace(tzinfo=timezone.utc) if since else None,
+        since=since.replace(tzinfo=UTC) if since else None,
     )
     for name, rows in result.rows.items():
         months = result.months.get(name, ())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -22,7 +22,7 @@ def feeds() -> None:
 
 
 def _when(value) -> str:
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 @feeds.command("list")
@@ -151,7 +151,7 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     ]
     if not targets:
         raise NewswatchError(f"no feeds listed in {app.settings.feeds.file}")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     async def run():
         async with Fetcher(app.settings.http) as fetcher:

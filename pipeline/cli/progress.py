@@ -36,7 +36,7 @@ class RichReporter(Reporter):
         )
         self._tasks: dict[str, int] = {}
 
-    def __enter__(self) -> "RichReporter":
+    def __enter__(self) -> RichReporter:
         self._progress.start()
         return self
 
@@ -84,7 +84,7 @@ class BackfillBar:
         self._files = 0
         self._t0 = time.monotonic()
 
-    def __enter__(self) -> "BackfillBar":
+    def __enter__(self) -> BackfillBar:
         self._progress.start()
         return self
 

@@ -10,8 +10,9 @@ import glob
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pipeline.cli.output import plain, to_json
 from pipeline.errors import ExportError

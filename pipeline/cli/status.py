@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -35,7 +35,7 @@ def _when(value: Any) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def render_status(report: StatusReport, console: Console) -> None:

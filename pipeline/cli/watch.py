@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -22,7 +22,7 @@ def _since(value: str | None) -> datetime | None:
             f"{value!r}: use a number of hours, days or weeks: 12h, 30d, 4w", param_hint="'--since'"
         )
     hours = int(match[1]) * {"h": 1, "d": 24, "w": 168}[match[2]]
-    return datetime.now(timezone.utc) - timedelta(hours=hours)
+    return datetime.now(UTC) - timedelta(hours=hours)
 
 
 @click.command()

@@ -5,9 +5,10 @@ type, default, help line and allowed values. pipeline/config/settings.py loads a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

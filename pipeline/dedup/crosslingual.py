@@ -19,7 +19,7 @@ needed 0.50 and the stored leads alone are no mean at all for the first article)
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 

@@ -6,8 +6,8 @@ Pure functions of texts and settings; the dedup index (pipeline/dedup/index.py) 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

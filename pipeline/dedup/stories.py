@@ -37,8 +37,9 @@ folded into the earlier one, whose id stays (`story_merges` records each merge;
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class StoryRule:
     lead_similarity: float = 0.34
 
     @classmethod
-    def from_settings(cls, s: Any) -> "StoryRule":
+    def from_settings(cls, s: Any) -> StoryRule:
         """The rule of a DedupSettings."""
         return cls(
             s.story_similarity,
@@ -427,10 +428,11 @@ def decide_story(
     for other in ranked[1:]:
         mine, theirs = book.members.get(ranked[0], []), book.members.get(other, [])
         c = stories_close(mine, theirs)
-        if c >= rule.min_similarity:
-            group.append(other)
-            closeness[other] = round(c, 4)
-        elif leads_close is not None and (c := leads_close(mine, theirs)) >= rule.lead_similarity:
+        if (
+            c >= rule.min_similarity
+            or leads_close is not None
+            and (c := leads_close(mine, theirs)) >= rule.lead_similarity
+        ):
             group.append(other)
             closeness[other] = round(c, 4)
     target = min(group)

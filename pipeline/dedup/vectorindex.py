@@ -343,7 +343,7 @@ class VectorIndex:
         model: str,
         dim: int | None = None,
         exact_below: int = 20000,
-    ) -> "VectorIndex | None":
+    ) -> VectorIndex | None:
         """The persisted index if it is whole and made for this model (and dimension, if given),
         else None (a WARNING says why, unless there is simply no file)."""
         if not path.exists() or not info_path.exists():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.backends.backend_agg import RendererAgg

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipeline.config.settings import Settings
 from pipeline.digest import mail
@@ -94,7 +94,7 @@ def deliver_digest(
     A week that has not ended at `now` raises WeekNotEndedError; with `force` it is delivered
     all the same but never recorded, so the real digest still goes out once the week is over.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     tz = settings.schedule.timezone
     target = week_of(week, tz) if week else last_complete_week(now, tz)
     ended = target.end <= now

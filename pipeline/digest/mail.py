@@ -4,7 +4,7 @@ the outbox."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -30,7 +30,7 @@ def build_message(
     msg["Subject"] = rendered.subject
     msg["From"] = sender
     msg["To"] = ", ".join(settings.digest.recipients) or sender
-    msg["Date"] = format_datetime(now or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(now or datetime.now(UTC))
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "newswatch.local"
     msg["Message-ID"] = make_msgid(idstring=f"digest-{rendered.week}", domain=domain)
     msg["X-Newswatch-Week"] = rendered.week

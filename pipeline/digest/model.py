@@ -23,9 +23,10 @@ they are compared with. Its other topics show only in its scores line.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -53,7 +54,7 @@ class Week:
         local = self.start.astimezone(ZoneInfo(self.tz)).date()
         return [local + timedelta(days=i) for i in range(7)]
 
-    def previous(self) -> "Week":
+    def previous(self) -> Week:
         """The week before."""
         start = self.start.astimezone(ZoneInfo(self.tz)) - timedelta(days=7)
         iso = start.isocalendar()
@@ -73,9 +74,7 @@ def week_of(label: str, tz: str) -> Week:
     zone = ZoneInfo(tz)
     start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
     end = start + timedelta(days=7)
-    return Week(
-        f"{year}-W{number:02d}", start.astimezone(timezone.utc), end.astimezone(timezone.utc), tz
-    )
+    return Week(f"{year}-W{number:02d}", start.astimezone(UTC), end.astimezone(UTC), tz)
 
 
 class WeekNotEndedError(DigestError):
@@ -318,7 +317,7 @@ def build_digest(
         sections=tuple(sections),
         daily=daily,
         failing_feeds=tuple(failing),
-        generated_at=now or datetime.now(timezone.utc),
+        generated_at=now or datetime.now(UTC),
         totals=totals,
         watchlist=watchlist,
     )

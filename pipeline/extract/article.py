@@ -27,7 +27,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -191,7 +191,7 @@ _DATE_PARAMS = {**set_date_params(True), "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
 
 def _bare(tree: HtmlElement, url: str, options: ExtractOptions, *, with_metadata: bool) -> Any:
-    date_params = dict(_DATE_PARAMS, max_date=datetime.now(timezone.utc).strftime("%Y-%m-%d"))
+    date_params = dict(_DATE_PARAMS, max_date=datetime.now(UTC).strftime("%Y-%m-%d"))
     # bare_extraction copies a tree it is given, so one parse serves both passes.
     return trafilatura.bare_extraction(
         tree,
@@ -377,9 +377,7 @@ def _date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     # A date without a zone is read as UTC: the day is right, the hour may be off.
-    return (
-        when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    )
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _clean(value: Any) -> str | None:

@@ -6,8 +6,8 @@ cycle, so changes take effect without a restart.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 from xml.sax.saxutils import quoteattr
 
 import tomlkit

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
@@ -36,7 +37,7 @@ def _date(entry: Any, fetched_at: datetime) -> tuple[datetime, bool]:
         parsed = entry.get(field)
         if parsed:
             try:
-                when = datetime.fromtimestamp(calendar.timegm(parsed), tz=timezone.utc)
+                when = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
             except (OverflowError, ValueError, TypeError):
                 continue
             if when > fetched_at + FUTURE_TOLERANCE:
@@ -65,7 +66,7 @@ def _entry_key(guid: str | None, link: str | None, title: str, summary: str) -> 
             return f"link:{canonical_url(link)}"
         except Exception:  # an odd link is still a stable key as it is
             return f"link:{link}"
-    digest = hashlib.sha256(f"{title}\n{summary}".encode("utf-8")).hexdigest()[:32]
+    digest = hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()[:32]
     return f"hash:{digest}"
 
 

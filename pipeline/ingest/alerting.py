@@ -12,8 +12,9 @@ completes. Delivery is pipeline/alerts/deliver.py's, after the commit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from pipeline.alerts.conditions import ArticleFacts, Decision, Report, decide
 from pipeline.alerts.config import AlertConfig, Rule

@@ -23,10 +23,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 from pipeline.alerts.deliver import deliver_due
 from pipeline.errors import WarehouseBusyError
@@ -76,7 +76,7 @@ def run_cycle(
         services,
         reporter or Reporter(),
         cancel or threading.Event(),
-        now or datetime.now(timezone.utc),
+        now or datetime.now(UTC),
     )
     return asyncio.run(cycle.run(feeds))
 
@@ -319,7 +319,7 @@ class _Cycle:
             self._apply_polls(db, polls)
             # The outbox: alerts commit with the articles that raise them, or not at all.
             raised[:] = alerting.raise_alerts(
-                db, self.services, [a.id for a in stored], datetime.now(timezone.utc)
+                db, self.services, [a.id for a in stored], datetime.now(UTC)
             )
 
         try:
@@ -343,7 +343,7 @@ class _Cycle:
         if self.services.search_matcher is None:
             return 0
         try:
-            return len(alerting.resolve_checks(self.services, datetime.now(timezone.utc)))
+            return len(alerting.resolve_checks(self.services, datetime.now(UTC)))
         except Exception as exc:  # the checks stay and are asked again after the next batch
             log.warning("saved-search checks of alert rules failed: %s", exc)
             return 0

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pipeline.models import FeedEntry, FeedState, PollOutcome, StoredArticle
 

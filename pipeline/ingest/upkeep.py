@@ -8,9 +8,9 @@ only to store the result, in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
         chunk_keys, seed_chunks = article_store.chunk_vectors(db, source="seed")
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     replaced = {old for _, old in todo if old is not None}
     drafts, ids = [], []
     for doc, old_id in todo:

@@ -8,8 +8,9 @@ output, so the orchestration in `services.py` reads apart from how a vector is p
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from pipeline.errors import NewswatchError, WarehouseBusyError
 from pipeline.ingest.services import Services
@@ -95,11 +95,10 @@ class Writer:
                 on_retry=warn,
                 stop=self.cancel,
             ):
-                with attempt:
-                    with self.services.warehouse.transaction() as db:
-                        article_store.insert_articles(db, stored)
-                        if also is not None:
-                            also(db, stored)
+                with attempt, self.services.warehouse.transaction() as db:
+                    article_store.insert_articles(db, stored)
+                    if also is not None:
+                        also(db, stored)
         except Exception as exc:
             raise BatchNotWrittenError(
                 f"batch of {len(stored)} articles not written: {exc}"

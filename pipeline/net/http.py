@@ -30,11 +30,12 @@ import mimetypes
 import socket
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -171,8 +172,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -254,7 +255,7 @@ class Fetcher:
         self._robots_locks: dict[str, asyncio.Lock] = {}
         self.requests = 0
 
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -302,7 +303,7 @@ class Fetcher:
                 ),
                 timeout=self.settings.total_timeout_s,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise FetchError(
                 "timeout", f"no complete response within {self.settings.total_timeout_s:g} s"
             ) from None
@@ -345,7 +346,7 @@ class Fetcher:
                 self._request(client, url, dict(headers or {}), method="POST", content=body),
                 timeout=self.settings.total_timeout_s,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise FetchError(
                 "timeout", f"no complete response within {self.settings.total_timeout_s:g} s"
             ) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
-from typing import Sequence
 
 from pipeline.config.settings import SmtpSettings
 from pipeline.errors import MailError

@@ -17,10 +17,11 @@ Such an article is one the search itself would show near the top: it holds every
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pipeline.config.settings import SearchSettings
 from pipeline.config.tomlfile import array_of_tables, numbered_tables, read_toml
@@ -59,14 +60,14 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     text = value.strip().lower()
     match = _SINCE_RE.match(text)
     if match:
-        return (now or datetime.now(timezone.utc)) - int(match[1]) * _UNITS[match[2]]
+        return (now or datetime.now(UTC)) - int(match[1]) * _UNITS[match[2]]
     try:
         day = date.fromisoformat(text)
     except ValueError:
         raise ValueError(
             f"{value!r} is neither a duration (12h, 30d, 2w, 6m) nor a date (YYYY-MM-DD)"
         ) from None
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def entity_name(watchlist: Any, given: str) -> str:

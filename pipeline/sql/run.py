@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pipeline.errors import NewswatchError, QueryInterruptedError
 from pipeline.sql.guard import describe_failure

@@ -4,9 +4,10 @@ new articles."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pipeline.models import EntityMatch
 from pipeline.store.db import Db

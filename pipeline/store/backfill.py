@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.store.db import Db
 
@@ -42,7 +43,7 @@ def record(
             status,
             *(int(counts.get(c, 0)) for c in _COUNTS),
             error,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
         ],
     )
 

@@ -18,12 +18,13 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import duckdb
 
@@ -426,7 +427,7 @@ class Warehouse:
                     db.execute(migration.sql)
                     db.execute(
                         "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                        [migration.version, migration.name, datetime.now(timezone.utc)],
+                        [migration.version, migration.name, datetime.now(UTC)],
                     )
                     db.execute("COMMIT")
                 except Exception as exc:

@@ -3,7 +3,7 @@ duplicate beside its original (`newswatch dedup --verify`)."""
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from pipeline.models import DedupDecision, StoredDuplicate
 from pipeline.store.articles import evidence_json

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.store.db import Db
 
@@ -78,7 +79,7 @@ def record(
     sent: bool = False,
 ) -> None:
     """Insert or update a week's digests row (attempts counted)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.execute(
         "INSERT INTO digests (week, status, attempts, created_at, sent_at, message_id, subject, "
         "recipients, counts, error) VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?) "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.store.db import Db
@@ -17,7 +17,7 @@ def start_run(db: Db, job: str) -> int:
         db.scalar(
             "INSERT INTO runs (job, started_at, status, pid, host) VALUES (?, ?, 'running', ?, ?) "
             "RETURNING id",
-            [job, datetime.now(timezone.utc), os.getpid(), socket.gethostname()],
+            [job, datetime.now(UTC), os.getpid(), socket.gethostname()],
         )
     )
 
@@ -29,7 +29,7 @@ def finish_run(
     db.execute(
         "UPDATE runs SET finished_at = ?, status = ?, counts = ?, error = ? WHERE id = ?",
         [
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
             status,
             json.dumps(counts or {}, default=str, sort_keys=True),
             error,
@@ -54,7 +54,7 @@ def record_run(
             [
                 job,
                 started_at,
-                datetime.now(timezone.utc),
+                datetime.now(UTC),
                 status,
                 json.dumps(counts or {}, default=str, sort_keys=True),
                 error,

@@ -4,8 +4,9 @@ rebuild, and reading what `newswatch explain` shows about an article's story."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.store.db import Db
 
@@ -17,7 +18,7 @@ def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any
     decision order. Every article of a merged story takes the surviving story's id, and earlier
     merges into the merged story now point at the survivor too.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for article_id, into, story, evidence in merges:
         db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [into, story])
         db.execute("UPDATE story_merges SET current_id = ? WHERE current_id = ?", [into, story])
@@ -42,7 +43,7 @@ def replace_merges(db: Db, merges: Sequence[tuple[int, int, int, int, str | None
     """Replace every recorded merge (after `newswatch dedup --rebuild`): rows of (story,
     merged into, current story, article, evidence JSON)."""
     db.execute("DELETE FROM story_merges")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for story, into, current, article_id, evidence in merges:
         db.execute(
             "INSERT INTO story_merges (story_id, merged_into, current_id, article_id, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 

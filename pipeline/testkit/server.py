@@ -7,9 +7,9 @@ from __future__ import annotations
 import gzip as gzip_lib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 
 @dataclass
@@ -27,7 +27,7 @@ class Route:
     stall_s: float = 0.0  # send headers, then stall before the body
     redirect_to: str | None = None
     drop: bool = False  # close the connection without answering
-    handler: Callable[["Route", dict[str, str]], "Route"] | None = None
+    handler: Callable[[Route, dict[str, str]], Route] | None = None
 
 
 class LoopbackServer:
@@ -63,7 +63,7 @@ class LoopbackServer:
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self._thread.start()
         return self
 

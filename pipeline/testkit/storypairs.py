@@ -11,11 +11,11 @@ import csv
 import hashlib
 import html
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from pipeline.testkit import SHARED
 from pipeline.testkit.pages import article_page

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class Record:
     body: bytes
     status: int = 200
     content_type: str = "text/html; charset=utf-8"
-    date: datetime = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    date: datetime = datetime(2024, 3, 1, tzinfo=UTC)
 
 
 _REASONS = {200: "OK", 301: "Moved Permanently", 404: "Not Found", 500: "Internal Server Error"}
