@@ -116,7 +116,7 @@ def recall(settings) -> None:
                 cached[t][0],
                 tuple(
                     Chunk(s.start_char, s.end_char, s.tokens, c)
-                    for s, c in zip(embedder.spans(t), cached[t][1])
+                    for s, c in zip(embedder.spans(t), cached[t][1], strict=False)
                 ),
             )
             for t in texts
@@ -148,7 +148,7 @@ def recall(settings) -> None:
     for name, items in sets.items():
         embs = embed([t for _, t in items])
         relevant = passed = relevant_passed = tagged = tagged_passed = 0
-        for (title, text), emb in zip(items, embs):
+        for (title, text), emb in zip(items, embs, strict=False):
             result = tagger.tag(title, text, emb)
             is_relevant = bool(result.topics) or result.on_topic
             ok = prefilter.reason(title, text) is not None

@@ -38,8 +38,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import numpy as np
 
 from pipeline.dedup.crosslingual import lead_of as xl_lead_of
@@ -50,6 +48,8 @@ from pipeline.testkit.storypairs import (
     StoryPair,
     load_pairs,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CROSS = ("de-en", "es-en", "pl-en", "zh-en")
 REFERENCE = "en-en"
@@ -205,7 +205,7 @@ class CachedEmbedder:
             else:
                 todo.append(t)
         if todo:
-            for t, v in zip(todo, self.timed(todo)):
+            for t, v in zip(todo, self.timed(todo), strict=False):
                 np.save(self._path(t), v)
                 out[t] = v
         return out
@@ -226,7 +226,7 @@ def score_pairs(
             float(vectors[a] @ vectors[b]),
             second_evidence(p.text1, p.text2),
         )
-        for p, (a, b) in zip(pairs, leads)
+        for p, (a, b) in zip(pairs, leads, strict=False)
     ]
 
 

@@ -23,8 +23,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import numpy as np
 
 from pipeline.config.settings import load_settings
@@ -34,6 +32,8 @@ from pipeline.tag.seeds import load_seeds
 from pipeline.testkit.corpus import load_pages
 from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
 from pipeline.textnorm import content_hash
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -161,7 +161,7 @@ def main() -> None:
     seed_docs = [doc(i + 1, s.text, *vectors[s.text], seed=True) for i, s in enumerate(seeds)]
     seed_decisions = index.decide(seed_docs)
     seed_merged = sum(d.duplicate_of is not None for d in seed_decisions)
-    stories = {s.file_name[:3]: d.story_id for s, d in zip(seeds, seed_decisions)}
+    stories = {s.file_name[:3]: d.story_id for s, d in zip(seeds, seed_decisions, strict=False)}
 
     base = 1000
     originals = [doc(base + j, p.body, *vectors[p.body]) for j, p in enumerate(pages)]
@@ -240,9 +240,11 @@ def embedding_saved(settings, seed_docs, pages, copies, vectors, rng: random.Ran
             decisions += index.decide(batch, complete)
         runs[mode] = (embedded, chunks, decisions)
     (n0, c0, d0), (n1, c1, d1) = runs.values()
-    verdict = sum((a.duplicate_of is None) != (b.duplicate_of is None) for a, b in zip(d0, d1))
-    root = sum(a.duplicate_of != b.duplicate_of for a, b in zip(d0, d1)) - verdict
-    story = sum(a.story_id != b.story_id for a, b in zip(d0, d1))
+    verdict = sum(
+        (a.duplicate_of is None) != (b.duplicate_of is None) for a, b in zip(d0, d1, strict=False)
+    )
+    root = sum(a.duplicate_of != b.duplicate_of for a, b in zip(d0, d1, strict=False)) - verdict
+    story = sum(a.story_id != b.story_id for a, b in zip(d0, d1, strict=False))
     print(
         f"\nsyndication-heavy stream: {len(stream)} articles ({len(pages)} originals, "
         f"{len(copies)} copies), shuffled, batches of 32"

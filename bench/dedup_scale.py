@@ -211,7 +211,9 @@ def child_vectors(mode: str, size: int, folder: Path, settings) -> dict:
         t0 = time.perf_counter()
         rows, owners, sims = index.search(queries, floor)
         hits: list[dict[int, float]] = [{} for _ in batch]
-        for k, owner, value in zip(doc_of_row[rows].tolist(), owners.tolist(), sims.tolist()):
+        for k, owner, value in zip(
+            doc_of_row[rows].tolist(), owners.tolist(), sims.tolist(), strict=True
+        ):
             if value > hits[k].get(owner, -1.0):
                 hits[k][owner] = value
         times.append(time.perf_counter() - t0)

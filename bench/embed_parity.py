@@ -100,18 +100,22 @@ def run(spec: str, data: dict, settings) -> dict:
     topic_emb = embeddings(embedder, data["topic_texts"])
     out["tags"] = [
         sorted(t.topic for t in tagger.tag("", text, emb).topics)
-        for text, emb in zip(data["topic_texts"], topic_emb)
+        for text, emb in zip(data["topic_texts"], topic_emb, strict=False)
     ]
     out["seed_tags"] = [
         sorted(t.topic for t in tagger.tag(s.title, s.text, e).topics)
-        for s, e in zip(data["seed_records"], seed_emb)
+        for s, e in zip(data["seed_records"], seed_emb, strict=False)
     ]
     f1 = {}
     dev = data["topic_labels"][: data["dev_count"]]
     for slug in (t.slug for t in tagger.topics):
-        tp_ = sum(slug in got and slug in want for got, want in zip(out["tags"], dev))
-        fp_ = sum(slug in got and slug not in want for got, want in zip(out["tags"], dev))
-        fn_ = sum(slug not in got and slug in want for got, want in zip(out["tags"], dev))
+        tp_ = sum(slug in got and slug in want for got, want in zip(out["tags"], dev, strict=False))
+        fp_ = sum(
+            slug in got and slug not in want for got, want in zip(out["tags"], dev, strict=False)
+        )
+        fn_ = sum(
+            slug not in got and slug in want for got, want in zip(out["tags"], dev, strict=False)
+        )
         f1[slug] = 2 * tp_ / (2 * tp_ + fp_ + fn_) if tp_ else 0.0
     out["dev_f1"] = f1
     out["chunks"] = sum(len(vectors[t][1]) for t in data["seeds"] + data["pages"])
@@ -133,7 +137,7 @@ def compare(ref: dict, got: dict, data: dict, settings) -> None:
         line += f"; chunk cosine mean {ch.mean():.6f} min {ch.min():.6f}"
     print(line + f"; chunks {got['chunks']} (torch {ref['chunks']})")
 
-    diff = [i for i, (a, b) in enumerate(zip(ref["dups"], got["dups"])) if a != b]
+    diff = [i for i, (a, b) in enumerate(zip(ref["dups"], got["dups"], strict=False)) if a != b]
     print(
         f"duplicates: precision {got['dup_pr'][0]:.4f} recall {got['dup_pr'][1]:.4f} "
         f"(torch {ref['dup_pr'][0]:.4f} / {ref['dup_pr'][1]:.4f}); "
@@ -149,10 +153,10 @@ def compare(ref: dict, got: dict, data: dict, settings) -> None:
         f"(story pairs: bench/story_eval.py --backend)"
     )
 
-    tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"])) if a != b]
+    tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"], strict=False)) if a != b]
     seed_ok = all(
         set(t) == SEED_EXPECTED[s.file_name[:3]]
-        for t, s in zip(got["seed_tags"], data["seed_records"])
+        for t, s in zip(got["seed_tags"], data["seed_records"], strict=False)
     )
     print(
         f"topics: {len(tag_diff)} of {len(ref['tags'])} labelled items tagged differently; "

@@ -44,7 +44,7 @@ def score(pages, options: ExtractOptions) -> tuple[list[str], tuple[float, float
         extract = extract_page(page.html, page.url, options=options)
         texts.append(extract.text if extract else "")
     elapsed = time.perf_counter() - started
-    return texts, corpus_score(zip(texts, (p.body for p in pages))), elapsed
+    return texts, corpus_score(zip(texts, (p.body for p in pages), strict=False)), elapsed
 
 
 def main() -> None:
@@ -61,7 +61,8 @@ def main() -> None:
         f"({1000 * elapsed / len(pages):.0f} ms per page)"
     )
     scored = sorted(
-        ((page_score(t, p.body), p.url) for t, p in zip(texts, pages)), key=lambda x: min(x[0])
+        ((page_score(t, p.body), p.url) for t, p in zip(texts, pages, strict=False)),
+        key=lambda x: min(x[0]),
     )
     print(f"worst {args.worst} pages (precision, recall):")
     for (p, r), url in scored[: args.worst]:

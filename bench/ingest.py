@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.testkit.corpus import load_pages, serve
 from pipeline.testkit.scoring import corpus_score
 from pipeline.testkit.server import LoopbackServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 CACHE = ROOT / "bench" / "out" / "model-cache"
@@ -294,7 +294,7 @@ def compare(runs: dict[str, list[dict]], tmp: Path, show_diffs: bool = False) ->
     base_wall = min(r["wall"] for r in base)
     base_embed = min(r["stage_s"].get("embed", 0.0) for r in base)
     ref = np.load(tmp / f"{base_spec}-0.npz")
-    ref_vec = dict(zip(ref["keys"].tolist(), ref["vectors"]))
+    ref_vec = dict(zip(ref["keys"].tolist(), ref["vectors"], strict=False))
     print(f"\n== against {base_spec} (same pages, this run; best of each backend's rounds)")
     print(
         f"{'backend':12} {'articles/s':>10} {'ratio':>6} {'embed s':>8} {'ratio':>6} "
@@ -306,7 +306,7 @@ def compare(runs: dict[str, list[dict]], tmp: Path, show_diffs: bool = False) ->
         got = np.load(tmp / f"{spec}-0.npz")
         cos = [
             float(v @ ref_vec[k])
-            for k, v in zip(got["keys"].tolist(), got["vectors"])
+            for k, v in zip(got["keys"].tolist(), got["vectors"], strict=False)
             if k in ref_vec
         ]
         diffs = []

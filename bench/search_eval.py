@@ -32,8 +32,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.config.settings import load_settings
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import compact_search_index, sync_seeds
@@ -53,6 +51,8 @@ from pipeline.store.db import Warehouse
 from pipeline.testkit import SHARED
 from pipeline.testkit.corpus import load_pages, serve
 from pipeline.testkit.server import LoopbackServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NEWS_PAGES = SHARED / "corpus" / "news-pages"
 QUERIES = ROOT / "bench" / "data" / "search_queries.toml"
@@ -260,8 +260,8 @@ def report_alert_rule(services, queries, labels, prepared) -> None:
     )
 
     def line(name, picked):
-        tp = sum(1 for r, p in zip(rows, picked) if p and r[0])
-        fp = sum(1 for r, p in zip(rows, picked) if p and not r[0])
+        tp = sum(1 for r, p in zip(rows, picked, strict=False) if p and r[0])
+        fp = sum(1 for r, p in zip(rows, picked, strict=False) if p and not r[0])
         precision = tp / (tp + fp) if tp + fp else float("nan")
         print(
             f"  {name:28} precision {precision:.3f}  recall {tp / n_rel:.3f}  "

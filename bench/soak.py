@@ -18,11 +18,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.store.db import Warehouse
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import LoopbackServer, rss
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TOPICS = [
     "sanctions on a satellite firm",

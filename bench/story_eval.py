@@ -38,8 +38,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.config.settings import load_settings
 from pipeline.dedup.crosslingual import LeadBook, crosses
 from pipeline.dedup.index import is_english_like, lead_lang
@@ -58,6 +56,8 @@ from pipeline.testkit.storypairs import (
     serve_texts,
     text_key,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 #: The cross-lingual pairs of the development set that have English on one side.

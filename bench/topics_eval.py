@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 from pipeline.config.settings import load_settings, with_overrides
 from pipeline.embed.english import Embedder
 from pipeline.models import Chunk, Embedding
 from pipeline.tag.seeds import load_seeds
 from pipeline.tag.topics import build_tagger
 from pipeline.testkit.embedcache import BACKENDS, bench_embedder, embed_cached
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NEWS_PAGES = ROOT.parent / "shared" / "corpus" / "news-pages"
 SEED_EXPECTED = {
@@ -50,7 +50,10 @@ def embeddings(embedder: Embedder, texts: list[str]) -> list[Embedding]:
             Embedding(
                 embedder.model_name,
                 vector,
-                tuple(Chunk(s.start_char, s.end_char, s.tokens, c) for s, c in zip(spans, chunks)),
+                tuple(
+                    Chunk(s.start_char, s.end_char, s.tokens, c)
+                    for s, c in zip(spans, chunks, strict=False)
+                ),
             )
         )
     return out
@@ -118,7 +121,10 @@ def with_leads(leads, items: list[dict], embs: list[Embedding]) -> list[Embeddin
     from pipeline.dedup.crosslingual import lead_of
 
     vectors = leads.passages([lead_of("", d["text"], d.get("lang")) for d in items])
-    return [replace(e, lead_vector=v, lead_model=leads.name) for e, v in zip(embs, vectors)]
+    return [
+        replace(e, lead_vector=v, lead_model=leads.name)
+        for e, v in zip(embs, vectors, strict=False)
+    ]
 
 
 def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
@@ -130,7 +136,7 @@ def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
     lead_raw: dict[tuple[str, bool], list[float]] = {}
     for slug in slugs:
         tp = fp = fn = 0
-        for item, emb in zip(dev, dev_emb):
+        for item, emb in zip(dev, dev_emb, strict=False):
             lang = item.get("lang")
             got = {t.topic for t in tagger.tag("", item["text"], emb, lang).topics}
             want = slug in item["labels"]
@@ -183,7 +189,7 @@ def evaluate(tagger, slugs, name, dev, dev_emb) -> None:
 def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, leads=None) -> None:
     """The seed expectations, and which general news pages get a topic."""
     print("\nseeds:")
-    for seed, emb in zip(seeds, seed_emb):
+    for seed, emb in zip(seeds, seed_emb, strict=False):
         got = {t.topic: t.score for t in tagger.tag(seed.title, seed.text, emb).topics}
         want = SEED_EXPECTED.get(seed.file_name[:3], set())
         mark = "ok" if set(got) == want else "WRONG"
@@ -198,10 +204,12 @@ def report_seeds_and_pages(tagger, embedder, seeds, seed_emb, settings, args, le
     page_emb = embeddings(embedder, [p.body for p in pages])
     langs = [detect_language(p.body) if leads is not None else None for p in pages]
     page_emb = with_leads(
-        leads, [{"text": p.body, "lang": lang} for p, lang in zip(pages, langs)], page_emb
+        leads,
+        [{"text": p.body, "lang": lang} for p, lang in zip(pages, langs, strict=False)],
+        page_emb,
     )
     tagged, relevances = [], []
-    for page, emb, lang in zip(pages, page_emb, langs):
+    for page, emb, lang in zip(pages, page_emb, langs, strict=False):
         result = tagger.tag("", page.body, emb, lang)
         relevances.append(result.relevance)
         if result.topics:

@@ -156,9 +156,12 @@ def test_alerts_file_checks(tmp_path):
         rule + 'when = { entity = "Spacety", topic = "sanctions" }\n': "exactly one of",
         rule + "when = { story_sources = 1 }\n": "from 2 to 1000",
         rule + 'when = { search = "unknown" }\n': "no saved search named",
-        '[[rules]]\nname = "r"\nchannels = ["nowhere"]\nwhen = { entity = "Spacety" }\n': "no channel named",
-        '[[channels]]\nname = "h"\ntype = "webhook"\nurl = "https://hooks.example/T0KEN"\n': "url_env",
-        '[[channels]]\nname = "h"\ntype = "webhook"\nurl_env = "NEWSWATCH_HTTP_URL"\n': "NEWSWATCH_ALERT_",
+        '[[rules]]\nname = "r"\nchannels = ["nowhere"]\n'
+        'when = { entity = "Spacety" }\n': "no channel named",
+        '[[channels]]\nname = "h"\ntype = "webhook"\n'
+        'url = "https://hooks.example/T0KEN"\n': "url_env",
+        '[[channels]]\nname = "h"\ntype = "webhook"\n'
+        'url_env = "NEWSWATCH_HTTP_URL"\n': "NEWSWATCH_ALERT_",
         '[[channels]]\nname = "h"\ntype = "pigeon"\n': "type must be one of",
     }
     (tmp_path / "searches.toml").write_text('[[searches]]\nname = "known"\nquery = "x"\n')

@@ -271,14 +271,17 @@ def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
     embeddings = fake_embedder.embed([d.text for d in drafts])
     embeddings[:2] = [
         replace(e, title_vector=fake_embedder.encode([d.title])[0])
-        for e, d in zip(embeddings[:2], drafts)
+        for e, d in zip(embeddings[:2], drafts[:2], strict=True)
     ]
     back, vectors, _ = from_arrow(to_arrow([(d, "x") for d in drafts[:2]], embeddings[:2]), "f")
-    assert all(np.array_equal(e.title_vector, v.title_vector) for e, v in zip(embeddings, vectors))
+    assert all(
+        np.array_equal(e.title_vector, v.title_vector)
+        for e, v in zip(embeddings, vectors, strict=True)
+    )
     table = to_arrow([(d, "keyword: sanction") for d in drafts], embeddings)
     back, vectors, why = from_arrow(table, "/data/a.warc.gz")
     assert why == ["keyword: sanction"] * 3
-    for d, b in zip(drafts, back):
+    for d, b in zip(drafts, back, strict=True):
         assert b.archive_source == "/data/a.warc.gz"
         assert (b.url, b.text, b.published_at, b.fetched_at, b.archive_record_id) == (
             d.url,
@@ -288,12 +291,14 @@ def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
             d.archive_record_id,
         )
     assert all(v.title_vector is None for v in vectors)  # not every page had one
-    for e, v in zip(embeddings, vectors):
+    for e, v in zip(embeddings, vectors, strict=True):
         assert np.array_equal(e.vector, v.vector) and e.windows == v.windows
         assert [(c.start_char, c.end_char, c.tokens) for c in e.chunks] == [
             (c.start_char, c.end_char, c.tokens) for c in v.chunks
         ]
-        assert all(np.array_equal(a.vector, b.vector) for a, b in zip(e.chunks, v.chunks))
+        assert all(
+            np.array_equal(a.vector, b.vector) for a, b in zip(e.chunks, v.chunks, strict=True)
+        )
 
 
 # -- storing ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import ssl
 from datetime import UTC, datetime, timedelta
 from email import policy
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -327,7 +328,7 @@ def test_outbox_when_no_smtp_host_and_never_twice(filled):
     with open(eml, "rb") as fh:
         check_message(parse(fh.read()))
     html_file = [f for f in first.files if f.endswith(".html")][0]
-    assert "data:image/png;base64," in open(html_file, encoding="utf-8").read()
+    assert "data:image/png;base64," in Path(html_file).read_text(encoding="utf-8")
     again = deliver_digest(settings, wh, week=WEEK, now=NOW)
     assert again.status == "already_sent"
     forced = deliver_digest(settings, wh, week=WEEK, force=True, now=NOW)

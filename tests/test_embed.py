@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ def test_window_spans_overlap_and_cover_everything():
     spans = window_spans(offsets, window=254, overlap=64, text_len=5000)
     assert spans[0].start_char == 0 and spans[-1].end_char == offsets[-1][1]
     assert all(s.tokens <= 254 for s in spans)
-    for a, b in zip(spans, spans[1:]):
+    for a, b in pairwise(spans):
         assert b.start_char < a.end_char  # consecutive windows overlap
 
 
@@ -44,7 +46,7 @@ def test_long_text_is_chunked_not_cut(embedder):
     assert len(e.chunks) > 5
     assert e.chunks[0].start_char == 0 and e.chunks[-1].end_char == len(text)
     assert all(c.tokens <= embedder.window for c in e.chunks)
-    for a, b in zip(e.chunks, e.chunks[1:]):
+    for a, b in pairwise(e.chunks):
         assert b.start_char < a.end_char
     for c in e.chunks:
         assert abs(float(np.linalg.norm(c.vector)) - 1) < 1e-5

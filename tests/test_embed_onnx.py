@@ -56,7 +56,7 @@ def test_onnx_fp32_is_the_default_and_gives_torch_vectors_on_seeds_and_news_page
 
         texts += [p.body for p in load_pages(NEWS_PAGES)[::12]]
     fast, ref = embedder.embed(texts), torch_embedder.embed(texts)
-    for a, b in zip(fast, ref):
+    for a, b in zip(fast, ref, strict=True):
         # Tokenisation and windows are the same, so the chunks line up one to one.
         assert [(c.start_char, c.end_char, c.tokens) for c in a.chunks] == [
             (c.start_char, c.end_char, c.tokens) for c in b.chunks

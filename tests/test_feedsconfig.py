@@ -87,7 +87,10 @@ def test_opml_nested_categories():
 
 def test_feeds_cli(make_settings, tmp_path):
     s = make_settings()
-    run = lambda *a: CliRunner().invoke(cli, ["--config", s.source, "feeds", *a])
+
+    def run(*a: str):
+        return CliRunner().invoke(cli, ["--config", s.source, "feeds", *a])
+
     assert run("add", "http://a.example/feed", "--title", "A", "--tag", "t").exit_code == 0
     again = run("add", "http://a.example/feed")
     assert again.exit_code != 0 and "already" in again.output

@@ -62,9 +62,11 @@ def test_job_lock_waits_then_gives_up_with_the_holder_named(tmp_path):
     holder = hold(wh, "job_lock")
     waited = []
     try:
-        with pytest.raises(JobLockTimeout, match=f"ingest pid {holder.pid}"):
-            with job_lock(wh, "retag", wait_s=0.5, on_wait=waited.append):
-                pass
+        with (
+            pytest.raises(JobLockTimeout, match=f"ingest pid {holder.pid}"),
+            job_lock(wh, "retag", wait_s=0.5, on_wait=waited.append),
+        ):
+            pass
         assert waited
     finally:
         holder.kill()

@@ -29,8 +29,8 @@ NOW = datetime.now(UTC)
 ARTICLES = [
     (
         "Treasury sanctions satellite imagery firm",
-        "The Treasury sanctioned a satellite imagery company on Monday. Officials said the firm sold "
-        "radar pictures of the front line. The company denied it.",
+        "The Treasury sanctioned a satellite imagery company on Monday. Officials said the firm "
+        "sold radar pictures of the front line. The company denied it.",
         2,
     ),
     (

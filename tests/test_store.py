@@ -114,9 +114,11 @@ def test_not_null_and_keys_are_enforced(tmp_path):
 
 
 def test_read_only_open_of_missing_warehouse_says_run_init(tmp_path):
-    with pytest.raises(WarehouseError, match="newswatch init"):
-        with Warehouse(tmp_path / "none.duckdb").connect(read_only=True):
-            pass
+    with (
+        pytest.raises(WarehouseError, match="newswatch init"),
+        Warehouse(tmp_path / "none.duckdb").connect(read_only=True),
+    ):
+        pass
 
 
 def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):

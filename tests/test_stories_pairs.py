@@ -40,7 +40,7 @@ def test_same_story_pairs_join_and_unrelated_pairs_stay_apart(make_settings, emb
         for k, (t, lang) in enumerate(texts)
     ]
     stored = services.process(drafts, first_id=1000)
-    story = {text_key(t): a.dedup.story_id for (t, _), a in zip(texts, stored)}
+    story = {text_key(t): a.dedup.story_id for (t, _), a in zip(texts, stored, strict=True)}
 
     def joined(group):
         return sum(story[text_key(p.text1)] == story[text_key(p.text2)] for p in group)

@@ -65,7 +65,8 @@ def test_shipped_topics_are_valid():
         ),
         ('[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = {x = -1}\n', "weight of 'x'"),
         (
-            '[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\nexemplars = ["seed:nope.txt"]\n',
+            '[[topics]]\nslug = "a"\ndescription = "d"\nkeywords = ["x"]\n'
+            'exemplars = ["seed:nope.txt"]\n',
             "names no file",
         ),
     ],
@@ -85,7 +86,9 @@ slug = "ransomware"
 label = "Ransomware attacks"
 description = "Criminal hackers encrypt an organisation's computers and demand a ransom."
 threshold = 0.45
-exemplars = ["The hospital's systems were encrypted by a ransomware gang that demanded payment in bitcoin."]
+exemplars = [
+    "The hospital's systems were encrypted by a ransomware gang that demanded payment in bitcoin.",
+]
 
 [topics.keywords]
 "ransomware" = 2.0

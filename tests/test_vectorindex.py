@@ -48,7 +48,7 @@ def brute(q: np.ndarray, stored, floor: float) -> dict[tuple[int, int], float]:
     out: dict[tuple[int, int], float] = {}
     for owner, m in stored:
         sims = q @ m.T
-        for qi, si in zip(*np.nonzero(sims >= floor)):
+        for qi, si in zip(*np.nonzero(sims >= floor), strict=True):
             key = (int(qi), owner)
             out[key] = max(out.get(key, -1.0), float(sims[qi, si]))
     return out
@@ -57,7 +57,7 @@ def brute(q: np.ndarray, stored, floor: float) -> dict[tuple[int, int], float]:
 def found(index: VectorIndex, q: np.ndarray, floor: float) -> dict[tuple[int, int], float]:
     rows, owners, sims = index.search(q, floor)
     out: dict[tuple[int, int], float] = {}
-    for key, s in zip(zip(rows.tolist(), owners.tolist()), sims.tolist()):
+    for key, s in zip(zip(rows.tolist(), owners.tolist(), strict=True), sims.tolist(), strict=True):
         out[key] = max(out.get(key, -1.0), s)
     return out
 

@@ -119,7 +119,7 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
         titles = embedder.encode([d.title or "" for d, _ in kept])
         embeddings = [
             replace(e, title_vector=np.asarray(v, dtype=np.float32))
-            for e, v in zip(embeddings, titles)
+            for e, v in zip(embeddings, titles, strict=True)
         ]
     table = to_arrow(kept, embeddings)
     return FileResult(
@@ -305,7 +305,12 @@ def from_arrow(
         chunks = tuple(
             Chunk(int(s), int(e), int(t), block[k].copy())
             for k, (s, e, t) in enumerate(
-                zip(rows["chunk_start_char"][i], rows["chunk_end_char"][i], rows["chunk_tokens"][i])
+                zip(
+                    rows["chunk_start_char"][i],
+                    rows["chunk_end_char"][i],
+                    rows["chunk_tokens"][i],
+                    strict=True,
+                )
             )
         )
         embeddings.append(

@@ -174,7 +174,7 @@ def check(app: App, urls: tuple[str, ...]) -> None:
             len(o.entries),
             f"{o.error_kind}: {o.error_message}" if o.error_kind else (o.bozo_reason or ""),
         )
-        for u, o in zip(targets, outcomes)
+        for u, o in zip(targets, outcomes, strict=True)
     ]
     render_table(
         ["feed", "status", "http", "entries", "problem"],

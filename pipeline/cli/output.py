@@ -98,7 +98,9 @@ def to_csv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def to_json(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows as a JSON array of objects."""
     return json.dumps(
-        [{c: plain(v) for c, v in zip(columns, row)} for row in rows], ensure_ascii=False, indent=2
+        [{c: plain(v) for c, v in zip(columns, row, strict=True)} for row in rows],
+        ensure_ascii=False,
+        indent=2,
     )
 
 

@@ -148,7 +148,9 @@ def _text(value: Any) -> str:
 
 def _write_json(table: Any, path: Path) -> None:
     columns = [table.column(i).to_pylist(maps_as_pydicts="lossy") for i in range(table.num_columns)]
-    path.write_text(to_json(table.column_names, list(zip(*columns))) + "\n", encoding="utf-8")
+    path.write_text(
+        to_json(table.column_names, list(zip(*columns, strict=True))) + "\n", encoding="utf-8"
+    )
 
 
 def _write_parquet(table: Any, path: Path) -> None:

@@ -331,7 +331,9 @@ class DedupIndex:
             [k for k, _ in blocks], [d.chunk_vectors.shape[0] for _, d in blocks]
         )
         q_rows, owners, sims = self.vectors.search(queries, floor)
-        for doc_k, owner, value in zip(doc_of_row[q_rows].tolist(), owners.tolist(), sims.tolist()):
+        for doc_k, owner, value in zip(
+            doc_of_row[q_rows].tolist(), owners.tolist(), sims.tolist(), strict=True
+        ):
             if value > out[doc_k].get(owner, -1.0):
                 out[doc_k][owner] = value
         return out
@@ -433,7 +435,7 @@ class DedupIndex:
             decisions.append(decision)
         return [
             d if d.story_id == self.story_of(doc.id) else replace(d, story_id=self.story_of(doc.id))
-            for doc, d in zip(docs, decisions)
+            for doc, d in zip(docs, decisions, strict=True)
         ]
 
     def check(self, doc: DedupDoc) -> DedupDecision:

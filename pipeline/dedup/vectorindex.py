@@ -152,7 +152,7 @@ class VectorIndex:
         """Add several articles at once: `counts[i]` consecutive rows of `vectors` per owner."""
         if self._graph is None and self.size + vectors.shape[0] < self.exact_below:
             start = 0
-            for owner, n in zip(owners.tolist(), counts.tolist()):
+            for owner, n in zip(owners.tolist(), counts.tolist(), strict=True):
                 self.add(owner, vectors[start : start + n])
                 start += n
             return
@@ -161,9 +161,11 @@ class VectorIndex:
         held = [o for o in owners.tolist() if o in self._counts]
         if held:
             self.remove(held)
-        keys = np.concatenate([self._keys(o, n) for o, n in zip(owners.tolist(), counts.tolist())])
+        keys = np.concatenate(
+            [self._keys(o, n) for o, n in zip(owners.tolist(), counts.tolist(), strict=True)]
+        )
         self._graph.add(keys, np.ascontiguousarray(vectors, dtype=np.float32), threads=0)
-        for o, n in zip(owners.tolist(), counts.tolist()):
+        for o, n in zip(owners.tolist(), counts.tolist(), strict=True):
             self._counts[o] = n
         self.rows += int(counts.sum())
         self.version += 1
@@ -230,7 +232,7 @@ class VectorIndex:
         """For a few query vectors: the best cosine per owner, at or above the floor."""
         out: dict[int, float] = {}
         _, owners, sims = self.search(queries, floor)
-        for owner, value in zip(owners.tolist(), sims.tolist()):
+        for owner, value in zip(owners.tolist(), sims.tolist(), strict=True):
             if value > out.get(owner, -1.0):
                 out[owner] = value
         return out
@@ -387,7 +389,7 @@ class VectorIndex:
             )
             return None
         out._graph = graph
-        out._counts = dict(zip(owners.tolist(), counts.tolist()))
+        out._counts = dict(zip(owners.tolist(), counts.tolist(), strict=True))
         out.rows = int(counts.sum())
         out.max_owner = int(info["max_owner"])
         return out

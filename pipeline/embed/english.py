@@ -322,12 +322,14 @@ class Embedder:
         windows = [self.spans(text) for text in texts]
         all_spans = [spans[: self.max_chunks] for spans in windows]
         pieces = [
-            text[s.start_char : s.end_char] for text, spans in zip(texts, all_spans) for s in spans
+            text[s.start_char : s.end_char]
+            for text, spans in zip(texts, all_spans, strict=True)
+            for s in spans
         ]
         vectors = self.encode(pieces) if pieces else np.zeros((0, 0), dtype=np.float32)
         out: list[Embedding] = []
         pos = 0
-        for spans, whole in zip(all_spans, windows):
+        for spans, whole in zip(all_spans, windows, strict=True):
             block = vectors[pos : pos + len(spans)]
             pos += len(spans)
             chunks = tuple(

@@ -88,7 +88,7 @@ def raise_alerts(db: Db, services: Services, ids: Sequence[int], now: datetime) 
         db, [(d.rule.name, d.facts.id) for d in decisions if d.value is None], now
     )
     new_ids = alerts_store.insert_alerts(db, fired, now)
-    for alert_id, a in zip(new_ids, fired):
+    for alert_id, a in zip(new_ids, fired, strict=True):
         log.info(
             "alert %d raised: rule %s, story %d, article %d: %s",
             alert_id,

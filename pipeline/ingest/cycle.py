@@ -313,7 +313,7 @@ class _Cycle:
                 db,
                 [
                     (item.feed.id, item.entry.key, a.draft.canonical_url, a.id, self.now)
-                    for item, a in zip(items, stored)
+                    for item, a in zip(items, stored, strict=True)
                 ],
             )
             self._apply_polls(db, polls)

@@ -360,7 +360,7 @@ class Services:
         if embeddings is not None and len(embeddings) != len(drafts):
             raise ValueError(f"{len(drafts)} drafts but {len(embeddings)} embeddings")
         ids = [first_id + i for i in range(len(drafts))]
-        given = dict(zip(ids, embeddings)) if embeddings is not None else None
+        given = dict(zip(ids, embeddings, strict=True)) if embeddings is not None else None
 
         def embed(some: Sequence[int]) -> list[Embedding]:
             chosen = [by_id[i] for i in some]
@@ -368,7 +368,7 @@ class Services:
                 return self._embed(chosen)
             return self._with_headings(chosen, [given[i] for i in some])
 
-        by_id = dict(zip(ids, drafts))
+        by_id = dict(zip(ids, drafts, strict=True))
         hashes = [content_hash(d.text) for d in drafts]
         clock = _Clock(timings)
         with clock("dedup_tag"):
@@ -376,13 +376,13 @@ class Services:
                 set()
                 if self.settings.dedup.embed_copies
                 else self.index.likely_copies(
-                    [dedup_doc(i, d, h, None) for i, d, h in zip(ids, drafts, hashes)]
+                    [dedup_doc(i, d, h, None) for i, d, h in zip(ids, drafts, hashes, strict=True)]
                 )
             )
         todo = [k for k, i in enumerate(ids) if i not in skip]
         with clock("embed"):
             embedded = embed([ids[k] for k in todo])
-        own = {ids[k]: e for k, e in zip(todo, embedded)}
+        own = {ids[k]: e for k, e in zip(todo, embedded, strict=True)}
 
         def complete(doc: DedupDoc) -> DedupDoc:
             # A forecast copy that is not one after all (its original turned out a copy).
@@ -392,7 +392,11 @@ class Services:
 
         with clock("dedup_tag"):
             decisions = self.index.decide(
-                [dedup_doc(i, d, h, own.get(i)) for i, d, h in zip(ids, drafts, hashes)], complete
+                [
+                    dedup_doc(i, d, h, own.get(i))
+                    for i, d, h in zip(ids, drafts, hashes, strict=True)
+                ],
+                complete,
             )
             return self._finish(ids, drafts, hashes, decisions, own)
 
@@ -418,7 +422,7 @@ class Services:
     ) -> list[StoredArticle]:
         """Tag each article (a copy without vectors borrows its original's tags) and find its
         watchlist entities."""
-        roots = {dec.duplicate_of for i, dec in zip(ids, decisions) if i not in own}
+        roots = {dec.duplicate_of for i, dec in zip(ids, decisions, strict=True) if i not in own}
         stored_roots = sorted(r for r in roots if r is not None and r not in own)
         lent: dict[int, tuple[Embedding, TagResult]] = {}
         if stored_roots:
@@ -427,14 +431,14 @@ class Services:
         # An original decided but not written yet has nothing to lend: embed its copies.
         unlent = [
             k
-            for k, (i, dec) in enumerate(zip(ids, decisions))
+            for k, (i, dec) in enumerate(zip(ids, decisions, strict=True))
             if i not in own and dec.duplicate_of not in lent and dec.duplicate_of not in own
         ]
-        for k, emb in zip(unlent, self._embed([drafts[k] for k in unlent])):
+        for k, emb in zip(unlent, self._embed([drafts[k] for k in unlent]), strict=True):
             own[ids[k]] = emb
         watchlist = self.watchlist
         out: list[StoredArticle] = []
-        for i, d, h, dec in zip(ids, drafts, hashes, decisions):
+        for i, d, h, dec in zip(ids, drafts, hashes, decisions, strict=True):
             if i in own:
                 emb, tags = own[i], self.tagger.tag(d.title, d.text, own[i], d.lang)
             else:
@@ -466,8 +470,8 @@ class Services:
         """Deduplicate (in order, so copies inside one batch are caught) and tag articles
         embedded already (the seeds)."""
         hashes = [content_hash(d.text) for d in drafts]
-        own = dict(zip(ids, self._with_headings(drafts, embeddings)))
+        own = dict(zip(ids, self._with_headings(drafts, embeddings), strict=True))
         decisions = self.index.decide(
-            [dedup_doc(i, d, h, own[i]) for i, d, h in zip(ids, drafts, hashes)]
+            [dedup_doc(i, d, h, own[i]) for i, d, h in zip(ids, drafts, hashes, strict=True)]
         )
         return self._finish(ids, drafts, hashes, decisions, own)

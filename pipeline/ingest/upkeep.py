@@ -277,7 +277,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         return with_vectors(doc, completed[doc.id])
 
     if title_vectors is not None:
-        found = dict(zip(untitled, title_vectors))
+        found = dict(zip(untitled, title_vectors, strict=True))
         rows = [
             (replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
             for doc, old in rows
@@ -287,7 +287,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     for start in range(0, len(rows), 100):
         block = rows[start : start + 100]
         decisions = index.decide([doc for doc, _ in block], complete)
-        for (doc, old), new in zip(block, decisions):
+        for (doc, old), new in zip(block, decisions, strict=True):
             decided.append((doc, old, new))
             merges += [
                 (story, new.story_id, doc.id, new.story_evidence) for story in new.merged_stories

@@ -35,7 +35,7 @@ def embed_drafts(
     if not drafts:
         return []
     embeddings = embedder.embed([d.text for d in drafts])
-    for draft, emb in zip(drafts, embeddings):
+    for draft, emb in zip(drafts, embeddings, strict=True):
         if emb.cut:
             log.warning(
                 "%s: embedded the first %d of %d chunks (%d words; [embed] "
@@ -72,12 +72,12 @@ def with_headings(
     todo = [k for k, e in enumerate(out) if e.title_vector is None]
     if todo:
         vectors = embedder.encode([heads[k][0] or "" for k in todo])
-        for k, v in zip(todo, vectors):
+        for k, v in zip(todo, vectors, strict=True):
             out[k] = replace(out[k], title_vector=np.asarray(v, dtype=np.float32))
     todo = [k for k, e in enumerate(out) if e.lead_vector is None]
     if leads is not None and todo:
         vectors = leads.passages([lead_of(*heads[k]) for k in todo])
-        for k, v in zip(todo, vectors):
+        for k, v in zip(todo, vectors, strict=True):
             out[k] = replace(out[k], lead_vector=v, lead_model=leads.name)
     return out
 

@@ -156,7 +156,10 @@ def text_ranking(
     db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(), depth: int = 100
 ) -> list[TextHit]:
     """Articles by BM25 of the query's terms, each holding every quoted phrase."""
-    phrases = [(terms, phrase_regex(p)) for p, terms in zip(parsed.phrases, parsed.phrase_terms())]
+    phrases = [
+        (terms, phrase_regex(p))
+        for p, terms in zip(parsed.phrases, parsed.phrase_terms(), strict=True)
+    ]
     return search_store.text_ranking(
         db, parsed.terms, filters=filters, phrases=phrases, depth=depth
     )

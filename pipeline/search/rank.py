@@ -18,7 +18,7 @@ def reciprocal_rank_fusion(
     """
     weights = list(weights) if weights is not None else [1.0] * len(rankings)
     scores: dict[K, float] = {}
-    for ranking, weight in zip(rankings, weights):
+    for ranking, weight in zip(rankings, weights, strict=True):
         for rank, item in enumerate(ranking, 1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: -kv[1])

@@ -210,7 +210,9 @@ def analyze(text: str) -> list[str]:
     # One call per script: the stemmer's C loop and cache do the work.
     for language, slots in (("english", latin), ("russian", cyrillic)):
         if slots:
-            for (pos, _), stem in zip(slots, _stemmer(language).stemWords([w for _, w in slots])):
+            for (pos, _), stem in zip(
+                slots, _stemmer(language).stemWords([w for _, w in slots]), strict=True
+            ):
                 out[pos] = stem
     return [t for t in out if t]
 

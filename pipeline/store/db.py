@@ -125,7 +125,7 @@ class Db:
         """All result rows as dicts keyed by column name."""
         cur = self.execute(sql, params)
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple | None:
         """The first row, or None."""
@@ -180,7 +180,7 @@ class Db:
         matrix = vectors.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         matrix = matrix.reshape(table.num_rows, -1)
         columns = [table.column(i).to_pylist() for i in range(table.num_columns - 1)]
-        keys = columns[0] if len(columns) == 1 else list(zip(*columns))
+        keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
         return keys, matrix
 
 

@@ -39,4 +39,6 @@ def articles_since(db: Db, since: datetime) -> dict[str, int]:
         "FROM articles WHERE source = 'feed' AND fetched_at >= ?",
         [since],
     )
-    return dict(zip(("stored", "originals", "duplicates", "off_topic"), row or (0, 0, 0, 0)))
+    return dict(
+        zip(("stored", "originals", "duplicates", "off_topic"), row or (0, 0, 0, 0), strict=True)
+    )

@@ -65,7 +65,7 @@ def embed_cached(embedder: Embedder, texts: list[str]):
             todo.append((t, path))
     if todo:
         embs = embedder.embed([t for t, _ in todo])
-        for (t, path), e in zip(todo, embs):
+        for (t, path), e in zip(todo, embs, strict=True):
             chunks = np.stack([c.vector for c in e.chunks])
             np.savez(path, vector=e.vector, chunks=chunks)
             out[t] = (e.vector, chunks)
