@@ -59,7 +59,7 @@ def html_to_text(fragment: str | None) -> str:
         return tidy(html_lib.unescape(_TAG_RE.sub(" ", fragment)))
     parts: list[str] = []
 
-    def walk(el) -> None:
+    def walk(el: lxml_html.HtmlElement) -> None:
         tag = el.tag if isinstance(el.tag, str) else ""
         if tag.lower() in _SKIP:
             if el.tail:

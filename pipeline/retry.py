@@ -56,11 +56,18 @@ def backoff(
                     state.upcoming_sleep if state.upcoming_sleep is not None else 0.0,
                 )
 
+    def sleep(seconds: float) -> None:
+        # A set stop event ends the wait at once.
+        if stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+
     return tenacity.Retrying(
         stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
         wait=wait,
         retry=tenacity.retry_if_exception(retry_if),
         reraise=True,
         before_sleep=before_sleep,
-        sleep=stop.wait if stop is not None else time.sleep,
+        sleep=sleep,
     )

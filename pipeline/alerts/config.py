@@ -202,8 +202,7 @@ def _channel(item: dict[str, Any], where: str) -> Channel:
     fmt = item.get("format", "json")
     if fmt not in WEBHOOK_FORMATS:
         raise ConfigError(f"{where}: format must be one of {', '.join(WEBHOOK_FORMATS)}")
-    url_env = item.get("url_env")
-    _check_env(url_env, f"{where}: url_env")
+    url_env = _check_env(item.get("url_env"), f"{where}: url_env")
     headers = item.get("headers_env", {})
     if not isinstance(headers, dict):
         raise ConfigError(f"{where}: headers_env must be a table of header = variable name")
@@ -217,7 +216,7 @@ def _channel(item: dict[str, Any], where: str) -> Channel:
     return Channel(name, "webhook", fmt, url_env, tuple(sorted(headers.items())), allow_private)
 
 
-def _check_env(var: Any, where: str) -> None:
+def _check_env(var: Any, where: str) -> str:
     if not isinstance(var, str) or not _ENV_RE.match(var):
         raise ConfigError(
             f"{where}: the name of an environment variable is required, e.g. "
@@ -228,6 +227,7 @@ def _check_env(var: Any, where: str) -> None:
             f"{where}: {var}: NEWSWATCH_<SECTION>_<KEY> variables are settings; "
             f"name alert secrets {ENV_ALERT_SECRET_PREFIX}..."
         )
+    return var
 
 
 def _number(value: Any, where: str, lo: float, hi: float) -> float:

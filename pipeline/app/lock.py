@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,7 +100,11 @@ def _read_fd(fd: int) -> dict:
 
 @contextmanager
 def job_lock(
-    warehouse: Path, job: str, wait_s: float = 600.0, on_wait=None, name: str = "job"
+    warehouse: Path,
+    job: str,
+    wait_s: float = 600.0,
+    on_wait: Callable[[str], None] | None = None,
+    name: str = "job",
 ) -> Iterator[dict | None]:
     """Hold the warehouse's writer lock for one job, waiting up to `wait_s` for another job
     (`name`: another lock of the same kind, e.g. one backfill at a time).

@@ -35,6 +35,7 @@ def chart_figure(
     matplotlib.use("Agg")  # no display: render to memory only
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     # Constrained layout keeps room for a legend outside the axes, which tight_layout does not.
     fig = Figure(figsize=(_WIDTH_IN, _HEIGHT_IN), dpi=_DPI, layout="constrained")
@@ -54,7 +55,10 @@ def chart_figure(
     ax.set_xticks(range(len(days)))
     ax.set_xticklabels([d.strftime("%a %d") for d in days], fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    locator = ax.yaxis.get_major_locator()
+    # The default y locator (AutoLocator) is a MaxNLocator: whole numbers of stories only.
+    assert isinstance(locator, MaxNLocator)
+    locator.set_params(integer=True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if topics:

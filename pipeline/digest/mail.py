@@ -37,7 +37,7 @@ def build_message(
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
     if rendered.chart_png:
-        html_part = msg.get_payload()[1]
+        html_part = list(msg.iter_parts())[1]
         html_part.add_related(
             rendered.chart_png,
             maintype="image",

@@ -143,7 +143,7 @@ def parse_opml(data: bytes) -> list[FeedConfig]:
         raise ConfigError("not an OPML file: the root element is not <opml>")
     out: list[FeedConfig] = []
 
-    def walk(node, tags: tuple[str, ...]) -> None:
+    def walk(node: etree._Element, tags: tuple[str, ...]) -> None:
         for child in node:
             if not isinstance(child.tag, str) or etree.QName(child).localname != "outline":
                 continue

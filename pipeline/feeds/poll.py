@@ -16,7 +16,7 @@ from pipeline.config.settings import FeedsSettings
 from pipeline.errors import FeedParseError, FetchError
 from pipeline.feeds import schedule
 from pipeline.feeds.parse import parse_feed
-from pipeline.models import FeedState, PollOutcome
+from pipeline.models import FeedEntry, FeedState, PollOutcome
 from pipeline.net.http import Fetcher
 
 
@@ -83,38 +83,40 @@ async def poll_feed(
     except Exception as exc:  # an unexpected client failure is still just this feed's error
         return failed("protocol", f"{type(exc).__name__}: {exc}")
 
-    url = result.permanent_redirect or feed.url
-    ok = dict(
-        feed_id=feed.id,
-        polled_at=now,
-        url=url,
-        error_count=0,
-        next_poll_at=schedule.after_success(now, interval),
-        http_status=result.status,
-        bytes=len(result.body),
-        title=feed.title,
-    )
-    if result.status == 304:
+    def succeeded(
+        status: str,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+        title: str | None = feed.title,
+        entries: tuple[FeedEntry, ...] = (),
+        bozo_reason: str | None = None,
+    ) -> PollOutcome:
         return PollOutcome(
-            status="not_modified",
-            etag=feed.etag,
-            last_modified=feed.last_modified,
-            body_hash=feed.body_hash,
+            feed_id=feed.id,
+            polled_at=now,
+            status=status,
+            url=result.permanent_redirect or feed.url,
+            etag=etag,
+            last_modified=last_modified,
+            body_hash=body_hash,
+            error_count=0,
+            next_poll_at=schedule.after_success(now, interval),
+            http_status=result.status,
+            bytes=len(result.body),
+            entries=entries,
             duration_ms=int((time.perf_counter() - started) * 1000),
-            **ok,
+            title=title,
+            bozo_reason=bozo_reason,
         )
+
+    if result.status == 304:
+        return succeeded("not_modified", feed.etag, feed.last_modified, feed.body_hash)
     etag = result.headers.get("etag")
     last_modified = result.headers.get("last-modified")
     digest = hashlib.sha256(result.body).hexdigest()
     if digest == feed.body_hash:
-        return PollOutcome(
-            status="unchanged",
-            etag=etag,
-            last_modified=last_modified,
-            body_hash=digest,
-            duration_ms=int((time.perf_counter() - started) * 1000),
-            **ok,
-        )
+        return succeeded("unchanged", etag, last_modified, digest)
     try:
         parsed = parse_feed(
             result.body,
@@ -125,14 +127,12 @@ async def poll_feed(
         )
     except FeedParseError as exc:
         return failed("parse", str(exc), result.status, size=len(result.body))
-    ok["title"] = feed.title or parsed.title
-    return PollOutcome(
-        status="ok",
-        etag=etag,
-        last_modified=last_modified,
-        body_hash=digest,
+    return succeeded(
+        "ok",
+        etag,
+        last_modified,
+        digest,
+        title=feed.title or parsed.title,
         entries=parsed.entries,
         bozo_reason=parsed.bozo_reason,
-        duration_ms=int((time.perf_counter() - started) * 1000),
-        **ok,
     )

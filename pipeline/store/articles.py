@@ -212,7 +212,9 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
     db.insert_columns(
         "articles", {name: [r[i] for r in rows] for i, name in enumerate(_ARTICLE_COLUMNS)}
     )
-    titled = [a for a in articles if a.embedding.title_vector is not None]
+    titled = [
+        (a.id, a.embedding.title_vector) for a in articles if a.embedding.title_vector is not None
+    ]
     columns = {
         "article_id": [a.id for a in articles],
         "model": [a.embedding.model for a in articles],
@@ -221,25 +223,27 @@ def insert_articles(db: Db, articles: Sequence[StoredArticle]) -> None:
         "vector": np.stack([a.embedding.vector for a in articles]),
     }
     if len(titled) == len(articles):
-        columns["title_vector"] = np.stack([a.embedding.title_vector for a in articles])
+        columns["title_vector"] = np.stack([v for _, v in titled])
     db.insert_columns("embeddings", columns)
     if titled and len(titled) < len(articles):
-        set_title_vectors(
-            db, [a.id for a in titled], np.stack([a.embedding.title_vector for a in titled])
-        )
+        set_title_vectors(db, [i for i, _ in titled], np.stack([v for _, v in titled]))
     chunks = [
         (a.id, i, c, a.embedding.model) for a in articles for i, c in enumerate(a.embedding.chunks)
     ]
     if chunks:  # copies found by their text have no chunks of their own
         _insert_chunks(db, chunks)
-    led = [a for a in articles if a.embedding.lead_vector is not None and a.embedding.lead_model]
-    for model in sorted({a.embedding.lead_model for a in led}):
-        some = [a for a in led if a.embedding.lead_model == model]
+    led = [
+        (a, a.embedding.lead_vector)
+        for a in articles
+        if a.embedding.lead_vector is not None and a.embedding.lead_model
+    ]
+    for model in sorted({a.embedding.lead_model for a, _ in led}):
+        some = [(a, v) for a, v in led if a.embedding.lead_model == model]
         write_leads(
             db,
             model,
-            [(a.id, a.draft.lang) for a in some],
-            np.stack([a.embedding.lead_vector for a in some]),
+            [(a.id, a.draft.lang) for a, _ in some],
+            np.stack([v for _, v in some]),
         )
     write_topics(db, {a.id: a.tags.topics for a in articles}, replace=False)
     write_entities(db, {a.id: a.entities for a in articles}, replace=False)

@@ -97,6 +97,7 @@ def adhoc_feed(db: Db, url: str) -> FeedState:
             "INSERT INTO feeds (url, config_url, in_config) VALUES (?, ?, FALSE)", [url, url]
         )
         row = db.one(f"SELECT {_STATE_COLUMNS} FROM feeds WHERE config_url = ?", [url])
+        assert row is not None  # inserted just above
     return _state(row)
 
 
@@ -124,7 +125,7 @@ def due_feeds(db: Db, now: datetime, urls: Sequence[str] | None = None) -> list[
 def apply_poll(db: Db, outcome: PollOutcome, new_entries: int) -> None:
     """Store a poll's outcome: the feed's new state and a `feed_polls` row."""
     failed = outcome.status in ("error", "gone")
-    url = outcome.url
+    url: str | None = outcome.url
     if url != db.scalar("SELECT url FROM feeds WHERE id = ?", [outcome.feed_id]) and db.scalar(
         "SELECT count(*) FROM feeds WHERE url = ?", [url]
     ):

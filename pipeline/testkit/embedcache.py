@@ -6,6 +6,7 @@ chunk limit, so that figures of one backend are never computed from another's ve
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -50,11 +51,12 @@ def cache_tag(embedder: Embedder) -> str:
     )
 
 
-def embed_cached(embedder: Embedder, texts: list[str]):
+def embed_cached(embedder: Embedder, texts: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Embeddings of texts, cached on disk by text and embedder."""
     CACHE.mkdir(parents=True, exist_ok=True)
     tag = cache_tag(embedder)
-    out, todo = {}, []
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    todo: list[tuple[str, Path]] = []
     for t in texts:
         key = hashlib.sha256(f"{tag}\n{t}".encode()).hexdigest()[:32]
         path = CACHE / f"{key}.npz"

@@ -16,10 +16,10 @@ from collections.abc import Iterable
 _TOKEN_RE = re.compile(r"\w+", re.UNICODE)
 
 
-def shingles(text: str, n: int = 4) -> Counter:
+def shingles(text: str, n: int = 4) -> Counter[tuple[str, ...]]:
     """Multiset of n-token shingles (a text shorter than n gives one shorter shingle)."""
     tokens = _TOKEN_RE.findall(text or "")
-    out = Counter()
+    out: Counter[tuple[str, ...]] = Counter()
     for i in range(max(1, len(tokens) - n + 1)):
         gram = tuple(tokens[i : i + n])
         if gram:

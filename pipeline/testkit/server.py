@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 @dataclass
@@ -44,7 +45,7 @@ class LoopbackServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:  # quiet
+            def log_message(self, *args: object) -> None:  # quiet
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
@@ -67,7 +68,7 @@ class LoopbackServer:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -75,7 +76,7 @@ class LoopbackServer:
         """Absolute URL of a path on this server."""
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def route(self, path: str, body: bytes | str = b"", **kwargs) -> Route:
+    def route(self, path: str, body: bytes | str = b"", **kwargs: Any) -> Route:
         """Set (or replace) what a path answers."""
         if isinstance(body, str):
             body = body.encode("utf-8")
