@@ -84,7 +84,7 @@ def evaluate(
     kind = cond.kind
     if kind in ("all", "any"):
         parts = [evaluate(p, facts, tags, searched) for p in cond.parts]
-        decisive = False if kind == "all" else True
+        decisive = kind != "all"  # one False decides "all", one True decides "any"
         if any(p.value is decisive for p in parts):
             return Outcome(
                 decisive, tuple(r for p in parts if p.value is decisive for r in p.reasons)

@@ -1,5 +1,5 @@
-"""Mail: the digest as a MIME message, sent by SMTP with retries (pipeline/net/smtp.py), or written to
-the outbox."""
+"""Mail: the digest as a MIME message, sent by SMTP with retries (pipeline/net/smtp.py), or
+written to the outbox."""
 
 from __future__ import annotations
 

@@ -70,10 +70,8 @@ def send_mail(
         raise MailError("[smtp] username is set but NEWSWATCH_SMTP_PASSWORD is not", permanent=True)
 
     def permanent(exc: BaseException) -> bool:
-        return (
-            not _transient(exc)
-            or isinstance(exc, ssl.SSLError)
-            or isinstance(exc, smtplib.SMTPAuthenticationError)
+        return not _transient(exc) or isinstance(
+            exc, (ssl.SSLError, smtplib.SMTPAuthenticationError)
         )
 
     def warn(attempt: int, exc: BaseException, wait: float) -> None:

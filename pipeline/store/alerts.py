@@ -114,8 +114,8 @@ def insert_alerts(db: Db, alerts: Sequence[NewAlert], now: datetime) -> list[int
     for a in alerts:
         aid = int(
             db.scalar(
-                "INSERT INTO alerts (rule, story_id, article_id, created_at, title, url, source_name, "
-                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO alerts (rule, story_id, article_id, created_at, title, url, "
+                "source_name, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [
                     a.rule,
                     a.story_id,

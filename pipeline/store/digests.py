@@ -47,8 +47,9 @@ def failing_feeds(db: Db, start: datetime, end: datetime) -> list[tuple[str, str
     return [
         (name, error or "")
         for name, error in db.rows(
-            "SELECT coalesce(f.title, f.url), coalesce(f.disabled_reason, f.last_error_kind || ': ' "
-            "|| f.last_error, p.error_kind || ': ' || p.error_message) FROM feeds f "
+            "SELECT coalesce(f.title, f.url), coalesce(f.disabled_reason, "
+            "f.last_error_kind || ': ' || f.last_error, p.error_kind || ': ' || p.error_message) "
+            "FROM feeds f "
             "LEFT JOIN (SELECT feed_id, arg_max(error_kind, polled_at) AS error_kind, "
             "arg_max(error_message, polled_at) AS error_message FROM feed_polls "
             "WHERE status IN ('error', 'gone') AND polled_at >= ? AND polled_at < ? "

@@ -16,7 +16,8 @@ def seen_keys(db: Db, feed_id: int, keys: Iterable[str]) -> set[str]:
     return {
         k
         for (k,) in db.rows(
-            "SELECT entry_key FROM feed_entries WHERE feed_id = ? AND entry_key IN (SELECT unnest(?))",
+            "SELECT entry_key FROM feed_entries "
+            "WHERE feed_id = ? AND entry_key IN (SELECT unnest(?))",
             [feed_id, keys],
         )
     }

@@ -116,7 +116,8 @@ def due_feeds(db: Db, now: datetime, urls: Sequence[str] | None = None) -> list[
         _state(r)
         for r in db.rows(
             f"SELECT {_STATE_COLUMNS} FROM feeds WHERE enabled AND in_config "
-            f"AND (next_poll_at IS NULL OR next_poll_at <= ?) ORDER BY next_poll_at NULLS FIRST, id",
+            f"AND (next_poll_at IS NULL OR next_poll_at <= ?) "
+            f"ORDER BY next_poll_at NULLS FIRST, id",
             [now],
         )
     ]
@@ -164,7 +165,8 @@ def apply_poll(db: Db, outcome: PollOutcome, new_entries: int) -> None:
     )
     db.execute(
         "INSERT INTO feed_polls (feed_id, polled_at, status, http_status, bytes, entries, "
-        "new_entries, error_kind, error_message, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "new_entries, error_kind, error_message, duration_ms) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             outcome.feed_id,
             outcome.polled_at,

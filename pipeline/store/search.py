@@ -185,8 +185,8 @@ def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, i
         {
             t: int(c)
             for t, c in db.rows(
-                "SELECT term, count(*) FROM search_terms WHERE term IN (SELECT unnest(?::VARCHAR[])) "
-                "GROUP BY term",
+                "SELECT term, count(*) FROM search_terms "
+                "WHERE term IN (SELECT unnest(?::VARCHAR[])) GROUP BY term",
                 [list(terms)],
             )
         }

@@ -176,7 +176,7 @@ class Watchlist:
             f["n"] += 1
             if alias not in f["aliases"]:
                 f["aliases"].append(alias)
-        for ent, start, end, alias in self.find(title):
+        for ent, _start, _end, alias in self.find(title):
             f = found.setdefault(ent, {"n": 0, "first": None, "aliases": []})
             f["n"] += 1
             if alias not in f["aliases"]:

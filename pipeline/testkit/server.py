@@ -4,6 +4,7 @@ every request so tests can assert what was (not) fetched, and the bodies of POST
 
 from __future__ import annotations
 
+import contextlib
 import gzip as gzip_lib
 import threading
 import time
@@ -163,10 +164,8 @@ class LoopbackServer:
             req.wfile.flush()
             time.sleep(route.stall_s)
         if not head:
-            try:
-                req.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                req.wfile.write(payload)  # the client may hang up first
 
 
 def rss(items: list[dict], *, title: str = "Test feed", link: str = "http://example.org/") -> str:
