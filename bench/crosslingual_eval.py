@@ -428,7 +428,7 @@ def centered_report(pairs: list[StoryPair], embed: CachedEmbedder) -> None:
         n_same = sum(label == "same" for label, _ in rows)
         n_unrel = len(rows) - n_same
 
-        def at(t: float) -> tuple[int, int]:
+        def at(t: float, rows: list[tuple[str, float]] = rows) -> tuple[int, int]:
             return (
                 sum(label == "same" and v >= t for label, v in rows),
                 sum(label == "unrelated" and v >= t for label, v in rows),

@@ -4,8 +4,8 @@ Positives are copies of real articles transformed as syndication does (other tem
 boilerplate with a new headline, a prepended editor's note, truncation to 50-80 %, the first
 paragraph dropped, the middle third only, two articles concatenated, light edits). Negatives are
 the other real articles (all 180 for each page, same-subject pairs included) and the five
-seeds against each other. Runs the real dedup (pipeline.dedup.index with the default model) and prints
-precision, recall and the confusion of each transformation kind.
+seeds against each other. Runs the real dedup (pipeline.dedup.index with the default model) and
+prints precision, recall and the confusion of each transformation kind.
 
     .venv/bin/python bench/dedup_eval.py [--pages 60] [--seed 7] [--backend torch]
 

@@ -2,12 +2,12 @@
 vector index, in the same run.
 
 For each size, one child process per mode (so each one's peak memory is its own) loads the stored
-chunk vectors into the vector index the dedup uses (pipeline/dedup/vectorindex.py; exact, or HNSW), then
-searches the chunks of a batch of 100 new articles (5 chunks each) for every stored chunk above the
-dedup's floor (the lowest threshold in use: 0.5, story support) and keeps the best cosine per
-(new, stored) article, as DedupIndex._vector_matches does. It prints, per mode: build time,
-batch search time (best and median of 3), peak RSS (VmHWM of the child, build included); for the index
-also save and load time and file size; and the index's recall against exact search at the
+chunk vectors into the vector index the dedup uses (pipeline/dedup/vectorindex.py; exact, or
+HNSW), then searches the chunks of a batch of 100 new articles (5 chunks each) for every stored
+chunk above the dedup's floor (the lowest threshold in use: 0.5, story support) and keeps the best
+cosine per (new, stored) article, as DedupIndex._vector_matches does. It prints, per mode: build
+time, batch search time (best and median of 3), peak RSS (VmHWM of the child, build included); for
+the index also save and load time and file size; and the index's recall against exact search at the
 candidate (0.90) and story (0.72) thresholds: of the (new article, stored article) pairs whose
 best chunk cosine is at or above the threshold by exact search, the share the index finds at or
 above it too. With --full, the children build the whole dedup index instead (MinHash sketches,
@@ -16,9 +16,10 @@ story book; slow) and time DedupIndex.decide on the batch.
 The stored vectors are synthetic but shaped like real ones, so that recall is not trivially 1.0:
 story centres are mixtures of real chunk vectors (the shared news pages and the English
 story-pairs texts, embedded with the packaged model and cached in bench/out/embeddings) plus
-noise (chunks of two stories sharing their main real vector meet at about 0.3); each stored article (5 chunks) belongs to a story (about 4 articles per story), its chunks
-at cosine 0.80-0.93 to the centre, so same-story chunks meet at 0.64-0.86, around the story
-threshold; 5% of stored articles are near-copies of an earlier one (cosine 0.92-0.99 per chunk).
+noise (chunks of two stories sharing their main real vector meet at about 0.3); each stored
+article (5 chunks) belongs to a story (about 4 articles per story), its chunks at cosine 0.80-0.93
+to the centre, so same-story chunks meet at 0.64-0.86, around the story threshold; 5% of stored
+articles are near-copies of an earlier one (cosine 0.92-0.99 per chunk).
 The batch: 35 near-copies of stored articles, 45 new reports of stored stories, 20 new stories.
 
     .venv/bin/python bench/dedup_scale.py [--sizes 100000 1000000] [--full]
@@ -389,9 +390,10 @@ def run(size: int, folder: Path, full: bool) -> None:
     for threshold in (0.90, 0.72):
         share, pairs = recall(results["exact"]["hits"], results["index"]["hits"], threshold)
         print(f"  recall at {threshold:.2f}: {share:.4f} of {pairs:,} (new, stored) pairs")
+    exact, index = results["exact"], results["index"]
     print(
-        f"  speed-up of the batch: {results['exact']['batch_best_s'] / results['index']['batch_best_s']:.1f}x, "
-        f"of the vector search: {results['exact']['search_best_s'] / results['index']['search_best_s']:.1f}x"
+        f"  speed-up of the batch: {exact['batch_best_s'] / index['batch_best_s']:.1f}x, "
+        f"of the vector search: {exact['search_best_s'] / index['search_best_s']:.1f}x"
     )
     for f in folder.glob(f"*-{size}.*"):
         f.unlink()

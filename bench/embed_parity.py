@@ -72,7 +72,7 @@ def run(spec: str, data: dict, settings) -> dict:
     for o in originals:
         index.add(o, DedupDecision(None, None, None, o.id))
     dup_decisions, tp, fn = [], 0, 0
-    for n, (kind, text, allowed) in enumerate(data["copies"]):
+    for n, (_kind, text, allowed) in enumerate(data["copies"]):
         decision = index.check(doc(100000 + n, text, *vectors[text]))
         dup_decisions.append(decision.duplicate_of)
         ok = decision.duplicate_of is not None and decision.duplicate_of - base in allowed

@@ -419,7 +419,7 @@ def report_scale(
             f"{timings['with terms'] * 1000:.0f} ms with)"
         )
 
-        def latencies(label: str) -> None:
+        def latencies(label: str, wh: Warehouse = wh) -> None:
             with wh.connect(read_only=True) as db:
                 for mode in MODES:
                     samples = []

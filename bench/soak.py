@@ -114,13 +114,14 @@ def main() -> None:
         publisher = threading.Thread(target=publish, daemon=True)
         publisher.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWATCH_")}
-        log = open(tmp / "daemon.log", "w")
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "--config", str(tmp / "settings.toml"), "run"],
-            stdout=log,
-            stderr=log,
-            env=env,
-        )
+        # The daemon writes its log through its own copy of the descriptor.
+        with open(tmp / "daemon.log", "w") as log:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "--config", str(tmp / "settings.toml"), "run"],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
         started = time.monotonic()
         warm_rss = None
         cycles = 0
