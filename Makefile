@@ -1,10 +1,10 @@
-# newswatch: `make run` (install, init the warehouse, start the daemon) and `make test`.
+# newswatch: `make run` (install, init the warehouse, start the daemon), `make test` and `make lint`.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: run test test-dates install install-test init ingest bench clean
+.PHONY: run test test-dates lint install install-test init ingest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ ingest: init
 
 test: install-test
 	$(BIN)/python -m pytest
+
+# ruff (rules and format) over the code, the tests and the benchmarks; mypy over pipeline/ (the
+# files and strictness are in pyproject.toml).
+lint: install-test
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/mypy
 
 # The suite at three clocks: an ordinary day, the last half hour of ISO week 2026-W53 (the
 # last day of a year) and the first hour of 2027-W01. No test may depend on today's date.
