@@ -27,7 +27,8 @@ from typing import Any
 from pipeline.config.settings import ENV_ALERT_SECRET_PREFIX, ENV_PREFIX
 from pipeline.config.tomlfile import numbered_tables, read_toml
 from pipeline.errors import ConfigError
-from pipeline.tag.watchlist import Watchlist
+from pipeline.tag.topics import load_topics
+from pipeline.tag.watchlist import Watchlist, load_watchlist
 
 log = logging.getLogger(__name__)
 
@@ -414,9 +415,6 @@ def _warn_once(key: str, mark: tuple, warnings: list[str]) -> None:
 
 def alert_config_for(settings: Any, *, search_ready: bool = False) -> AlertConfig:
     """The alert rules the settings name, checked against their watchlist and topics files."""
-    from pipeline.tag.topics import load_topics
-    from pipeline.tag.watchlist import load_watchlist
-
     topics = {t.slug for t in load_topics(settings.topics.file, settings.seeds.dir)}
     return load_alert_config(
         settings.alerts.file,

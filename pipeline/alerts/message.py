@@ -15,6 +15,8 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from pipeline.models import AlertMessage
 
 SUBJECT_CHARS = 160
@@ -119,8 +121,6 @@ def build_email(
     now: datetime | None = None,
 ) -> EmailMessage:
     """A short multipart/alternative message: plain text and autoescaped HTML."""
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
     loader = PackageLoader("pipeline.alerts", "templates")
     html_env = Environment(
         loader=loader,

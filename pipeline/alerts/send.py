@@ -35,6 +35,8 @@ from pipeline.alerts.message import (
 from pipeline.config.settings import Settings
 from pipeline.errors import AlertError, FetchError, MailError
 from pipeline.models import AlertMessage
+from pipeline.net.http import Fetcher
+from pipeline.net.smtp import send_mail
 from pipeline.retry import backoff
 
 log = logging.getLogger(__name__)
@@ -172,15 +174,11 @@ def _webhook(
 async def _post(
     http: Any, url: str, body: bytes, headers: dict[str, str], allow_private: bool
 ) -> Any:
-    from pipeline.net.http import Fetcher
-
     async with Fetcher(http) as fetcher:
         return await fetcher.post(url, body, headers=headers, allow_private=allow_private)
 
 
 def _email(msg: AlertMessage, channel: Channel, settings: Settings) -> str:
-    from pipeline.net.smtp import send_mail
-
     recipients = list(channel.to or settings.digest.recipients)
     sender = settings.digest.sender
     domain = sender.rsplit("@", 1)[-1] if "@" in sender else "newswatch.local"

@@ -30,6 +30,7 @@ def chart_figure(
     days: Sequence[date], series: dict[str, list[int]], labels: dict[str, str]
 ) -> Figure:
     """The daily chart as a matplotlib Figure on an Agg canvas (savefig renders it)."""
+    # matplotlib takes ~0.2 s to import: only a digest with a chart pays for it.
     import matplotlib
 
     matplotlib.use("Agg")  # no display: render to memory only

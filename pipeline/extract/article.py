@@ -34,6 +34,7 @@ from urllib.parse import urljoin, urlsplit
 import trafilatura
 from lxml.etree import XPath
 from lxml.html import HtmlElement
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import set_date_params
 from trafilatura.xpaths import BODY_XPATH
 
@@ -253,9 +254,7 @@ def _language_identifier() -> Any:
     global _detector
     with _detector_lock:
         if _detector is None:
-            # Imported and loaded on first use: the model takes ~0.5 s to read.
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
+            # Loaded on first use: the model takes ~0.5 s to read.
             _detector = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     return _detector
 

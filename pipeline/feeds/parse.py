@@ -18,6 +18,7 @@ import feedparser
 from pipeline.errors import FeedParseError
 from pipeline.htmltext import html_to_text, strip_tags
 from pipeline.models import FeedEntry, ParsedFeed
+from pipeline.net.urls import canonical_url
 
 #: A date this far ahead of the fetch is a publisher's clock error, not a scheduled post.
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -60,8 +61,6 @@ def _entry_key(guid: str | None, link: str | None, title: str, summary: str) -> 
     if guid:
         return f"guid:{guid}"
     if link:
-        from pipeline.net.urls import canonical_url
-
         try:
             return f"link:{canonical_url(link)}"
         except Exception:  # an odd link is still a stable key as it is

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config.settings import load_settings
 from pipeline.embed.english import Embedder
 from pipeline.testkit import REPO
 
@@ -22,8 +23,6 @@ BACKENDS = ("default", "torch", "onnx-fp32", "onnx-int8")
 
 def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedder:
     """The embedder a benchmark runs: `spec` one of BACKENDS, the shipped [embed] settings else."""
-    from pipeline.config.settings import load_settings
-
     e = load_settings(env={}).embed
     backend, precision = (
         (e.backend, e.precision)

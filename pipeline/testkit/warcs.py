@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
 
 @dataclass(frozen=True)
 class Record:
@@ -28,9 +31,6 @@ def write_warc(
 ) -> Path:
     """Write records as WARC response records (a request record before each, as crawlers do);
     `truncate_last` cuts that many bytes off the end of the file (a crash mid-write)."""
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
     buf = io.BytesIO()
     writer = WARCWriter(buf, gzip=True)
     for rec in records:
