@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config.settings import Settings, load_settings
+from tests.faketime import sitecustomize as faketime_sleep
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -18,6 +19,13 @@ SEEDS = REPO / "config" / "seeds"
 #: `TEST_EMBED_BACKEND=torch make test` embeds on sentence-transformers (the reference path)
 #: wherever the suite embeds with the shipped default, to time the suite on either backend.
 TEST_BACKEND = os.environ.get("TEST_EMBED_BACKEND", "")
+
+if faketime_sleep.PATCHED:
+    # The Python processes the tests start sleep the same way (tests.helpers.child_env keeps
+    # this folder on their path).
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(Path(faketime_sleep.__file__).parent), os.environ.get("PYTHONPATH")])
+    )
 
 
 def require_shared(path: Path) -> Path:

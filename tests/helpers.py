@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pipeline.ingest import Services
 from pipeline.ingest.upkeep import sync_seeds
 from pipeline.testkit.pages import article_page, paragraphs  # noqa: F401 (re-used by tests)
+from tests.conftest import REPO
 
 
 def make_pipeline(settings, embedder) -> Services:
@@ -22,3 +24,11 @@ def write_feeds(settings, urls: list[str]) -> Path:
     path = Path(settings.feeds.file)
     path.write_text("".join(f'[[feeds]]\nurl = "{u}"\n\n' for u in urls), encoding="utf-8")
     return path
+
+
+def child_env(*first: str | Path) -> dict[str, str]:
+    """The environment of a Python process a test starts: `first` and this checkout lead its
+    path, and the suite's own PYTHONPATH follows (under `make test-dates` it makes sleeps work,
+    tests/faketime)."""
+    path = [*map(str, first), str(REPO), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}

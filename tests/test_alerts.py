@@ -7,7 +7,6 @@ from __future__ import annotations
 import email
 import json
 import logging
-import os
 import random
 import signal
 import socket
@@ -31,7 +30,7 @@ from pipeline.models import AlertMessage, EntityMatch
 from pipeline.tag.watchlist import WatchEntity, Watchlist
 from pipeline.testkit.server import Route, rss
 from tests.conftest import REPO
-from tests.helpers import article_page, make_pipeline
+from tests.helpers import article_page, child_env, make_pipeline
 
 WATCH = """
 [[entities]]
@@ -406,7 +405,7 @@ def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart
         [sys.executable, "-c", CRASH, services.settings.source, feed],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=child_env(),
     )
     try:
         # The first call delivers what earlier cycles left (nothing); the second follows the

@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.ingest import run_cycle
 from pipeline.testkit.server import rss
-from tests.helpers import article_page, make_pipeline, paragraphs, write_feeds
+from tests.helpers import article_page, child_env, make_pipeline, paragraphs, write_feeds
 
 
 @pytest.fixture
@@ -259,10 +259,7 @@ def test_sigkill_mid_cycle_leaves_no_partial_article(
         stdout=subprocess.PIPE,
         text=True,
         cwd=str(tmp_path.parent.parent),
-        env={
-            **os.environ,
-            "PYTHONPATH": str(__import__("tests").__path__[0]).rsplit("/tests", 1)[0],
-        },
+        env=child_env(),
     )
     try:
         line = proc.stdout.readline()

@@ -1,0 +1,1 @@
+"""Makes Python's sleeps work under `make test-dates` (libfaketime): see sitecustomize."""
