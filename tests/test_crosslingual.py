@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.app import explain
+from pipeline.config.settings import DedupSettings
 from pipeline.dedup.crosslingual import (
     DOMAIN_PRIOR,
     EARLY_MARGIN,
@@ -31,6 +32,7 @@ from pipeline.dedup.stories import (
     terms_of,
 )
 from pipeline.extract.article import detect_language
+from pipeline.models import JoinedStoryEvidence
 from pipeline.tag.topics import term_pattern
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import rss
@@ -166,7 +168,7 @@ def test_leads_are_compared_across_languages_within_the_story_window_only():
 
 
 def test_the_lead_rule_joins_only_at_its_threshold():
-    rule = StoryRule(lead_similarity=0.35)
+    rule = StoryRule.from_settings(DedupSettings(story_lead_similarity=0.35))
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.36) == "lead"
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.34) is None
     assert link_rule(0.8, 0.0, 0.0, False, rule, lead=0.0) == "meaning"
@@ -176,7 +178,8 @@ def test_the_lead_rule_joins_only_at_its_threshold():
 def test_a_retelling_in_another_language_joins_a_large_story_without_other_support(lead, joins):
     # Story 1 has three members; the newcomer holds by lead with member 3 only. A bridge would be
     # refused, but a lead this close (the same report in another language) follows its member.
-    book, cache, rule = StoryBook(), TermCache(None), StoryRule(lead_similarity=0.35)
+    book, cache = StoryBook(), TermCache(None)
+    rule = StoryRule.from_settings(DedupSettings(story_lead_similarity=0.35))
     for member, text in ((1, "satellite launch"), (2, "orbit report"), (3, "Satellitenstart")):
         book.add(member, 1)
         cache.put(member, text, terms_of(text))
@@ -195,13 +198,14 @@ def test_a_retelling_in_another_language_joins_a_large_story_without_other_suppo
     )
     assert (decision.story_id == 1) is joins
     if joins:
-        assert decision.evidence["rule"] == "lead"
-        assert decision.evidence["retold"]["via"] == 3
+        assert isinstance(decision.evidence, JoinedStoryEvidence)
+        assert decision.evidence.rule == "lead"
+        assert decision.evidence.retold is not None and decision.evidence.retold.via == 3
         assert explain.story_lines(
             {"story_id": 1, "originals": 4, "articles": 4, "evidence": decision.evidence}
         )[2].startswith("  retells")
     else:
-        assert "bridge" in decision.evidence["refused"]["1"]
+        assert "bridge" in dict(decision.evidence.refused)[1]
 
 
 # -- with the real models ---------------------------------------------------------------------

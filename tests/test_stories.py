@@ -3,6 +3,7 @@ texts' own words decide the word evidence (no model)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,13 @@ import pytest
 
 from pipeline.config.settings import DedupSettings
 from pipeline.dedup.stories import StoryRule, TermStats, link_rule, terms_of
-from pipeline.models import DedupDoc
+from pipeline.models import (
+    CopyEvidence,
+    DedupDoc,
+    JoinedStoryEvidence,
+    NewStoryEvidence,
+    story_evidence_from_json,
+)
 from tests.dedup_invariant import RecordingIndex, assert_index_duplicates_overlap
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
@@ -72,7 +79,7 @@ WARNING = (
 
 
 def test_link_rules():
-    rule = StoryRule()
+    rule = StoryRule.from_settings(DedupSettings())
     assert link_rule(0.75, 0.0, 0.0, False, rule) == "meaning"
     assert link_rule(0.60, 0.0, 0.20, False, rule) == "meaning+words"
     assert link_rule(0.60, 0.0, 0.10, False, rule) is None
@@ -97,12 +104,13 @@ def test_same_event_in_other_words_joins_on_meaning_and_rare_words(index):
     da, db = index.decide([a, b])
     assert db.duplicate_of is None and db.story_id == da.story_id == 1
     ev = db.story_evidence
+    assert isinstance(ev, JoinedStoryEvidence)
     assert (
-        ev["rule"] == "meaning+words"
-        and ev["via"] == 1
-        and ev["meaning"] == pytest.approx(0.62, abs=1e-3)
+        ev.rule == "meaning+words"
+        and ev.link.via == 1
+        and ev.link.meaning == pytest.approx(0.62, abs=1e-3)
     )
-    assert "spacety" in ev["shared_words"]
+    assert ev.shared_words is not None and "spacety" in ev.shared_words
     assert_index_duplicates_overlap(index)
 
 
@@ -111,8 +119,8 @@ def test_same_subject_different_event_stays_apart(index):
     c = doc(3, WARNING, between(E[0], E[2], 0.62))  # as close in meaning as the same event
     _, dc = index.decide([a, c])
     assert dc.story_id == 3
-    assert dc.story_evidence["rule"] == "new story"
-    assert dc.story_evidence["nearest"]["via"] == 1
+    assert isinstance(dc.story_evidence, NewStoryEvidence)
+    assert dc.story_evidence.nearest is not None and dc.story_evidence.nearest.via == 1
 
 
 def test_far_in_time_is_another_story(index):
@@ -131,7 +139,8 @@ def test_a_bridge_article_does_not_chain_two_events(index):
     b1 = doc(5, "a report of event B alone", E[5])
     [d] = index.decide([b1])
     assert d.story_id == 5
-    assert "1" in d.story_evidence["refused"]
+    assert isinstance(d.story_evidence, NewStoryEvidence)
+    assert 1 in dict(d.story_evidence.refused)
 
 
 def test_an_article_that_bridges_two_close_stories_merges_them_into_the_earlier_one(index):
@@ -143,7 +152,8 @@ def test_an_article_that_bridges_two_close_stories_merges_them_into_the_earlier_
     bridge_vec = unit(E[0] + unit(between(E[0], E[1], 0.6)))
     [db] = index.decide([doc(4, "bridge", bridge_vec)])
     assert db.story_id == 1 and db.merged_stories == (2,)
-    assert [m["story"] for m in db.story_evidence["merged"]] == [2]
+    assert isinstance(db.story_evidence, JoinedStoryEvidence)
+    assert [m.story for m in db.story_evidence.merged] == [2]
     assert {index.story_of(i) for i in (1, 2, 3, 4)} == {1}
     # The batch was not written: the merge is undone with it.
     index.remove([4])
@@ -156,7 +166,7 @@ def test_a_merge_later_in_a_batch_moves_earlier_articles_of_the_batch(index):
     bridge = doc(3, "bridge", unit(E[0] + unit(between(E[0], E[1], 0.6))))
     decisions = index.decide([x1, x2, bridge])
     assert [d.story_id for d in decisions] == [1, 1, 1]
-    assert decisions[1].story_evidence["rule"] == "new story"  # what was decided at the time
+    assert isinstance(decisions[1].story_evidence, NewStoryEvidence)  # decided at the time
 
 
 def test_a_roundup_of_two_unrelated_stories_does_not_merge_them(index):
@@ -176,19 +186,62 @@ def test_a_short_text_joins_by_its_headline_either_way(index):
         title_vector=between(E[0], E[1], 0.7),
     )
     _, dp = index.decide([full, paywall])
-    assert dp.story_id == 1 and dp.story_evidence["rule"] == "headline"
+    assert dp.story_id == 1 and dp.story_evidence is not None
+    assert dp.story_evidence.rule == "headline"
     # The other way round: the stored short text's headline matches the later full report.
     again = RecordingIndex(DedupSettings())
     p = replace(paywall, id=11)
     f = replace(full, id=12)
     _, df = again.decide([p, f])
-    assert df.story_id == 11 and df.story_evidence["rule"] == "headline"
+    assert df.story_id == 11 and df.story_evidence is not None
+    assert df.story_evidence.rule == "headline"
 
 
 def test_copies_follow_their_root_and_do_not_count_as_support(index):
     a = doc(1, SPACETY_A, E[0])
     copy = replace(doc(2, SPACETY_A, E[0]), content_hash="h1")
     da, dc = index.decide([a, copy])
-    assert dc.duplicate_of == 1 and dc.story_id == 1 and dc.story_evidence["rule"] == "copy"
+    assert dc.duplicate_of == 1 and dc.story_id == 1
+    assert dc.story_evidence == CopyEvidence(1, 1, "hash", 1.0)
     assert index.stories.members[1] == [1] and index.stories.copies[1] == [2]
     assert_index_duplicates_overlap(index)
+
+
+def test_evidence_is_stored_with_the_keys_analysts_read_and_reads_back(index):
+    a = doc(1, SPACETY_A, E[0])
+    b = doc(2, SPACETY_B, between(E[0], E[1], 0.62))
+    c = doc(3, WARNING, between(E[0], E[2], 0.62))
+    copy = replace(doc(4, SPACETY_A, E[0]), content_hash="h1")
+    decisions = index.decide([a, b, c, copy])
+    joined = decisions[1].story_evidence
+    assert joined is not None
+    stored = joined.to_json()
+    assert list(stored) == [
+        "rule",
+        "story",
+        "via",
+        "meaning",
+        "words",
+        "headline",  # one of the two texts is short
+        "members_agreeing",
+        "members",
+        "shared_words",
+    ]
+    assert stored["rule"] == "meaning+words" and stored["story"] == stored["via"] == 1
+    assert decisions[3].story_evidence is not None
+    assert decisions[3].story_evidence.to_json() == {
+        "rule": "copy",
+        "of": 1,
+        "story": 1,
+        "kind": "hash",
+        "similarity": 1.0,
+    }
+    for d in decisions:
+        assert d.story_evidence is not None
+        as_stored = json.loads(json.dumps(d.story_evidence.to_json()))
+        assert story_evidence_from_json(as_stored) == d.story_evidence
+        assert story_evidence_from_json(as_stored).to_json() == as_stored  # type: ignore[union-attr]
+    # A row written before stories kept evidence, and one with keys older rows lack.
+    assert story_evidence_from_json(None) is None and story_evidence_from_json({}) is None
+    old = story_evidence_from_json({"rule": "meaning", "via": 5, "story": 5, "meaning": 0.8})
+    assert isinstance(old, JoinedStoryEvidence) and old.link.words == 0.0 and not old.merged

@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from click.testing import CliRunner
 
 from pipeline.cli import cli
-from pipeline.models import ArticleDraft, DedupDecision
+from pipeline.models import (
+    ArticleDraft,
+    DedupDecision,
+    NewStoryEvidence,
+    story_evidence_from_json,
+)
 from pipeline.store import articles as article_store
 from tests.dedup_invariant import assert_warehouse_duplicates_overlap
 from tests.helpers import make_pipeline
@@ -51,7 +56,7 @@ def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
     services = make_pipeline(settings, fake_embedder)
     a, b, c = _store(services, TEXTS[:3], 100)
     assert len({a.dedup.story_id, b.dedup.story_id, c.dedup.story_id}) == 3
-    assert all(x.dedup.story_evidence["rule"] == "new story" for x in (a, b, c))
+    assert all(isinstance(x.dedup.story_evidence, NewStoryEvidence) for x in (a, b, c))
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [a, b, c])
     [d] = _store(services, TEXTS[3:], 103)
@@ -65,7 +70,8 @@ def test_a_merge_keeps_the_earlier_story_id_everywhere_and_explain_shows_it(
         "members": 1,
         "merged": [{"story": 101, "closeness": 0.6, "via": 101, "meaning": 0.79, "words": 0.05}],
     }
-    d = replace(d, dedup=DedupDecision(None, None, None, 100, evidence, (101,)))
+    stored = story_evidence_from_json(evidence)  # as an older row without the links' rules
+    d = replace(d, dedup=DedupDecision(None, None, None, 100, stored, (101,)))
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, [d])
     with services.warehouse.connect(read_only=True) as db:

@@ -9,6 +9,14 @@ from typing import Any
 
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
+from pipeline.models import (
+    CopyEvidence,
+    JoinedStoryEvidence,
+    NewStoryEvidence,
+    StoryEvidence,
+    StoryLink,
+    StoryMerge,
+)
 from pipeline.store import stories as stories_store
 from pipeline.store import topics as topics_store
 
@@ -92,42 +100,33 @@ def story_lines(story: dict[str, Any] | None) -> list[str]:
     """Why the article is in its story, in plain lines (what was decided, not recomputed)."""
     if not story:
         return []
-    ev = story.get("evidence") or {}
+    ev: StoryEvidence | None = story.get("evidence")
     size = (
         f"story {story['story_id']}: {story['originals']} originals, {story['articles']} articles"
     )
-    rule = ev.get("rule")
-    if not ev:
+    merged: tuple[StoryMerge, ...] = ()
+    refused: tuple[tuple[int, str], ...] = ()
+    if ev is None:
         lines = [
             f"{size}; no evidence stored (decided before stories kept it: "
             f"`newswatch dedup --rebuild` records it)"
         ]
-    elif rule == "copy":
-        lines = [
-            f"{size}; a copy ({ev.get('kind')}, {ev.get('similarity')}) of article "
-            f"{ev.get('of')}, so in its story"
-        ]
-    elif rule == "new story":
+    elif isinstance(ev, CopyEvidence):
+        lines = [f"{size}; a copy ({ev.kind}, {ev.similarity}) of article {ev.of}, so in its story"]
+    elif isinstance(ev, NewStoryEvidence):
         lines = [f"{size}; started it: no earlier story's evidence held"]
-        if ev.get("nearest"):
-            lines.append(f"  nearest: {_link_text(ev['nearest'])}")
+        if ev.nearest is not None:
+            lines.append(f"  nearest: {_link_text(ev.nearest)}")
+        refused = ev.refused
     else:
-        lines = [f"{size}; joined by rule {rule!r} with article {ev.get('via')}: {_link_text(ev)}"]
-        lines.append(f"  {ev.get('members_agreeing')} of {ev.get('members')} members agreed")
-        if ev.get("retold"):
-            lines.append(
-                f"  retells {_link_text(ev['retold'])} in another language: support enough"
-            )
-        if ev.get("shared_words"):
-            lines.append(f"  shared rare words: {', '.join(ev['shared_words'])}")
-        for other in ev.get("also_held", []):
-            lines.append(f"  also held, not joined: {_link_text(other)}")
-    for m in ev.get("merged", []):
+        lines = _joined_lines(size, ev)
+        merged, refused = ev.merged, ev.refused
+    for m in merged:
         lines.append(
-            f"  merged story {m['story']} into this one (stories' closeness "
-            f"{m.get('closeness')}; {_link_text(m)})"
+            f"  merged story {m.story} into this one (stories' closeness "
+            f"{m.closeness}; {_link_text(m.link)})"
         )
-    for story_id, why in (ev.get("refused") or {}).items():
+    for story_id, why in refused:
         lines.append(f"  story {story_id} refused: {why}")
     for m in story.get("merges", []):
         lines.append(
@@ -137,14 +136,28 @@ def story_lines(story: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _link_text(link: dict[str, Any]) -> str:
-    parts = [
-        f"article {link.get('via')} (story {link.get('story')})",
-        f"best chunk cosine {link.get('meaning')}",
-        f"words {link.get('words')}",
+def _joined_lines(size: str, ev: JoinedStoryEvidence) -> list[str]:
+    lines = [
+        f"{size}; joined by rule {ev.rule!r} with article {ev.link.via}: {_link_text(ev.link)}"
     ]
-    if "headline" in link:
-        parts.append(f"headline {link['headline']}")
-    if "lead" in link:
-        parts.append(f"multilingual lead (centered) {link['lead']}")
+    lines.append(f"  {ev.members_agreeing} of {ev.members} members agreed")
+    if ev.retold is not None:
+        lines.append(f"  retells {_link_text(ev.retold)} in another language: support enough")
+    if ev.shared_words:
+        lines.append(f"  shared rare words: {', '.join(ev.shared_words)}")
+    for other in ev.also_held:
+        lines.append(f"  also held, not joined: {_link_text(other)}")
+    return lines
+
+
+def _link_text(link: StoryLink) -> str:
+    parts = [
+        f"article {link.via} (story {link.story})",
+        f"best chunk cosine {link.meaning}",
+        f"words {link.words}",
+    ]
+    if link.headline is not None:
+        parts.append(f"headline {link.headline}")
+    if link.lead:
+        parts.append(f"multilingual lead (centered) {link.lead}")
     return ", ".join(parts)

@@ -1,5 +1,6 @@
 """What newswatch can be configured with: every settings section and key, declared once with its
-type, default, help line and allowed values. pipeline/config/settings.py loads and validates against it.
+type, default, help line and allowed values. pipeline/config/settings.py loads and validates
+against it.
 """
 
 from __future__ import annotations
@@ -217,6 +218,13 @@ class DedupSettings:
     containment_threshold: float = _opt(
         0.60, "share of the shorter text found in the other that confirms a duplicate", lo=0, hi=1
     )
+    containment_min_shingles: int = _opt(
+        20,
+        "shingles a text needs at least to be called contained in another (fewer is too little "
+        "text to tell)",
+        lo=1,
+        hi=100000,
+    )
     story_similarity: float = _opt(
         0.72, "best chunk cosine that joins an earlier story on meaning alone", lo=0, hi=1
     )
@@ -243,6 +251,43 @@ class DedupSettings:
         "centered multilingual title + lead cosine that "
         "joins a story across languages (pairs not both "
         "English)",
+        lo=-1,
+        hi=1,
+    )
+    story_support_similarity: float = _opt(
+        0.5,
+        "best chunk cosine at which a member of a story supports a new article's joining it "
+        "(against bridge articles)",
+        lo=0,
+        hi=1,
+    )
+    story_lead_support_gap: float = _opt(
+        0.1,
+        "across languages a member supports a new article from this much below "
+        "story_lead_similarity",
+        lo=0,
+        hi=2,
+    )
+    story_support_from: int = _opt(
+        3,
+        "originals from which a story needs story_support_members supporting members to be joined",
+        lo=1,
+        hi=100000,
+    )
+    story_support_members: int = _opt(
+        2, "supporting members a story of story_support_from originals needs", lo=1, hi=100000
+    )
+    story_lead_alone: float = _opt(
+        0.5,
+        "centered lead cosine at which a new article retells one member in another language "
+        "and joins its story without other members' support",
+        lo=-1,
+        hi=1,
+    )
+    story_lead_evidence_floor: float = _opt(
+        0.2,
+        "centered lead cosines kept as a story link's evidence (explain shows them) from this "
+        "value up",
         lo=-1,
         hi=1,
     )

@@ -1,1 +1,2 @@
-"""Copies and stories: the dedup index, text overlap, story rules, cross-lingual leads, the vector index."""
+"""Copies and stories: the dedup index, text overlap, story rules, cross-lingual leads, the vector
+index."""

@@ -16,9 +16,6 @@ from pipeline.errors import NewswatchError
 from pipeline.models import StoredDuplicate
 from pipeline.textnorm import content_hash, words
 
-#: Fewer shingles than this is too little text to call one text contained in another.
-MIN_CONTAINMENT_SHINGLES = 20
-
 
 @dataclass(frozen=True)
 class Overlap:
@@ -58,13 +55,20 @@ def overlap(new: np.ndarray, old: np.ndarray) -> Overlap:
 def confirm(
     o: Overlap, new_size: int, old_size: int, settings: DedupSettings
 ) -> tuple[str, float] | None:
-    """Whether an overlap makes a duplicate: the strongest (kind, similarity) that holds, or None."""
+    """Whether an overlap makes a duplicate: the strongest (kind, similarity) that holds, or
+    None."""
     held = []
     if o.jaccard >= settings.jaccard_threshold:
         held.append(("near", o.jaccard))
-    if new_size >= MIN_CONTAINMENT_SHINGLES and o.contained >= settings.containment_threshold:
+    if (
+        new_size >= settings.containment_min_shingles
+        and o.contained >= settings.containment_threshold
+    ):
         held.append(("contained", o.contained))
-    if old_size >= MIN_CONTAINMENT_SHINGLES and o.contains >= settings.containment_threshold:
+    if (
+        old_size >= settings.containment_min_shingles
+        and o.contains >= settings.containment_threshold
+    ):
         held.append(("contains", o.contains))
     return max(held, key=lambda kv: kv[1]) if held else None
 

@@ -1,79 +1,87 @@
 """Stories: which earlier story a new original article joins, and why (decisions are pure
-functions over evidence; `StoryBook` keeps who belongs to which story between cycles).
+functions over evidence; pipeline/dedup/storybook.py keeps who belongs to which story between
+cycles, pipeline/dedup/storyevidence.py gathers the evidence of a new article).
 
-The dedup index (pipeline/dedup/index.py) settles copies first and hands an original's vector hits
-here: for each stored article within `story_window_days`, the best chunk cosine (`meaning`) and,
-when one of the two texts is short, the cosine of one's headline with the other's text
-(`headline`). The words both texts use, weighted by how rare they are among the articles stored
-so far (tf-idf cosine, `words`), complete the evidence. A link to a stored article holds by one of
-three rules (`link_rule`):
+Copies are settled first (pipeline/dedup/copies.py); an original's hits come here: for each stored
+article within `story_window_days`, the best chunk cosine (`meaning`) and, when one of the two
+texts is short, the cosine of one's headline with the other's text (`headline`). The words both
+texts use, weighted by how rare they are among the articles stored so far (tf-idf cosine,
+`words`, pipeline/dedup/words.py), complete the evidence. A link to a stored article holds by one
+of these rules (`link_rule`; every threshold is a [dedup] setting, `newswatch config` shows them):
 
-- `meaning`: best chunk cosine >= `story_similarity` (0.72): two reports of one event share at
-  least one passage about it;
-- `meaning+words`: best chunk cosine >= `story_min_similarity` (0.55) and best chunk cosine +
-  words >= `story_combined_score` (0.78): the same subject told with the same specific names,
-  places and numbers. Same-subject reports of different events share the subject's words, which
-  are common among stored articles and weigh little;
+- `meaning`: best chunk cosine >= `story_similarity`: two reports of one event share at least
+  one passage about it;
+- `meaning+words`: best chunk cosine >= `story_min_similarity` and best chunk cosine + words >=
+  `story_combined_score`: the same subject told with the same specific names, places and
+  numbers. Same-subject reports of different events share the subject's words, which are common
+  among stored articles and weigh little;
 - `headline`: one text has fewer than `story_short_words` words (a teaser, a paywall) and its
   headline matches the other's text (or the other's headline matches it) at cosine >=
-  `story_headline_similarity` (0.66);
+  `story_headline_similarity`;
 - `lead`: the two texts are not both English (the English model cannot compare them) and their
   multilingual title + lead vectors, each centered on its language's mean
-  (pipeline/dedup/crosslingual.py), reach cosine >= `story_lead_similarity`. Both are within the story
-  window of each other, the evidence of time every link has.
+  (pipeline/dedup/crosslingual.py), reach cosine >= `story_lead_similarity`. Both are within the
+  story window of each other, the evidence of time every link has.
 
-A story is joined only if the new article also agrees (best chunk cosine >= 0.5, a lead cosine
-within 0.1 of the lead rule's threshold, or a holding link) with at least two of its members once
-it has three or more, so one bridge article (a roundup of two events) does not chain a later
-report of the other event into the story. A lead cosine >= 0.5 with one member (`LEAD_ALONE`:
-the same report in another language) is support enough, as a copy follows its original. The
-story with the strongest holding link wins. A new article that holds links with two stories that
-already resemble each other (some members at best chunk cosine >= `story_min_similarity`, or,
-across languages, at lead cosine >= `story_lead_similarity`) merges them: the later story is
-folded into the earlier one, whose id stays (`story_merges` records each merge;
-`articles.story_id` always names the surviving story).
+A story is joined only if the new article also agrees (best chunk cosine >=
+`story_support_similarity`, a lead cosine within `story_lead_support_gap` of the lead rule's
+threshold, or a holding link) with at least `story_support_members` of its members once it has
+`story_support_from` or more, so one bridge article (a roundup of two events) does not chain a
+later report of the other event into the story. A lead cosine >= `story_lead_alone` with one
+member (the same report in another language) is support enough, as a copy follows its
+original. The story with the strongest holding link wins. A new article that holds links with
+two stories that already resemble each other (some members at best chunk cosine >=
+`story_min_similarity`, or, across languages, at lead cosine >= `story_lead_similarity`) merges
+them: the later story is folded into the earlier one, whose id stays (`story_merges` records
+each merge; `articles.story_id` always names the surviving story).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-import numpy as np
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.storybook import StoryBook
+from pipeline.dedup.words import TermCache, Terms, TermStats, terms_of
+from pipeline.models import JoinedStoryEvidence, NewStoryEvidence, StoryLink, StoryMerge
 
-#: A member "agrees" with a new article at this best chunk cosine (support against bridges).
-SUPPORT_SIMILARITY = 0.5
-#: Across languages a member agrees from this much below the lead rule's threshold (as a best
-#: chunk cosine of 0.5 agrees where 0.72 holds).
-LEAD_SUPPORT_GAP = 0.1
-#: A story this large needs `SUPPORT_MEMBERS` agreeing members to be joined.
-SUPPORT_FROM = 3
-SUPPORT_MEMBERS = 2
-#: A lead cosine this high says the two are one report told in two languages: like a copy, the
-#: new article follows that member into its story without other members' support. On the
-#: development set's cross-lingual pairs 24 of 58 same-story pairs reach it, 1 of 103 unrelated.
-LEAD_ALONE = 0.5
-#: Hashed vocabulary size of the word vectors (collisions are rare at this size and harmless).
-N_FEATURES = 1 << 20
-#: Shared words shown as evidence.
-SHOWN_WORDS = 8
+__all__ = [
+    "Hit",
+    "Link",
+    "StoryBook",
+    "StoryDecision",
+    "StoryRule",
+    "TermCache",
+    "TermStats",
+    "Terms",
+    "agrees",
+    "decide_story",
+    "is_short",
+    "link_rule",
+    "retold",
+    "terms_of",
+]
 
 
 @dataclass(frozen=True)
 class StoryRule:
-    """The thresholds of the story decision ([dedup] settings)."""
+    """The thresholds of the story decision: the [dedup] settings, which hold their defaults."""
 
-    similarity: float = 0.72
-    min_similarity: float = 0.55
-    combined_score: float = 0.78
-    headline_similarity: float = 0.66
-    short_words: int = 100
-    lead_similarity: float = 0.34
+    similarity: float
+    min_similarity: float
+    combined_score: float
+    headline_similarity: float
+    short_words: int
+    lead_similarity: float
+    support_similarity: float
+    lead_support_gap: float
+    support_from: int
+    support_members: int
+    lead_alone: float
 
     @classmethod
-    def from_settings(cls, s: Any) -> StoryRule:
+    def from_settings(cls, s: DedupSettings) -> StoryRule:
         """The rule of a DedupSettings."""
         return cls(
             s.story_similarity,
@@ -82,7 +90,22 @@ class StoryRule:
             s.story_headline_similarity,
             s.story_short_words,
             s.story_lead_similarity,
+            s.story_support_similarity,
+            s.story_lead_support_gap,
+            s.story_support_from,
+            s.story_support_members,
+            s.story_lead_alone,
         )
+
+    @property
+    def candidate_floor(self) -> float:
+        """The least best chunk (or headline) cosine that can count in a story decision."""
+        return min(self.min_similarity, self.support_similarity, self.headline_similarity)
+
+    @property
+    def lead_support(self) -> float:
+        """The least lead cosine at which a member supports a new article across languages."""
+        return self.lead_similarity - self.lead_support_gap
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,7 @@ class StoryDecision:
 
     story_id: int
     merged: tuple[int, ...]
-    evidence: dict[str, Any]
+    evidence: NewStoryEvidence | JoinedStoryEvidence
 
 
 def link_rule(
@@ -134,213 +157,40 @@ def link_rule(
 
 def agrees(link: Link, rule: StoryRule) -> bool:
     """Whether a member supports the new article's joining its story: its link holds, or it
-    comes close (best chunk cosine >= 0.5; across languages, lead cosine within
-    `LEAD_SUPPORT_GAP` of the lead rule's threshold)."""
+    comes close (best chunk cosine >= `support_similarity`; across languages, lead cosine
+    within `lead_support_gap` of the lead rule's threshold)."""
     return (
         link.rule is not None
-        or link.meaning >= SUPPORT_SIMILARITY
-        or (link.lead != 0.0 and link.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP)
+        or link.meaning >= rule.support_similarity
+        or (link.lead != 0.0 and link.lead >= rule.lead_support)
     )
 
 
-# -- words -----------------------------------------------------------------------------------
-
-_VECTORIZER = None
-
-
-def _vectorizer():
-    # scikit-learn's hashing vectorizer tokenises (Unicode words, English stop words dropped) and
-    # counts without a vocabulary to keep; the document frequencies grow with the warehouse, which
-    # no scikit-learn transformer does incrementally, so TermStats keeps them.
-    global _VECTORIZER
-    if _VECTORIZER is None:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        _VECTORIZER = HashingVectorizer(
-            n_features=N_FEATURES,
-            alternate_sign=False,
-            norm=None,
-            stop_words="english",
-            dtype=np.float32,
-        )
-    return _VECTORIZER
+def retold(links: Sequence[Link], rule: StoryRule) -> Link | None:
+    """The member the new article retells in another language (lead >= `lead_alone`), if any."""
+    return max(
+        (lk for lk in links if lk.rule == "lead" and lk.lead >= rule.lead_alone),
+        key=lambda lk: lk.lead,
+        default=None,
+    )
 
 
-@dataclass(frozen=True)
-class Terms:
-    """A text's hashed words and their counts (sorted by hash)."""
-
-    index: np.ndarray
-    count: np.ndarray
-
-
-def terms_of(text: str) -> Terms:
-    """The hashed word counts of a text."""
-    row = _vectorizer().transform([text])
-    order = np.argsort(row.indices)
-    return Terms(row.indices[order].astype(np.int64), row.data[order].astype(np.float32))
-
-
-def words_of(text: str) -> list[str]:
-    """The words of a text as the word evidence counts them (lower case, no stop words)."""
-    return _vectorizer().build_analyzer()(text)
-
-
-class TermStats:
-    """How many stored articles use each word: the rarer, the more a shared word weighs."""
-
-    def __init__(self) -> None:
-        self.df = np.zeros(N_FEATURES, dtype=np.int32)
-        self.docs = 0
-
-    def add(self, terms: Terms) -> None:
-        """Count one more article."""
-        self.df[terms.index] += 1
-        self.docs += 1
-
-    def remove(self, terms: Terms) -> None:
-        """Forget one article."""
-        self.df[terms.index] -= 1
-        self.docs -= 1
-
-    def idf(self, index: np.ndarray) -> np.ndarray:
-        """Inverse document frequency of hashed words (never below zero)."""
-        return np.log((self.docs + 1.0) / (self.df[index] + 0.5)).astype(np.float32)
-
-    def weights(self, terms: Terms) -> np.ndarray:
-        """Unit tf-idf weights of a text's words (sublinear term frequency)."""
-        w = (1.0 + np.log(terms.count)) * self.idf(terms.index)
-        norm = float(np.linalg.norm(w))
-        return w / norm if norm > 0 else w
-
-    def cosine(self, a: Terms, b: Terms) -> float:
-        """tf-idf cosine of two texts."""
-        if not a.index.size or not b.index.size:
-            return 0.0
-        _, ia, ib = np.intersect1d(a.index, b.index, assume_unique=True, return_indices=True)
-        if not ia.size:
-            return 0.0
-        return float(np.dot(self.weights(a)[ia], self.weights(b)[ib]))
-
-    def shared_words(self, text_a: str, text_b: str, limit: int = SHOWN_WORDS) -> list[str]:
-        """The rarest words two texts share (what the word evidence rests on)."""
-        shared = set(words_of(text_a)) & set(words_of(text_b))
-        if not shared:
-            return []
-        words = sorted(shared)
-        rows = _vectorizer().transform(words)
-        ranked = [
-            (-float(self.idf(rows[k].indices[:1])[0]), w)
-            for k, w in enumerate(words)
-            if rows[k].nnz
-        ]
-        return [w for _, w in sorted(ranked)[:limit]]
-
-
-# -- who belongs to which story ----------------------------------------------------------------
-
-
-@dataclass
-class _Merge:
-    story: int
-    into: int
-    by_article: int
-    moved: list[int]
-    copies: list[int]
-
-
-@dataclass
-class StoryBook:
-    """Members of every story, the merges made since the index was built, word statistics."""
-
-    story_of: dict[int, int] = field(default_factory=dict)
-    members: dict[int, list[int]] = field(default_factory=dict)  # originals only
-    copies: dict[int, list[int]] = field(default_factory=dict)  # duplicates, by story
-    merges: list[_Merge] = field(default_factory=list)
-    terms: TermStats = field(default_factory=TermStats)
-
-    def add(self, article_id: int, story_id: int, original: bool = True) -> None:
-        """Record an article (an original, or a copy that only follows its story)."""
-        self.story_of[article_id] = story_id
-        (self.members if original else self.copies).setdefault(story_id, []).append(article_id)
-
-    def story(self, article_id: int) -> int:
-        """The story an article belongs to (itself if unknown)."""
-        return self.story_of.get(article_id, article_id)
-
-    def merge(self, story: int, into: int, by_article: int) -> None:
-        """Fold one story into another; its members move."""
-        moved = self.members.pop(story, [])
-        copies = self.copies.pop(story, [])
-        for a in moved + copies:
-            self.story_of[a] = into
-        self.members.setdefault(into, []).extend(moved)
-        self.copies.setdefault(into, []).extend(copies)
-        self.merges.append(_Merge(story, into, by_article, moved, copies))
-
-    def remove(self, ids: Iterable[int]) -> None:
-        """Forget articles, undoing the merges they made (a batch that was not written)."""
-        gone = set(ids)
-        for m in reversed([m for m in self.merges if m.by_article in gone]):
-            for moved, book in ((m.moved, self.members), (m.copies, self.copies)):
-                back = [a for a in moved if a not in gone and self.story_of.get(a) == m.into]
-                for a in back:
-                    self.story_of[a] = m.story
-                book[m.into] = [a for a in book.get(m.into, []) if a not in set(back)]
-                book.setdefault(m.story, []).extend(back)
-        self.merges = [m for m in self.merges if m.by_article not in gone]
-        for a in gone:
-            s = self.story_of.pop(a, None)
-            for book in (self.members, self.copies):
-                if s is not None and s in book:
-                    book[s] = [x for x in book[s] if x != a]
-                    if not book[s]:
-                        del book[s]
-
-
-class TermCache:
-    """Recent articles' hashed words in memory; older ones are re-read through a loader."""
-
-    def __init__(
-        self, loader: Callable[[Sequence[int]], dict[int, str]] | None, size: int = 20000
-    ) -> None:
-        self._loader = loader
-        self._size = size
-        self._terms: OrderedDict[int, Terms] = OrderedDict()
-        self._texts: OrderedDict[int, str] = OrderedDict()
-
-    def put(self, article_id: int, text: str, terms: Terms) -> None:
-        """Keep an article's words (and text, for the evidence shown)."""
-        self._terms[article_id] = terms
-        self._texts[article_id] = text
-        for cache in (self._terms, self._texts):
-            cache.move_to_end(article_id)
-            while len(cache) > self._size:
-                cache.popitem(last=False)
-
-    def drop(self, ids: Iterable[int]) -> None:
-        """Forget some articles."""
-        for i in ids:
-            self._terms.pop(i, None)
-            self._texts.pop(i, None)
-
-    def cached(self, ids: Iterable[int]) -> dict[int, Terms]:
-        """The words of those articles still in memory (no loading)."""
-        return {i: self._terms[i] for i in ids if i in self._terms}
-
-    def get(self, ids: Sequence[int]) -> dict[int, tuple[str, Terms]]:
-        """Text and words of some articles (those the loader cannot find are left out)."""
-        out = {i: (self._texts[i], self._terms[i]) for i in ids if i in self._terms}
-        missing = [i for i in ids if i not in out]
-        if missing and self._loader is not None:
-            for i, text in self._loader(missing).items():
-                terms = terms_of(text)
-                self.put(i, text, terms)
-                out[i] = (text, terms)
-        return out
+def is_short(text: str, rule: StoryRule) -> bool:
+    """Whether a text is too short to be judged by its body alone."""
+    return len(text.split()) < rule.short_words
 
 
 # -- the decision ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Held:
+    """Stories whose links hold and may be joined, the support each had, and the refused."""
+
+    holding: dict[int, Link]
+    support: dict[int, int]
+    stood_in: dict[int, Link]  # a retelling that stood in for the members' support
+    refused: dict[int, str]
 
 
 def decide_story(
@@ -367,11 +217,7 @@ def decide_story(
         m
         for m, h in hits.items()
         if m != article_id
-        and (
-            max(h.meaning, h.headline)
-            >= min(rule.min_similarity, SUPPORT_SIMILARITY, rule.headline_similarity)
-            or h.lead >= rule.lead_similarity - LEAD_SUPPORT_GAP
-        )
+        and (max(h.meaning, h.headline) >= rule.candidate_floor or h.lead >= rule.lead_support)
     ]
     known = cache.get(candidates)
     links: dict[int, list[Link]] = {}
@@ -390,39 +236,69 @@ def decide_story(
         )
         links.setdefault(book.story(member), []).append(link)
 
-    holding: dict[int, Link] = {}
-    support: dict[int, int] = {}
-    stood_in: dict[int, Link] = {}  # a retelling that stood in for the members' support
-    refused: dict[int, str] = {}
+    held = _held(links, book, rule)
+    if not held.holding:
+        nearest = _strongest([lk for ls in links.values() for lk in ls])
+        return StoryDecision(
+            article_id,
+            (),
+            NewStoryEvidence(
+                None if nearest is None else _link(nearest, book.story(nearest.member)),
+                _refused(held),
+            ),
+        )
+    ranked = sorted(held.holding, key=lambda s: _strength(held.holding[s]), reverse=True)
+    target, merged = _merge_group(ranked, book, rule, stories_close, leads_close)
+    best = held.holding[target]
+    words_shown = None
+    if best.rule in ("meaning+words", "headline") and best.member in known:
+        words_shown = tuple(book.terms.shared_words(text, known[best.member][0]))
+    others = [s for s in ranked if s != target and s not in dict(merged)]
+    evidence = JoinedStoryEvidence(
+        _link(best, target),
+        held.support[target],
+        len(book.members.get(target, [])),
+        _link(held.stood_in[target], target) if target in held.stood_in else None,
+        words_shown,
+        tuple(_link(held.holding[s], s) for s in others[:3]),
+        tuple(StoryMerge(s, c, _link(held.holding[s], s)) for s, c in merged),
+        _refused(held),
+    )
+    return StoryDecision(target, tuple(s for s, _ in merged), evidence)
+
+
+def _held(links: Mapping[int, list[Link]], book: StoryBook, rule: StoryRule) -> _Held:
+    """The stories a new article's links hold with, less those a bridge article would chain."""
+    held = _Held({}, {}, {}, {})
     for story, story_links in links.items():
         best = _strongest([lk for lk in story_links if lk.rule is not None])
         if best is None:
             continue
         size = len(book.members.get(story, []))
-        support[story] = sum(agrees(lk, rule) for lk in story_links)
-        if size >= SUPPORT_FROM and support[story] < SUPPORT_MEMBERS:
-            told = retold(story_links)
+        support = held.support[story] = sum(agrees(lk, rule) for lk in story_links)
+        if size >= rule.support_from and support < rule.support_members:
+            told = retold(story_links, rule)
             if told is None:
-                refused[story] = (
-                    f"holds with member {best.member} only; {support[story]} of "
+                held.refused[story] = (
+                    f"holds with member {best.member} only; {support} of "
                     f"{size} members agree (a bridge article does not chain "
                     f"stories)"
                 )
                 continue
-            stood_in[story] = told
-        holding[story] = best
+            held.stood_in[story] = told
+        held.holding[story] = best
+    return held
 
-    nearest = _strongest([lk for ls in links.values() for lk in ls])
-    if not holding:
-        evidence: dict[str, Any] = {"rule": "new story"}
-        if nearest is not None:
-            evidence["nearest"] = _link_json(nearest, book.story(nearest.member))
-        if refused:
-            evidence["refused"] = {str(s): why for s, why in refused.items()}
-        return StoryDecision(article_id, (), evidence)
 
-    ranked = sorted(holding, key=lambda s: _strength(holding[s]), reverse=True)
-    # The strongest story and those it already resembles are one story: the earliest id stays.
+def _merge_group(
+    ranked: list[int],
+    book: StoryBook,
+    rule: StoryRule,
+    stories_close: Callable[[list[int], list[int]], float],
+    leads_close: Callable[[list[int], list[int]], float] | None,
+) -> tuple[int, list[tuple[int, float]]]:
+    """The strongest story and those it already resembles are one story: the earliest id
+    stays. The story joined, and the others merged into it with their closeness."""
     group = [ranked[0]]
     closeness: dict[int, float] = {}
     for other in ranked[1:]:
@@ -438,38 +314,11 @@ def decide_story(
     target = min(group)
     if target != ranked[0]:
         closeness[ranked[0]] = closeness.pop(target)
-    merged = [(s, closeness[s]) for s in group if s != target]
-    best = holding[target]
-    evidence = {
-        "rule": best.rule,
-        "story": target,
-        **_link_json(best, target),
-        "members_agreeing": support[target],
-        "members": len(book.members.get(target, [])),
-    }
-    if target in stood_in:
-        evidence["retold"] = _link_json(stood_in[target], target)
-    if best.rule in ("meaning+words", "headline") and best.member in known:
-        evidence["shared_words"] = book.terms.shared_words(text, known[best.member][0])
-    others = [s for s in ranked if s != target and s not in dict(merged)]
-    if others:
-        evidence["also_held"] = [_link_json(holding[s], s) for s in others[:3]]
-    if merged:
-        evidence["merged"] = [
-            {"story": s, "closeness": c, **_link_json(holding[s], s)} for s, c in merged
-        ]
-    if refused:
-        evidence["refused"] = {str(s): why for s, why in refused.items()}
-    return StoryDecision(target, tuple(s for s, _ in merged), evidence)
+    return target, [(s, closeness[s]) for s in group if s != target]
 
 
-def retold(links: Sequence[Link]) -> Link | None:
-    """The member the new article retells in another language (lead >= `LEAD_ALONE`), if any."""
-    return max(
-        (lk for lk in links if lk.rule == "lead" and lk.lead >= LEAD_ALONE),
-        key=lambda lk: lk.lead,
-        default=None,
-    )
+def _refused(held: _Held) -> tuple[tuple[int, str], ...]:
+    return tuple(held.refused.items())
 
 
 def _strength(link: Link) -> tuple[float, float, float]:
@@ -481,18 +330,14 @@ def _strongest(links: list[Link]) -> Link | None:
     return max(links, key=_strength) if links else None
 
 
-def _link_json(link: Link, story: int) -> dict[str, Any]:
-    return {
-        "via": link.member,
-        "story": story,
-        "meaning": link.meaning,
-        "words": link.words,
-        **({"headline": link.headline} if link.short else {}),
-        **({"lead": link.lead} if link.lead else {}),
-        **({"rule": link.rule} if link.rule else {}),
-    }
-
-
-def is_short(text: str, rule: StoryRule) -> bool:
-    """Whether a text is too short to be judged by its body alone."""
-    return len(text.split()) < rule.short_words
+def _link(link: Link, story: int) -> StoryLink:
+    """A link as its evidence records it (the headline only where it counts)."""
+    return StoryLink(
+        link.member,
+        story,
+        link.meaning,
+        link.words,
+        link.headline if link.short else None,
+        link.lead or None,
+        link.rule,
+    )

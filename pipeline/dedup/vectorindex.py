@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 
 #: Stored rows compared per matrix product in exact mode (bounds the temporary matrix).
 _BLOCK_ROWS = 32768
-#: A key is the article id shifted left by this, plus the chunk number ([embed] max_chunks ≤ 100000).
+#: A key is the article id shifted left by this, plus the chunk number ([embed] max_chunks is at
+#: most 100000).
 _CHUNK_BITS = 20
 #: First k of the adaptive search; most queries have few neighbours at the floor and stop there.
 _FIRST_K = 16
 #: Most neighbours one query keeps in the HNSW search (its nearest): a chunk on a much-covered
-#: subject can have thousands of weak ones at a low floor (0.5: story support), and asking for all
-#: of them would cost a linear scan; the candidate and story hits, nearest first, are kept.
+#: subject can have thousands of weak ones at a low floor (`story_support_similarity`), and asking
+#: for all of them would cost a linear scan; the candidate and story hits, nearest first, are kept.
 MAX_K = 1024
 _FORMAT = 1
 

@@ -19,7 +19,15 @@ from pipeline.dedup.index import DedupIndex
 from pipeline.feeds.config import load_feeds
 from pipeline.ingest.services import Services, borrow_tags
 from pipeline.ingest.vectors import embed_text, with_vectors
-from pipeline.models import ArticleDraft, DedupDecision, DedupDoc, Embedding, TagResult
+from pipeline.models import (
+    ArticleDraft,
+    DedupDecision,
+    DedupDoc,
+    Embedding,
+    StoryEvidence,
+    TagResult,
+    merge_evidence,
+)
 from pipeline.search.terms import ANALYZER, index_terms
 from pipeline.store import articles as article_store
 from pipeline.store import dedup as dedup_store
@@ -283,7 +291,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             for doc, old in rows
         ]
     decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]] = []
-    merges: list[tuple[int, int, int, dict]] = []
+    merges: list[tuple[int, int, int, StoryEvidence | None]] = []
     for start in range(0, len(rows), 100):
         block = rows[start : start + 100]
         decisions = index.decide([doc for doc, _ in block], complete)
@@ -328,11 +336,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
                     into,
                     index.story_of(into),
                     article_id,
-                    evidence_json(
-                        next(
-                            (m for m in evidence.get("merged", []) if m.get("story") == story), None
-                        )
-                    ),
+                    evidence_json(merge_evidence(evidence, story)),
                 )
                 for story, into, article_id, evidence in merges
             ],

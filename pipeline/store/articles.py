@@ -14,6 +14,8 @@ from pipeline.models import (
     Embedding,
     EntityMatch,
     StoredArticle,
+    StoryEvidence,
+    StoryMerge,
     TagResult,
     TopicTag,
 )
@@ -89,9 +91,11 @@ def _article_row(a: StoredArticle) -> list:
     ]
 
 
-def evidence_json(evidence: Mapping | None) -> str | None:
-    """Story evidence as stored (JSON), or NULL when there is none."""
-    return json.dumps(evidence, ensure_ascii=False, default=str) if evidence else None
+def evidence_json(evidence: StoryEvidence | StoryMerge | None) -> str | None:
+    """Story evidence (or one merge's) as stored (JSON), or NULL when there is none."""
+    if evidence is None:
+        return None
+    return json.dumps(evidence.to_json(), ensure_ascii=False, default=str)
 
 
 def write_topics(db: Db, tags: Mapping[int, Iterable[TopicTag]], *, replace: bool) -> None:

@@ -4,14 +4,15 @@ rebuild, and reading what `newswatch explain` shows about an article's story."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.models import StoryEvidence, merge_evidence, story_evidence_from_json
 from pipeline.store.db import Db
 
 
-def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any] | None]]) -> None:
+def record_merges(db: Db, merges: Sequence[tuple[int, int, int, StoryEvidence | None]]) -> None:
     """Apply merges decided by new articles (call inside a transaction, after inserting them).
 
     `merges`: (article id, surviving story, merged story, the article's story evidence), in
@@ -22,9 +23,7 @@ def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any
     for article_id, into, story, evidence in merges:
         db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [into, story])
         db.execute("UPDATE story_merges SET current_id = ? WHERE current_id = ?", [into, story])
-        detail = next(
-            (m for m in (evidence or {}).get("merged", []) if m.get("story") == story), None
-        )
+        detail = merge_evidence(evidence, story)
         db.execute(
             "INSERT OR REPLACE INTO story_merges (story_id, merged_into, current_id, "
             "article_id, merged_at, evidence) VALUES (?, ?, ?, ?, ?, ?)",
@@ -34,7 +33,7 @@ def record_merges(db: Db, merges: Sequence[tuple[int, int, int, Mapping[str, Any
                 into,
                 article_id,
                 now,
-                json.dumps(detail, default=str) if detail else None,
+                json.dumps(detail.to_json(), default=str) if detail else None,
             ],
         )
 
@@ -71,7 +70,7 @@ def story_rows(db: Db, article_id: int) -> dict[str, Any] | None:
     )
     return {
         "story_id": story,
-        "evidence": json.loads(evidence) if evidence else {},
+        "evidence": story_evidence_from_json(json.loads(evidence)) if evidence else None,
         "articles": int(size[0]),
         "originals": int(size[1]),
         "merges": merges,

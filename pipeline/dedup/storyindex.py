@@ -1,0 +1,178 @@
+"""The story side of the dedup index: what the story decision of a new original is made from
+(pipeline/dedup/stories.py decides), held between cycles.
+
+It keeps who belongs to which story (`StoryBook`), every article's words and their statistics
+(pipeline/dedup/words.py), the headlines of short English texts (teasers, paywalls), the
+multilingual leads of originals (pipeline/dedup/crosslingual.py) and when each article was
+published (links hold only within `story_window_days`). The chunk vectors it compares are the
+ones copy detection uses too (pipeline/dedup/chunks.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.chunks import ChunkVectors
+from pipeline.dedup.copies import TextLoader
+from pipeline.dedup.crosslingual import LeadBook, base_lang
+from pipeline.dedup.stories import Hit, StoryDecision, StoryRule, decide_story, is_short
+from pipeline.dedup.storybook import StoryBook
+from pipeline.dedup.vectorindex import VectorIndex
+from pipeline.dedup.words import TermCache, Terms, terms_of
+from pipeline.models import DedupDecision, DedupDoc
+from pipeline.textnorm import is_english_like
+
+#: Members of each story compared when two stories' closeness decides a merge (the latest ones).
+MERGE_MEMBERS = 20
+
+
+def lead_lang(doc: DedupDoc) -> str:
+    """The language an article's lead is counted in: 'en' for what the English model reads,
+    else its declared language ('' when unknown)."""
+    return "en" if is_english_like(doc.lang, doc.text) else base_lang(doc.lang)
+
+
+class StoryIndex:
+    """Stories, words, short texts' headlines, leads and publication times of indexed articles."""
+
+    def __init__(
+        self,
+        settings: DedupSettings,
+        rule: StoryRule,
+        chunks: ChunkVectors,
+        root: Callable[[int], int],
+        text_loader: TextLoader | None,
+        cache_size: int,
+        lead_anchors: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.rule = rule
+        self._chunks = chunks
+        self._root = root
+        self._published: dict[int, float] = {}
+        self._titles: VectorIndex | None = None  # headlines of short English texts
+        self._short: set[int] = set()
+        self.stories = StoryBook()
+        self._terms = TermCache(text_loader, cache_size)
+        self._pinned_terms: dict[int, Terms] = {}
+        self.leads = LeadBook(lead_anchors)  # multilingual leads of originals
+
+    def add(self, doc: DedupDoc, decision: DedupDecision) -> None:
+        """Index a decided article (its chunk vectors already in `chunks`), its merges applied."""
+        self._published[doc.id] = doc.published_at.timestamp()
+        if (
+            is_english_like(doc.lang, doc.text)
+            and (doc.chunk_vectors.size or self._chunks.holds(doc.id))
+            and is_short(doc.text, self.rule)
+            and doc.title_vector is not None
+        ):
+            self._short.add(doc.id)
+            title = np.asarray(doc.title_vector, np.float32)[None, :]
+            if self._titles is None or self._titles.dim != title.shape[1]:
+                self._titles = VectorIndex(
+                    title.shape[1], exact_below=self.settings.vector_index_min_rows
+                )
+            self._titles.add(doc.id, title)
+        terms = terms_of(doc.text)
+        self.stories.terms.add(terms)
+        self._terms.put(doc.id, doc.text, terms)
+        if doc.is_seed:
+            self._pinned_terms[doc.id] = terms
+        if decision.duplicate_of is None and doc.lead_vector is not None:
+            self.leads.add(doc.id, lead_lang(doc), doc.published_at.timestamp(), doc.lead_vector)
+        for story in decision.merged_stories:
+            self.stories.merge(story, decision.story_id, doc.id)
+        self.stories.add(doc.id, decision.story_id, original=decision.duplicate_of is None)
+
+    def remove(self, gone: set[int]) -> None:
+        """Forget articles, undoing the merges they made."""
+        known = self._terms.cached(gone)
+        for i in gone:
+            self._published.pop(i, None)
+            self._short.discard(i)
+            terms = self._pinned_terms.pop(i, None) or known.get(i)
+            if terms is not None:  # words evicted from memory stay counted: a slight overcount
+                self.stories.terms.remove(terms)
+        self._terms.drop(gone)
+        self.leads.remove(gone)
+        if self._titles is not None:
+            self._titles.remove(gone)
+        self.stories.remove(gone)
+
+    def headline_matches(self, doc: DedupDoc) -> dict[int, float]:
+        """Headline evidence with stored articles: this short text's headline against their
+        chunks, and the headlines of stored short texts against this text's chunks."""
+        if not doc.chunk_vectors.size or not is_english_like(doc.lang, doc.text):
+            return {}
+        floor = min(self.rule.headline_similarity, self.rule.support_similarity)
+        out = (
+            {}
+            if self._titles is None
+            else self._titles.best_per_owner(np.asarray(doc.chunk_vectors, np.float32), floor)
+        )
+        vectors = self._chunks.index
+        if doc.title_vector is not None and is_short(doc.text, self.rule) and vectors is not None:
+            mine = vectors.best_per_owner(np.asarray(doc.title_vector, np.float32)[None, :], floor)
+            for owner, value in mine.items():
+                out[owner] = max(value, out.get(owner, -1.0))
+        return out
+
+    def hits(
+        self, doc: DedupDoc, vector_hits: Mapping[int, float], headline_hits: Mapping[int, float]
+    ) -> dict[int, Hit]:
+        """The evidence of every root original within the story window: a copy's hits count
+        as its root's, so copies neither add support nor a story."""
+        window = self.settings.story_window_days * 86400
+        when = doc.published_at.timestamp()
+        hits: dict[int, Hit] = {}
+        for cand in set(vector_hits) | set(headline_hits):
+            root = self._root(cand)
+            published = self._published.get(root)
+            if root == doc.id or published is None or abs(published - when) > window:
+                continue
+            old = hits.get(root, Hit())
+            hits[root] = Hit(
+                max(old.meaning, vector_hits.get(cand, 0.0)),
+                max(old.headline, headline_hits.get(cand, 0.0)),
+            )
+        if doc.lead_vector is not None:
+            floor = self.settings.story_lead_evidence_floor
+            for cand, value in self.leads.matches(
+                doc.lead_vector, lead_lang(doc), when, window, floor, exclude=doc.id
+            ).items():
+                root = self._root(cand)
+                if root == doc.id or root not in self._published:
+                    continue
+                old = hits.get(root, Hit())
+                hits[root] = replace(old, lead=max(old.lead, value))
+        return hits
+
+    def decide(
+        self, doc: DedupDoc, vector_hits: Mapping[int, float], headline_hits: Mapping[int, float]
+    ) -> StoryDecision:
+        """The story decision (pipeline/dedup/stories.py) of a new original over its hits."""
+        return decide_story(
+            doc.id,
+            doc.text,
+            terms_of(doc.text),
+            is_short(doc.text, self.rule),
+            self.hits(doc, vector_hits, headline_hits),
+            self.stories,
+            self._terms,
+            self.rule,
+            self._short,
+            self.stories_close,
+            self.leads_close,
+        )
+
+    def stories_close(self, a: list[int], b: list[int]) -> float:
+        """Best chunk cosine between some members of two stories (the latest of each)."""
+        return self._chunks.closest_between(a[-MERGE_MEMBERS:], b[-MERGE_MEMBERS:])
+
+    def leads_close(self, a: list[int], b: list[int]) -> float:
+        """Best lead similarity across languages between some members of two stories."""
+        return self.leads.closest_between(a[-MERGE_MEMBERS:], b[-MERGE_MEMBERS:])
