@@ -20,6 +20,7 @@ needed 0.50 and the stored leads alone are no mean at all for the first article)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 import numpy as np
 
@@ -145,7 +146,8 @@ class LanguageMeans:
         if self.anchors:
             return np.mean(list(self.anchors.values()), axis=0) + self.domain()
         n = sum(self._count.values())
-        return sum(self._sum.values()) / n if n else np.zeros(self.dim)
+        # The sum of arrays is an array (mypy reads sum()'s start value 0 as a possible result).
+        return cast(np.ndarray, sum(self._sum.values())) / n if n else np.zeros(self.dim)
 
     def mean(self, lang: str | None) -> np.ndarray:
         """A language's mean: its stored leads and `PRIOR_WEIGHT` pseudo-leads of its prior."""

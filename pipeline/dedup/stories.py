@@ -220,22 +220,7 @@ def decide_story(
         and (max(h.meaning, h.headline) >= rule.candidate_floor or h.lead >= rule.lead_support)
     ]
     known = cache.get(candidates)
-    links: dict[int, list[Link]] = {}
-    for member in candidates:
-        h = hits[member]
-        words = book.terms.cosine(terms, known[member][1]) if member in known else 0.0
-        pair_short = short or member in short_ids
-        link = Link(
-            member,
-            round(h.meaning, 4),
-            round(h.headline, 4),
-            round(words, 4),
-            pair_short,
-            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
-            round(h.lead, 4),
-        )
-        links.setdefault(book.story(member), []).append(link)
-
+    links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
     held = _held(links, book, rule)
     if not held.holding:
         nearest = _strongest([lk for ls in links.values() for lk in ls])
@@ -265,6 +250,33 @@ def decide_story(
         _refused(held),
     )
     return StoryDecision(target, tuple(s for s, _ in merged), evidence)
+
+
+def _links(
+    hits: Mapping[int, Hit],
+    terms: Terms,
+    short: bool,
+    known: Mapping[int, tuple[str, Terms]],
+    book: StoryBook,
+    rule: StoryRule,
+    short_ids: set[int],
+) -> dict[int, list[Link]]:
+    """The links of a new article with each candidate member, by the member's story."""
+    links: dict[int, list[Link]] = {}
+    for member, h in hits.items():
+        words = book.terms.cosine(terms, known[member][1]) if member in known else 0.0
+        pair_short = short or member in short_ids
+        link = Link(
+            member,
+            round(h.meaning, 4),
+            round(h.headline, 4),
+            round(words, 4),
+            pair_short,
+            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
+            round(h.lead, 4),
+        )
+        links.setdefault(book.story(member), []).append(link)
+    return links
 
 
 def _held(links: Mapping[int, list[Link]], book: StoryBook, rule: StoryRule) -> _Held:

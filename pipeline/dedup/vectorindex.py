@@ -8,22 +8,25 @@ beside it — and searched approximately. HNSW answers top-k, not a range, so th
 adaptive: a query whose k-th neighbour is still above the floor is asked again with 4 k, until
 its last neighbour falls below the floor or every row has been returned.
 
-The graph is persisted beside the warehouse (`save`/`load`): the usearch file and a small JSON
-saying what it holds (model, dimension, rows, highest article id, SHA-256 of the file). A file
-that is missing, fails its checksum, or was made for another model or dimension loads as None,
-and the caller rebuilds from the stored chunk vectors.
+The graph is persisted beside the warehouse (`save`/`load`, pipeline/dedup/vectorfile.py): the
+usearch file and a small JSON saying what it holds (model, dimension, rows, highest article id,
+SHA-256 of the file). A file that is missing, fails its checksum, or was made for another model
+or dimension loads as None, and the caller rebuilds from the stored chunk vectors.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup.vectorfile import index_paths, read_graph, write_graph
+
+__all__ = ["MAX_K", "VectorIndex", "index_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -38,34 +41,8 @@ _FIRST_K = 16
 #: subject can have thousands of weak ones at a low floor (`story_support_similarity`), and asking
 #: for all of them would cost a linear scan; the candidate and story hits, nearest first, are kept.
 MAX_K = 1024
-_FORMAT = 1
 
-
-@dataclass(frozen=True)
-class IndexInfo:
-    """What a persisted index holds, as its JSON side file says."""
-
-    model: str
-    dim: int
-    rows: int
-    max_owner: int
-    sha256: str
-
-
-def index_paths(warehouse: Path) -> tuple[Path, Path]:
-    """The index file and its JSON description beside a warehouse file."""
-    return (
-        warehouse.with_name(warehouse.name + ".vectors.usearch"),
-        warehouse.with_name(warehouse.name + ".vectors.json"),
-    )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
+_Found = tuple[np.ndarray, np.ndarray, np.ndarray]  # query rows, owners, cosines
 
 
 class VectorIndex:
@@ -76,14 +53,14 @@ class VectorIndex:
         self,
         dim: int,
         *,
-        exact_below: int = 20000,
+        exact_below: int,
         connectivity: int = 16,
         expansion_add: int = 64,
         expansion_search: int = 96,
     ) -> None:
         self.dim = dim
         self.exact_below = exact_below
-        self._params = dict(
+        self._params: dict[str, Any] = dict(
             connectivity=connectivity,
             expansion_add=expansion_add,
             expansion_search=expansion_search,
@@ -92,7 +69,7 @@ class VectorIndex:
         self._matrix = np.zeros((0, dim), dtype=np.float32)  # exact mode only
         self._owner = np.zeros(0, dtype=np.int64)
         self._used = 0  # rows of _matrix in use (incl. removed)
-        self._graph = None  # usearch Index once large
+        self._graph: Any = None  # usearch Index once large
         self.max_owner = 0
         self.rows = 0  # chunk rows held (removed ones not counted)
         self.version = 0  # changes on every add and remove: whether a save is due
@@ -172,7 +149,7 @@ class VectorIndex:
         self.version += 1
         self.max_owner = max(self.max_owner, int(owners.max(initial=0)))
 
-    def remove(self, owners) -> None:
+    def remove(self, owners: Iterable[int]) -> None:
         """Forget these articles' chunks (ids not held are ignored)."""
         gone = {o: self._counts.pop(o) for o in owners if o in self._counts}
         if not gone:
@@ -190,7 +167,7 @@ class VectorIndex:
     def _keys(owner: int, n: int) -> np.ndarray:
         return (np.uint64(owner) << np.uint64(_CHUNK_BITS)) + np.arange(n, dtype=np.uint64)
 
-    def _new_graph(self):
+    def _new_graph(self) -> Any:
         from usearch.index import Index
 
         return Index(ndim=self.dim, metric="cos", dtype="f16", **self._params)
@@ -215,9 +192,7 @@ class VectorIndex:
 
     # -- searching -------------------------------------------------------------------------
 
-    def search(
-        self, queries: np.ndarray, floor: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, floor: float) -> _Found:
         """Every (query row, owner, cosine) with cosine ≥ floor, as three parallel arrays."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -226,8 +201,8 @@ class VectorIndex:
         if queries.shape[1] != self.dim:
             return empty  # another model's vectors are never compared with these
         if self._graph is None:
-            return self._search_exact(queries, floor)
-        return self._search_graph(queries, floor)
+            return _search_exact(self._matrix, self._owner, self._used, queries, floor)
+        return _search_graph(self._graph, queries, floor)
 
     def best_per_owner(self, queries: np.ndarray, floor: float) -> dict[int, float]:
         """For a few query vectors: the best cosine per owner, at or above the floor."""
@@ -238,7 +213,7 @@ class VectorIndex:
                 out[owner] = value
         return out
 
-    def vectors_of(self, owners) -> np.ndarray:
+    def vectors_of(self, owners: Iterable[int]) -> np.ndarray:
         """The stored chunk vectors of some owners, stacked (float16 precision from the graph)."""
         held = [o for o in owners if o in self._counts]
         if not held:
@@ -251,90 +226,21 @@ class VectorIndex:
         rows = np.isin(self._owner[: self._used], held)
         return self._matrix[: self._used][rows]
 
-    def _search_exact(self, queries: np.ndarray, floor: float):
-        q_out, o_out, s_out = [], [], []
-        # One matrix product per block of stored rows for all queries; only pairs at the floor
-        # are kept, so the work is the product itself.
-        for lo in range(0, self._used, _BLOCK_ROWS):
-            hi = min(lo + _BLOCK_ROWS, self._used)
-            sims = queries @ self._matrix[lo:hi].T
-            q_rows, s_rows = np.nonzero(sims >= floor)
-            owners = self._owner[lo + s_rows]
-            keep = owners >= 0
-            q_out.append(q_rows[keep])
-            o_out.append(owners[keep])
-            s_out.append(sims[q_rows[keep], s_rows[keep]])
-        return (
-            np.concatenate(q_out).astype(np.int64),
-            np.concatenate(o_out),
-            np.concatenate(s_out).astype(np.float32),
-        )
-
-    def _search_graph(self, queries: np.ndarray, floor: float):
-        total = len(self._graph)
-        pending = np.arange(queries.shape[0])
-        k = min(_FIRST_K, total)
-        q_out, o_out, s_out = [], [], []
-        while pending.size:
-            found = self._graph.search(queries[pending], k, threads=0)
-            keys = np.asarray(found.keys, dtype=np.uint64).reshape(pending.size, -1)
-            sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(pending.size, -1)
-            # One query comes back as Matches (only the valid results), several as BatchMatches.
-            counts = (
-                np.asarray(found.counts).reshape(-1)
-                if hasattr(found, "counts")
-                else np.array([keys.shape[1]])
-            )
-            valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
-            hit = valid & (sims >= floor)
-            rows, cols = np.nonzero(hit)
-            q_out.append(pending[rows])
-            o_out.append((keys[rows, cols] >> np.uint64(_CHUNK_BITS)).astype(np.int64))
-            s_out.append(sims[rows, cols])
-            # A query whose every returned neighbour is above the floor may have more.
-            limit = min(total, MAX_K)
-            again = (counts == k) & hit.all(axis=1) if k < limit else np.zeros(0, bool)
-            if k >= limit or not again.any():
-                break
-            q_out, o_out, s_out = self._drop(q_out, o_out, s_out, pending[again])
-            pending = pending[again]
-            k = min(k * 4, limit)
-        return (
-            np.concatenate(q_out).astype(np.int64),
-            np.concatenate(o_out),
-            np.concatenate(s_out).astype(np.float32),
-        )
-
-    @staticmethod
-    def _drop(q_out, o_out, s_out, queries: np.ndarray):
-        # The next round returns these queries' hits again (and more): keep one copy.
-        q, o, s = np.concatenate(q_out), np.concatenate(o_out), np.concatenate(s_out)
-        keep = ~np.isin(q, queries)
-        return [q[keep]], [o[keep]], [s[keep]]
-
-    # -- persistence -----------------------------------------------------------------------
+    # -- persistence (pipeline/dedup/vectorfile.py) ----------------------------------------
 
     def save(self, path: Path, info_path: Path, model: str) -> bool:
         """Write the graph and its description (atomically); False in exact mode (nothing kept
         on disk: rebuilding a small set is quicker than reading it)."""
         if self._graph is None:
             return False
-        tmp = path.with_name(path.name + ".tmp")
-        self._graph.save(str(tmp))
-        digest = _file_sha256(tmp)
-        os.replace(tmp, path)
-        info = {
-            "format": _FORMAT,
+        description = {
             "model": model,
             "dim": self.dim,
             "rows": len(self._graph),
             "max_owner": self.max_owner,
-            "sha256": digest,
             "params": self._params,
         }
-        tmp_info = info_path.with_name(info_path.name + ".tmp")
-        tmp_info.write_text(json.dumps(info, indent=1))
-        os.replace(tmp_info, info_path)
+        write_graph(self._graph, path, info_path, description)
         return True
 
     @classmethod
@@ -345,52 +251,101 @@ class VectorIndex:
         *,
         model: str,
         dim: int | None = None,
-        exact_below: int = 20000,
+        exact_below: int | None = None,
     ) -> VectorIndex | None:
         """The persisted index if it is whole and made for this model (and dimension, if given),
-        else None (a WARNING says why, unless there is simply no file)."""
-        if not path.exists() or not info_path.exists():
+        else None (a WARNING says why, unless there is simply no file). `exact_below`: [dedup]
+        vector_index_min_rows (its setting's default when not given)."""
+        if exact_below is None:
+            exact_below = DedupSettings().vector_index_min_rows
+        limit = exact_below
+
+        def new_graph(d: int, params: Mapping[str, Any]) -> Any:
+            return cls(d, exact_below=limit, **params)._new_graph()
+
+        found = read_graph(path, info_path, model, dim, exact_below, new_graph)
+        if found is None:
             return None
-        try:
-            info = json.loads(info_path.read_text())
-            if dim is None:
-                dim = int(info["dim"])
-            if (
-                info.get("format") != _FORMAT
-                or info.get("model") != model
-                or int(info.get("dim", -1)) != dim
-            ):
-                log.info(
-                    "chunk vector index %s was made for another model or format: rebuilt", path
-                )
-                return None
-            if int(info["rows"]) < exact_below:
-                log.info(
-                    "chunk vector index %s holds fewer rows than [dedup] "
-                    "vector_index_min_rows: searched exactly instead",
-                    path,
-                )
-                return None
-            if _file_sha256(path) != info.get("sha256"):
-                raise ValueError("checksum mismatch")
-            out = cls(dim, exact_below=exact_below, **info.get("params", {}))
-            graph = out._new_graph()
-            graph.load(str(path))
-            if len(graph) != int(info["rows"]) or graph.ndim != dim:
-                raise ValueError(f"{len(graph)} rows, description says {info['rows']}")
-            keys = np.asarray(graph.keys, dtype=np.uint64)
-            owners, counts = np.unique(
-                (keys >> np.uint64(_CHUNK_BITS)).astype(np.int64), return_counts=True
-            )
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-            log.warning(
-                "chunk vector index %s is unreadable (%s): rebuilding it from the warehouse",
-                path,
-                exc,
-            )
-            return None
+        graph, info, keys = found
+        out = cls(graph.ndim, exact_below=exact_below, **info.get("params", {}))
+        owners, counts = np.unique(
+            (keys >> np.uint64(_CHUNK_BITS)).astype(np.int64), return_counts=True
+        )
         out._graph = graph
         out._counts = dict(zip(owners.tolist(), counts.tolist(), strict=True))
         out.rows = int(counts.sum())
         out.max_owner = int(info["max_owner"])
         return out
+
+
+def _search_exact(
+    matrix: np.ndarray, owner: np.ndarray, used: int, queries: np.ndarray, floor: float
+) -> _Found:
+    """Every pair at the floor among the first `used` rows of `matrix` (owner -1: removed)."""
+    q_out, o_out, s_out = [], [], []
+    # One matrix product per block of stored rows for all queries; only pairs at the floor
+    # are kept, so the work is the product itself.
+    for lo in range(0, used, _BLOCK_ROWS):
+        hi = min(lo + _BLOCK_ROWS, used)
+        sims = queries @ matrix[lo:hi].T
+        q_rows, s_rows = np.nonzero(sims >= floor)
+        owners = owner[lo + s_rows]
+        keep = owners >= 0
+        q_out.append(q_rows[keep])
+        o_out.append(owners[keep])
+        s_out.append(sims[q_rows[keep], s_rows[keep]])
+    return (
+        np.concatenate(q_out).astype(np.int64),
+        np.concatenate(o_out),
+        np.concatenate(s_out).astype(np.float32),
+    )
+
+
+def _search_graph(graph: Any, queries: np.ndarray, floor: float) -> _Found:
+    """Every pair at the floor, by an adaptive top-k search of the graph (see the module
+    docstring)."""
+    total = len(graph)
+    pending = np.arange(queries.shape[0])
+    k = min(_FIRST_K, total)
+    q_out, o_out, s_out = [], [], []
+    while pending.size:
+        found = graph.search(queries[pending], k, threads=0)
+        keys = np.asarray(found.keys, dtype=np.uint64).reshape(pending.size, -1)
+        sims = 1.0 - np.asarray(found.distances, dtype=np.float32).reshape(pending.size, -1)
+        # One query comes back as Matches (only the valid results), several as BatchMatches.
+        counts = (
+            np.asarray(found.counts).reshape(-1)
+            if hasattr(found, "counts")
+            else np.array([keys.shape[1]])
+        )
+        valid = np.arange(keys.shape[1])[None, :] < counts[:, None]
+        hit = valid & (sims >= floor)
+        rows, cols = np.nonzero(hit)
+        q_out.append(pending[rows])
+        o_out.append((keys[rows, cols] >> np.uint64(_CHUNK_BITS)).astype(np.int64))
+        s_out.append(sims[rows, cols])
+        # A query whose every returned neighbour is above the floor may have more.
+        limit = min(total, MAX_K)
+        again = (counts == k) & hit.all(axis=1) if k < limit else np.zeros(0, bool)
+        if k >= limit or not again.any():
+            break
+        q_out, o_out, s_out = _drop(q_out, o_out, s_out, pending[again])
+        pending = pending[again]
+        k = min(k * 4, limit)
+    return (
+        np.concatenate(q_out).astype(np.int64),
+        np.concatenate(o_out),
+        np.concatenate(s_out).astype(np.float32),
+    )
+
+
+def _drop(
+    q_out: list[np.ndarray],
+    o_out: list[np.ndarray],
+    s_out: list[np.ndarray],
+    queries: np.ndarray,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    # The next round returns these queries' hits again (and more): keep one copy.
+    q, o, s = np.concatenate(q_out), np.concatenate(o_out), np.concatenate(s_out)
+    keep = ~np.isin(q, queries)
+    return [q[keep]], [o[keep]], [s[keep]]

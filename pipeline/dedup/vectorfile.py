@@ -1,0 +1,109 @@
+"""The chunk vector index on disk, beside the warehouse: the usearch graph file and a small JSON
+saying what it holds (model, dimension, rows, highest article id, SHA-256 of the file, graph
+parameters). A file that is missing, fails its checksum, or was made for another model or
+dimension reads as None, and the caller rebuilds from the stored chunk vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The index's own messages: configured and filtered as the index's (pipeline/dedup/vectorindex.py).
+log = logging.getLogger("pipeline.dedup.vectorindex")
+
+_FORMAT = 1
+
+
+def index_paths(warehouse: Path) -> tuple[Path, Path]:
+    """The index file and its JSON description beside a warehouse file."""
+    return (
+        warehouse.with_name(warehouse.name + ".vectors.usearch"),
+        warehouse.with_name(warehouse.name + ".vectors.json"),
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_graph(graph: Any, path: Path, info_path: Path, description: Mapping[str, Any]) -> None:
+    """Write a graph and its description (model, dim, rows, max_owner, params), each
+    atomically; the description gains the format and the file's checksum."""
+    tmp = path.with_name(path.name + ".tmp")
+    graph.save(str(tmp))
+    digest = _file_sha256(tmp)
+    os.replace(tmp, path)
+    d = description
+    described = {
+        "format": _FORMAT,
+        "model": d["model"],
+        "dim": d["dim"],
+        "rows": d["rows"],
+        "max_owner": d["max_owner"],
+        "sha256": digest,
+        "params": d["params"],
+    }
+    tmp_info = info_path.with_name(info_path.name + ".tmp")
+    tmp_info.write_text(json.dumps(described, indent=1))
+    os.replace(tmp_info, info_path)
+
+
+def read_graph(
+    path: Path,
+    info_path: Path,
+    model: str,
+    dim: int | None,
+    exact_below: int,
+    new_graph: Callable[[int, Mapping[str, Any]], Any],
+) -> tuple[Any, dict[str, Any], np.ndarray] | None:
+    """The persisted graph, its description and its keys, if it is whole and made for this
+    model (and dimension, if given) and holds at least `exact_below` rows; else None (a WARNING
+    says why, unless there is simply no file). `new_graph(dim, params)` makes an empty graph
+    to load into (and raises TypeError for parameters it does not take)."""
+    if not path.exists() or not info_path.exists():
+        return None
+    try:
+        raw = json.loads(info_path.read_text())
+        if dim is None:
+            dim = int(raw["dim"])
+        if (
+            raw.get("format") != _FORMAT
+            or raw.get("model") != model
+            or int(raw.get("dim", -1)) != dim
+        ):
+            log.info("chunk vector index %s was made for another model or format: rebuilt", path)
+            return None
+        if int(raw["rows"]) < exact_below:
+            log.info(
+                "chunk vector index %s holds fewer rows than [dedup] "
+                "vector_index_min_rows: searched exactly instead",
+                path,
+            )
+            return None
+        if _file_sha256(path) != raw.get("sha256"):
+            raise ValueError("checksum mismatch")
+        graph = new_graph(dim, raw.get("params", {}))
+        graph.load(str(path))
+        if len(graph) != int(raw["rows"]) or graph.ndim != dim:
+            raise ValueError(f"{len(graph)} rows, description says {raw['rows']}")
+        keys = np.asarray(graph.keys, dtype=np.uint64)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        log.warning(
+            "chunk vector index %s is unreadable (%s): rebuilding it from the warehouse",
+            path,
+            exc,
+        )
+        return None
+    return graph, raw, keys
