@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.config.settings import load_settings
-from pipeline.embed import onnx as embed_onnx
+from pipeline.embed import onnx_cache
 from pipeline.embed.english import Embedder
 from pipeline.errors import ConfigError
 from pipeline.tag.seeds import load_seeds
@@ -33,7 +33,7 @@ OTHER_SCRIPTS = (
 def entry(cache: Path, precision: str = "fp32") -> Path:
     [folder] = [
         p
-        for p in (cache / embed_onnx.CACHE_SUBDIR).iterdir()
+        for p in (cache / onnx_cache.CACHE_SUBDIR).iterdir()
         if p.is_dir() and f"-{precision}-" in p.name and not p.name.startswith(".")
     ]
     return folder
@@ -98,22 +98,22 @@ def test_int8_stays_close_to_fp32(model_cache, embedder):
     assert cos.min() > 0.97 and cos.mean() > 0.98, cos
     manifest = json.loads((entry(model_cache, "int8") / "manifest.json").read_text())
     assert manifest["key"]["precision"] == "int8"
-    assert manifest["key"]["reduce_range"] == (not embed_onnx.cpu_has_vnni())
+    assert manifest["key"]["reduce_range"] == (not onnx_cache.cpu_has_vnni())
 
 
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_truncated_cached_graph_is_rebuilt_not_used(model_cache, embedder, tmp_path, caplog):
     shutil.copytree(
-        model_cache / embed_onnx.CACHE_SUBDIR,
-        tmp_path / embed_onnx.CACHE_SUBDIR,
+        model_cache / onnx_cache.CACHE_SUBDIR,
+        tmp_path / onnx_cache.CACHE_SUBDIR,
         ignore=shutil.ignore_patterns("*int8*", ".*"),
     )
     graph = entry(tmp_path) / "model.onnx"
     good = graph.stat().st_size
     with graph.open("r+b") as fh:
         fh.truncate(good // 2)
-    with caplog.at_level(logging.WARNING, logger="pipeline.embed.onnx"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.embed.onnx_cache"):
         rebuilt = Embedder(cache_dir=tmp_path)
         assert rebuilt.backend_name == "onnx-fp32"
     assert any(
@@ -129,44 +129,44 @@ def test_an_altered_or_stale_entry_is_refused(model_cache, tmp_path):
     shutil.copytree(entry(model_cache), tmp_path / "e")
     folder = tmp_path / "e"
     manifest = json.loads((folder / "manifest.json").read_text())
-    key = embed_onnx.CacheKey(**manifest["key"])
-    graph, _, problem = embed_onnx.read_entry(folder, key)
+    key = onnx_cache.CacheKey(**manifest["key"])
+    graph, _, problem = onnx_cache.read_entry(folder, key)
     assert graph is not None and problem is None
 
     # One byte changed, same size: the checksum catches it.
     data = bytearray((folder / "model.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (folder / "model.onnx").write_bytes(bytes(data))
-    graph, _, problem = embed_onnx.read_entry(folder, key)
+    graph, _, problem = onnx_cache.read_entry(folder, key)
     assert graph is None and problem.startswith("corrupt")
 
     # Built by another onnxruntime (or torch, or for other weights): stale.
     newer = replace(key, onnxruntime="99.0")
-    graph, _, problem = embed_onnx.read_entry(folder, newer)
+    graph, _, problem = onnx_cache.read_entry(folder, newer)
     assert graph is None and problem.startswith("stale")
     assert newer.folder != key.folder
 
     (folder / "manifest.json").write_text("{not json")
-    assert embed_onnx.read_entry(folder, key)[2].startswith("unreadable")
+    assert onnx_cache.read_entry(folder, key)[2].startswith("unreadable")
 
 
 def test_a_new_entry_replaces_stale_ones_and_is_written_whole(tmp_path):
-    key = embed_onnx.CacheKey("ab" * 32, "fp32", False, "2.13.0", "1.0", "1.0")
+    key = onnx_cache.CacheKey("ab" * 32, "fp32", False, "2.13.0", "1.0", "1.0")
     old = replace(key, onnxruntime="0.9")
     other_precision = replace(key, precision="int8")
     for k in (old, other_precision):
-        embed_onnx.write_entry(tmp_path, k, b"old graph", {"parity": {"mean": 1.0, "min": 1.0}})
-    folder = embed_onnx.write_entry(tmp_path, key, b"graph", {"parity": {"mean": 1.0, "min": 1.0}})
-    names = sorted(p.name for p in (tmp_path / embed_onnx.CACHE_SUBDIR).iterdir())
+        onnx_cache.write_entry(tmp_path, k, b"old graph", {"parity": {"mean": 1.0, "min": 1.0}})
+    folder = onnx_cache.write_entry(tmp_path, key, b"graph", {"parity": {"mean": 1.0, "min": 1.0}})
+    names = sorted(p.name for p in (tmp_path / onnx_cache.CACHE_SUBDIR).iterdir())
     assert names == sorted([key.folder, other_precision.folder])  # the stale fp32 one is gone
-    graph, manifest, problem = embed_onnx.read_entry(folder, key)
+    graph, manifest, problem = onnx_cache.read_entry(folder, key)
     assert graph == b"graph" and problem is None and manifest["parity"]["min"] == 1.0
 
 
 @pytest.mark.model
 def test_a_graph_below_the_parity_threshold_is_not_used(model_cache, tmp_path, caplog):
     shutil.copytree(
-        entry(model_cache), tmp_path / embed_onnx.CACHE_SUBDIR / entry(model_cache).name
+        entry(model_cache), tmp_path / onnx_cache.CACHE_SUBDIR / entry(model_cache).name
     )
     manifest_path = entry(tmp_path) / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -185,7 +185,7 @@ def test_without_onnxruntime_the_embedder_falls_back_to_torch(monkeypatch, tmp_p
         e = Embedder(cache_dir=tmp_path)
         assert e.backend_name == "torch"
     assert any("onnxruntime is not installed" in r.getMessage() for r in caplog.records)
-    assert not (tmp_path / embed_onnx.CACHE_SUBDIR).exists()
+    assert not (tmp_path / onnx_cache.CACHE_SUBDIR).exists()
 
 
 def test_backend_and_precision_are_validated_and_the_cache_defaults_beside_the_warehouse(tmp_path):

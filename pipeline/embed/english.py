@@ -140,12 +140,13 @@ class _TorchBackend:
 class Embedder:
     """Loads the configured model once and turns texts into chunk and article vectors.
 
-    `backend` "onnx" runs the forward pass with ONNX Runtime (pipeline/embed/onnx.py: exported
-    once from the verified weights, cached in `cache_dir`, checked against torch), in `precision`
-    fp32 or int8; it falls back to "torch" (sentence-transformers), with a warning, when
-    onnxruntime is missing, the model is not a local folder with a `tokenizer.json`, the device is
-    not the CPU, or the export fails its parity check. Tokenisation, windows and pooling are the
-    same for both. `threads`: intra-op threads of either backend (0: one per core)."""
+    `backend` "onnx" runs the forward pass with ONNX Runtime (pipeline/embed/onnx_encoder.py; the
+    graph is exported once from the verified weights by onnx_export.py, cached in `cache_dir` and
+    checked against torch by onnx_cache.py), in `precision` fp32 or int8; it falls back to
+    "torch" (sentence-transformers), with a warning, when onnxruntime is missing, the model is not
+    a local folder with a `tokenizer.json`, the device is not the CPU, or the export fails its
+    parity check. Tokenisation, windows and pooling are the same for both. `threads`: intra-op
+    threads of either backend (0: one per core)."""
 
     def __init__(
         self,
@@ -244,7 +245,7 @@ class Embedder:
         if why:
             log.warning("[embed] backend = onnx: %s; embedding with torch", why)
             return None
-        from pipeline.embed import onnx as embed_onnx
+        from pipeline.embed.onnx_cache import load_or_build
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         reference: list = []
@@ -254,7 +255,7 @@ class Embedder:
                 reference.append(self._load_torch(target))
             return reference[0].encode(texts)
 
-        encoder = embed_onnx.load_or_build(
+        encoder = load_or_build(
             local,
             weights_sha or file_sha256(local / "model.safetensors"),
             self.precision,
