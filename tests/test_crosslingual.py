@@ -32,6 +32,7 @@ from pipeline.dedup.stories import (
     terms_of,
 )
 from pipeline.extract.article import detect_language
+from pipeline.ingest.batch import BatchStep
 from pipeline.models import JoinedStoryEvidence
 from pipeline.tag.topics import term_pattern
 from pipeline.testkit.pages import article_page
@@ -428,7 +429,7 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
     # Under stricter thresholds `dedup --rebuild` makes the copy an original: it is embedded,
     # and it needs its own lead vector (to be linked across languages) and tags read from it.
     from pipeline.ingest import Services
-    from pipeline.ingest.upkeep import rebuild_dedup
+    from pipeline.ingest.rebuild import rebuild_dedup
     from pipeline.models import ArticleDraft
     from pipeline.store import articles as article_store
     from tests.helpers import make_pipeline
@@ -452,7 +453,7 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
     services = make_pipeline(settings, embedder)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    stored = services.process(drafts, first_id=100)
+    stored = BatchStep(services).process(drafts, first_id=100)
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
 

@@ -10,6 +10,7 @@ import pytest
 from pipeline.config.settings import DedupSettings
 from pipeline.dedup.index import is_english_like
 from pipeline.dedup.overlap import check_overlaps, overlap, shingle_hashes
+from pipeline.ingest.batch import BatchStep
 from pipeline.models import DedupDecision, DedupDoc, StoredDuplicate
 from pipeline.textnorm import content_hash
 from tests.dedup_invariant import (
@@ -235,7 +236,7 @@ def test_rebuild_applies_new_thresholds(make_settings, fake_embedder):
         )
         for i, t in enumerate((SPACETY, half))
     ]
-    stored = services.process(drafts, first_id=100)
+    stored = BatchStep(services).process(drafts, first_id=100)
     from pipeline.store import articles as article_store
 
     with services.warehouse.transaction() as db:
@@ -384,7 +385,7 @@ def _store_a_duplicate(make_settings, fake_embedder):
         )
         for i, t in enumerate((SPACETY, FLOODS, "Editor's note: shared.\n" + SPACETY))
     ]
-    stored = services.process(drafts, first_id=100)
+    stored = BatchStep(services).process(drafts, first_id=100)
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
     assert [a.dedup.duplicate_of for a in stored] == [None, None, 100]

@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 import pytest
 
 from pipeline.ingest import Services
+from pipeline.ingest.batch import BatchStep
 from pipeline.models import ArticleDraft
 from pipeline.store import articles as article_store
 from tests.dedup_invariant import assert_warehouse_duplicates_overlap
@@ -79,7 +80,7 @@ def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Serv
     ]
     with seeded.warehouse.connect(read_only=True) as db:
         seeded.refresh(db)
-    a, b = seeded.process(drafts, first_id=10_000)
+    a, b = BatchStep(seeded).process(drafts, first_id=10_000)
     assert a.dedup.duplicate_of is None and b.dedup.duplicate_of is None
     assert b.dedup.story_id == a.dedup.story_id
     # Both join the seeds' Spacety story.
@@ -96,7 +97,7 @@ def test_same_event_written_differently_is_same_story_not_duplicate(seeded: Serv
         fetched_at=now,
         lang="en",
     )
-    [c] = seeded.process([repost], first_id=10_002)
+    [c] = BatchStep(seeded).process([repost], first_id=10_002)
     assert c.dedup.duplicate_of == b.id and c.dedup.story_id == a.dedup.story_id
     with seeded.warehouse.transaction() as db:
         article_store.insert_articles(db, [a, b, c])

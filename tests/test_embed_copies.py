@@ -6,7 +6,9 @@ import numpy as np
 
 from pipeline.dedup.index import DedupIndex
 from pipeline.ingest import Services
-from pipeline.ingest.upkeep import rebuild_dedup, retag
+from pipeline.ingest.batch import BatchStep
+from pipeline.ingest.rebuild import rebuild_dedup
+from pipeline.ingest.upkeep import retag
 from pipeline.models import ArticleDraft, DedupDecision, DedupDoc
 from pipeline.store import articles as article_store
 from pipeline.testkit.fakes import FakeEmbedder
@@ -43,7 +45,7 @@ def draft(k: int, text: str, title: str = "") -> ArticleDraft:
 def ingest(services, drafts, first_id):
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    stored = services.process(drafts, first_id=first_id)
+    stored = BatchStep(services).process(drafts, first_id=first_id)
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
     return stored

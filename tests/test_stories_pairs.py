@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pipeline.ingest.batch import BatchStep
 from pipeline.models import ArticleDraft
 from pipeline.testkit.storypairs import PAIRS_CSV, load_pairs, pair_texts, text_key, title_of
 from tests.conftest import require_shared
@@ -39,7 +40,7 @@ def test_same_story_pairs_join_and_unrelated_pairs_stay_apart(make_settings, emb
         )
         for k, (t, lang) in enumerate(texts)
     ]
-    stored = services.process(drafts, first_id=1000)
+    stored = BatchStep(services).process(drafts, first_id=1000)
     story = {text_key(t): a.dedup.story_id for (t, _), a in zip(texts, stored, strict=True)}
 
     def joined(group):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.ingest.batch import BatchStep
 from pipeline.models import (
     ArticleDraft,
     DedupDecision,
@@ -45,7 +46,7 @@ def _store(services, texts, first_id):
     ]
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    stored = services.process(drafts, first_id=first_id)
+    stored = BatchStep(services).process(drafts, first_id=first_id)
     return stored
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.dedup.vectorindex import VectorIndex, index_paths
+from pipeline.ingest.batch import BatchStep
 
 DIM = 64
 
@@ -194,7 +195,7 @@ def _store(services, texts: list[str], first_id: int) -> None:
     ]
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
-    stored = services.process(drafts, first_id=first_id)
+    stored = BatchStep(services).process(drafts, first_id=first_id)
     with services.warehouse.transaction() as db:
         article_store.insert_articles(db, stored)
 
@@ -226,7 +227,10 @@ def _decisions(services, texts: list[str], first_id: int):
         )
         for i, t in enumerate(texts)
     ]
-    return [(a.dedup.duplicate_of, a.dedup.story_id) for a in services.process(drafts, first_id)]
+    return [
+        (a.dedup.duplicate_of, a.dedup.story_id)
+        for a in BatchStep(services).process(drafts, first_id)
+    ]
 
 
 @pytest.fixture

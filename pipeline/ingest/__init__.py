@@ -5,8 +5,10 @@
 - `ledger`: the cycle's per-feed bookkeeping, one owner behind one lock;
 - `draft`: a feed entry and its page → the article to store (pure);
 - `writer`: the single writer, drafts in and stored articles out, for every source;
-- `services`: what is kept between cycles (model, dedup index, tagger);
-- `upkeep`: seeds, the feeds list, re-tagging and dedup rebuilds.
+- `batch`: the per-batch step every writer shares (embed, deduplicate, tag, stored records);
+- `services`: what is kept between cycles (model, dedup index, tagger) and its lifecycle;
+- `upkeep`: seeds, the feeds list, re-tagging, the full-text index;
+- `rebuild`: dedup decisions made again after a threshold change.
 """
 
 from pipeline.ingest.cycle import Reporter, run_cycle

@@ -3,16 +3,16 @@ watchlist, the alert rules and the extraction workers.
 
 The daemon holds one `Services` for its whole life; each part is built from the warehouse when
 first needed and brought up to date by `refresh`. All of it is prepared by `warm_up` while the
-warehouse is open read-only, so loading the model or the index never shuts analysts out.
+warehouse is open read-only, so loading the model or the index never shuts analysts out. What a
+batch goes through with these parts (embed, decide, tag) is pipeline/ingest/batch.py's.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,21 +23,10 @@ from pipeline.dedup.vectorindex import VectorIndex, index_paths
 from pipeline.embed.english import Embedder
 from pipeline.embed.factory import make_embedder, make_lead_embedder, make_warehouse
 from pipeline.extract.pool import Extractor, shared_extractor
-from pipeline.ingest.vectors import dedup_doc, embed_drafts, heading, with_headings
-from pipeline.models import (
-    ArticleDraft,
-    DedupDecision,
-    DedupDoc,
-    Embedding,
-    StoredArticle,
-    TagResult,
-)
-from pipeline.search.terms import index_terms
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import Tagger, build_tagger
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
-from pipeline.textnorm import content_hash, word_count
 
 if TYPE_CHECKING:
     from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
@@ -45,29 +34,69 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def borrow_tags(tags: TagResult, original: int) -> TagResult:
-    """An original's tags as a copy of it carries them (each topic's evidence names the original,
-    so `explain` says where they came from)."""
-    return replace(
-        tags,
-        topics=tuple(replace(t, evidence={**t.evidence, "copy_of": original}) for t in tags.topics),
+def vector_paths(settings: Settings) -> tuple[Path, Path] | None:
+    """Where the chunk vector index is saved beside the warehouse (None: in memory only)."""
+    path = Path(settings.warehouse.path)
+    return None if str(path) == ":memory:" else index_paths(path)
+
+
+def load_rows(db: Db, index: DedupIndex, leads: LeadEmbedder | None, chunks_after: int = 0) -> None:
+    """Add the stored articles the index does not hold yet (chunk vectors only of those after
+    `chunks_after`: the saved vector index holds the earlier ones)."""
+    index.add_all(
+        article_store.dedup_rows(
+            db,
+            after_id=index.max_id,
+            chunks_after=chunks_after,
+            lead_model=leads.name if leads else None,
+        )
     )
 
 
-class _Clock:
-    """Adds the wall time of named stages into a timings dict (if one is kept)."""
-
-    def __init__(self, timings: dict[str, float] | None) -> None:
-        self.timings = timings
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.timings is not None:
-                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
+def load_index(
+    settings: Settings,
+    db: Db,
+    model: str,
+    leads: LeadEmbedder | None,
+    text_loader: Callable[[Sequence[int]], dict[int, str]],
+) -> tuple[DedupIndex, VectorIndex | None]:
+    """The dedup index from the warehouse, and the saved chunk vector index it was given when
+    that is whole and up to date (else None: chunk vectors came from chunk_embeddings)."""
+    paths = vector_paths(settings)
+    vectors = None
+    if paths is not None:
+        vectors = VectorIndex.load(
+            *paths, model=model, exact_below=settings.dedup.vector_index_min_rows
+        )
+        if vectors is not None and vectors.max_owner > article_store.max_article_id(db):
+            log.warning(
+                "chunk vector index %s holds articles the warehouse does not: rebuilding "
+                "it from the warehouse",
+                paths[0],
+            )
+            vectors = None
+    anchors = leads.anchors if leads is not None else None
+    index = DedupIndex(
+        settings.dedup, text_loader=text_loader, vectors=vectors, lead_anchors=anchors
+    )
+    load_rows(db, index, leads, chunks_after=vectors.max_owner if vectors else 0)
+    if vectors is None or paths is None:
+        return index, None
+    # English articles with vectors of their own (a copy found by its text has none).
+    held = vectors.owners()
+    wanted = index.english_ids() & article_store.ids_with_chunks(db, up_to=vectors.max_owner)
+    if held == wanted:
+        return index, vectors
+    log.warning(
+        "chunk vector index %s is stale (%d articles it should hold are "
+        "missing, %d are no longer stored): rebuilding it from the warehouse",
+        paths[0],
+        len(wanted - held),
+        len(held - wanted),
+    )
+    index = DedupIndex(settings.dedup, text_loader=text_loader, lead_anchors=anchors)
+    load_rows(db, index, leads)
+    return index, None
 
 
 @dataclass
@@ -120,7 +149,12 @@ class Services:
         if self._index is None:
             self._build_index(db)
         else:
-            self._load_rows(db, self._index)
+            load_rows(db, self._index, self.lead_embedder)
+        self.refresh_tagger(db)
+        self.refresh_config()
+
+    def refresh_tagger(self, db: Db) -> None:
+        """Rebuild the tagger if the seeds or the topics file changed since it was built."""
         seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
         # The tagger follows the seeds and the topics file: an edit applies to the next cycle.
         try:
@@ -139,55 +173,12 @@ class Services:
                 self.lead_embedder,
             )
             self._tagger_mark = mark
-        self.refresh_config()
-
-    def _vector_paths(self) -> tuple[Path, Path] | None:
-        path = Path(self.settings.warehouse.path)
-        return None if str(path) == ":memory:" else index_paths(path)
 
     def _build_index(self, db: Db) -> None:
-        """The dedup index from the warehouse; chunk vectors from the persisted vector index when
-        it is whole and up to date, else from chunk_embeddings."""
         started = time.perf_counter()
-        paths = self._vector_paths()
-        vectors = None
-        if paths is not None:
-            vectors = VectorIndex.load(
-                *paths,
-                model=self.embedder.model_name,
-                exact_below=self.settings.dedup.vector_index_min_rows,
-            )
-        if vectors is not None and vectors.max_owner > article_store.max_article_id(db):
-            log.warning(
-                "chunk vector index %s holds articles the warehouse does not: rebuilding "
-                "it from the warehouse",
-                paths[0],
-            )
-            vectors = None
-        anchors = self.lead_embedder.anchors if self.lead_embedder is not None else None
-        index = DedupIndex(
-            self.settings.dedup, text_loader=self.load_texts, vectors=vectors, lead_anchors=anchors
+        index, vectors = load_index(
+            self.settings, db, self.embedder.model_name, self.lead_embedder, self.load_texts
         )
-        self._load_rows(db, index, chunks_after=vectors.max_owner if vectors else 0)
-        if vectors is not None:
-            # English articles with vectors of their own (a copy found by its text has none).
-            held = vectors.owners()
-            wanted = index.english_ids() & article_store.ids_with_chunks(
-                db, up_to=vectors.max_owner
-            )
-            if held != wanted:
-                log.warning(
-                    "chunk vector index %s is stale (%d articles it should hold are "
-                    "missing, %d are no longer stored): rebuilding it from the warehouse",
-                    paths[0],
-                    len(wanted - held),
-                    len(held - wanted),
-                )
-                index = DedupIndex(
-                    self.settings.dedup, text_loader=self.load_texts, lead_anchors=anchors
-                )
-                self._load_rows(db, index)
-                vectors = None
         self._index = index
         # A loaded file counts as a save of what it held; a rebuilt index is saved next time.
         self._saved_at = time.monotonic() if vectors is not None else None
@@ -199,17 +190,6 @@ class Services:
                 time.perf_counter() - started,
                 "from the saved index" if vectors is not None else "from the warehouse",
             )
-
-    def _load_rows(self, db: Db, index: DedupIndex, chunks_after: int = 0) -> None:
-        leads = self.lead_embedder
-        index.add_all(
-            article_store.dedup_rows(
-                db,
-                after_id=index.max_id,
-                chunks_after=chunks_after,
-                lead_model=leads.name if leads else None,
-            )
-        )
 
     @property
     def lead_embedder(self) -> LeadEmbedder | None:
@@ -232,7 +212,7 @@ class Services:
     def save_vectors(self, force: bool = False) -> bool:
         """Persist the chunk vector index beside the warehouse if it changed and the last save is
         [dedup] vector_index_save_s old (or `force`); call only when what it holds is stored."""
-        paths = self._vector_paths()
+        paths = vector_paths(self.settings)
         vectors = self._index.vectors if self._index is not None else None
         if paths is None or vectors is None or not vectors.approximate:
             return False
@@ -340,138 +320,3 @@ class Services:
         if self._alerts is None:
             self.refresh_config()
         return self._alerts
-
-    def process(
-        self,
-        drafts: Sequence[ArticleDraft],
-        first_id: int,
-        timings: dict[str, float] | None = None,
-        embeddings: Sequence[Embedding] | None = None,
-    ) -> list[StoredArticle]:
-        """Deduplicate, embed what needs vectors, and tag a batch; ids are first_id,
-        first_id + 1, ... in order. `embeddings` given (computed elsewhere: the backfill's
-        workers) stand in for the model; copies still borrow their original's.
-
-        A copy found by its text alone (the same text as an original, or a confirmed shingle
-        overlap) is not embedded: it takes its original's story, topics and article vector
-        (`embeddings.chunks` = 0, no `chunk_embeddings` rows). `[dedup] embed_copies` embeds
-        every article instead.
-        """
-        if embeddings is not None and len(embeddings) != len(drafts):
-            raise ValueError(f"{len(drafts)} drafts but {len(embeddings)} embeddings")
-        ids = [first_id + i for i in range(len(drafts))]
-        given = dict(zip(ids, embeddings, strict=True)) if embeddings is not None else None
-
-        def embed(some: Sequence[int]) -> list[Embedding]:
-            chosen = [by_id[i] for i in some]
-            if given is None:
-                return self._embed(chosen)
-            return self._with_headings(chosen, [given[i] for i in some])
-
-        by_id = dict(zip(ids, drafts, strict=True))
-        hashes = [content_hash(d.text) for d in drafts]
-        clock = _Clock(timings)
-        with clock("dedup_tag"):
-            skip = (
-                set()
-                if self.settings.dedup.embed_copies
-                else self.index.likely_copies(
-                    [dedup_doc(i, d, h, None) for i, d, h in zip(ids, drafts, hashes, strict=True)]
-                )
-            )
-        todo = [k for k, i in enumerate(ids) if i not in skip]
-        with clock("embed"):
-            embedded = embed([ids[k] for k in todo])
-        own = {ids[k]: e for k, e in zip(todo, embedded, strict=True)}
-
-        def complete(doc: DedupDoc) -> DedupDoc:
-            # A forecast copy that is not one after all (its original turned out a copy).
-            with clock("embed"):
-                own[doc.id] = embed([doc.id])[0]
-            return dedup_doc(doc.id, by_id[doc.id], doc.content_hash, own[doc.id])
-
-        with clock("dedup_tag"):
-            decisions = self.index.decide(
-                [
-                    dedup_doc(i, d, h, own.get(i))
-                    for i, d, h in zip(ids, drafts, hashes, strict=True)
-                ],
-                complete,
-            )
-            return self._finish(ids, drafts, hashes, decisions, own)
-
-    def _embed(self, drafts: Sequence[ArticleDraft]) -> list[Embedding]:
-        """Chunk, headline and lead vectors of some drafts."""
-        return embed_drafts(self.embedder, self.lead_embedder, drafts)
-
-    def _with_headings(
-        self, drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
-    ) -> list[Embedding]:
-        """Embeddings made elsewhere, given the headline and lead vectors they lack."""
-        return with_headings(
-            self.embedder, self.lead_embedder, [heading(d) for d in drafts], embeddings
-        )
-
-    def _finish(
-        self,
-        ids: Sequence[int],
-        drafts: Sequence[ArticleDraft],
-        hashes: Sequence[str],
-        decisions: Sequence[DedupDecision],
-        own: dict[int, Embedding],
-    ) -> list[StoredArticle]:
-        """Tag each article (a copy without vectors borrows its original's tags) and find its
-        watchlist entities."""
-        roots = {dec.duplicate_of for i, dec in zip(ids, decisions, strict=True) if i not in own}
-        stored_roots = sorted(r for r in roots if r is not None and r not in own)
-        lent: dict[int, tuple[Embedding, TagResult]] = {}
-        if stored_roots:
-            with self.warehouse.connect(read_only=True) as db:
-                lent = article_store.borrowed(db, stored_roots)
-        # An original decided but not written yet has nothing to lend: embed its copies.
-        unlent = [
-            k
-            for k, (i, dec) in enumerate(zip(ids, decisions, strict=True))
-            if i not in own and dec.duplicate_of not in lent and dec.duplicate_of not in own
-        ]
-        for k, emb in zip(unlent, self._embed([drafts[k] for k in unlent]), strict=True):
-            own[ids[k]] = emb
-        watchlist = self.watchlist
-        out: list[StoredArticle] = []
-        for i, d, h, dec in zip(ids, drafts, hashes, decisions, strict=True):
-            if i in own:
-                emb, tags = own[i], self.tagger.tag(d.title, d.text, own[i], d.lang)
-            else:
-                emb, tags = lent[dec.duplicate_of]
-                tags = borrow_tags(tags, dec.duplicate_of)
-            out.append(
-                StoredArticle(
-                    id=i,
-                    draft=d,
-                    content_hash=h,
-                    word_count=word_count(d.text),
-                    embedding=emb,
-                    dedup=dec,
-                    tags=tags,
-                    entities=watchlist.match(d.title, d.text),
-                    terms=index_terms(d.title, d.text),
-                )
-            )
-            if i in own:  # an original a later copy in this batch may borrow from
-                lent[i] = (
-                    replace(emb, chunks=(), title_vector=None, lead_vector=None, lead_model=""),
-                    tags,
-                )
-        return out
-
-    def decide_all(
-        self, ids: Sequence[int], drafts: Sequence[ArticleDraft], embeddings: Sequence[Embedding]
-    ) -> list[StoredArticle]:
-        """Deduplicate (in order, so copies inside one batch are caught) and tag articles
-        embedded already (the seeds)."""
-        hashes = [content_hash(d.text) for d in drafts]
-        own = dict(zip(ids, self._with_headings(drafts, embeddings), strict=True))
-        decisions = self.index.decide(
-            [dedup_doc(i, d, h, own[i]) for i, d, h in zip(ids, drafts, hashes, strict=True)]
-        )
-        return self._finish(ids, drafts, hashes, decisions, own)

@@ -1,6 +1,7 @@
 """Work on the warehouse besides the cycle: the seed corpus, the feeds list, re-tagging after a
-topics or watchlist edit, recomputing dedup decisions after a threshold change, and the
-full-text index (indexing what it lacks, sorting it).
+topics or watchlist edit, the full-text index (indexing what it lacks, sorting it) and the
+multilingual leads stored articles lack. Recomputing dedup decisions after a threshold change
+is pipeline/ingest/rebuild.py's.
 
 Each function does its slow part (embedding, deciding) first and opens the warehouse for writing
 only to store the result, in one transaction.
@@ -9,37 +10,25 @@ only to store the result, in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
 from pipeline.config.settings import Settings
-from pipeline.dedup.index import DedupIndex
 from pipeline.feeds.config import load_feeds
-from pipeline.ingest.services import Services, borrow_tags
-from pipeline.ingest.vectors import embed_text, with_vectors
-from pipeline.models import (
-    ArticleDraft,
-    DedupDecision,
-    DedupDoc,
-    Embedding,
-    StoryEvidence,
-    TagResult,
-    merge_evidence,
-)
+from pipeline.ingest.batch import BatchStep, borrow_tags
+from pipeline.ingest.services import Services
+from pipeline.models import ArticleDraft, Embedding
 from pipeline.search.terms import ANALYZER, index_terms
 from pipeline.store import articles as article_store
-from pipeline.store import dedup as dedup_store
 from pipeline.store import entities as entities_store
 from pipeline.store import feeds as feed_store
 from pipeline.store import search as search_store
-from pipeline.store import stories as stories_store
 from pipeline.store import topics as topics_store
-from pipeline.store.articles import evidence_json
 from pipeline.store.db import Warehouse
-from pipeline.tag.seeds import load_seeds, seeds_signature
-from pipeline.tag.topics import build_tagger
+from pipeline.tag.seeds import SeedDoc, load_seeds, seeds_signature
+from pipeline.tag.topics import Tagger, build_tagger
 
 Progress = Callable[[int, int], None]
 
@@ -77,10 +66,22 @@ def sync_seeds(services: Services) -> SeedSyncResult:
     return result
 
 
+@dataclass(frozen=True)
+class _SeedPlan:
+    """The seed files to load (with the id each replaces, if edited) and the stored seeds'
+    vectors, read before anything is embedded."""
+
+    todo: list[tuple[SeedDoc, int | None]]
+    next_id: int
+    seed_ids: list[int]
+    seed_vectors: np.ndarray
+    chunk_keys: list[tuple[int, int]]
+    seed_chunks: np.ndarray
+
+
 def _sync_seeds(services: Services) -> SeedSyncResult:
-    settings, warehouse = services.settings, services.warehouse
-    docs = load_seeds(settings.seeds.dir)
-    with warehouse.connect(read_only=True) as db:
+    docs = load_seeds(services.settings.seeds.dir)
+    with services.warehouse.connect(read_only=True) as db:
         stored = article_store.seed_states(db)
         todo = [
             (doc, stored[doc.url][0] if doc.url in stored else None)
@@ -97,14 +98,47 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
         )
         if not todo:
             return SeedSyncResult(unchanged=unchanged, missing=missing)
-        next_id = article_store.max_article_id(db) + 1
-        seed_ids, seed_vectors = article_store.article_vectors(db, source="seed")
-        chunk_keys, seed_chunks = article_store.chunk_vectors(db, source="seed")
+        plan = _SeedPlan(
+            todo,
+            article_store.max_article_id(db) + 1,
+            *article_store.article_vectors(db, source="seed"),
+            *article_store.chunk_vectors(db, source="seed"),
+        )
+    _store_seeds(services, plan)
+    return SeedSyncResult(
+        added=tuple(d.file_name for d, old in todo if old is None),
+        updated=tuple(d.file_name for d, old in todo if old is not None),
+        unchanged=unchanged,
+        missing=missing,
+    )
 
-    now = datetime.now(UTC)
-    replaced = {old for _, old in todo if old is not None}
+
+def _store_seeds(services: Services, plan: _SeedPlan) -> None:
+    """Embed, tag and deduplicate the planned seeds and store them (an edited seed replaces
+    its old row), in one transaction."""
+    ids, drafts = _seed_drafts(plan, datetime.now(UTC))
+    embeddings = services.embedder.embed([d.text for d in drafts])
+    replaced = {old for _, old in plan.todo if old is not None}
+    tagger = _seed_tagger(services, plan, replaced, embeddings)
+    services.reset()
+    with services.warehouse.connect(read_only=True) as db:
+        services.refresh(db)
+    services.forget(sorted(replaced))
+    services.use_tagger(tagger)
+    stored_articles = BatchStep(services).decide_embedded(ids, drafts, embeddings)
+    try:
+        with services.warehouse.transaction() as db:
+            article_store.delete_articles(db, sorted(replaced))
+            article_store.insert_articles(db, stored_articles)
+    finally:
+        services.reset()
+
+
+def _seed_drafts(plan: _SeedPlan, now: datetime) -> tuple[list[int], list[ArticleDraft]]:
+    """The planned seed files as drafts, with their ids (an edited seed keeps its id)."""
+    next_id = plan.next_id
     drafts, ids = [], []
-    for doc, old_id in todo:
+    for doc, old_id in plan.todo:
         drafts.append(
             ArticleDraft(
                 source="seed",
@@ -124,51 +158,31 @@ def _sync_seeds(services: Services) -> SeedSyncResult:
             next_id += 1
         else:
             ids.append(old_id)
-    embeddings = services.embedder.embed([d.text for d in drafts])
-    # Seeds are tagged against each other, so their vectors must be known first; an edited
-    # seed's old vectors no longer count.
-    kept = [k for k, aid in enumerate(seed_ids) if aid not in replaced]
-    kept_chunks = [k for k, (aid, _) in enumerate(chunk_keys) if aid not in replaced]
+    return ids, drafts
+
+
+def _seed_tagger(
+    services: Services, plan: _SeedPlan, replaced: set[int], embeddings: list[Embedding]
+) -> Tagger:
+    """The tagger of the seeds as they will be stored. Seeds are tagged against each other, so
+    their vectors must be known first; an edited seed's old vectors no longer count."""
+    kept = [k for k, aid in enumerate(plan.seed_ids) if aid not in replaced]
+    kept_chunks = [k for k, (aid, _) in enumerate(plan.chunk_keys) if aid not in replaced]
     new_vectors = np.stack([e.vector for e in embeddings])
     new_chunks = np.stack([c.vector for e in embeddings for c in e.chunks])
-    tagger = build_tagger(
+    settings = services.settings
+    return build_tagger(
         settings.topics,
         settings.seeds.dir,
         services.embedder,
-        np.vstack(
-            [
-                m
-                for m in (seed_vectors[kept] if kept else None, new_vectors)
-                if m is not None and m.size
-            ]
-        ),
-        np.vstack(
-            [
-                m
-                for m in (seed_chunks[kept_chunks] if kept_chunks else None, new_chunks)
-                if m is not None and m.size
-            ]
-        ),
+        _stacked(plan.seed_vectors[kept] if kept else None, new_vectors),
+        _stacked(plan.seed_chunks[kept_chunks] if kept_chunks else None, new_chunks),
         services.lead_embedder,
     )
-    services.reset()
-    with warehouse.connect(read_only=True) as db:
-        services.refresh(db)
-    services.forget(sorted(replaced))
-    services.use_tagger(tagger)
-    stored_articles = services.decide_all(ids, drafts, embeddings)
-    try:
-        with warehouse.transaction() as db:
-            article_store.delete_articles(db, sorted(replaced))
-            article_store.insert_articles(db, stored_articles)
-    finally:
-        services.reset()
-    return SeedSyncResult(
-        added=tuple(d.file_name for d, old in todo if old is None),
-        updated=tuple(d.file_name for d, old in todo if old is not None),
-        unchanged=unchanged,
-        missing=missing,
-    )
+
+
+def _stacked(*parts: np.ndarray | None) -> np.ndarray:
+    return np.vstack([m for m in parts if m is not None and m.size])
 
 
 @dataclass(frozen=True)
@@ -224,131 +238,6 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
             entities_before, {aid: {m.entity for m in ms} for aid, ms in found.items()}
         ),
     )
-
-
-def _tags_after_rebuild(
-    services: Services,
-    decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]],
-    completed: dict[int, Embedding],
-    bare: set[int],
-    langs: dict[int, str | None],
-) -> dict[int, TagResult]:
-    """Tags that a rebuild changes: articles given vectors of their own are tagged, and copies
-    without vectors borrow from their (possibly new) original."""
-    if not completed and not bare:
-        return {}
-    out: dict[int, TagResult] = {}
-    with services.warehouse.connect(read_only=True) as db:
-        services.refresh(db)
-        titles = article_store.titles(db, list(completed))
-        texts = article_store.texts(db, list(completed))
-        for aid, emb in completed.items():
-            out[aid] = services.tagger.tag(titles.get(aid, ""), texts[aid], emb, langs.get(aid))
-        copies = {
-            doc.id: new.duplicate_of
-            for doc, old, new in decided
-            if doc.id in bare
-            and doc.id not in completed
-            and new.duplicate_of is not None
-            and new.duplicate_of != old.duplicate_of
-        }
-        lent = article_store.borrowed(db, sorted({o for o in copies.values() if o not in out}))
-    for aid, original in copies.items():
-        tags = out.get(original) or (lent[original][1] if original in lent else None)
-        if tags is not None:
-            out[aid] = borrow_tags(tags, original)
-    return out
-
-
-def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[str, int]:
-    """Recompute duplicates and stories of every stored article, in id order, with the
-    current thresholds; one transaction. Headlines stored without a vector (before stories
-    used them) are embedded first. Returns counts, including how many decisions changed."""
-    leads = services.lead_embedder
-    index = DedupIndex(
-        services.settings.dedup,
-        text_loader=services.load_texts,
-        lead_anchors=leads.anchors if leads is not None else None,
-    )
-    with services.warehouse.connect(read_only=True) as db:
-        rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))
-        untitled = article_store.titles(db, [doc.id for doc, _ in rows if doc.title_vector is None])
-        bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
-    title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
-    completed: dict[int, Embedding] = {}
-
-    def complete(doc: DedupDoc) -> DedupDoc:
-        # A copy stored without vectors that is no longer a copy under the current thresholds.
-        completed[doc.id] = embed_text(
-            services.embedder, services.lead_embedder, doc.text, bare.get(doc.id, ""), doc.lang
-        )
-        return with_vectors(doc, completed[doc.id])
-
-    if title_vectors is not None:
-        found = dict(zip(untitled, title_vectors, strict=True))
-        rows = [
-            (replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
-            for doc, old in rows
-        ]
-    decided: list[tuple[DedupDoc, DedupDecision, DedupDecision]] = []
-    merges: list[tuple[int, int, int, StoryEvidence | None]] = []
-    for start in range(0, len(rows), 100):
-        block = rows[start : start + 100]
-        decisions = index.decide([doc for doc, _ in block], complete)
-        for (doc, old), new in zip(block, decisions, strict=True):
-            decided.append((doc, old, new))
-            merges += [
-                (story, new.story_id, doc.id, new.story_evidence) for story in new.merged_stories
-            ]
-        if progress is not None:
-            progress(min(start + 100, len(rows)), len(rows))
-    changed: list[tuple[int, DedupDecision]] = []
-    stats = {"articles": len(rows), "changed": 0, "duplicates": 0, "stories": 0, "merges": 0}
-    for doc, old, new in decided:
-        # A later article may have merged this one's story: the story it belongs to now.
-        new = replace(new, story_id=index.story_of(doc.id))
-        if (old.duplicate_of, old.story_id, old.kind) != (
-            new.duplicate_of,
-            new.story_id,
-            new.kind,
-        ) or old.story_evidence != new.story_evidence:
-            changed.append((doc.id, new))
-        stats["duplicates"] += new.duplicate_of is not None
-        stats["stories"] += new.duplicate_of is None and new.story_id == doc.id
-    langs = {doc.id: doc.lang for doc, _, _ in decided if doc.id in completed}
-    retagged = _tags_after_rebuild(services, decided, completed, set(bare), langs)
-    with services.warehouse.transaction() as db:
-        if title_vectors is not None:
-            article_store.set_title_vectors(db, list(untitled), title_vectors)
-        dedup_store.update_decisions(db, changed)
-        for aid, emb in completed.items():
-            article_store.replace_embedding(db, aid, emb)
-            if emb.lead_vector is not None:  # an original now: linked across languages too
-                article_store.write_leads(
-                    db, emb.lead_model, [(aid, langs.get(aid))], emb.lead_vector[None, :]
-                )
-        topics_store.replace_all_tags(db, retagged)
-        stories_store.replace_merges(
-            db,
-            [
-                (
-                    story,
-                    into,
-                    index.story_of(into),
-                    article_id,
-                    evidence_json(merge_evidence(evidence, story)),
-                )
-                for story, into, article_id, evidence in merges
-            ],
-        )
-    stats["changed"] = sum(
-        (old.duplicate_of, old.story_id, old.kind)
-        != (new.duplicate_of, index.story_of(doc.id), new.kind)
-        for doc, old, new in decided
-    )
-    stats["merges"] = len(merges)
-    services.reset()
-    return stats
 
 
 def index_for_search(

@@ -1,10 +1,11 @@
 """The single writer: drafts in, stored articles out.
 
 Every source of articles (the feed cycle, the archive backfill) hands its drafts to a `Writer`,
-which gives them ids, embeds, deduplicates and tags them through the long-lived services, and
-writes each batch in one transaction, together with whatever the caller records beside it (the
-feed entries and polls a batch completes). One writer per process at a time, called from one
-thread, so batches are decided and stored in order.
+which gives them ids, has the batch step embed, deduplicate and tag them with the long-lived
+services' components (pipeline/ingest/batch.py), and writes each batch in one transaction,
+together with whatever the caller records beside it (the feed entries and polls a batch
+completes). One writer per process at a time, called from one thread, so batches are decided and
+stored in order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from pipeline.errors import NewswatchError, WarehouseBusyError
+from pipeline.ingest.batch import BatchStep
 from pipeline.ingest.services import Services
 from pipeline.models import ArticleDraft, Embedding, StoredArticle
 from pipeline.retry import backoff
@@ -64,7 +66,8 @@ class Writer:
         forgets the batch) on failure."""
         first = self.next_id
         self.next_id += len(drafts)
-        stored = self.services.process(drafts, first, timings=self.timings, embeddings=embeddings)
+        step = BatchStep(self.services, timings=self.timings)
+        stored = step.process(drafts, first, embeddings=embeddings)
         try:
             self._commit(stored, also)
         except BatchNotWrittenError:
