@@ -8,6 +8,7 @@ or a stop event ends it; then the last error is raised as it was. tenacity does 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ def backoff(
     if stop is not None:
         stops.append(tenacity.stop_when_event_set(stop))
     wait = (
-        tenacity.wait_exponential_jitter(initial=first_s, max=max_s, jitter=first_s)
+        _exponential_jitter(first_s, max_s)
         if jitter
         else tenacity.wait_exponential(multiplier=first_s, min=first_s, max=max_s)
     )
@@ -71,3 +72,20 @@ def backoff(
         before_sleep=before_sleep,
         sleep=sleep,
     )
+
+
+def _exponential_jitter(first_s: float, max_s: float) -> Callable[[tenacity.RetryCallState], float]:
+    """Waits of `first_s * 2**(n-1)` plus up to `first_s` of jitter, at most `max_s`.
+
+    tenacity's wait_exponential_jitter computes this, but the name of its first parameter
+    depends on the release (`initial`, deprecated in 9.2 for `multiplier`, which older
+    releases lack)."""
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        try:
+            seconds = first_s * 2 ** (state.attempt_number - 1) + random.uniform(0, first_s)
+        except OverflowError:
+            seconds = max_s
+        return max(0.0, min(seconds, max_s))
+
+    return wait

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -39,29 +40,37 @@ def write_warc(
             req = StatusAndHeaders(
                 f"GET {rec.url} HTTP/1.1", [("User-Agent", "test")], is_http_request=True
             )
-            writer.write_record(
+            _write(
+                writer,
                 writer.create_warc_record(
                     rec.url,
                     "request",
                     payload=io.BytesIO(b""),
                     http_headers=req,
                     warc_headers_dict={"WARC-Date": date},
-                )
+                ),
             )
         headers = StatusAndHeaders(
             f"{rec.status} {_REASONS.get(rec.status, 'Status')}",
             [("Content-Type", rec.content_type), ("Content-Length", str(len(rec.body)))],
             protocol="HTTP/1.1",
         )
-        writer.write_record(
+        _write(
+            writer,
             writer.create_warc_record(
                 rec.url,
                 "response",
                 payload=io.BytesIO(rec.body),
                 http_headers=headers,
                 warc_headers_dict={"WARC-Date": date},
-            )
+            ),
         )
     data = buf.getvalue()
     path.write_bytes(data[: len(data) - truncate_last] if truncate_last else data)
     return path
+
+
+def _write(writer: WARCWriter, record: ArcWarcRecord) -> None:
+    writer.write_record(record)
+    # warcio copies a payload of unstated length into a temporary file to digest it.
+    record.raw_stream.close()
