@@ -97,6 +97,41 @@ class TopicsSettings:
         lo=0.0,
         hi=1.0,
     )
+    # A topic's own keys in the topics file win over these.
+    default_threshold: float = _opt(
+        0.5, "score from which a topic is given, for a topic that sets no threshold", lo=0, hi=1
+    )
+    default_semantic_weight: float = _opt(
+        0.6,
+        "share of meaning (the rest: keywords) in a topic's score, for a topic that sets none",
+        lo=0,
+        hi=1,
+    )
+    default_sim_floor: float = _opt(
+        0.25,
+        "chunk similarity to a topic that unrelated news reaches, for a topic that sets none",
+        lo=0,
+        hi=1,
+    )
+    default_sim_ceiling: float = _opt(
+        0.6,
+        "chunk similarity to a topic that is a clear match, for a topic that sets none",
+        lo=0,
+        hi=1,
+    )
+    default_min_keyword_weight: float = _opt(
+        1.0,
+        "keyword weight a topic needs unless its meaning alone suffices, for a topic that sets "
+        "none",
+        lo=0,
+        hi=100,
+    )
+    default_meaning_alone: float = _opt(
+        0.95,
+        "meaning from which a topic is given without its keywords, for a topic that sets none",
+        lo=0,
+        hi=1.01,
+    )
 
 
 @dataclass(frozen=True)
@@ -470,7 +505,7 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {
-    f.name: f.default_factory
-    for f in fields(Settings)  # type: ignore[misc]
+    f.name: f.default_factory  # type: ignore[misc]
+    for f in fields(Settings)
     if f.name != "source"
 }

@@ -17,8 +17,9 @@ Each topic scores an article on two kinds of evidence:
 
 A topic is given when score ≥ threshold, its context holds, and either its keyword matches weigh
 at least `min_keyword_weight` or the meaning alone reaches `meaning_alone` (a paraphrase that
-avoids the vocabulary: "freezing the assets of a shipping magnate" is sanctions news). Each tag keeps
-its evidence: matched terms, the best passage (≤ 300 characters) and both parts of the score.
+avoids the vocabulary: "freezing the assets of a shipping magnate" is sanctions news). A topic
+that sets none of these keys takes the [topics] default_* settings. Each tag keeps its evidence:
+matched terms, the best passage (≤ 300 characters) and both parts of the score.
 
 An article the English model cannot read (pipeline.textnorm.is_english_like says no) takes its
 meaning from its multilingual title + lead vector instead (pipeline/embed/multilingual.py, when on):
@@ -86,15 +87,16 @@ class Topic:
     label: str
     description: str
     keywords: tuple[Term, ...]
+    # Its rule: the topics file's values, else the [topics] default_* settings (load_topics).
+    threshold: float
+    semantic_weight: float
+    sim_floor: float
+    sim_ceiling: float
+    min_keyword_weight: float
+    meaning_alone: float
     context: tuple[Term, ...] = ()
     negative: tuple[Term, ...] = ()
     exemplars: tuple[str, ...] = ()
-    threshold: float = 0.5
-    semantic_weight: float = 0.6
-    sim_floor: float = 0.25
-    sim_ceiling: float = 0.6
-    min_keyword_weight: float = 1.0
-    meaning_alone: float = 0.95
 
 
 def _inflections(word: str) -> str:
@@ -160,8 +162,13 @@ def _number(item: dict, key: str, default: float, lo: float, hi: float, where: s
     return float(value)
 
 
-def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
-    """Read and validate the topics file; exemplars may name seed files ("seed:<file>")."""
+def load_topics(
+    path: Path, seeds_dir: Path | None = None, defaults: TopicsSettings | None = None
+) -> tuple[Topic, ...]:
+    """Read and validate the topics file; exemplars may name seed files ("seed:<file>"). A
+    topic's rule keys it leaves out take the [topics] default_* settings of `defaults` (the
+    schema's when not given)."""
+    d = defaults if defaults is not None else TopicsSettings()
     if not path.is_file():
         raise ConfigError(f"{path}: topics file not found ([topics] file)")
     items = array_of_tables(path, read_toml(path, "topics file"), "topics")
@@ -198,8 +205,8 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
                 exemplars.append(_seed_text(ex, seeds_dir, where))
             else:
                 exemplars.append(ex.strip())
-        floor = _number(item, "sim_floor", 0.25, 0.0, 1.0, where)
-        ceiling = _number(item, "sim_ceiling", 0.6, 0.0, 1.0, where)
+        floor = _number(item, "sim_floor", d.default_sim_floor, 0.0, 1.0, where)
+        ceiling = _number(item, "sim_ceiling", d.default_sim_ceiling, 0.0, 1.0, where)
         if ceiling <= floor:
             raise ConfigError(f"{where}: sim_ceiling must be above sim_floor")
         topics.append(
@@ -211,12 +218,18 @@ def load_topics(path: Path, seeds_dir: Path | None = None) -> tuple[Topic, ...]:
                 context=_terms(item.get("context"), f"{where}: context"),
                 negative=_terms(item.get("negative"), f"{where}: negative"),
                 exemplars=tuple(exemplars),
-                threshold=_number(item, "threshold", 0.5, 0.0, 1.0, where),
-                semantic_weight=_number(item, "semantic_weight", 0.6, 0.0, 1.0, where),
+                threshold=_number(item, "threshold", d.default_threshold, 0.0, 1.0, where),
+                semantic_weight=_number(
+                    item, "semantic_weight", d.default_semantic_weight, 0.0, 1.0, where
+                ),
                 sim_floor=floor,
                 sim_ceiling=ceiling,
-                min_keyword_weight=_number(item, "min_keyword_weight", 1.0, 0.0, 100.0, where),
-                meaning_alone=_number(item, "meaning_alone", 0.95, 0.0, 1.01, where),
+                min_keyword_weight=_number(
+                    item, "min_keyword_weight", d.default_min_keyword_weight, 0.0, 100.0, where
+                ),
+                meaning_alone=_number(
+                    item, "meaning_alone", d.default_meaning_alone, 0.0, 1.01, where
+                ),
             )
         )
     return tuple(topics)
@@ -298,11 +311,11 @@ class Tagger:
     prototypes: dict[str, np.ndarray]  # topic slug -> unit vectors (description, exemplars)
     seed_chunks: np.ndarray
     min_relevance: float
+    lead_floor: float  # [topics] lead_sim_floor
+    lead_ceiling: float  # [topics] lead_sim_ceiling
     _cache: dict = field(default_factory=dict, repr=False)
     #: topic slug -> multilingual unit vectors of description and exemplars (empty: off)
     lead_prototypes: dict[str, np.ndarray] = field(default_factory=dict)
-    lead_floor: float = 0.80
-    lead_ceiling: float = 0.88
 
     def reads_lead(self, embedding: Embedding, text: str, lang: str | None) -> bool:
         """Whether an article's meaning comes from its multilingual lead vector: the English
@@ -412,7 +425,7 @@ def build_tagger(
     the multilingual lead embedder, when on, for articles in other languages)."""
     from pipeline.dedup.crosslingual import lead_of
 
-    topics = load_topics(settings.file, seeds_dir)
+    topics = load_topics(settings.file, seeds_dir, settings)
     prototypes, leads = {}, {}
     for topic in topics:
         texts = [topic.description, *topic.exemplars]
