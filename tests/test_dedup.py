@@ -402,7 +402,7 @@ def test_dedup_verify_passes_on_a_clean_warehouse_and_lists_a_corrupted_row(
     settings, services = _store_a_duplicate(make_settings, fake_embedder)
     result = CliRunner().invoke(cli, ["--config", settings.source, "dedup", "--verify"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "1 duplicates checked, all overlap their originals"
+    assert result.stdout.strip() == "1 duplicates checked, all overlap their originals"
 
     with services.warehouse.transaction() as db:
         db.execute("UPDATE articles SET duplicate_of = 101 WHERE id = 102")

@@ -17,12 +17,13 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.app.daemon import Daemon, digest_overdue
-from pipeline.app.jobs import ingest_job, maintenance_job
+from pipeline.app.jobs import ingest_job, maintenance_job, rebuild_job, retag_job, verify_job
 from pipeline.cli import cli
 from pipeline.config.settings import with_overrides
 from pipeline.errors import ConfigError
 from pipeline.store.db import Warehouse
 from tests.conftest import REPO
+from tests.helpers import child_env
 
 
 def test_maintenance_prunes_old_polls_and_records_a_run(make_settings):
@@ -197,7 +198,7 @@ def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, 
         [sys.executable, "-c", HOLD_AND_WAIT, str(settings.warehouse.path)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=child_env(),
     )
     try:
         assert proc.stdout.readline().strip() == "holding"
@@ -241,6 +242,52 @@ def test_a_daemon_cycle_does_not_redo_init_work(
     with services.warehouse.connect(read_only=True) as db:
         text = db.scalar("SELECT text FROM articles WHERE url = ?", [f"seed:{first.name}"])
     assert text.rstrip().endswith("A new closing line.")
+
+
+def test_dedup_rebuild_verify_and_retag_each_record_a_run_with_counts(
+    make_settings, fake_embedder, caplog
+):
+    from tests.helpers import make_pipeline
+
+    settings = make_settings()
+    services = make_pipeline(settings, fake_embedder)
+    with caplog.at_level("INFO", logger="pipeline.app.jobs"):
+        rebuilt = rebuild_job(services)
+        verified = verify_job(settings, services.warehouse)
+        retagged = retag_job(services)
+    assert [r.status for r in (rebuilt, verified, retagged)] == ["ok", "ok", "ok"]
+    assert rebuilt.counts["articles"] == 5 and rebuilt.counts["changed"] == 0
+    assert verified.counts == {"checked": 0, "violations": 0}
+    assert retagged.counts == {"topics": {}, "entities": {}}
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT job, status, counts FROM runs ORDER BY id")
+    assert [(job, status) for job, status, _ in rows] == [
+        ("dedup_rebuild", "ok"),
+        ("dedup_verify", "ok"),
+        ("retag", "ok"),
+    ]
+    assert '"articles": 5' in rows[0][2] and '"checked": 0' in rows[1][2]
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.app.jobs"]
+    assert [line.split()[0] for line in lines] == ["dedup_rebuild", "dedup_verify", "retag"]
+    assert lines[2].endswith("no tag changed")
+
+
+def test_a_failed_hand_run_job_records_its_run_and_raises_its_own_error(make_settings):
+    from pipeline.errors import WarehouseError
+
+    settings = make_settings()
+    wh = Warehouse(settings.warehouse.path)
+    wh.migrate()
+    with wh.transaction() as db:
+        # The schema looks one migration behind: the job refuses to read it.
+        db.execute(
+            "DELETE FROM schema_migrations "
+            "WHERE version = (SELECT max(version) FROM schema_migrations)"
+        )
+    with pytest.raises(WarehouseError, match="newswatch init"):
+        verify_job(settings, wh)
+    with wh.connect(read_only=True) as db:
+        assert db.rows("SELECT job, status FROM runs") == [("dedup_verify", "error")]
 
 
 def test_a_missing_command_module_fails_loudly(tmp_path):

@@ -55,6 +55,13 @@ def _summary_line(job: str, counts: dict[str, Any]) -> str:
                 else ""
             )
         )
+    if job == "retag":
+        changes = [
+            f"{prefix}{name}: {c['added']} added, {c['removed']} removed"
+            for prefix, key in (("", "topics"), ("entity ", "entities"))
+            for name, c in counts.get(key, {}).items()
+        ]
+        return "; ".join(changes) or "no tag changed"
     return ", ".join(f"{k}={v}" for k, v in counts.items()) or "done"
 
 
@@ -111,9 +118,14 @@ def _run(
     warehouse: Warehouse,
     body: Callable[[], tuple[str, dict, Any, str | None]],
     lock_wait_s: float,
+    reraise: bool = False,
 ) -> JobResult:
+    """Run a job's body under the writer lock, record its `runs` row and log its line; with
+    `reraise` (a command run by hand) an exception the body raised is raised again after that,
+    so the command fails with the body's own message and exit code."""
     started = datetime.now(UTC)
     t0 = time.perf_counter()
+    failure: Exception | None = None
     try:
         with writer_lock(
             warehouse,
@@ -124,9 +136,11 @@ def _run(
             status, counts, detail, error = body()
     except NewswatchError as exc:
         status, counts, detail, error = "error", {}, None, str(exc)
+        failure = exc
     except Exception as exc:  # a bug must not kill the daemon; the run row keeps the reason
         log.exception("%s failed", job)
         status, counts, detail, error = "error", {}, None, f"{type(exc).__name__}: {exc}"
+        failure = exc
     result = JobResult(job, status, started, time.perf_counter() - t0, counts, error, detail)
     if warehouse.exists():
         record(warehouse, result)
@@ -141,6 +155,8 @@ def _run(
         line,
         extra={"job": job, "status": status, "seconds": round(result.seconds, 3), "counts": counts},
     )
+    if reraise and failure is not None:
+        raise failure
     return result
 
 
@@ -226,3 +242,66 @@ def maintenance_job(
         )
 
     return _run("maintenance", warehouse, body, lock_wait_s)
+
+
+def rebuild_job(
+    services: Services,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    lock_wait_s: float = 60.0,
+) -> JobResult:
+    """`dedup --rebuild` as a job: every stored article's duplicate and story decision made
+    again with the current thresholds; its counts say how many changed. Errors are raised
+    after the run is recorded."""
+    from pipeline.ingest.rebuild import rebuild_dedup
+
+    def body():
+        services.warehouse.check_current()
+        stats = rebuild_dedup(services, progress)
+        return "ok", stats, stats, None
+
+    return _run("dedup_rebuild", services.warehouse, body, lock_wait_s, reraise=True)
+
+
+def verify_job(settings: Settings, warehouse: Warehouse, *, lock_wait_s: float = 60.0) -> JobResult:
+    """`dedup --verify` as a job: check that every stored duplicate overlaps the article its
+    duplicate_of names, with the current [dedup] settings. Violations make the run an error
+    (its detail is the check's result); other errors are raised after the run is recorded."""
+    from pipeline.dedup.overlap import check_overlaps
+    from pipeline.store.dedup import duplicates_with_originals
+
+    def body():
+        warehouse.check_current()
+        with warehouse.connect(read_only=True, wait_s=30) as db:
+            result = check_overlaps(duplicates_with_originals(db), settings.dedup)
+        counts = {"checked": result.checked, "violations": len(result.violations)}
+        if not result.violations:
+            return "ok", counts, result, None
+        return (
+            "error",
+            counts,
+            result,
+            f"{len(result.violations)} of {result.checked} duplicates do not overlap the "
+            f"article their duplicate_of names (`newswatch dedup --rebuild` recomputes them)",
+        )
+
+    return _run("dedup_verify", warehouse, body, lock_wait_s, reraise=True)
+
+
+def retag_job(
+    services: Services,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    lock_wait_s: float = 60.0,
+) -> JobResult:
+    """`retag` as a job: every stored article re-scored against the topics file and re-scanned
+    for the watchlist; its counts are the tags and entity matches added and removed. Errors are
+    raised after the run is recorded."""
+    from pipeline.ingest.upkeep import retag
+
+    def body():
+        services.warehouse.check_current()
+        changes = retag(services, progress)
+        return "ok", {"topics": changes.topics, "entities": changes.entities}, changes, None
+
+    return _run("retag", services.warehouse, body, lock_wait_s, reraise=True)

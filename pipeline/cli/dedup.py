@@ -34,18 +34,17 @@ def dedup(app: App, rebuild: bool, verify: bool) -> None:
 def _rebuild(app: App) -> None:
     from rich.progress import Progress
 
-    from pipeline.app.jobs import writer_lock
+    from pipeline.app.jobs import rebuild_job
     from pipeline.ingest import Services
-    from pipeline.ingest.upkeep import rebuild_dedup
 
     services = Services(app.settings)
-    with writer_lock(services.warehouse, "dedup", wait_s=60):
-        services.warehouse.check_current()
-        with Progress(transient=True, disable=None) as progress:
-            task = progress.add_task("deduplicating", total=None)
-            stats = rebuild_dedup(
-                services, lambda done, total: progress.update(task, completed=done, total=total)
-            )
+    with Progress(transient=True, disable=None) as progress:
+        task = progress.add_task("deduplicating", total=None)
+        result = rebuild_job(
+            services,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    stats = result.counts
     click.echo(
         f"{stats['articles']} articles: {stats['duplicates']} duplicates, "
         f"{stats['stories']} stories ({stats['merges']} merged into others); "
@@ -54,17 +53,15 @@ def _rebuild(app: App) -> None:
 
 
 def _verify(app: App) -> None:
-    from pipeline.dedup.overlap import OverlapInvariantError, check_overlaps
-    from pipeline.store.dedup import duplicates_with_originals
+    from pipeline.app.jobs import verify_job
+    from pipeline.dedup.overlap import OverlapInvariantError
 
-    warehouse = app.warehouse
-    warehouse.check_current()
-    with warehouse.connect(read_only=True, wait_s=30) as db:
-        result = check_overlaps(duplicates_with_originals(db), app.settings.dedup)
-    if not result.violations:
-        click.echo(f"{result.checked} duplicates checked, all overlap their originals")
+    result = verify_job(app.settings, app.warehouse)
+    check = result.detail
+    if not check.violations:
+        click.echo(f"{check.checked} duplicates checked, all overlap their originals")
         return
-    for v in result.violations:
+    for v in check.violations:
         if v.overlap is None:
             figures = "duplicate_of names no stored article"
         else:
@@ -74,7 +71,4 @@ def _verify(app: App) -> None:
             )
         kind = v.kind or "-"
         click.echo(f"article {v.id}: duplicate_of {v.duplicate_of}, kind {kind}: {figures}")
-    raise OverlapInvariantError(
-        f"{len(result.violations)} of {result.checked} duplicates do not overlap the article "
-        f"their duplicate_of names (`newswatch dedup --rebuild` recomputes them)"
-    )
+    raise OverlapInvariantError(result.error)

@@ -16,18 +16,17 @@ def retag(app: App) -> None:
     """Re-score stored articles against topics.toml and re-scan them for watchlist.toml."""
     from rich.progress import Progress
 
-    from pipeline.app.jobs import writer_lock
+    from pipeline.app.jobs import retag_job
     from pipeline.ingest import Services
-    from pipeline.ingest.upkeep import retag as retag_all
 
     services = Services(app.settings)
-    with writer_lock(services.warehouse, "retag", wait_s=60):
-        services.warehouse.check_current()
-        with Progress(transient=True, disable=None) as progress:
-            task = progress.add_task("re-tagging", total=None)
-            changes = retag_all(
-                services, lambda done, total: progress.update(task, completed=done, total=total)
-            )
+    with Progress(transient=True, disable=None) as progress:
+        task = progress.add_task("re-tagging", total=None)
+        result = retag_job(
+            services,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    changes = result.detail
     if not changes.topics and not changes.entities:
         click.echo("retag: no tag changed")
         return
