@@ -1,15 +1,21 @@
-"""Shared fixtures: settings in a temporary folder, the real embedder, paths to ../shared."""
+"""Shared fixtures: settings in a temporary folder, a pipeline on a fresh warehouse, the real
+embedder, loopback HTTP and SMTP servers, paths to ../shared."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pipeline.config.settings import Settings, load_settings
 from tests.faketime import sitecustomize as faketime_sleep
+
+if TYPE_CHECKING:
+    from pipeline.ingest import Services
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -152,3 +158,77 @@ def loopback():
 
     with LoopbackServer() as server:
         yield server
+
+
+@pytest.fixture
+def make_services(make_settings, fake_embedder) -> Callable[..., Services]:
+    """Build a pipeline (Services) on a fresh warehouse with the seeds loaded: settings from
+    make_settings(extra), the fake embedder unless another is given."""
+    from tests.helpers import make_pipeline
+
+    def make(extra: str = "", *, embedder: Any = None) -> Services:
+        return make_pipeline(make_settings(extra), embedder or fake_embedder)
+
+    return make
+
+
+@pytest.fixture
+def services(make_services) -> Services:
+    """A pipeline on a fresh warehouse with the seeds loaded and the default test settings."""
+    return make_services()
+
+
+# -- SMTP on loopback --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps the messages it accepts; it refuses the first
+    `refuse_first` with a temporary error (451), as a busy server does."""
+
+    def __init__(self, refuse_first: int = 0) -> None:
+        self.messages: list[bytes] = []
+        self.refuse = refuse_first
+        self.port = 0
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        if self.refuse:
+            self.refuse -= 1
+            return "451 4.3.0 try again later"
+        self.messages.append(envelope.original_content or envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., int]]:
+    """Start SMTP servers (aiosmtpd) on loopback: smtp_server(inbox, port=None, **options)
+    returns the port (a free one unless given; options go to aiosmtpd's Controller: TLS,
+    authentication). They stop when the test ends."""
+    from aiosmtpd.controller import Controller
+
+    controllers = []
+
+    def start(handler: Inbox, *, port: int | None = None, **options: Any) -> int:
+        handler.port = port or free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=handler.port, **options)
+        controller.start()
+        controllers.append(controller)
+        return handler.port
+
+    yield start
+    for controller in controllers:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server) -> Inbox:
+    """A plain SMTP server on loopback that keeps what it receives (its port: inbox.port)."""
+    handler = Inbox()
+    smtp_server(handler)
+    return handler

@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -30,7 +29,7 @@ from pipeline.models import AlertMessage, EntityMatch
 from pipeline.tag.watchlist import WatchEntity, Watchlist
 from pipeline.testkit.server import Route, rss
 from tests.conftest import REPO
-from tests.helpers import article_page, child_env, make_pipeline
+from tests.helpers import article_page, child_env
 
 WATCH = """
 [[entities]]
@@ -216,34 +215,8 @@ def test_messages_never_let_feed_content_act():
 # -- end to end ---------------------------------------------------------------------------
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps messages."""
-
-    def __init__(self):
-        self.messages: list[bytes] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(envelope.original_content or envelope.content)
-        return "250 OK"
-
-
 @pytest.fixture
-def inbox():
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    handler.port = port
-    yield handler
-    controller.stop()
-
-
-@pytest.fixture
-def setup(make_settings, fake_embedder, tmp_path, loopback, monkeypatch):
+def setup(make_services, tmp_path, loopback, monkeypatch):
     """A pipeline whose alerts.toml is given, with a webhook receiver at /hook."""
 
     def make(rules: str, *, extra: str = "", channels: str | None = None, path: str = "/hook"):
@@ -259,12 +232,11 @@ def setup(make_settings, fake_embedder, tmp_path, loopback, monkeypatch):
             encoding="utf-8",
         )
         monkeypatch.setenv(HOOK_ENV, loopback.url(path))
-        settings = make_settings(
+        loopback.route(path, '{"ok": true}', content_type="application/json")
+        return make_services(
             f'[watchlist]\nfile = "{tmp_path / "watchlist.toml"}"\n'
             f'[alerts]\nfile = "{alerts}"\nretry_delay_s = 0.05\n' + extra
         )
-        loopback.route(path, '{"ok": true}', content_type="application/json")
-        return make_pipeline(settings, fake_embedder)
 
     return make
 

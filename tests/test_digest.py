@@ -4,7 +4,6 @@ refused first attempt), one digest per week."""
 from __future__ import annotations
 
 import email
-import socket
 import ssl
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -18,6 +17,7 @@ from pipeline.digest.deliver import deliver_digest
 from pipeline.digest.model import build_digest, last_complete_week, week_of
 from pipeline.errors import DigestError
 from pipeline.store.db import Warehouse
+from tests.conftest import Inbox, free_port
 
 WEEK = "2026-W46"  # Mon 9 Nov - Sun 15 Nov 2026
 NOW = datetime(2026, 11, 18, 9, 0, tzinfo=UTC)
@@ -382,45 +382,6 @@ def test_an_invalid_topics_file_costs_the_labels_not_the_digest(
     assert str(topics) in warnings[0] and problem in warnings[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps messages and can refuse the first attempts."""
-
-    def __init__(self, refuse_first: int = 0):
-        self.messages: list[bytes] = []
-        self.refuse = refuse_first
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        if self.refuse:
-            self.refuse -= 1
-            return "451 4.3.0 try again later"
-        self.messages.append(envelope.original_content or envelope.content)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server():
-    from aiosmtpd.controller import Controller
-
-    controllers = []
-
-    def start(handler, **kw):
-        port = free_port()
-        c = Controller(handler, hostname="127.0.0.1", port=port, **kw)
-        c.start()
-        controllers.append(c)
-        return port
-
-    yield start
-    for c in controllers:
-        c.stop()
-
-
 def test_plain_smtp_with_a_refused_first_attempt(filled, smtp_server):
     inbox = Inbox(refuse_first=1)
     port = smtp_server(inbox)
@@ -447,15 +408,9 @@ def test_failed_send_leaves_the_week_unsent_then_succeeds(filled, smtp_server):
     assert failed.status == "failed" and failed.error
     with wh.connect(read_only=True) as db:
         assert db.scalar("SELECT status FROM digests WHERE week = ?", [WEEK]) == "failed"
-    from aiosmtpd.controller import Controller
-
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        assert deliver_digest(settings, wh, week=WEEK, now=NOW).status == "sent"
-    finally:
-        controller.stop()
+    smtp_server(inbox, port=port)
+    assert deliver_digest(settings, wh, week=WEEK, now=NOW).status == "sent"
     assert len(inbox.messages) == 1
 
 
@@ -571,11 +526,9 @@ def test_implicit_tls(filled, smtp_server, tmp_path):
     assert failed.status == "failed" and "certificate" in failed.error.lower()
 
 
-def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(filled, smtp_server):
-    inbox = Inbox()
-    port = smtp_server(inbox)
+def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(filled, inbox):
     settings, wh = filled(
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\nretry_delay_s = 0.1\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {inbox.port}\nsecurity = "none"\nretry_delay_s = 0.1\n'
     )
     midweek = datetime(2026, 11, 12, 9, 0, tzinfo=UTC)
     with pytest.raises(
@@ -600,13 +553,11 @@ def test_a_week_that_has_not_ended_is_refused_or_sent_without_being_marked(fille
     assert deliver_digest(settings, wh, now=NOW).status == "already_sent"
 
 
-def test_cli_send_refuses_the_current_week_unless_forced(filled, smtp_server, tmp_path):
+def test_cli_send_refuses_the_current_week_unless_forced(filled, inbox, tmp_path):
     from zoneinfo import ZoneInfo
 
-    inbox = Inbox()
-    port = smtp_server(inbox)
     settings, wh = filled(
-        f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {inbox.port}\nsecurity = "none"\n'
         f'retry_delay_s = 0.1\n[schedule]\ntimezone = "Europe/Berlin"\n'
     )
     tz = settings.schedule.timezone

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from pipeline.app.lock import JobLockTimeout, daemon_lock, job_lock
+from pipeline.app.lock import JobLockTimeout, daemon_lock, job_lock, lock_path, read_holder
 from pipeline.errors import DaemonRunningError
 
 
@@ -53,8 +53,14 @@ def test_a_killed_daemon_leaves_no_stale_lock(tmp_path):
     holder = hold(wh, "daemon_lock")
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait()
-    with daemon_lock(wh):  # acquired at once
-        pass
+    # The dead daemon's record is still in the file, but its lock died with it: the next daemon
+    # starts at once, records itself, and holds the lock against a third.
+    path = lock_path(wh, "daemon")
+    assert read_holder(path)["pid"] == holder.pid
+    with daemon_lock(wh):
+        assert read_holder(path)["pid"] == os.getpid()
+        with pytest.raises(DaemonRunningError, match=f"pid {os.getpid()} "), daemon_lock(wh):
+            pass
 
 
 def test_job_lock_waits_then_gives_up_with_the_holder_named(tmp_path):

@@ -9,7 +9,10 @@ import pytest
 
 from pipeline.ingest import run_cycle
 from pipeline.testkit.server import rss
-from tests.helpers import make_pipeline, write_feeds
+from tests.helpers import write_feeds
+
+#: The clock of the polls: the last half hour of 2026, so backoff runs into the new year.
+START = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
 
 ITEMS = [
     {
@@ -22,9 +25,8 @@ ITEMS = [
 
 
 @pytest.fixture
-def services(make_settings, fake_embedder):
-    settings = make_settings("[ingest]\nfetch_pages = false\n")
-    return make_pipeline(settings, fake_embedder)
+def services(make_services):
+    return make_services("[ingest]\nfetch_pages = false\n")
 
 
 def feed_row(services, url):
@@ -56,8 +58,8 @@ def test_errors_back_off_capped_and_success_resets(services, loopback):
     loopback.route("/flaky.xml", "down", status=500)
     write_feeds(services.settings, [url])
     delays = []
-    for _ in range(12):
-        now = datetime.now(UTC)
+    for k in range(12):
+        now = START + timedelta(minutes=k)
         summary = run_cycle(services, feeds=[url], now=now)
         assert summary.feeds_failed == 1
         row = feed_row(services, url)
@@ -66,7 +68,7 @@ def test_errors_back_off_capped_and_success_resets(services, loopback):
     assert delays[-1] > delays[0]
     assert max(delays) <= 24 * 3600 + 1
     loopback.route("/flaky.xml", rss(ITEMS), content_type="application/rss+xml")
-    run_cycle(services, feeds=[url])
+    run_cycle(services, feeds=[url], now=START + timedelta(days=1))
     row = feed_row(services, url)
     assert row["error_count"] == 0 and row["last_status"] == "ok"
     assert row["last_error_kind"] == "http_5xx"  # the last error stays visible
@@ -77,9 +79,8 @@ def test_retry_after_is_honoured(services, loopback):
     url = loopback.url("/busy.xml")
     loopback.route("/busy.xml", "slow down", status=429, headers={"Retry-After": "7200"})
     write_feeds(services.settings, [url])
-    now = datetime.now(UTC)
-    run_cycle(services, feeds=[url], now=now)
-    assert feed_row(services, url)["next_poll_at"] >= now + timedelta(seconds=7200)
+    run_cycle(services, feeds=[url], now=START)
+    assert feed_row(services, url)["next_poll_at"] >= START + timedelta(seconds=7200)
 
 
 def test_permanent_redirect_moves_the_feed(services, loopback):
@@ -98,11 +99,11 @@ def test_gone_disables_with_reason_and_is_not_due(services, loopback):
     url = loopback.url("/gone.xml")
     loopback.route("/gone.xml", "bye", status=410)
     write_feeds(services.settings, [url])
-    run_cycle(services, feeds=[url])
+    run_cycle(services, feeds=[url], now=START)
     row = feed_row(services, url)
     assert not row["enabled"] and "410" in row["disabled_reason"]
     loopback.reset_log()
-    run_cycle(services, now=datetime.now(UTC) + timedelta(days=30))
+    run_cycle(services, now=START + timedelta(days=30))
     assert not loopback.hits("/gone.xml")
 
 
