@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipeline.ingest.batch import BatchStep
-from pipeline.models import ArticleDraft
+from pipeline.models import ArticleDraft, JoinedStoryEvidence
 from pipeline.testkit.storypairs import PAIRS_CSV, load_pairs, pair_texts, text_key, title_of
 from tests.conftest import require_shared
 from tests.helpers import make_pipeline
@@ -52,6 +52,7 @@ def test_same_story_pairs_join_and_unrelated_pairs_stay_apart(make_settings, emb
     by_id = {a.id: a.dedup.story_id for a in stored}
     for a in stored:
         ev = a.dedup.story_evidence
-        assert ev["rule"] in {"meaning", "meaning+words", "headline", "copy", "new story"}
-        if ev["rule"] not in ("new story", "copy") and ev["via"] in by_id:
-            assert by_id[ev["via"]] == a.dedup.story_id
+        assert ev is not None
+        assert ev.rule in {"meaning", "meaning+words", "headline", "copy", "new story"}
+        if isinstance(ev, JoinedStoryEvidence) and ev.link.via in by_id:
+            assert by_id[ev.link.via] == a.dedup.story_id
