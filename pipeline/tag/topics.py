@@ -41,7 +41,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -50,6 +50,10 @@ from pipeline.config.tomlfile import array_of_tables, numbered_tables, read_toml
 from pipeline.errors import ConfigError
 from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.textnorm import UNSPACED_SCRIPT, is_english_like
+
+if TYPE_CHECKING:
+    from pipeline.embed.english import Embedder
+    from pipeline.embed.multilingual import LeadEmbedder
 
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOPIC_KEYS = {
@@ -348,7 +352,7 @@ class Tagger:
         by its lead vector (per-chunk similarity empty)."""
         by_lead = self.reads_lead(embedding, text, lang)
         if by_lead:
-            per_chunk = np.zeros(0, np.float32)
+            per_chunk: np.ndarray = np.zeros(0, np.float32)
             raw = float((self.lead_prototypes[topic.slug] @ embedding.lead_vector).max())
             floor, ceiling = self.lead_floor, self.lead_ceiling
         else:
@@ -416,10 +420,10 @@ class Tagger:
 def build_tagger(
     settings: TopicsSettings,
     seeds_dir: Path,
-    embedder,
+    embedder: Embedder,
     seed_vectors: np.ndarray,
     seed_chunk_vectors: np.ndarray,
-    lead_embedder=None,
+    lead_embedder: LeadEmbedder | None = None,
 ) -> Tagger:
     """The tagger the settings describe, given the seed corpus's article and chunk vectors (and
     the multilingual lead embedder, when on, for articles in other languages)."""
