@@ -33,7 +33,10 @@ CROSS_LINGUAL_TABLE = search_store.LEAD_TABLE
 class QueryEncoder(Protocol):
     """What a vector source needs of an embedder."""
 
-    model_name: str
+    @property
+    def model_name(self) -> str:
+        """The name vectors of this model are stored under."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -212,6 +215,29 @@ def search(
     options: SearchOptions = SearchOptions(),
 ) -> SearchOutcome:
     """Rank, fuse and fold: up to `limit` stories, best first."""
+    text_hits, meaning_hits = _rankings(db, prepared, filters, mode, options)
+    if mode == "hybrid" and options.coverage_power > 0 and text_hits:
+        share = coverage(db, prepared.parsed.terms, text_hits)
+        fused = _fuse_weighted(text_hits, meaning_hits, share, options)
+    else:
+        fused = reciprocal_rank_fusion(
+            [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
+            k=options.rrf_k,
+            weights=[options.text_weight, options.meaning_weight],
+        )
+    results = _fold(db, prepared.parsed, fused, text_hits, meaning_hits, limit)
+    return SearchOutcome(tuple(results), tuple(text_hits), tuple(meaning_hits), tuple(fused))
+
+
+def _rankings(
+    db: Db,
+    prepared: PreparedQuery,
+    filters: SearchFilters,
+    mode: str,
+    options: SearchOptions,
+) -> tuple[list[TextHit], list[MeaningHit]]:
+    """The full-text and meaning rankings the mode asks for; in hybrid search a meaning hit
+    must hold every quoted phrase, and one not found by its words needs `meaning_floor`."""
     parsed = prepared.parsed
     text_hits: list[TextHit] = []
     meaning_hits: list[MeaningHit] = []
@@ -231,15 +257,19 @@ def search(
                 for h in meaning_hits
                 if h.article_id in in_text or h.similarity >= options.meaning_floor
             ]
-    if mode == "hybrid" and options.coverage_power > 0 and text_hits:
-        share = coverage(db, parsed.terms, text_hits)
-        fused = _fuse_weighted(text_hits, meaning_hits, share, options)
-    else:
-        fused = reciprocal_rank_fusion(
-            [[h.article_id for h in text_hits], [h.article_id for h in meaning_hits]],
-            k=options.rrf_k,
-            weights=[options.text_weight, options.meaning_weight],
-        )
+    return text_hits, meaning_hits
+
+
+def _fold(
+    db: Db,
+    parsed: ParsedQuery,
+    fused: Sequence[tuple[int, float]],
+    text_hits: Sequence[TextHit],
+    meaning_hits: Sequence[MeaningHit],
+    limit: int,
+) -> list[StoryResult]:
+    """The fused ranking folded by story: each story's best report with its passage, the
+    query words it holds, its ranks and scores."""
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
     stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
     best_ids = [items[0][0] for _, items in stories]
@@ -275,4 +305,4 @@ def search(
                 article_ids=tuple(i for i, _ in items),
             )
         )
-    return SearchOutcome(tuple(results), tuple(text_hits), tuple(meaning_hits), tuple(fused))
+    return results

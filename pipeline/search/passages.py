@@ -51,7 +51,7 @@ def best_passage(
             best, best_key = i, key
     start = spans[best][0]
     end = spans[best][1]
-    for s, e in spans[best + 1 :]:
+    for _, e in spans[best + 1 :]:
         if e - start > limit:
             break
         end = e

@@ -143,50 +143,51 @@ def load_searches(path: Path, default_similarity: float = 0.5) -> tuple[SavedSea
         if name in seen:
             raise ConfigError(f"{where}: the name is used twice")
         seen.add(name)
-        query = _string(item, "query", where, required=True)
-        assert query is not None
-        if not parse_query(query).text:
-            raise ConfigError(f"{where}: the query has no words")
-        since = _string(item, "since", where)
-        if since is not None:
-            try:
-                parse_since(since)
-            except ValueError as exc:
-                raise ConfigError(f"{where}: since: {exc}") from None
-        limit = item.get("limit", 20)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
-            raise ConfigError(f"{where}: limit must be an integer from 1 to 1000")
-        mode = item.get("mode", "hybrid")
-        if mode not in MODES:
-            raise ConfigError(
-                f"{where}: mode {mode!r} is not allowed; use one of {', '.join(MODES)}"
-            )
-        match = item.get("match", "any")
-        if match not in MATCH_KINDS:
-            raise ConfigError(
-                f"{where}: match {match!r} is not allowed; use one of {', '.join(MATCH_KINDS)}"
-            )
-        similarity = item.get("min_similarity", default_similarity)
-        if (
-            not isinstance(similarity, (int, float))
-            or isinstance(similarity, bool)
-            or not 0 <= similarity <= 1
-        ):
-            raise ConfigError(f"{where}: min_similarity must be a number from 0 to 1")
-        out.append(
-            SavedSearch(
-                name,
-                query,
-                since,
-                _string(item, "topic", where),
-                _string(item, "entity", where),
-                limit,
-                mode,
-                match,
-                float(similarity),
-            )
-        )
+        out.append(_saved_search(name, item, where, default_similarity))
     return tuple(out)
+
+
+def _saved_search(name: str, item: dict, where: str, default_similarity: float) -> SavedSearch:
+    """One saved search of the file, every value checked (ConfigError names `where`)."""
+    query = _string(item, "query", where, required=True)
+    assert query is not None
+    if not parse_query(query).text:
+        raise ConfigError(f"{where}: the query has no words")
+    since = _string(item, "since", where)
+    if since is not None:
+        try:
+            parse_since(since)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: since: {exc}") from None
+    limit = item.get("limit", 20)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+        raise ConfigError(f"{where}: limit must be an integer from 1 to 1000")
+    mode = item.get("mode", "hybrid")
+    if mode not in MODES:
+        raise ConfigError(f"{where}: mode {mode!r} is not allowed; use one of {', '.join(MODES)}")
+    match = item.get("match", "any")
+    if match not in MATCH_KINDS:
+        raise ConfigError(
+            f"{where}: match {match!r} is not allowed; use one of {', '.join(MATCH_KINDS)}"
+        )
+    similarity = item.get("min_similarity", default_similarity)
+    if (
+        not isinstance(similarity, (int, float))
+        or isinstance(similarity, bool)
+        or not 0 <= similarity <= 1
+    ):
+        raise ConfigError(f"{where}: min_similarity must be a number from 0 to 1")
+    return SavedSearch(
+        name,
+        query,
+        since,
+        _string(item, "topic", where),
+        _string(item, "entity", where),
+        limit,
+        mode,
+        match,
+        float(similarity),
+    )
 
 
 class SavedSearches:
