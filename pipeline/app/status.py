@@ -1,13 +1,16 @@
-"""What `newswatch status` and `newswatch feeds list` report: the daemon, configuration problems,
-feeds' health, runs, counts (read-only; the CLI renders it)."""
+"""What `newswatch status`, `newswatch feeds list` and `newswatch feeds check` report: the daemon,
+configuration problems, feeds' health, runs, counts (read-only; the CLI renders it)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.config.settings import Settings
+from pipeline.models import FeedState, PollOutcome
 from pipeline.store import alerts as alerts_store
 from pipeline.store import articles as article_store
 from pipeline.store import reports
@@ -165,3 +168,25 @@ def feed_list(settings: Settings, warehouse: Warehouse) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def check_feeds(
+    settings: Settings, urls: Sequence[str], now: datetime | None = None
+) -> list[PollOutcome]:
+    """Fetch and parse feeds now, storing nothing: one outcome per URL, in order. The fetches
+    are unconditional: a check must not depend on (or change) the stored state."""
+    from pipeline.feeds.poll import poll_feed
+    from pipeline.net.http import Fetcher
+
+    when = now or datetime.now(UTC)
+
+    async def run() -> list[PollOutcome]:
+        async with Fetcher(settings.http) as fetcher:
+            return await asyncio.gather(
+                *(
+                    poll_feed(fetcher, FeedState(id=i, url=u, config_url=u), settings.feeds, when)
+                    for i, u in enumerate(urls)
+                )
+            )
+
+    return asyncio.run(run())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import click
 
@@ -15,7 +16,7 @@ from pipeline.store.db import Warehouse
 class NewswatchGroup(click.Group):
     """A click group that turns expected errors into one line on stderr and an exit code."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except NewswatchError as exc:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import emit, format_option, render_table
+from pipeline.errors import NewswatchError
+
+if TYPE_CHECKING:
+    from pipeline.backfill.run import BackfillSummary
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -62,7 +67,6 @@ def backfill(
     file listing them (paths or URLs). Finished files are skipped on a rerun."""
     from pipeline.backfill.run import BackfillOptions, run_backfill
     from pipeline.cli.progress import BackfillBar
-    from pipeline.errors import NewswatchError
     from pipeline.ingest import Services
 
     if workers is not None and scheduler:
@@ -76,6 +80,11 @@ def backfill(
     services = Services(app.settings)
     with BackfillBar() as bar:
         summary = run_backfill(services, list(sources), options, progress=bar)
+    _print_summary(summary, dry_run, fmt)
+
+
+def _print_summary(summary: BackfillSummary, dry_run: bool, fmt: str) -> None:
+    """The dry run's listing (stdout), the counts table, the files that failed (then exit 1)."""
     c = summary.counts
     console = Console(stderr=dry_run)  # a dry run's listing owns stdout
     if dry_run:

@@ -18,9 +18,9 @@ def run(app: App) -> None:
     its settings on SIGHUP. Only one daemon runs per warehouse.
     """
     from pipeline.app.daemon import Daemon
-    from pipeline.config.settings import load_settings
+    from pipeline.config.settings import Settings, load_settings
 
-    def reload():
+    def reload() -> Settings:
         return load_settings(app.config_path, warehouse=app.warehouse_path)
 
     sys.exit(Daemon(app.settings, reload).run())

@@ -38,7 +38,7 @@ def _rebuild(app: App) -> None:
     from pipeline.ingest import Services
 
     services = Services(app.settings)
-    with Progress(transient=True, disable=None) as progress:
+    with Progress(transient=True) as progress:
         task = progress.add_task("deduplicating", total=None)
         result = rebuild_job(
             services,

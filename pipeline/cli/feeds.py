@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from rich.console import Console
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import emit, format_option, render_table
 from pipeline.errors import NewswatchError
-from pipeline.models import FeedConfig, FeedState
+from pipeline.models import FeedConfig
 
 
 @click.group()
@@ -21,7 +20,7 @@ def feeds() -> None:
     """Manage the feeds list (config/feeds.toml) and see each feed's health."""
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
@@ -141,9 +140,8 @@ def export_opml(app: App, opml_file: str | None) -> None:
 @pass_app
 def check(app: App, urls: tuple[str, ...]) -> None:
     """Fetch and parse feeds now and report, storing nothing (default: every listed feed)."""
+    from pipeline.app.status import check_feeds
     from pipeline.feeds.config import load_feeds
-    from pipeline.feeds.poll import poll_feed
-    from pipeline.net.http import Fetcher
 
     targets = list(urls) or [
         f.url
@@ -151,21 +149,7 @@ def check(app: App, urls: tuple[str, ...]) -> None:
     ]
     if not targets:
         raise NewswatchError(f"no feeds listed in {app.settings.feeds.file}")
-    now = datetime.now(UTC)
-
-    async def run():
-        async with Fetcher(app.settings.http) as fetcher:
-            # Unconditional fetches: a check must not depend on (or change) the stored state.
-            return await asyncio.gather(
-                *(
-                    poll_feed(
-                        fetcher, FeedState(id=i, url=u, config_url=u), app.settings.feeds, now
-                    )
-                    for i, u in enumerate(targets)
-                )
-            )
-
-    outcomes = asyncio.run(run())
+    outcomes = check_feeds(app.settings, targets)
     rows = [
         (
             u,

@@ -10,6 +10,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -34,13 +35,13 @@ class RichReporter(Reporter):
             transient=False,
             disable=not self.enabled,
         )
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RichReporter:
         self._progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
     def start(self, stage: str, total: int | None = None) -> None:
@@ -79,7 +80,7 @@ class BackfillBar:
             console=Console(stderr=True),
             disable=not self.enabled,
         )
-        self._task: int | None = None
+        self._task: TaskID | None = None
         self._pages = 0
         self._files = 0
         self._t0 = time.monotonic()
@@ -88,7 +89,7 @@ class BackfillBar:
         self._progress.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
     def begin(self, files: int, total_bytes: int) -> None:

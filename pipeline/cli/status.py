@@ -43,35 +43,43 @@ def render_status(report: StatusReport, console: Console) -> None:
     console.print(f"[bold]warehouse[/] {report.warehouse}")
     for problem in report.problems:
         console.print(f"[bold red]configuration error[/] {problem}", highlight=False)
+    _render_daemon(report, console)
+    if report.cross_lingual:
+        console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
+    _render_feeds(report.feeds, console)
+    _render_runs(report.runs, console)
+    _render_alerts(report.alerts, console)
+    _render_counts(report, console)
+
+
+def _render_daemon(report: StatusReport, console: Console) -> None:
     d = report.daemon
-    if report.daemon_alive:
-        running = f", running {d.get('running_job')}" if d.get("running_job") else ""
-        console.print(
-            f"[bold]daemon[/] running: pid {d.get('pid')} on {d.get('host')} since "
-            f"{_when(d.get('started_at'))}{running}"
-        )
-        jobs = [
-            (j.get("name", k), _when(j.get("next_run_at")))
-            for k, j in sorted(
-                d.get("jobs", {}).items(), key=lambda kv: kv[1].get("next_run_at") or ""
-            )
-        ]
-        render_table(["job", "next run"], jobs, title="next scheduled jobs", console=console)
-    else:
+    if not report.daemon_alive:
         console.print(
             "[bold]daemon[/] not running"
             + (f" (last seen {_when(d.get('updated_at'))})" if d else "")
         )
-    if report.cross_lingual:
-        console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
-
-    healthy = sum(1 for f in report.feeds if f["health"] == "healthy")
-    failing = [f for f in report.feeds if f["health"] in ("failing", "disabled")]
+        return
+    running = f", running {d.get('running_job')}" if d.get("running_job") else ""
     console.print(
-        f"[bold]feeds[/] {len(report.feeds)}: {healthy} healthy, "
-        f"{sum(1 for f in report.feeds if f['health'] == 'failing')} failing, "
-        f"{sum(1 for f in report.feeds if f['health'] == 'disabled')} disabled, "
-        f"{sum(1 for f in report.feeds if f['health'] == 'new')} not polled yet"
+        f"[bold]daemon[/] running: pid {d.get('pid')} on {d.get('host')} since "
+        f"{_when(d.get('started_at'))}{running}"
+    )
+    jobs = [
+        (j.get("name", k), _when(j.get("next_run_at")))
+        for k, j in sorted(d.get("jobs", {}).items(), key=lambda kv: kv[1].get("next_run_at") or "")
+    ]
+    render_table(["job", "next run"], jobs, title="next scheduled jobs", console=console)
+
+
+def _render_feeds(feeds: list[dict[str, Any]], console: Console) -> None:
+    healthy = sum(1 for f in feeds if f["health"] == "healthy")
+    failing = [f for f in feeds if f["health"] in ("failing", "disabled")]
+    console.print(
+        f"[bold]feeds[/] {len(feeds)}: {healthy} healthy, "
+        f"{sum(1 for f in feeds if f['health'] == 'failing')} failing, "
+        f"{sum(1 for f in feeds if f['health'] == 'disabled')} disabled, "
+        f"{sum(1 for f in feeds if f['health'] == 'new')} not polled yet"
     )
     if failing:
         render_table(
@@ -81,7 +89,8 @@ def render_status(report: StatusReport, console: Console) -> None:
                     f["title"] or f["url"],
                     f["health"],
                     f["error_count"],
-                    f"{f['last_error_kind'] or ''}: {f['disabled_reason'] or f['last_error'] or ''}",
+                    f"{f['last_error_kind'] or ''}: "
+                    f"{f['disabled_reason'] or f['last_error'] or ''}",
                     _when(f["next_poll_at"]),
                 )
                 for f in failing
@@ -90,26 +99,32 @@ def render_status(report: StatusReport, console: Console) -> None:
             console=console,
             max_width=60,
         )
-    if report.runs:
-        render_table(
-            ["job", "started", "status", "seconds", "counts / error"],
-            [
-                (
-                    r["job"],
-                    _when(r["started_at"]),
-                    r["status"],
-                    f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
-                    if r["finished_at"]
-                    else "",
-                    r["error"] or _short_counts(r["counts"]),
-                )
-                for r in report.runs
-            ],
-            title="last runs",
-            console=console,
-            max_width=70,
-        )
-    _render_alerts(report.alerts, console)
+
+
+def _render_runs(runs: list[dict[str, Any]], console: Console) -> None:
+    if not runs:
+        return
+    render_table(
+        ["job", "started", "status", "seconds", "counts / error"],
+        [
+            (
+                r["job"],
+                _when(r["started_at"]),
+                r["status"],
+                f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}"
+                if r["finished_at"]
+                else "",
+                r["error"] or _short_counts(r["counts"]),
+            )
+            for r in runs
+        ],
+        title="last runs",
+        console=console,
+        max_width=70,
+    )
+
+
+def _render_counts(report: StatusReport, console: Console) -> None:
     wa = report.week_articles
     console.print(
         f"[bold]this week[/] {wa.get('stored', 0)} articles stored: "

@@ -20,7 +20,7 @@ def retag(app: App) -> None:
     from pipeline.ingest import Services
 
     services = Services(app.settings)
-    with Progress(transient=True, disable=None) as progress:
+    with Progress(transient=True) as progress:
         task = progress.add_task("re-tagging", total=None)
         result = retag_job(
             services,

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import emit, format_option, plain, render_table
-from pipeline.errors import AlertError, NewswatchError
+from pipeline.errors import AlertError
+
+if TYPE_CHECKING:
+    from pipeline.alerts.config import AlertConfig
 
 
 def _since(value: str | None) -> datetime | None:
@@ -35,66 +39,32 @@ def _since(value: str | None) -> datetime | None:
 @pass_app
 def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Watchlist entities with their counts and latest article, or NAME's latest articles."""
-    from pipeline.store import entities as entities_store
-    from pipeline.tag.watchlist import load_watchlist
+    from pipeline.app.watch import entity_counts, entity_mentions
 
-    watchlist = load_watchlist(app.settings.watchlist.file)
     start = _since(since)
-    with app.warehouse.connect(read_only=True, wait_s=30) as db:
-        if name is not None:
-            entity = watchlist.entity(name) or next(
-                (e for e in watchlist.entities if e.name.casefold() == name.casefold()), None
-            )
-            target = entity.name if entity else name
-            rows = [
-                r
-                for r in entities_store.mentions_of(db, target, limit * 4)
-                if start is None or r["published_at"] >= start
-            ][:limit]
-            if not rows and entity is None:
-                raise NewswatchError(
-                    f"{name!r} is not in the watchlist "
-                    f"({watchlist.source or 'no watchlist file'}) and no stored "
-                    f"article names it"
+    if name is not None:
+        target, rows = entity_mentions(app.settings, app.warehouse, name, start, limit)
+        emit(
+            ["id", "published", "title", "source", "mentions", "copy of", "evidence"],
+            [
+                (
+                    r["id"],
+                    r["published_at"],
+                    r["title"],
+                    r["source_name"],
+                    r["mentions"],
+                    r["duplicate_of"],
+                    r["evidence"],
                 )
-            emit(
-                ["id", "published", "title", "source", "mentions", "copy of", "evidence"],
-                [
-                    (
-                        r["id"],
-                        r["published_at"],
-                        r["title"],
-                        r["source_name"],
-                        r["mentions"],
-                        r["duplicate_of"],
-                        r["evidence"],
-                    )
-                    for r in rows
-                ],
-                fmt,
-                title=f"latest articles naming {target}",
-            )
-            return
-        counts = entities_store.entity_counts(db, start)
-    names = list(watchlist.names) + sorted(set(counts) - set(watchlist.names))
-    order = sorted(names, key=lambda n: -(counts.get(n, {}).get("articles") or 0))
-    rows = []
-    for n in order:
-        e, c = watchlist.entity(n), counts.get(n, {})
-        rows.append(
-            (
-                n,
-                e.kind if e else "(not in watchlist)",
-                ", ".join(e.tags) if e else "",
-                c.get("articles", 0),
-                c.get("stories", 0),
-                c.get("last_seen"),
-                c.get("latest_title") or "",
-            )
+                for r in rows
+            ],
+            fmt,
+            title=f"latest articles naming {target}",
         )
+        return
     emit(
         ["entity", "kind", "tags", "articles", "stories", "last seen", "latest article"],
-        rows,
+        entity_counts(app.settings, app.warehouse, start),
         fmt,
         title="watchlist entities" + (f" since {since}" if since else ""),
         max_width=60,
@@ -106,7 +76,7 @@ def alerts() -> None:
     """Alert rules (config/alerts.toml) and the alerts they raised."""
 
 
-def _config(app: App):
+def _config(app: App) -> AlertConfig:
     from pipeline.alerts.config import alert_config_for
 
     return alert_config_for(app.settings)
@@ -118,49 +88,21 @@ def _config(app: App):
 @pass_app
 def list_alerts(app: App, limit: int, fmt: str) -> None:
     """The rules, whether each can fire, and the latest alerts with their delivery status."""
-    from pipeline.store import alerts as alerts_store
+    from pipeline.app.watch import alerts_report
 
-    config = _config(app)
-    recent, per_rule = [], {}
-    if app.warehouse.exists():
-        with app.warehouse.connect(read_only=True, wait_s=30) as db:
-            recent = alerts_store.recent_alerts(db, limit)
-            per_rule = alerts_store.counts_by_rule(db)
-    rules = []
-    for r in config.rules:
-        missing = sorted({v for c in r.channels for v in config.channels[c].missing_env()})
-        state = (
-            "disabled"
-            if not r.enabled
-            else "waiting for search"
-            if r.name in config.waiting
-            else f"needs {', '.join(missing)}"
-            if missing
-            else "active"
-        )
-        counts = per_rule.get(r.name, {})
-        rules.append(
-            {
-                "rule": r.name,
-                "when": r.when.describe(),
-                "channels": list(r.channels),
-                "state": state,
-                "sent": counts.get("sent", 0),
-                "pending": counts.get("pending", 0),
-                "failed": counts.get("failed", 0),
-            }
-        )
+    report = alerts_report(_config(app), app.warehouse, limit)
+    rules, recent = report.rules, report.recent
     if fmt == "json":
         click.echo(
             json.dumps(
-                plain({"file": config.source, "rules": rules, "alerts": recent}),
+                plain({"file": report.source, "rules": rules, "alerts": recent}),
                 indent=2,
                 ensure_ascii=False,
             )
         )
         return
     if not rules:
-        click.echo(f"no alert rules in {config.source or 'the alerts file'}")
+        click.echo(f"no alert rules in {report.source or 'the alerts file'}")
     else:
         render_table(
             ["rule", "when", "channels", "state", "sent", "pending", "failed"],
@@ -176,7 +118,7 @@ def list_alerts(app: App, limit: int, fmt: str) -> None:
                 )
                 for r in rules
             ],
-            title=f"alert rules ({config.source})",
+            title=f"alert rules ({report.source})",
             max_width=70,
         )
     if recent:
