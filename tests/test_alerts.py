@@ -353,7 +353,7 @@ def test_a_receiver_that_fails_gets_one_delivery_within_and_across_cycles(setup,
 
 CRASH = textwrap.dedent("""
     import sys, time
-    import pipeline.ingest.cycle as cycle
+    import pipeline.ingest.delivery as delivery
     from pipeline.config.settings import load_settings
     from pipeline.ingest import Services, run_cycle
     from pipeline.testkit.fakes import FakeEmbedder
@@ -362,7 +362,7 @@ CRASH = textwrap.dedent("""
         print("committed", flush=True)
         time.sleep(60)
 
-    cycle.deliver_due = stop_before_delivery
+    delivery.deliver_due = stop_before_delivery
     services = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
     run_cycle(services, feeds=[sys.argv[2]])
 """)

@@ -3,6 +3,8 @@
 - `cycle`: one cycle over the due feeds (prepare, poll, fetch pages, store), the only place that
   knows the order of the stages;
 - `ledger`: the cycle's per-feed bookkeeping, one owner behind one lock;
+- `polls`: a cycle's feed polls, recorded once each feed is settled;
+- `delivery`: a cycle's alerts after each commit (saved-search checks, delivery thread);
 - `draft`: a feed entry and its page → the article to store (pure);
 - `writer`: the single writer, drafts in and stored articles out, for every source;
 - `batch`: the per-batch step every writer shares (embed, deduplicate, tag, stored records);

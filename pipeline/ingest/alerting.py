@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.alerts.conditions import ArticleFacts, Decision, Report, decide
-from pipeline.alerts.config import AlertConfig, Rule
+from pipeline.alerts.config import AlertConfig
 from pipeline.ingest.services import Services
 from pipeline.store import alerts as alerts_store
 from pipeline.store.alerts import NewAlert
@@ -112,8 +112,8 @@ def resolve_checks(services: Services, now: datetime) -> list[int]:
     if not checks:
         return []
     by_rule: dict[str, list[int]] = {}
-    for rule, aid in checks:
-        by_rule.setdefault(rule, []).append(aid)
+    for rule_name, aid in checks:
+        by_rule.setdefault(rule_name, []).append(aid)
     searched: dict[tuple[str, int], bool] = {}
     for name, ids in by_rule.items():
         rule = config.rule(name)
@@ -135,7 +135,7 @@ def resolve_checks(services: Services, now: datetime) -> list[int]:
         fired: list[NewAlert] = []
         tags = _tags(services)
         for name, ids in by_rule.items():
-            rule: Rule | None = config.rule(name)
+            rule = config.rule(name)
             if rule is None or name not in {r.name for r in config.active}:
                 continue
             facts, info = _facts(db, ids)

@@ -7,7 +7,9 @@
 
 Alerts: the batch transaction also inserts the alerts its articles raise (pending, the outbox);
 once it has committed, a thread of their own delivers them while the cycle goes on, and the
-cycle starts by delivering what earlier cycles left due (retries, or a crash before delivery).
+cycle starts by delivering what earlier cycles left due (retries, or a crash before delivery):
+pipeline/ingest/delivery.py. A feed's poll is recorded once all its entries are settled:
+pipeline/ingest/polls.py.
 
 The stages overlap: a feed's entries go to page fetching as soon as that feed is parsed, so one
 slow feed delays only its own pages, and a batch is written while later pages are fetched. The
@@ -28,13 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pipeline.alerts.deliver import deliver_due
 from pipeline.errors import WarehouseBusyError
 from pipeline.extract.pages import PageResult, fetch_page
 from pipeline.feeds.config import load_feeds
 from pipeline.feeds.poll import poll_feed
 from pipeline.ingest import alerting, draft
+from pipeline.ingest.delivery import AlertCourier
 from pipeline.ingest.ledger import CycleSummary, Item, Ledger
+from pipeline.ingest.polls import PollRecorder
 from pipeline.ingest.services import Services
 from pipeline.ingest.writer import BatchNotWrittenError, Writer
 from pipeline.models import ArticleDraft, FeedEntry, FeedState, PollOutcome, StoredArticle
@@ -42,7 +45,7 @@ from pipeline.net.http import Fetcher
 from pipeline.store import articles as article_store
 from pipeline.store import entries as entry_store
 from pipeline.store import feeds as feed_store
-from pipeline.store.db import Db
+from pipeline.store.db import Db, Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +110,9 @@ class _Cycle:
         self.extractor = services.extractor
         # Webhooks and mail must not hold up writing: alerts are delivered on a thread of their
         # own (all alert rows are still written by the writer thread or before it starts).
-        self.alert_thread = ThreadPoolExecutor(1, thread_name_prefix="newswatch-alerts")
-        self._alerts_lock = threading.Lock()
-        self._delivery_queued = False
+        self.alerts = AlertCourier(services, self.ledger, cancel)
         self.writes: list[asyncio.Future] = []
-        self._polls_lock = threading.Lock()
-        self._polls_due: list[int] = []
-        self._flush_queued = False
+        self.polls = PollRecorder(self.warehouse, self.ledger, self._dispatch_call)
 
     def _time(self, stage: str, seconds: float) -> None:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
@@ -122,16 +121,17 @@ class _Cycle:
         """Prepare, then poll, fetch pages and store, overlapping; record every poll."""
         try:
             due = self._prepare(feed_urls)
-            self._queue_delivery()  # what earlier cycles left due
+            self.alerts.queue_delivery()  # what earlier cycles left due
             if not self.cancel.is_set():
                 async with Fetcher(self.settings.http) as fetcher:
                     await self._poll_and_fetch(fetcher, due)
-            self._finish_feeds()
+            self.polls.finish()
         finally:
             # The alert thread last: it ends with the deliveries of the last batch. The
             # extraction workers are kept for the next cycle.
-            for pool in (self.write_thread, self.lookup_thread, self.alert_thread):
+            for pool in (self.write_thread, self.lookup_thread):
                 pool.shutdown(wait=True)
+            self.alerts.shutdown()
         return self.ledger.summary(self.stage_s, self.cancel.is_set())
 
     # -- prepare ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class _Cycle:
                 self.writer.start(db)
             self._time("prepare", time.perf_counter() - t0)
             return due
-        self._resolve_checks()  # saved-search checks a crash left behind
+        self.alerts.resolve_checks()  # saved-search checks a crash left behind
         self._time("prepare", time.perf_counter() - t0)
         return due
 
@@ -228,25 +228,14 @@ class _Cycle:
         known: dict[str, int] = {}
         if entries:
             fresh, canon, known = await asyncio.get_running_loop().run_in_executor(
-                self.lookup_thread, self._lookup, feed.id, entries
+                self.lookup_thread, _new_entries, self.warehouse, feed.id, entries
             )
         # The exemption is explicit and per feed (feeds.toml), never inferred from its URL.
         allow_private = self.settings.http.allow_private_networks or feed.allow_private
         items, settled = self.ledger.polled(feed, outcome, fresh, canon, known, allow_private)
         if settled:
-            self._record_polls([feed.id])
+            self.polls.record([feed.id])
         return items
-
-    def _lookup(
-        self, feed_id: int, entries: list[FeedEntry]
-    ) -> tuple[list[FeedEntry], dict[str, str | None], dict[str, int]]:
-        """Entries not seen before, their canonical URLs, and which of those are stored."""
-        with self.warehouse.connect(read_only=True) as db:
-            seen = entry_store.seen_keys(db, feed_id, [e.key for e in entries])
-            fresh = [e for e in entries if e.key not in seen]
-            canon = {e.key: draft.entry_canonical(e.link) for e in fresh}
-            known = article_store.existing_canonical_urls(db, [c for c in canon.values() if c])
-        return fresh, canon, known
 
     async def _page(self, fetcher: Fetcher, item: Item, results: asyncio.Queue) -> None:
         if not self.settings.ingest.fetch_pages:
@@ -284,12 +273,12 @@ class _Cycle:
 
     def _draft(self, item: Item, result: PageResult) -> ArticleDraft | None:
         if result.deferred:
-            self._record_polls(self.ledger.deferred(item))
+            self.polls.record(self.ledger.deferred(item))
             return None
         canonical = draft.page_canonical(item.entry.link, result, item.canonical)
         go_on, settled = self.ledger.page_named(item, canonical)
         if not go_on:  # the page names an article already stored or being stored
-            self._record_polls(settled)
+            self.polls.record(settled)
             return None
         return draft.draft_article(item.feed, item.entry, result, canonical, self.now)
 
@@ -304,7 +293,7 @@ class _Cycle:
         if self.cancel.is_set():
             return  # its entries stay unsettled: their feeds are read in full next cycle
         items = [item for item, _ in batch]
-        polls = self.ledger.settle(items) + self._take_polls()
+        polls = self.ledger.settle(items) + self.polls.take()
 
         raised: list[int] = []
 
@@ -316,7 +305,7 @@ class _Cycle:
                     for item, a in zip(items, stored, strict=True)
                 ],
             )
-            self._apply_polls(db, polls)
+            self.polls.apply(db, polls)
             # The outbox: alerts commit with the articles that raise them, or not at all.
             raised[:] = alerting.raise_alerts(
                 db, self.services, [a.id for a in stored], datetime.now(UTC)
@@ -327,91 +316,30 @@ class _Cycle:
         except BatchNotWrittenError as exc:
             log.warning("%s; the entries will be fetched again next cycle", exc)
             self.ledger.not_written(items)
-            self._write_polls(polls)
+            self.polls.write(polls)
             return
         self.ledger.stored(stored)
         self.reporter.advance("articles", len(stored))
-        more = self._resolve_checks()
+        more = self.alerts.resolve_checks()
         if raised or more:
             self.ledger.count("alerts_raised", len(raised) + more)
-            self._queue_delivery()
-
-    # -- alerts ----------------------------------------------------------------------------
-
-    def _resolve_checks(self) -> int:
-        """Ask saved searches about the articles rules wait on (writer thread, after a commit)."""
-        if self.services.search_matcher is None:
-            return 0
-        try:
-            return len(alerting.resolve_checks(self.services, datetime.now(UTC)))
-        except Exception as exc:  # the checks stay and are asked again after the next batch
-            log.warning("saved-search checks of alert rules failed: %s", exc)
-            return 0
-
-    def _queue_delivery(self) -> None:
-        """Have the alert thread deliver what is due (once, however many batches ask)."""
-        with self._alerts_lock:
-            if self._delivery_queued:
-                return
-            self._delivery_queued = True
-        self.alert_thread.submit(self._deliver)
-
-    def _deliver(self) -> None:
-        with self._alerts_lock:
-            self._delivery_queued = False
-        if self.cancel.is_set():
-            return  # pending: the next start delivers them
-        try:
-            report = deliver_due(
-                self.settings, self.warehouse, self.services.alert_config, cancel=self.cancel
-            )
-        except Exception as exc:  # they stay pending: the next cycle tries again
-            log.warning("alert delivery failed: %s", exc)
-            return
-        self.ledger.count("alerts_sent", report.sent)
-        self.ledger.count("alerts_failed", report.failed)
-
-    def _record_polls(self, feed_ids: Sequence[int]) -> None:
-        """Queue settled feeds' polls; the writer records them with its next transaction."""
-        if not feed_ids:
-            return
-        with self._polls_lock:
-            self._polls_due.extend(feed_ids)
-            if self._flush_queued:
-                return
-            self._flush_queued = True
-        self._dispatch_call(self._flush_polls)
+            self.alerts.queue_delivery()
 
     def _dispatch_call(self, fn: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         self.writes.append(loop.run_in_executor(self.write_thread, fn))
 
-    def _take_polls(self) -> list[int]:
-        with self._polls_lock:
-            due, self._polls_due = self._polls_due, []
-            self._flush_queued = False
-            return due
 
-    def _flush_polls(self) -> None:
-        self._write_polls(self._take_polls())
-
-    def _apply_polls(self, db: Db, feed_ids: Sequence[int]) -> None:
-        entry_store.record_entries(db, self.ledger.ready_aliases())
-        for fid in feed_ids:
-            feed_store.apply_poll(db, *self.ledger.final_outcome(fid))
-
-    def _write_polls(self, feed_ids: Sequence[int]) -> None:
-        try:
-            with self.warehouse.transaction() as db:
-                self._apply_polls(db, feed_ids)
-        except Exception as exc:  # the next cycle polls these feeds again; nothing is lost
-            log.warning("could not record %d feed polls: %s", len(feed_ids), exc)
-
-    def _finish_feeds(self) -> None:
-        """Record the polls still due and those of feeds whose entries did not all get stored
-        (read again in full next time)."""
-        left = self.ledger.unsettled() + self._take_polls()
-        self._write_polls(left)
+def _new_entries(
+    warehouse: Warehouse, feed_id: int, entries: list[FeedEntry]
+) -> tuple[list[FeedEntry], dict[str, str | None], dict[str, int]]:
+    """Entries not seen before, their canonical URLs, and which of those are stored."""
+    with warehouse.connect(read_only=True) as db:
+        seen = entry_store.seen_keys(db, feed_id, [e.key for e in entries])
+        fresh = [e for e in entries if e.key not in seen]
+        canon = {e.key: draft.entry_canonical(e.link) for e in fresh}
+        known = article_store.existing_canonical_urls(db, [c for c in canon.values() if c])
+    return fresh, canon, known
 
 
 def _feed_target(value: str) -> str:
