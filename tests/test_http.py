@@ -11,7 +11,8 @@ import pytest
 
 from pipeline.config.settings import HttpSettings
 from pipeline.errors import FetchError
-from pipeline.net.http import Fetcher, parse_retry_after
+from pipeline.net.http import Fetcher
+from pipeline.net.responses import parse_retry_after
 
 
 def settings(**kw) -> HttpSettings:

@@ -7,13 +7,11 @@ timeouts, a size cap enforced while streaming (on the decompressed bytes), at mo
 addresses), at most `per_host_concurrency` requests in flight per host with a minimum gap
 between them, and `concurrency` in flight overall.
 
-The private-address guard sits in the socket layer: every TCP connection of the guarded client
-resolves the host once, refuses it if any address is private, loopback, link-local, reserved or
-unspecified (127.0.0.1 in all its spellings, [::1], 0.0.0.0, 169.254.169.254...), and connects
-to the address it checked, so a name that resolves differently a moment later (DNS rebinding)
-cannot slip through. Only a feed's own configured URL, a feed marked `allow_private = true` in
-feeds.toml, or `[http] allow_private_networks` use the unguarded client. Failures raise
-FetchError with a `kind`:
+The private-address guard sits in the socket layer (pipeline/net/guard.py): every connection of
+the guarded client refuses private, loopback, link-local, reserved and unspecified addresses, at
+the address it connects to. Only a feed's own configured URL, a feed marked `allow_private =
+true` in feeds.toml, or `[http] allow_private_networks` use the unguarded client. robots.txt is
+read and cached per origin by pipeline/net/robots.py. Failures raise FetchError with a `kind`:
 
     dns, connect, timeout, tls, protocol   the network
     http_4xx, http_5xx, gone (410)         the server said no
@@ -25,42 +23,30 @@ FetchError with a `kind`:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import mimetypes
-import socket
 import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
-import httpcore
 import httpx
 
 from pipeline.config.settings import HttpSettings
 from pipeline.errors import FetchError
+from pipeline.net.guard import guarded_transport
+from pipeline.net.responses import (
+    FetchResult,
+    classify,
+    final_result,
+    parse_retry_after,
+    request_headers,
+)
+from pipeline.net.robots import RobotsCache
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PERMANENT = (301, 308)
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """A response: the body is decompressed (empty for 304)."""
-
-    url: str
-    final_url: str
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    content_type: str | None
-    permanent_redirect: str | None = None
-    elapsed_s: float = 0.0
 
 
 def is_local_path(url: str) -> bool:
@@ -73,138 +59,33 @@ def is_local_path(url: str) -> bool:
     )
 
 
-def _ip_is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
-class BlockedAddressError(httpcore.ConnectError):
-    """A connection to a private, loopback or link-local address was refused by the guard."""
-
-
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend with the private-address check at connect time.
-
-    httpx offers no hook between name resolution and connect; wrapping the backend is the one
-    place where the checked address is also the one connected to.
-    """
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend) -> None:
-        self._inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = [ipaddress.ip_address(host.strip("[]"))]
-        except ValueError:
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, port, type=socket.SOCK_STREAM
-                )
-            except OSError as exc:
-                raise httpcore.ConnectError(f"cannot resolve host {host}: {exc}") from exc
-            addresses = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
-        if not addresses or any(_ip_is_private(a) for a in addresses):
-            raise BlockedAddressError(
-                f"{host} is a private, loopback or link-local address; set allow_private = true "
-                f"on the feed in feeds.toml or [http] allow_private_networks to fetch it"
-            )
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddressError("unix sockets are never fetched")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def _guarded_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose every new connection passes the private-address guard."""
-    # No environment proxies: through a proxy the guard would check the proxy, not the target.
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    pool = transport._pool  # httpx exposes no network-backend option; see _GuardedBackend
-    pool._network_backend = _GuardedBackend(pool._network_backend)
-    return transport
-
-
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+def read_local_file(url: str, max_bytes: int) -> FetchResult:
+    """A configured feed that is a local file (a path or file://), within the size cap."""
+    path = Path(urlsplit(url).path if url.lower().startswith("file:") else url).expanduser()
+    started = time.perf_counter()
     try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _classify(exc: BaseException) -> tuple[str, str]:
-    """Map an httpx/OS exception to an error kind and a short message."""
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError, TimeoutError)):
-        return "timeout", text or "timed out"
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, BlockedAddressError):
-            return "blocked", str(cause)
-        if isinstance(cause, socket.gaierror):
-            return "dns", f"cannot resolve host: {cause}"
-        if isinstance(cause, ssl.SSLError):
-            return "tls", f"TLS error: {cause}"
-        cause = cause.__cause__ or cause.__context__
-    low = text.lower()
-    if (
-        "name or service not known" in low
-        or "temporary failure in name resolution" in low
-        or "nodename nor servname" in low
-        or "no address associated" in low
-    ):
-        return "dns", text
-    if "ssl" in low or "certificate" in low or "tls" in low:
-        return "tls", text
-    if isinstance(exc, httpx.ConnectError):
-        return "connect", text
-    return "protocol", text
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FetchError("too_large", f"{path} is {size} bytes; the cap is {max_bytes}")
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise FetchError("http_4xx", f"no such file: {path}", status=404) from None
+    except OSError as exc:
+        raise FetchError("connect", f"cannot read {path}: {exc}") from None
+    ctype = mimetypes.guess_type(path.name)[0]
+    return FetchResult(
+        url,
+        url,
+        200,
+        {"content-type": ctype or ""},
+        body,
+        ctype,
+        elapsed_s=time.perf_counter() - started,
+    )
 
 
 @dataclass
@@ -216,12 +97,6 @@ class _HostGate:
     next_at: float = 0.0
 
 
-@dataclass
-class _Robots:
-    parser: RobotFileParser | None  # None: everything allowed
-    expires: float
-
-
 class Fetcher:
     """An async HTTP client with the project's limits; use as `async with Fetcher(s) as f:`."""
 
@@ -230,35 +105,38 @@ class Fetcher:
         limits = httpx.Limits(
             max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
         )
-        common = dict(
-            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_s,
-                read=settings.read_timeout_s,
-                write=settings.read_timeout_s,
-                pool=settings.total_timeout_s,
-            ),
-            follow_redirects=False,
-            limits=limits,
+        headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"}
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout_s,
+            read=settings.read_timeout_s,
+            write=settings.read_timeout_s,
+            pool=settings.total_timeout_s,
         )
+
+        def client(transport: httpx.AsyncHTTPTransport | None = None) -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                headers=headers,
+                timeout=timeout,
+                follow_redirects=False,
+                limits=limits,
+                transport=transport,
+            )
+
         # Two clients, so that a connection opened for an exempt request is never reused by a
         # guarded one (connections are pooled by host).
-        self._open = httpx.AsyncClient(**common)
+        self._open = client()
         self._guarded = (
-            self._open
-            if settings.allow_private_networks
-            else httpx.AsyncClient(**common, transport=_guarded_transport(limits))
+            self._open if settings.allow_private_networks else client(guarded_transport(limits))
         )
         self._global = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, _HostGate] = {}
-        self._robots: dict[str, _Robots] = {}
-        self._robots_locks: dict[str, asyncio.Lock] = {}
+        self._robots = RobotsCache(settings.user_agent, settings.robots_cache_s, self._body)
         self.requests = 0
 
     async def __aenter__(self) -> Fetcher:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -289,7 +167,9 @@ class Fetcher:
                 raise FetchError(
                     "blocked", f"local files are read only for configured feeds: {url}"
                 )
-            return await asyncio.get_running_loop().run_in_executor(None, self._read_file, url)
+            return await asyncio.get_running_loop().run_in_executor(
+                None, read_local_file, url, self.settings.max_body_bytes
+            )
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError("blocked", f"only http and https are fetched: {url}")
         try:
@@ -309,19 +189,8 @@ class Fetcher:
             ) from None
 
     async def robots_allowed(self, url: str, *, allow_private: bool = False) -> bool:
-        """Whether robots.txt lets us fetch an article page (cached per host)."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}".lower()
-        lock = self._robots_locks.setdefault(origin, asyncio.Lock())
-        async with lock:
-            cached = self._robots.get(origin)
-            if cached is None or cached.expires < time.monotonic():
-                cached = await self._load_robots(origin, allow_private)
-                self._robots[origin] = cached
-        if cached.parser is None:
-            return True
-        agent = self.settings.user_agent.split("/", 1)[0].split()[0] or "*"
-        return cached.parser.can_fetch(agent, url)
+        """Whether robots.txt lets us fetch an article page (cached per origin)."""
+        return await self._robots.allowed(url, allow_private=allow_private)
 
     async def post(
         self,
@@ -376,48 +245,9 @@ class Fetcher:
 
     # -- internals ------------------------------------------------------------------------
 
-    async def _load_robots(self, origin: str, allow_private: bool) -> _Robots:
-        ttl = self.settings.robots_cache_s
-        try:
-            result = await self.fetch(
-                f"{origin}/robots.txt", purpose="robots", allow_private=allow_private
-            )
-        except FetchError as exc:
-            if exc.kind == "http_5xx":
-                raise FetchError(
-                    "robots_unavailable", f"robots.txt answered {exc.status}", status=exc.status
-                ) from None
-            # Unreachable or 4xx robots.txt: everything is allowed.
-            return _Robots(None, time.monotonic() + ttl)
-        parser = RobotFileParser()
-        parser.parse(result.body.decode("utf-8", errors="replace").splitlines())
-        return _Robots(parser, time.monotonic() + ttl)
-
-    def _read_file(self, url: str) -> FetchResult:
-        path = Path(urlsplit(url).path if url.lower().startswith("file:") else url).expanduser()
-        started = time.perf_counter()
-        try:
-            size = path.stat().st_size
-            if size > self.settings.max_body_bytes:
-                raise FetchError(
-                    "too_large",
-                    f"{path} is {size} bytes; the cap is {self.settings.max_body_bytes}",
-                )
-            body = path.read_bytes()
-        except FileNotFoundError:
-            raise FetchError("http_4xx", f"no such file: {path}", status=404) from None
-        except OSError as exc:
-            raise FetchError("connect", f"cannot read {path}: {exc}") from None
-        ctype = mimetypes.guess_type(path.name)[0]
-        return FetchResult(
-            url,
-            url,
-            200,
-            {"content-type": ctype or ""},
-            body,
-            ctype,
-            elapsed_s=time.perf_counter() - started,
-        )
+    async def _body(self, url: str, allow_private: bool) -> bytes:
+        """A robots.txt file's body (FetchError as `fetch` raises it)."""
+        return (await self.fetch(url, purpose="robots", allow_private=allow_private)).body
 
     async def _gate(self, host: str) -> _HostGate:
         gate = self._hosts.get(host)
@@ -436,24 +266,13 @@ class Fetcher:
         last_modified: str | None,
         allow_private: bool,
     ) -> FetchResult:
+        """GET with redirects followed by hand, each hop checked (scheme, private address)."""
         started = time.perf_counter()
         current = url
         permanent: str | None = None
         all_permanent = True
         visited = {url}
-        headers = {}
-        if etag:
-            headers["If-None-Match"] = etag
-        if last_modified:
-            headers["If-Modified-Since"] = last_modified
-        if purpose == "feed":
-            headers["Accept"] = (
-                "application/rss+xml, application/atom+xml, "
-                "application/rdf+xml, application/xml;q=0.9, text/xml;q=0.9, "
-                "*/*;q=0.5"
-            )
-        elif purpose == "page":
-            headers["Accept"] = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
+        headers = request_headers(purpose, etag, last_modified)
         for hop in range(self.settings.max_redirects + 1):
             if urlsplit(current).scheme.lower() not in ("http", "https"):
                 raise FetchError("blocked", f"redirect to a non-http URL: {current}")
@@ -472,25 +291,8 @@ class Fetcher:
                 visited.add(target)
                 current = target
                 continue
-            ctype = resp_headers.get("content-type")
-            result = FetchResult(
-                url,
-                current,
-                status,
-                resp_headers,
-                body,
-                ctype.split(";")[0].strip().lower() if ctype else None,
-                permanent_redirect=permanent,
-                elapsed_s=time.perf_counter() - started,
-            )
-            if status == 304 or 200 <= status < 300:
-                return result
-            retry = parse_retry_after(resp_headers.get("retry-after"))
-            if status == 410:
-                raise FetchError("gone", f"HTTP 410 Gone: {current}", status=status)
-            kind = "http_5xx" if status >= 500 else "http_4xx"
-            raise FetchError(
-                kind, f"HTTP {status} from {current}", status=status, retry_after_s=retry
+            return final_result(
+                url, current, status, resp_headers, body, permanent, time.perf_counter() - started
             )
         raise FetchError(
             "redirect", f"more than {self.settings.max_redirects} redirects from {url}"
@@ -545,5 +347,5 @@ class Fetcher:
                 except httpx.InvalidURL as exc:
                     raise FetchError("invalid_url", f"{exc} ({url})") from None
                 except (httpx.HTTPError, OSError, ssl.SSLError) as exc:
-                    kind, message = _classify(exc)
+                    kind, message = classify(exc)
                     raise FetchError(kind, f"{message} ({url})") from None
