@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from pipeline.errors import WarehouseBusyError, WarehouseError
-from pipeline.store.db import Warehouse, load_migrations
+from pipeline.store.db import Warehouse
+from pipeline.store.schema import load_migrations
 
 CONTRACT = {
     "articles": {

@@ -1,4 +1,5 @@
-"""The only module that imports duckdb: opening the warehouse, transactions, migrations.
+"""The only module that imports duckdb: opening the warehouse, transactions (the migrations are
+pipeline/store/schema.py's).
 
 DuckDB lets one process write or many processes read a file, never both at once. The daemon
 therefore never keeps the file open: every unit of work opens it, does its work in one
@@ -19,45 +20,21 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import resources
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from pipeline.errors import WarehouseBusyError, WarehouseError
 from pipeline.retry import backoff
 
+if TYPE_CHECKING:
+    from pipeline.store.schema import Migration
+
 log = logging.getLogger(__name__)
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))", re.S)
-
-
-@dataclass(frozen=True)
-class Migration:
-    """One ordered, named schema change shipped as `migrations/NNNN_name.sql`."""
-
-    version: int
-    name: str
-    sql: str
-
-
-def load_migrations() -> list[Migration]:
-    """All shipped migrations in order."""
-    found = []
-    folder = resources.files("pipeline.store") / "migrations"
-    for item in folder.iterdir():
-        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", item.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], item.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(versions) != len(set(versions)):
-        raise WarehouseError(f"two migrations share a version number: {versions}")
-    return found
 
 
 class Db:
@@ -159,7 +136,7 @@ class Db:
         try:
             return [s.type.name for s in self._con.extract_statements(sql)]
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot parse query: {_first_line(exc)}") from None
+            raise WarehouseError(f"cannot parse query: {first_line(exc)}") from None
 
     def fetch_vectors(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list, Any]:
         """Rows of (key, FLOAT[] vector) as a key list and a float32 matrix."""
@@ -168,7 +145,7 @@ class Db:
 
         # Through Arrow: a million 384-float vectors as Python lists would take ~12 GB.
         try:
-            table = self.execute(sql, params).fetch_arrow_table()
+            table = self.execute(sql, params).to_arrow_table()
         except duckdb.Error as exc:
             raise _translate(exc) from exc
         if table.num_rows == 0:
@@ -184,7 +161,8 @@ class Db:
         return keys, matrix
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -196,7 +174,7 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 def _translate(exc: duckdb.Error) -> Exception:
     if _is_lock_error(exc):
-        return WarehouseBusyError(_first_line(exc))
+        return WarehouseBusyError(first_line(exc))
     return exc
 
 
@@ -337,7 +315,7 @@ class Warehouse:
         except duckdb.Error as exc:
             if not _is_lock_error(exc):
                 raise WarehouseError(
-                    f"{self.path}: cannot open warehouse: {_first_line(exc)}"
+                    f"{self.path}: cannot open warehouse: {first_line(exc)}"
                 ) from None
             if self.stop is not None and self.stop.is_set():
                 raise WarehouseBusyError(
@@ -386,67 +364,33 @@ class Warehouse:
             try:
                 yield db
             except BaseException:
-                try:
+                # The connection may already be gone; closing it discards the transaction.
+                with suppress(Exception):
                     db.execute("ROLLBACK")
-                except Exception:  # the connection may already be gone; closing discards it
-                    pass
                 raise
             else:
                 db.execute("COMMIT")
 
+    # The schema's functions live in pipeline/store/schema.py, which imports this module: they
+    # are imported when called.
+
     def pending_migrations(self, db: Db) -> list[Migration]:
         """Migrations not yet applied to this file."""
-        has_table = db.scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        )
-        applied = set()
-        if has_table:
-            applied = {r[0] for r in db.rows("SELECT version FROM schema_migrations")}
-        return [m for m in load_migrations() if m.version not in applied]
+        from pipeline.store.schema import pending_migrations
+
+        return pending_migrations(db)
 
     def migrate(self) -> list[str]:
         """Create or upgrade the schema; return the names of the migrations applied now."""
-        applied: list[str] = []
-        if self.exists():
-            # A current schema needs no write lock: a reader holding the file does not block.
-            try:
-                with self.connect(read_only=True, wait_s=0) as db:
-                    if not self.pending_migrations(db):
-                        return applied
-            except WarehouseBusyError:
-                pass
-        with self.connect() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
-                "applied_at TIMESTAMPTZ NOT NULL)"
-            )
-            for migration in self.pending_migrations(db):
-                db.execute("BEGIN TRANSACTION")
-                try:
-                    db.execute(migration.sql)
-                    db.execute(
-                        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                        [migration.version, migration.name, datetime.now(UTC)],
-                    )
-                    db.execute("COMMIT")
-                except Exception as exc:
-                    db.execute("ROLLBACK")
-                    raise WarehouseError(
-                        f"{self.path}: migration {migration.version:04d}_"
-                        f"{migration.name} failed: {_first_line(exc)}"
-                    ) from None
-                applied.append(f"{migration.version:04d}_{migration.name}")
-        return applied
+        from pipeline.store.schema import migrate
+
+        return migrate(self)
 
     def check_current(self) -> None:
         """Raise unless the file exists and every migration is applied."""
-        with self.connect(read_only=True, wait_s=30) as db:
-            pending = self.pending_migrations(db)
-        if pending:
-            raise WarehouseError(
-                f"{self.path}: warehouse schema is out of date; run `newswatch init`"
-            )
+        from pipeline.store.schema import check_current
+
+        check_current(self)
 
     def checkpoint(self) -> None:
         """Write the WAL into the main file (maintenance)."""
