@@ -276,7 +276,7 @@ def test_drafts_and_embeddings_survive_the_arrow_table(fake_embedder):
     back, vectors, _ = from_arrow(to_arrow([(d, "x") for d in drafts[:2]], embeddings[:2]), "f")
     assert all(
         np.array_equal(e.title_vector, v.title_vector)
-        for e, v in zip(embeddings, vectors, strict=True)
+        for e, v in zip(embeddings[:2], vectors, strict=True)
     )
     table = to_arrow([(d, "keyword: sanction") for d in drafts], embeddings)
     back, vectors, why = from_arrow(table, "/data/a.warc.gz")

@@ -61,8 +61,7 @@ def expand(sources: list[str]) -> list[str]:
                 f"a folder or glob of them, or a text file listing them)"
             )
         out.extend(found)
-    seen: set[str] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(out))  # each file once, in the order first named
 
 
 def _expand_one(source: str) -> list[str]:

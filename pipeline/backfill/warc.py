@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO
 
-from fastwarc.warc import ArchiveIterator, WarcRecordType
+from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from pipeline.errors import NewswatchError
 from pipeline.extract.article import looks_like_html
@@ -65,7 +65,7 @@ def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
         raise BadArchiveError("no complete WARC record: " + "; ".join(counts.problems[:1]))
 
 
-def _page(record, counts: ReadCounts) -> WarcPage | None:
+def _page(record: WarcRecord, counts: ReadCounts) -> WarcPage | None:
     counts.records += 1
     http = record.http_headers
     if http is None:

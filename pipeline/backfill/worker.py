@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -148,7 +149,9 @@ def _tally(pages: list[tuple[ArticleDraft | None, str | None]]) -> tuple[int, in
 _EMPTY = "\0empty"  # extraction found no article text
 
 
-def _keep(pages, job: WorkerJob):
+def _keep(
+    pages: Iterable[WarcPage], job: WorkerJob
+) -> Iterator[tuple[ArticleDraft | None, str | None]]:
     """(draft, why it passed) per HTML page: draft None when empty or outside the window
     (why _EMPTY when extraction found nothing), why None when the prefilter refused it."""
     prefilter = _prefilter_for(job.prefilter)
@@ -175,6 +178,7 @@ def page_draft(page: WarcPage) -> ArticleDraft | None:
         return None
     if extract is None:
         return None
+    canonical: str | None
     try:
         canonical = pick_canonical(page.url, extract.canonical_url)
     except Exception:  # an odd canonical link keeps the crawled URL
