@@ -16,6 +16,7 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -308,10 +309,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.stop.set()
-        try:
+        with suppress(Exception):  # not started or already stopped
             self.scheduler.pause()
-        except Exception:  # not started or already stopped
-            pass
         done = threading.Event()
 
         def wait_for_jobs() -> None:

@@ -23,6 +23,10 @@ from pipeline.store.db import Warehouse
 log = logging.getLogger(__name__)
 
 
+#: What a job's body returns: status, counts, its own summary object, error.
+Outcome = tuple[str, dict[str, Any], Any, str | None]
+
+
 @dataclass(frozen=True)
 class JobResult:
     """How one job run ended."""
@@ -116,7 +120,7 @@ def writer_lock(
 def _run(
     job: str,
     warehouse: Warehouse,
-    body: Callable[[], tuple[str, dict, Any, str | None]],
+    body: Callable[[], Outcome],
     lock_wait_s: float,
     reraise: bool = False,
 ) -> JobResult:
@@ -172,7 +176,7 @@ def ingest_job(
     """One ingest cycle as a job; `setup` first migrates the warehouse and loads the seeds (a
     command run by hand), else only edited seed files are reloaded (the daemon did the rest)."""
 
-    def body():
+    def body() -> Outcome:
         if setup:
             services.warehouse.migrate()
             sync_seeds(services)
@@ -197,7 +201,7 @@ def digest_job(
     """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
     from pipeline.digest.deliver import deliver_digest  # the digest stack loads only when needed
 
-    def body():
+    def body() -> Outcome:
         outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)
         status = "error" if outcome.status == "failed" else "ok"
         counts = {
@@ -222,7 +226,7 @@ def maintenance_job(
     from pipeline.ingest.upkeep import compact_search_index, index_for_search
     from pipeline.store import feeds as feed_store
 
-    def body():
+    def body() -> Outcome:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.schedule.poll_retention_days)
         with warehouse.transaction() as db:
             pruned = feed_store.prune_polls(db, cutoff)
@@ -255,7 +259,7 @@ def rebuild_job(
     after the run is recorded."""
     from pipeline.ingest.rebuild import rebuild_dedup
 
-    def body():
+    def body() -> Outcome:
         services.warehouse.check_current()
         stats = rebuild_dedup(services, progress)
         return "ok", stats, stats, None
@@ -270,7 +274,7 @@ def verify_job(settings: Settings, warehouse: Warehouse, *, lock_wait_s: float =
     from pipeline.dedup.overlap import check_overlaps
     from pipeline.store.dedup import duplicates_with_originals
 
-    def body():
+    def body() -> Outcome:
         warehouse.check_current()
         with warehouse.connect(read_only=True, wait_s=30) as db:
             result = check_overlaps(duplicates_with_originals(db), settings.dedup)
@@ -299,7 +303,7 @@ def retag_job(
     raised after the run is recorded."""
     from pipeline.ingest.upkeep import retag
 
-    def body():
+    def body() -> Outcome:
         services.warehouse.check_current()
         changes = retag(services, progress)
         return "ok", {"topics": changes.topics, "entities": changes.entities}, changes, None

@@ -17,11 +17,15 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from pipeline.errors import ModelError
 from pipeline.models import Chunk, Embedding, Span
+
+if TYPE_CHECKING:
+    from pipeline.embed.onnx_encoder import OnnxEncoder
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +103,28 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "newswatch"
 
 
+class _Backend(Protocol):
+    """What the embedder asks of a backend (torch, or ONNX Runtime: onnx_encoder.py)."""
+
+    name: str
+    dim: int
+    max_seq_length: int
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character offsets of the text's word pieces (no special tokens, no truncation)."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-norm float32 vectors, each text read up to the model's limit."""
+        ...
+
+
 class _TorchBackend:
     """The sentence-transformers model (torch): the reference every other backend matches."""
 
     name = "torch"
 
-    def __init__(self, model, batch_size: int) -> None:
+    def __init__(self, model: Any, batch_size: int) -> None:
         self.model = model
         self.batch_size = batch_size
         self.max_seq_length = int(model.max_seq_length)
@@ -123,7 +143,7 @@ class _TorchBackend:
             truncation=False,
             verbose=False,
         )
-        return [tuple(o) for o in enc["offset_mapping"]]
+        return [(int(start), int(end)) for start, end in enc["offset_mapping"]]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 vectors of short texts (each read up to the model's limit)."""
@@ -172,7 +192,7 @@ class Embedder:
         self.precision = precision
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.threads = threads
-        self._model = None
+        self._model: _Backend | None = None
         self._lock = threading.Lock()
 
     @property
@@ -185,7 +205,7 @@ class Embedder:
         """The backend actually in use: "torch", "onnx-fp32" or "onnx-int8" (loads the model)."""
         return self._load().name
 
-    def _load(self):
+    def _load(self) -> _Backend:
         with self._lock:
             if self._model is not None:
                 return self._model
@@ -222,7 +242,9 @@ class Embedder:
         verify_weights(local, expected)
         return local, str(local), expected
 
-    def _load_onnx(self, local: Path | None, target: str, weights_sha: str | None):
+    def _load_onnx(
+        self, local: Path | None, target: str, weights_sha: str | None
+    ) -> OnnxEncoder | None:
         """The ONNX backend, or None (and why, logged) to stay on torch."""
         why = None
         if self.device != "cpu":
@@ -245,6 +267,7 @@ class Embedder:
         if why:
             log.warning("[embed] backend = onnx: %s; embedding with torch", why)
             return None
+        assert local is not None  # checked above
         from pipeline.embed.onnx_cache import load_or_build
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config.settings import Settings
 from pipeline.embed.english import Embedder
 from pipeline.store.db import Warehouse
+
+if TYPE_CHECKING:
+    from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 
 
 def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -> Warehouse:
@@ -40,7 +44,7 @@ def make_embedder(settings: Settings) -> Embedder:
     )
 
 
-def make_lead_embedder(settings: Settings):
+def make_lead_embedder(settings: Settings) -> tuple[LeadEmbedder | None, LeadModelState]:
     """The multilingual lead embedder and its state line (None when off: see embed_multi)."""
     from pipeline.embed.multilingual import load_lead_embedder
 

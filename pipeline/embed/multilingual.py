@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class LeadEmbedder:
     """Unit-norm multilingual vectors of leads (passages) and search queries, and the mean
     vector of each language's anchor sentences (what centering starts from)."""
 
-    def __init__(self, model, name: str) -> None:
+    def __init__(self, model: Any, name: str) -> None:
         self._model = model
         self.name = name
         self.dim = int(model.dim)
@@ -150,7 +151,7 @@ def anchor_means(embedder: LeadEmbedder, cache_dir: Path | None) -> dict[str, np
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **means)
+            np.savez(tmp, **cast(dict[str, Any], means))
             os.replace(tmp, path)
         except OSError as exc:
             log.debug("cannot cache the lead anchors in %s: %s", path, exc)

@@ -51,7 +51,10 @@ class OnnxEncoder:
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of the text's word pieces (no special tokens, no truncation)."""
-        return [tuple(o) for o in self._splitter.encode(text, add_special_tokens=False).offsets]
+        return [
+            (int(start), int(end))
+            for start, end in self._splitter.encode(text, add_special_tokens=False).offsets
+        ]
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 vectors, each text read up to the model's limit."""
