@@ -66,6 +66,7 @@ def _register() -> None:
         feeds,
         ingest,
         search,
+        serve,
         status,
         topics,
         watch,
@@ -87,6 +88,7 @@ def _register() -> None:
         watch.entities,
         watch.alerts,
         search.search,
+        serve.serve,
         backfill.backfill,
     ):
         cli.add_command(command)

@@ -481,6 +481,41 @@ class LogSettings:
     format: str = _opt("text", "log line format", choices=("text", "json"))
 
 
+def _check_base_url(value: str) -> str | None:
+    if not value or re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+        return None
+    return "an http(s) URL such as https://newswatch.example.org (or empty)"
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    enabled: bool = _opt(True, "`newswatch run` also serves the reading room")
+    host: str = _opt(
+        "127.0.0.1", "address the reading room listens on (any but loopback needs a token)"
+    )
+    port: int = _opt(8470, "port of the reading room", lo=1, hi=65535)
+    base_url: str = _opt(
+        "",
+        "URL analysts open the reading room at; digests and alerts link to its pages when set",
+        check=_check_base_url,
+    )
+    token_env: str = _opt(
+        "NEWSWATCH_WEB_TOKEN",
+        "environment variable that holds the login token (needed off loopback)",
+        check=lambda v: None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) else "a variable name",
+    )
+    busy_wait_s: float = _opt(
+        10.0, "how long a page waits for a write in progress before it says busy", lo=0, hi=300
+    )
+    since_days: int = _opt(7, "days of stories the front page shows by default", lo=1, hi=3650)
+    breaking_hours: float = _opt(
+        6.0, "stories with the most outlets within this many hours rank first", lo=1, hi=720
+    )
+    max_stories: int = _opt(300, "stories a list shows at most", lo=10, hi=10000)
+    refresh_s: int = _opt(15, "how often an open page looks for new reports", lo=2, hi=3600)
+    sql_timeout_s: float = _opt(60.0, "longest a query of the SQL page may run", lo=1, hi=3600)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The effective settings, validated; `source` names the settings file (or 'defaults')."""
@@ -501,6 +536,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     source: str = "defaults"
 
 

@@ -34,6 +34,7 @@ from pipeline.config.schema import (
     TopicsSettings,
     WarehouseSettings,
     WatchlistSettings,
+    WebSettings,
 )
 from pipeline.config.tomlfile import read_toml
 from pipeline.errors import ConfigError
@@ -64,6 +65,7 @@ __all__ = [
     "TopicsSettings",
     "WarehouseSettings",
     "WatchlistSettings",
+    "WebSettings",
     "default_config_path",
     "load_settings",
     "render_settings",
@@ -228,10 +230,13 @@ def load_settings(
                 value = str((base / Path(value).expanduser()).resolve())  # optional path
             values[section][key] = value
 
+    # The variable that holds the reading room's token is a secret, not a setting.
+    token_env = values["web"].get("token_env", WebSettings.token_env)
     for name, raw in sorted(env.items()):
         if (
             not name.startswith(ENV_PREFIX)
             or name in _SPECIAL_ENV
+            or name == token_env
             or name.startswith(ENV_ALERT_SECRET_PREFIX)
         ):
             continue

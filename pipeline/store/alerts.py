@@ -12,8 +12,9 @@ from typing import Any
 from pipeline.models import EntityMatch
 from pipeline.store.db import Db
 
-#: An outlet as the digest names it: the page's site name, else the feed's title, else the host.
-_SOURCE = (
+#: An outlet as the pages, the digest and story growth name it: the site name, else the feed's
+#: title, else the host of its URL.
+SOURCE_SQL = (
     "coalesce(nullif(a.site_name, ''), nullif(f.title, ''), "
     "regexp_replace(lower(regexp_extract(a.url, '^[a-zA-Z][a-zA-Z0-9+.-]*://"
     "(?:[^@/]*@)?([^:/?#]+)', 1)), '^www\\.', ''), 'unknown')"
@@ -41,7 +42,7 @@ def candidates(db: Db, ids: Sequence[int]) -> list[dict[str, Any]]:
         return []
     rows = db.dicts(
         f"SELECT a.id, coalesce(a.story_id, a.id) AS story_id, a.title, a.url, a.relevance, "
-        f"coalesce(a.published_at, a.fetched_at) AS published_at, {_SOURCE} AS source "
+        f"coalesce(a.published_at, a.fetched_at) AS published_at, {SOURCE_SQL} AS source "
         f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
         f"LEFT JOIN articles o ON o.id = a.duplicate_of "
         f"WHERE a.id IN (SELECT unnest(?)) AND a.source = 'feed' "
@@ -83,7 +84,7 @@ def story_reports(db: Db, story_ids: Iterable[int]) -> dict[int, list[tuple[int,
     if not ids:
         return out
     for story, aid, source, when in db.rows(
-        f"SELECT coalesce(a.story_id, a.id), a.id, {_SOURCE}, "
+        f"SELECT coalesce(a.story_id, a.id), a.id, {SOURCE_SQL}, "
         f"coalesce(a.published_at, a.fetched_at) FROM articles a "
         f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.source = 'feed' "
         f"AND coalesce(a.story_id, a.id) IN (SELECT unnest(?)) ORDER BY a.id",

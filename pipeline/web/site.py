@@ -1,0 +1,108 @@
+"""What every page shares: the settings, brief read-only visits to the warehouse, the clock, the
+topics and watchlist as configured, and the query encoder search needs (loaded once, lazily)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.settings import Settings
+from pipeline.errors import ConfigError
+from pipeline.store.db import Db, Warehouse
+from pipeline.tag.topics import load_topics
+from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+class Site:
+    """The reading room's view of one installation (one per server, shared by its requests)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        warehouse: Warehouse,
+        *,
+        encoder: Callable[[], Any] | None = None,
+        leads: Callable[[], Any] | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.clock = clock
+        self._factories = {"english": encoder, "leads": leads}
+        self._models: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self._watchlist: tuple[tuple, Watchlist] | None = None
+        self._topics: tuple[tuple, dict[str, str]] | None = None
+        self._config_lock = threading.Lock()
+
+    @contextmanager
+    def read(self) -> Iterator[Db]:
+        """The warehouse, read-only, for one page: a writer in progress is waited for up to
+        `[web] busy_wait_s` (then WarehouseBusyError, shown as 503 with Retry-After)."""
+        with self.warehouse.connect(read_only=True, wait_s=self.settings.web.busy_wait_s) as db:
+            yield db
+
+    def _model(self, name: str) -> Any:
+        with self._model_lock:
+            if name not in self._models:
+                factory = self._factories[name]
+                self._models[name] = factory() if factory is not None else None
+            return self._models[name]
+
+    def encoder(self) -> Any:
+        """The English model search embeds queries with (loaded at the first search)."""
+        return self._model("english")
+
+    def lead_encoder(self) -> Any:
+        """The multilingual lead model (None when cross-lingual search is off)."""
+        return self._model("leads")
+
+    def topic_labels(self) -> dict[str, str]:
+        """{slug: label} of the configured topics, in the file's order ({} if it cannot be read)."""
+        path = Path(self.settings.topics.file)
+        mark = _mark(path)
+        with self._config_lock:
+            if self._topics is None or self._topics[0] != mark:
+                try:
+                    topics = load_topics(path, self.settings.seeds.dir)
+                    labels = {t.slug: t.label or t.slug for t in topics}
+                except ConfigError as exc:
+                    log.warning("reading room: %s", exc)
+                    labels = {}
+                self._topics = (mark, labels)
+            return dict(self._topics[1])
+
+    def watchlist(self) -> Watchlist:
+        """The watchlist as configured (empty if it cannot be read)."""
+        path = self.settings.watchlist.file
+        mark = watchlist_mark(path)
+        with self._config_lock:
+            if self._watchlist is None or self._watchlist[0] != mark:
+                try:
+                    found = load_watchlist(path)
+                except ConfigError as exc:
+                    log.warning("reading room: %s", exc)
+                    found = Watchlist()
+                self._watchlist = (mark, found)
+            return self._watchlist[1]
+
+
+def _mark(path: Path) -> tuple:
+    try:
+        return (str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return (str(path), None)
