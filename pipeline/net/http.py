@@ -37,15 +37,15 @@ from pipeline.config.settings import HttpSettings
 from pipeline.errors import FetchError
 from pipeline.net.guard import guarded_transport
 from pipeline.net.responses import (
+    REDIRECTS,
     FetchResult,
     classify,
     final_result,
-    parse_retry_after,
     request_headers,
+    webhook_result,
 )
 from pipeline.net.robots import RobotsCache
 
-_REDIRECTS = (301, 302, 303, 307, 308)
 _PERMANENT = (301, 308)
 
 
@@ -219,29 +219,7 @@ class Fetcher:
             raise FetchError(
                 "timeout", f"no complete response within {self.settings.total_timeout_s:g} s"
             ) from None
-        ctype = resp_headers.get("content-type")
-        result = FetchResult(
-            url,
-            url,
-            status,
-            resp_headers,
-            data,
-            ctype.split(";")[0].strip().lower() if ctype else None,
-            elapsed_s=time.perf_counter() - started,
-        )
-        if 200 <= status < 300:
-            return result
-        if status in _REDIRECTS:
-            raise FetchError(
-                "redirect", f"HTTP {status}: the webhook redirects; not followed", status=status
-            )
-        kind = "http_5xx" if status >= 500 else "http_4xx"
-        raise FetchError(
-            kind,
-            f"HTTP {status}",
-            status=status,
-            retry_after_s=parse_retry_after(resp_headers.get("retry-after")),
-        )
+        return webhook_result(url, status, resp_headers, data, time.perf_counter() - started)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -279,7 +257,7 @@ class Fetcher:
             own_feed = purpose == "feed" and _host(current) == _host(url)
             client = self._open if allow_private or own_feed else self._guarded
             status, resp_headers, body = await self._request(client, current, headers)
-            if status in _REDIRECTS and "location" in resp_headers:
+            if status in REDIRECTS and "location" in resp_headers:
                 target = urljoin(current, resp_headers["location"])
                 all_permanent = all_permanent and status in _PERMANENT
                 if all_permanent:
@@ -332,7 +310,7 @@ class Fetcher:
                             )
                         chunks = []
                         size = 0
-                        if resp.status_code not in _REDIRECTS and resp.status_code != 304:
+                        if resp.status_code not in REDIRECTS and resp.status_code != 304:
                             # aiter_bytes yields decompressed bytes: a gzip bomb hits the cap.
                             async for chunk in resp.aiter_bytes():
                                 size += len(chunk)

@@ -17,6 +17,9 @@ import httpx
 from pipeline.errors import FetchError
 from pipeline.net.guard import BlockedAddressError
 
+#: Statuses that redirect (followed by hand for a GET, refused for a webhook's POST).
+REDIRECTS = (301, 302, 303, 307, 308)
+
 
 @dataclass(frozen=True)
 class FetchResult:
@@ -125,6 +128,35 @@ def final_result(
     raise FetchError(
         kind,
         f"HTTP {status} from {final_url}",
+        status=status,
+        retry_after_s=parse_retry_after(headers.get("retry-after")),
+    )
+
+
+def webhook_result(
+    url: str, status: int, headers: dict[str, str], body: bytes, elapsed_s: float
+) -> FetchResult:
+    """The result of a webhook's POST; FetchError unless 2xx (a redirect is not followed: the
+    body would have to be sent again elsewhere)."""
+    if 200 <= status < 300:
+        ctype = headers.get("content-type")
+        return FetchResult(
+            url,
+            url,
+            status,
+            headers,
+            body,
+            ctype.split(";")[0].strip().lower() if ctype else None,
+            elapsed_s=elapsed_s,
+        )
+    if status in REDIRECTS:
+        raise FetchError(
+            "redirect", f"HTTP {status}: the webhook redirects; not followed", status=status
+        )
+    kind = "http_5xx" if status >= 500 else "http_4xx"
+    raise FetchError(
+        kind,
+        f"HTTP {status}",
         status=status,
         retry_after_s=parse_retry_after(headers.get("retry-after")),
     )
