@@ -65,7 +65,7 @@ class StoryIndex:
         """Index a decided article (its chunk vectors already in `chunks`), its merges applied."""
         self._published[doc.id] = doc.published_at.timestamp()
         if (
-            is_english_like(doc.lang, doc.text)
+            doc.id in self._chunks.english  # noted there first (DedupIndex.add)
             and (doc.chunk_vectors.size or self._chunks.holds(doc.id))
             and is_short(doc.text, self.rule)
             and doc.title_vector is not None
