@@ -9,7 +9,6 @@ anyway). The schedule is published in `<warehouse>.daemon.json` for `newswatch s
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -18,7 +17,6 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from pipeline.app.daemon_state import next_runs, write_state
 from pipeline.app.jobs import JobResult, digest_job, ingest_job, maintenance_job, writer_lock
 from pipeline.app.lock import daemon_lock
 from pipeline.config.settings import Settings
@@ -41,19 +40,6 @@ log = logging.getLogger(__name__)
 
 #: How long shutdown may take before the process gives up waiting for the job in progress.
 SHUTDOWN_GRACE_S = 25.0
-
-
-def state_path(warehouse: Path) -> Path:
-    """The daemon's published state file, beside the warehouse."""
-    return warehouse.with_name(f"{warehouse.name}.daemon.json")
-
-
-def read_state(warehouse: Path) -> dict[str, Any]:
-    """The last state a daemon published for this warehouse ({} if none)."""
-    try:
-        return json.loads(state_path(warehouse).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _digest_trigger(settings: Settings) -> CronTrigger:
@@ -160,47 +146,24 @@ class Daemon:
 
     def _schedule(self, first_poll: datetime | None) -> None:
         s = self.settings
-        self.scheduler.add_job(
-            self.poll,
-            _poll_trigger(s),
-            id="poll",
-            name="poll feeds",
-            next_run_time=first_poll,
-            replace_existing=True,
-        )
-        self.scheduler.add_job(
-            self.digest,
-            _digest_trigger(s),
-            id="digest",
-            name="weekly digest",
-            replace_existing=True,
-        )
-        self.scheduler.add_job(
-            self.maintenance,
-            _maintenance_trigger(s),
-            id="maintenance",
-            name="maintenance",
-            replace_existing=True,
-        )
+        jobs: list[tuple[Callable[[], None], Any, str, str, dict[str, Any]]] = [
+            (self.poll, _poll_trigger(s), "poll", "poll feeds", {"next_run_time": first_poll}),
+            (self.digest, _digest_trigger(s), "digest", "weekly digest", {}),
+            (self.maintenance, _maintenance_trigger(s), "maintenance", "maintenance", {}),
+        ]
+        for fn, trigger, job_id, name, extra in jobs:
+            self.scheduler.add_job(
+                fn, trigger, id=job_id, name=name, replace_existing=True, **extra
+            )
 
     # -- state, signals, reload -----------------------------------------------------------------
 
     def _publish(self, status: str = "running") -> None:
-        jobs = self._jobs_seen
         # While shutting down the scheduler holds its job-store lock until the running job
         # ends: asking it for jobs from that job would wait forever.
         if not self.stop.is_set():
-            try:
-                jobs = {}
-                for job in self.scheduler.get_jobs():
-                    nxt = getattr(job, "next_run_time", None)
-                    jobs[job.id] = {
-                        "name": job.name,
-                        "next_run_at": nxt.isoformat() if nxt else None,
-                    }
-                self._jobs_seen = jobs
-            except Exception:  # the state file is informative only
-                jobs = self._jobs_seen
+            with suppress(Exception):  # the state file is informative only
+                self._jobs_seen = next_runs(self.scheduler)
         state = {
             "status": status,
             "pid": os.getpid(),
@@ -209,19 +172,13 @@ class Daemon:
             "settings": self.settings.source,
             "warehouse": str(self.warehouse.path),
             "running_job": self.running,
-            "jobs": jobs,
+            "jobs": self._jobs_seen,
             "last": self.last,
             "updated_at": datetime.now(UTC).isoformat(),
         }
         if (leads := self.services.lead_state_known) is not None:
             state["cross_lingual"] = leads.detail
-        path = state_path(self.warehouse.path)
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.debug("cannot publish daemon state: %s", exc)
+        write_state(self.warehouse.path, state)
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if signum == getattr(signal, "SIGHUP", None):

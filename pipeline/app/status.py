@@ -89,7 +89,7 @@ def cross_lingual_state(settings: Settings, daemon: dict[str, Any], alive: bool)
 
 def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
     """The daemon's published state and whether it is actually running now."""
-    from pipeline.app.daemon import read_state
+    from pipeline.app.daemon_state import read_state
     from pipeline.app.lock import lock_path
 
     state = read_state(settings.warehouse.path)
