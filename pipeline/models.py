@@ -557,3 +557,4 @@ class AlertMessage:
     sources: tuple[str, ...] = ()  # outlets that reported the story so far
     created_at: datetime | None = None
     test: bool = False
+    story_page: str = ""  # the story in the reading room, when [web] base_url is set

@@ -300,3 +300,69 @@ def test_serve_refuses_another_address_without_a_token(make_settings):
     )
     assert result.exit_code == 2
     assert result.output.count("\n") == 1 and "token" in result.output
+
+
+def test_digest_and_alerts_link_to_the_story_page_when_base_url_is_set(make_settings):
+    from pipeline.alerts.deliver import message_of
+    from pipeline.alerts.message import build_email, json_payload, text_body
+    from pipeline.digest.model import build_digest, week_of
+    from pipeline.digest.render import render
+
+    def rows(url: str) -> list[dict]:
+        when = NOW.replace(year=2026, month=11, day=10)
+        return [
+            {
+                "id": 10,
+                "title": "Main report",
+                "url": url,
+                "site_name": "Wire",
+                "feed_title": None,
+                "published_at": when,
+                "fetched_at": when,
+                "description": None,
+                "text": "Text.",
+                "duplicate_of": None,
+                "story_id": 10,
+                "on_topic": True,
+                "topics": {"sanctions": 0.9},
+                "entities": {},
+            }
+        ]
+
+    week = week_of("2026-W46", "UTC")
+    labels = {"sanctions": "Sanctions"}
+    linked = build_digest(
+        week, rows("https://wire.example/a"), {}, (), labels, base_url="https://nw.example/room/"
+    )
+    story = linked.sections[0].stories[0]
+    assert story.page == "https://nw.example/room/stories/10"
+    out = render(linked, make_settings())
+    assert 'href="https://nw.example/room/stories/10"' in out.html
+    assert "https://nw.example/room/stories/10" in out.text
+    # Unset: no link; and a stored javascript: URL is never a link in the digest.
+    plain = build_digest(week, rows("javascript:alert(1)//x"), {}, (), labels)
+    rendered = render(plain, make_settings())
+    assert plain.sections[0].stories[0].page == ""
+    assert "javascript:" not in rendered.html and "javascript:" not in rendered.text
+    row = {
+        "alert_id": 7,
+        "rule": "spacety",
+        "story_id": 10,
+        "article_id": 11,
+        "title": "Spacety",
+        "url": "https://wire.example/a",
+        "source_name": "Wire",
+    }
+    msg = message_of(row, ("Wire",), "https://nw.example")
+    assert msg.story_page == "https://nw.example/stories/10"
+    assert "https://nw.example/stories/10" in text_body(msg)
+    assert json_payload(msg)["story_page"] == "https://nw.example/stories/10"
+    email = build_email(
+        msg,
+        sender="a@b.example",
+        recipients=["c@d.example"],
+        subject_prefix="[nw]",
+        message_id="<1@x>",
+    )
+    assert "https://nw.example/stories/10" in email.as_string()
+    assert message_of(row, ("Wire",)).story_page == ""

@@ -25,6 +25,7 @@ from pipeline.config.settings import Settings
 from pipeline.errors import AlertError
 from pipeline.feeds.schedule import backoff_delay
 from pipeline.models import AlertMessage
+from pipeline.net.urls import room_url
 from pipeline.store import alerts as alerts_store
 from pipeline.store.db import Warehouse
 
@@ -43,8 +44,11 @@ class DeliveryReport:
     )  # id, channel, status, detail
 
 
-def message_of(row: Mapping[str, Any], sources: Sequence[str] = ()) -> AlertMessage:
-    """An alert as its channels say it, from its outbox row."""
+def message_of(
+    row: Mapping[str, Any], sources: Sequence[str] = (), base_url: str = ""
+) -> AlertMessage:
+    """An alert as its channels say it, from its outbox row (with a link to its story in the
+    reading room when `base_url` is set)."""
     try:
         reasons = tuple(json.loads(row.get("evidence") or "{}").get("matched", []))
     except ValueError:
@@ -61,6 +65,9 @@ def message_of(row: Mapping[str, Any], sources: Sequence[str] = ()) -> AlertMess
         reasons=reasons,
         sources=tuple(sources),
         created_at=row.get("created_at"),
+        story_page=(
+            room_url(base_url, f"/stories/{row['story_id']}") if row.get("story_id") else ""
+        ),
     )
 
 
@@ -85,7 +92,7 @@ def deliver_due(
         if cancel is not None and cancel.is_set():
             break
         sources = list(dict.fromkeys(s for _, s, _ in reports.get(row["story_id"], [])))
-        msg = message_of(row, sources)
+        msg = message_of(row, sources, settings.web.base_url)
         name = row["channel"]
         attempts = int(row["attempts"]) + 1
         try:

@@ -18,13 +18,14 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pipeline.models import AlertMessage
+from pipeline.net.urls import web_url
 
 SUBJECT_CHARS = 160
 
 
 def safe_url(url: str) -> str:
     """The URL if it is http(s), else '' (a feed could send javascript: or data: links)."""
-    return url if urlsplit(url or "").scheme.lower() in ("http", "https") else ""
+    return web_url(url)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -58,6 +59,7 @@ def json_payload(msg: AlertMessage) -> dict[str, Any]:
         },
         "matched": list(msg.reasons),
         "story_sources": list(msg.sources),
+        "story_page": msg.story_page or None,
         "created_at": _when(msg.created_at),
     }
 
@@ -76,6 +78,8 @@ def text_body(msg: AlertMessage) -> str:
     ]
     if safe_url(msg.url):
         lines.append(safe_url(msg.url))
+    if msg.story_page:
+        lines.append(f"in newswatch: {msg.story_page}")
     lines += [f"- {one_line(r, 400)}" for r in msg.reasons]
     if len(msg.sources) > 1:
         lines.append(
@@ -98,8 +102,8 @@ def ntfy_payload(msg: AlertMessage, topic: str) -> dict[str, Any]:
         "message": text_body(msg),
         "tags": ["newspaper"],
     }
-    if safe_url(msg.url):
-        payload["click"] = safe_url(msg.url)
+    if msg.story_page or safe_url(msg.url):
+        payload["click"] = msg.story_page or safe_url(msg.url)
     return payload
 
 
@@ -132,6 +136,7 @@ def build_email(
     context = {
         "msg": msg,
         "url": safe_url(msg.url),
+        "story_page": msg.story_page,
         "published": f"{msg.published_at:%a %d %b %Y %H:%M} UTC" if msg.published_at else "",
     }
     email = EmailMessage()

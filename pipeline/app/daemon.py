@@ -35,6 +35,7 @@ from pipeline.embed.factory import make_embedder, make_warehouse
 from pipeline.errors import ConfigError
 from pipeline.ingest import Services
 from pipeline.ingest.upkeep import sync_seeds
+from pipeline.web.server import Address, BackgroundServer, build, check_free
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,11 @@ class Daemon:
                 self.warehouse.path,
                 self.settings.source,
             )
+            web = self._reading_room()
             self.prepare()
+            if web is not None:
+                web.start()
+                log.info("the reading room is at %s", web.address.url)
             self.scheduler.add_listener(
                 self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
             )
@@ -261,8 +266,28 @@ class Daemon:
                         self._hup.clear()
                         self.reload()
             finally:
+                if web is not None:
+                    web.stop()
                 self._shutdown()
         return 0
+
+    def _reading_room(self) -> BackgroundServer | None:
+        """The reading room served beside the jobs ([web] enabled), checked before anything
+        starts: an address it may not use or a port taken stops the daemon with one line."""
+        web = self.settings.web
+        if not web.enabled:
+            return None
+        address = Address(web.host, web.port)
+        app = build(
+            self.settings,
+            self.warehouse,
+            address.host,
+            address.port,
+            encoder=lambda: self.services.embedder,
+            leads=lambda: self.services.lead_embedder,
+        )
+        check_free(address)
+        return BackgroundServer(app, address)
 
     def _shutdown(self) -> None:
         self.stop.set()

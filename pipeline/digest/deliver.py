@@ -77,6 +77,7 @@ def load_digest(
         labels,
         max_stories=settings.digest.max_stories_per_topic,
         now=now,
+        base_url=settings.web.base_url,
     )
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from pipeline.errors import DigestError
+from pipeline.net.urls import room_url, web_url
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 LEAD_CHARS = 320
@@ -110,6 +111,8 @@ class Story:
     scores: dict[str, float]
     also: tuple[str, ...] = ()
     entities: tuple[str, ...] = ()  # watchlist entities its reports name, most mentioned first
+    story_id: int | None = None
+    page: str = ""  # the story in the reading room ([web] base_url), '' when unset
 
     def also_line(self, shown: int = 2) -> str:
         """ "also reported by A, B and 3 more" (empty when nothing was folded)."""
@@ -206,13 +209,15 @@ def build_digest(
     *,
     max_stories: int = 20,
     now: datetime | None = None,
+    base_url: str = "",
 ) -> DigestModel:
     """Fold a week's articles into stories and sections (pure).
 
     `rows`: the week's feed articles with id, title, url, site_name, feed_title, published_at,
     fetched_at, description, text, duplicate_of, root_source, story_id, on_topic and topics
     ({slug: score}); `previous_counts`: stories per topic the week before, by the same rule
-    (the counts() of the previous week's model).
+    (the counts() of the previous week's model); `base_url`: the reading room's, for links to
+    each story's page ('' for none).
     """
     by_id = {r["id"]: r for r in rows}
     originals = [
@@ -273,7 +278,7 @@ def build_digest(
         stories_by_topic.setdefault(best, []).append(
             Story(
                 title=lead.get("title") or "(untitled)",
-                url=lead.get("url") or "",
+                url=web_url(lead.get("url")),
                 source=source_name(lead),
                 published_at=lead.get("published_at") or lead["fetched_at"],
                 lead=lead_of(lead),
@@ -286,6 +291,8 @@ def build_digest(
                         key=lambda n: (-story_entities[story_id][n], n),
                     )
                 ),
+                story_id=int(story_id),
+                page=room_url(base_url, f"/stories/{story_id}"),
             )
         )
 

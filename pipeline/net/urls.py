@@ -60,3 +60,23 @@ def pick_canonical(entry_url: str, page_canonical: str | None) -> str:
         ):
             return canonical_url(target)
     return canonical_url(entry_url)
+
+
+def web_url(url: object) -> str:
+    """The URL if it is an http(s) link with a host, else '' (a feed or an archive may send
+    `javascript:` or `data:` URLs, and nothing newswatch renders links anything but the web)."""
+    if not isinstance(url, str):
+        return ""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+def room_url(base_url: str, path: str) -> str:
+    """A reading-room page as a link for a digest or an alert ('' when `[web] base_url` is
+    unset): `room_url("https://nw.example", "/stories/12")`."""
+    base = web_url(base_url)
+    return f"{base.rstrip('/')}{path}" if base else ""

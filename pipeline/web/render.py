@@ -8,29 +8,20 @@ import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from pipeline.net.urls import web_url
 from pipeline.web.security import CSRF_COOKIE
 
 
 def web_href(url: Any) -> str | None:
-    """The URL if it is an http(s) link, else None: a feed or an archive may send `javascript:`
-    or `data:` URLs, and a page links nothing but the web."""
-    if not isinstance(url, str):
-        return None
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return text
+    """The URL if it is an http(s) link, else None: pages link nothing but the web."""
+    return web_url(url) or None
 
 
 def when(value: Any) -> str:
