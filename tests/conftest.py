@@ -82,6 +82,8 @@ def settings_maker(tmp_path: Path, model_cache: Path) -> Callable[..., Settings]
             "http": {"allow_private_networks": "true", "per_host_delay_s": "0.0"},
             # Cross-lingual linking is tested where it is the subject (test_crosslingual.py and
             # the news pages); elsewhere it would only add the second model's time.
+            # `run` serves the reading room only where a test asks for it (and names a free port).
+            "web": {"enabled": "false"},
             "embed": {
                 "cache_dir": f'"{model_cache}"',
                 "multilingual": "false",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 
+import httpx
 import pytest
 
 from pipeline.store.db import Warehouse
@@ -102,8 +104,23 @@ def daemon_settings(make_settings, extra=""):
     )
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def page(url: str) -> dict:
+    """A reading-room page's JSON twin (None while the server is not up yet)."""
+    try:
+        return httpx.get(url, timeout=10).json()
+    except httpx.HTTPError:
+        return {}
+
+
 def test_scheduled_polls_store_articles_and_sigterm_exits_cleanly(make_settings, loopback):
-    settings = daemon_settings(make_settings)
+    port = free_port()
+    settings = daemon_settings(make_settings, f"[web]\nenabled = true\nport = {port}\n")
     write_feeds(settings, [site(loopback)])
     daemon = start_daemon(settings)
     try:
@@ -112,6 +129,11 @@ def test_scheduled_polls_store_articles_and_sigterm_exits_cleanly(make_settings,
                 query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] == 6
             )
         )
+        # The daemon serves the reading room beside its jobs: the articles it stored are there.
+        front = wait_for(lambda: page(f"http://127.0.0.1:{port}/.json?all=1"))
+        assert front["latest_id"] >= 6
+        feeds = page(f"http://127.0.0.1:{port}/feeds.json")
+        assert [f["health"] for f in feeds["feeds"]] == ["healthy"]
         # Several cycles run on the schedule; every run is recorded.
         wait_for(
             lambda: (
