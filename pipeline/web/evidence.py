@@ -5,28 +5,38 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.models import (
+    CopyEvidence,
+    JoinedStoryEvidence,
+    NewStoryEvidence,
+    story_evidence_from_json,
+)
+
 
 def story_why(evidence: Mapping[str, Any] | None) -> str:
     """How an article came into its story, from the evidence stored when it was decided."""
-    ev = evidence or {}
-    rule = ev.get("rule")
-    if not ev:
+    ev = story_evidence_from_json(evidence)
+    if ev is None:
         return ""
-    if rule == "copy":
-        return f"copy of #{ev.get('of')} ({ev.get('kind')}, {ev.get('similarity')})"
-    if rule == "new story":
+    if isinstance(ev, CopyEvidence):
+        return f"copy of #{ev.of} ({ev.kind}, {ev.similarity})"
+    if isinstance(ev, NewStoryEvidence):
         return "first report"
+    assert isinstance(ev, JoinedStoryEvidence)
+    link = ev.link
     scores = [
-        f"{name} {ev[key]}"
-        for name, key in (
-            ("meaning", "meaning"),
-            ("words", "words"),
-            ("headline", "headline"),
-            ("lead", "lead"),
+        f"{name} {value}"
+        for name, value in (
+            ("meaning", link.meaning),
+            ("words", link.words),
+            ("headline", link.headline),
+            ("lead", link.lead),
         )
-        if ev.get(key)
+        if value
     ]
-    joined = f"joined by {rule} with #{ev.get('via')}"
+    joined = f"joined by {link.rule} with #{link.via}"
+    if ev.retold is not None:
+        joined += f", retelling #{ev.retold.via} in another language"
     return f"{joined} ({', '.join(scores)})" if scores else joined
 
 
