@@ -50,7 +50,8 @@ def subject_line(model: DigestModel, prefix: str) -> str:
         return f"{prefix} {model.week.label}: nothing new".strip()
     parts = ", ".join(f"{s.label} {s.count}" for s in model.sections if s.count)
     total = model.totals.get("stories", 0)
-    return f"{prefix} {model.week.label}: {total} {'story' if total == 1 else 'stories'} ({parts})".strip()
+    stories = "story" if total == 1 else "stories"
+    return f"{prefix} {model.week.label}: {total} {stories} ({parts})".strip()
 
 
 def render(model: DigestModel, settings: Settings) -> RenderedDigest:
