@@ -65,6 +65,7 @@ def _register() -> None:
         export,
         feeds,
         ingest,
+        marks,
         search,
         serve,
         status,
@@ -89,6 +90,8 @@ def _register() -> None:
         watch.alerts,
         search.search,
         serve.serve,
+        marks.mark,
+        marks.marks,
         backfill.backfill,
     ):
         cli.add_command(command)
