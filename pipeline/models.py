@@ -558,3 +558,4 @@ class AlertMessage:
     created_at: datetime | None = None
     test: bool = False
     story_page: str = ""  # the story in the reading room, when [web] base_url is set
+    mark_page: str = ""  # the article's page there, where the analyst marks it

@@ -365,4 +365,7 @@ def test_digest_and_alerts_link_to_the_story_page_when_base_url_is_set(make_sett
         message_id="<1@x>",
     )
     assert "https://nw.example/stories/10" in email.as_string()
+    assert msg.mark_page == "https://nw.example/articles/11"
+    assert "https://nw.example/articles/11" in text_body(msg)
+    assert story.mark_page == "https://nw.example/room/articles/10"
     assert message_of(row, ("Wire",)).story_page == ""

@@ -68,6 +68,9 @@ def message_of(
         story_page=(
             room_url(base_url, f"/stories/{row['story_id']}") if row.get("story_id") else ""
         ),
+        mark_page=(
+            room_url(base_url, f"/articles/{row['article_id']}") if row.get("article_id") else ""
+        ),
     )
 
 

@@ -60,6 +60,7 @@ def json_payload(msg: AlertMessage) -> dict[str, Any]:
         "matched": list(msg.reasons),
         "story_sources": list(msg.sources),
         "story_page": msg.story_page or None,
+        "mark_page": msg.mark_page or None,
         "created_at": _when(msg.created_at),
     }
 
@@ -80,6 +81,8 @@ def text_body(msg: AlertMessage) -> str:
         lines.append(safe_url(msg.url))
     if msg.story_page:
         lines.append(f"in newswatch: {msg.story_page}")
+    if msg.mark_page:
+        lines.append(f"wrong? mark it: {msg.mark_page}")
     lines += [f"- {one_line(r, 400)}" for r in msg.reasons]
     if len(msg.sources) > 1:
         lines.append(
@@ -137,6 +140,7 @@ def build_email(
         "msg": msg,
         "url": safe_url(msg.url),
         "story_page": msg.story_page,
+        "mark_page": msg.mark_page,
         "published": f"{msg.published_at:%a %d %b %Y %H:%M} UTC" if msg.published_at else "",
     }
     email = EmailMessage()

@@ -113,6 +113,7 @@ class Story:
     entities: tuple[str, ...] = ()  # watchlist entities its reports name, most mentioned first
     story_id: int | None = None
     page: str = ""  # the story in the reading room ([web] base_url), '' when unset
+    mark_page: str = ""  # its lead article's page, where the analyst marks it ('' when unset)
 
     def also_line(self, shown: int = 2) -> str:
         """ "also reported by A, B and 3 more" (empty when nothing was folded)."""
@@ -293,6 +294,7 @@ def build_digest(
                 ),
                 story_id=int(story_id),
                 page=room_url(base_url, f"/stories/{story_id}"),
+                mark_page=room_url(base_url, f"/articles/{lead['id']}"),
             )
         )
 
