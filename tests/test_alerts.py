@@ -373,20 +373,19 @@ def test_sigkill_between_commit_and_delivery_delivers_exactly_once_after_restart
         '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n'
     )
     feed = outlet(loopback, "Wire A", 1)
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CRASH, services.settings.source, feed],
         stdout=subprocess.PIPE,
         text=True,
         env=child_env(),
-    )
-    try:
-        # The first call delivers what earlier cycles left (nothing); the second follows the
-        # batch's commit.
-        assert proc.stdout.readline().strip() == "committed"
-        assert proc.stdout.readline().strip() == "committed"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    ) as proc:
+        try:
+            # The first call delivers what earlier cycles left (nothing); the second follows
+            # the batch's commit.
+            assert proc.stdout.readline().strip() == "committed"
+            assert proc.stdout.readline().strip() == "committed"
+        finally:
+            proc.send_signal(signal.SIGKILL)
     assert loopback.posted("/hook") == []
     assert rows(services, "SELECT status FROM alerts") == [("pending",)]
     services.reset()

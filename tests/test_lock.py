@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -14,12 +16,11 @@ from pipeline.app.lock import JobLockTimeout, daemon_lock, job_lock, lock_path, 
 from pipeline.errors import DaemonRunningError
 
 
-def hold(path, kind: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
+@contextmanager
+def hold(path, kind: str) -> Iterator[subprocess.Popen]:
+    """Another process holding the lock `kind` of the warehouse at `path` until it is killed
+    (at the latest when the block ends)."""
+    script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
         from pipeline.app.lock import {kind}
@@ -27,32 +28,30 @@ def hold(path, kind: str) -> subprocess.Popen:
         with {kind}(*args):
             print("held", flush=True)
             time.sleep(60)
-    """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "held"
-    return proc
+    """)
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            assert proc.stdout.readline().strip() == "held"
+            yield proc
+        finally:
+            proc.kill()
 
 
 def test_second_daemon_is_refused_naming_the_first(tmp_path):
     wh = tmp_path / "w.duckdb"
-    holder = hold(wh, "daemon_lock")
-    try:
+    with hold(wh, "daemon_lock") as holder:
         with pytest.raises(DaemonRunningError) as err, daemon_lock(wh):
             pass
         assert f"pid {holder.pid}" in str(err.value)
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_a_killed_daemon_leaves_no_stale_lock(tmp_path):
     wh = tmp_path / "w.duckdb"
-    holder = hold(wh, "daemon_lock")
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait()
+    with hold(wh, "daemon_lock") as holder:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
     # The dead daemon's record is still in the file, but its lock died with it: the next daemon
     # starts at once, records itself, and holds the lock against a third.
     path = lock_path(wh, "daemon")
@@ -65,17 +64,14 @@ def test_a_killed_daemon_leaves_no_stale_lock(tmp_path):
 
 def test_job_lock_waits_then_gives_up_with_the_holder_named(tmp_path):
     wh = tmp_path / "w.duckdb"
-    holder = hold(wh, "job_lock")
-    waited = []
-    try:
-        with (
-            pytest.raises(JobLockTimeout, match=f"ingest pid {holder.pid}"),
-            job_lock(wh, "retag", wait_s=0.5, on_wait=waited.append),
-        ):
-            pass
-        assert waited
-    finally:
-        holder.kill()
-        holder.wait()
-    with job_lock(wh, "retag", wait_s=1):
+    waited: list[str] = []
+    with (
+        hold(wh, "job_lock") as holder,
+        pytest.raises(JobLockTimeout, match=f"ingest pid {holder.pid}"),
+        job_lock(wh, "retag", wait_s=0.5, on_wait=waited.append),
+    ):
         pass
+    assert len(waited) == 1 and f"ingest pid {holder.pid}" in waited[0]
+    # Once the holder is gone the lock is taken at once.
+    with job_lock(wh, "retag", wait_s=0) as abandoned:
+        assert abandoned is not None and abandoned["pid"] == holder.pid
