@@ -175,3 +175,24 @@ def test_pages_at_desktop_and_phone_width_light_and_dark(served, browser, scheme
     assert not [e for e in errors if "Content Security Policy" in e], errors
     context.close()
     time.sleep(0)
+
+
+def test_marking_an_article_changes_its_tag(served, browser):
+    room, base = served
+    page = browser.new_page()
+    page.goto(base + f"/articles/{room.ids['festival']}")
+    form = page.locator("form.mark", has=page.locator("input[name=topic][value=espionage]"))
+    assert form.locator("button.yes.on").count() == 0
+    form.locator("button.yes").click()
+    form.locator("button.yes.on").wait_for(timeout=10000)
+    page.reload()
+    # The mark is the article's answer: the topic is now among its tags, with the mark as why.
+    assert "Espionage" in page.locator("ul.evidence").inner_text()
+    assert page.locator("form.mark button.yes.on").count() == 1
+    # y / n on a selected story of the front page marks its lead for the story's topic.
+    page.goto(base + "/")
+    page.keyboard.press("j")
+    page.keyboard.press("n")
+    page.locator(".toast").wait_for(timeout=10000)
+    assert "not about" in page.locator(".toast").inner_text()
+    page.close()

@@ -136,3 +136,17 @@ def of_articles(db: Db, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     ):
         out.setdefault(int(row["article_id"]), []).append(row)
     return out
+
+
+def topic_marks_of(db: Db, ids: Sequence[int]) -> dict[tuple[int, str], bool]:
+    """{(article, topic): is about it} of the topic marks in force on some articles."""
+    if not ids:
+        return {}
+    return {
+        (int(a), str(t)): bool(v)
+        for a, t, v in db.rows(
+            "SELECT article_id, topic, value FROM current_marks WHERE kind = 'topic' "
+            "AND article_id IN (SELECT unnest(?))",
+            [list(ids)],
+        )
+    }

@@ -20,7 +20,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from pipeline.errors import NewswatchError, WarehouseBusyError, WarehouseError
-from pipeline.web import articles, entities, front, login, operations, search, sqlpage, stories
+from pipeline.web import (
+    articles,
+    entities,
+    front,
+    login,
+    marking,
+    operations,
+    search,
+    sqlpage,
+    stories,
+)
 from pipeline.web.metrics import Metrics
 from pipeline.web.params import BadParameter
 from pipeline.web.render import Pages
@@ -92,6 +102,7 @@ def create_app(site: Site, guard: Guard) -> Starlette:
         *both("/sql", "sql", sqlpage.page, runner),
         Route("/sql/result.{kind}", page("sql", sqlpage.download, runner)),
         Route("/metrics", metrics.endpoint),
+        Route("/marks", page("marks", marking.post, site, guard), methods=["POST"]),
         Route("/login", page("login", login.show, guard), methods=["GET"]),
         Route("/login", page("login", login.submit, guard), methods=["POST"]),
         Route("/logout", page("login", login.logout, guard), methods=["POST"]),

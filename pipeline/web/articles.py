@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pipeline.app.explain import story_lines
+from pipeline.store import marks as mark_store
 from pipeline.store import reading
 from pipeline.store import stories as stories_store
 from pipeline.web.evidence import topic_why
@@ -72,6 +73,9 @@ class ArticlePage:
     tags: tuple[Tag, ...]
     mentions: tuple[Mention, ...]
     marks: tuple[tuple[int, int], ...]  # spans of watchlist mentions in the text
+    topics: Mapping[str, str]  # every configured topic, for the mark buttons
+    topic_marks: Mapping[str, bool]  # the analyst's marks in force: topic -> about it or not
+    off_theme: bool  # marked off the theme
 
 
 def article_page(site: Site, article_id: int) -> ArticlePage | None:
@@ -87,6 +91,7 @@ def article_page(site: Site, article_id: int) -> ArticlePage | None:
         story = stories_store.story_rows(db, article_id)
         original = row["duplicate_of"]
         original_title = reading.titles(db, [int(original)]) if original is not None else {}
+        in_force = mark_store.of_articles(db, [article_id]).get(article_id, [])
     spans = tuple((start, end) for _, start, end, _ in site.watchlist().find(row["text"]))
     return ArticlePage(
         id=int(row["id"]),
@@ -141,6 +146,9 @@ def article_page(site: Site, article_id: int) -> ArticlePage | None:
             for m in mentions
         ),
         marks=spans,
+        topics=labels,
+        topic_marks={m["topic"]: bool(m["value"]) for m in in_force if m["kind"] == "topic"},
+        off_theme=any(m["kind"] == "off_theme" for m in in_force),
     )
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from pipeline.search.saved import parse_since
 from pipeline.store import feeds as feed_store
+from pipeline.store import marks as mark_store
 from pipeline.store import reading
 from pipeline.web.params import BadParameter, int_param, text_param
 from pipeline.web.render import Pages
@@ -43,6 +44,7 @@ class StoryCard:
     topic: str  # the best-scoring topic: the group it is listed in
     topics: Mapping[str, float] = field(default_factory=dict)
     entities: tuple[str, ...] = ()
+    marked: bool | None = None  # the lead's mark for `topic`: about it, not, or none
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def cards(
     leads: Mapping[int, Mapping[str, Any]],
     topics: Mapping[int, Mapping[str, float]],
     entities: Mapping[int, Mapping[str, int]],
+    marks: Mapping[tuple[int, str], bool] | None = None,
 ) -> list[StoryCard]:
     """Story cards from the store's rows (pure)."""
     out = []
@@ -104,6 +107,7 @@ def cards(
                 topic=best,
                 topics=scores,
                 entities=tuple(entities.get(sid, {})),
+                marked=(marks or {}).get((int(lead_id), best)) if lead_id is not None else None,
             )
         )
     return out
@@ -158,7 +162,8 @@ def front_page(site: Site, request: Request) -> FrontPage:
         latest, _ = reading.latest_article(db)
         langs = reading.languages(db, since_at)
         feeds = feed_store.feed_states(db)
-    found = cards(rows, leads, topics, entities)
+        marks = mark_store.topic_marks_of(db, list(leads))
+    found = cards(rows, leads, topics, entities, marks)
     return FrontPage(
         since=since,
         since_at=since_at,

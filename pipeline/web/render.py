@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -84,6 +85,7 @@ def environment() -> Environment:
     env.filters["paragraphs"] = paragraphs
     env.filters["marked"] = marked
     env.globals["query"] = query
+    env.globals["request_id"] = lambda: uuid.uuid4().hex
     return env
 
 

@@ -28,6 +28,58 @@
     return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
 
+  // Marks: a button posts its form in the background (the page stays where it is); without this
+  // script the same forms post and come back. Every post gets a new one-time request id.
+  function newId() {
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  function toast(text) {
+    var note = document.createElement("div");
+    note.className = "toast";
+    note.setAttribute("role", "status");
+    note.textContent = text;
+    document.body.appendChild(note);
+    window.setTimeout(function () { note.remove(); }, 2500);
+  }
+
+  function mark(form, button) {
+    var data = new URLSearchParams(new FormData(form));
+    if (button && button.name) { data.set(button.name, button.value); }
+    data.set("request_id", newId());
+    return fetch(form.action, {
+      method: "POST", body: data, credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (r) {
+      return r.json().then(function (body) { return { ok: r.ok, body: body }; });
+    }).then(function (res) {
+      if (!res.ok) { toast(res.body.error || "not recorded"); return; }
+      toast(res.body.effect);
+      var chosen = button ? button.value : null;
+      form.querySelectorAll("button[name=value]").forEach(function (b) {
+        b.classList.toggle("on", chosen !== "undo" && b.value === chosen);
+      });
+    }).catch(function () { toast("not recorded: the server did not answer"); });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.classList || !form.classList.contains("mark") || form.classList.contains("merge")
+        || form.querySelector("input[name=kind][value=split]")) { return; }
+    event.preventDefault();
+    mark(form, event.submitter || null);
+  });
+
+  function markKey(key) {
+    var all = items();
+    var scope = selected >= 0 && all[selected] ? all[selected] : document;
+    var form = scope.querySelector("form.mark[data-primary]") || scope.querySelector("form.mark");
+    var button = form && form.querySelector("button[data-key=" + key + "]");
+    if (button) { mark(form, button); }
+  }
+
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (typing(event.target)) {
@@ -37,6 +89,7 @@
     if (event.key === "j") { select(selected + 1); event.preventDefault(); }
     else if (event.key === "k") { select(selected < 0 ? 0 : selected - 1); event.preventDefault(); }
     else if (event.key === "o" || event.key === "Enter") { if (selected >= 0) { open(); event.preventDefault(); } }
+    else if (event.key === "y" || event.key === "n") { markKey(event.key); event.preventDefault(); }
     else if (event.key === "/") {
       var box = document.getElementById("search-box");
       if (box) { box.focus(); box.select(); event.preventDefault(); }
