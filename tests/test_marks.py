@@ -196,3 +196,18 @@ def test_a_mark_made_while_a_write_holds_the_warehouse_waits_and_is_recorded(roo
         holder.wait(30)
         holder.stdout.close()
     assert marks_in_force(room) == {(room.ids["festival"], "sanctions"): True}
+
+
+def test_marks_are_exported_with_the_articles(room, tmp_path):
+    import duckdb
+
+    a = room.ids["festival"]
+    assert cli_run(room, "mark", str(a), "--topic", "sanctions", "--yes").exit_code == 0
+    assert cli_run(room, "mark", str(a), "--topic", "sanctions", "--no").exit_code == 0
+    out = tmp_path / "lake"
+    assert cli_run(room, "export", str(out)).exit_code == 0
+    rows = duckdb.sql(
+        f"SELECT article_id, topic, value, in_force FROM read_parquet('{out}/marks/*/*.parquet', "
+        "hive_partitioning = true) ORDER BY id"
+    ).fetchall()
+    assert rows == [(a, "sanctions", True, False), (a, "sanctions", False, True)]

@@ -3,6 +3,7 @@
     DIR/articles/month=YYYY-MM/part-0.parquet     articles with topics and watched entities
     DIR/stories/month=YYYY-MM/part-0.parquet      one row per story, by the month it began
     DIR/embeddings/month=YYYY-MM/part-0.parquet   article vectors (with --embeddings)
+    DIR/marks/month=YYYY-MM/part-0.parquet        analysts' marks as made, by the month made
     DIR/_newswatch_export.json                     what was written, when, from which warehouse
 
 Hive-style partitions (DuckDB `read_parquet(..., hive_partitioning = true)`, Spark, pandas and
@@ -62,7 +63,11 @@ def export_parquet(
         staging.mkdir()
     except OSError as exc:
         raise ExportError(f"{target}: cannot write the export folder: {exc}") from None
-    writers = {"articles": lake.write_articles, "stories": lake.write_stories}
+    writers = {
+        "articles": lake.write_articles,
+        "stories": lake.write_stories,
+        "marks": lake.write_marks,
+    }
     if embeddings:
         writers["embeddings"] = lake.write_embeddings
     rows: dict[str, int] = {}

@@ -80,3 +80,15 @@ def write_embeddings(db: Db, folder: Path, since: datetime | None) -> int:
         f"WHERE ? IS NULL OR coalesce(a.published_at, a.fetched_at) >= ? ORDER BY e.article_id"
     )
     return _copy(db, select, [since, since], folder)
+
+
+def write_marks(db: Db, folder: Path, since: datetime | None) -> int:
+    """Every mark as made (replaced and withdrawn ones too), by the month it was made."""
+    if not has_table(db, "marks"):
+        return 0
+    select = (
+        "SELECT m.*, m.id IN (SELECT id FROM current_marks) AS in_force, "
+        "strftime(m.marked_at, '%Y-%m') AS month FROM marks m "
+        "WHERE ? IS NULL OR m.marked_at >= ? ORDER BY m.id"
+    )
+    return _copy(db, select, [since, since], folder)
