@@ -151,9 +151,9 @@ def _check_allowed(value: Any, meta: Mapping[str, Any], where: str) -> None:
     lo, hi, choices, check = meta.get("lo"), meta.get("hi"), meta.get("choices"), meta.get("check")
     if choices is not None and value not in choices:
         raise ConfigError(f"{where}: {value!r} is not allowed; use one of {', '.join(choices)}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise ConfigError(f"{where}: {value!r} is out of range; allowed {lo:g} to {hi:g}")
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if numeric and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+        raise ConfigError(f"{where}: {value!r} is out of range; allowed {lo:g} to {hi:g}")
     if check is not None:
         problem = check(value)
         if problem:
