@@ -1,1 +1,2 @@
-"""The application around the stages: the daemon, jobs and their run records, status, explain, export."""
+"""The application around the stages: the daemon, jobs and their run records, status, explain,
+export, marks."""

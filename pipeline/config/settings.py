@@ -1,4 +1,5 @@
-"""Layered settings: built-in defaults < settings file < NEWSWATCH_* environment < command-line flags.
+"""Layered settings: built-in defaults < settings file < NEWSWATCH_* environment < command-line
+flags.
 
 Every key is declared once in pipeline/config/schema.py, with its type and what values are
 allowed (re-exported here, where the rest of newswatch imports them); the file and the
@@ -161,7 +162,8 @@ def _check_allowed(value: Any, meta: Mapping[str, Any], where: str) -> None:
 
 
 def default_config_path(env: Mapping[str, str]) -> Path | None:
-    """The settings file used when --config is not given: NEWSWATCH_CONFIG, ./config, the project's."""
+    """The settings file used when --config is not given: NEWSWATCH_CONFIG, ./config, the
+    project's."""
     if env.get(ENV_CONFIG):
         return Path(env[ENV_CONFIG])
     for candidate in (
@@ -179,7 +181,8 @@ def load_settings(
     warehouse: str | Path | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Load, layer and validate the settings; raise ConfigError naming file, key and what is allowed."""
+    """Load, layer and validate the settings; raise ConfigError naming file, key and what is
+    allowed."""
     env = dict(os.environ if env is None else env)
     explicit = config_path is not None or bool(env.get(ENV_CONFIG))
     path = Path(config_path) if config_path is not None else default_config_path(env)
@@ -273,7 +276,8 @@ def load_settings(
         for f in fields(cls):
             if f.name in values[name]:
                 resolved[f.name] = values[name][f.name]
-            elif f.metadata.get("path") and f.default:
+            elif f.metadata.get("path") and isinstance(f.default, str) and f.default:
+                # A relative default path resolves against the settings file's folder.
                 resolved[f.name] = (base / f.default).resolve()
         sections[name] = cls(**resolved)
     return Settings(**sections, source=source)
