@@ -79,6 +79,13 @@ def create_app(site: Site, guard: Guard) -> Starlette:
                 )
             except NewswatchError as exc:
                 response = pages.error(request, 400, str(exc))
+            except Exception:
+                # Logged in full here; the reader gets a page that says so, not a traceback,
+                # and the connection stays usable.
+                log.exception("page %s failed", request.url.path)
+                response = pages.error(
+                    request, 500, "something went wrong; the log has the details"
+                )
             metrics.observe(name, started)
             return response
 
