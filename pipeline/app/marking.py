@@ -124,24 +124,36 @@ def mark_topic(
         ids = mark_store.record(db, marks, now)
         if not ids:
             return MarkResult((), True, "already recorded")
-        for mark_id, a in zip(ids, article_ids, strict=True):
-            if value is True:
-                evidence = json.dumps({"marked": "yes", "mark": mark_id, "by": by})
-                db.execute(
-                    "INSERT INTO article_topics (article_id, topic, score, evidence, "
-                    "matched_terms, passage) VALUES (?, ?, ?, ?, [], NULL) ON CONFLICT "
-                    "(article_id, topic) DO UPDATE SET evidence = excluded.evidence",
-                    [a, topic, max(seen.get(a, 0.0), 0.0) or 1.0, evidence],
-                )
-            elif value is False:
-                db.execute(
-                    "DELETE FROM article_topics WHERE article_id = ? AND topic = ?", [a, topic]
-                )
+        _set_tags(db, topic, value, dict(zip(article_ids, ids, strict=True)), seen, by)
         _refresh_on_topic(db, article_ids, settings.topics.min_relevance)
         word = {True: "about", False: "not about", None: "no longer marked for"}[value]
         return MarkResult(tuple(ids), False, f"{len(ids)} article(s) marked {word} {topic}")
 
     return _write(warehouse, wait_s, work)
+
+
+def _set_tags(
+    db: Db,
+    topic: str,
+    value: bool | None,
+    marks: dict[int, int],
+    seen: dict[int, float],
+    by: str,
+) -> None:
+    """The marked articles' stored tag for the topic follows the mark ({article: mark id})."""
+    for article, mark_id in marks.items():
+        if value is True:
+            evidence = json.dumps({"marked": "yes", "mark": mark_id, "by": by})
+            db.execute(
+                "INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
+                "passage) VALUES (?, ?, ?, ?, [], NULL) ON CONFLICT (article_id, topic) "
+                "DO UPDATE SET evidence = excluded.evidence",
+                [article, topic, seen.get(article) or 1.0, evidence],
+            )
+        elif value is False:
+            db.execute(
+                "DELETE FROM article_topics WHERE article_id = ? AND topic = ?", [article, topic]
+            )
 
 
 def _refresh_on_topic(db: Db, ids: Sequence[int], min_relevance: float) -> None:

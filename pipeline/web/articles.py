@@ -78,6 +78,27 @@ class ArticlePage:
     off_theme: bool  # marked off the theme
 
 
+def _tag(row: Mapping[str, Any], labels: Mapping[str, str]) -> Tag:
+    return Tag(
+        topic=row["topic"],
+        label=labels.get(row["topic"], row["topic"]),
+        score=float(row["score"]),
+        matched_terms=tuple(row["matched_terms"] or ()),
+        passage=str(row["passage"] or ""),
+        why=topic_why(row["evidence"]),
+        evidence=row["evidence"],
+    )
+
+
+def _mention(row: Mapping[str, Any]) -> Mention:
+    return Mention(
+        entity=row["entity"],
+        mentions=int(row["mentions"]),
+        aliases=tuple(row["aliases"] or ()),
+        evidence=str(row["evidence"] or ""),
+    )
+
+
 def article_page(site: Site, article_id: int) -> ArticlePage | None:
     """The article's page, or None when there is no such article."""
     labels = site.topic_labels()
@@ -124,27 +145,8 @@ def article_page(site: Site, article_id: int) -> ArticlePage | None:
             else None
         ),
         copies=tuple(copies),
-        tags=tuple(
-            Tag(
-                topic=t["topic"],
-                label=labels.get(t["topic"], t["topic"]),
-                score=float(t["score"]),
-                matched_terms=tuple(t["matched_terms"] or ()),
-                passage=str(t["passage"] or ""),
-                why=topic_why(t["evidence"]),
-                evidence=t["evidence"],
-            )
-            for t in tags
-        ),
-        mentions=tuple(
-            Mention(
-                entity=m["entity"],
-                mentions=int(m["mentions"]),
-                aliases=tuple(m["aliases"] or ()),
-                evidence=str(m["evidence"] or ""),
-            )
-            for m in mentions
-        ),
+        tags=tuple(_tag(t, labels) for t in tags),
+        mentions=tuple(_mention(m) for m in mentions),
         marks=spans,
         topics=labels,
         topic_marks={m["topic"]: bool(m["value"]) for m in in_force if m["kind"] == "topic"},
