@@ -19,10 +19,18 @@ from pipeline.cli.app import App, pass_app
     help="Rewrite only the months from this date on (YYYY-MM-DD or YYYY-MM).",
 )
 @click.option("--embeddings", is_flag=True, help="Also write the article vectors.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Export into a non-empty folder that holds no export (its files are kept).",
+)
 @pass_app
-def export(app: App, directory: Path, since: datetime | None, embeddings: bool) -> None:
+def export(
+    app: App, directory: Path, since: datetime | None, embeddings: bool, force: bool
+) -> None:
     """Write articles (with topics and entities), stories and optionally vectors as Parquet
-    under DIRECTORY, partitioned by month; readable by DuckDB, Spark or pandas."""
+    under DIRECTORY, partitioned by month; readable by DuckDB, Spark or pandas. A later export
+    replaces only the files an export wrote there."""
     from pipeline.app.export import export_parquet
 
     warehouse = app.warehouse
@@ -31,6 +39,7 @@ def export(app: App, directory: Path, since: datetime | None, embeddings: bool) 
         warehouse,
         directory,
         embeddings=embeddings,
+        force=force,
         since=since.replace(tzinfo=UTC) if since else None,
     )
     for name, rows in result.rows.items():
