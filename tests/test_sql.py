@@ -231,6 +231,46 @@ def test_output_never_writes_the_warehouse_or_its_files(settings, tmp_path):
     assert sorted(p.name for p in warehouse.parent.iterdir()) == [warehouse.name]
 
 
+def test_output_never_writes_the_files_newswatch_keeps_beside_the_warehouse(settings, tmp_path):
+    from pipeline.embed.factory import model_cache_dir
+
+    warehouse = Path(settings.warehouse.path)
+    vectors = warehouse.with_name(warehouse.name + ".vectors.json")
+    vectors.write_text('{"format": 1}', encoding="utf-8")
+    cache = model_cache_dir(settings)
+    outbox = Path(settings.digest.outbox)
+    outbox.mkdir(parents=True, exist_ok=True)
+    kept = {
+        vectors: vectors.read_bytes(),
+        cache / "graph.json": b"{}",
+        outbox / "newswatch-digest-2026-W47.json": b"[]",
+    }
+    for path, data in kept.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    link = tmp_path / "vectors-link.json"
+    link.symlink_to(vectors)
+    hard = tmp_path / "vectors-hard.json"
+    os.link(vectors, hard)
+    targets = [
+        vectors,
+        warehouse.with_name(warehouse.name + ".vectors.usearch"),
+        link,
+        hard,
+        cache / "graph.json",
+        cache / "new.parquet",
+        outbox / "newswatch-digest-2026-W47.json",
+        outbox / "result.csv",
+    ]
+    for dest in targets:
+        result = export(settings, dest, "--force")
+        assert_one_line_refusal(result)
+        assert "keeps" in result.stderr, (dest, result.stderr)
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    assert not warehouse.with_name(warehouse.name + ".vectors.usearch").exists()
+    assert not (cache / "new.parquet").exists() and not (outbox / "result.csv").exists()
+
+
 def test_output_replaces_a_file_only_with_force(settings, tmp_path):
     dest = tmp_path / "out.csv"
     dest.write_text("keep me\n", encoding="utf-8")

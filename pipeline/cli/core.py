@@ -68,7 +68,12 @@ def config_cmd(app: App) -> None:
 
 def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> None:
     # The warehouse's own files first: refusing them is the point, whatever their extension.
-    refuse_warehouse_files(output, app.warehouse.path)
+    from pipeline.embed.factory import model_cache_dir
+
+    settings = app.settings
+    refuse_warehouse_files(
+        output, app.warehouse.path, (model_cache_dir(settings), Path(settings.digest.outbox))
+    )
     if export_format(output) is None:
         raise click.BadParameter(
             f"{output.name}: the format follows the extension, one of {', '.join(EXPORT_FORMATS)}",

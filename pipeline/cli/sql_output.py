@@ -10,7 +10,7 @@ import glob
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,16 @@ from pipeline.errors import ExportError
 EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
 
 #: Files DuckDB and newswatch keep beside the warehouse, under its name: the write-ahead log,
-#: the spill folder, the daemon's published state; `<name>.<what>.lock` are matched apart.
-_SIDE_SUFFIXES = (".wal", ".tmp", ".daemon.json")
+#: the spill folder, the daemon's published state, the vector index and its description (each
+#: also as the `.tmp` it is written through); `<name>.<what>.lock` are matched apart.
+_SIDE_SUFFIXES = (
+    ".wal",
+    ".tmp",
+    ".daemon.json",
+    ".daemon.tmp",
+    ".vectors.usearch",
+    ".vectors.json",
+)
 
 
 def export_format(path: Path) -> str | None:
@@ -30,9 +38,10 @@ def export_format(path: Path) -> str | None:
     return EXPORT_FORMATS.get(path.suffix.lower())
 
 
-def refuse_warehouse_files(dest: Path, warehouse: Path) -> None:
-    """Raise ExportError if `dest` is the warehouse or a file it keeps beside it, by any name."""
-    which = _warehouse_file(dest, warehouse)
+def refuse_warehouse_files(dest: Path, warehouse: Path, folders: Sequence[Path] = ()) -> None:
+    """Raise ExportError if `dest` is the warehouse, a file it keeps beside it, or a file in one
+    of newswatch's own `folders` (the model cache, the outbox), by any name or link."""
+    which = _warehouse_file(dest, warehouse) or _in_folders(dest, folders)
     if which is not None:
         raise ExportError(f"refusing to write {dest}: it is {which}")
 
@@ -102,7 +111,21 @@ def _warehouse_file(dest: Path, warehouse: Path) -> str | None:
             if path == base:
                 return f"the warehouse {warehouse}"
             if _side_file_of(path, base):
-                return f"a file the warehouse {warehouse} keeps beside it"
+                return f"a file newswatch keeps beside the warehouse {warehouse}"
+    return None
+
+
+def _in_folders(dest: Path, folders: Sequence[Path]) -> str | None:
+    target = Path(os.path.realpath(dest))
+    for folder in folders:
+        real = Path(os.path.realpath(folder))
+        if target.is_relative_to(real):
+            return f"in {folder}, a folder newswatch keeps its own files in"
+        if target.exists() and real.is_dir():
+            # The same file under another name (a hard link) is the folder's file too.
+            for inside in real.rglob("*"):
+                if inside.is_file() and os.path.samefile(inside, target):
+                    return f"a file newswatch keeps in {folder} ({inside.name})"
     return None
 
 
@@ -110,7 +133,8 @@ def _side_file_of(path: Path, warehouse: Path) -> bool:
     if path.parent != warehouse.parent:
         return False
     name, base = path.name, warehouse.name
-    return name in {base + suffix for suffix in _SIDE_SUFFIXES} or (
+    sides = {base + suffix for suffix in _SIDE_SUFFIXES}
+    return name in sides or name.removesuffix(".tmp") in sides or (
         name.startswith(base + ".") and name.endswith(".lock")
     )
 
