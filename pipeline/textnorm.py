@@ -39,6 +39,12 @@ THAI = re.compile(r"[\u0e00-\u0e7f]")
 #: Characters of scripts written without spaces between words: no word boundaries to match a
 #: keyword by, and a character rather than a word is the unit of a lead's length.
 UNSPACED_SCRIPT = re.compile(f"{HAN.pattern}|{KANA.pattern}|{THAI.pattern}")
+#: Characters of Chinese or Japanese, and of Thai (vowel and tone marks included), that make one
+#: word on average, when a text's length is measured in words: a Chinese word runs 1.5 to 2
+#: characters, a Japanese one a little more; a Thai word 5 to 7 code points. The lower end is
+#: taken: a length asked of a text decides whether it is long enough to keep.
+CJK_CHARS_PER_WORD = 2
+THAI_CHARS_PER_WORD = 5
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
 _NON_LATIN_RE = re.compile(r"[^\W\d_a-zA-Z\u00c0-\u024f]", re.UNICODE)
 
@@ -69,6 +75,20 @@ def words(text: str) -> list[str]:
 def word_count(text: str) -> int:
     """Number of word tokens."""
     return len(_WORD_RE.findall(text))
+
+
+def length_in_words(text: str) -> int:
+    """A text's length in words, per script: the whitespace-separated words of scripts written
+    with spaces (Latin, Cyrillic, Korean, Arabic...), and for Chinese, Japanese and Thai, written
+    without them, the words their characters make (a character is not a word)."""
+    cjk = len(HAN.findall(text)) + len(KANA.findall(text))
+    thai = len(THAI.findall(text))
+    if not cjk and not thai:
+        return len(text.split())
+    # What is left between the runs of those scripts: words of other scripts, and punctuation
+    # (。，「」), which is no word.
+    spaced = [t for t in UNSPACED_SCRIPT.sub(" ", text).split() if _WORD_RE.search(t)]
+    return len(spaced) + cjk // CJK_CHARS_PER_WORD + thai // THAI_CHARS_PER_WORD
 
 
 def is_english_like(lang: str | None, text: str) -> bool:

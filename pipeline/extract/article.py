@@ -38,7 +38,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import set_date_params
 from trafilatura.xpaths import BODY_XPATH
 
-from pipeline.textnorm import HAN, HANGUL, KANA, THAI
+from pipeline.textnorm import HAN, HANGUL, KANA, THAI, length_in_words
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NOT_HTML_TYPES = (
@@ -80,7 +80,8 @@ _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.
 _HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
 _LANG_RE = re.compile(r"^([A-Za-z]{2,3})(?:$|[-_])")
 
-#: Fewer words than this is not an article text (a menu item, a cookie notice).
+#: Fewer words than this is not an article text (a menu item, a cookie notice); words as
+#: `textnorm.length_in_words` counts them, per script.
 MIN_WORDS = 5
 #: Below this many characters the language detector is not trusted over the page's declaration.
 LANG_DETECT_MIN_CHARS = 200
@@ -151,7 +152,7 @@ def extract_page(
     text = _text(doc)
     if (
         options.second_pass_words
-        and len(text.split()) < options.second_pass_words
+        and length_in_words(text) < options.second_pass_words
         and (options.favor_precision or options.favor_recall)
     ):
         # The precise pass can keep only a banner of a page whose body it judged boilerplate.
@@ -167,9 +168,9 @@ def extract_page(
                 with_metadata=False,
             )
         )
-        if len(retry.split()) >= 2 * max(1, len(text.split())):
+        if length_in_words(retry) >= 2 * max(1, length_in_words(text)):
             text = retry
-    if len(text.split()) < MIN_WORDS:
+    if length_in_words(text) < MIN_WORDS:
         return None
     lang = declared_lang
     if options.detect_language:

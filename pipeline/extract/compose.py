@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pipeline.extract.article import PageExtract, detect_language
-from pipeline.textnorm import word_count
+from pipeline.textnorm import UNSPACED_SCRIPT, length_in_words, word_count
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,9 @@ def compose_article(
     page_problem: str | None,
 ) -> ComposedArticle:
     """Choose text and metadata between the feed entry and the page (see the module rule)."""
-    feed_words = word_count(feed_text)
+    feed_words = _words(feed_text)
     if page is not None:
-        page_words = word_count(page.text)
+        page_words = _words(page.text)
         if page_words >= feed_words:
             text, source = page.text, "page"
             reason = f"page text ({page_words} words; feed had {feed_words})"
@@ -73,3 +73,9 @@ def compose_article(
         site_name=page.site_name if page else None,
         description=(page.description if page and page.description else None) or summary,
     )
+
+
+def _words(text: str) -> int:
+    """A text's length in words: its word tokens, or, in a script written without spaces
+    (Chinese, Japanese, Thai), the words its characters make."""
+    return length_in_words(text) if UNSPACED_SCRIPT.search(text) else word_count(text)
