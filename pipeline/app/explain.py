@@ -19,6 +19,7 @@ from pipeline.models import (
 )
 from pipeline.store import stories as stories_store
 from pipeline.store import topics as topics_store
+from pipeline.tag.topics import learned_evidence
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class TopicScore:
     min_keyword_weight: float
     context_ok: bool
     terms: tuple[str, ...]
+    #: the topic's learned part now, when it has one: "learned from ... probability 0.83"
+    learned: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,10 @@ def explain_article(services: Services, article_id: int) -> Explanation:
         for t in info.pop("tags")
     )
     scores = []
-    for topic in services.tagger.topics:
-        r = services.tagger.score(topic, text, embedding, title, lang)
+    tagger = services.tagger
+    for topic in tagger.topics:
+        r, p = tagger.learned_probability(topic, title, text, embedding, lang, article_id)
+        model = tagger.learned.get(topic.slug)
         scores.append(
             TopicScore(
                 topic.slug,
@@ -91,9 +96,28 @@ def explain_article(services: Services, article_id: int) -> Explanation:
                 topic.min_keyword_weight,
                 bool(r.lexical.context),
                 tuple(r.lexical.terms),
+                learned_line({"learned": learned_evidence(model, p)})
+                if model and p is not None
+                else None,
             )
         )
     return Explanation(info, tags, tuple(scores), story)
+
+
+def learned_line(evidence: dict[str, Any]) -> str | None:
+    """The line that says a tag was given by a topic's learned part, or by a mark; None when
+    the rule gave it."""
+    if evidence.get("marked") == "yes":
+        by = f" by {evidence['by']}" if evidence.get("by") else ""
+        return f"marked yes{by} (mark {evidence.get('mark')}): the mark decides"
+    ev = evidence.get("learned")
+    if not isinstance(ev, dict):
+        return None
+    return (
+        f"learned from {ev['marks']} marks ({ev['yes']} yes, {ev['no']} no), "
+        f"version {ev['version']}, probability {ev['probability']:.2f} "
+        f"(given from {ev['threshold']:.2f})"
+    )
 
 
 def story_lines(story: dict[str, Any] | None) -> list[str]:

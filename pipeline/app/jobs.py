@@ -182,6 +182,9 @@ def ingest_job(
             sync_seeds(services)
         else:
             sync_seeds_if_changed(services)
+        from pipeline.app.learning import train_before_cycle
+
+        train_before_cycle(services)  # topics whose marks changed learn before tagging
         summary: CycleSummary = run_cycle(services, feeds=feeds, reporter=reporter, cancel=cancel)
         status = "interrupted" if summary.interrupted else "ok"
         return status, summary.counts(), summary, None

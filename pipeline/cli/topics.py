@@ -42,7 +42,7 @@ def retag(app: App) -> None:
 def explain(app: App, article_id: int) -> None:
     """Show why an article got its tags (and how close it came to the others) and why it is in
     its story."""
-    from pipeline.app.explain import explain_article, story_lines
+    from pipeline.app.explain import explain_article, learned_line, story_lines
     from pipeline.ingest import Services
 
     found = explain_article(Services(app.settings), article_id)
@@ -68,8 +68,13 @@ def explain(app: App, article_id: int) -> None:
         )
         console.print(f"  matched: {', '.join(tag.matched_terms)}", highlight=False)
         console.print(f"  passage: “{tag.passage}”", highlight=False)
+        if learned_line(ev):
+            console.print(f"  {learned_line(ev)}", highlight=False, markup=False)
     if not found.tags:
         console.print("\nno topic stored")
+    for t in found.scores_now:
+        if t.learned:
+            console.print(f"{t.topic} now: {t.learned}", highlight=False, markup=False)
     rows = [
         (
             t.topic,

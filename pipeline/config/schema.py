@@ -132,6 +132,29 @@ class TopicsSettings:
         lo=0,
         hi=1.01,
     )
+    # The learned part of a topic with marks (pipeline/tag/learned.py).
+    learn: bool = _opt(True, "topics with marks learn from them (false: the rule alone decides)")
+    learn_c: float = _opt(
+        1.0, "inverse regularisation strength of a topic's learned model", lo=1e-4, hi=1e4
+    )
+    learn_word_weight: float = _opt(
+        1.0,
+        "weight of an article's hashed words against its vectors in a learned model",
+        lo=0,
+        hi=100,
+    )
+    learn_unlabelled_weight: float = _opt(
+        0.05, "weight of one unmarked stored article as a negative when a topic learns", lo=0, hi=1
+    )
+    learn_sample: int = _opt(
+        2000,
+        "unmarked stored articles (the newest) a topic learns the news at large from",
+        lo=0,
+        hi=100000,
+    )
+    learn_threshold: float = _opt(
+        0.5, "probability from which a learned topic is given", lo=0.01, hi=0.99
+    )
 
 
 @dataclass(frozen=True)

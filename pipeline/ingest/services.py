@@ -114,6 +114,7 @@ class Services:
     _index: DedupIndex | None = field(default=None, init=False)
     _tagger: Tagger | None = field(default=None, init=False)
     _tagger_mark: tuple = field(default=(), init=False)
+    _models_mark: tuple | None = field(default=None, init=False)  # learned versions loaded
     _watchlist: Watchlist | None = field(default=None, init=False)
     _watchlist_mark: tuple = field(default=(), init=False)
     _alerts: Any = field(default=None, init=False)
@@ -173,6 +174,20 @@ class Services:
                 self.lead_embedder,
             )
             self._tagger_mark = mark
+            self._models_mark = None
+        self._refresh_learned(db)
+
+    def _refresh_learned(self, db: Db) -> None:
+        """Give the tagger the current versions of the topics' learned parts (marks)."""
+        from pipeline.app.learning import load_models, model_versions
+
+        versions = model_versions(db) if self.settings.topics.learn else ()
+        if self._tagger is not None and versions != self._models_mark:
+            models, theme = (
+                load_models(db, [t.slug for t in self._tagger.topics]) if versions else ({}, None)
+            )
+            self._tagger.learned, self._tagger.theme = models, theme
+            self._models_mark = versions
 
     def _build_index(self, db: Db) -> None:
         started = time.perf_counter()
@@ -270,6 +285,7 @@ class Services:
         """Tag with this tagger until the next refresh notices a change (new seeds)."""
         self._tagger = tagger
         self._tagger_mark = ()
+        self._models_mark = None
 
     def load_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """Stored texts of articles the index no longer keeps in memory."""

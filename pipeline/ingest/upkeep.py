@@ -205,8 +205,13 @@ def _changes(before: dict[int, set[str]], after: dict[int, set[str]]) -> dict[st
 
 
 def retag(services: Services, progress: Progress | None = None) -> RetagResult:
-    """Re-score every stored article against the current topics file and re-scan it for the
-    current watchlist (no fetching, no re-embedding); one transaction."""
+    """Re-score every stored article against the current topics file, and the current version
+    of each topic's learned part (trained first if its marks changed), and re-scan it for the
+    current watchlist (no fetching, no re-embedding); marked articles keep their marks'
+    answers. One transaction."""
+    from pipeline.app.learning import train_changed, with_marks
+
+    train_changed(services)
     services.reset()
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)
@@ -221,7 +226,7 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
     watchlist = services.watchlist
     for n, (aid, title, text, emb, lang) in enumerate(articles, 1):
         if aid not in lenders:
-            results[aid] = services.tagger.tag(title, text, emb, lang)
+            results[aid] = services.tagger.tag(title, text, emb, lang, article=aid)
         found[aid] = watchlist.match(title, text)
         if progress is not None and (n % 25 == 0 or n == len(articles)):
             progress(n, len(articles))
@@ -230,6 +235,7 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
         if original in results:
             results[aid] = borrow_tags(results[original], original)
     with services.warehouse.transaction() as db:
+        results = with_marks(db, results, services.settings.topics.min_relevance)
         topics_store.replace_all_tags(db, results)
         entities_store.replace_all_entities(db, found)
     return RetagResult(

@@ -49,6 +49,8 @@ from pipeline.config.settings import TopicsSettings
 from pipeline.config.tomlfile import array_of_tables, numbered_tables, read_toml
 from pipeline.errors import ConfigError
 from pipeline.models import Embedding, TagResult, TopicTag
+from pipeline.tag.learned import Example, LearnedModel, hashed_words, probability
+from pipeline.tag.learned import example as learned_example
 from pipeline.textnorm import UNSPACED_SCRIPT, is_english_like
 
 if TYPE_CHECKING:
@@ -199,8 +201,8 @@ def load_topics(
         if not isinstance(description, str) or not description.strip():
             raise ConfigError(f"{where}: description is required")
         keywords = _terms(item.get("keywords"), f"{where}: keywords")
-        if not keywords:
-            raise ConfigError(f"{where}: keywords must name at least one term")
+        if "keywords" in item and not keywords:
+            raise ConfigError(f"{where}: keywords must name at least one term (or leave it out)")
         exemplars = []
         for ex in item.get("exemplars", []):
             if not isinstance(ex, str) or not ex.strip():
@@ -223,8 +225,14 @@ def load_topics(
                 negative=_terms(item.get("negative"), f"{where}: negative"),
                 exemplars=tuple(exemplars),
                 threshold=_number(item, "threshold", d.default_threshold, 0.0, 1.0, where),
+                # A topic of one sentence has no words to weigh: its meaning is its score.
                 semantic_weight=_number(
-                    item, "semantic_weight", d.default_semantic_weight, 0.0, 1.0, where
+                    item,
+                    "semantic_weight",
+                    d.default_semantic_weight if keywords else 1.0,
+                    0.0,
+                    1.0,
+                    where,
                 ),
                 sim_floor=floor,
                 sim_ceiling=ceiling,
@@ -320,6 +328,11 @@ class Tagger:
     _cache: dict = field(default_factory=dict, repr=False)
     #: topic slug -> multilingual unit vectors of description and exemplars (empty: off)
     lead_prototypes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: topic slug -> the current version of its learned part (topics with marks); it decides
+    #: instead of the rule (pipeline/tag/learned.py)
+    learned: dict[str, LearnedModel] = field(default_factory=dict)
+    #: the theme's learned part (off-theme marks): lowers the relevance of articles like them
+    theme: LearnedModel | None = None
 
     def reads_lead(self, embedding: Embedding, text: str, lang: str | None) -> bool:
         """Whether an article's meaning comes from its multilingual lead vector: the English
@@ -367,7 +380,7 @@ class Tagger:
             floor, ceiling = topic.sim_floor, topic.sim_ceiling
         meaning = float(np.clip((raw - floor) / (ceiling - floor), 0.0, 1.0))
         lexical = match_terms(topic, f"{title}\n{text}")
-        words = 1.0 - math.exp(-lexical.weight) if lexical.context else 0.0
+        words = _words(lexical)
         score = topic.semantic_weight * meaning + (1 - topic.semantic_weight) * words
         return TopicReading(score, meaning, lexical, per_chunk, raw, by_lead)
 
@@ -377,44 +390,125 @@ class Tagger:
         or a meaning so close to the topic that a paraphrase needs no keyword."""
         if score < topic.threshold or not lexical.context:
             return False
+        if not topic.keywords:
+            return not lexical.negative  # a topic of one sentence: its meaning decides
         vocabulary = bool(lexical.terms) and lexical.weight >= topic.min_keyword_weight
         return vocabulary or (meaning >= topic.meaning_alone and not lexical.negative)
 
+    def example(
+        self,
+        reading: TopicReading,
+        title: str,
+        text: str,
+        embedding: Embedding,
+        article: int = 0,
+        hashed: Any = None,
+    ) -> Example:
+        """What a topic's learned part reads of an article: its vectors, words and the rule's
+        reading of it (`article`: its id when stored, so that a mark is not its own evidence)."""
+        return learned_example(
+            embedding,
+            f"{title}\n{text}",
+            reading.raw,
+            _words(reading.lexical),
+            article,
+            hashed,
+        )
+
+    def learned_probability(
+        self,
+        topic: Topic,
+        title: str,
+        text: str,
+        embedding: Embedding,
+        lang: str | None = None,
+        article: int = 0,
+    ) -> tuple[TopicReading, float | None]:
+        """The rule's reading and, for a topic with a learned part, its probability."""
+        r = self.score(topic, text, embedding, title, lang)
+        model = self.learned.get(topic.slug)
+        if model is None:
+            return r, None
+        p = probability(model, [self.example(r, title, text, embedding, article)])
+        return r, float(p[0])
+
     def tag(
-        self, title: str, text: str, embedding: Embedding, lang: str | None = None
+        self,
+        title: str,
+        text: str,
+        embedding: Embedding,
+        lang: str | None = None,
+        article: int = 0,
     ) -> TagResult:
         """Topics, relevance and on-topic flag of one article (`lang`: its language, which
-        decides whether the English chunks or the multilingual lead give the meaning)."""
+        decides whether the English chunks or the multilingual lead give the meaning). A topic
+        with a learned part is given by it; the others by their rule."""
         tags = []
+        learns = bool(self.learned) or self.theme is not None
+        hashed = hashed_words([f"{title}\n{text}"])[0] if learns else None
         for topic in self.topics:
             r = self.score(topic, text, embedding, title, lang)
             lexical = r.lexical
-            if not self.qualifies(topic, r.score, r.meaning, lexical):
+            model = self.learned.get(topic.slug)
+            learned: dict[str, Any] | None = None
+            if model is not None:
+                ex = self.example(r, title, text, embedding, article, hashed)
+                p = float(probability(model, [ex])[0])
+                if p < model.threshold:
+                    continue
+                learned = learned_evidence(model, p)
+            elif not self.qualifies(topic, r.score, r.meaning, lexical):
                 continue
             terms = [t for t in topic.keywords if t.text in lexical.terms]
+            evidence: dict[str, Any] = {
+                "meaning": round(r.meaning, 4),
+                "words": round(1.0 - math.exp(-lexical.weight), 4),
+                "raw_similarity": round(r.raw, 4),
+                "meaning_from": "multilingual lead" if r.by_lead else "English chunks",
+                "matched_terms": list(lexical.terms),
+                "negative_terms": list(lexical.negative),
+                "threshold": topic.threshold if learned is None else learned["threshold"],
+            }
+            if learned is not None:
+                evidence["learned"] = learned
             tags.append(
                 TopicTag(
                     topic=topic.slug,
-                    score=round(r.score, 4),
+                    score=round(r.score if learned is None else learned["probability"], 4),
                     matched_terms=lexical.terms,
                     passage=_passage(text, embedding, r.per_chunk, terms),
-                    evidence={
-                        "meaning": round(r.meaning, 4),
-                        "words": round(1.0 - math.exp(-lexical.weight), 4),
-                        "raw_similarity": round(r.raw, 4),
-                        "meaning_from": "multilingual lead" if r.by_lead else "English chunks",
-                        "matched_terms": list(lexical.terms),
-                        "negative_terms": list(lexical.negative),
-                        "threshold": topic.threshold,
-                    },
+                    evidence=evidence,
                 )
             )
         relevance = self.relevance(embedding)
+        if self.theme is not None:
+            # Off-theme marks: an article like them loses relevance as sure as the model is.
+            ex = learned_example(embedding, f"{title}\n{text}", relevance, 0.0, article, hashed)
+            off = float(probability(self.theme, [ex])[0])
+            if off >= self.theme.threshold:
+                relevance *= 1.0 - off
         return TagResult(
             topics=tuple(sorted(tags, key=lambda t: -t.score)),
             relevance=round(relevance, 4),
             on_topic=bool(tags) or relevance >= self.min_relevance,
         )
+
+
+def _words(lexical: LexicalMatch) -> float:
+    """The keyword part of a rule's score (0..1)."""
+    return 1.0 - math.exp(-lexical.weight) if lexical.context else 0.0
+
+
+def learned_evidence(model: LearnedModel, p: float) -> dict[str, Any]:
+    """What a tag given by a learned part records of it (explain's "learned from" line)."""
+    return {
+        "version": model.version,
+        "marks": model.marks,
+        "yes": model.yes,
+        "no": model.no,
+        "probability": round(p, 4),
+        "threshold": model.threshold,
+    }
 
 
 def build_tagger(

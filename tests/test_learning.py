@@ -1,0 +1,270 @@
+"""Topics that learn from marks: the learner itself, a topic of one sentence end to end, a learned
+topic tagging an article like the marked ones (and `explain` saying why), retag applying the
+current version while marks keep their answers, and the trainer page's view."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline.app import learning
+from pipeline.app.explain import explain_article, learned_line
+from pipeline.app.marking import mark_off_theme, mark_topic
+from pipeline.cli import cli
+from pipeline.ingest import run_cycle
+from pipeline.ingest.upkeep import retag
+from pipeline.store import topic_models as model_store
+from pipeline.tag import learned
+from pipeline.tag.topics import load_topics
+from pipeline.testkit.server import rss
+from tests.helpers import write_feeds
+
+ONE_SENTENCE = """
+[[topics]]
+slug = "harvest"
+label = "Grain harvests"
+description = "Grain harvests: wheat barley and maize crops, farmers, tonnes and grain exports."
+"""
+
+GRAIN = [
+    "grain",
+    "harvest",
+    "wheat",
+    "barley",
+    "maize",
+    "crops",
+    "farmers",
+    "tonnes",
+    "harvested",
+    "exports",
+]
+RICE = [
+    "rice",
+    "paddies",
+    "monsoon",
+    "irrigation",
+    "planting",
+    "seedlings",
+    "flooded",
+    "terraces",
+    "growers",
+]
+SPORT = [
+    "football",
+    "match",
+    "goal",
+    "striker",
+    "league",
+    "referee",
+    "stadium",
+    "season",
+    "coach",
+    "fans",
+]
+FILLER = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "in",
+    "on",
+    "with",
+    "for",
+    "this",
+    "week",
+    "said",
+    "officials",
+    "report",
+]
+
+
+def text_of(rng: random.Random, vocab: list[str], n: int = 40) -> str:
+    words = [rng.choice(vocab) if rng.random() < 0.7 else rng.choice(FILLER) for _ in range(n)]
+    return " ".join(words).capitalize() + "."
+
+
+@pytest.fixture
+def room(make_services, tmp_path, loopback):
+    """A pipeline whose topics file holds one topic of one sentence, with 10 grain, 10 rice and
+    10 sport articles ingested from a feed (feed text only)."""
+    topics = tmp_path / "topics.toml"
+    topics.write_text(ONE_SENTENCE)
+    services = make_services(
+        f'[topics]\nfile = "{topics}"\nlearn_sample = 500\n[ingest]\nfetch_pages = false\n'
+    )
+    rng = random.Random(7)
+    items = []
+    for group, vocab in (("grain", GRAIN), ("rice", RICE), ("sport", SPORT)):
+        for k in range(10):
+            items.append(
+                {
+                    "title": f"{group} {k}",
+                    "link": f"http://127.0.0.1:9/{group}/{k}",
+                    "guid": f"{group}-{k}",
+                    "description": " ".join(text_of(rng, vocab) for _ in range(3)),
+                }
+            )
+    loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
+    write_feeds(services.settings, [loopback.url("/feed.xml")])
+    run_cycle(services)
+    with services.warehouse.connect(read_only=True) as db:
+        services.ids = dict(db.rows("SELECT title, id FROM articles WHERE source = 'feed'"))
+    return services
+
+
+def tags(services, title: str) -> dict[str, dict]:
+    import json
+
+    with services.warehouse.connect(read_only=True) as db:
+        return {
+            t: json.loads(e)
+            for t, e in db.rows(
+                "SELECT topic, evidence FROM article_topics WHERE article_id = ?",
+                [services.ids[title]],
+            )
+        }
+
+
+def mark(services, titles: list[str], value: bool | None) -> None:
+    ids = [services.ids[t] for t in titles]
+    mark_topic(services.settings, services.warehouse, ids, "harvest", value, by="ana", via="cli")
+
+
+def test_a_topic_of_one_sentence_loads_with_defaults_and_tags_by_meaning(room):
+    [topic] = load_topics(room.settings.topics.file)
+    assert topic.keywords == () and topic.semantic_weight == 1.0
+    assert topic.threshold == room.settings.topics.default_threshold
+    grain = sum("harvest" in tags(room, f"grain {k}") for k in range(10))
+    others = sum("harvest" in tags(room, f"{g} {k}") for g in ("rice", "sport") for k in range(10))
+    assert grain >= 8 and others == 0
+    with room.warehouse.connect(read_only=True) as db:
+        assert model_store.current(db) == {}  # no marks: no model, the rule alone
+
+
+def test_marks_teach_a_topic_and_explain_says_why(room):
+    assert "harvest" not in tags(room, "rice 9")  # the description says nothing of rice
+    mark(room, ["rice 0", "rice 1", "rice 2", "rice 3"], True)
+    mark(room, ["sport 0", "sport 1", "sport 2"], False)
+    trained = learning.train_changed(room)
+    assert [(t.topic, t.version, t.marks, t.yes, t.no) for t in trained] == [
+        ("harvest", 1, 7, 4, 3)
+    ]
+    assert learning.train_changed(room) == []  # nothing changed since
+    retag(room)
+    ev = tags(room, "rice 9")["harvest"]
+    assert ev["learned"]["version"] == 1 and ev["learned"]["probability"] >= 0.5
+    assert "harvest" not in tags(room, "sport 9")
+    assert learned_line(ev).startswith("learned from 7 marks (4 yes, 3 no), version 1")
+    found = explain_article(room, room.ids["rice 9"])
+    [now] = found.scores_now
+    assert now.learned and now.learned.startswith("learned from 7 marks")
+    shown = CliRunner().invoke(
+        cli, ["--config", room.settings.source, "explain", str(room.ids["rice 9"])]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "learned from 7 marks (4 yes, 3 no), version 1, probability" in shown.output
+
+
+def test_retag_applies_the_current_version_and_marks_keep_their_answers(room):
+    mark(room, ["rice 0", "rice 1", "rice 2"], True)
+    mark(room, ["sport 0", "sport 1"], False)
+    retag(room)  # trains version 1 first: its marks changed
+    assert tags(room, "rice 8")["harvest"]["learned"]["version"] == 1
+    # The analyst says this grain article is not about it, and another rice one is.
+    mark(room, ["grain 0"], False)
+    mark(room, ["rice 3"], True)
+    retag(room)
+    assert tags(room, "rice 8")["harvest"]["learned"]["version"] == 2
+    assert "harvest" not in tags(room, "grain 0")  # the mark, whatever the model says
+    assert tags(room, "rice 0")["harvest"]["marked"] == "yes"
+    # Every mark withdrawn: a version without parameters, and the rule decides again.
+    mark(room, ["rice 0", "rice 1", "rice 2", "rice 3", "sport 0", "sport 1", "grain 0"], None)
+    retag(room)
+    with room.warehouse.connect(read_only=True) as db:
+        row = model_store.current(db)["harvest"]
+    assert row.version == 3 and row.parameters is None and row.marks == 0
+    assert "harvest" not in tags(room, "rice 8") and "learned" not in tags(room, "grain 1").get(
+        "harvest", {}
+    )
+
+
+def test_off_theme_marks_lower_the_relevance_of_articles_like_them(room):
+    with room.warehouse.connect(read_only=True) as db:
+        before = dict(db.rows("SELECT title, relevance FROM articles WHERE source = 'feed'"))
+    ids = [room.ids[f"sport {k}"] for k in range(4)]
+    mark_off_theme(room.settings, room.warehouse, ids, True, by="ana", via="cli")
+    retag(room)
+    with room.warehouse.connect(read_only=True) as db:
+        after = {
+            t: (r, on)
+            for t, r, on in db.rows(
+                "SELECT title, relevance, on_topic FROM articles WHERE source = 'feed'"
+            )
+        }
+        theme = model_store.current(db)[model_store.THEME]
+    assert theme.yes == 4
+    assert after["sport 9"][0] < before["sport 9"] or before["sport 9"] == 0
+    assert after["grain 5"][0] == pytest.approx(before["grain 5"], abs=1e-3)
+    assert not after["sport 0"][1]  # marked off the theme
+
+
+def test_the_trainer_view_asks_about_the_least_certain(room):
+    view = learning.trainer_view(room.settings, room.warehouse, room, "harvest", n=5)
+    assert view.version is None and view.marks == 0 and len(view.candidates) == 5
+    # Cold start: the articles most like the description first.
+    assert all(c.probability is None for c in view.candidates)
+    assert [c.raw_similarity for c in view.candidates] == sorted(
+        (c.raw_similarity for c in view.candidates), reverse=True
+    )
+    mark(room, ["rice 0", "rice 1"], True)
+    mark(room, ["sport 0", "sport 1"], False)
+    assert learning.trainer_view(room.settings, room.warehouse, room, "harvest").stale
+    learning.train_changed(room)
+    view = learning.trainer_view(room.settings, room.warehouse, room, "harvest", n=5)
+    assert view.version == 1 and (view.marks, view.yes, view.no) == (4, 2, 2) and not view.stale
+    assert view.agreement is not None and view.would_change > 0  # retag not run yet
+    marked = {room.ids[t] for t in ("rice 0", "rice 1", "sport 0", "sport 1")}
+    assert not marked & {c.article_id for c in view.candidates}
+    gaps = [abs(c.probability - 0.5) for c in view.candidates]
+    assert gaps == sorted(gaps)
+
+
+def test_the_learner_alone():
+    rng = np.random.default_rng(0)
+    dim = 16
+
+    def ex(center: np.ndarray, article: int, text: str) -> learned.Example:
+        v = center + 0.1 * rng.standard_normal(dim)
+        v /= np.linalg.norm(v)
+        return learned.Example(v, v[None], text, float(v @ topic_v), 0.0, article)
+
+    topic_v, other_v = np.eye(dim)[0], np.eye(dim)[1]
+    yes = [(ex(topic_v, i, "copper mine output"), True) for i in range(1, 6)]
+    no = [(ex(other_v, i, "tennis final"), False) for i in range(6, 11)]
+    pool = [ex(other_v if i % 5 else topic_v, i, "misc") for i in range(11, 60)]
+    anchor = learned.Example(topic_v, topic_v[None], "copper mining", 1.0, 0.0)
+    params = learned.LearnerParams()
+    model = learned.train("copper", yes + no, [anchor], pool, params, version=3)
+    p = learned.probability(model, [ex(topic_v, 0, "copper mine"), ex(other_v, 0, "tennis")])
+    assert p[0] > 0.5 > p[1]
+    back = learned.load(
+        learned.dump(model),
+        topic="copper",
+        version=3,
+        marks=10,
+        yes=5,
+        no=5,
+        threshold=0.5,
+        learner=learned.LEARNER,
+        figures={},
+    )
+    assert np.allclose(learned.probability(back, pool), learned.probability(model, pool))
+    assert learned.cv_agreement("copper", yes + no, [anchor], pool, params) >= 0.8
+    assert learned.cv_agreement("copper", yes[:1] + no, [anchor], pool, params) is None
+    cold = learned.to_ask(None, pool, 3)
+    assert [pool[i].meaning for i, _ in cold] == sorted((e.meaning for e in pool), reverse=True)[:3]
+    asked = learned.to_ask(model, pool, 4, marked={pool[0].article})
+    assert pool[0].article not in {pool[i].article for i, _ in asked}
