@@ -505,6 +505,8 @@ def test_a_worker_reads_an_archive_over_http_without_embedding(loopback, tmp_pat
         "records": 6,
         "html_pages": 4,
         "bad_records": 0,
+        "not_web_urls": 0,
+        "too_large": 0,
         "extracted": 4,
         "in_window": 4,
         "passed": 3,
@@ -515,3 +517,115 @@ def test_a_worker_reads_an_archive_over_http_without_embedding(loopback, tmp_pat
         loopback.url("/crawl/missing.warc.gz"), WorkerJob(EmbedSettings(), spec, embed_pages=False)
     )
     assert missing.error and missing.table is None
+
+
+HOSTILE_URIS = ["javascript:alert(document.domain)//x", "data:text/html,<script>x()</script>", ""]
+
+
+def test_archives_store_only_web_urls_and_nothing_renders_another_link(
+    make_settings, fake_embedder, tmp_path
+):
+    import re
+
+    from click.testing import CliRunner
+    from starlette.testclient import TestClient
+
+    from pipeline.cli import cli
+    from pipeline.web.server import build
+    from tests.helpers import make_pipeline
+
+    settings = make_settings('[backfill]\nprefilter = "none"\n')
+    services = make_pipeline(settings, fake_embedder)
+    good = "https://news.example.com/2024/03/01/sanctions-hong-kong"
+    hostile = [
+        Record(uri, _page(f"Imagery report {i}", [f"Report {i}.", *IMAGERY]), date=DAY1)
+        for i, uri in enumerate(HOSTILE_URIS)
+    ]
+    archive = write_warc(
+        tmp_path / "hostile.warc.gz",
+        [*hostile, Record(good, _page("Treasury sanctions Hong Kong firms", SANCTIONS), date=DAY1)],
+    )
+    summary = run_backfill(services, [str(archive)], BackfillOptions(workers=0))
+    assert summary.counts["not_web_urls"] == len(HOSTILE_URIS), summary.counts
+    with services.warehouse.connect(read_only=True) as db:
+        urls = [r[0] for r in db.rows("SELECT url FROM articles WHERE archive_source IS NOT NULL")]
+        run = db.one("SELECT counts FROM runs WHERE job = 'backfill'")
+    assert urls == [good] and '"not_web_urls": 3' in run[0]
+
+    # A warehouse an earlier release filled holds such a URL: no page or digest links it.
+    with services.warehouse.transaction() as db:
+        db.execute("UPDATE articles SET url = ? WHERE url = ?", [HOSTILE_URIS[0], good])
+        article_id, story_id = db.one(
+            "SELECT id, coalesce(story_id, id) FROM articles WHERE url = ?", [HOSTILE_URIS[0]]
+        )
+    preview = tmp_path / "digest.html"
+    result = CliRunner().invoke(
+        cli,
+        ["--config", settings.source, "digest", "--week", "2024-W09", "--preview", str(preview)],
+    )
+    assert result.exit_code == 0, result.output
+    app = build(
+        settings,
+        services.warehouse,
+        "127.0.0.1",
+        8470,
+        encoder=lambda: fake_embedder,
+        clock=lambda: DAY1,
+        env={},
+    )
+    client = TestClient(app, base_url="http://127.0.0.1:8470", follow_redirects=False)
+    pages = [preview.read_text(encoding="utf-8")]
+    for path in (
+        "/?since=2024-02-20&all=1",
+        f"/stories/{story_id}",
+        f"/articles/{article_id}",
+        "/search?q=sanctions&since=2024-01-01",
+    ):
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.text[:300])
+        pages.append(response.text)
+    assert "Treasury sanctions Hong Kong firms" in pages[0]
+    # (the digest's chart is an inline data: image of its own: src is not a link)
+    web = r"(?:/|https?://|#)"
+    links = re.compile(
+        rf"""(?:href|action|formaction)\s*=\s*(?:"(?!{web})|'(?!{web})|(?!["']|{web}))\S{{0,40}}"""
+    )
+    for page in pages:
+        assert not links.search(page), links.search(page)
+        assert not re.search(r"""=\s*["']?\s*javascript:""", page, re.IGNORECASE)
+
+
+def test_archives_have_the_fetch_caps_and_a_deeply_nested_page_keeps_its_body(
+    make_settings, fake_embedder, tmp_path
+):
+    from tests.helpers import make_pipeline
+
+    cap = 1_048_576
+    settings = make_settings(
+        f'[backfill]\nprefilter = "none"\n[http]\nmax_body_bytes = {cap}\n'
+        f"allow_private_networks = true\nper_host_delay_s = 0.0\n"
+    )
+    services = make_pipeline(settings, fake_embedder)
+    huge = _page("A page far over the cap", SANCTIONS * (cap // 200))
+    assert len(huge) > 2 * cap
+    # Laid out in tables nested a hundred deep: more than the HTML parser's nesting limit.
+    body = "".join(f"<p>{p}</p>" for p in IMAGERY + ESPIONAGE)
+    for _ in range(100):
+        body = f"<table><tr><td>{body}</td></tr></table>"
+    deep = (
+        "<!doctype html><html lang='en'><head><title>Deep layout | Example</title></head>"
+        f"<body><nav><a href='/'>Home</a></nav>{body}<footer>Example News</footer></body></html>"
+    ).encode()
+    archive = write_warc(
+        tmp_path / "bounds.warc.gz",
+        [
+            Record("https://huge.example/page", huge, date=DAY1),
+            Record("https://deep.example/layout", deep, date=DAY1),
+        ],
+    )
+    summary = run_backfill(services, [str(archive)], BackfillOptions(workers=0))
+    assert summary.counts["too_large"] == 1 and summary.counts["stored"] == 1, summary.counts
+    with services.warehouse.connect(read_only=True) as db:
+        [(url, text)] = db.rows("SELECT url, text FROM articles WHERE archive_source IS NOT NULL")
+    assert url == "https://deep.example/layout"
+    assert all(p in text for p in IMAGERY + ESPIONAGE), text[:200]

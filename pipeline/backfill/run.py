@@ -74,6 +74,8 @@ class BackfillSummary:
                 "records",
                 "html_pages",
                 "bad_records",
+                "not_web_urls",
+                "too_large",
                 "extracted",
                 "in_window",
                 "passed_prefilter",
@@ -173,6 +175,7 @@ def _worker_job(settings: Settings, options: BackfillOptions) -> WorkerJob:
         since=options.since,
         until=options.until,
         embed_pages=not options.dry_run,
+        max_body_bytes=settings.http.max_body_bytes,
     )
 
 

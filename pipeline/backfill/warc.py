@@ -16,6 +16,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from pipeline.errors import NewswatchError
 from pipeline.extract.article import looks_like_html
+from pipeline.net.urls import web_url
 
 
 class BadArchiveError(NewswatchError):
@@ -40,17 +41,23 @@ class ReadCounts:
     records: int = 0  # response records, whole or not
     html: int = 0  # of those: HTML with status 200
     bad: int = 0  # of those: truncated or unreadable, skipped
+    not_web: int = 0  # of those: the target URI is not an http(s) URL (javascript:, data:, none)
+    too_large: int = 0  # of those: a body over the cap, skipped unread
     problems: list[str] = field(default_factory=list)
 
 
-def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
-    """Yield the HTML 200 responses of a WARC stream, counting into `counts`; a truncated
-    record is counted and skipped. Raises BadArchiveError when nothing in it is WARC."""
+def html_pages(
+    stream: BinaryIO, counts: ReadCounts, max_bytes: int | None = None
+) -> Iterator[WarcPage]:
+    """Yield the HTML 200 responses of a WARC stream whose target is an http(s) URL, counting
+    into `counts`; a truncated record, and one whose body is over `max_bytes` (the cap a
+    fetched page has), is counted and skipped. Raises BadArchiveError when nothing in it is
+    WARC."""
     try:
         for record in ArchiveIterator(
             stream, record_types=WarcRecordType.response, parse_http=True
         ):
-            page = _page(record, counts)
+            page = _page(record, counts, max_bytes)
             if page is not None:
                 yield page
     except OSError as exc:  # fastwarc: "Invalid WARC header", gzip errors
@@ -65,15 +72,26 @@ def html_pages(stream: BinaryIO, counts: ReadCounts) -> Iterator[WarcPage]:
         raise BadArchiveError("no complete WARC record: " + "; ".join(counts.problems[:1]))
 
 
-def _page(record: WarcRecord, counts: ReadCounts) -> WarcPage | None:
+def _page(record: WarcRecord, counts: ReadCounts, max_bytes: int | None) -> WarcPage | None:
     counts.records += 1
     http = record.http_headers
     if http is None:
         counts.bad += 1
         counts.problems.append("record without HTTP headers (truncated?)")
         return None
+    # An article's URL is a web link: a javascript:, data: or missing target is no page of
+    # the web, and stored it would be a link in every page and digest that shows the article.
+    url = web_url(record.headers.get("WARC-Target-URI"))
+    if not url:
+        counts.not_web += 1
+        return None
     expected = record.content_length
-    body = record.reader.read()
+    if max_bytes is not None and expected > max_bytes:
+        # Skipped unread: the iterator moves past the rest of the record.
+        counts.too_large += 1
+        counts.problems.append(f"{url}: {expected} bytes; the cap is {max_bytes}")
+        return None
+    body = record.reader.read(expected) if max_bytes is not None else record.reader.read()
     if len(body) < expected:
         counts.bad += 1
         counts.problems.append(f"truncated record: {len(body)} of {expected} bytes")
@@ -91,7 +109,7 @@ def _page(record: WarcRecord, counts: ReadCounts) -> WarcPage | None:
     elif crawled.tzinfo is None:
         crawled = crawled.replace(tzinfo=UTC)
     return WarcPage(
-        url=record.headers.get("WARC-Target-URI") or "",
+        url=url,
         record_id=record.headers.get("WARC-Record-ID"),
         crawled_at=crawled,
         content_type=raw_type or content_type,

@@ -40,6 +40,7 @@ class WorkerJob:
     since: datetime | None = None
     until: datetime | None = None
     embed_pages: bool = True  # False (--dry-run): read and filter only
+    max_body_bytes: int | None = None  # a record's largest body ([http] max_body_bytes)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
     counts = ReadCounts()
     try:
         with fsspec.open(path, "rb") as stream:
-            pages = list(_keep(html_pages(stream, counts), job))
+            pages = list(_keep(html_pages(stream, counts, job.max_body_bytes), job))
     except BadArchiveError as exc:
         return FileResult(path, error=str(exc), seconds=time.perf_counter() - t0)
     except Exception as exc:  # fsspec backends and decompressors raise their own kinds
@@ -130,6 +131,8 @@ def process_file(path: str, job: WorkerJob) -> FileResult:
             "records": counts.records,
             "html_pages": counts.html,
             "bad_records": counts.bad,
+            "not_web_urls": counts.not_web,
+            "too_large": counts.too_large,
             "extracted": extracted,
             "in_window": in_window,
             "passed": passed,

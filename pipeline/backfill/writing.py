@@ -47,6 +47,8 @@ def store_file(
         ("records", "records"),
         ("html_pages", "html_pages"),
         ("bad_records", "bad_records"),
+        ("not_web_urls", "not_web_urls"),
+        ("too_large", "too_large"),
         ("extracted", "extracted"),
         ("in_window", "in_window"),
         ("passed", "passed_prefilter"),
@@ -54,9 +56,10 @@ def store_file(
         c[name] += counts.get(key, 0)
     if result.problems:
         log.warning(
-            "%s: %d bad records skipped (%s)",
+            "%s: %d bad and %d too large records skipped (%s)",
             file.path,
             counts.get("bad_records", 0),
+            counts.get("too_large", 0),
             result.problems[0],
         )
     if result.error is not None:

@@ -111,6 +111,8 @@ def _print_summary(summary: BackfillSummary, dry_run: bool, fmt: str) -> None:
         ("  failed", c["sources_failed"]),
         ("records read", c["records"]),
         ("  bad (truncated)", c["bad_records"]),
+        ("  not a web URL (skipped)", c["not_web_urls"]),
+        ("  over the size cap (skipped)", c["too_large"]),
         ("HTML pages (200)", c["html_pages"]),
         ("  extracted", c["extracted"]),
         ("  in --since/--until", c["in_window"]),

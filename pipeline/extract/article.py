@@ -12,6 +12,11 @@ pages' articleBody):
   first one.
 - A second pass in balanced mode runs when the precise pass yields almost nothing (a paywall
   notice, a reprint banner) and is kept when it is at least twice as long (without: 0.9668).
+- A page still near-empty after both passes whose text the parser cut off at libxml2's nesting
+  limit (256 levels: layout tables nested a hundred deep) is parsed again without that limit,
+  its layout tables unwrapped, and extracted once more; it is kept when at least twice as long.
+- Lengths in words are counted per script (`textnorm.length_in_words`): Chinese, Japanese and
+  Thai characters count as the words they make.
 - `deduplicate` is off on purpose: trafilatura keeps its duplicate cache process-wide, so a
   paragraph seen on one page would vanish from later pages of the same site; not pure.
 - Language: py3langid on the extracted text when it is long enough and the detector is sure;
@@ -32,10 +37,12 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
+from lxml import etree
 from lxml.etree import XPath
-from lxml.html import HtmlElement
+from lxml.html import HtmlElement, HTMLParser, document_fromstring
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import set_date_params
+from trafilatura.utils import decode_file
 from trafilatura.xpaths import BODY_XPATH
 
 from pipeline.textnorm import HAN, HANGUL, KANA, THAI, length_in_words
@@ -170,6 +177,11 @@ def extract_page(
         )
         if length_in_words(retry) >= 2 * max(1, length_in_words(text)):
             text = retry
+    if options.second_pass_words and length_in_words(text) < options.second_pass_words:
+        # Still almost nothing: the parser may have cut the page off at its nesting limit.
+        deep = _unlimited_depth_text(html, content_type, tree, url, options)
+        if deep is not None and length_in_words(deep) >= 2 * max(1, length_in_words(text)):
+            text = deep
     if length_in_words(text) < MIN_WORDS:
         return None
     lang = declared_lang
@@ -206,6 +218,42 @@ def _bare(tree: HtmlElement, url: str, options: ExtractOptions, *, with_metadata
         fast=not options.fallbacks,
         date_extraction_params=date_params,
     )
+
+
+# libxml2 stops a document at 256 levels of nesting unless told otherwise ("huge"); it then
+# allows 2,048. Pages laid out in tables nested a hundred deep (three levels each) are cut off.
+_UNLIMITED_PARSER = HTMLParser(
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+    huge_tree=True,
+)
+_LAYOUT_TAGS = ("table", "thead", "tbody", "tfoot", "tr", "td", "th")
+
+
+def _unlimited_depth_text(
+    html: bytes | str,
+    content_type: str | None,
+    tree: HtmlElement,
+    url: str,
+    options: ExtractOptions,
+) -> str | None:
+    """The page's text parsed without libxml2's nesting limit, when that limit cut text off
+    (None otherwise). Layout tables are unwrapped first: they are what nests so deep, and
+    extracting from a tree thousands of levels deep costs seconds."""
+    source = _decode(html, content_type) if isinstance(html, bytes) else html
+    if isinstance(source, bytes):
+        source = decode_file(source)
+    try:
+        deep = document_fromstring(source.encode("utf-8"), parser=_UNLIMITED_PARSER)
+    except (ValueError, etree.ParserError):
+        return None
+    if len(deep.text_content()) <= len(tree.text_content()):
+        return None  # the first parse lost nothing: no deeper reading helps
+    etree.strip_tags(deep, *_LAYOUT_TAGS)
+    return _text(_bare(deep, url, options, with_metadata=False))
 
 
 def _text(doc: Any) -> str:
