@@ -7,15 +7,14 @@ transaction and closes it, so analysts' read-only clients can open it between jo
 holds the file, a writer waits and retries with backoff, and says so in the log.
 
 Within one process DuckDB also refuses a read-only and a read-write connection to the same file
-at the same time. An ingest cycle looks up feed entries on one thread while its writer commits
-on another, so this process's own connections pass a gate (`_ProcessGate`): a read while this
-process writes shares the open read-write database, and a write waits for this process's own
-short reads to end.
+at the same time, so this process's own connections pass a gate (pipeline/store/gate.py), which
+also lets a writer go before new readers, in this process and across processes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -28,6 +27,7 @@ import duckdb
 
 from pipeline.errors import WarehouseBusyError, WarehouseError
 from pipeline.retry import backoff
+from pipeline.store.gate import alive, gate_of, lower, writer_flag
 
 if TYPE_CHECKING:
     from pipeline.store.schema import Migration
@@ -178,79 +178,6 @@ def _translate(exc: duckdb.Error) -> Exception:
     return exc
 
 
-class _ProcessGate:
-    """This process's connections to one file: read-only ones, or read-write ones, never both."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self.read_only = 0  # read-only connections open
-        self.read_write = 0  # read-write connections open (writers and reads beside them)
-        self.writers = 0  # of those, opened to write
-        self._reading: dict[int, int] = {}  # thread id -> read-only connections it holds
-
-    def open(
-        self, path: Path, read_only: bool, deadline: float
-    ) -> tuple[duckdb.DuckDBPyConnection, str]:
-        """Connect in the mode the gate allows now; raise duckdb.Error if the file is locked."""
-        me = threading.get_ident()
-        with self._cond:
-            if read_only:
-                if self.read_write:
-                    # Our own writer has the database open: a second connection to it reads
-                    # committed data without touching the file lock.
-                    con = duckdb.connect(str(path), read_only=False)
-                    self.read_write += 1
-                    return con, "shared"
-                con = duckdb.connect(str(path), read_only=True)
-                self.read_only += 1
-                self._reading[me] = self._reading.get(me, 0) + 1
-                return con, "read"
-            if self._reading.get(me):
-                raise WarehouseError(
-                    "a write was asked for while this thread still reads the "
-                    "warehouse; close the read first"
-                )
-            while self.read_only:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WarehouseBusyError(f"{path}: this process's own readers did not close")
-                self._cond.wait(min(remaining, 1.0))
-            con = duckdb.connect(str(path), read_only=False)
-            self.read_write += 1
-            self.writers += 1
-            return con, "write"
-
-    def close(self, con: duckdb.DuckDBPyConnection, mode: str) -> None:
-        """Close a connection opened through the gate."""
-        with self._cond:
-            try:
-                con.close()
-            finally:
-                if mode == "read":
-                    self.read_only -= 1
-                    me = threading.get_ident()
-                    self._reading[me] -= 1
-                    if not self._reading[me]:
-                        del self._reading[me]
-                else:
-                    self.read_write -= 1
-                    self.writers -= mode == "write"
-                self._cond.notify_all()
-
-
-_GATES: dict[str, _ProcessGate] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def _gate(path: Path) -> _ProcessGate:
-    key = str(path.resolve())
-    with _GATES_LOCK:
-        gate = _GATES.get(key)
-        if gate is None:
-            gate = _GATES[key] = _ProcessGate()
-        return gate
-
-
 def lock_holder(exc: BaseException) -> str:
     """Name the process holding the warehouse lock, from DuckDB's message."""
     match = _LOCK_RE.search(str(exc))
@@ -281,7 +208,7 @@ class Warehouse:
     @property
     def writing(self) -> bool:
         """Whether this process has the file open for writing now."""
-        return _gate(self.path).writers > 0
+        return gate_of(self.path).writers > 0
 
     def _open(self, read_only: bool, wait_s: float | None) -> tuple[duckdb.DuckDBPyConnection, str]:
         if read_only and not self.exists():
@@ -293,9 +220,13 @@ class Warehouse:
                 raise WarehouseError(f"{self.path}: cannot create folder: {exc}") from None
         budget = self.busy_timeout_s if wait_s is None else wait_s
         deadline = time.monotonic() + budget
-        gate = _gate(self.path)
+        gate = gate_of(self.path)
+
+        flagged: list[Path] = []
 
         def announce(_attempt: int, exc: BaseException, wait: float) -> None:
+            if not read_only and not flagged:
+                flagged.append(self._raise_writer_flag())
             if self._on_busy is not None:
                 self._on_busy(lock_holder(exc), wait)
             else:
@@ -311,8 +242,9 @@ class Warehouse:
                 stop=self.stop,
             ):
                 with attempt:
-                    con, mode = gate.open(self.path, read_only, deadline)
+                    con, mode = gate.open(self.path, read_only, deadline, duckdb.connect)
         except duckdb.Error as exc:
+            lower(flagged)
             if not _is_lock_error(exc):
                 raise WarehouseError(
                     f"{self.path}: cannot open warehouse: {first_line(exc)}"
@@ -326,6 +258,7 @@ class Warehouse:
                 f"{self.path}: warehouse is locked by {lock_holder(exc)}; "
                 f"gave up after {budget:.0f} s"
             ) from None
+        lower(flagged)
         try:
             # Timestamps print and truncate (weeks, days) in UTC whatever the host's zone.
             con.execute("SET TimeZone = 'UTC'")
@@ -334,6 +267,28 @@ class Warehouse:
             raise
         return con, mode
 
+    def _raise_writer_flag(self) -> Path:
+        flag = writer_flag(self.path)
+        try:
+            flag.write_text(str(os.getpid()), encoding="ascii")
+        except OSError as exc:  # a read-only folder: readers then simply do not yield
+            log.debug("cannot flag the waiting writer: %s", exc)
+        return flag
+
+    def yield_to_writer(self, wait_s: float) -> None:
+        """Wait (up to `wait_s`) while another process's writer waits for this file, so that a
+        reader opening it now does not keep the daemon's batch waiting behind it."""
+        flag = writer_flag(self.path)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                pid = int(flag.read_text(encoding="ascii"))
+            except (OSError, ValueError):
+                return
+            if pid == os.getpid() or not alive(pid):
+                return
+            time.sleep(0.05)
+
     @contextmanager
     def connect(self, *, read_only: bool = False, wait_s: float | None = None) -> Iterator[Db]:
         """Open the file for one unit of work and close it afterwards."""
@@ -341,7 +296,7 @@ class Warehouse:
         try:
             yield Db(con, read_only)
         finally:
-            _gate(self.path).close(con, mode)
+            gate_of(self.path).close(con, mode)
 
     @contextmanager
     def query_connection(self, *, wait_s: float | None = None) -> Iterator[Db]:

@@ -53,7 +53,10 @@ class Site:
     def read(self) -> Iterator[Db]:
         """The warehouse, read-only, for one page: a writer in progress is waited for up to
         `[web] busy_wait_s` (then WarehouseBusyError, shown as 503 with Retry-After)."""
-        with self.warehouse.connect(read_only=True, wait_s=self.settings.web.busy_wait_s) as db:
+        wait_s = self.settings.web.busy_wait_s
+        # A writer of another process (the daemon's batch) waiting for the file goes first.
+        self.warehouse.yield_to_writer(wait_s)
+        with self.warehouse.connect(read_only=True, wait_s=wait_s) as db:
             yield db
 
     def _model(self, name: str) -> Any:
