@@ -629,3 +629,66 @@ def test_archives_have_the_fetch_caps_and_a_deeply_nested_page_keeps_its_body(
         [(url, text)] = db.rows("SELECT url, text FROM articles WHERE archive_source IS NOT NULL")
     assert url == "https://deep.example/layout"
     assert all(p in text for p in IMAGERY + ESPIONAGE), text[:200]
+
+
+KILLED_IN_SECOND_BATCH = """
+import sys, time
+from pipeline.backfill.run import BackfillOptions, run_backfill
+from pipeline.config.settings import load_settings
+from pipeline.ingest import Services
+from pipeline.ingest.writer import Writer
+from pipeline.testkit.fakes import FakeEmbedder
+
+store, calls = Writer.store, []
+
+def second_batch_waits(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:  # the first batch is committed; this one holds the writer lock
+        print("in the second batch", flush=True)
+        time.sleep(60)
+    return store(self, *args, **kwargs)
+
+Writer.store = second_batch_waits
+services = Services(load_settings(sys.argv[1], env={}), embedder=FakeEmbedder())
+run_backfill(services, [sys.argv[2]], BackfillOptions(workers=0))
+"""
+
+
+def test_a_killed_backfill_is_one_abandoned_run_that_counts_what_it_stored(
+    make_settings, fake_embedder, tmp_path
+):
+    from tests.helpers import child_env, make_pipeline
+
+    settings = make_settings('[backfill]\nbatch_size = 1\nprefilter = "none"\n')
+    services = make_pipeline(settings, fake_embedder)
+    archive = write_warc(
+        tmp_path / "three.warc.gz",
+        [
+            Record(f"https://news.example.com/{name}", _page(f"Report {name}", paras), date=DAY1)
+            for name, paras in (("a", SANCTIONS), ("b", IMAGERY), ("c", ESPIONAGE))
+        ],
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_IN_SECOND_BATCH, settings.source, str(archive)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        assert proc.stdout.readline().strip() == "in the second batch"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    # The rerun finds the killed run's record in the backfill's own lock and in the writer lock.
+    summary = run_backfill(services, [str(archive)], BackfillOptions(workers=0))
+    assert summary.counts["stored"] == 2 and summary.counts["known_urls"] == 1
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows(
+            "SELECT status, pid, counts, error FROM runs WHERE job = 'backfill' ORDER BY id"
+        )
+    [abandoned] = [r for r in rows if r[0] == "abandoned"]
+    assert abandoned[1] == proc.pid and '"stored": 1' in abandoned[2], abandoned
+    assert "committed batches (1 article stored) are kept" in abandoned[3], abandoned[3]
+    assert "its work was rolled back" not in abandoned[3]
+    assert [r[0] for r in rows] == ["abandoned", "ok"]

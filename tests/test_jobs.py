@@ -205,6 +205,7 @@ def test_a_killed_job_is_recorded_as_abandoned_at_the_next_start(make_settings, 
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        proc.stdout.close()
     assert ingest_job(services).status == "ok"
     with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT job, status, pid, finished_at IS NULL FROM runs ORDER BY id")

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -63,12 +64,19 @@ def _try_lock(path: Path) -> int | None:
     return fd
 
 
-def _write_holder(fd: int, what: str) -> None:
+#: The jobs this process holds a job lock for, with when each began: a lock a job takes while
+#: it holds another (a backfill's writer lock per batch, inside its own lock for the run) names
+#: the same start, so a job killed holding both is one run, recorded once.
+_HELD: dict[str, str] = {}
+_HELD_LOCK = threading.Lock()
+
+
+def _write_holder(fd: int, what: str, since: str | None = None) -> None:
     info = {
         "what": what,
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        "since": since or datetime.now(UTC).isoformat(timespec="seconds"),
     }
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(info).encode(), 0)
@@ -139,11 +147,19 @@ def job_lock(
         raise JobLockTimeout(
             f"another newswatch job is writing to {warehouse} ({exc}); gave up after {wait_s:.0f} s"
         ) from None
+    with _HELD_LOCK:
+        since = _HELD.get(job)
+        outermost = since is None
+        if outermost:
+            since = _HELD[job] = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         abandoned = _read_fd(fd) or None
-        _write_holder(fd, job)
+        _write_holder(fd, job, since)
         yield abandoned
     finally:
+        if outermost:
+            with _HELD_LOCK:
+                _HELD.pop(job, None)
         try:
             os.ftruncate(fd, 0)
         finally:
