@@ -8,7 +8,8 @@ page that crashes the parser (a segfault in lxml) takes down one worker, not the
 One pool per process and worker count, started on first use and kept (starting a worker costs
 about a second: importing trafilatura), shared by every cycle and shut down at exit. Workers are
 spawned, not forked: the ingest process runs threads (ONNX Runtime, the event loop, the writer)
-that a fork would copy in an undefined state.
+that a fork would copy in an undefined state. A worker whose parent dies (a SIGKILLed ingest)
+exits within a second: nothing else would stop it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import atexit
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -43,10 +45,28 @@ def _ready() -> bool:
     return True
 
 
-def _worker_init() -> None:
+#: How often a worker checks that the process that started it is still alive.
+PARENT_CHECK_S = 0.5
+
+
+def _worker_init(parent: int) -> None:
     # Ctrl-C reaches the whole process group: the ingest process decides what stops, and a
     # worker must not print its own KeyboardInterrupt traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker waits on a queue its parent feeds, and holds that queue's write end itself, so
+    # it would wait for ever once the parent is killed (SIGKILL, OOM): it watches its parent
+    # instead and exits when it is gone (the orphan is handed to another parent). Linux's
+    # parent-death signal is not used: it fires when the *thread* that started the worker
+    # ends, and any thread of the ingest process may be the one that starts the pool.
+    threading.Thread(
+        target=_exit_with_parent, args=(parent,), daemon=True, name="newswatch-parent-watch"
+    ).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 class Extractor:
@@ -69,6 +89,7 @@ class Extractor:
                         self.workers,
                         mp_context=multiprocessing.get_context("spawn"),
                         initializer=_worker_init,
+                        initargs=(os.getpid(),),
                     )
             return self._executor
 
