@@ -1,0 +1,1 @@
+"""The settings sections, grouped by stage; pipeline/config/schema.py assembles them."""
