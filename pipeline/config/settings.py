@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from pipeline.config.schema import (
     SECTIONS,
@@ -103,9 +103,7 @@ def _section_types(section_cls: type) -> dict[str, dataclasses.Field]:
 
 
 def _resolve_type(section_cls: type, name: str) -> Any:
-    import typing
-
-    return typing.get_type_hints(section_cls)[name]
+    return get_type_hints(section_cls)[name]
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -184,25 +182,42 @@ def load_settings(
     """Load, layer and validate the settings; raise ConfigError naming file, key and what is
     allowed."""
     env = dict(os.environ if env is None else env)
+    data, base, source = _read_settings_file(config_path, env)
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    _layer_file(values, data, source, base)
+    _layer_env(values, env)
+    if env.get(ENV_WAREHOUSE):
+        values["warehouse"]["path"] = Path(env[ENV_WAREHOUSE]).expanduser().resolve()
+    if warehouse is not None:
+        values["warehouse"]["path"] = Path(warehouse).expanduser().resolve()
+    if env.get(ENV_SMTP_PASSWORD):
+        values["smtp"]["password"] = env[ENV_SMTP_PASSWORD]
+    return _assemble(values, base, source)
+
+
+def _read_settings_file(
+    config_path: str | Path | None, env: Mapping[str, str]
+) -> tuple[dict[str, Any], Path, str]:
+    """The settings file's tables, the folder its relative paths start from, and its name."""
     explicit = config_path is not None or bool(env.get(ENV_CONFIG))
     path = Path(config_path) if config_path is not None else default_config_path(env)
-    data: dict[str, Any] = {}
-    base = Path.cwd()
-    source = "defaults"
-    if path is not None:
-        path = path.expanduser()
-        if not path.is_file():
-            origin = "--config" if config_path is not None else ENV_CONFIG
-            raise ConfigError(
-                f"{path}: settings file not found (given by {origin})"
-                if explicit
-                else f"{path}: settings file not found"
-            )
-        data = read_toml(path, "settings file")
-        base = path.resolve().parent
-        source = str(path)
+    if path is None:
+        return {}, Path.cwd(), "defaults"
+    path = path.expanduser()
+    if not path.is_file():
+        origin = "--config" if config_path is not None else ENV_CONFIG
+        raise ConfigError(
+            f"{path}: settings file not found (given by {origin})"
+            if explicit
+            else f"{path}: settings file not found"
+        )
+    return read_toml(path, "settings file"), path.resolve().parent, str(path)
 
-    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+
+def _layer_file(
+    values: dict[str, dict[str, Any]], data: Mapping[str, Any], source: str, base: Path
+) -> None:
+    """Put the settings file's keys into `values`, each checked against its declaration."""
     for section, table in data.items():
         if section not in SECTIONS:
             raise ConfigError(
@@ -210,29 +225,37 @@ def load_settings(
             )
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
-        cls = SECTIONS[section]
-        declared = _section_types(cls)
         for key, value in table.items():
-            where = f"{source}: [{section}] {key}"
-            if key not in declared:
-                raise ConfigError(
-                    f"{source}: unknown key [{section}] {key}; known keys: "
-                    f"{', '.join(k for k, f in declared.items() if not f.metadata.get('secret'))}"
-                )
-            if declared[key].metadata.get("secret"):
-                raise ConfigError(
-                    f"{where}: secrets are read only from the environment; remove it "
-                    f"and set {ENV_SMTP_PASSWORD}"
-                )
-            tp = _resolve_type(cls, key)
-            value = _coerce(value, tp, where)
-            _check_allowed(value, declared[key].metadata, where)
-            if tp is Path:
-                value = (base / Path(value).expanduser()).resolve()
-            elif declared[key].metadata.get("path") and value:
-                value = str((base / Path(value).expanduser()).resolve())  # optional path
-            values[section][key] = value
+            values[section][key] = _file_value(section, key, value, source, base)
 
+
+def _file_value(section: str, key: str, value: Any, source: str, base: Path) -> Any:
+    """One key of the settings file, checked, with a path resolved against the file's folder."""
+    cls = SECTIONS[section]
+    declared = _section_types(cls)
+    where = f"{source}: [{section}] {key}"
+    if key not in declared:
+        raise ConfigError(
+            f"{source}: unknown key [{section}] {key}; known keys: "
+            f"{', '.join(k for k, f in declared.items() if not f.metadata.get('secret'))}"
+        )
+    if declared[key].metadata.get("secret"):
+        raise ConfigError(
+            f"{where}: secrets are read only from the environment; remove it "
+            f"and set {ENV_SMTP_PASSWORD}"
+        )
+    tp = _resolve_type(cls, key)
+    value = _coerce(value, tp, where)
+    _check_allowed(value, declared[key].metadata, where)
+    if tp is Path:
+        return (base / Path(value).expanduser()).resolve()
+    if declared[key].metadata.get("path") and value:
+        return str((base / Path(value).expanduser()).resolve())  # optional path
+    return value
+
+
+def _layer_env(values: dict[str, dict[str, Any]], env: Mapping[str, str]) -> None:
+    """Put the NEWSWATCH_<SECTION>_<KEY> variables into `values`, each checked."""
     # The variable that holds the reading room's token is a secret, not a setting.
     token_env = values["web"].get("token_env", WebSettings.token_env)
     for name, raw in sorted(env.items()):
@@ -263,13 +286,9 @@ def load_settings(
             value = Path(value).expanduser().resolve()
         values[section][key] = value
 
-    if env.get(ENV_WAREHOUSE):
-        values["warehouse"]["path"] = Path(env[ENV_WAREHOUSE]).expanduser().resolve()
-    if warehouse is not None:
-        values["warehouse"]["path"] = Path(warehouse).expanduser().resolve()
-    if env.get(ENV_SMTP_PASSWORD):
-        values["smtp"]["password"] = env[ENV_SMTP_PASSWORD]
 
+def _assemble(values: dict[str, dict[str, Any]], base: Path, source: str) -> Settings:
+    """The Settings of the layered values, the defaults filling the rest."""
     sections: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
         resolved = {}
