@@ -67,6 +67,7 @@ class LearnerParams:
     unlabelled_weight: float = 0.05  # weight of one unmarked article as a negative
     anchor_weight: float = 1.0  # weight of the description and of each exemplar
     threshold: float = 0.5  # probability from which the topic is given
+    self_training: int = 0  # rounds of relabelling the unmarked articles by the model
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,38 @@ def _marked_chunks(
     return np.vstack(parts).astype(np.float32), owners
 
 
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
+
+
+def _fit(
+    x: sparse.csr_matrix, labels: np.ndarray, weights: np.ndarray, c: float
+) -> tuple[np.ndarray, float]:
+    """Logistic regression's weights and intercept over all of x's columns."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    if len(set(labels.tolist())) < 2:
+        # Only one class known (no anchors and no negatives): a constant model.
+        return np.zeros(x.shape[1], np.float32), 10.0 if labels.size and labels[0] else -10.0
+    # Positives and negatives weigh alike in total: a topic is rare in the news, and the
+    # threshold must not move with how many unmarked articles were sampled.
+    pos, neg = weights[labels == 1].sum(), weights[labels == 0].sum()
+    weights = np.where(labels == 1, weights * (pos + neg) / (2 * pos), weights)
+    weights = np.where(labels == 0, weights * (pos + neg) / (2 * neg), weights)
+    # Only the columns some example has are fitted (a few thousand of the 2^18 buckets): the
+    # solver's time follows the columns it carries.
+    used = np.unique(x.indices)
+    lr = LogisticRegression(C=c, max_iter=500, solver="lbfgs")
+    # One BLAS thread: the problem is small, and threads fighting the daemon's and the model's
+    # for two cores make a fit of a tenth of a second take seconds.
+    with threadpool_limits(1):
+        lr.fit(x[:, used], labels, sample_weight=weights)
+    coef = np.zeros(x.shape[1], np.float32)
+    coef[used] = lr.coef_[0]
+    return coef, float(lr.intercept_[0])
+
+
 def train(
     topic: str,
     marked: Sequence[tuple[Example, bool]],
@@ -235,9 +268,6 @@ def train(
 ) -> LearnedModel:
     """A topic's model from its marks (example, is about it), its description and exemplars
     (positive anchors) and a sample of unmarked articles (weak negatives)."""
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
     if marked:
         # Vectors of another model (an embedder changed since) cannot be compared.
         dim = marked[0][0].vector.size
@@ -258,29 +288,15 @@ def train(
         + [1.0] * len(no)
         + [params.unlabelled_weight] * len(pool)
     )
-    # Positives and negatives weigh alike in total: a topic is rare in the news, and the
-    # threshold must not move with how many unmarked articles were sampled.
-    pos, neg = weights[labels == 1].sum(), weights[labels == 0].sum()
-    if pos > 0 and neg > 0:
-        weights = np.where(labels == 1, weights * (pos + neg) / (2 * pos), weights)
-        weights = np.where(labels == 0, weights * (pos + neg) / (2 * neg), weights)
     x = _design(examples, params.word_weight, yes_chunks, yes_owner, no_chunks, no_owner)
-    if len(set(labels.tolist())) < 2:
-        # Only one class known (no anchors and no negatives): a constant model.
-        coef = np.zeros(x.shape[1], np.float32)
-        intercept = 10.0 if labels.size and labels[0] == 1 else -10.0
-    else:
-        # Only the columns some example has are fitted (a few thousand of the 2^18 buckets):
-        # the solver's time follows the columns it carries.
-        used = np.unique(x.indices)
-        lr = LogisticRegression(C=params.c, max_iter=500, solver="lbfgs")
-        # One BLAS thread: the problem is small, and threads fighting the daemon's and the
-        # model's for two cores make a fit of a tenth of a second take seconds.
-        with threadpool_limits(1):
-            lr.fit(x[:, used], labels, sample_weight=weights)
-        coef = np.zeros(x.shape[1], np.float32)
-        coef[used] = lr.coef_[0]
-        intercept = float(lr.intercept_[0])
+    coef, intercept = _fit(x, labels, weights, params.c)
+    first = len(examples) - len(pool)
+    for _ in range(params.self_training):
+        # The unmarked articles the model now finds about the topic stop counting against
+        # it (and count for it, as weakly): a topic's share of the news is not all negative.
+        z = x[first:] @ coef + intercept
+        labels = np.concatenate([labels[:first], (z >= _logit(params.threshold)).astype(int)])
+        coef, intercept = _fit(x, labels, weights, params.c)
     dim = x.shape[1] - (1 << HASH_BITS)
     word_coef = coef[dim:]
     nz = np.flatnonzero(word_coef)
