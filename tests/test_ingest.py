@@ -267,6 +267,7 @@ def test_sigkill_mid_cycle_leaves_no_partial_article(
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        proc.stdout.close()
     with services.warehouse.connect(read_only=True) as db:
         partial = db.scalar(
             "SELECT count(*) FROM articles a WHERE a.source = 'feed' AND (NOT EXISTS (SELECT 1 "
@@ -453,3 +454,59 @@ def test_a_huge_page_is_embedded_in_part_and_stored_whole(
     assert any(
         "huge.html" in r.getMessage() and "first 4 of" in r.getMessage() for r in caplog.records
     )
+
+
+def test_a_stop_stores_the_pages_fetched_and_leaves_the_rest_due(
+    make_settings, fake_embedder, loopback
+):
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from pipeline.ingest import Reporter
+
+    services = make_pipeline(make_settings(), fake_embedder)
+    items = []
+    for i in range(4):
+        # Two pages answer at once, two only after long after the stop.
+        loopback.route(
+            f"/p/{i}.html",
+            article_page(f"Story {i}", paragraphs(f"story {i} about ports")),
+            delay_s=0 if i < 2 else 60,
+        )
+        items.append({"title": f"Story {i}", "link": loopback.url(f"/p/{i}.html"), "guid": f"{i}"})
+    loopback.route("/feed.xml", rss(items), content_type="application/rss+xml")
+    write_feeds(services.settings, [loopback.url("/feed.xml")])
+    stop = threading.Event()
+
+    class StopAfterTwoPages(Reporter):
+        """SIGTERM, as the daemon's handler sets it, once two pages are in hand."""
+
+        pages = 0
+
+        def advance(self, stage: str, n: int = 1) -> None:
+            if stage == "pages":
+                self.pages += n
+                if self.pages == 2:
+                    stop.set()
+
+    started = time.monotonic()
+    summary = run_cycle(services, reporter=StopAfterTwoPages(), cancel=stop)
+    assert time.monotonic() - started < 20  # a bounded grace, not the slow pages' minute
+    assert summary.interrupted and summary.articles_new == 2
+    with services.warehouse.connect(read_only=True) as db:
+        titles = sorted(r[0] for r in db.rows("SELECT title FROM articles WHERE source = 'feed'"))
+        next_poll = db.scalar("SELECT next_poll_at FROM feeds")
+    assert titles == ["Story 0", "Story 1"]
+    assert next_poll <= datetime.now(UTC)  # due at the next start, not an interval later
+
+    # The next start: the feed is due, and what was left is stored, each article once.
+    for i in (2, 3):
+        loopback.routes[f"/p/{i}.html"].delay_s = 0
+    assert run_cycle(services).articles_new == 2
+    with services.warehouse.connect(read_only=True) as db:
+        assert (
+            db.scalar("SELECT count(DISTINCT canonical_url) FROM articles WHERE source = 'feed'")
+            == 4
+        )
+        assert db.scalar("SELECT count(*) FROM articles WHERE source = 'feed'") == 4

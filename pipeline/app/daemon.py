@@ -2,9 +2,11 @@
 
 One daemon per warehouse (an fcntl lock the kernel drops if the process dies). Jobs run one at a
 time on a single worker thread, so they never compete for the warehouse with each other; the file
-itself is opened only while a job writes. SIGTERM/SIGINT stop new work, let the batch in progress
-commit (or roll back) and exit 0; SIGHUP reloads the settings (feeds.toml is re-read every cycle
-anyway). The schedule is published in `<warehouse>.daemon.json` for `newswatch status`.
+itself is opened only while a job writes. SIGTERM/SIGINT stop new work; a cycle in progress
+stores the pages it has fetched within a bounded grace (pipeline/ingest/cycle.py) and leaves the
+rest due at the next start; then the daemon exits 0. SIGHUP reloads the settings (feeds.toml is
+re-read every cycle anyway). The schedule is published in `<warehouse>.daemon.json` for
+`newswatch status`.
 """
 
 from __future__ import annotations

@@ -51,6 +51,12 @@ log = logging.getLogger(__name__)
 
 #: How long a cycle waits to sync the feeds list before polling the known feeds read-only.
 PREPARE_WAIT_S = 2.0
+#: A stop (SIGTERM, Ctrl-C): pages being fetched or extracted get this long to finish...
+STOP_PAGES_GRACE_S = 3.0
+#: ...and batches of what is in hand are written until this long after the stop; what is left
+#: then is fetched again at the next start (its feed is due at once). Within the daemon's own
+#: grace for the job in progress (pipeline/app/daemon.py).
+STOP_WRITE_GRACE_S = 15.0
 
 
 class Reporter:
@@ -113,6 +119,7 @@ class _Cycle:
         self.alerts = AlertCourier(services, self.ledger, cancel)
         self.writes: list[asyncio.Future] = []
         self.polls = PollRecorder(self.warehouse, self.ledger, self._dispatch_call)
+        self.write_until: float | None = None  # after a stop: no batch is begun after this
 
     def _time(self, stage: str, seconds: float) -> None:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
@@ -197,7 +204,7 @@ class _Cycle:
                 if isinstance(f, BaseException) and not isinstance(f, asyncio.CancelledError)
             ]
 
-        watcher = asyncio.ensure_future(self._watch_cancel(lambda: poll_tasks + page_tasks))
+        watcher = asyncio.ensure_future(self._watch_cancel(poll_tasks, page_tasks))
         supervisor = asyncio.ensure_future(supervise())
         try:
             await self._consume(results)
@@ -214,10 +221,20 @@ class _Cycle:
         if failures:
             raise failures[0]
 
-    async def _watch_cancel(self, tasks: Callable[[], list[asyncio.Future]]) -> None:
+    async def _watch_cancel(
+        self, poll_tasks: Sequence[asyncio.Future], page_tasks: Sequence[asyncio.Future]
+    ) -> None:
+        """On a stop: poll nothing more, give the pages in flight a moment, keep what is in
+        hand (it is stored, see `_store`)."""
         while not self.cancel.is_set():
             await asyncio.sleep(0.1)
-        for task in tasks():
+        self.write_until = time.monotonic() + STOP_WRITE_GRACE_S
+        for task in poll_tasks:
+            task.cancel()
+        running = [t for t in page_tasks if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=STOP_PAGES_GRACE_S)
+        for task in page_tasks:
             task.cancel()
 
     async def _accept(self, feed: FeedState, outcome: PollOutcome) -> list[Item]:
@@ -261,14 +278,14 @@ class _Cycle:
             self.reporter.advance("pages")
             self._time("extract", result.extract_s)
             article = self._draft(item, result)
-            if article is None or self.cancel.is_set():
+            if article is None:
                 continue
             batch.append((item, article))
             self.reporter.grow("articles")
             if len(batch) >= self.settings.ingest.batch_size:
                 self._dispatch(batch)
                 batch = []
-        if batch and not self.cancel.is_set():
+        if batch:
             self._dispatch(batch)
 
     def _draft(self, item: Item, result: PageResult) -> ArticleDraft | None:
@@ -289,9 +306,11 @@ class _Cycle:
         self.writes.append(loop.run_in_executor(self.write_thread, self._store, batch))
 
     def _store(self, batch: Batch) -> None:
-        """Write a batch with the entries it came from and the polls it completes."""
-        if self.cancel.is_set():
-            return  # its entries stay unsettled: their feeds are read in full next cycle
+        """Write a batch with the entries it came from and the polls it completes; after a
+        stop, only within the grace period."""
+        stopped = self.cancel.is_set() and self.write_until is not None
+        if stopped and time.monotonic() > (self.write_until or 0.0):
+            return  # its entries stay unsettled: their feeds are due at the next start
         items = [item for item, _ in batch]
         polls = self.ledger.settle(items) + self.polls.take()
 

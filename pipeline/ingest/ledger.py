@@ -98,6 +98,7 @@ class Ledger:
         self._new_entries: dict[int, int] = {}  # feed id -> entries not seen before
         self._pending: dict[int, int] = {}  # feed id -> items not settled yet
         self._incomplete: set[int] = set()  # feeds to read in full next cycle
+        self._due_again: set[int] = set()  # feeds with entries left unstored: due at once
         self._claimed: dict[str, int | None] = {}  # canonical URL -> article id (None: pending)
         self._aliases: list[tuple[int, str, str, datetime]] = []  # waiting for their article
 
@@ -202,6 +203,7 @@ class Ledger:
             for item in items:
                 self._counts["write_failures"] += 1
                 self._incomplete.add(item.feed.id)
+                self._due_again.add(item.feed.id)
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to one of the summary's counters (alerts raised, sent, failed)."""
@@ -223,12 +225,18 @@ class Ledger:
 
     def final_outcome(self, feed_id: int) -> tuple[PollOutcome, int]:
         """The poll outcome to record and its count of new entries; a feed with an unsettled
-        or unstored entry is recorded without its new ETag, so it is read again in full."""
+        or unstored entry is recorded without its new ETag, so it is read again in full, and
+        due at once (the next cycle, or the next start after a stop) rather than an interval
+        later."""
         with self._lock:
             outcome = self._outcomes[feed_id]
             if feed_id in self._incomplete:
                 outcome = dataclasses.replace(
                     outcome, etag=None, last_modified=None, body_hash=None
+                )
+            if feed_id in self._due_again:
+                outcome = dataclasses.replace(
+                    outcome, next_poll_at=min(outcome.next_poll_at, outcome.polled_at)
                 )
             return outcome, self._new_entries.get(feed_id, 0)
 
@@ -237,6 +245,7 @@ class Ledger:
         with self._lock:
             left = [fid for fid, n in self._pending.items() if n > 0]
             self._incomplete.update(left)
+            self._due_again.update(left)
             return left
 
     def summary(self, stage_s: dict[str, float], interrupted: bool) -> CycleSummary:
