@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from pipeline.alerts.config import Condition, Rule
+from pipeline.alerts.rules import Condition, Rule
 from pipeline.models import EntityMatch
 
 #: A saved search's name and new article ids -> the ids the search matches.
@@ -92,51 +93,83 @@ def evaluate(
         if any(p.value is None for p in parts):
             return Outcome(None)
         return Outcome(not decisive, tuple(r for p in parts for r in p.reasons))
-    if kind == "entity":
-        match = facts.entities.get(cond.value)
-        return Outcome(True, (_named(match),)) if match else Outcome(False)
-    if kind == "entity_tag":
-        found = [m for name, m in facts.entities.items() if cond.value in tags.get(name, ())]
-        return (
-            Outcome(True, tuple(_named(m, cond.value) for m in found)) if found else Outcome(False)
-        )
-    if kind == "topic":
-        score = facts.topics.get(cond.value)
-        if score is None or score < cond.min_score:
-            return Outcome(False)
-        return Outcome(
-            True,
-            (
-                f"topic {cond.value} {score:.2f}"
-                + (f" (at least {cond.min_score:.2f})" if cond.min_score else ""),
-            ),
-        )
-    if kind == "relevance":
-        if facts.relevance < cond.value:
-            return Outcome(False)
-        return Outcome(
-            True, (f"relevance to the seeds {facts.relevance:.2f} (at least {cond.value:.2f})",)
-        )
-    if kind == "story_sources":
-        names = story_growth(facts.story, facts.id, cond.value, cond.within_hours)
-        if names is None:
-            return Outcome(False)
-        return Outcome(
-            True,
-            (
-                f"story reported by {len(names)} sources within "
-                f"{cond.within_hours:g} h: {', '.join(names)}",
-            ),
-        )
-    if kind == "search":
-        if searched is None or cond.value not in searched:
-            return Outcome(None)
-        return (
-            Outcome(True, (f"saved search {cond.value!r} matches",))
-            if searched[cond.value]
-            else Outcome(False)
-        )
-    raise ValueError(f"unknown condition {kind}")
+    test = _TESTS.get(kind)
+    if test is None:
+        raise ValueError(f"unknown condition {kind}")
+    return test(cond, facts, tags, searched)
+
+
+def _entity(
+    cond: Condition, facts: ArticleFacts, tags: Mapping[str, tuple[str, ...]], _: Any
+) -> Outcome:
+    """The article names the entity."""
+    match = facts.entities.get(cond.value)
+    return Outcome(True, (_named(match),)) if match else Outcome(False)
+
+
+def _entity_tag(
+    cond: Condition, facts: ArticleFacts, tags: Mapping[str, tuple[str, ...]], _: Any
+) -> Outcome:
+    """The article names an entity with the tag."""
+    found = [m for name, m in facts.entities.items() if cond.value in tags.get(name, ())]
+    return Outcome(True, tuple(_named(m, cond.value) for m in found)) if found else Outcome(False)
+
+
+def _topic(cond: Condition, facts: ArticleFacts, tags: Any, _: Any) -> Outcome:
+    """The article has the topic, with at least the score asked."""
+    score = facts.topics.get(cond.value)
+    if score is None or score < cond.min_score:
+        return Outcome(False)
+    at_least = f" (at least {cond.min_score:.2f})" if cond.min_score else ""
+    return Outcome(True, (f"topic {cond.value} {score:.2f}" + at_least,))
+
+
+def _relevance(cond: Condition, facts: ArticleFacts, tags: Any, _: Any) -> Outcome:
+    """The article is at least this relevant to the seeds."""
+    if facts.relevance < cond.value:
+        return Outcome(False)
+    return Outcome(
+        True, (f"relevance to the seeds {facts.relevance:.2f} (at least {cond.value:.2f})",)
+    )
+
+
+def _story_sources(cond: Condition, facts: ArticleFacts, tags: Any, _: Any) -> Outcome:
+    """The article's story reaches the number of sources within the hours (story growth)."""
+    names = story_growth(facts.story, facts.id, cond.value, cond.within_hours)
+    if names is None:
+        return Outcome(False)
+    return Outcome(
+        True,
+        (
+            f"story reported by {len(names)} sources within {cond.within_hours:g} h: "
+            f"{', '.join(names)}",
+        ),
+    )
+
+
+def _search(
+    cond: Condition, facts: ArticleFacts, tags: Any, searched: Mapping[str, bool] | None
+) -> Outcome:
+    """The saved search matches the article (unknown until it has been asked)."""
+    if searched is None or cond.value not in searched:
+        return Outcome(None)
+    if searched[cond.value]:
+        return Outcome(True, (f"saved search {cond.value!r} matches",))
+    return Outcome(False)
+
+
+_Test = Callable[
+    [Condition, ArticleFacts, Mapping[str, tuple[str, ...]], Mapping[str, bool] | None], Outcome
+]
+#: The test of each kind of condition but all/any.
+_TESTS: dict[str, _Test] = {
+    "entity": _entity,
+    "entity_tag": _entity_tag,
+    "topic": _topic,
+    "relevance": _relevance,
+    "story_sources": _story_sources,
+    "search": _search,
+}
 
 
 def _named(match: EntityMatch, tag: str | None = None) -> str:
