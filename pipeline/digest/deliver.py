@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 from pipeline.config.settings import Settings
 from pipeline.digest import mail
@@ -20,7 +21,7 @@ from pipeline.digest.model import (
     last_complete_week,
     week_of,
 )
-from pipeline.digest.render import render
+from pipeline.digest.render import RenderedDigest, render
 from pipeline.errors import ConfigError
 from pipeline.store import digests as digest_store
 from pipeline.store.db import Warehouse
@@ -101,12 +102,9 @@ def deliver_digest(
     ended = target.end <= now
     if not force:
         ensure_week_ended(target, now)
-    with warehouse.connect(read_only=True, wait_s=60) as db:
-        previous = digest_store.get_digest(db, target.label)
-    if previous and previous["status"] in ("sent", "written", "skipped_empty") and not force:
-        return DigestOutcome(
-            target.label, "already_sent", previous.get("message_id"), previous.get("subject")
-        )
+        done = _already_delivered(warehouse, target)
+        if done is not None:
+            return done
     model = load_digest(settings, warehouse, target, now)
     counts = model.counts()
     if model.empty and not settings.digest.send_empty:
@@ -116,21 +114,31 @@ def deliver_digest(
         return DigestOutcome(target.label, "skipped_empty", counts=counts, week_ended=ended)
     rendered = render(model, settings)
     message = mail.build_message(rendered, settings, now=now)
-    files: tuple[str, ...] = ()
-    error = None
-    if settings.smtp.host:
-        try:
-            mail.send(message, settings.smtp, settings.digest)
-            status = "sent"
-        except mail.SendError as exc:
-            status, error = "failed", str(exc)
-            log.warning("digest %s not sent: %s", target.label, exc)
-    else:
-        files = tuple(
-            str(p)
-            for p in mail.write_outbox(message, rendered, settings.digest.outbox, target.label)
-        )
-        status = "written"
+    status, error, files = _send_or_write(message, rendered, settings, target.label)
+    _record(warehouse, target.label, ended, status, message, settings, counts, error)
+    return DigestOutcome(
+        target.label,
+        status,
+        message["Message-ID"],
+        message["Subject"],
+        error,
+        counts,
+        files,
+        week_ended=ended,
+    )
+
+
+def _record(
+    warehouse: Warehouse,
+    label: str,
+    ended: bool,
+    status: str,
+    message: EmailMessage,
+    settings: Settings,
+    counts: dict[str, int],
+    error: str | None,
+) -> None:
+    """Record the week's delivery in `digests` when the week has ended (else only log it)."""
     # A digests row is the claim "this week's digest is done": sent, written and skipped_empty
     # rows make every later run skip the week. A week delivered before it ended holds only part
     # of its stories, so it gets no row at all (not even a failed one): nothing can then stop
@@ -139,7 +147,7 @@ def deliver_digest(
         with warehouse.transaction() as db:
             digest_store.record(
                 db,
-                target.label,
+                label,
                 status,
                 message_id=message["Message-ID"],
                 subject=message["Subject"],
@@ -152,16 +160,33 @@ def deliver_digest(
         log.warning(
             "digest %s %s before the week ended; not recorded, so the weekly digest "
             "still goes out once the week is over",
-            target.label,
+            label,
             status,
         )
-    return DigestOutcome(
-        target.label,
-        status,
-        message["Message-ID"],
-        message["Subject"],
-        error,
-        counts,
-        files,
-        week_ended=ended,
-    )
+
+
+def _already_delivered(warehouse: Warehouse, target: Week) -> DigestOutcome | None:
+    """The outcome "already_sent" when the week's digest was sent, written or skipped."""
+    with warehouse.connect(read_only=True, wait_s=60) as db:
+        previous = digest_store.get_digest(db, target.label)
+    if previous and previous["status"] in ("sent", "written", "skipped_empty"):
+        return DigestOutcome(
+            target.label, "already_sent", previous.get("message_id"), previous.get("subject")
+        )
+    return None
+
+
+def _send_or_write(
+    message: EmailMessage, rendered: RenderedDigest, settings: Settings, label: str
+) -> tuple[str, str | None, tuple[str, ...]]:
+    """Send the message by SMTP when a host is set, else write it to the outbox: the status,
+    the error of a failed send, and the files written."""
+    if not settings.smtp.host:
+        written = mail.write_outbox(message, rendered, settings.digest.outbox, label)
+        return "written", None, tuple(str(p) for p in written)
+    try:
+        mail.send(message, settings.smtp, settings.digest)
+    except mail.SendError as exc:
+        log.warning("digest %s not sent: %s", label, exc)
+        return "failed", str(exc), ()
+    return "sent", None, ()

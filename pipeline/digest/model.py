@@ -221,12 +221,43 @@ def build_digest(
     each story's page ('' for none).
     """
     by_id = {r["id"]: r for r in rows}
-    originals = [
-        r for r in rows if r.get("duplicate_of") is None and r.get("on_topic") and r.get("topics")
-    ]
     groups: dict[int, list[dict[str, Any]]] = {}
-    for r in originals:
-        groups.setdefault(r.get("story_id") or r["id"], []).append(r)
+    for r in rows:
+        if r.get("duplicate_of") is None and r.get("on_topic") and r.get("topics"):
+            groups.setdefault(r.get("story_id") or r["id"], []).append(r)
+    folded = _folded_sources(rows, by_id)
+    story_entities, watchlist = _entities(rows, by_id)
+    stories_by_topic: dict[str, list[Story]] = {}
+    daily: dict[str, list[int]] = {}
+    days = week.days()
+    for story_id, members in groups.items():
+        story = _story(story_id, members, folded.get(story_id, ()), story_entities, base_url)
+        day = _local_day(min(m["fetched_at"] for m in members), week.tz)
+        if day in days:
+            daily.setdefault(story.topic, [0] * 7)[days.index(day)] += 1
+        stories_by_topic.setdefault(story.topic, []).append(story)
+    for topic in labels:
+        daily.setdefault(topic, [0] * 7)
+    totals = {
+        "stories": sum(len(v) for v in stories_by_topic.values()),
+        "articles": len(rows),
+        "folded": sum(len(s.also) for v in stories_by_topic.values() for s in v),
+    }
+    return DigestModel(
+        week=week,
+        sections=tuple(_sections(stories_by_topic, previous_counts, labels, max_stories)),
+        daily=daily,
+        failing_feeds=tuple(failing),
+        generated_at=now or datetime.now(UTC),
+        totals=totals,
+        watchlist=watchlist,
+    )
+
+
+def _folded_sources(
+    rows: Sequence[dict[str, Any]], by_id: dict[int, dict[str, Any]]
+) -> dict[int, list[str]]:
+    """The outlets of the copies of this week's articles, by the story they fold into."""
     folded: dict[int, list[str]] = {}
     for r in rows:
         root = r.get("duplicate_of")
@@ -236,7 +267,14 @@ def build_digest(
         if root in by_id:
             story = by_id[root].get("story_id") or root
             folded.setdefault(story, []).append(source_name(r))
+    return folded
 
+
+def _entities(
+    rows: Sequence[dict[str, Any]], by_id: dict[int, dict[str, Any]]
+) -> tuple[dict[int, dict[str, int]], tuple[EntityCount, ...]]:
+    """The watchlist entities each story's reports name (with their mentions), and the week's
+    count of reports and stories per entity."""
     # News of the week: originals and copies of this week's originals (not of older news).
     news = [r for r in rows if r.get("duplicate_of") is None or r.get("duplicate_of") in by_id]
     story_of = {
@@ -260,44 +298,48 @@ def build_digest(
             key=lambda e: (-e.stories, -e.articles, e.entity),
         )
     )
+    return story_entities, watchlist
 
-    stories_by_topic: dict[str, list[Story]] = {}
-    daily: dict[str, list[int]] = {}
-    days = week.days()
-    for story_id, members in groups.items():
-        members.sort(key=lambda r: (-max(r["topics"].values()), r["fetched_at"], r["id"]))
-        lead = members[0]
-        scores: dict[str, float] = {}
-        for m in members:
-            for topic, score in m["topics"].items():
-                scores[topic] = max(scores.get(topic, 0.0), float(score))
-        best = max(scores, key=lambda t: (scores[t], t))
-        day = _local_day(min(m["fetched_at"] for m in members), week.tz)
-        if day in days:
-            daily.setdefault(best, [0] * 7)[days.index(day)] += 1
-        also = tuple(source_name(m) for m in members[1:]) + tuple(folded.get(story_id, ()))
-        stories_by_topic.setdefault(best, []).append(
-            Story(
-                title=lead.get("title") or "(untitled)",
-                url=web_url(lead.get("url")),
-                source=source_name(lead),
-                published_at=lead.get("published_at") or lead["fetched_at"],
-                lead=lead_of(lead),
-                topic=best,
-                scores=dict(sorted(scores.items())),
-                also=also,
-                entities=tuple(
-                    sorted(
-                        story_entities.get(story_id, {}),
-                        key=lambda n: (-story_entities[story_id][n], n),
-                    )
-                ),
-                story_id=int(story_id),
-                page=room_url(base_url, f"/stories/{story_id}"),
-                mark_page=room_url(base_url, f"/articles/{lead['id']}"),
-            )
-        )
 
+def _story(
+    story_id: int,
+    members: list[dict[str, Any]],
+    folded: Sequence[str],
+    story_entities: dict[int, dict[str, int]],
+    base_url: str,
+) -> Story:
+    """One story from its original articles (the best-scoring leads it), under its best topic."""
+    members.sort(key=lambda r: (-max(r["topics"].values()), r["fetched_at"], r["id"]))
+    lead = members[0]
+    scores: dict[str, float] = {}
+    for m in members:
+        for topic, score in m["topics"].items():
+            scores[topic] = max(scores.get(topic, 0.0), float(score))
+    best = max(scores, key=lambda t: (scores[t], t))
+    mentions = story_entities.get(story_id, {})
+    return Story(
+        title=lead.get("title") or "(untitled)",
+        url=web_url(lead.get("url")),
+        source=source_name(lead),
+        published_at=lead.get("published_at") or lead["fetched_at"],
+        lead=lead_of(lead),
+        topic=best,
+        scores=dict(sorted(scores.items())),
+        also=tuple(source_name(m) for m in members[1:]) + tuple(folded),
+        entities=tuple(sorted(mentions, key=lambda n: (-mentions[n], n))),
+        story_id=int(story_id),
+        page=room_url(base_url, f"/stories/{story_id}"),
+        mark_page=room_url(base_url, f"/articles/{lead['id']}"),
+    )
+
+
+def _sections(
+    stories_by_topic: dict[str, list[Story]],
+    previous_counts: dict[str, int],
+    labels: dict[str, str],
+    max_stories: int,
+) -> list[Section]:
+    """A section per topic (the configured ones first), its stories most reported first."""
     order = list(labels) + sorted((set(stories_by_topic) | set(previous_counts)) - set(labels))
     sections = []
     for topic in order:
@@ -314,19 +356,4 @@ def build_digest(
                 hidden=max(0, len(stories) - max_stories),
             )
         )
-    for topic in labels:
-        daily.setdefault(topic, [0] * 7)
-    totals = {
-        "stories": sum(len(v) for v in stories_by_topic.values()),
-        "articles": len(rows),
-        "folded": sum(len(s.also) for v in stories_by_topic.values() for s in v),
-    }
-    return DigestModel(
-        week=week,
-        sections=tuple(sections),
-        daily=daily,
-        failing_feeds=tuple(failing),
-        generated_at=now or datetime.now(UTC),
-        totals=totals,
-        watchlist=watchlist,
-    )
+    return sections
