@@ -78,17 +78,7 @@ def parse_feed(
     max_entries: int | None = None,
 ) -> ParsedFeed:
     """Parse feed bytes; raise FeedParseError when nothing can be salvaged."""
-    if not body or not body.strip():
-        raise FeedParseError("empty body: no feed")
-    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
-    if url and "://" in url:
-        response_headers.setdefault("content-location", url)
-    try:
-        parsed = feedparser.parse(
-            body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
-        )
-    except Exception as exc:  # feedparser is lenient, but a crash must become a parse error
-        raise FeedParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from None
+    parsed = _feedparser(body, url, headers)
     raw_entries = parsed.get("entries") or []
     bozo = bool(parsed.get("bozo"))
     reason = str(parsed.get("bozo_exception")) if bozo else None
@@ -102,40 +92,11 @@ def parse_feed(
     entries: list[FeedEntry] = []
     seen: set[str] = set()
     for raw in raw_entries:
-        title = strip_tags(raw.get("title") or "")
-        summary = html_to_text(raw.get("summary") or raw.get("description") or "")
-        content = _content(raw)
-        link = _absolute(base or "", raw.get("link"))
-        if link is None:
-            for alt in raw.get("links") or []:
-                if alt.get("rel", "alternate") == "alternate":
-                    link = _absolute(base or "", alt.get("href"))
-                    if link:
-                        break
-        guid = (raw.get("id") or raw.get("guid") or "").strip() or None
-        if not (title or summary or content or link):
+        entry = _entry(raw, base or "", fetched_at)
+        if entry is None or entry.key in seen:
             continue
-        published, from_feed = _date(raw, fetched_at)
-        key = _entry_key(guid, link, title, summary)
-        if key in seen:
-            continue
-        seen.add(key)
-        author = strip_tags(raw.get("author") or "") or None
-        tags = tuple(t.get("term") for t in raw.get("tags") or [] if t.get("term"))
-        entries.append(
-            FeedEntry(
-                key=key,
-                guid=guid,
-                link=link,
-                title=title,
-                summary=summary,
-                content=content,
-                author=author,
-                published_at=published,
-                tags=tags,
-                date_from_feed=from_feed,
-            )
-        )
+        seen.add(entry.key)
+        entries.append(entry)
     if not entries and bozo:
         raise FeedParseError(f"ill-formed feed with nothing to salvage: {reason}")
     entries.sort(key=lambda e: e.published_at, reverse=True)
@@ -147,4 +108,49 @@ def parse_feed(
         entries=tuple(entries),
         bozo=bozo,
         bozo_reason=reason,
+    )
+
+
+def _feedparser(body: bytes, url: str, headers: Mapping[str, str] | None) -> Any:
+    """feedparser's reading of the body (the feed's URL as its base); FeedParseError if none."""
+    if not body or not body.strip():
+        raise FeedParseError("empty body: no feed")
+    response_headers = {k.lower(): v for k, v in (headers or {}).items()}
+    if url and "://" in url:
+        response_headers.setdefault("content-location", url)
+    try:
+        return feedparser.parse(
+            body, response_headers=response_headers, sanitize_html=False, resolve_relative_uris=True
+        )
+    except Exception as exc:  # feedparser is lenient, but a crash must become a parse error
+        raise FeedParseError(f"feed parser failed: {type(exc).__name__}: {exc}") from None
+
+
+def _entry(raw: Any, base: str, fetched_at: datetime) -> FeedEntry | None:
+    """One of feedparser's entries as plain data; None when it has no title, text or link."""
+    title = strip_tags(raw.get("title") or "")
+    summary = html_to_text(raw.get("summary") or raw.get("description") or "")
+    content = _content(raw)
+    link = _absolute(base, raw.get("link"))
+    if link is None:
+        for alt in raw.get("links") or []:
+            if alt.get("rel", "alternate") == "alternate":
+                link = _absolute(base, alt.get("href"))
+                if link:
+                    break
+    guid = (raw.get("id") or raw.get("guid") or "").strip() or None
+    if not (title or summary or content or link):
+        return None
+    published, from_feed = _date(raw, fetched_at)
+    return FeedEntry(
+        key=_entry_key(guid, link, title, summary),
+        guid=guid,
+        link=link,
+        title=title,
+        summary=summary,
+        content=content,
+        author=strip_tags(raw.get("author") or "") or None,
+        published_at=published,
+        tags=tuple(t.get("term") for t in raw.get("tags") or [] if t.get("term")),
+        date_from_feed=from_feed,
     )
