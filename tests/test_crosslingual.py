@@ -485,3 +485,52 @@ def test_a_foreign_copy_that_rebuild_makes_an_original_gets_its_own_lead_and_tag
         ]
     assert dup is None and story == original_story  # its own article, in the same story
     assert evidence and "multilingual lead" in evidence[0] and "copy_of" not in evidence[0]
+
+
+# -- what survives translation ---------------------------------------------------------------
+
+DE_REPORT = (
+    "Am 12. März 2020 kündigte die Regierung von Donald Trump ein Hilfspaket über 2,5 Milliarden "
+    "Dollar an; 15 Prozent mehr als 2019. Angela Merkels Sprecher verwies auf bundesregierung.de."
+)
+EN_REPORT = (
+    "On March 12, 2020 the Trump administration announced a $2.5 billion aid package, 15% more "
+    "than in 2019. A spokesman for Angela Merkel pointed to bundesregierung.de."
+)
+EN_OTHER = "Heavy rain flooded the old town of Porto on Sunday; 40 homes were evacuated."
+
+
+def test_numbers_amounts_dates_and_names_survive_translation():
+    from pipeline.dedup.specifics import SpecificStats, specifics_of
+
+    de, en, other = specifics_of(DE_REPORT), specifics_of(EN_REPORT), specifics_of(EN_OTHER)
+    # 2,5 Milliarden = $2.5 billion; 12. März = March 12; 15 Prozent = 15%; Merkels = Merkel.
+    assert {"a:2.5e9", "d:3-12", "p:15", "n:2020", "n:2019", "w:trump", "w:merke"} <= de & en
+    assert "u:bundesregierung.de" in de & en
+    assert not de & other
+    stats = SpecificStats()
+    for s in (de, en, other, specifics_of("Porto, 2020."), specifics_of("In 2019 and 2020.")):
+        stats.add(s)
+    assert stats.overlap(de, en) > 0.5 > stats.overlap(de, other) == 0.0
+    # A year both give weighs less than a name only the two reports give.
+    assert stats.idf("n:2020") < stats.idf("w:merke")
+    assert {"amount 2.5e9", "day 3-12", "merke"} <= set(stats.shared(de, en, limit=20))
+
+
+def test_cyrillic_names_are_read_in_latin_letters_and_watched_entities_count():
+    from pipeline.dedup.specifics import specifics_of
+
+    ru = specifics_of("Алексей Навальный и Сергей Шойгу", lambda text: ["Wagner Group"])
+    assert {"w:naval", "w:shoig", "e:Wagner Group"} <= ru
+
+
+def test_shared_specifics_complete_a_lead_cosine_below_the_lead_threshold():
+    rule = StoryRule.from_settings(
+        DedupSettings(
+            story_lead_similarity=0.34, story_lead_min_similarity=0.22, story_specifics_overlap=0.25
+        )
+    )
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.28, specifics=0.4) == "lead+specifics"
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.28, specifics=0.1) is None
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.18, specifics=0.9) is None
+    assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.0, specifics=0.9) is None  # both English

@@ -81,6 +81,7 @@ class DedupIndex:
         cache_size: int = 20000,
         vectors: VectorIndex | None = None,
         lead_anchors: dict[str, np.ndarray] | None = None,
+        entities: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.rule = StoryRule.from_settings(settings)
@@ -94,6 +95,7 @@ class DedupIndex:
             text_loader,
             cache_size,
             lead_anchors,
+            entities,
         )
         self.max_id = 0
 

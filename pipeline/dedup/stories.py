@@ -21,7 +21,13 @@ of these rules (`link_rule`; every threshold is a [dedup] setting, `newswatch co
 - `lead`: the two texts are not both English (the English model cannot compare them) and their
   multilingual title + lead vectors, each centered on its language's mean
   (pipeline/dedup/crosslingual.py), reach cosine >= `story_lead_similarity`. Both are within the
-  story window of each other, the evidence of time every link has.
+  story window of each other, the evidence of time every link has;
+- `lead+specifics`: not both English, centered lead cosine >= `story_lead_min_similarity`, and
+  the two texts share what survives translation (numbers, amounts, dates, names in Latin script
+  or transliterated, links, watched entities; pipeline/dedup/specifics.py): the rarity-weighted
+  share of the poorer text's specifics found in the other is >= `story_specifics_overlap`. Two
+  reports of one event give the same figures, day and names; two texts that merely mean alike
+  do not.
 
 A story is joined only if the new article also agrees (best chunk cosine >=
 `story_support_similarity`, a lead cosine within `story_lead_support_gap` of the lead rule's
@@ -79,6 +85,8 @@ class StoryRule:
     support_from: int
     support_members: int
     lead_alone: float
+    lead_min_similarity: float
+    specifics_overlap: float
 
     @classmethod
     def from_settings(cls, s: DedupSettings) -> StoryRule:
@@ -95,6 +103,8 @@ class StoryRule:
             s.story_support_from,
             s.story_support_members,
             s.story_lead_alone,
+            s.story_lead_min_similarity,
+            s.story_specifics_overlap,
         )
 
     @property
@@ -107,6 +117,11 @@ class StoryRule:
         """The least lead cosine at which a member supports a new article across languages."""
         return self.lead_similarity - self.lead_support_gap
 
+    @property
+    def lead_floor(self) -> float:
+        """The least centered lead cosine that can count in a story decision."""
+        return min(self.lead_support, self.lead_min_similarity)
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -115,6 +130,7 @@ class Hit:
     meaning: float = 0.0  # best chunk cosine
     headline: float = 0.0  # a short text's headline vs the other's chunks (either way)
     lead: float = 0.0  # centered multilingual lead cosine (pairs not both English)
+    specifics: float = 0.0  # share of specifics found in both (with a lead cosine only)
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ class Link:
     short: bool  # one of the two texts is short: its headline counts
     rule: str | None  # the rule that holds, or None
     lead: float = 0.0  # centered multilingual lead cosine (across languages)
+    specifics: float = 0.0  # share of specifics found in both (across languages)
 
 
 @dataclass(frozen=True)
@@ -141,7 +158,13 @@ class StoryDecision:
 
 
 def link_rule(
-    meaning: float, headline: float, words: float, short: bool, rule: StoryRule, lead: float = 0.0
+    meaning: float,
+    headline: float,
+    words: float,
+    short: bool,
+    rule: StoryRule,
+    lead: float = 0.0,
+    specifics: float = 0.0,
 ) -> str | None:
     """Which rule, if any, makes one link hold (see the module docstring)."""
     if meaning >= rule.similarity:
@@ -152,6 +175,8 @@ def link_rule(
         return "headline"
     if lead >= rule.lead_similarity:
         return "lead"
+    if lead and lead >= rule.lead_min_similarity and specifics >= rule.specifics_overlap:
+        return "lead+specifics"
     return None
 
 
@@ -217,7 +242,11 @@ def decide_story(
         m
         for m, h in hits.items()
         if m != article_id
-        and (max(h.meaning, h.headline) >= rule.candidate_floor or h.lead >= rule.lead_support)
+        and (
+            max(h.meaning, h.headline) >= rule.candidate_floor
+            or h.lead >= rule.lead_support
+            or (h.lead and h.lead >= rule.lead_min_similarity and h.specifics > 0.0)
+        )
     ]
     known = cache.get(candidates)
     links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
@@ -238,6 +267,9 @@ def decide_story(
     words_shown = None
     if best.rule in ("meaning+words", "headline") and best.member in known:
         words_shown = tuple(book.terms.shared_words(text, known[best.member][0]))
+    elif best.rule == "lead+specifics" and best.member in known:
+        mine, theirs = book.specifics.of(text), book.specifics.of(known[best.member][0])
+        words_shown = tuple(book.specifics.shared(mine, theirs))
     others = [s for s in ranked if s != target and s not in dict(merged)]
     evidence = JoinedStoryEvidence(
         _link(best, target),
@@ -272,8 +304,9 @@ def _links(
             round(h.headline, 4),
             round(words, 4),
             pair_short,
-            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead),
+            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead, h.specifics),
             round(h.lead, 4),
+            round(h.specifics, 4),
         )
         links.setdefault(book.story(member), []).append(link)
     return links
@@ -352,4 +385,5 @@ def _link(link: Link, story: int) -> StoryLink:
         link.headline if link.short else None,
         link.lead or None,
         link.rule,
+        link.specifics or None,
     )

@@ -1,11 +1,13 @@
 """Who belongs to which story between cycles: members, the copies that follow them, the merges
-made since the index was built (undone with the articles that made them), word statistics."""
+made since the index was built (undone with the articles that made them), word statistics and
+the statistics of what survives translation (pipeline/dedup/specifics.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pipeline.dedup.specifics import SpecificStats
 from pipeline.dedup.words import TermStats
 
 
@@ -20,13 +22,15 @@ class _Merge:
 
 @dataclass
 class StoryBook:
-    """Members of every story, the merges made since the index was built, word statistics."""
+    """Members of every story, the merges made since the index was built, word and specifics
+    statistics."""
 
     story_of: dict[int, int] = field(default_factory=dict)
     members: dict[int, list[int]] = field(default_factory=dict)  # originals only
     copies: dict[int, list[int]] = field(default_factory=dict)  # duplicates, by story
     merges: list[_Merge] = field(default_factory=list)
     terms: TermStats = field(default_factory=TermStats)
+    specifics: SpecificStats = field(default_factory=SpecificStats)
 
     def add(self, article_id: int, story_id: int, original: bool = True) -> None:
         """Record an article (an original, or a copy that only follows its story)."""

@@ -2,7 +2,8 @@
 (pipeline/dedup/stories.py decides), held between cycles.
 
 It keeps who belongs to which story (`StoryBook`), every article's words and their statistics
-(pipeline/dedup/words.py), the headlines of short English texts (teasers, paywalls), the
+(pipeline/dedup/words.py) and the statistics of what survives translation
+(pipeline/dedup/specifics.py), the headlines of short English texts (teasers, paywalls), the
 multilingual leads of originals (pipeline/dedup/crosslingual.py) and when each article was
 published (links hold only within `story_window_days`). The chunk vectors it compares are the
 ones copy detection uses too (pipeline/dedup/chunks.py).
@@ -10,7 +11,7 @@ ones copy detection uses too (pipeline/dedup/chunks.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -48,6 +49,7 @@ class StoryIndex:
         text_loader: TextLoader | None,
         cache_size: int,
         lead_anchors: Mapping[str, np.ndarray] | None = None,
+        entities: Callable[[str], Iterable[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.rule = rule
@@ -57,8 +59,10 @@ class StoryIndex:
         self._titles: VectorIndex | None = None  # headlines of short English texts
         self._short: set[int] = set()
         self.stories = StoryBook()
+        self.stories.specifics.entities = entities
         self._terms = TermCache(text_loader, cache_size)
         self._pinned_terms: dict[int, Terms] = {}
+        self._pinned_specifics: dict[int, frozenset[str]] = {}
         self.leads = LeadBook(lead_anchors)  # multilingual leads of originals
 
     def add(self, doc: DedupDoc, decision: DedupDecision) -> None:
@@ -80,8 +84,11 @@ class StoryIndex:
         terms = terms_of(doc.text)
         self.stories.terms.add(terms)
         self._terms.put(doc.id, doc.text, terms)
+        specifics = self.stories.specifics.of(doc.text)
+        self.stories.specifics.add(specifics)
         if doc.is_seed:
             self._pinned_terms[doc.id] = terms
+            self._pinned_specifics[doc.id] = specifics
         if decision.duplicate_of is None and doc.lead_vector is not None:
             self.leads.add(doc.id, lead_lang(doc), doc.published_at.timestamp(), doc.lead_vector)
         for story in decision.merged_stories:
@@ -91,12 +98,18 @@ class StoryIndex:
     def remove(self, gone: set[int]) -> None:
         """Forget articles, undoing the merges they made."""
         known = self._terms.cached(gone)
+        texts = self._terms.cached_texts(gone)
         for i in gone:
             self._published.pop(i, None)
             self._short.discard(i)
             terms = self._pinned_terms.pop(i, None) or known.get(i)
             if terms is not None:  # words evicted from memory stay counted: a slight overcount
                 self.stories.terms.remove(terms)
+            specifics = self._pinned_specifics.pop(i, None)
+            if specifics is None and i in texts:
+                specifics = self.stories.specifics.of(texts[i])
+            if specifics is not None:  # as words: evicted ones stay counted
+                self.stories.specifics.add(specifics, sign=-1)
         self._terms.drop(gone)
         self.leads.remove(gone)
         if self._titles is not None:
@@ -140,7 +153,7 @@ class StoryIndex:
                 max(old.headline, headline_hits.get(cand, 0.0)),
             )
         if doc.lead_vector is not None:
-            floor = self.settings.story_lead_evidence_floor
+            floor = min(self.settings.story_lead_evidence_floor, self.rule.lead_min_similarity)
             for cand, value in self.leads.matches(
                 doc.lead_vector, lead_lang(doc), when, window, floor, exclude=doc.id
             ).items():
@@ -149,7 +162,22 @@ class StoryIndex:
                     continue
                 old = hits.get(root, Hit())
                 hits[root] = replace(old, lead=max(old.lead, value))
+            self._with_specifics(doc, hits)
         return hits
+
+    def _with_specifics(self, doc: DedupDoc, hits: dict[int, Hit]) -> None:
+        """The specifics both texts give, for the hits whose lead cosine they could complete."""
+        wanted = [
+            m
+            for m, h in hits.items()
+            if h.lead and self.rule.lead_min_similarity <= h.lead < self.rule.lead_similarity
+        ]
+        if not wanted:
+            return
+        stats = self.stories.specifics
+        mine = stats.of(doc.text)
+        for member, (text, _) in self._terms.get(wanted).items():
+            hits[member] = replace(hits[member], specifics=stats.overlap(mine, stats.of(text)))
 
     def decide(
         self, doc: DedupDoc, vector_hits: Mapping[int, float], headline_hits: Mapping[int, float]

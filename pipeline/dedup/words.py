@@ -138,6 +138,10 @@ class TermCache:
         """The words of those articles still in memory (no loading)."""
         return {i: self._terms[i] for i in ids if i in self._terms}
 
+    def cached_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        """The texts of those articles still in memory (no loading)."""
+        return {i: self._texts[i] for i in ids if i in self._texts}
+
     def get(self, ids: Sequence[int]) -> dict[int, tuple[str, Terms]]:
         """Text and words of some articles (those the loader cannot find are left out)."""
         out = {i: (self._texts[i], self._terms[i]) for i in ids if i in self._terms}

@@ -26,6 +26,7 @@ class StoryLink:
     headline: float | None = None  # one of the two texts is short: its headline's cosine
     lead: float | None = None  # centered multilingual lead cosine, when there was one
     rule: str | None = None  # the rule that makes the link hold, or None
+    specifics: float | None = None  # share of the specifics both texts give (across languages)
 
     def to_json(self) -> dict[str, Any]:
         """The link as stored."""
@@ -37,6 +38,7 @@ class StoryLink:
             **({"headline": self.headline} if self.headline is not None else {}),
             **({"lead": self.lead} if self.lead else {}),
             **({"rule": self.rule} if self.rule else {}),
+            **({"specifics": self.specifics} if self.specifics else {}),
         }
 
     @classmethod
@@ -50,6 +52,7 @@ class StoryLink:
             _float_or_none(data.get("headline")),
             _float_or_none(data.get("lead")),
             data.get("rule") or None,
+            _float_or_none(data.get("specifics")),
         )
 
 

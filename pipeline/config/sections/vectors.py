@@ -139,6 +139,20 @@ class DedupSettings:
         lo=-1,
         hi=1,
     )
+    story_lead_min_similarity: float = opt(
+        0.22,
+        "least centered lead cosine at which shared specifics (numbers, dates, names, links "
+        "that survive translation) can complete the evidence across languages",
+        lo=-1,
+        hi=1,
+    )
+    story_specifics_overlap: float = opt(
+        0.25,
+        "rarity-weighted share of the poorer text's specifics found in the other that joins a "
+        "story across languages with a lead cosine of story_lead_min_similarity",
+        lo=0,
+        hi=1,
+    )
     story_lead_evidence_floor: float = opt(
         0.2,
         "centered lead cosines kept as a story link's evidence (explain shows them) from this "
