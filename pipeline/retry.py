@@ -28,11 +28,14 @@ def backoff(
     retry_if: Callable[[BaseException], bool] = lambda exc: True,
     on_retry: OnRetry | None = None,
     stop: threading.Event | None = None,
+    asked_wait: Callable[[BaseException], float | None] | None = None,
 ) -> tenacity.Retrying:
     """A retry loop: `for attempt in backoff(...): with attempt: ...`.
 
     `on_retry(attempt_number, error, wait_s)` runs before each wait; a set `stop` event ends the
-    wait at once and stops retrying."""
+    wait at once and stops retrying. `asked_wait(error)` is the wait the other side asked for
+    (an HTTP Retry-After): the next try waits at least that long, and when it is longer than
+    `max_s` the loop gives up at once (the caller tries again later, after that wait)."""
     stops: list[tenacity.stop.stop_base] = []
     if attempts is not None:
         stops.append(tenacity.stop_after_attempt(attempts))
@@ -46,6 +49,13 @@ def backoff(
         if jitter
         else tenacity.wait_exponential(multiplier=first_s, min=first_s, max=max_s)
     )
+    if asked_wait is not None:
+        asked = _asked(asked_wait)
+        stops.append(_StopWhen(lambda state: asked(state) > max_s))
+        backoff_wait = wait
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return max(backoff_wait(state), asked(state))
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
@@ -72,6 +82,29 @@ def backoff(
         before_sleep=before_sleep,
         sleep=sleep,
     )
+
+
+class _StopWhen(tenacity.stop.stop_base):
+    """Stop when a predicate of the retry state holds."""
+
+    def __init__(self, predicate: Callable[[tenacity.RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.predicate(retry_state)
+
+
+def _asked(
+    asked_wait: Callable[[BaseException], float | None],
+) -> Callable[[tenacity.RetryCallState], float]:
+    """The wait the last attempt's error asks for (0 when none)."""
+
+    def asked(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        seconds = asked_wait(error) if error is not None else None
+        return max(0.0, seconds) if seconds is not None else 0.0
+
+    return asked
 
 
 def _exponential_jitter(first_s: float, max_s: float) -> Callable[[tenacity.RetryCallState], float]:

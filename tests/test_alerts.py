@@ -217,7 +217,8 @@ def test_messages_never_let_feed_content_act():
 
 @pytest.fixture
 def setup(make_services, tmp_path, loopback, monkeypatch):
-    """A pipeline whose alerts.toml is given, with a webhook receiver at /hook."""
+    """A pipeline whose alerts.toml is given, with a webhook receiver at /hook (on loopback:
+    its channel is allowed private addresses)."""
 
     def make(rules: str, *, extra: str = "", channels: str | None = None, path: str = "/hook"):
         (tmp_path / "watchlist.toml").write_text(WATCH, encoding="utf-8")
@@ -227,6 +228,7 @@ def setup(make_services, tmp_path, loopback, monkeypatch):
                 channels
                 if channels is not None
                 else f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl_env = "{HOOK_ENV}"\n'
+                "allow_private = true\n"
             )
             + rules,
             encoding="utf-8",
@@ -235,7 +237,9 @@ def setup(make_services, tmp_path, loopback, monkeypatch):
         loopback.route(path, '{"ok": true}', content_type="application/json")
         return make_services(
             f'[watchlist]\nfile = "{tmp_path / "watchlist.toml"}"\n'
-            f'[alerts]\nfile = "{alerts}"\nretry_delay_s = 0.05\n' + extra
+            f'[alerts]\nfile = "{alerts}"\n'
+            + ("" if "retry_delay_s" in extra else "retry_delay_s = 0.05\n")
+            + extra
         )
 
     return make
@@ -403,6 +407,7 @@ def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(
     services = setup(
         rule,
         path="/hook/S3CRET-T0KEN",
+        channels=f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl_env = "{HOOK_ENV}"\n',
         extra="[http]\nallow_private_networks = false\nper_host_delay_s = 0.0\n",
     )
     with caplog.at_level(logging.DEBUG):
@@ -426,6 +431,63 @@ def test_private_webhooks_need_permission_and_secrets_stay_out_of_logs(
     assert len(loopback.posted("/hook/S3CRET-T0KEN")) == 1
     assert rows(services, "SELECT status FROM alerts") == [("sent",)]
     assert "S3CRET" not in out.output
+
+
+def test_webhooks_honour_retry_after_and_need_their_own_channel_to_reach_loopback(setup, loopback):
+    channel = f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl_env = "{HOOK_ENV}"\n'
+    services = setup(
+        '[[rules]]\nname = "spacety"\nwhen = { entity = "Spacety" }\nchannels = ["hook"]\n',
+        channels=channel + "allow_private = true\n",
+        extra="retry_delay_s = 0.2\nbackoff_base_s = 1\n",
+    )
+    alerts_file = services.settings.alerts.file
+
+    def replay():
+        out = CliRunner().invoke(
+            cli, ["--config", services.settings.source, "alerts", "replay", "1"]
+        )
+        assert out.exit_code == 1 and "not delivered" in out.output, out.output
+
+    # A 429's Retry-After is waited for within the cycle's tries when it fits in them (a
+    # second here; the tries wait 0.2 s otherwise).
+    calls = {"n": 0}
+
+    def busy_once(route, headers):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return Route(b"slow down", status=429, headers={"Retry-After": "1"})
+        return route
+
+    loopback.routes["/hook"].handler = busy_once
+    run_cycle(services, feeds=[outlet(loopback, "Wire A", 1)])
+    first, second = loopback.arrived_at("/hook")
+    assert second - first >= 1.0 and calls["n"] == 2
+    assert rows(services, "SELECT status FROM alert_deliveries") == [("sent",)]
+
+    # One longer than the tries can wait puts the next round off until it has passed.
+    loopback.reset_log()
+    loopback.routes["/hook"].handler = lambda route, headers: Route(
+        b"down", status=503, headers={"Retry-After": "120"}
+    )
+    before = datetime.now(UTC)
+    replay()
+    assert len(loopback.posted("/hook")) == 1  # not tried again within this round
+    [(status, next_at)] = rows(services, "SELECT status, next_attempt_at FROM alert_deliveries")
+    assert status == "pending" and next_at >= before + timedelta(seconds=119), next_at
+
+    # [http] allow_private_networks (on in the tests' settings) is for feeds' links: a webhook
+    # on loopback needs allow_private on its own channel, and the message names the channel.
+    assert services.settings.http.allow_private_networks
+    alerts_file.write_text(
+        alerts_file.read_text(encoding="utf-8").replace("allow_private = true\n", ""),
+        encoding="utf-8",
+    )
+    loopback.reset_log()
+    replay()
+    assert loopback.posted("/hook") == []
+    [(status, error)] = rows(services, "SELECT status, last_error FROM alert_deliveries")
+    assert status == "failed" and "allow_private = true on channel hook" in error, error
+    assert "feed" not in error
 
 
 def test_alerts_list_and_test_commands(setup, loopback, monkeypatch):

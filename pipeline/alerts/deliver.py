@@ -123,6 +123,9 @@ def deliver_due(
             else:
                 status = "pending"
                 wait = backoff_delay(attempts, a.backoff_base_s, a.backoff_cap_s, random.Random())
+                if exc.retry_after_s is not None:
+                    # Not before the receiver asked (429, 503), within the longest wait.
+                    wait = max(wait, min(exc.retry_after_s, a.backoff_cap_s))
                 next_at = datetime.now(UTC) + timedelta(seconds=wait)
                 report.retrying += 1
                 log.warning(

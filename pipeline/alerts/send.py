@@ -3,9 +3,11 @@ its private-address guard), an e-mail (through pipeline/net/smtp.py, or the outb
 SMTP host is set), or a log line.
 
 A webhook is tried up to [alerts] attempts_per_cycle times with backoff (pipeline/retry.py) while
-its failures are of the kind that passes (timeouts, refused connections, 5xx, 408, 429); SMTP
-retries on its own ([smtp] retries). Webhook URLs and header values come from the environment
-and never appear in an error message or a log line.
+its failures are of the kind that passes (timeouts, refused connections, 5xx, 408, 429), never
+sooner than a 429's or 503's Retry-After asks (a longer one waits for a later round); SMTP
+retries on its own ([smtp] retries). A webhook on a private or loopback address needs its own
+channel's `allow_private` ([http] allow_private_networks is about feeds' links). Webhook URLs
+and header values come from the environment and never appear in an error message or a log line.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ _TRANSIENT_KINDS = {"timeout", "connect", "dns", "protocol", "tls", "http_5xx"}
 
 
 class DeliveryError(AlertError):
-    """A delivery failed; `permanent`: trying again later will not help (fix and replay)."""
+    """A delivery failed; `permanent`: trying again later will not help (fix and replay);
+    `retry_after_s`: the receiver asked to wait this long before the next try."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(
+        self, message: str, *, permanent: bool = False, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after_s = retry_after_s
 
 
 def delivery_key(msg: AlertMessage, channel: str) -> str:
@@ -136,12 +142,22 @@ def _webhook(
         total_timeout_s=a.webhook_timeout_s,
         connect_timeout_s=min(settings.http.connect_timeout_s, a.webhook_timeout_s),
         read_timeout_s=min(settings.http.read_timeout_s, a.webhook_timeout_s),
+        # [http] allow_private_networks is about the links feeds carry: a webhook reaches a
+        # private address only by its own channel's allow_private.
+        allow_private_networks=False,
     )
 
     def transient(exc: BaseException) -> bool:
         return isinstance(exc, FetchError) and (
             exc.kind in _TRANSIENT_KINDS or exc.status in (408, 429)
         )
+
+    def asked_wait(exc: BaseException) -> float | None:
+        # Retry-After of a 429 or a 503: the next try waits that long (a later round when it
+        # is longer than this round's tries may wait).
+        if isinstance(exc, FetchError) and exc.status in (429, 503):
+            return exc.retry_after_s
+        return None
 
     def warn(attempt: int, exc: BaseException, wait: float) -> None:
         log.warning(
@@ -161,12 +177,23 @@ def _webhook(
             retry_if=transient,
             on_retry=warn,
             stop=cancel,
+            asked_wait=asked_wait,
         ):
             with attempt:
                 result = asyncio.run(_post(http, target, body, headers, channel.allow_private))
     except FetchError as exc:
+        if exc.kind == "blocked":
+            host = urlsplit(target).hostname or "the webhook's host"
+            raise DeliveryError(
+                f"channel {channel.name}: {host} is a private, loopback or link-local address; "
+                f"set allow_private = true on channel {channel.name} in the alerts file to "
+                f"call it",
+                permanent=True,
+            ) from None
         raise DeliveryError(
-            f"channel {channel.name}: {_redact(str(exc), url)}", permanent=not transient(exc)
+            f"channel {channel.name}: {_redact(str(exc), url)}",
+            permanent=not transient(exc),
+            retry_after_s=asked_wait(exc),
         ) from None
     return f"HTTP {result.status}"
 

@@ -201,14 +201,14 @@ class Fetcher:
         allow_private: bool = False,
     ) -> FetchResult:
         """POST a body (an alert webhook) within the same limits and private-address guard as
-        every GET; redirects are not followed (a webhook that moved is an error to fix, and a
-        redirected POST would need the body sent again elsewhere). Raise FetchError on failure,
-        on a redirect and on any status but 2xx."""
+        every GET, exempt only by `allow_private` (a webhook's channel says so; [http]
+        allow_private_networks, about feeds' links, opens the guard only when this fetcher was
+        made with it); redirects are not followed (a webhook that moved is an error to fix, and
+        a redirected POST would need the body sent again elsewhere). Raise FetchError on
+        failure, on a redirect and on any status but 2xx."""
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             raise FetchError("blocked", "only http and https webhooks are called")
-        client = (
-            self._open if allow_private or self.settings.allow_private_networks else self._guarded
-        )
+        client = self._open if allow_private else self._guarded
         started = time.perf_counter()
         try:
             status, resp_headers, data = await asyncio.wait_for(
