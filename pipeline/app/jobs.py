@@ -12,13 +12,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipeline.app.learning import train_before_cycle
 from pipeline.app.lock import job_lock
 from pipeline.config.settings import Settings
+from pipeline.dedup.overlap import check_overlaps
+from pipeline.digest.deliver import deliver_digest
 from pipeline.errors import NewswatchError
 from pipeline.ingest import CycleSummary, Reporter, Services, run_cycle
-from pipeline.ingest.upkeep import sync_seeds, sync_seeds_if_changed
+from pipeline.ingest.rebuild import rebuild_dedup
+from pipeline.ingest.upkeep import (
+    compact_search_index,
+    index_for_search,
+    retag,
+    sync_seeds,
+    sync_seeds_if_changed,
+)
+from pipeline.store import feeds as feed_store
 from pipeline.store import runs as run_store
 from pipeline.store.db import Warehouse
+from pipeline.store.dedup import duplicates_with_originals
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +194,6 @@ def ingest_job(
             sync_seeds(services)
         else:
             sync_seeds_if_changed(services)
-        from pipeline.app.learning import train_before_cycle
-
         train_before_cycle(services)  # topics whose marks changed learn before tagging
         summary: CycleSummary = run_cycle(services, feeds=feeds, reporter=reporter, cancel=cancel)
         status = "interrupted" if summary.interrupted else "ok"
@@ -202,7 +212,6 @@ def digest_job(
     lock_wait_s: float = 600.0,
 ) -> JobResult:
     """Build and deliver a week's digest as a job (already-sent weeks are left alone)."""
-    from pipeline.digest.deliver import deliver_digest  # the digest stack loads only when needed
 
     def body() -> Outcome:
         outcome = deliver_digest(settings, warehouse, week=week, force=force, now=now)
@@ -226,8 +235,6 @@ def maintenance_job(
 ) -> JobResult:
     """Prune old feed_polls rows, bring the full-text index up to date and sorted, and
     checkpoint the warehouse."""
-    from pipeline.ingest.upkeep import compact_search_index, index_for_search
-    from pipeline.store import feeds as feed_store
 
     def body() -> Outcome:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.schedule.poll_retention_days)
@@ -260,7 +267,6 @@ def rebuild_job(
     """`dedup --rebuild` as a job: every stored article's duplicate and story decision made
     again with the current thresholds; its counts say how many changed. Errors are raised
     after the run is recorded."""
-    from pipeline.ingest.rebuild import rebuild_dedup
 
     def body() -> Outcome:
         services.warehouse.check_current()
@@ -274,8 +280,6 @@ def verify_job(settings: Settings, warehouse: Warehouse, *, lock_wait_s: float =
     """`dedup --verify` as a job: check that every stored duplicate overlaps the article its
     duplicate_of names, with the current [dedup] settings. Violations make the run an error
     (its detail is the check's result); other errors are raised after the run is recorded."""
-    from pipeline.dedup.overlap import check_overlaps
-    from pipeline.store.dedup import duplicates_with_originals
 
     def body() -> Outcome:
         warehouse.check_current()
@@ -304,7 +308,6 @@ def retag_job(
     """`retag` as a job: every stored article re-scored against the topics file and re-scanned
     for the watchlist; its counts are the tags and entity matches added and removed. Errors are
     raised after the run is recorded."""
-    from pipeline.ingest.upkeep import retag
 
     def body() -> Outcome:
         services.warehouse.check_current()

@@ -65,6 +65,8 @@ def backfill(
 ) -> None:
     """Backfill news archives: SOURCE is a WARC(.gz) file, a folder or glob of them, or a text
     file listing them (paths or URLs). Finished files are skipped on a rerun."""
+    # Deferred: backfill loads Dask, fastwarc, fsspec and the ingest stack (~2 s), for this
+    # command alone.
     from pipeline.backfill.run import BackfillOptions, run_backfill
     from pipeline.cli.progress import BackfillBar
     from pipeline.ingest import Services

@@ -18,6 +18,7 @@ from pipeline.cli.sql_output import (
     write_table,
 )
 from pipeline.config.settings import render_settings
+from pipeline.embed.factory import model_cache_dir
 from pipeline.sql.guard import check_read_only
 from pipeline.sql.run import run_query
 
@@ -26,6 +27,8 @@ from pipeline.sql.run import run_query
 @pass_app
 def init(app: App) -> None:
     """Create or migrate the warehouse and load the seed corpus (safe to re-run)."""
+    # Deferred: the ingest stack (trafilatura, lxml, httpx, feedparser: ~1.5 s) loads only
+    # for the commands that run it.
     from pipeline.app.jobs import writer_lock
     from pipeline.ingest import Services
     from pipeline.ingest.upkeep import index_for_search, index_leads, sync_feeds, sync_seeds
@@ -68,8 +71,6 @@ def config_cmd(app: App) -> None:
 
 def _check_output(ctx: click.Context, app: App, output: Path, force: bool) -> None:
     # The warehouse's own files first: refusing them is the point, whatever their extension.
-    from pipeline.embed.factory import model_cache_dir
-
     settings = app.settings
     refuse_warehouse_files(
         output, app.warehouse.path, (model_cache_dir(settings), Path(settings.digest.outbox))

@@ -7,6 +7,7 @@ import sys
 import click
 
 from pipeline.cli.app import App, pass_app
+from pipeline.config.settings import Settings, load_settings
 
 
 @click.command()
@@ -17,8 +18,9 @@ def run(app: App) -> None:
     Stops cleanly on SIGTERM or Ctrl-C (the batch in progress is committed first) and reloads
     its settings on SIGHUP. Only one daemon runs per warehouse.
     """
+    # Deferred: the daemon loads the ingest stack and the web server (~2 s); other commands
+    # never need them.
     from pipeline.app.daemon import Daemon
-    from pipeline.config.settings import Settings, load_settings
 
     def reload() -> Settings:
         return load_settings(app.config_path, warehouse=app.warehouse_path)

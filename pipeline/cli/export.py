@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.app.export import export_parquet
 from pipeline.cli.app import App, pass_app
 
 
@@ -31,8 +32,6 @@ def export(
     """Write articles (with topics and entities), stories and optionally vectors as Parquet
     under DIRECTORY, partitioned by month; readable by DuckDB, Spark or pandas. A later export
     replaces only the files an export wrote there."""
-    from pipeline.app.export import export_parquet
-
     warehouse = app.warehouse
     warehouse.check_current()
     result = export_parquet(

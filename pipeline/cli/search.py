@@ -61,6 +61,7 @@ def search(
     its best-matching report, the passage that matched and why (words found, meaning score,
     ranks in the full-text and meaning rankings).
     """
+    # Deferred: search loads PyStemmer and ahocorasick (~35 ms), for this command alone.
     from pipeline.search.request import RECORD_FIELDS, resolve_search, run_search
 
     if (query is None) == (saved_name is None):

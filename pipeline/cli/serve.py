@@ -22,6 +22,8 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     Listens on 127.0.0.1 unless told otherwise; any other address needs a login token in the
     variable [web] token_env names. Stops on Ctrl-C or SIGTERM.
     """
+    # Deferred: the web server loads Starlette, uvicorn and the ingest stack (~2.5 s), for this
+    # command alone.
     from pipeline.web.server import Address, build, check_free, serve_forever
 
     settings = app.settings

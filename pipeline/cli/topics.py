@@ -3,19 +3,26 @@ and why."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import click
 from rich.console import Console
+from rich.progress import Progress
 
 from pipeline.cli.app import App, pass_app
 from pipeline.cli.output import render_table
+
+if TYPE_CHECKING:
+    from pipeline.app.explain import TopicScore
 
 
 @click.command()
 @pass_app
 def retag(app: App) -> None:
     """Re-score stored articles against topics.toml and re-scan them for watchlist.toml."""
-    from rich.progress import Progress
-
+    # Deferred: the ingest stack (trafilatura, lxml, httpx, feedparser: ~1.5 s) loads only
+    # for the commands that run it.
     from pipeline.app.jobs import retag_job
     from pipeline.ingest import Services
 
@@ -42,6 +49,7 @@ def retag(app: App) -> None:
 def explain(app: App, article_id: int) -> None:
     """Show why an article got its tags (and how close it came to the others) and why it is in
     its story."""
+    # Deferred: the ingest stack, as in retag.
     from pipeline.app.explain import explain_article, learned_line, story_lines
     from pipeline.ingest import Services
 
@@ -75,6 +83,11 @@ def explain(app: App, article_id: int) -> None:
     for t in found.scores_now:
         if t.learned:
             console.print(f"{t.topic} now: {t.learned}", highlight=False, markup=False)
+    _scores_now_table(console, found.scores_now)
+
+
+def _scores_now_table(console: Console, scores_now: Sequence[TopicScore]) -> None:
+    """The table of how the article scores with the current topics file."""
     rows = [
         (
             t.topic,
@@ -85,7 +98,7 @@ def explain(app: App, article_id: int) -> None:
             "yes" if t.context_ok else "no",
             ", ".join(t.terms) or "-",
         )
-        for t in found.scores_now
+        for t in scores_now
     ]
     render_table(
         [

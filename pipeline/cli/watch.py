@@ -39,6 +39,7 @@ def _since(value: str | None) -> datetime | None:
 @pass_app
 def entities(app: App, name: str | None, since: str | None, limit: int, fmt: str) -> None:
     """Watchlist entities with their counts and latest article, or NAME's latest articles."""
+    # Deferred: the watchlist loads ahocorasick (~15 ms), for the watch commands alone.
     from pipeline.app.watch import entity_counts, entity_mentions
 
     start = _since(since)
@@ -77,7 +78,7 @@ def alerts() -> None:
 
 
 def _config(app: App) -> AlertConfig:
-    from pipeline.alerts.config import alert_config_for
+    from pipeline.alerts.config import alert_config_for  # ahocorasick: see entities
 
     return alert_config_for(app.settings)
 
@@ -88,7 +89,7 @@ def _config(app: App) -> AlertConfig:
 @pass_app
 def list_alerts(app: App, limit: int, fmt: str) -> None:
     """The rules, whether each can fire, and the latest alerts with their delivery status."""
-    from pipeline.app.watch import alerts_report
+    from pipeline.app.watch import alerts_report  # ahocorasick: see entities
 
     report = alerts_report(_config(app), app.warehouse, limit)
     rules, recent = report.rules, report.recent
@@ -147,7 +148,7 @@ def list_alerts(app: App, limit: int, fmt: str) -> None:
 @pass_app
 def test_alert(app: App, rule: str) -> None:
     """Send a test message through every channel of RULE."""
-    from pipeline.alerts.deliver import send_test
+    from pipeline.alerts.deliver import send_test  # httpx, jinja2 (~0.5 s): this command's
 
     results = send_test(app.settings, _config(app), rule)
     for channel, ok, detail in results:
@@ -162,6 +163,8 @@ def test_alert(app: App, rule: str) -> None:
 @pass_app
 def replay_alert(app: App, alert_id: int) -> None:
     """Send alert ALERT_ID again through its rule's channels, now."""
+    # Deferred: the ingest stack (trafilatura, lxml, httpx, feedparser: ~1.5 s) loads only
+    # for the commands that send.
     from pipeline.alerts.deliver import replay
     from pipeline.app.jobs import writer_lock
 
