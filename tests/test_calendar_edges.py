@@ -12,7 +12,6 @@ import email
 import json
 from datetime import UTC, date, datetime, timedelta
 from email import policy
-from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
@@ -363,17 +362,18 @@ def test_export_partitions_by_utc_month_around_new_year(
     stories = ds.dataset(out / "stories", partitioning="hive").to_table().to_pylist()
     assert sorted(s["month"] for s in stories) == ["2026-12", "2026-12", "2027-01", "2027-01"]
 
-    def mark(month: str) -> Path:
-        marker = out / "articles" / f"month={month}" / "_marker"  # pyarrow skips "_" files
-        marker.write_text("left here", encoding="utf-8")
-        return marker
+    def files(month: str) -> dict[str, tuple[int, int]]:
+        """The month's Parquet files, each with the identity that a rewrite changes."""
+        folder = out / "articles" / f"month={month}"
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.parquet")}
 
     # --since a month rewrites that month and the later ones only: December stays as it was.
-    december, january = mark("2026-12"), mark("2027-01")
+    december, january = files("2026-12"), files("2027-01")
     since = runner.invoke(cli, [*base, "--since", "2027-01"])
     assert since.exit_code == 0, since.output
     assert "articles: 2 rows, 1 month(s) (2027-01 to 2027-01)" in since.output
-    assert december.exists() and not january.exists()
+    assert files("2026-12") == december
+    assert files("2027-01").keys() == january.keys() and files("2027-01") != january
     assert ds.dataset(out / "articles", partitioning="hive").to_table().num_rows == 4
     manifest = json.loads((out / "_newswatch_export.json").read_text(encoding="utf-8"))
     assert manifest["since"] == "2027-01-01T00:00:00+00:00"
@@ -381,5 +381,5 @@ def test_export_partitions_by_utc_month_around_new_year(
     widened = runner.invoke(cli, [*base, "--since", "2026-12-31"])
     assert widened.exit_code == 0, widened.output
     assert "articles: 4 rows, 2 month(s) (2026-12 to 2027-01)" in widened.output
-    assert not december.exists()
+    assert files("2026-12") != december
     assert ds.dataset(out / "articles", partitioning="hive").to_table().num_rows == 4
