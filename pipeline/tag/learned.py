@@ -68,6 +68,7 @@ class LearnerParams:
     anchor_weight: float = 1.0  # weight of the description and of each exemplar
     threshold: float = 0.5  # probability from which the topic is given
     self_training: int = 0  # rounds of relabelling the unmarked articles by the model
+    idf: bool = False  # words weighted by their inverse document frequency (measured: no gain)
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,30 @@ class LearnedModel:
     yes_owner: np.ndarray  # the article each of those chunks belongs to (0: an anchor)
     no_chunks: np.ndarray  # chunk vectors of the articles marked no
     no_owner: np.ndarray
+    idf_index: np.ndarray  # buckets with an inverse document frequency of their own
+    idf_value: np.ndarray
+    idf_default: np.ndarray  # [idf of the other buckets] ([0]: words not idf-weighted)
+    word_weight: np.ndarray  # [the words' scale when trained]
     learner: str = LEARNER
     figures: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Dense forms, made once: a tagger applies the model to every article.
+        idf = (
+            _dense_idf(self.idf_index, self.idf_value, float(self.idf_default[0]))
+            if self.idf_default[0] > 0
+            else None
+        )
+        w = np.zeros(1 << HASH_BITS, np.float32)
+        w[self.word_index] = self.word_coef
+        object.__setattr__(self, "_idf", idf)
+        object.__setattr__(self, "_words", w * float(self.word_weight[0]))
+
+
+def _dense_idf(index: np.ndarray, value: np.ndarray, default: float) -> np.ndarray:
+    idf = np.full(1 << HASH_BITS, default, np.float32)
+    idf[index] = value
+    return idf
 
 
 def words_of(text: str) -> list[str]:
@@ -201,6 +224,26 @@ def dense_features(
     return np.hstack([vectors, scalars])
 
 
+def idf_of(words: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, float]:
+    """Inverse document frequencies of the buckets some row has (index, value) and of the
+    others (smooth: log((1 + n) / (1 + df)) + 1)."""
+    n = words.shape[0]
+    df = np.bincount(words.indices, minlength=words.shape[1])
+    seen = np.flatnonzero(df)
+    idf = np.log((1.0 + n) / (1.0 + df[seen])) + 1.0
+    return seen.astype(np.int64), idf.astype(np.float32), float(np.log(1.0 + n) + 1.0)
+
+
+def weighted_words(words: sparse.csr_matrix, idf: np.ndarray | None) -> sparse.csr_matrix:
+    """Hashed word counts times their idf (dense over the buckets), rows of unit length."""
+    if idf is None:
+        return words
+    out = sparse.csr_matrix(words.multiply(idf[None, :]))
+    norms = np.sqrt(np.asarray(out.multiply(out).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ out)
+
+
 def _design(
     examples: Sequence[Example],
     word_weight: float,
@@ -208,9 +251,10 @@ def _design(
     yes_owner: np.ndarray,
     no_chunks: np.ndarray,
     no_owner: np.ndarray,
+    idf: np.ndarray | None,
 ) -> sparse.csr_matrix:
     dense = dense_features(examples, yes_chunks, yes_owner, no_chunks, no_owner)
-    words = _words_matrix(examples) * word_weight
+    words = weighted_words(_words_matrix(examples), idf) * word_weight
     return sparse.hstack([sparse.csr_matrix(dense), words], format="csr")
 
 
@@ -288,7 +332,9 @@ def train(
         + [1.0] * len(no)
         + [params.unlabelled_weight] * len(pool)
     )
-    x = _design(examples, params.word_weight, yes_chunks, yes_owner, no_chunks, no_owner)
+    idf_index, idf_value, idf_default = idf_of(_words_matrix(examples))
+    idf = _dense_idf(idf_index, idf_value, idf_default) if params.idf else None
+    x = _design(examples, params.word_weight, yes_chunks, yes_owner, no_chunks, no_owner, idf)
     coef, intercept = _fit(x, labels, weights, params.c)
     first = len(examples) - len(pool)
     for _ in range(params.self_training):
@@ -315,6 +361,10 @@ def train(
         yes_owner=yes_owner,
         no_chunks=no_chunks,
         no_owner=no_owner,
+        idf_index=idf_index if params.idf else np.zeros(0, np.int64),
+        idf_value=idf_value if params.idf else np.zeros(0, np.float32),
+        idf_default=np.array([idf_default if params.idf else 0.0]),
+        word_weight=np.array([params.word_weight]),
         figures={"unlabelled": len(pool), "anchors": len(anchors)},
     )
 
@@ -330,10 +380,8 @@ def probability(model: LearnedModel, examples: Sequence[Example]) -> np.ndarray:
         return np.zeros(len(examples))  # vectors of another model: nothing to say
     z = dense @ model.dense_coef + model.intercept
     if model.word_index.size:
-        words = _words_matrix(examples)
-        w = np.zeros(1 << HASH_BITS, np.float32)
-        w[model.word_index] = model.word_coef
-        z = z + words @ w
+        words = weighted_words(_words_matrix(examples), model._idf)  # type: ignore[attr-defined]
+        z = z + words @ model._words  # type: ignore[attr-defined]
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
 
@@ -397,6 +445,10 @@ _ARRAYS = (
     "yes_owner",
     "no_chunks",
     "no_owner",
+    "idf_index",
+    "idf_value",
+    "idf_default",
+    "word_weight",
 )
 
 
