@@ -227,13 +227,14 @@ class Embedder:
             why = f"{target!r} pools by {pooling_mode(local)}, the ONNX graph by mean"
         else:
             try:
-                import onnxruntime  # noqa: F401
+                import onnxruntime  # noqa: F401  # heavy: loads only with the ONNX backend
             except ImportError:
                 why = "onnxruntime is not installed"
         if why:
             log.warning("[embed] backend = onnx: %s; embedding with torch", why)
             return None
         assert local is not None  # checked above
+        # The ONNX backend's modules (~10 ms) load only when it is used, not at CLI start.
         from pipeline.embed.onnx_cache import load_or_build
 
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -259,7 +260,7 @@ class Embedder:
 
     def _load_torch(self, target: str) -> _TorchBackend:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        try:
+        try:  # heavy: transformers, torch and sentence-transformers load only with the model
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()

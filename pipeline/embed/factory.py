@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pipeline.config.settings import Settings
 from pipeline.embed.english import Embedder
+from pipeline.embed.multilingual import LeadEmbedder, LeadModelState, load_lead_embedder
 from pipeline.store.db import Warehouse
-
-if TYPE_CHECKING:
-    from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 
 
 def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -> Warehouse:
@@ -46,8 +43,6 @@ def make_embedder(settings: Settings) -> Embedder:
 
 def make_lead_embedder(settings: Settings) -> tuple[LeadEmbedder | None, LeadModelState]:
     """The multilingual lead embedder and its state line (None when off: see embed_multi)."""
-    from pipeline.embed.multilingual import load_lead_embedder
-
     return load_lead_embedder(
         settings.embed.multilingual, settings.embed.threads, model_cache_dir(settings)
     )

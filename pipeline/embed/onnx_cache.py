@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,6 @@ def cpu_has_vnni() -> bool:
 
 def cache_key(model_sha256: str, precision: str) -> CacheKey:
     """The key of the graph for these weights and precision with the installed libraries."""
-    from importlib.metadata import PackageNotFoundError, version
 
     def ver(name: str) -> str:
         try:

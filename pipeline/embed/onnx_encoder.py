@@ -29,7 +29,7 @@ class OnnxEncoder:
         threads: int,
         name: str,
     ) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # heavy: onnxruntime and tokenizers load with the session
         from tokenizers import Tokenizer
 
         self.name = name
@@ -91,7 +91,7 @@ class OnnxEncoder:
 def session_options(threads: int) -> Any:
     """Session options: `threads` intra-op threads (0: one per core), no spinning, all graph
     optimisations. Why no spinning: see README "How it decides" (thread settings)."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # heavy: see OnnxEncoder
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

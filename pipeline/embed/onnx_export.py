@@ -54,6 +54,7 @@ def export_graph(
 
 
 def _export_fp32(model_dir: Path, out: Path) -> dict:
+    # heavy: torch and transformers load only when a graph is exported
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -108,7 +109,7 @@ def _export_fp32(model_dir: Path, out: Path) -> dict:
 
 
 def _fuse(src: Path, dst: Path, config: dict) -> None:
-    from onnxruntime.transformers.optimizer import optimize_model
+    from onnxruntime.transformers.optimizer import optimize_model  # heavy: an export's alone
 
     # The optimizer's modules log every fusion at INFO under their own module names.
     for name in list(logging.root.manager.loggerDict):
@@ -131,6 +132,7 @@ def _fuse(src: Path, dst: Path, config: dict) -> None:
 
 
 def _quantize(src: Path, dst: Path, reduce_range: bool) -> None:
+    # heavy: onnx and onnxruntime's quantizer load only when an int8 graph is made
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
