@@ -14,22 +14,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.alerts.conditions import SearchMatcher
+from pipeline.alerts.config import alerts_mark, load_alert_config
+from pipeline.app.learning import load_models, model_versions
 from pipeline.config.settings import Settings
 from pipeline.dedup.index import DedupIndex
 from pipeline.dedup.vectorindex import VectorIndex, index_paths
 from pipeline.embed.english import Embedder
 from pipeline.embed.factory import make_embedder, make_lead_embedder, make_warehouse
+from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 from pipeline.extract.pool import Extractor, shared_extractor
+from pipeline.search.saved import SavedSearches
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import Tagger, build_tagger
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
-
-if TYPE_CHECKING:
-    from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +131,6 @@ class Services:
         if self.embedder is None:
             self.embedder = make_embedder(self.settings)
         if self.search_matcher is None:
-            from pipeline.search.saved import SavedSearches
-
             self.search_matcher = SavedSearches(
                 self.settings.search, self.embedder, self.warehouse
             ).match_saved
@@ -179,8 +178,6 @@ class Services:
 
     def _refresh_learned(self, db: Db) -> None:
         """Give the tagger the current versions of the topics' learned parts (marks)."""
-        from pipeline.app.learning import load_models, model_versions
-
         versions = model_versions(db) if self.settings.topics.learn else ()
         if self._tagger is not None and versions != self._models_mark:
             models, theme = (
@@ -256,8 +253,6 @@ class Services:
 
     def refresh_config(self) -> None:
         """Reload the watchlist and the alert rules if their files changed (by mtime)."""
-        from pipeline.alerts.config import alerts_mark, load_alert_config
-
         mark = watchlist_mark(self.settings.watchlist.file)
         if self._watchlist is None or mark != self._watchlist_mark:
             self._watchlist = load_watchlist(self.settings.watchlist.file)

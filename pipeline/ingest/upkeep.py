@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from pipeline.app.learning import train_changed, with_marks
 from pipeline.config.settings import Settings
+from pipeline.dedup.crosslingual import lead_of
 from pipeline.feeds.config import load_feeds
 from pipeline.ingest.batch import BatchStep, borrow_tags
 from pipeline.ingest.services import Services
@@ -209,8 +211,6 @@ def retag(services: Services, progress: Progress | None = None) -> RetagResult:
     of each topic's learned part (trained first if its marks changed), and re-scan it for the
     current watchlist (no fetching, no re-embedding); marked articles keep their marks'
     answers. One transaction."""
-    from pipeline.app.learning import train_changed, with_marks
-
     train_changed(services)
     services.reset()
     with services.warehouse.connect(read_only=True) as db:
@@ -271,8 +271,6 @@ def index_for_search(
 def index_leads(services: Services, progress: Progress | None = None, block: int = 256) -> int:
     """Embed the multilingual leads that stored originals lack (stored before the model was on,
     or by another one); a transaction per block. Returns how many were added (0 when off)."""
-    from pipeline.dedup.crosslingual import lead_of
-
     leads = services.lead_embedder
     if leads is None:
         return 0
