@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import numpy as np
 
 from pipeline.backfill.prefilter import Prefilter, PrefilterSpec
@@ -98,8 +99,6 @@ def _prefilter_for(spec: PrefilterSpec) -> Prefilter:
 
 def process_file(path: str, job: WorkerJob) -> FileResult:
     """Read, extract, filter and embed one archive file (the Dask task)."""
-    import fsspec
-
     t0 = time.perf_counter()
     counts = ReadCounts()
     try:
@@ -226,7 +225,7 @@ _TEXT_COLUMNS = (
 def to_arrow(kept: list[tuple[ArticleDraft, str]], embeddings: list[Embedding] | None) -> Any:
     """The kept pages as one Arrow table: text columns, times, and (if embedded) the article
     vector and chunk spans and vectors as fixed-size float32 lists."""
-    import pyarrow as pa
+    import pyarrow as pa  # heavy (~0.2 s): only the tables a worker hands back need it
 
     drafts = [d for d, _ in kept]
     cols: dict[str, Any] = {}
@@ -333,7 +332,7 @@ def from_arrow(
 
 
 def _matrix(column: Any) -> np.ndarray:
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: see to_arrow
 
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
