@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.ingest import Services
@@ -32,3 +33,16 @@ def child_env(*first: str | Path) -> dict[str, str]:
     tests/faketime)."""
     path = [*map(str, first), str(REPO), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+
+
+def set_clock(monkeypatch, when: datetime, *modules: str) -> None:
+    """Make `datetime.now()` in these modules return `when`: for code that reads the clock
+    itself (the CLI commands, page extraction); what it computes from it is what is tested."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return when.astimezone(tz) if tz is not None else when.replace(tzinfo=None)
+
+    for module in modules:
+        monkeypatch.setattr(f"{module}.datetime", Clock)

@@ -1,6 +1,6 @@
 """The calendar's edges, each at a clock the test sets: ISO week 53 and a digest that runs across
-the new year, `--since 30d` across month ends (search, entities), and the export's month
-partitions around a year boundary.
+the new year, `--since 30d` across month ends (search, entities), the export's month partitions
+around a year boundary, and a page's date on New Year's Eve.
 
 2026 has 53 ISO weeks (1 January 2026 is a Thursday): 2026-W53 runs from Monday 28 December 2026
 to Sunday 3 January 2027, and 1 January 2027 belongs to it.
@@ -27,7 +27,7 @@ from pipeline.ingest.writer import Writer
 from pipeline.models import ArticleDraft
 from pipeline.store.db import Warehouse
 from pipeline.testkit.server import rss
-from tests.helpers import write_feeds
+from tests.helpers import article_page, paragraphs, set_clock, write_feeds
 
 W53 = "2026-W53"
 #: The Monday run after 2026-W53 (08:00 UTC): the digest it sends by default is 2026-W53's.
@@ -36,19 +36,6 @@ MONDAY_AFTER = datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
-
-
-def set_clock(monkeypatch, when: datetime, *modules: str) -> None:
-    """Make `datetime.now()` in these modules return `when` (the commands read the clock
-    themselves; what they compute from it is what is tested)."""
-
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz=None):
-            return when.astimezone(tz) if tz is not None else when.replace(tzinfo=None)
-
-    for module in modules:
-        monkeypatch.setattr(f"{module}.datetime", Clock)
 
 
 def bare_services(settings, embedder) -> Services:
@@ -383,3 +370,26 @@ def test_export_partitions_by_utc_month_around_new_year(
     assert "articles: 4 rows, 2 month(s) (2026-12 to 2027-01)" in widened.output
     assert files("2026-12") != december
     assert ds.dataset(out / "articles", partitioning="hive").to_table().num_rows == 4
+
+
+# -- a page's own date, late on New Year's Eve ------------------------------------------------
+
+
+def test_a_page_dated_earlier_today_or_after_midnight_in_tokyo_keeps_its_date(monkeypatch):
+    from pipeline.extract.article import extract_page
+
+    def published(stamp: str) -> datetime | None:
+        html = article_page("Year-end report", paragraphs("year-end")).replace(
+            "<head>", f"<head><meta property='article:published_time' content='{stamp}'>"
+        )
+        page = extract_page(html.encode(), "https://news.example.jp/2026/year-end")
+        assert page is not None
+        return page.published_at
+
+    set_clock(monkeypatch, utc(2026, 12, 31, 23, 30), "pipeline.extract.article")
+    # Published three and a half hours ago: the time of day is kept, not cut to midnight.
+    assert published("2026-12-31T20:00:00+00:00") == utc(2026, 12, 31, 20)
+    # New Year's Day in Tokyo, half an hour ago: still New Year's Eve in UTC.
+    assert published("2027-01-01T08:00:00+09:00") == utc(2026, 12, 31, 23)
+    # A day earlier in the year, as before.
+    assert published("2026-11-20T20:00:00+05:00") == utc(2026, 11, 20, 15)

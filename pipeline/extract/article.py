@@ -32,7 +32,7 @@ import codecs
 import re
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -205,7 +205,11 @@ _DATE_PARAMS = {**set_date_params(True), "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 
 
 def _bare(tree: HtmlElement, url: str, options: ExtractOptions, *, with_metadata: bool) -> Any:
-    date_params = dict(_DATE_PARAMS, max_date=datetime.now(UTC).strftime("%Y-%m-%d"))
+    # htmldate rejects a date after max_date, which a day's date sets at its midnight: today's
+    # would turn away every page published since midnight UTC (its time of day lost) and every
+    # page dated after midnight in a zone east of UTC. Tomorrow's lets both through.
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    date_params = dict(_DATE_PARAMS, max_date=tomorrow.strftime("%Y-%m-%d"))
     # bare_extraction copies a tree it is given, so one parse serves both passes.
     return trafilatura.bare_extraction(
         tree,
