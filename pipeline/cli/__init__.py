@@ -12,6 +12,22 @@ import sys
 import click
 
 from pipeline.app.logconfig import configure_logging
+from pipeline.cli import (
+    backfill,
+    core,
+    daemon,
+    dedup,
+    digest,
+    export,
+    feeds,
+    ingest,
+    marks,
+    search,
+    serve,
+    status,
+    topics,
+    watch,
+)
 from pipeline.cli.app import App, NewswatchGroup
 
 
@@ -56,23 +72,6 @@ def cli(
 
 
 def _register() -> None:
-    from pipeline.cli import (
-        backfill,
-        core,
-        daemon,
-        dedup,
-        digest,
-        export,
-        feeds,
-        ingest,
-        marks,
-        search,
-        serve,
-        status,
-        topics,
-        watch,
-    )
-
     for command in (
         core.init,
         core.config_cmd,

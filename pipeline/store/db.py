@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 
 from pipeline.errors import WarehouseBusyError, WarehouseError
 from pipeline.retry import backoff
@@ -66,8 +67,7 @@ class Db:
         executemany converts every parameter row on its own (about 40 ms per row holding a
         384-float list); one Arrow table is scanned by DuckDB directly, a thousand times faster.
         """
-        import numpy as np
-        import pyarrow as pa
+        import pyarrow as pa  # heavy (~0.1 s): only writers and vector reads need it
 
         arrays = {}
         vectors = set()
@@ -140,8 +140,7 @@ class Db:
 
     def fetch_vectors(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list, Any]:
         """Rows of (key, FLOAT[] vector) as a key list and a float32 matrix."""
-        import numpy as np
-        import pyarrow.compute as pc
+        import pyarrow.compute as pc  # heavy: see insert_columns
 
         # Through Arrow: a million 384-float vectors as Python lists would take ~12 GB.
         try:
