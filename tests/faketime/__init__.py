@@ -1,1 +1,2 @@
-"""Makes Python's sleeps work under `make test-dates` (libfaketime): see sitecustomize."""
+"""Python's sleeps and threads as they should be under `make test-dates` (libfaketime 0.9.10):
+see sitecustomize."""
