@@ -61,7 +61,7 @@ class DaskExecutor:
     def __init__(
         self, workers: int | None = None, scheduler: str | None = None, per_worker: int = 2
     ) -> None:
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # heavy: Dask loads only for a cluster run
 
         self.per_worker = per_worker
         self._cluster = None
