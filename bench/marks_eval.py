@@ -5,8 +5,8 @@
                                          [--batch 5] [--keep DIR]
 
 1. The stories are split by a hash of their id: 60 % the stream side, 40 % the test side (the
-   learner's settings were chosen on the stream side only: bench/README.md). A random subsample
-   of each (--stream, --test) keeps one run within about half an hour on a loaded machine.
+   learner's settings were chosen on the stream side only: README.md, Benchmarks). A random
+   subsample of each (--stream, --test) keeps one run within the hour on a loaded machine.
 2. Nine topics are defined as an analyst would: a slug, a label and one sentence (TOPICS).
 3. The stream is served as RSS feeds on loopback (feed text only, as `[ingest] fetch_pages =
    false` stores it) and ingested by one real ingest job into warehouse A.
