@@ -211,3 +211,46 @@ def test_marks_are_exported_with_the_articles(room, tmp_path):
         "hive_partitioning = true) ORDER BY id"
     ).fetchall()
     assert rows == [(a, "sanctions", True, False), (a, "sanctions", False, True)]
+
+
+def test_trainer_page_asks_about_articles_and_trains_on_post(room):
+    app = build(
+        room.settings,
+        room.warehouse,
+        "127.0.0.1",
+        8470,
+        clock=lambda: NOW,
+        env={},
+        services=lambda: room.services,
+    )
+    with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+        page = c.get("/topics/espionage/train.json")
+        assert page.status_code == 200
+        data = page.json()
+        assert data["topic"] == "espionage" and data["marks"] == 0 and data["version"] is None
+        asked = [x["article_id"] for x in data["candidates"]]
+        assert asked and set(asked) <= set(room.ids.values())
+        assert c.get("/topics/weather/train").status_code == 404
+        html = c.get("/topics/espionage/train").text
+        assert 'action="/marks"' in html and "Most like the topic first" in html
+        # Marks on two articles, then "train now": a version learned from them.
+        csrf = form_of(c, "/topics/espionage/train")["csrf"]
+        for key, value in (("hostile", "yes"), ("festival", "no")):
+            r = c.post(
+                "/marks",
+                data={
+                    "csrf": csrf,
+                    "request_id": f"t-{key}",
+                    "kind": "topic",
+                    "article_id": str(room.ids[key]),
+                    "topic": "espionage",
+                    "value": value,
+                    "next": "/",
+                },
+            )
+            assert r.status_code == 303
+        assert c.post("/topics/espionage/train", data={"csrf": "forged"}).status_code == 403
+        assert c.post("/topics/espionage/train", data={"csrf": csrf}).status_code == 303
+        after = c.get("/topics/espionage/train.json").json()
+        assert (after["marks"], after["yes"], after["no"]) == (2, 1, 1)
+        assert room.ids["hostile"] not in [x["article_id"] for x in after["candidates"]]

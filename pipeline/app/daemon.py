@@ -285,8 +285,7 @@ class Daemon:
             self.warehouse,
             address.host,
             address.port,
-            encoder=lambda: self.services.embedder,
-            leads=lambda: self.services.lead_embedder,
+            services=lambda: self.services,
         )
         check_free(address)
         return BackgroundServer(app, address)

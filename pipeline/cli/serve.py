@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.app import App, pass_app
-from pipeline.embed import factory
 from pipeline.errors import WarehouseError
 
 
@@ -24,6 +23,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
     """
     # Deferred: the web server loads Starlette, uvicorn and the ingest stack (~2.5 s), for this
     # command alone.
+    from pipeline.ingest import Services  # loads the models' libraries: not for --help
     from pipeline.web.server import Address, build, check_free, serve_forever
 
     settings = app.settings
@@ -34,8 +34,7 @@ def serve(app: App, host: str | None, port: int | None) -> None:
         warehouse,
         address.host,
         address.port,
-        encoder=lambda: factory.make_embedder(settings),
-        leads=lambda: factory.make_lead_embedder(settings)[0],
+        services=lambda: Services(settings, warehouse=warehouse),
     )
     if not warehouse.exists():
         raise WarehouseError(f"{warehouse.path}: no warehouse here; run `newswatch init` first")

@@ -30,6 +30,7 @@ from pipeline.web import (
     search,
     sqlpage,
     stories,
+    trainer,
 )
 from pipeline.web.metrics import Metrics
 from pipeline.web.params import BadParameter
@@ -113,6 +114,11 @@ def _routes(site: Site, guard: Guard, page: _Pages, metrics: Metrics) -> list[Ba
         Route("/sql/result.{kind}", page("sql", sqlpage.download, runner)),
         Route("/metrics", metrics.endpoint),
         Route("/marks", page("marks", marking.post, site, guard), methods=["POST"]),
+        Route("/topics/{slug}/train", page("trainer", trainer.show, site), methods=["GET"]),
+        Route("/topics/{slug}/train.json", page("trainer", trainer.show, site)),
+        Route(
+            "/topics/{slug}/train", page("trainer", trainer.train, site, guard), methods=["POST"]
+        ),
         Route("/login", page("login", login.show, guard), methods=["GET"]),
         Route("/login", page("login", login.submit, guard), methods=["POST"]),
         Route("/logout", page("login", login.logout, guard), methods=["POST"]),

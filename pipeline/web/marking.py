@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from pipeline.app import marking
+from pipeline.store.topic_models import THEME
 from pipeline.web.login import csrf_ok
 from pipeline.web.params import BadParameter
 from pipeline.web.render import Pages, wants_json
@@ -82,6 +83,8 @@ async def post(site: Site, guard: Guard, pages: Pages, request: Request) -> Resp
         )
     else:
         raise BadParameter("kind", "topic, off_theme, split or merge")
+    if kind in ("topic", "off_theme") and not done.duplicate:
+        site.learn_soon(form.get("topic", "") if kind == "topic" else THEME)
     if wants_json(request):
         return JSONResponse(
             {"effect": done.effect, "duplicate": done.duplicate, "marks": list(done.ids)}

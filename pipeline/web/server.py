@@ -59,6 +59,7 @@ def build(
     host: str,
     port: int,
     *,
+    services: Callable[[], Any] | None = None,
     encoder: Callable[[], Any] | None = None,
     leads: Callable[[], Any] | None = None,
     clock: Clock = utc_now,
@@ -67,7 +68,7 @@ def build(
     """The app for an address, its guard checked (ConfigError when it may not serve there)."""
     token = token_for(settings, host, env)
     guard = Guard.create(host, port, settings.web.base_url, token)
-    site = Site(settings, warehouse, encoder=encoder, leads=leads, clock=clock)
+    site = Site(settings, warehouse, services=services, encoder=encoder, leads=leads, clock=clock)
     return create_app(site, guard)
 
 

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.app.learning import Trained, train_changed
 from pipeline.config.settings import Settings
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, NewswatchError
+from pipeline.ingest.services import Services
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import load_topics
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
@@ -35,6 +37,7 @@ class Site:
         settings: Settings,
         warehouse: Warehouse,
         *,
+        services: Callable[[], Services] | None = None,
         encoder: Callable[[], Any] | None = None,
         leads: Callable[[], Any] | None = None,
         clock: Clock = utc_now,
@@ -42,9 +45,19 @@ class Site:
         self.settings = settings
         self.warehouse = warehouse
         self.clock = clock
-        self._factories = {"english": encoder, "leads": leads}
+        # The models come from the pipeline's services (loaded once, the daemon's own under
+        # `run`) unless given on their own (a test's fake embedder).
+        self._factories = {
+            "services": services,
+            "english": encoder or (services and (lambda: self.services().embedder)),
+            "leads": leads or (services and (lambda: self.services().lead_embedder)),
+        }
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
+        self._learn_lock = threading.Lock()
+        self._training = threading.Lock()  # one training at a time: versions are numbered
+        self._to_learn: set[str] = set()
+        self._learning = False
         self._watchlist: tuple[tuple, Watchlist] | None = None
         self._topics: tuple[tuple, dict[str, str]] | None = None
         self._config_lock = threading.Lock()
@@ -66,6 +79,14 @@ class Site:
                 self._models[name] = factory() if factory is not None else None
             return self._models[name]
 
+    def services(self) -> Services:
+        """The pipeline's services (model, tagger) the trainer page scores with; loaded at its
+        first use; NewswatchError when this server was built without them."""
+        found = self._model("services")
+        if found is None:
+            raise NewswatchError("this server was started without the pipeline's models")
+        return found
+
     def encoder(self) -> Any:
         """The English model search embeds queries with (loaded at the first search)."""
         return self._model("english")
@@ -73,6 +94,38 @@ class Site:
     def lead_encoder(self) -> Any:
         """The multilingual lead model (None when cross-lingual search is off)."""
         return self._model("leads")
+
+    def learn_soon(self, topic: str) -> None:
+        """Train the topic's learned part from its marks, at once but off the request: one
+        training at a time, marks made meanwhile gathered into the next."""
+        if not self.settings.topics.learn or self._factories["services"] is None:
+            return
+        with self._learn_lock:
+            self._to_learn.add(topic)
+            if self._learning:
+                return
+            self._learning = True
+        # Not a daemon thread (as the request's worker thread is): a training under way finishes
+        # (seconds) before the process exits, never killed inside DuckDB.
+        threading.Thread(target=self._learn, name="newswatch-learn", daemon=False).start()
+
+    def _learn(self) -> None:
+        while True:
+            with self._learn_lock:
+                topics = sorted(self._to_learn)
+                self._to_learn.clear()
+                if not topics:
+                    self._learning = False
+                    return
+            try:
+                self.learn_now(topics)
+            except Exception:  # a mark is recorded either way; the next cycle trains again
+                log.exception("training %s after a mark failed", ", ".join(topics))
+
+    def learn_now(self, topics: list[str], *, force: bool = False) -> list[Trained]:
+        """Train these topics' learned parts now (one training at a time)."""
+        with self._training:
+            return train_changed(self.services(), topics=topics, force=force)
 
     def topic_labels(self) -> dict[str, str]:
         """{slug: label} of the configured topics, in the file's order ({} if it cannot be read)."""
