@@ -38,10 +38,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from story_replay import collect, days_apart, replay, same_day
+from story_replay import joined as replayed_joined
+
 from pipeline.config.settings import load_settings
 from pipeline.dedup.crosslingual import LeadBook, crosses
 from pipeline.dedup.index import is_english_like, lead_lang
 from pipeline.dedup.overlap import confirm, overlap, shingle_hashes
+from pipeline.dedup.specifics import SpecificStats
 from pipeline.dedup.stories import StoryRule, TermStats, is_short, link_rule, terms_of
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import sync_seeds
@@ -60,6 +64,8 @@ from pipeline.testkit.storypairs import (
 ROOT = Path(__file__).resolve().parents[1]
 
 DAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+#: The first day of the days-apart schedule (three weeks before DAY: all in the past).
+DAYS_APART_START = datetime(2026, 10, 26, 9, 0, tzinfo=UTC)
 #: The cross-lingual pairs of the development set that have English on one side.
 CROSS_GROUPS = ("de-en", "es-en", "pl-en", "zh-en")
 
@@ -93,19 +99,55 @@ def embed_section(spec: str) -> str:
 
 
 def ingest(
-    pairs: list[StoryPair], reverse: bool, backend: str = "default", dedup: Sequence[str] = ()
+    pairs: list[StoryPair],
+    reverse: bool,
+    backend: str = "default",
+    dedup: Sequence[str] = (),
+    schedule: str = "same-day",
 ):
-    """One real cycle over the pairs' texts: {text key: (id, story, duplicate_of)}, the
-    services (for the pairwise pass) and the seconds taken."""
+    """Real cycles over the pairs' texts: {text key: (id, story, duplicate_of)}, the services
+    (for the pairwise pass) and the seconds taken. `schedule` "same-day": one cycle, every
+    text on one day; "days-apart": one cycle per publication day of `days_apart`, so the texts
+    arrive in publication order, the two texts of a pair days apart."""
     tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
     services = make_services(tmp, backend, dedup)
     texts = pair_texts(pairs, reverse=reverse)
+    if schedule == "same-day":
+        days = [(None, texts)]
+    else:
+        lang = dict(pair_texts(pairs))
+        by_key = {text_key(t): t for t, _ in texts}
+        planned = days_apart(
+            pairs, DAYS_APART_START, reverse, services.settings.dedup.story_window_days
+        )
+        days = []
+        for key, when in planned:
+            if not days or days[-1][0] != when.date():
+                days.append((when.date(), []))
+            days[-1][1].append((by_key[key], lang[by_key[key]], when))
+    urls: dict[str, str] = {}
+    elapsed = 0.0
+    articles_new = 0
     with LoopbackServer() as server:
-        feed, urls = serve_texts(server, texts, DAY)
-        (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
-        t0 = time.perf_counter()
-        summary = run_cycle(services)
-        elapsed = time.perf_counter() - t0
+        for k, (_, some) in enumerate(days):
+            if schedule == "same-day":
+                feed, served = serve_texts(server, some, DAY, feed_path=f"/pairs-{k}.xml")
+            else:
+                # The feed lists the day's texts newest first, as a cycle reads them.
+                some = sorted(some, key=lambda x: x[2], reverse=True)
+                feed, served = serve_texts(
+                    server,
+                    [(t, lang) for t, lang, _ in some],
+                    DAY,
+                    feed_path=f"/pairs-{k}.xml",
+                    times=[when for _, _, when in some],
+                )
+            urls.update(served)
+            (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
+            t0 = time.perf_counter()
+            summary = run_cycle(services)
+            elapsed += time.perf_counter() - t0
+            articles_new += summary.articles_new
     by_url = {u: k for k, u in urls.items()}
     with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT url, id, story_id, duplicate_of FROM articles WHERE source = 'feed'")
@@ -113,7 +155,7 @@ def ingest(
     if len(stored) < len(texts):
         print(
             f"  warning: {len(texts) - len(stored)} of {len(texts)} texts not stored "
-            f"({summary.articles_new} new articles)"
+            f"({articles_new} new articles)"
         )
     return stored, services, elapsed
 
@@ -145,6 +187,10 @@ def pairwise(
     terms = {i: terms_of(d.text) for i, d in docs.items()}
     for t in terms.values():
         stats.add(t)
+    given = SpecificStats()
+    specifics = {i: given.of(d.text) for i, d in docs.items()}
+    for sp in specifics.values():
+        given.add(sp)
     leads = LeadBook(leads_model.anchors if leads_model is not None else None)
     lead_of_doc = {}  # whose lead stands for an article: its own, or its original's
     for doc, decision in rows:
@@ -177,7 +223,8 @@ def pairwise(
             if crosses(lead_lang(a), lead_lang(b))
             else 0.0
         )
-        out[p.pair_id] = link_rule(meaning, headline, words, short, rule, lead) is not None
+        shared = given.overlap(specifics[a.id], specifics[b.id]) if lead else 0.0
+        out[p.pair_id] = link_rule(meaning, headline, words, short, rule, lead, shared) is not None
     return out
 
 
@@ -239,6 +286,13 @@ def main() -> None:
         help="the cross-lingual pairs with English (and the English ones)",
     )
     ap.add_argument("--order", choices=("forward", "reverse", "both"), default="both")
+    ap.add_argument(
+        "--schedule",
+        choices=("same-day", "days-apart"),
+        default="same-day",
+        help="same-day: every text on one day; days-apart: a pair's texts 1-6 days apart, "
+        "interleaved over three weeks, arriving in publication order (one cycle a day)",
+    )
     ap.add_argument("--show", action="store_true", help="list the pairs decided wrongly")
     ap.add_argument(
         "--dedup",
@@ -253,27 +307,54 @@ def main() -> None:
         choices=BACKENDS,
         help="embedding backend (default: the shipped settings')",
     )
+    ap.add_argument(
+        "--replay",
+        action="store_true",
+        help="decide over cached vectors in-process (bench/story_replay.py) instead of ingesting",
+    )
+    ap.add_argument(
+        "--check-replay",
+        action="store_true",
+        help="ingest, then compare the pipeline's stories with the replay's pair by pair",
+    )
+    ap.add_argument(
+        "--cv",
+        type=int,
+        nargs="?",
+        const=5,
+        metavar="K",
+        help="K-fold cross-validation of the story constants (English and cross-lingual pairs)",
+    )
+    ap.add_argument(
+        "--groups",
+        default="english,lead,bridge,centering",
+        help="with --cv: the groups of constants chosen on the training folds (bench/story_cv.py)",
+    )
     args = ap.parse_args()
     if not PAIRS_CSV.exists():
         sys.exit(f"{PAIRS_CSV} is absent: the evaluation needs the shared story pairs")
     logging.basicConfig(level=logging.ERROR)
     pairs = load_pairs(langs=None if args.langs == "same" else {"en"})
-    if args.cross_lingual:
+    if args.cross_lingual or args.cv:
         pairs += [p for p in load_pairs(same_language=False) if group_of(p) in CROSS_GROUPS]
-    settings = load_settings(env={}).dedup
-    if args.dedup:
-        settings = replace(
-            settings, **{k.strip(): float(v) for k, v in (kv.split("=", 1) for kv in args.dedup)}
-        )
+    settings = with_overrides(load_settings(env={}).dedup, args.dedup)
     print(
         f"{len(pairs)} pairs, {len(pair_texts(pairs))} distinct texts "
         f"(development set: tuned on, not held out)"
     )
     print(f"[dedup] story rule: {story_rule(settings)}")
     orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
+    if args.cv:
+        from story_cv import run_cv
+
+        run_cv(pairs, settings, args.cv, args.backend, args.schedule, args.groups.split(","))
+        return
+    if args.replay:
+        replayed(pairs, settings, orders, args.backend, args.schedule, args.show)
+        return
     for reverse in orders:
         name = "reverse" if reverse else "forward"
-        stored, services, elapsed = ingest(pairs, reverse, args.backend, args.dedup)
+        stored, services, elapsed = ingest(pairs, reverse, args.backend, args.dedup, args.schedule)
         in_warehouse = joined_in_warehouse(pairs, stored)
         alone = pairwise(pairs, services, stored, reverse)
         kept = sum(
@@ -282,27 +363,97 @@ def main() -> None:
             if text_key(p.text1) in stored and text_key(p.text2) in stored
         )
         print(
-            f"\n{name} order: {len(stored)} articles ingested in {elapsed:.0f} s; "
-            f"{kept} of {len(alone)} pairs arrived in the order asked for; embedding backend "
-            f"{services.embedder.backend_name}; cross-lingual linking "
+            f"\n{name} order ({args.schedule}): {len(stored)} articles ingested in "
+            f"{elapsed:.0f} s; {kept} of {len(alone)} pairs arrived in the order asked for; "
+            f"embedding backend {services.embedder.backend_name}; cross-lingual linking "
             f"{services.lead_state.detail}"
         )
         if args.cross_lingual and services.lead_embedder is None:
             sys.exit("cross-lingual linking is off: the cross-lingual figures would all be 0")
         for what, joined in (("pipeline", in_warehouse), ("pairwise", alone)):
-            for group, by in sorted(
-                tally(pairs, joined).items(),
-                key=lambda kv: (kv[0] != "en-en", kv[0] == "cross-lingual", kv[0]),
-            ):
-                same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))
-                related = by.get("related", (0, 0))
-                print(
-                    f"  {what:8} {group}: same-story joined {same[0]}/{same[1]}, "
-                    f"unrelated joined {unrelated[0]}/{unrelated[1]} "
-                    f"(in between: {related[0]}/{related[1]})"
-                )
+            print_tally(pairs, joined, what)
             if args.show:
                 show(pairs, joined, stored, what)
+        if args.check_replay:
+            check_replay(pairs, settings, reverse, args.backend, args.schedule, in_warehouse)
+
+
+def print_tally(pairs: list[StoryPair], joined: dict[str, bool], what: str) -> None:
+    """Same-story, unrelated and in-between pairs joined, per language pair."""
+    for group, by in sorted(
+        tally(pairs, joined).items(),
+        key=lambda kv: (kv[0] != "en-en", kv[0] == "cross-lingual", kv[0]),
+    ):
+        same, unrelated = by.get("same", (0, 0)), by.get("unrelated", (0, 0))
+        related = by.get("related", (0, 0))
+        print(
+            f"  {what:8} {group}: same-story joined {same[0]}/{same[1]}, "
+            f"unrelated joined {unrelated[0]}/{unrelated[1]} "
+            f"(in between: {related[0]}/{related[1]})"
+        )
+
+
+def with_overrides(settings, overrides: Sequence[str]):
+    """[dedup] settings with KEY=VALUE overrides (typed as the setting is)."""
+    if not overrides:
+        return settings
+    pairs = dict(kv.split("=", 1) for kv in overrides)
+    return replace(
+        settings,
+        **{
+            k.strip(): type(getattr(settings, k.strip()))(
+                v.strip().lower() == "true"
+                if isinstance(getattr(settings, k.strip()), bool)
+                else float(v)
+                if isinstance(getattr(settings, k.strip()), float)
+                else int(v)
+            )
+            for k, v in pairs.items()
+        },
+    )
+
+
+def schedule_of(pairs: list[StoryPair], reverse: bool, schedule: str, window_days: int):
+    """The arrival schedule a replay follows."""
+    if schedule == "same-day":
+        return same_day(pairs, DAY, reverse)
+    return days_apart(pairs, DAYS_APART_START, reverse, window_days)
+
+
+def replayed(pairs, settings, orders, backend: str, schedule: str, show_wrong: bool) -> None:
+    """The figures of replays over cached vectors."""
+    corpus = collect(pairs, backend)
+    for reverse in orders:
+        t0 = time.perf_counter()
+        stories = replay(
+            corpus, schedule_of(pairs, reverse, schedule, settings.story_window_days), settings
+        )
+        decided = replayed_joined(pairs, stories)
+        print(
+            f"\n{'reverse' if reverse else 'forward'} order ({schedule}), replayed over cached "
+            f"vectors in {time.perf_counter() - t0:.1f} s"
+        )
+        print_tally(pairs, decided, "replay")
+        if show_wrong:
+            stored = {k: (i, i, None) for k, i in stories.items()}
+            show(pairs, decided, stored, "replay")
+
+
+def check_replay(pairs, settings, reverse: bool, backend: str, schedule: str, piped) -> None:
+    """Pairs the replay decides otherwise than the pipeline did."""
+    corpus = collect(pairs, backend)
+    stories = replay(
+        corpus, schedule_of(pairs, reverse, schedule, settings.story_window_days), settings
+    )
+    decided = replayed_joined(pairs, stories)
+    differ = [
+        p.pair_id
+        for p in pairs
+        if p.pair_id in piped and decided.get(p.pair_id) != piped[p.pair_id]
+    ]
+    print(
+        f"  replay vs pipeline: {len(differ)} of {len(piped)} pairs decided otherwise {differ[:10]}"
+    )
 
 
 def story_rule(settings) -> str:

@@ -534,3 +534,51 @@ def test_shared_specifics_complete_a_lead_cosine_below_the_lead_threshold():
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.28, specifics=0.1) is None
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.18, specifics=0.9) is None
     assert link_rule(0.0, 0.0, 0.0, False, rule, lead=0.0, specifics=0.9) is None  # both English
+
+
+def test_a_german_report_joins_the_english_one_by_its_figures_and_names_not_by_its_lead_alone():
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.models import DedupDoc
+
+    rng = np.random.default_rng(3)
+    dim = 32
+    anchors = {"en": rng.normal(size=dim) * 0.01, "de": rng.normal(size=dim) * 0.01}
+    base = rng.normal(size=dim)
+    others = [rng.normal(size=dim) for _ in range(8)]
+    # The German lead means about what the English one does, below the lead rule's threshold.
+    de_lead = 0.8 * base + rng.normal(size=dim)
+    when = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def doc(i: int, text: str, lang: str, lead: np.ndarray) -> DedupDoc:
+        chunks = np.eye(dim, dtype=np.float32)[i % dim][None, :]  # English chunks apart
+        unit = (lead / np.linalg.norm(lead)).astype(np.float32)
+        return DedupDoc(i, text, f"h{i}", lang, when, chunks[0], chunks, False, None, unit)
+
+    def run(german_text: str, settings: DedupSettings):
+        index = DedupIndex(settings, lead_anchors=anchors)
+        index.decide([doc(1, EN_REPORT, "en", base)])
+        index.decide(
+            [doc(10 + k, f"Unrelated story number {k}.", "fr", v) for k, v in enumerate(others)]
+        )
+        return index.decide([doc(2, german_text, "de", de_lead)])[0], index
+
+    _, index = run(DE_REPORT, DedupSettings())
+    lead = index.leads.similarity(1, 2)
+    assert 0.1 < lead < DedupSettings().story_lead_similarity  # below the lead rule
+    settings = DedupSettings(
+        story_lead_similarity=lead + 0.05,
+        story_lead_min_similarity=lead - 0.05,
+        story_specifics_overlap=0.3,
+    )
+    joined, _ = run(DE_REPORT, settings)
+    assert joined.story_id == 1
+    ev = joined.story_evidence
+    assert isinstance(ev, JoinedStoryEvidence) and ev.rule == "lead+specifics"
+    assert ev.link.specifics is not None and ev.link.specifics >= 0.3
+    assert {"amount 2.5e9", "day 3-12"} <= set(ev.shared_words or ())
+    # The same lead with another report's figures and names: a story of its own.
+    apart, _ = run(
+        "Am Sonntag überflutete Starkregen die Altstadt von Porto; 40 Häuser wurden geräumt.",
+        settings,
+    )
+    assert apart.story_id == 2

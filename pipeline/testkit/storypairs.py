@@ -113,16 +113,19 @@ def serve_texts(
     texts: Sequence[tuple[str, str]],
     day: datetime,
     feed_path: str = "/pairs.xml",
+    times: Sequence[datetime] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """Route each text as a news page and one feed listing them all, published on `day`; return
     the feed URL and {text key: page URL}.
 
     A cycle fetches a feed's entries newest first, so the first text gets the latest time (a
-    second apart): the texts arrive in the given order. The feed item carries the whole text
-    too, so a page too short for the extractor still stores the text.
+    second apart): the texts arrive in the given order. `times` gives each text its own
+    publication time instead. The feed item carries the whole text too, so a page too short
+    for the extractor still stores the text.
     """
     items, urls = [], {}
     for k, (text, lang) in enumerate(texts):
+        when = times[k] if times is not None else day + timedelta(seconds=len(texts) - k)
         key = text_key(text)
         path = f"/story/{key}.html"
         title = title_of(text)
@@ -136,10 +139,31 @@ def serve_texts(
                 "title": title,
                 "link": urls[key],
                 "guid": key,
-                "pubDate": format_datetime(day + timedelta(seconds=len(texts) - k)),
+                "pubDate": format_datetime(when),
                 "content": html.escape(text).replace("]]>", "]] >"),
             }
         )
     server.route("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     server.route(feed_path, rss(items, title="story pairs"), content_type="application/rss+xml")
     return server.url(feed_path), urls
+
+
+def folds(pairs: Sequence[StoryPair], k: int = 5, seed: int = 0) -> dict[str, int]:
+    """{pair id: fold 0..k-1}: the pairs of each language pair and label dealt out in turn after
+    a shuffle by `seed`, so every fold holds its share of each (cross-validation by pair)."""
+    import random
+
+    strata: dict[tuple[str, str, str], list[str]] = {}
+    for p in sorted(pairs, key=lambda p: p.pair_id):
+        langs = tuple(sorted((p.lang1, p.lang2)))
+        strata.setdefault((langs[0], langs[1], p.label), []).append(p.pair_id)
+    rng = random.Random(seed)
+    out: dict[str, int] = {}
+    offset = 0
+    for key in sorted(strata):
+        ids = strata[key]
+        rng.shuffle(ids)
+        for j, pair_id in enumerate(ids):
+            out[pair_id] = (offset + j) % k
+        offset += len(ids)  # the next stratum starts where this one left off: even fold sizes
+    return out

@@ -1,0 +1,179 @@
+"""Story decisions replayed in-process over cached article vectors, for the story benchmark's
+cross-validation and arrival schedules (bench/story_eval.py --cv, --schedule).
+
+Every distinct text of the story pairs is ingested once by the real pipeline (fetch, extract,
+embed: `[dedup] embed_copies` on, so each text has vectors of its own whatever the arrival order)
+and what the dedup index reads of it (the stored text, language, content hash, chunk, headline and
+lead vectors) is cached in bench/out/story-docs/. A replay then feeds those documents to a fresh
+`DedupIndex` (the seeds first, as `sync_seeds` does) in an arrival order and on publication times
+of its own, with the [dedup] settings asked for: the same decisions the pipeline makes (checked
+against it by `story_eval.py --check-replay`), in seconds instead of an ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config.settings import DedupSettings
+from pipeline.dedup import crosslingual
+from pipeline.dedup.index import DedupIndex
+from pipeline.models import DedupDoc
+from pipeline.store import articles as article_store
+from pipeline.testkit.storypairs import StoryPair, pair_texts, text_key
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_CACHE = ROOT / "bench" / "out" / "story-docs"
+#: Articles decided together, at most (a cycle's batch).
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What the dedup index reads of every text (by text key), the seeds, the lead anchors."""
+
+    docs: dict[str, DedupDoc]
+    titles: dict[str, str]
+    seeds: list[DedupDoc]
+    anchors: dict[str, np.ndarray] | None
+    lead_model: str | None
+
+
+def cache_path(pairs: Sequence[StoryPair], backend: str, multilingual: bool) -> Path:
+    keys = sorted(text_key(t) for t, _ in pair_texts(pairs))
+    tag = hashlib.sha256("\n".join([backend, str(multilingual), *keys]).encode()).hexdigest()[:16]
+    return DOCS_CACHE / f"docs-{tag}.pkl"
+
+
+def collect(pairs: Sequence[StoryPair], backend: str = "default") -> Corpus:
+    """The corpus of the pairs' texts: from the cache, else by one real ingest (minutes)."""
+    path = cache_path(pairs, backend, True)
+    if path.exists():
+        with path.open("rb") as fh:
+            corpus: Corpus = pickle.load(fh)
+        return corpus
+    from story_eval import ingest  # the real cycle (bench/ is on the path)
+
+    stored, services, _ = ingest(list(pairs), False, backend, ["embed_copies = true"])
+    leads = services.lead_embedder
+    with services.warehouse.connect(read_only=True) as db:
+        rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))
+        titles = article_store.titles(db, [doc.id for doc, _ in rows])
+    by_id = {doc.id: doc for doc, _ in rows}
+    key_of = {v[0]: k for k, v in stored.items()}
+    corpus = Corpus(
+        docs={key_of[i]: d for i, d in by_id.items() if i in key_of},
+        titles={key_of[i]: titles.get(i, "") for i in by_id if i in key_of},
+        seeds=[d for d in by_id.values() if d.is_seed],
+        anchors=leads.anchors if leads is not None else None,
+        lead_model=leads.name if leads is not None else None,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        pickle.dump(corpus, fh)
+    tmp.replace(path)
+    return corpus
+
+
+# -- arrival schedules -----------------------------------------------------------------------
+
+
+#: (text key, publication time) in arrival order.
+Schedule = list[tuple[str, datetime]]
+
+
+def same_day(pairs: Sequence[StoryPair], day: datetime, reverse: bool) -> Schedule:
+    """Every text on one day, a second apart, pair by pair (or everything reversed)."""
+    texts = pair_texts(pairs, reverse=reverse)
+    return [(text_key(t), day + timedelta(seconds=k)) for k, (t, _) in enumerate(texts)]
+
+
+def days_apart(
+    pairs: Sequence[StoryPair], day: datetime, reverse: bool, window_days: int = 7
+) -> Schedule:
+    """The pairs spread over weeks: pair k's first text (its second, reversed) is published on
+    day k mod 14 and the other 1 to `window_days` - 1 days later (k mod (window_days - 1) + 1),
+    so two reports of one story arrive days apart within the story window, interleaved with
+    other pairs' texts; arrival follows publication. A text in two pairs keeps its first time."""
+    when: dict[str, datetime] = {}
+    spread = max(1, window_days - 1)
+    for k, p in enumerate(pairs):
+        first, second = (p.text2, p.text1) if reverse else (p.text1, p.text2)
+        start = day + timedelta(days=k % 14, seconds=k)
+        when.setdefault(text_key(first), start)
+        when.setdefault(text_key(second), start + timedelta(days=k % spread + 1))
+    return sorted(when.items(), key=lambda kv: kv[1])
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def module_constants(values: Mapping[str, Any]):
+    """Module constants of pipeline/dedup/crosslingual.py set for a replay (the centering)."""
+    old = {k: getattr(crosslingual, k) for k in values}
+    try:
+        for k, v in values.items():
+            setattr(crosslingual, k, v)
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(crosslingual, k, v)
+
+
+def replay(
+    corpus: Corpus,
+    schedule: Schedule,
+    settings: DedupSettings,
+    constants: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """{text key: story id} after deciding the texts in the schedule's order into a fresh index
+    (batches of at most `BATCH` texts of one publication day, as daily cycles would)."""
+    with module_constants(constants or {}):
+        index = DedupIndex(settings, lead_anchors=corpus.anchors)
+        seeds = sorted(corpus.seeds, key=lambda d: d.id)
+        index.decide(seeds)
+        next_id = max((d.id for d in seeds), default=0) + 1
+        ids: dict[str, int] = {}
+        batch: list[DedupDoc] = []
+        day = None
+        for key, when in schedule:
+            if key in ids or key not in corpus.docs:
+                continue
+            if batch and (when.date() != day or len(batch) >= BATCH):
+                index.decide(batch)
+                batch = []
+            day = when.date()
+            ids[key] = next_id
+            batch.append(replace(corpus.docs[key], id=next_id, published_at=when))
+            next_id += 1
+        if batch:
+            index.decide(batch)
+        return {k: index.story_of(i) for k, i in ids.items()}
+
+
+def seed_stories(corpus: Corpus, settings: DedupSettings) -> dict[int, int]:
+    """{seed id: story id} of the seeds decided alone (as `init` loads them)."""
+    index = DedupIndex(settings, lead_anchors=corpus.anchors)
+    seeds = sorted(corpus.seeds, key=lambda d: d.id)
+    index.decide(seeds)
+    return {d.id: index.story_of(d.id) for d in seeds}
+
+
+def joined(pairs: Sequence[StoryPair], stories: Mapping[str, int]) -> dict[str, bool]:
+    """Whether each pair's two texts share a story."""
+    out = {}
+    for p in pairs:
+        a, b = text_key(p.text1), text_key(p.text2)
+        if a in stories and b in stories and a != b:
+            out[p.pair_id] = stories[a] == stories[b]
+    return out
