@@ -45,6 +45,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         services.settings.dedup,
         text_loader=services.load_texts,
         lead_anchors=leads.anchors if leads is not None else None,
+        entities=services.watched_in,
     )
     with services.warehouse.connect(read_only=True) as db:
         rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))

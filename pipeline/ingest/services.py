@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ def load_index(
     model: str,
     leads: LeadEmbedder | None,
     text_loader: Callable[[Sequence[int]], dict[int, str]],
+    entities: Callable[[str], Iterable[str]] | None = None,
 ) -> tuple[DedupIndex, VectorIndex | None]:
     """The dedup index from the warehouse, and the saved chunk vector index it was given when
     that is whole and up to date (else None: chunk vectors came from chunk_embeddings)."""
@@ -78,7 +79,11 @@ def load_index(
             vectors = None
     anchors = leads.anchors if leads is not None else None
     index = DedupIndex(
-        settings.dedup, text_loader=text_loader, vectors=vectors, lead_anchors=anchors
+        settings.dedup,
+        text_loader=text_loader,
+        vectors=vectors,
+        lead_anchors=anchors,
+        entities=entities,
     )
     load_rows(db, index, leads, chunks_after=vectors.max_owner if vectors else 0)
     if vectors is None or paths is None:
@@ -95,7 +100,9 @@ def load_index(
         len(wanted - held),
         len(held - wanted),
     )
-    index = DedupIndex(settings.dedup, text_loader=text_loader, lead_anchors=anchors)
+    index = DedupIndex(
+        settings.dedup, text_loader=text_loader, lead_anchors=anchors, entities=entities
+    )
     load_rows(db, index, leads)
     return index, None
 
@@ -189,7 +196,12 @@ class Services:
     def _build_index(self, db: Db) -> None:
         started = time.perf_counter()
         index, vectors = load_index(
-            self.settings, db, self.embedder.model_name, self.lead_embedder, self.load_texts
+            self.settings,
+            db,
+            self.embedder.model_name,
+            self.lead_embedder,
+            self.load_texts,
+            self.watched_in,
         )
         self._index = index
         # A loaded file counts as a save of what it held; a rebuilt index is saved next time.
@@ -281,6 +293,11 @@ class Services:
         self._tagger = tagger
         self._tagger_mark = ()
         self._models_mark = None
+
+    def watched_in(self, text: str) -> list[str]:
+        """The watched entities a text names (story evidence across languages counts them)."""
+        watchlist = self.watchlist
+        return [watchlist.entities[k].name for k, *_ in watchlist.find(text)]
 
     def load_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """Stored texts of articles the index no longer keeps in memory."""
