@@ -226,7 +226,77 @@ def report_quality(services, queries, labels, args) -> None:
             f"  coverage_power {power:g}{plain}: {mean(v[0] for v in r['hybrid'].values()):.3f}"
             f" / {mean(v[1] for v in r['hybrid'].values()):.3f}"
         )
+    report_meaning_floor(services, queries, labels, prepared)
     report_alert_rule(services, queries, labels, prepared)
+
+
+#: Queries about nothing the corpus holds (no article is about them): what meaning search shows
+#: for them is noise, and the floor is there to keep it out.
+NOTHING_TO_FIND = [
+    "sourdough starter feeding schedule",
+    "knitting a cable stitch sweater",
+    "lattice quantum chromodynamics simulations",
+    "medieval illuminated manuscripts restoration",
+    "best hiking boots for wide feet",
+    "how to descale an espresso machine",
+    "origami crane folding instructions",
+    "ballroom dancing competition results",
+    "asdf qwerty zxcv",
+    "lorem ipsum dolor sit amet",
+]
+FLOORS = (0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+
+
+def report_meaning_floor(services, queries, labels, prepared) -> None:
+    """What `[search] meaning_floor` costs the labeled queries (recall and nDCG at each floor,
+    meaning alone and hybrid) and what it keeps out: the meaning hits of queries about nothing
+    the corpus holds, and the cosines of the relevant articles themselves."""
+    shipped = options_from(services.settings.search)
+    sources = [VectorSource("chunk_embeddings", services.embedder)]
+    ids = sorted(labels.values())
+    relevant_sims = []
+    with services.warehouse.connect(read_only=True) as db:
+        from pipeline.search.engine import meaning_ranking
+
+        for q in queries:
+            sims = {
+                h.article_id: h.similarity
+                for h in meaning_ranking(db, prepared[q["id"]].probes, depth=len(ids), only=ids)
+            }
+            relevant_sims += [sims.get(labels[r], 0.0) for r in q["relevant"]]
+        nothing = [prepare(text, sources, "meaning") for text in NOTHING_TO_FIND]
+        noise = [[h.similarity for h in meaning_ranking(db, p.probes, depth=K)] for p in nothing]
+    relevant_sims.sort()
+    print(
+        f"\nmeaning floor ([search] meaning_floor, shipped {shipped.meaning_floor:g}): the best "
+        f"chunk cosine of the {len(relevant_sims)} relevant (query, article) pairs: lowest "
+        f"{relevant_sims[0]:.3f}, 5th percentile {percentile(relevant_sims, 5):.3f}, median "
+        f"{statistics.median(relevant_sims):.3f}"
+    )
+    tops = sorted(max(n, default=0.0) for n in noise)
+    print(
+        f"{len(NOTHING_TO_FIND)} queries about nothing stored: best meaning hit's cosine "
+        f"{tops[0]:.3f} to {tops[-1]:.3f} (median {statistics.median(tops):.3f})"
+    )
+    print(
+        f"  {'floor':>6} {'relevant kept':>14} {'noise hits shown':>17} "
+        f"{'meaning R@10 / nDCG':>20} {'hybrid R@10 / nDCG':>20}"
+    )
+    for floor in FLOORS:
+        opts = dataclasses.replace(shipped, meaning_floor=floor)
+        r = evaluate(
+            services, queries, labels, opts, modes=("meaning", "hybrid"), prepared=prepared
+        )
+        kept = sum(1 for v in relevant_sims if v >= floor)
+        shown = sum(1 for hits in noise for v in hits if v >= floor)
+        cells = "".join(
+            f"{mean(v[0] for v in r[m].values()):12.3f} / {mean(v[1] for v in r[m].values()):.3f}"
+            for m in ("meaning", "hybrid")
+        )
+        print(
+            f"  {floor:6.2f} {kept:>8} of {len(relevant_sims):<3} "
+            f"{shown:>8} of {len(noise) * K:<6}{cells}"
+        )
 
 
 def report_alert_rule(services, queries, labels, prepared) -> None:

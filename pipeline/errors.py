@@ -78,6 +78,12 @@ class SearchError(NewswatchError):
     """A search cannot run as asked (an unknown saved search, an unusable filter)."""
 
 
+class QueryWithoutWordsError(SearchError):
+    """A search query holds nothing to search for (empty, punctuation only): a usage error."""
+
+    exit_code = 2
+
+
 class WatchlistMissingError(SearchError):
     """`--entity` was given but the warehouse has no watchlist (no article_entities table)."""
 

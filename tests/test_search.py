@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.config.settings import with_overrides
 from pipeline.errors import ConfigError, SearchError, WatchlistMissingError
 from pipeline.ingest.upkeep import compact_search_index, index_for_search
 from pipeline.ingest.writer import Writer
@@ -420,3 +421,37 @@ def test_search_command_is_read_only_and_explains_its_results(make_settings, emb
     assert topic.exit_code != 0 and "unknown topic 'nope'" in topic.output
     both = runner.invoke(cli, ["--config", settings.source, "search"])
     assert both.exit_code == 2 and "QUERY or --saved" in both.output
+
+
+def test_a_query_without_words_is_refused_and_meaning_hits_need_the_floor(services):
+    from pipeline.search.request import resolve_search, search_in
+
+    for query in ("", "%", "  ?! ", '""', "。、"):
+        with pytest.raises(SearchError) as err:
+            resolve_search(services.settings, query)
+        assert "no searchable words" in str(err.value) and err.value.exit_code == 2, query
+        result = CliRunner().invoke(cli, ["--config", services.settings.source, "search", query])
+        assert result.exit_code == 2 and "no searchable words" in result.stderr, result.output
+        assert result.stdout == "" and "Traceback" not in result.output
+    # A real query, by meaning: only hits at or above the floor are shown, in meaning mode
+    # as in hybrid (where a hit its words found stays whatever its cosine).
+    floor = services.settings.search.meaning_floor
+    assert floor > 0
+    unfloored = with_overrides(services.settings, search={"meaning_floor": 0.0})
+    for mode in ("meaning", "hybrid"):
+        spec = resolve_search(services.settings, "harbour festival crowds", mode=mode)
+        prepared = prepare(spec.query, [VectorSource("chunk_embeddings", services.embedder)], mode)
+        with services.warehouse.connect(read_only=True) as db:
+            report = search_in(db, services.settings, spec, prepared)
+            everything = search_in(db, unfloored, spec, prepared)
+        low = [
+            r
+            for r in everything.records
+            if not r["matched_terms"] and r["similarity"] is not None and r["similarity"] < floor
+        ]
+        assert low, "the query finds nothing below the floor: the test would prove nothing"
+        assert report.records[0]["title"] == "Harbour festival draws crowds", mode
+        assert {r["article_id"] for r in low}.isdisjoint(r["article_id"] for r in report.records)
+        assert all(r["similarity"] >= floor or r["matched_terms"] for r in report.records), (
+            report.records
+        )

@@ -81,7 +81,7 @@ class SearchOptions:
     rrf_k: float = 60.0
     text_weight: float = 1.0
     meaning_weight: float = 1.0
-    meaning_floor: float = 0.0  # hybrid: found by meaning alone needs this cosine
+    meaning_floor: float = 0.0  # found by meaning alone needs this cosine (English chunks)
     coverage_power: float = 2.0  # a text hit counts coverage ** power (see `coverage`)
 
 
@@ -237,7 +237,8 @@ def _rankings(
     options: SearchOptions,
 ) -> tuple[list[TextHit], list[MeaningHit]]:
     """The full-text and meaning rankings the mode asks for; in hybrid search a meaning hit
-    must hold every quoted phrase, and one not found by its words needs `meaning_floor`."""
+    must hold every quoted phrase; a hit not found by its words needs `meaning_floor` (a
+    cosine of the English model's chunks: the multilingual leads have their own floor)."""
     parsed = prepared.parsed
     text_hits: list[TextHit] = []
     meaning_hits: list[MeaningHit] = []
@@ -250,12 +251,14 @@ def _rankings(
             for phrase in parsed.phrases:
                 keep &= search_store.phrase_present(db, sorted(keep), phrase_regex(phrase))
             meaning_hits = [h for h in meaning_hits if h.article_id in keep]
-        if mode == "hybrid" and options.meaning_floor > 0:
+        if options.meaning_floor > 0:
             in_text = {h.article_id for h in text_hits}
             meaning_hits = [
                 h
                 for h in meaning_hits
-                if h.article_id in in_text or h.similarity >= options.meaning_floor
+                if h.article_id in in_text
+                or h.source == CROSS_LINGUAL_TABLE
+                or h.similarity >= options.meaning_floor
             ]
     return text_hits, meaning_hits
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.config.settings import Settings
 from pipeline.embed import factory
-from pipeline.errors import SearchError
+from pipeline.errors import QueryWithoutWordsError, SearchError
 from pipeline.models import SearchFilters, SearchHit, StoryResult
 from pipeline.search.engine import (
     CROSS_LINGUAL_TABLE,
@@ -21,7 +21,7 @@ from pipeline.search.engine import (
     search,
 )
 from pipeline.search.saved import SavedSearches, entity_name, parse_since
-from pipeline.search.terms import ANALYZER
+from pipeline.search.terms import ANALYZER, parse_query
 from pipeline.store import search as search_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import load_topics
@@ -84,7 +84,8 @@ def resolve_search(
 ) -> SearchSpec:
     """The search `query` (or the saved search named `saved`, the options given overriding
     it) asks for. SearchError for an unknown saved search, topic or entity; ValueError for a
-    `since` that is neither a duration nor a date."""
+    `since` that is neither a duration nor a date; QueryWithoutWordsError (a SearchError) for
+    a query with no searchable words."""
     if saved is not None:
         found = SavedSearches(settings.search).get(saved)
         query = found.query
@@ -104,6 +105,13 @@ def resolve_search(
             )
     if entity:
         entity = entity_name(load_watchlist(settings.watchlist.file), entity)
+    if not parse_query(query).terms:
+        # Nothing to find by its words, and its meaning is noise: every stored article would
+        # come back at some low cosine.
+        raise QueryWithoutWordsError(
+            f"the query {query!r} has no searchable words: give a word, a name or a number "
+            f"(punctuation and words as common as 'the' are not searched)"
+        )
     return SearchSpec(
         query, SearchFilters(since=start, topic=topic, entity=entity), limit or 20, mode or "hybrid"
     )

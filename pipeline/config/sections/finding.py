@@ -107,8 +107,9 @@ class SearchSettings:
     text_weight: float = opt(1.0, "weight of the full-text ranking in the fusion", lo=0, hi=10)
     meaning_weight: float = opt(1.0, "weight of the meaning ranking in the fusion", lo=0, hi=10)
     meaning_floor: float = opt(
-        0.0,
-        "in hybrid search, an article found by meaning alone needs at least this cosine",
+        0.25,
+        "an article found by meaning alone (not by its words) needs at least this cosine, in "
+        "meaning and hybrid search (bench/search_eval.py measures the trade-off)",
         lo=0.0,
         hi=1.0,
     )
