@@ -21,7 +21,7 @@ from typing import Any
 
 from pipeline.alerts.config import AlertConfig
 from pipeline.alerts.send import DeliveryError, sample_message, send
-from pipeline.config.settings import Settings
+from pipeline.config.settings import AlertsSettings, Settings
 from pipeline.errors import AlertError
 from pipeline.feeds.schedule import backoff_delay
 from pipeline.models import AlertMessage
@@ -90,7 +90,6 @@ def deliver_due(
     with warehouse.connect(read_only=True) as db:
         due = alerts_store.due_deliveries(db, now, alert_ids)
         reports = alerts_store.story_reports(db, [d["story_id"] for d in due])
-    a = settings.alerts
     for row in due:
         if cancel is not None and cancel.is_set():
             break
@@ -107,41 +106,9 @@ def deliver_due(
             detail = send(msg, channel, settings, env=env, cancel=cancel)
         except DeliveryError as exc:
             detail = str(exc)
-            if exc.permanent or attempts >= a.max_attempts:
-                status, next_at = "failed", None
-                report.failed += 1
-                log.error(
-                    "alert %d (rule %s) not delivered via %s, given up after %d "
-                    "round(s): %s; `newswatch alerts replay %d` sends it again",
-                    msg.alert_id,
-                    msg.rule,
-                    name,
-                    attempts,
-                    detail,
-                    msg.alert_id,
-                )
-            else:
-                status = "pending"
-                wait = backoff_delay(attempts, a.backoff_base_s, a.backoff_cap_s, random.Random())
-                if exc.retry_after_s is not None:
-                    # Not before the receiver asked (429, 503), within the longest wait.
-                    wait = max(wait, min(exc.retry_after_s, a.backoff_cap_s))
-                next_at = datetime.now(UTC) + timedelta(seconds=wait)
-                report.retrying += 1
-                log.warning(
-                    "alert %d (rule %s) not delivered via %s (round %d of %d): %s; "
-                    "trying again after %s",
-                    msg.alert_id,
-                    msg.rule,
-                    name,
-                    attempts,
-                    a.max_attempts,
-                    detail,
-                    next_at.isoformat(timespec="seconds"),
-                )
+            status, next_at = _after_failure(exc, msg, name, attempts, settings.alerts)
             _record(warehouse, msg.alert_id, name, status, attempts, detail, next_at, None)
         else:
-            report.sent += 1
             status = "sent"
             log.info(
                 "alert %d (rule %s) delivered via %s: %s", msg.alert_id, msg.rule, name, detail
@@ -156,8 +123,49 @@ def deliver_due(
                 None,
                 datetime.now(UTC),
             )
+        if status == "sent":
+            report.sent += 1
+        elif status == "pending":
+            report.retrying += 1
+        else:
+            report.failed += 1
         report.outcomes.append((int(msg.alert_id or 0), name, status, detail))
     return report
+
+
+def _after_failure(
+    exc: DeliveryError, msg: AlertMessage, channel: str, attempts: int, a: AlertsSettings
+) -> tuple[str, datetime | None]:
+    """What a failed delivery becomes, logged: failed (permanent, or out of rounds), or pending
+    again after a backoff (never before the receiver asked)."""
+    if exc.permanent or attempts >= a.max_attempts:
+        log.error(
+            "alert %d (rule %s) not delivered via %s, given up after %d "
+            "round(s): %s; `newswatch alerts replay %d` sends it again",
+            msg.alert_id,
+            msg.rule,
+            channel,
+            attempts,
+            exc,
+            msg.alert_id,
+        )
+        return "failed", None
+    wait = backoff_delay(attempts, a.backoff_base_s, a.backoff_cap_s, random.Random())
+    if exc.retry_after_s is not None:
+        # Not before the receiver asked (429, 503), within the longest wait.
+        wait = max(wait, min(exc.retry_after_s, a.backoff_cap_s))
+    next_at = datetime.now(UTC) + timedelta(seconds=wait)
+    log.warning(
+        "alert %d (rule %s) not delivered via %s (round %d of %d): %s; trying again after %s",
+        msg.alert_id,
+        msg.rule,
+        channel,
+        attempts,
+        a.max_attempts,
+        exc,
+        next_at.isoformat(timespec="seconds"),
+    )
+    return "pending", next_at
 
 
 def _record(

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipeline.alerts.config import Channel
 from pipeline.alerts.message import (
     build_email,
     headline,
@@ -34,7 +33,8 @@ from pipeline.alerts.message import (
     slack_payload,
     text_body,
 )
-from pipeline.config.settings import Settings
+from pipeline.alerts.rules import Channel
+from pipeline.config.settings import HttpSettings, Settings
 from pipeline.errors import AlertError, FetchError, MailError
 from pipeline.models import AlertMessage
 from pipeline.net.http import Fetcher
@@ -110,54 +110,11 @@ def _webhook(
     env: Mapping[str, str],
     cancel: threading.Event | None,
 ) -> str:
-    missing = channel.missing_env(env)
-    if missing:
-        raise DeliveryError(
-            f"channel {channel.name}: {', '.join(missing)} not set in the environment",
-            permanent=True,
-        )
-    url = env[channel.url_env].strip()
-    if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
-        raise DeliveryError(
-            f"channel {channel.name}: {channel.url_env} is not an http(s) URL", permanent=True
-        )
-    target = url
-    if channel.format == "slack":
-        payload: dict[str, Any] = slack_payload(msg)
-    elif channel.format == "ntfy":
-        target, topic = ntfy_target(url)
-        payload = ntfy_payload(msg, topic)
-    else:
-        payload = json_payload(msg)
-    headers = {
-        "Content-Type": "application/json; charset=utf-8",
-        "Idempotency-Key": delivery_key(msg, channel.name),
-        "X-Newswatch-Rule": "".join(c if c.isalnum() or c in "-_." else "_" for c in msg.rule),
-    }
-    headers.update({name: env[var] for name, var in channel.headers_env})
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    """POST the alert to the channel's webhook, retried in this round while failures pass."""
+    url = _webhook_url(channel, env)
+    target, body, headers = _webhook_request(msg, channel, url, env)
+    http = _webhook_http(settings)
     a = settings.alerts
-    http = dataclasses.replace(
-        settings.http,
-        total_timeout_s=a.webhook_timeout_s,
-        connect_timeout_s=min(settings.http.connect_timeout_s, a.webhook_timeout_s),
-        read_timeout_s=min(settings.http.read_timeout_s, a.webhook_timeout_s),
-        # [http] allow_private_networks is about the links feeds carry: a webhook reaches a
-        # private address only by its own channel's allow_private.
-        allow_private_networks=False,
-    )
-
-    def transient(exc: BaseException) -> bool:
-        return isinstance(exc, FetchError) and (
-            exc.kind in _TRANSIENT_KINDS or exc.status in (408, 429)
-        )
-
-    def asked_wait(exc: BaseException) -> float | None:
-        # Retry-After of a 429 or a 503: the next try waits that long (a later round when it
-        # is longer than this round's tries may wait).
-        if isinstance(exc, FetchError) and exc.status in (429, 503):
-            return exc.retry_after_s
-        return None
 
     def warn(attempt: int, exc: BaseException, wait: float) -> None:
         log.warning(
@@ -174,28 +131,100 @@ def _webhook(
             first_s=a.retry_delay_s,
             max_s=max(a.retry_delay_s * 8, 0.01),
             attempts=a.attempts_per_cycle,
-            retry_if=transient,
+            retry_if=_transient,
             on_retry=warn,
             stop=cancel,
-            asked_wait=asked_wait,
+            asked_wait=_asked_wait,
         ):
             with attempt:
                 result = asyncio.run(_post(http, target, body, headers, channel.allow_private))
     except FetchError as exc:
-        if exc.kind == "blocked":
-            host = urlsplit(target).hostname or "the webhook's host"
-            raise DeliveryError(
-                f"channel {channel.name}: {host} is a private, loopback or link-local address; "
-                f"set allow_private = true on channel {channel.name} in the alerts file to "
-                f"call it",
-                permanent=True,
-            ) from None
-        raise DeliveryError(
-            f"channel {channel.name}: {_redact(str(exc), url)}",
-            permanent=not transient(exc),
-            retry_after_s=asked_wait(exc),
-        ) from None
+        raise _webhook_error(exc, channel, url, target) from None
     return f"HTTP {result.status}"
+
+
+def _webhook_url(channel: Channel, env: Mapping[str, str]) -> str:
+    """The webhook's URL from the environment; DeliveryError (permanent) when unset or not web."""
+    missing = channel.missing_env(env)
+    if missing:
+        raise DeliveryError(
+            f"channel {channel.name}: {', '.join(missing)} not set in the environment",
+            permanent=True,
+        )
+    url = env[channel.url_env].strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
+        raise DeliveryError(
+            f"channel {channel.name}: {channel.url_env} is not an http(s) URL", permanent=True
+        )
+    return url
+
+
+def _webhook_request(
+    msg: AlertMessage, channel: Channel, url: str, env: Mapping[str, str]
+) -> tuple[str, bytes, dict[str, str]]:
+    """Where to POST (ntfy's topic is part of its URL), the JSON body and the headers."""
+    target = url
+    if channel.format == "slack":
+        payload: dict[str, Any] = slack_payload(msg)
+    elif channel.format == "ntfy":
+        target, topic = ntfy_target(url)
+        payload = ntfy_payload(msg, topic)
+    else:
+        payload = json_payload(msg)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Idempotency-Key": delivery_key(msg, channel.name),
+        "X-Newswatch-Rule": "".join(c if c.isalnum() or c in "-_." else "_" for c in msg.rule),
+    }
+    headers.update({name: env[var] for name, var in channel.headers_env})
+    return target, json.dumps(payload, ensure_ascii=False).encode("utf-8"), headers
+
+
+def _webhook_http(settings: Settings) -> HttpSettings:
+    """The HTTP settings of a webhook call: [alerts] webhook_timeout_s bounds every timeout."""
+    a = settings.alerts
+    return dataclasses.replace(
+        settings.http,
+        total_timeout_s=a.webhook_timeout_s,
+        connect_timeout_s=min(settings.http.connect_timeout_s, a.webhook_timeout_s),
+        read_timeout_s=min(settings.http.read_timeout_s, a.webhook_timeout_s),
+        # [http] allow_private_networks is about the links feeds carry: a webhook reaches a
+        # private address only by its own channel's allow_private.
+        allow_private_networks=False,
+    )
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether a webhook failure may pass if tried again."""
+    return isinstance(exc, FetchError) and (
+        exc.kind in _TRANSIENT_KINDS or exc.status in (408, 429)
+    )
+
+
+def _asked_wait(exc: BaseException) -> float | None:
+    """How long the receiver asked to wait before the next try, if it did."""
+    # Retry-After of a 429 or a 503: the next try waits that long (a later round when it is
+    # longer than this round's tries may wait).
+    if isinstance(exc, FetchError) and exc.status in (429, 503):
+        return exc.retry_after_s
+    return None
+
+
+def _webhook_error(exc: FetchError, channel: Channel, url: str, target: str) -> DeliveryError:
+    """The DeliveryError of a failed webhook call, its secrets left out."""
+    if exc.kind == "blocked":
+        host = urlsplit(target).hostname or "the webhook's host"
+        return DeliveryError(
+            f"channel {channel.name}: {host} is a private, loopback or link-local address; "
+            f"set allow_private = true on channel {channel.name} in the alerts file to "
+            f"call it",
+            permanent=True,
+        )
+    return DeliveryError(
+        f"channel {channel.name}: {_redact(str(exc), url)}",
+        permanent=not _transient(exc),
+        retry_after_s=_asked_wait(exc),
+    )
 
 
 async def _post(
