@@ -36,14 +36,7 @@ def backoff(
     wait at once and stops retrying. `asked_wait(error)` is the wait the other side asked for
     (an HTTP Retry-After): the next try waits at least that long, and when it is longer than
     `max_s` the loop gives up at once (the caller tries again later, after that wait)."""
-    stops: list[tenacity.stop.stop_base] = []
-    if attempts is not None:
-        stops.append(tenacity.stop_after_attempt(attempts))
-    if within_s is not None:
-        # Never start a wait that would end past the budget: give up instead.
-        stops.append(tenacity.stop_before_delay(within_s))
-    if stop is not None:
-        stops.append(tenacity.stop_when_event_set(stop))
+    stops = _stops(attempts, within_s, stop)
     wait = (
         _exponential_jitter(first_s, max_s)
         if jitter
@@ -57,6 +50,34 @@ def backoff(
         def wait(state: tenacity.RetryCallState) -> float:
             return max(backoff_wait(state), asked(state))
 
+    return tenacity.Retrying(
+        stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
+        wait=wait,
+        retry=tenacity.retry_if_exception(retry_if),
+        reraise=True,
+        before_sleep=_before_sleep(on_retry),
+        sleep=_sleeper(stop),
+    )
+
+
+def _stops(
+    attempts: int | None, within_s: float | None, stop: threading.Event | None
+) -> list[tenacity.stop.stop_base]:
+    """What ends the loop: an attempt budget, a time budget, a stop event."""
+    stops: list[tenacity.stop.stop_base] = []
+    if attempts is not None:
+        stops.append(tenacity.stop_after_attempt(attempts))
+    if within_s is not None:
+        # Never start a wait that would end past the budget: give up instead.
+        stops.append(tenacity.stop_before_delay(within_s))
+    if stop is not None:
+        stops.append(tenacity.stop_when_event_set(stop))
+    return stops
+
+
+def _before_sleep(on_retry: OnRetry | None) -> Callable[[tenacity.RetryCallState], None]:
+    """Tell `on_retry` of each failed attempt before its wait."""
+
     def before_sleep(state: tenacity.RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             error = state.outcome.exception()
@@ -67,21 +88,19 @@ def backoff(
                     state.upcoming_sleep if state.upcoming_sleep is not None else 0.0,
                 )
 
+    return before_sleep
+
+
+def _sleeper(stop: threading.Event | None) -> Callable[[float], None]:
+    """Sleep between attempts; a set stop event ends the wait at once."""
+
     def sleep(seconds: float) -> None:
-        # A set stop event ends the wait at once.
         if stop is not None:
             stop.wait(seconds)
         else:
             time.sleep(seconds)
 
-    return tenacity.Retrying(
-        stop=tenacity.stop_any(*stops) if stops else tenacity.stop_never,
-        wait=wait,
-        retry=tenacity.retry_if_exception(retry_if),
-        reraise=True,
-        before_sleep=before_sleep,
-        sleep=sleep,
-    )
+    return sleep
 
 
 class _StopWhen(tenacity.stop.stop_base):
