@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,9 +33,11 @@ async def fetch_page(
     allow_private: bool,
     respect_robots: bool,
     extractor: Extractor | None = None,
+    on_fetched: Callable[[], None] | None = None,
 ) -> PageResult:
     """Fetch an entry's link and extract its article (in `extractor`'s workers, else a thread);
-    never raises for a page problem."""
+    `on_fetched()` runs once the page is in hand, before extraction. Never raises for a page
+    problem."""
     if not link:
         return PageResult(None, None, "no_link")
     if urlsplit(link).scheme.lower() not in ("http", "https"):
@@ -55,6 +58,8 @@ async def fetch_page(
             link, None, f"fetch_failed: {exc.kind}: {exc}", fetch_s=time.perf_counter() - started
         )
     fetch_s = time.perf_counter() - started
+    if on_fetched is not None:
+        on_fetched()
     if not looks_like_html(result.content_type, result.body):
         return PageResult(
             result.final_url, None, f"not_html: {result.content_type or 'unknown'}", fetch_s=fetch_s

@@ -51,7 +51,8 @@ log = logging.getLogger(__name__)
 
 #: How long a cycle waits to sync the feeds list before polling the known feeds read-only.
 PREPARE_WAIT_S = 2.0
-#: A stop (SIGTERM, Ctrl-C): pages being fetched or extracted get this long to finish...
+#: A stop (SIGTERM, Ctrl-C): fetches in flight are dropped, pages in hand get this long to be
+#: extracted...
 STOP_PAGES_GRACE_S = 3.0
 #: ...and batches of what is in hand are written until this long after the stop; what is left
 #: then is fetched again at the next start (its feed is due at once). Within the daemon's own
@@ -120,6 +121,7 @@ class _Cycle:
         self.writes: list[asyncio.Future] = []
         self.polls = PollRecorder(self.warehouse, self.ledger, self._dispatch_call)
         self.write_until: float | None = None  # after a stop: no batch is begun after this
+        self.fetched: set[asyncio.Future] = set()  # page tasks whose page is in hand
 
     def _time(self, stage: str, seconds: float) -> None:
         self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
@@ -224,16 +226,19 @@ class _Cycle:
     async def _watch_cancel(
         self, poll_tasks: Sequence[asyncio.Future], page_tasks: Sequence[asyncio.Future]
     ) -> None:
-        """On a stop: poll nothing more, give the pages in flight a moment, keep what is in
-        hand (it is stored, see `_store`)."""
+        """On a stop: poll and fetch nothing more, let the pages in hand be extracted (within a
+        moment), keep what is fetched (it is stored, see `_store`)."""
         while not self.cancel.is_set():
             await asyncio.sleep(0.1)
         self.write_until = time.monotonic() + STOP_WRITE_GRACE_S
         for task in poll_tasks:
             task.cancel()
-        running = [t for t in page_tasks if not t.done()]
-        if running:
-            await asyncio.wait(running, timeout=STOP_PAGES_GRACE_S)
+        for task in page_tasks:
+            if task not in self.fetched:
+                task.cancel()
+        extracting = [t for t in page_tasks if not t.done()]
+        if extracting:
+            await asyncio.wait(extracting, timeout=STOP_PAGES_GRACE_S)
         for task in page_tasks:
             task.cancel()
 
@@ -258,12 +263,14 @@ class _Cycle:
         if not self.settings.ingest.fetch_pages:
             result = PageResult(item.entry.link, None, "page fetching disabled")
         else:
+            task = asyncio.current_task()
             result = await fetch_page(
                 fetcher,
                 item.entry.link,
                 allow_private=item.allow_private,
                 respect_robots=self.settings.http.respect_robots,
                 extractor=self.extractor,
+                on_fetched=lambda: self.fetched.add(task) if task is not None else None,
             )
         await results.put((item, result))
 
