@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import uuid
 from contextlib import suppress
@@ -35,6 +36,7 @@ from pipeline.store import lake
 from pipeline.store.db import Warehouse
 
 MANIFEST = "_newswatch_export.json"
+_STAGING = re.compile(r"\.staging-[0-9a-f]{32}")
 
 #: dataset -> month (YYYY-MM) -> names of the files an export wrote in that month's folder.
 Written = dict[str, dict[str, list[str]]]
@@ -140,7 +142,9 @@ def _earlier_export(target: Path, *, force: bool) -> Written:
             found = None
         if isinstance(found, dict):
             return _recorded(target, found)
-    if force or not any(target.iterdir()):
+    # What a killed export may leave behind (its staging folder) does not make a folder the
+    # user's.
+    if force or not any(not _STAGING.fullmatch(p.name) for p in target.iterdir()):
         return {}
     raise ExportError(
         f"{target} is not empty and holds no newswatch export (no valid {MANIFEST}); choose an "
