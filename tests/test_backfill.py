@@ -394,11 +394,13 @@ def test_sigkill_mid_backfill_then_rerun_stores_every_article_once(make_settings
 
     reader = threading.Thread(target=kill_after_first_batch, daemon=True)
     reader.start()
-    try:
-        first.wait(timeout=240)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    with first:  # closes its pipes once it has ended
+        try:
+            first.wait(timeout=240)
+        finally:
+            if first.poll() is None:
+                first.kill()
+            reader.join(10)
     assert killed.is_set(), "the backfill finished (or failed) before its first batch was seen"
     assert first.returncode == -signal.SIGKILL
     from pipeline.embed.factory import make_warehouse
