@@ -1,0 +1,259 @@
+"""Reading-room benchmark: p50 and p95 latency of each page on a large warehouse, with the daemon
+idle and while an ingest writes, and what the pages cost the writer.
+
+The warehouse is built as bench/search_eval.py builds its scale warehouses (copies of the 181
+shared pages with one word in ten replaced and their real chunk vectors with noise), then made to
+look like months of news: stories of four reports (one of them a copy), a third of the articles
+on a topic, one in twenty naming a watchlist entity, one article stored a minute apart.
+
+The server runs as `newswatch serve` does (uvicorn, one process); the requests come one after the
+other from this process over loopback. "While an ingest writes" is another process that stores a
+batch of 32 articles in one transaction every 2 seconds, as a daemon's cycles do; it reports how
+long each batch waited for the file and held it, alone and while the pages are read.
+
+    .venv/bin/python bench/web.py [--sizes 100000] [--requests 30] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import multiprocessing as mp
+import random
+import statistics
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from pipeline.config.settings import load_settings, with_overrides
+from pipeline.store import articles as article_store
+from pipeline.store.db import Warehouse
+from pipeline.web.server import Address, BackgroundServer, build
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))  # the search benchmark's corpus and synthetic articles
+
+from search_eval import (  # noqa: E402
+    NEWS_PAGES,
+    QUERIES,
+    build_corpus_warehouse,
+    open_corpus_warehouse,
+    percentile,
+    synthetic_articles,
+)
+
+WATCHLIST = """
+[[entities]]
+name = "Spacety"
+kind = "organisation"
+
+[[entities]]
+name = "Wagner Group"
+kind = "organisation"
+aliases = ["PMC Wagner"]
+"""
+TOPICS = ("sanctions", "espionage", "satellite_support")
+BATCH = 32
+WRITE_EVERY_S = 2.0
+
+
+def corpus_base(services: Any) -> tuple[list, list[str]]:
+    """The corpus articles' titles, texts and chunk vectors; the vocabulary to perturb with."""
+    with services.warehouse.connect(read_only=True) as db:
+        rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
+        keys, matrix = article_store.chunk_vectors(db)
+    by_article: dict[int, list[int]] = {}
+    for pos, (aid, _) in enumerate(keys):
+        by_article.setdefault(aid, []).append(pos)
+    base = [
+        (title, text, matrix[by_article[aid]])
+        for aid, title, text in rows
+        if aid in by_article and len(text.split()) > 20
+    ]
+    return base, sorted({w for _, text, _ in base for w in text.split()})
+
+
+def build_warehouse(path: Path, size: int, base: list, vocab: list[str], model: str) -> None:
+    """A synthetic warehouse of `size` articles shaped like months of news (see above)."""
+    wh = Warehouse(path)
+    wh.migrate()
+    rng, np_rng = random.Random(size), np.random.default_rng(size)
+    for start in range(1, size + 1, 2000):
+        batch = synthetic_articles(
+            base, min(2000, size + 1 - start), start, rng, vocab, np_rng, model
+        )
+        with wh.transaction() as db:
+            article_store.insert_articles(db, batch)
+    with wh.transaction() as db:
+        db.execute(
+            "UPDATE articles SET story_id = id - ((id - 1) % 4), "
+            "site_name = 'Outlet ' || (id % 40), "
+            "duplicate_of = CASE WHEN id % 4 = 0 THEN id - 3 END, "
+            "duplicate_kind = CASE WHEN id % 4 = 0 THEN 'near' END, on_topic = (id % 3 = 0)"
+        )
+        for k, topic in enumerate(TOPICS):
+            db.execute(
+                "INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
+                "passage) SELECT id, ?, 0.5 + (id % 50) / 100.0, '{}', ['term'], left(text, 200) "
+                "FROM articles WHERE id % 3 = 0 AND id % 9 = ?",
+                [topic, 3 * k],
+            )
+        db.execute(
+            "INSERT INTO article_entities (article_id, entity, mentions, first_offset, evidence, "
+            "aliases) SELECT id, CASE WHEN id % 40 = 0 THEN 'Spacety' ELSE 'Wagner Group' END, "
+            "1 + id % 3, 0, left(text, 80), [] FROM articles WHERE id % 20 = 0"
+        )
+    wh.checkpoint()
+
+
+def writer(path: str, base_size: int, stop: Any, results: Any, corpus: str) -> None:
+    """Store a batch of 32 articles every 2 s until told to stop; report each batch's time."""
+    from search_eval import open_corpus_warehouse as open_corpus
+
+    services, _ = open_corpus(Path(corpus))
+    base, vocab = corpus_base(services)
+    wh = Warehouse(path, busy_timeout_s=120)
+    rng, np_rng = random.Random(7), np.random.default_rng(7)
+    next_id = base_size + 1
+    times = []
+    while not stop.is_set():
+        batch = synthetic_articles(
+            base, BATCH, next_id, rng, vocab, np_rng, services.embedder.model_name
+        )
+        started = time.perf_counter()
+        with wh.transaction() as db:
+            article_store.insert_articles(db, batch)
+        times.append(time.perf_counter() - started)
+        next_id += BATCH
+        stop.wait(WRITE_EVERY_S)
+    results.put(times)
+
+
+def pages(size: int, queries: list[str]) -> list[tuple[str, list[str]]]:
+    """The pages timed, each with the URLs requested in turn."""
+    stories = [1 + 4 * k for k in range(0, min(size, 40000) // 4, 997)][:20]
+    articles = [1 + 7 * k for k in range(0, min(size, 40000) // 7, 991)][:20]
+    return [
+        ("/", ["/"]),
+        ("/?topic=", ["/?topic=sanctions", "/?topic=espionage"]),
+        ("/stories/{id}", [f"/stories/{s}" for s in stories]),
+        ("/articles/{id}", [f"/articles/{a}" for a in articles]),
+        ("/entities/{name}", ["/entities/Spacety", "/entities/Wagner%20Group"]),
+        ("/entities", ["/entities"]),
+        ("/feeds", ["/feeds"]),
+        ("/search?q=", [f"/search?q={q}" for q in queries]),
+    ]
+
+
+def measure(base_url: str, size: int, queries: list[str], requests: int) -> dict[str, list[float]]:
+    """Latency samples per page (seconds), `requests` per page, one after the other."""
+    out: dict[str, list[float]] = {}
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        for name, urls in pages(size, queries):
+            samples = []
+            for k in range(requests):
+                t = time.perf_counter()
+                r = client.get(urls[k % len(urls)])
+                samples.append(time.perf_counter() - t)
+                if r.status_code != 200:
+                    print(f"  {name}: HTTP {r.status_code} for {urls[k % len(urls)]}")
+            out[name] = samples
+    return out
+
+
+def report(label: str, samples: dict[str, list[float]]) -> None:
+    print(f"  {label}")
+    for name, values in samples.items():
+        print(
+            f"    {name:18} ({len(values)} requests) p50 {statistics.median(values) * 1000:6.0f} ms"
+            f"   p95 {percentile(values, 95) * 1000:6.0f} ms"
+        )
+
+
+def writes(label: str, times: list[float]) -> None:
+    if times:
+        print(
+            f"  ingest batches {label}: {len(times)} of {BATCH} articles, median "
+            f"{statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms, "
+            f"max {max(times) * 1000:.0f} ms (waiting for the file included)"
+        )
+
+
+def run_writer(path: Path, size: int, corpus: Path, seconds: float | None, during: Any = None):
+    ctx = mp.get_context("spawn")
+    stop, results = ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=writer, args=(str(path), size, stop, results, str(corpus)))
+    proc.start()
+    time.sleep(15)  # the writer loads the corpus and its model first
+    out = during() if during is not None else time.sleep(seconds or 0)
+    stop.set()
+    times = results.get(timeout=300)
+    proc.join(60)
+    return times, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100000", help="warehouse sizes (articles)")
+    ap.add_argument("--requests", type=int, default=30, help="requests per page")
+    ap.add_argument("--corpus", type=Path, help="reuse a corpus warehouse of bench/search_eval.py")
+    args = ap.parse_args()
+    if not NEWS_PAGES.exists():
+        sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
+    queries = [q["query"] for q in tomllib.loads(QUERIES.read_text("utf-8"))["query"]][::4]
+    corpus = args.corpus or Path(tempfile.mkdtemp(prefix="newswatch-web-corpus-"))
+    if args.corpus is None:
+        services, _ = build_corpus_warehouse(corpus)
+    else:
+        services, _ = open_corpus_warehouse(corpus)
+    base, vocab = corpus_base(services)
+    for size in (int(s) for s in args.sizes.split(",")):
+        tmp = Path(tempfile.mkdtemp(prefix=f"newswatch-web-{size}-"))
+        t0 = time.perf_counter()
+        build_warehouse(tmp / "web.duckdb", size, base, vocab, services.embedder.model_name)
+        print(f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s")
+        (tmp / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
+        settings = with_overrides(
+            load_settings(corpus / "settings.toml", env={}),
+            warehouse={"path": tmp / "web.duckdb"},
+            watchlist={"file": tmp / "watchlist.toml"},
+            web={"busy_wait_s": 30.0},
+        )
+        address = Address("127.0.0.1", 8470 + size % 1000)
+        app = build(
+            settings,
+            Warehouse(tmp / "web.duckdb"),
+            address.host,
+            address.port,
+            encoder=lambda: services.embedder,
+            env={},
+        )
+        server = BackgroundServer(app, address)
+        server.start()
+        try:
+            base_url = address.url.rstrip("/")
+            httpx.get(base_url + "/search?q=warm+up", timeout=120)  # loads nothing more later
+            report("daemon idle", measure(base_url, size, queries, args.requests))
+            alone, _ = run_writer(tmp / "web.duckdb", size, corpus, 40)
+            busy, during = run_writer(
+                tmp / "web.duckdb",
+                size + 100000,
+                corpus,
+                None,
+                functools.partial(measure, base_url, size, queries, args.requests),
+            )
+            report(f"while an ingest writes {BATCH} articles every {WRITE_EVERY_S:g} s", during)
+            writes("alone", alone)
+            writes("while the pages are read", busy)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
