@@ -233,14 +233,19 @@ def mark_split(
         )
         if not others:
             raise MarkError(f"article {article_id} is alone in its story {story}: nothing to split")
+        # A story named after this article: the rest keeps a name of its own, its first
+        # article's (the mark records the story as the rest now names it).
+        rest = story
+        if story == article_id:
+            rest = int(
+                db.scalar(
+                    "SELECT min(id) FROM articles WHERE story_id = ? AND id <> ? "
+                    "AND coalesce(duplicate_of, 0) <> ?",
+                    [story, article_id, article_id],
+                )
+            )
         mark = mark_store.NewMark(
-            "split",
-            True,
-            by,
-            via,
-            article_id=article_id,
-            story_id=story,
-            request_id=request_id,
+            "split", True, by, via, article_id=article_id, story_id=rest, request_id=request_id
         )
         ids = mark_store.record(db, [mark], now)
         if not ids:
@@ -249,18 +254,8 @@ def mark_split(
             "UPDATE articles SET story_id = ? WHERE id = ? OR duplicate_of = ?",
             [article_id, article_id, article_id],
         )
-        if story == article_id:
-            # The story was named after this article: the rest keeps a name of its own.
-            rest = db.scalar(
-                "SELECT min(id) FROM articles WHERE story_id = ? AND id <> ? "
-                "AND coalesce(duplicate_of, 0) <> ?",
-                [story, article_id, article_id],
-            )
-            db.execute(
-                "UPDATE articles SET story_id = ? WHERE story_id = ? AND id <> ? "
-                "AND coalesce(duplicate_of, 0) <> ?",
-                [rest, story, article_id, article_id],
-            )
+        if rest != story:
+            db.execute("UPDATE articles SET story_id = ? WHERE story_id = ?", [rest, story])
         return MarkResult(tuple(ids), False, f"article {article_id} left story {story}")
 
     return _write(warehouse, wait_s, work)

@@ -52,7 +52,7 @@ side (pipeline/dedup/storyindex.py) each index every article, and both read the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -156,6 +156,22 @@ class DedupIndex:
         self.copies.remove(gone)
         self.chunks.remove(gone)
         self.story_side.remove(gone)
+
+    def apply_story_marks(
+        self, marks: Sequence[tuple[str, int, int]], copies: Mapping[int, Sequence[int]]
+    ) -> None:
+        """Analysts' story marks in force, in the order made: ('merge', story, other) folds the
+        later story into the earlier; ('split', article, story) takes the article (with its
+        `copies`) out of the story and keeps it apart from that story's members. Applying them
+        again changes nothing."""
+        book = self.stories
+        for kind, a, b in marks:
+            if kind == "merge":
+                one, other = book.story(a), book.story(b)
+                if one != other:
+                    book.merge(max(one, other), min(one, other), 0)
+            elif kind == "split":
+                book.split(a, book.story(b), copies.get(a, ()))
 
     # -- deciding --------------------------------------------------------------------------
 

@@ -348,6 +348,8 @@ def _merge_group(
     closeness: dict[int, float] = {}
     for other in ranked[1:]:
         mine, theirs = book.members.get(ranked[0], []), book.members.get(other, [])
+        if book.kept_apart(mine, theirs):
+            continue  # an analyst split them: never merged again
         c = stories_close(mine, theirs)
         if (
             c >= rule.min_similarity

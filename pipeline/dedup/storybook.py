@@ -29,6 +29,8 @@ class StoryBook:
     members: dict[int, list[int]] = field(default_factory=dict)  # originals only
     copies: dict[int, list[int]] = field(default_factory=dict)  # duplicates, by story
     merges: list[_Merge] = field(default_factory=list)
+    # Analysts' splits: articles that are never to share a story again (both ways).
+    apart: dict[int, set[int]] = field(default_factory=dict)
     terms: TermStats = field(default_factory=TermStats)
     specifics: SpecificStats = field(default_factory=SpecificStats)
 
@@ -50,6 +52,43 @@ class StoryBook:
         self.members.setdefault(into, []).extend(moved)
         self.copies.setdefault(into, []).extend(copies)
         self.merges.append(_Merge(story, into, by_article, moved, copies))
+
+    def split(self, article_id: int, story: int, copies: Iterable[int] = ()) -> None:
+        """An analyst's split: the article (and its copies) leaves the story and starts its own,
+        and it and the story's members are kept apart from now on. A story named after the
+        article is named after the first of the rest (as the warehouse names it)."""
+        mine = set(copies)
+        others = [
+            a for a in self.members.get(story, []) + self.copies.get(story, []) if a != article_id
+        ]
+        for a in others:
+            self.apart.setdefault(a, set()).add(article_id)
+        self.apart.setdefault(article_id, set()).update(others)
+        if self.story_of.get(article_id) != story:
+            return  # already out (a split applied before)
+        rest = [a for a in self.members.pop(story, []) if a != article_id]
+        rest_copies: list[int] = []
+        my_copies: list[int] = []
+        for c in self.copies.pop(story, []):
+            (my_copies if c in mine else rest_copies).append(c)
+        if rest or rest_copies:
+            name = story if story != article_id else min(rest + rest_copies)
+            if rest:
+                self.members[name] = rest
+            if rest_copies:
+                self.copies[name] = rest_copies
+            for a in rest + rest_copies:
+                self.story_of[a] = name
+        self.members[article_id] = [article_id]
+        if my_copies:
+            self.copies[article_id] = my_copies
+        for a in [article_id, *my_copies]:
+            self.story_of[a] = article_id
+
+    def kept_apart(self, a: Iterable[int], b: Iterable[int]) -> bool:
+        """Whether some article of one group was split from some article of the other."""
+        theirs = set(b)
+        return any(self.apart.get(x, set()) & theirs for x in a)
 
     def remove(self, ids: Iterable[int]) -> None:
         """Forget articles, undoing the merges they made (a batch that was not written)."""

@@ -9,6 +9,7 @@ are embedded first. Everything slow happens before the one write transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pipeline.dedup.index import DedupIndex
@@ -26,6 +27,7 @@ from pipeline.models import (
 )
 from pipeline.store import articles as article_store
 from pipeline.store import dedup as dedup_store
+from pipeline.store import marks as mark_store
 from pipeline.store import stories as stories_store
 from pipeline.store import topics as topics_store
 from pipeline.store.articles import evidence_json
@@ -49,6 +51,8 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     )
     with services.warehouse.connect(read_only=True) as db:
         rows = list(article_store.dedup_rows(db, lead_model=leads.name if leads else None))
+        story_marks = mark_store.story_marks(db)
+        split_copies = mark_store.copies_of(db, [a for k, a, _ in story_marks if k == "split"])
         untitled = article_store.titles(db, [doc.id for doc, _ in rows if doc.title_vector is None])
         bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
     title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
@@ -61,6 +65,11 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
     step = BatchStep(services, index=index)
     completed: dict[int, Embedding] = {}
     decided, merges = _redecide(step, rows, bare, completed, progress)
+    # The analysts' splits and merges outrank the decisions made again.
+    index.apply_story_marks(story_marks, split_copies)
+    decided = [
+        (doc, old, replace(new, story_id=index.story_of(doc.id))) for doc, old, new in decided
+    ]
     changed = [
         (doc.id, new)
         for doc, old, new in decided
@@ -84,7 +93,8 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             [
                 (story, into, index.story_of(into), aid, evidence_json(merge_evidence(ev, story)))
                 for story, into, aid, ev in merges
-            ],
+            ]
+            + _marked_merges(index, story_marks),
         )
     services.reset()
     return {
@@ -96,6 +106,18 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         ),
         "merges": len(merges),
     }
+
+
+def _marked_merges(
+    index: DedupIndex, marks: Sequence[tuple[str, int, int]]
+) -> list[tuple[int, int, int, int, str | None]]:
+    """The analysts' merges as `story_merges` rows: the later story into the earlier (a story's
+    id is its first article's, which stands as the article of the merge)."""
+    return [
+        (max(a, b), min(a, b), index.story_of(min(a, b)), max(a, b), '{"mark": true}')
+        for kind, a, b in marks
+        if kind == "merge"
+    ]
 
 
 def _outcome(decision: DedupDecision) -> tuple[int | None, int | None, str | None]:

@@ -28,6 +28,7 @@ from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 from pipeline.extract.pool import Extractor, shared_extractor
 from pipeline.search.saved import SavedSearches
 from pipeline.store import articles as article_store
+from pipeline.store import marks as mark_store
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import Tagger, build_tagger
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
@@ -123,6 +124,7 @@ class Services:
     _tagger: Tagger | None = field(default=None, init=False)
     _tagger_mark: tuple = field(default=(), init=False)
     _models_mark: tuple | None = field(default=None, init=False)  # learned versions loaded
+    _story_marks: int = field(default=-1, init=False)  # the newest mark the index has seen
     _watchlist: Watchlist | None = field(default=None, init=False)
     _watchlist_mark: tuple = field(default=(), init=False)
     _alerts: Any = field(default=None, init=False)
@@ -155,10 +157,23 @@ class Services:
         """Bring the dedup index and tagger up to date with what the warehouse holds."""
         if self._index is None:
             self._build_index(db)
+            self._story_marks = -1
         else:
             load_rows(db, self._index, self.lead_embedder)
+        self._apply_story_marks(db)
         self.refresh_tagger(db)
         self.refresh_config()
+
+    def _apply_story_marks(self, db: Db) -> None:
+        """Analysts' splits and merges (made by another process, or by this one's reading room)
+        reach the index the next decisions read, once per change of the marks."""
+        latest = mark_store.latest_id(db)
+        if self._index is None or latest == self._story_marks:
+            return
+        marks = mark_store.story_marks(db)
+        copies = mark_store.copies_of(db, [a for kind, a, _ in marks if kind == "split"])
+        self._index.apply_story_marks(marks, copies)
+        self._story_marks = latest
 
     def refresh_tagger(self, db: Db) -> None:
         """Rebuild the tagger if the seeds or the topics file changed since it was built."""

@@ -150,3 +150,29 @@ def topic_marks_of(db: Db, ids: Sequence[int]) -> dict[tuple[int, str], bool]:
             [list(ids)],
         )
     }
+
+
+def story_marks(db: Db) -> list[tuple[str, int, int]]:
+    """The story marks in force, in the order made: ('merge', story, other story) and ('split',
+    article, the story it left)."""
+    return [
+        (str(kind), int(a), int(b))
+        for kind, a, b in db.rows(
+            "SELECT kind, CASE kind WHEN 'merge' THEN story_id ELSE article_id END, "
+            "CASE kind WHEN 'merge' THEN other_story_id ELSE story_id END FROM current_marks "
+            "WHERE kind IN ('merge', 'split') ORDER BY id"
+        )
+    ]
+
+
+def copies_of(db: Db, ids: Sequence[int]) -> dict[int, list[int]]:
+    """{article: its stored copies} of some articles."""
+    out: dict[int, list[int]] = {}
+    if not ids:
+        return out
+    for copy, original in db.rows(
+        "SELECT id, duplicate_of FROM articles WHERE duplicate_of IN (SELECT unnest(?))",
+        [list(ids)],
+    ):
+        out.setdefault(int(original), []).append(int(copy))
+    return out
