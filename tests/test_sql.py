@@ -255,6 +255,7 @@ def test_output_never_writes_the_files_newswatch_keeps_beside_the_warehouse(sett
     targets = [
         vectors,
         warehouse.with_name(warehouse.name + ".vectors.usearch"),
+        warehouse.with_name(warehouse.name + ".writer-waiting"),
         link,
         hard,
         cache / "graph.json",
