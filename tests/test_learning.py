@@ -5,6 +5,8 @@ current version while marks keep their answers, and the trainer page's view."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -230,6 +232,36 @@ def test_the_trainer_view_asks_about_the_least_certain(room):
     assert not marked & {c.article_id for c in view.candidates}
     gaps = [abs(c.probability - 0.5) for c in view.candidates]
     assert gaps == sorted(gaps)
+
+
+def test_two_trainings_of_one_topic_at_once_both_store_a_version(room, monkeypatch):
+    """The reading room trains a topic after a mark while the daemon's cycle may train it in
+    another thread of the same process: one waits for the other, each gets its own version."""
+    mark(room, ["rice 0", "rice 1"], True)
+    mark(room, ["sport 0"], False)
+    add = model_store.add
+
+    def slow_add(db, **row):
+        version = add(db, **row)
+        time.sleep(0.5)  # its transaction stays open: a second one storing now would collide
+        return version
+
+    monkeypatch.setattr(model_store, "add", slow_add)
+    trained, failed = [], []
+
+    def train() -> None:
+        try:
+            trained.extend(learning.train_changed(room, topics=["harvest"]))
+        except Exception as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=train) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failed == []
+    assert sorted((t.topic, t.version) for t in trained) == [("harvest", 1), ("harvest", 2)]
 
 
 def test_the_learner_alone():

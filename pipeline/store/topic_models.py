@@ -4,11 +4,13 @@ and the newest mark of each topic (what tells that a model is out of date)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pipeline.store.db import Db
+from pipeline.store.lake import has_table
 
 #: The topic name of the theme's model (learned from off-theme marks); no slug starts with "_".
 THEME = "_theme"
@@ -66,6 +68,11 @@ def add(
     return version
 
 
+def has_models(db: Db) -> bool:
+    """Whether the warehouse has topic_models (a file older than migration 0012 has none)."""
+    return has_table(db, "topic_models")
+
+
 def _row(r: tuple) -> ModelRow:
     return ModelRow(
         str(r[0]),
@@ -120,4 +127,17 @@ def newest_marks(db: Db) -> dict[str, int]:
     theme = db.scalar("SELECT max(id) FROM marks WHERE kind = 'off_theme'")
     if theme is not None:
         out[THEME] = int(theme)
+    return out
+
+
+def stale_topics(db: Db, slugs: Sequence[str]) -> list[str]:
+    """Topics (and THEME) with a mark made or withdrawn since their current model."""
+    newest = newest_marks(db)
+    have = current(db)
+    out = []
+    for slug in [*slugs, THEME]:
+        last = newest.get(slug, 0)
+        model = have.get(slug)
+        if (model is None and last > 0) or (model is not None and last > model.last_mark):
+            out.append(slug)
     return out
