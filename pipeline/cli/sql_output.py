@@ -136,8 +136,10 @@ def _side_file_of(path: Path, warehouse: Path) -> bool:
         return False
     name, base = path.name, warehouse.name
     sides = {base + suffix for suffix in _SIDE_SUFFIXES}
-    return name in sides or name.removesuffix(".tmp") in sides or (
-        name.startswith(base + ".") and name.endswith(".lock")
+    return (
+        name in sides
+        or name.removesuffix(".tmp") in sides
+        or (name.startswith(base + ".") and name.endswith(".lock"))
     )
 
 
