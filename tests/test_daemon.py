@@ -286,6 +286,11 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
         time.sleep(3)  # more cycles run: nothing is stored twice
     finally:
         code, _, err = stop(daemon)
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait(30)
+        reader.stdin.close()
+        reader.stdout.close()
     assert code == 0
     assert "warehouse busy" in err
     assert query(

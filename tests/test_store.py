@@ -151,5 +151,7 @@ def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):
         holder.stdin.write("\n")
         holder.stdin.flush()
         holder.wait(timeout=10)
+        holder.stdin.close()
+        holder.stdout.close()
     with Warehouse(path).transaction() as db:  # free again
         db.execute("SELECT 1")
