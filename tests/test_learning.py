@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from pipeline.app import learning
 from pipeline.app.explain import explain_article, learned_line
+from pipeline.app.jobs import retag_job as retag  # `newswatch retag`: learn, then re-tag
 from pipeline.app.marking import mark_off_theme, mark_topic
 from pipeline.cli import cli
 from pipeline.ingest import run_cycle
-from pipeline.ingest.upkeep import retag
 from pipeline.store import topic_models as model_store
 from pipeline.tag import learned
 from pipeline.tag.topics import load_topics

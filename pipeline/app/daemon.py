@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
@@ -37,7 +37,6 @@ from pipeline.embed.factory import make_embedder, make_warehouse
 from pipeline.errors import ConfigError
 from pipeline.ingest import Services
 from pipeline.ingest.upkeep import sync_seeds
-from pipeline.web.server import Address, BackgroundServer, build, check_free
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +76,32 @@ def digest_overdue(settings: Settings, now: datetime) -> bool:
     return fire is not None and fire <= now
 
 
+class Companion(Protocol):
+    """A service that runs beside the daemon's jobs (the reading room)."""
+
+    description: str
+
+    def start(self) -> None:
+        """Start serving (raise to stop the daemon from starting)."""
+
+    def stop(self) -> None:
+        """Stop, waiting briefly for work in progress."""
+
+
 class Daemon:
     """Scheduler, signal handling and state publishing for one warehouse."""
 
-    def __init__(self, settings: Settings, reload_settings: Callable[[], Settings]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reload_settings: Callable[[], Settings],
+        companion: Callable[[Daemon], Companion | None] | None = None,
+    ) -> None:
         self.settings = settings
         self._reload_settings = reload_settings
+        # What runs beside the jobs for as long as the daemon does (the reading room, given by
+        # `newswatch run`): built before anything starts, started once the warehouse is ready.
+        self._companion = companion
         self.stop = threading.Event()
         self._hup = threading.Event()
         self.warehouse = make_warehouse(settings, stop=self.stop)
@@ -241,11 +260,13 @@ class Daemon:
                 self.warehouse.path,
                 self.settings.source,
             )
-            web = self._reading_room()
+            # Checked before anything starts: an address it may not use, or a port taken,
+            # stops the daemon with one line.
+            web = self._companion(self) if self._companion is not None else None
             self.prepare()
             if web is not None:
                 web.start()
-                log.info("the reading room is at %s", web.address.url)
+                log.info("%s", web.description)
             self.scheduler.add_listener(
                 self._listener, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
             )
@@ -272,23 +293,6 @@ class Daemon:
                     web.stop()
                 self._shutdown()
         return 0
-
-    def _reading_room(self) -> BackgroundServer | None:
-        """The reading room served beside the jobs ([web] enabled), checked before anything
-        starts: an address it may not use or a port taken stops the daemon with one line."""
-        web = self.settings.web
-        if not web.enabled:
-            return None
-        address = Address(web.host, web.port)
-        app = build(
-            self.settings,
-            self.warehouse,
-            address.host,
-            address.port,
-            services=lambda: self.services,
-        )
-        check_free(address)
-        return BackgroundServer(app, address)
 
     def _shutdown(self) -> None:
         self.stop.set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.app.learning import train_before_cycle
+from pipeline.app.learning import train_before_cycle, train_changed
 from pipeline.app.lock import job_lock
 from pipeline.config.settings import Settings
 from pipeline.dedup.overlap import check_overlaps
@@ -305,12 +305,13 @@ def retag_job(
     progress: Callable[[int, int], None] | None = None,
     lock_wait_s: float = 60.0,
 ) -> JobResult:
-    """`retag` as a job: every stored article re-scored against the topics file and re-scanned
-    for the watchlist; its counts are the tags and entity matches added and removed. Errors are
-    raised after the run is recorded."""
+    """`retag` as a job: the topics whose marks changed learn first, then every stored article
+    is re-scored against the topics file and re-scanned for the watchlist; its counts are the
+    tags and entity matches added and removed. Errors are raised after the run is recorded."""
 
     def body() -> Outcome:
         services.warehouse.check_current()
+        train_changed(services)
         changes = retag(services, progress)
         return "ok", {"topics": changes.topics, "entities": changes.entities}, changes, None
 

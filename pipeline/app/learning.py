@@ -1,6 +1,6 @@
 """Topics that learn from marks: training a new version of a topic's model when its marks change.
 Loading the current versions for the tagger and laying the marks' answers over a retag's results
-are pipeline/app/learning_apply.py's, what the reading room's trainer page shows (the articles to
+are pipeline/ingest/learned.py's, what the reading room's trainer page shows (the articles to
 ask about next) pipeline/app/learning_view.py's; their names are importable from here too.
 
 When a topic is trained: at the daemon's next ingest cycle, at `newswatch retag`, or at once when
@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from pipeline.app.learning_apply import load_models, model_versions, with_marks
 from pipeline.app.learning_reads import Stored, example_of, read_stored
 from pipeline.app.learning_view import Candidate, TrainerView, trainer_view
 from pipeline.config.settings import Settings
+from pipeline.ingest.learned import load_models, model_versions, with_marks
 from pipeline.store import learning as learning_store
 from pipeline.store import topic_models as model_store
 from pipeline.store.db import Warehouse

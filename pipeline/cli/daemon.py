@@ -21,8 +21,9 @@ def run(app: App) -> None:
     # Deferred: the daemon loads the ingest stack and the web server (~2 s); other commands
     # never need them.
     from pipeline.app.daemon import Daemon
+    from pipeline.web.server import beside_daemon
 
     def reload() -> Settings:
         return load_settings(app.config_path, warehouse=app.warehouse_path)
 
-    sys.exit(Daemon(app.settings, reload).run())
+    sys.exit(Daemon(app.settings, reload, companion=beside_daemon).run())

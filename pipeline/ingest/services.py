@@ -18,7 +18,6 @@ from typing import Any
 
 from pipeline.alerts.conditions import SearchMatcher
 from pipeline.alerts.config import alerts_mark, load_alert_config
-from pipeline.app.learning import load_models, model_versions
 from pipeline.config.settings import Settings
 from pipeline.dedup.index import DedupIndex
 from pipeline.dedup.vectorindex import VectorIndex, index_paths
@@ -26,6 +25,7 @@ from pipeline.embed.english import Embedder
 from pipeline.embed.factory import make_embedder, make_lead_embedder, make_warehouse
 from pipeline.embed.multilingual import LeadEmbedder, LeadModelState
 from pipeline.extract.pool import Extractor, shared_extractor
+from pipeline.ingest.learned import load_models, model_versions
 from pipeline.search.saved import SavedSearches
 from pipeline.store import articles as article_store
 from pipeline.store import marks as mark_store

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from pipeline.app.learning import train_changed, with_marks
 from pipeline.config.settings import Settings
 from pipeline.dedup.crosslingual import lead_of
 from pipeline.feeds.config import load_feeds
 from pipeline.ingest.batch import BatchStep, borrow_tags
+from pipeline.ingest.learned import with_marks
 from pipeline.ingest.services import Services
 from pipeline.models import ArticleDraft, Embedding
 from pipeline.search.terms import ANALYZER, index_terms
@@ -208,10 +208,8 @@ def _changes(before: dict[int, set[str]], after: dict[int, set[str]]) -> dict[st
 
 def retag(services: Services, progress: Progress | None = None) -> RetagResult:
     """Re-score every stored article against the current topics file, and the current version
-    of each topic's learned part (trained first if its marks changed), and re-scan it for the
-    current watchlist (no fetching, no re-embedding); marked articles keep their marks'
-    answers. One transaction."""
-    train_changed(services)
+    of each topic's learned part, and re-scan it for the current watchlist (no fetching, no
+    re-embedding); marked articles keep their marks' answers. One transaction."""
     services.reset()
     with services.warehouse.connect(read_only=True) as db:
         services.refresh(db)

@@ -109,6 +109,7 @@ class BackgroundServer:
 
     def __init__(self, app: Any, address: Address) -> None:
         self.address = address
+        self.description = f"the reading room is at {address.url}"
         self._server = uvicorn.Server(_config(app, address))
         self._thread = threading.Thread(target=self._server.run, name="newswatch-web", daemon=True)
 
@@ -128,3 +129,21 @@ class BackgroundServer:
         """Stop serving and wait for open requests (up to `wait_s`)."""
         self._server.should_exit = True
         self._thread.join(wait_s)
+
+
+def beside_daemon(daemon: Any) -> BackgroundServer | None:
+    """The reading room `newswatch run` serves beside its jobs ([web] enabled), on the daemon's
+    warehouse and models; ConfigError (one line) when it may not serve where it is told."""
+    web = daemon.settings.web
+    if not web.enabled:
+        return None
+    address = Address(web.host, web.port)
+    app = build(
+        daemon.settings,
+        daemon.warehouse,
+        address.host,
+        address.port,
+        services=lambda: daemon.services,
+    )
+    check_free(address)
+    return BackgroundServer(app, address)
