@@ -98,3 +98,9 @@ class MailError(NewswatchError):
 
 class AlertError(NewswatchError):
     """An alert rule or delivery cannot be found or carried out."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from pipeline.errors import WarehouseBusyError, WarehouseError
+from pipeline.errors import WarehouseBusyError, WarehouseError, first_line
 from pipeline.retry import backoff
 from pipeline.store.gate import alive, gate_of, lower, writer_flag
 
@@ -158,12 +158,6 @@ class Db:
         columns = [table.column(i).to_pylist() for i in range(table.num_columns - 1)]
         keys = columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
         return keys, matrix
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error's message (its type's name when it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _is_lock_error(exc: BaseException) -> bool:

@@ -8,9 +8,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from pipeline.errors import WarehouseBusyError, WarehouseError
-from pipeline.store.db import Db, Warehouse, first_line
+from pipeline.errors import WarehouseBusyError, WarehouseError, first_line
+
+if TYPE_CHECKING:  # db.py calls these functions (Warehouse.migrate): no import back at run time
+    from pipeline.store.db import Db, Warehouse
 
 
 @dataclass(frozen=True)
