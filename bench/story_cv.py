@@ -21,7 +21,8 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-from story_replay import ROOT, Corpus, Schedule, cache_path, collect, joined, replay
+from story_cycle import ROOT, Schedule, schedule_of
+from story_replay import Corpus, cache_path, collect, joined, replay
 
 from pipeline.config.settings import DedupSettings
 from pipeline.testkit.storypairs import StoryPair, folds
@@ -332,8 +333,6 @@ def run_cv(
     """Print the cross-validated figures: the shipped constants per fold, then the constants
     chosen on the training folds, each held-out fold scored by its own choice; the choice is
     made on the same-day schedule, and scored on `schedule` too when that is another."""
-    from story_eval import schedule_of
-
     corpus = collect(pairs, backend)
     fold_of = folds(pairs, k)
     groups = groups_of(names)

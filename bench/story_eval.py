@@ -30,15 +30,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
-from pathlib import Path
 
-from story_replay import collect, days_apart, replay, same_day
+from story_cycle import ingest, schedule_of
+from story_replay import collect, replay
 from story_replay import joined as replayed_joined
 
 from pipeline.config.settings import load_settings
@@ -47,117 +45,19 @@ from pipeline.dedup.index import is_english_like, lead_lang
 from pipeline.dedup.overlap import confirm, overlap, shingle_hashes
 from pipeline.dedup.specifics import SpecificStats
 from pipeline.dedup.stories import StoryRule, TermStats, is_short, link_rule, terms_of
-from pipeline.ingest import Services, run_cycle
-from pipeline.ingest.upkeep import sync_seeds
+from pipeline.ingest import Services
 from pipeline.store import articles as article_store
-from pipeline.testkit.embedcache import BACKENDS, MODEL_CACHE
-from pipeline.testkit.server import LoopbackServer
+from pipeline.testkit.embedcache import BACKENDS
 from pipeline.testkit.storypairs import (
     PAIRS_CSV,
     StoryPair,
     load_pairs,
     pair_texts,
-    serve_texts,
     text_key,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
-DAY = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-#: The first day of the days-apart schedule (three weeks before DAY: all in the past).
-DAYS_APART_START = datetime(2026, 10, 26, 9, 0, tzinfo=UTC)
 #: The cross-lingual pairs of the development set that have English on one side.
 CROSS_GROUPS = ("de-en", "es-en", "pl-en", "zh-en")
-
-
-def make_services(tmp: Path, backend: str = "default", dedup: Sequence[str] = ()) -> Services:
-    (tmp / "feeds.toml").write_text("")
-    (tmp / "settings.toml").write_text(
-        f'[warehouse]\npath = "{tmp / "stories.duckdb"}"\n[feeds]\nfile = "{tmp / "feeds.toml"}"\n'
-        f"max_entries_per_poll = 10000\n"
-        f'[seeds]\ndir = "{ROOT / "config" / "seeds"}"\n'
-        f'[topics]\nfile = "{ROOT / "config" / "topics.toml"}"\n'
-        # One page at a time, in the feed's order: the arrival order is the one asked for.
-        f"[http]\nallow_private_networks = true\nper_host_delay_s = 0.0\nconcurrency = 1\n"
-        f"per_host_concurrency = 1\n"
-        + embed_section(backend)
-        + ("[dedup]\n" + "".join(f"{kv}\n" for kv in dedup) if dedup else "")
-    )
-    services = Services(load_settings(tmp / "settings.toml", env={}))
-    services.warehouse.migrate()
-    sync_seeds(services)
-    return services
-
-
-def embed_section(spec: str) -> str:
-    """[embed] settings of a backend spec (torch, onnx-fp32, onnx-int8; default: the shipped)."""
-    section = f'[embed]\ncache_dir = "{MODEL_CACHE}"\n'  # the graph is exported once
-    if spec == "default":
-        return section
-    backend, _, precision = spec.partition("-")
-    return section + f'backend = "{backend}"\nprecision = "{precision or "fp32"}"\n'
-
-
-def ingest(
-    pairs: list[StoryPair],
-    reverse: bool,
-    backend: str = "default",
-    dedup: Sequence[str] = (),
-    schedule: str = "same-day",
-):
-    """Real cycles over the pairs' texts: {text key: (id, story, duplicate_of)}, the services
-    (for the pairwise pass) and the seconds taken. `schedule` "same-day": one cycle, every
-    text on one day; "days-apart": one cycle per publication day of `days_apart`, so the texts
-    arrive in publication order, the two texts of a pair days apart."""
-    tmp = Path(tempfile.mkdtemp(prefix="newswatch-stories-"))
-    services = make_services(tmp, backend, dedup)
-    texts = pair_texts(pairs, reverse=reverse)
-    if schedule == "same-day":
-        days = [(None, texts)]
-    else:
-        lang = dict(pair_texts(pairs))
-        by_key = {text_key(t): t for t, _ in texts}
-        planned = days_apart(
-            pairs, DAYS_APART_START, reverse, services.settings.dedup.story_window_days
-        )
-        days = []
-        for key, when in planned:
-            if not days or days[-1][0] != when.date():
-                days.append((when.date(), []))
-            days[-1][1].append((by_key[key], lang[by_key[key]], when))
-    urls: dict[str, str] = {}
-    elapsed = 0.0
-    articles_new = 0
-    with LoopbackServer() as server:
-        for k, (_, some) in enumerate(days):
-            if schedule == "same-day":
-                feed, served = serve_texts(server, some, DAY, feed_path=f"/pairs-{k}.xml")
-            else:
-                # The feed lists the day's texts newest first, as a cycle reads them.
-                some = sorted(some, key=lambda x: x[2], reverse=True)
-                feed, served = serve_texts(
-                    server,
-                    [(t, lang) for t, lang, _ in some],
-                    DAY,
-                    feed_path=f"/pairs-{k}.xml",
-                    times=[when for _, _, when in some],
-                )
-            urls.update(served)
-            (tmp / "feeds.toml").write_text(f'[[feeds]]\nurl = "{feed}"\n')
-            t0 = time.perf_counter()
-            summary = run_cycle(services)
-            elapsed += time.perf_counter() - t0
-            articles_new += summary.articles_new
-    by_url = {u: k for k, u in urls.items()}
-    with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT url, id, story_id, duplicate_of FROM articles WHERE source = 'feed'")
-    stored = {by_url[u]: (int(i), int(s), d) for u, i, s, d in rows if u in by_url}
-    if len(stored) < len(texts):
-        print(
-            f"  warning: {len(texts) - len(stored)} of {len(texts)} texts not stored "
-            f"({articles_new} new articles)"
-        )
-    return stored, services, elapsed
 
 
 def pairwise(
@@ -411,13 +311,6 @@ def with_overrides(settings, overrides: Sequence[str]):
             for k, v in pairs.items()
         },
     )
-
-
-def schedule_of(pairs: list[StoryPair], reverse: bool, schedule: str, window_days: int):
-    """The arrival schedule a replay follows."""
-    if schedule == "same-day":
-        return same_day(pairs, DAY, reverse)
-    return days_apart(pairs, DAYS_APART_START, reverse, window_days)
 
 
 def replayed(pairs, settings, orders, backend: str, schedule: str, show_wrong: bool) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pipeline.app.jobs import writer_lock
 from pipeline.backfill.sources import ArchiveFile
+from pipeline.backfill.summary import BackfillSummary
 from pipeline.backfill.worker import FileResult, from_arrow
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
@@ -19,9 +19,6 @@ from pipeline.models import ArticleDraft, Embedding, StoredArticle
 from pipeline.store import articles as article_store
 from pipeline.store import backfill as backfill_store
 from pipeline.store.db import Db
-
-if TYPE_CHECKING:
-    from pipeline.backfill.run import BackfillSummary
 
 log = logging.getLogger(__name__)
 

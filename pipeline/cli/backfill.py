@@ -13,7 +13,7 @@ from pipeline.cli.output import emit, format_option, render_table
 from pipeline.errors import NewswatchError
 
 if TYPE_CHECKING:
-    from pipeline.backfill.run import BackfillSummary
+    from pipeline.backfill.summary import BackfillSummary
 
 
 def _utc(value: datetime | None) -> datetime | None:
