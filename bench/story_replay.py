@@ -17,11 +17,11 @@ import pickle
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from story_cycle import ROOT, Schedule, ingest
 
 from pipeline.config.settings import DedupSettings
 from pipeline.dedup import crosslingual
@@ -30,7 +30,6 @@ from pipeline.models import DedupDoc
 from pipeline.store import articles as article_store
 from pipeline.testkit.storypairs import StoryPair, pair_texts, text_key
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCS_CACHE = ROOT / "bench" / "out" / "story-docs"
 #: Articles decided together, at most (a cycle's batch).
 BATCH = 64
@@ -60,8 +59,6 @@ def collect(pairs: Sequence[StoryPair], backend: str = "default") -> Corpus:
         with path.open("rb") as fh:
             corpus: Corpus = pickle.load(fh)
         return corpus
-    from story_eval import ingest  # the real cycle (bench/ is on the path)
-
     stored, services, _ = ingest(list(pairs), False, backend, ["embed_copies = true"])
     leads = services.lead_embedder
     with services.warehouse.connect(read_only=True) as db:
@@ -82,36 +79,6 @@ def collect(pairs: Sequence[StoryPair], backend: str = "default") -> Corpus:
         pickle.dump(corpus, fh)
     tmp.replace(path)
     return corpus
-
-
-# -- arrival schedules -----------------------------------------------------------------------
-
-
-#: (text key, publication time) in arrival order.
-Schedule = list[tuple[str, datetime]]
-
-
-def same_day(pairs: Sequence[StoryPair], day: datetime, reverse: bool) -> Schedule:
-    """Every text on one day, a second apart, pair by pair (or everything reversed)."""
-    texts = pair_texts(pairs, reverse=reverse)
-    return [(text_key(t), day + timedelta(seconds=k)) for k, (t, _) in enumerate(texts)]
-
-
-def days_apart(
-    pairs: Sequence[StoryPair], day: datetime, reverse: bool, window_days: int = 7
-) -> Schedule:
-    """The pairs spread over weeks: pair k's first text (its second, reversed) is published on
-    day k mod 14 and the other 1 to `window_days` - 1 days later (k mod (window_days - 1) + 1),
-    so two reports of one story arrive days apart within the story window, interleaved with
-    other pairs' texts; arrival follows publication. A text in two pairs keeps its first time."""
-    when: dict[str, datetime] = {}
-    spread = max(1, window_days - 1)
-    for k, p in enumerate(pairs):
-        first, second = (p.text2, p.text1) if reverse else (p.text1, p.text2)
-        start = day + timedelta(days=k % 14, seconds=k)
-        when.setdefault(text_key(first), start)
-        when.setdefault(text_key(second), start + timedelta(days=k % spread + 1))
-    return sorted(when.items(), key=lambda kv: kv[1])
 
 
 # -- replay ----------------------------------------------------------------------------------

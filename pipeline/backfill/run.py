@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -26,14 +26,15 @@ from pipeline.app.jobs import JobResult, record, writer_lock
 from pipeline.backfill.cluster import make_executor
 from pipeline.backfill.prefilter import load_spec
 from pipeline.backfill.sources import ArchiveFile, describe, expand
+from pipeline.backfill.summary import BackfillSummary
 from pipeline.backfill.worker import WorkerJob, use_embedder
 from pipeline.backfill.writing import store_file
 from pipeline.config.settings import Settings
+from pipeline.embed.factory import model_cache_dir
 from pipeline.errors import NewswatchError
 from pipeline.ingest.services import Services
 from pipeline.ingest.upkeep import sync_seeds_if_changed
 from pipeline.ingest.writer import Writer
-from pipeline.models import ArticleDraft
 from pipeline.store import backfill as backfill_store
 
 log = logging.getLogger(__name__)
@@ -58,39 +59,6 @@ class BackfillOptions:
     dry_run: bool = False
     workers: int | None = None  # None: one per core; 0: in this process
     scheduler: str | None = None  # an existing Dask scheduler's address
-
-
-@dataclass
-class BackfillSummary:
-    """What one backfill did."""
-
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "sources",
-                "sources_done",
-                "sources_failed",
-                "sources_skipped",
-                "records",
-                "html_pages",
-                "bad_records",
-                "not_web_urls",
-                "too_large",
-                "extracted",
-                "in_window",
-                "passed_prefilter",
-                "known_urls",
-                "stored",
-                "duplicates",
-                "workers",
-            ),
-            0,
-        )
-    )
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    would_store: list[tuple[ArticleDraft, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: bool = False
 
 
 def run_backfill(
@@ -163,7 +131,7 @@ def _worker_job(settings: Settings, options: BackfillOptions) -> WorkerJob:
     explicitly), the prefilter, the time window."""
     embed = settings.embed
     if not embed.cache_dir:  # where make_embedder keeps the ONNX graphs, said explicitly
-        embed = replace(embed, cache_dir=str(settings.warehouse.path.parent / "model-cache"))
+        embed = replace(embed, cache_dir=str(model_cache_dir(settings)))
     return WorkerJob(
         embed,
         load_spec(
