@@ -1,20 +1,30 @@
-"""Parity gate of the embedding backends: does a faster backend (or a smaller chunk overlap)
-change what newswatch decides? Every figure is against the torch (sentence-transformers) path
-with the shipped settings, on the same texts, in this run:
+"""Parity gate of the embedding backends: does int8 (the default), torch or a smaller chunk
+overlap decide what fp32 decides? fp32 (ONNX Runtime, the reference here) gives torch's vectors
+(cosine 1.000000: tests/test_embed_onnx.py); every figure is against it, on the same texts, in
+this run:
 
-- vectors: cosine of each article and chunk vector to torch's (mean, minimum) on the five seeds
+- vectors: cosine of each article and chunk vector to fp32's (mean, minimum) on the five seeds
   and the 181 pages of ../shared/corpus/news-pages, and the chunks embedded;
 - duplicates: bench/dedup_eval.py's labelled syndication copies and negatives: precision, recall,
-  and every decision (duplicate_of) that differs from torch's;
-- stories: the seeds' story grouping (the story-pairs development set goes through a whole
-  ingest cycle: `bench/story_eval.py --backend torch` against `--backend default`);
+  and every decision (duplicate_of) that differs from fp32's;
+- stories: the English story pairs of ../shared/corpus/story-pairs in both arrival orders, each
+  decided over the backend's own vectors (one real ingest per backend, then replays:
+  bench/story_replay.py): same-story and unrelated pairs joined, and every pair decided
+  otherwise; the seeds' stories and duplicates;
 - topics: the tags of each item of the development and held-out sets and of the seeds that
-  differ from torch's, and the development set's F1 per topic.
+  differ from fp32's, and the development set's F1 per topic.
 
-    .venv/bin/python bench/embed_parity.py [--backends onnx-fp32,onnx-int8,onnx-fp32@32]
+A backend passes the gate when its duplicate precision and recall, its story-pair figures in both
+orders, its development-set F1 of every topic and its seeds' stories, duplicates and tags equal
+fp32's; the decisions that differ are listed either way (a decision at the edge of a threshold
+may move without moving a figure). The exit status is 1 when a backend fails.
+
+    .venv/bin/python bench/embed_parity.py [--backends onnx-int8,torch,onnx-int8@32]
 
 A backend is torch, onnx-fp32 or onnx-int8, optionally with @N for a chunk overlap of N word
-pieces (the shipped setting otherwise). Vectors are cached in bench/out/ by text and backend.
+pieces (the shipped setting otherwise; story pairs are measured at the shipped overlap only).
+Vectors are cached in bench/out/ by text and backend, story-pair documents in
+bench/out/story-docs/.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))  # the sibling benchmarks' copy maker and seed labels
 
 from dedup_eval import doc, make_copies  # noqa: E402
+from story_cycle import DAY, same_day  # noqa: E402
+from story_replay import collect, joined, replay  # noqa: E402
 from topics_eval import SEED_EXPECTED, embeddings  # noqa: E402
 
 from pipeline.config.settings import load_settings  # noqa: E402
@@ -40,10 +52,19 @@ from pipeline.models import DedupDecision  # noqa: E402
 from pipeline.tag.seeds import load_seeds  # noqa: E402
 from pipeline.tag.topics import build_tagger  # noqa: E402
 from pipeline.testkit.corpus import load_pages  # noqa: E402
-from pipeline.testkit.embedcache import bench_embedder, embed_cached  # noqa: E402
+from pipeline.testkit.embedcache import (  # noqa: E402
+    bench_embedder,
+    embed_cached,
+    resolve_backend,
+)
+from pipeline.testkit.storypairs import PAIRS_CSV, StoryPair, load_pairs  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "corpus"
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
+#: The backend every other one is compared with.
+REFERENCE = "onnx-fp32"
+#: Pair labels of the story figures.
+LABELS = ("same", "unrelated", "related")
 
 
 def run(spec: str, data: dict, settings) -> dict:
@@ -119,60 +140,135 @@ def run(spec: str, data: dict, settings) -> dict:
         f1[slug] = 2 * tp_ / (2 * tp_ + fp_ + fn_) if tp_ else 0.0
     out["dev_f1"] = f1
     out["chunks"] = sum(len(vectors[t][1]) for t in data["seeds"] + data["pages"])
+    out["pairs"] = story_pairs(backend, data["pairs"], settings) if not overlap else None
     return out
 
 
-def compare(ref: dict, got: dict, data: dict, settings) -> None:
-    """Print one backend's figures and every decision that differs from torch's."""
+def story_pairs(
+    backend: str, pairs: list[StoryPair], settings
+) -> dict[str, dict[str, bool]] | None:
+    """{arrival order: {pair id: joined}} of the English story pairs decided over the backend's
+    vectors (None without the shared pairs)."""
+    if not pairs:
+        return None
+    corpus = collect(pairs, resolve_backend(backend))  # one real ingest per backend, cached
+    return {
+        order: joined(
+            pairs, replay(corpus, same_day(pairs, DAY, order == "reverse"), settings.dedup)
+        )
+        for order in ("forward", "reverse")
+    }
+
+
+def pair_figures(pairs: list[StoryPair], decided: dict[str, bool]) -> dict[str, tuple[int, int]]:
+    """{label: (pairs joined, pairs decided)}."""
+    return {
+        label: (
+            sum(decided[p.pair_id] for p in pairs if p.label == label and p.pair_id in decided),
+            sum(1 for p in pairs if p.label == label and p.pair_id in decided),
+        )
+        for label in LABELS
+    }
+
+
+def compare(ref: dict, got: dict, data: dict) -> list[str]:
+    """Print one backend's figures and every decision that differs from the reference's; the
+    gate's figures that differ (none: the backend passes)."""
     print(f"\n== {got['name']}   (embedding {got['embed_s']:.0f} s, cached texts excluded)")
+    failed = []
     pv, rv = ref["vectors"], got["vectors"]
     same_shape = [t for t in data["seeds"] + data["pages"] if rv[t][1].shape == pv[t][1].shape]
     art = np.array([float(rv[t][0] @ pv[t][0]) for t in data["seeds"] + data["pages"]])
     line = (
-        f"vectors, seeds + {len(data['pages'])} pages: article cosine to torch mean "
+        f"vectors, seeds + {len(data['pages'])} pages: article cosine to fp32 mean "
         f"{art.mean():.6f} min {art.min():.6f}"
     )
     if len(same_shape) == len(data["seeds"]) + len(data["pages"]):
         ch = np.concatenate([np.sum(rv[t][1] * pv[t][1], axis=1) for t in same_shape])
         line += f"; chunk cosine mean {ch.mean():.6f} min {ch.min():.6f}"
-    print(line + f"; chunks {got['chunks']} (torch {ref['chunks']})")
+    print(line + f"; chunks {got['chunks']} (fp32 {ref['chunks']})")
 
-    diff = [i for i, (a, b) in enumerate(zip(ref["dups"], got["dups"], strict=False)) if a != b]
+    diff = [i for i, (a, b) in enumerate(zip(ref["dups"], got["dups"], strict=True)) if a != b]
     print(
         f"duplicates: precision {got['dup_pr'][0]:.4f} recall {got['dup_pr'][1]:.4f} "
-        f"(torch {ref['dup_pr'][0]:.4f} / {ref['dup_pr'][1]:.4f}); "
+        f"(fp32 {ref['dup_pr'][0]:.4f} / {ref['dup_pr'][1]:.4f}); "
         f"{len(diff)} of {len(ref['dups'])} decisions differ"
     )
-    for i in diff[:5]:
+    if got["dup_pr"] != ref["dup_pr"]:
+        failed.append("duplicate precision/recall")
+    for i in diff:
         kind = data["copies"][i][0] if i < len(data["copies"]) else "negative (real article)"
-        print(f"  differs: {kind}: torch {ref['dups'][i]} -> {got['dups'][i]}")
+        print(f"  differs: {kind}: fp32 {ref['dups'][i]} -> {got['dups'][i]}")
 
+    failed += compare_pairs(ref["pairs"], got["pairs"], data["pairs"])
     seeds_same = got["seed_stories"] == ref["seed_stories"] and got["seed_dups"] == ref["seed_dups"]
-    print(
-        f"stories: seeds' stories and duplicates {'same' if seeds_same else 'DIFFER'} "
-        f"(story pairs: bench/story_eval.py --backend)"
-    )
+    print(f"seeds' stories and duplicates: {'same' if seeds_same else 'DIFFER'}")
+    if not seeds_same:
+        failed.append("seeds' stories or duplicates")
 
-    tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"], strict=False)) if a != b]
+    tag_diff = [i for i, (a, b) in enumerate(zip(ref["tags"], got["tags"], strict=True)) if a != b]
     seed_ok = all(
         set(t) == SEED_EXPECTED[s.file_name[:3]]
-        for t, s in zip(got["seed_tags"], data["seed_records"], strict=False)
+        for t, s in zip(got["seed_tags"], data["seed_records"], strict=True)
     )
     print(
         f"topics: {len(tag_diff)} of {len(ref['tags'])} labelled items tagged differently; "
         f"seeds' tags {'as expected' if seed_ok else 'NOT as expected'}; dev F1 "
-        + ", ".join(f"{k} {v:.3f} (torch {ref['dev_f1'][k]:.3f})" for k, v in got["dev_f1"].items())
+        + ", ".join(f"{k} {v:.3f} (fp32 {ref['dev_f1'][k]:.3f})" for k, v in got["dev_f1"].items())
     )
-    for i in tag_diff[:5]:
+    if got["dev_f1"] != ref["dev_f1"]:
+        failed.append("topic development-set F1")
+    if got["seed_tags"] != ref["seed_tags"]:
+        failed.append("seeds' tags")
+    for i in tag_diff:
         print(
-            f"  differs: {data['topic_texts'][i][:60]!r}: torch {ref['tags'][i]} -> "
-            f"{got['tags'][i]}"
+            f"  differs: {data['topic_texts'][i][:60]!r}: fp32 {ref['tags'][i]} -> {got['tags'][i]}"
         )
+    print(
+        "GATE: pass (every figure equals fp32's)"
+        if not failed
+        else f"GATE: FAIL ({', '.join(failed)} differ from fp32's)"
+    )
+    return failed
+
+
+def compare_pairs(
+    ref: dict[str, dict[str, bool]] | None,
+    got: dict[str, dict[str, bool]] | None,
+    pairs: list[StoryPair],
+) -> list[str]:
+    """Print the story-pair figures of both orders and the pairs decided otherwise; what of
+    the gate differs ("not measured" counts as differing)."""
+    if ref is None or got is None:
+        print("story pairs: not measured (shared pairs absent, or another chunk overlap)")
+        return ["story pairs (not measured)"]
+    failed = []
+    label_of = {p.pair_id: p.label for p in pairs}
+    for order in ("forward", "reverse"):
+        mine, theirs = pair_figures(pairs, got[order]), pair_figures(pairs, ref[order])
+        differ = sorted(k for k in ref[order] if got[order].get(k) != ref[order][k])
+        print(
+            f"story pairs, {order} order: "
+            + ", ".join(
+                f"{label} joined {mine[label][0]}/{mine[label][1]} (fp32 {theirs[label][0]})"
+                for label in LABELS
+            )
+            + f"; {len(differ)} pairs decided otherwise"
+        )
+        for k in differ:
+            print(
+                f"  differs: pair {k} ({label_of[k]}): fp32 "
+                f"{'joined' if ref[order][k] else 'apart'} -> "
+                f"{'joined' if got[order].get(k) else 'apart'}"
+            )
+        if mine != theirs:
+            failed.append(f"story pairs ({order})")
+    return failed
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backends", default="onnx-fp32,onnx-int8")
+    ap.add_argument("--backends", default="onnx-int8,torch")
     ap.add_argument("--pages", type=int, default=60, help="articles dedup_eval makes copies of")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
@@ -189,6 +285,7 @@ def main() -> None:
         got = tomllib.loads((ROOT / "bench" / "data" / file).read_text())["item"]
         items += got
         dev_count = dev_count or len(got)
+    pairs = load_pairs(langs={"en"}) if PAIRS_CSV.exists() else []
     data = {
         "seeds": [s.text for s in seed_records],
         "seed_records": seed_records,
@@ -199,19 +296,27 @@ def main() -> None:
         "topic_texts": [i["text"] for i in items],
         "topic_labels": [i["labels"] for i in items],
         "dev_count": dev_count,
+        "pairs": pairs,
     }
     print(
         f"texts: {len(seed_records)} seeds, {len(pages)} pages, {len(copies)} copies, "
-        f"{len(items)} labelled topic items ({dev_count} dev)"
+        f"{len(items)} labelled topic items ({dev_count} dev), {len(pairs)} English story pairs"
     )
-    ref = run("torch", data, settings)
+    ref = run(REFERENCE, data, settings)
     print(
-        f"torch: embedding {ref['embed_s']:.0f} s (cached texts excluded); duplicates "
+        f"{ref['name']}: embedding {ref['embed_s']:.0f} s (cached texts excluded); duplicates "
         f"precision {ref['dup_pr'][0]:.4f} recall {ref['dup_pr'][1]:.4f}; dev F1 "
         + ", ".join(f"{k} {v:.3f}" for k, v in ref["dev_f1"].items())
     )
+    failed = {}
     for spec in [s.strip() for s in args.backends.split(",") if s.strip()]:
-        compare(ref, run(spec, data, settings), data, settings)
+        failed[spec] = compare(ref, run(spec, data, settings), data)
+    print(
+        "\n== gate against fp32: "
+        + "; ".join(f"{spec} {'FAIL' if why else 'pass'}" for spec, why in failed.items())
+    )
+    if any(failed.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pipeline.dedup import crosslingual
 from pipeline.dedup.index import DedupIndex
 from pipeline.models import DedupDoc
 from pipeline.store import articles as article_store
+from pipeline.testkit.embedcache import resolve_backend
 from pipeline.testkit.storypairs import StoryPair, pair_texts, text_key
 
 DOCS_CACHE = ROOT / "bench" / "out" / "story-docs"
@@ -47,8 +48,11 @@ class Corpus:
 
 
 def cache_path(pairs: Sequence[StoryPair], backend: str, multilingual: bool) -> Path:
+    """The cached corpus of these pairs, keyed by the backend actually run ("default" is
+    resolved: a change of the shipped precision must not reuse the other precision's vectors)."""
     keys = sorted(text_key(t) for t, _ in pair_texts(pairs))
-    tag = hashlib.sha256("\n".join([backend, str(multilingual), *keys]).encode()).hexdigest()[:16]
+    made_by = resolve_backend(backend)
+    tag = hashlib.sha256("\n".join([made_by, str(multilingual), *keys]).encode()).hexdigest()[:16]
     return DOCS_CACHE / f"docs-{tag}.pkl"
 
 

@@ -42,15 +42,15 @@ def require_shared(path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def model_cache(pytestconfig, tmp_path_factory) -> Path:
-    """The ONNX graph cache shared by every test (and kept between local runs in pytest's cache
-    folder): the graph is exported once, not once per warehouse."""
-    cache = getattr(pytestconfig, "cache", None)
-    return (
-        cache.mkdir("newswatch-model-cache")
-        if cache is not None
-        else tmp_path_factory.mktemp("model-cache")
-    )
+def model_cache() -> Path:
+    """The per-user model cache newswatch itself uses ($XDG_CACHE_HOME/newswatch or
+    ~/.cache/newswatch), shared by every test, every run and every clone on this machine: a
+    fresh machine exports the graph once (both precisions: int8 is quantized from the fp32
+    entry), a second pytest process exporting at the same time waits for the first's entry.
+    Tests that damage an entry work on a copy in their own folder."""
+    from pipeline.embed.model_files import default_cache_dir
+
+    return default_cache_dir()
 
 
 @pytest.fixture

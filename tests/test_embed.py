@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.embed.english import DEFAULT_MODEL_NAME, Embedder, pool, window_spans
+from pipeline.embed.precision import split_stored_name
 from pipeline.errors import ModelError
 
 
@@ -30,7 +31,9 @@ def test_pool_is_unit_norm_and_weighted():
 @pytest.mark.model
 def test_default_model_gives_unit_384d_vectors(embedder):
     [e] = embedder.embed(["US Treasury sanctions a Chinese satellite firm."])
-    assert e.model == DEFAULT_MODEL_NAME
+    # The stored name says the precision of the vector (int8 by default, fp32 on torch).
+    assert e.model == f"{DEFAULT_MODEL_NAME}#{embedder.precision_name}"
+    assert split_stored_name(e.model) == (DEFAULT_MODEL_NAME, embedder.precision_name)
     assert e.vector.shape == (384,) and e.vector.dtype == np.float32
     assert abs(float(np.linalg.norm(e.vector)) - 1) < 1e-5
     assert len(e.chunks) == 1

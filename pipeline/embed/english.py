@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from pipeline.config.sections.vectors import EmbedSettings
 from pipeline.embed.model_files import (
     DEFAULT_MODEL_SHA256,
     default_cache_dir,
@@ -28,6 +29,7 @@ from pipeline.embed.model_files import (
     pooling_mode,
     verify_weights,
 )
+from pipeline.embed.precision import backend_precision, stored_name
 from pipeline.errors import ModelError
 from pipeline.models import Chunk, Embedding, Span
 
@@ -36,8 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Name stored with every vector made by the packaged default model.
+#: Name of the packaged default model (stored with its vectors, with their precision).
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: The shipped [embed] settings: an embedder made without them runs as `newswatch` does.
+_SHIPPED = EmbedSettings()
 
 
 def pool(vectors: np.ndarray, weights: Sequence[int]) -> np.ndarray:
@@ -127,26 +131,27 @@ class Embedder:
     """Loads the configured model once and turns texts into chunk and article vectors.
 
     `backend` "onnx" runs the forward pass with ONNX Runtime (pipeline/embed/onnx_encoder.py; the
-    graph is exported once from the verified weights by onnx_export.py, cached in `cache_dir` and
-    checked against torch by onnx_cache.py), in `precision` fp32 or int8; it falls back to
-    "torch" (sentence-transformers), with a warning, when onnxruntime is missing, the model is not
-    a local folder with a `tokenizer.json`, the device is not the CPU, or the export fails its
-    parity check. Tokenisation, windows and pooling are the same for both. `threads`: intra-op
-    threads of either backend (0: one per core)."""
+    graph is exported once per machine from the verified weights by onnx_export.py, cached in
+    `cache_dir`, the per-user cache folder unless given, and checked against torch by
+    onnx_cache.py), in `precision` int8 or fp32; it falls back to "torch" (sentence-transformers),
+    with a warning, when onnxruntime is missing, the model is not a local folder with a
+    `tokenizer.json`, the device is not the CPU, or the export fails its parity check.
+    Tokenisation, windows and pooling are the same for both. `threads`: intra-op threads of
+    either backend (0: one per core). Defaults are the shipped [embed] settings'."""
 
     def __init__(
         self,
         model: str = "",
         sha256: str = "",
         *,
-        batch_size: int = 32,
-        overlap_tokens: int = 64,
-        device: str = "cpu",
-        max_chunks: int = 256,
-        backend: str = "onnx",
-        precision: str = "fp32",
+        batch_size: int = _SHIPPED.batch_size,
+        overlap_tokens: int = _SHIPPED.chunk_overlap_tokens,
+        device: str = _SHIPPED.device,
+        max_chunks: int = _SHIPPED.max_chunks,
+        backend: str = _SHIPPED.backend,
+        precision: str = _SHIPPED.precision,
         cache_dir: Path | None = None,
-        threads: int = 0,
+        threads: int = _SHIPPED.threads,
     ) -> None:
         self.model_spec = model
         self.sha256 = sha256
@@ -163,8 +168,18 @@ class Embedder:
 
     @property
     def model_name(self) -> str:
-        """The name stored with each vector."""
+        """The model's name: vectors stored under it, at either precision, are comparable."""
         return self.model_spec or DEFAULT_MODEL_NAME
+
+    @property
+    def precision_name(self) -> str:
+        """The precision of the vectors actually made: "fp32" or "int8" (loads the model)."""
+        return backend_precision(self.backend_name)
+
+    @property
+    def stored_model_name(self) -> str:
+        """The name stored with each vector: the model's and the precision's (loads the model)."""
+        return stored_name(self.model_name, self.precision_name)
 
     @property
     def backend_name(self) -> str:
@@ -318,6 +333,7 @@ class Embedder:
             for s in spans
         ]
         vectors = self.encode(pieces) if pieces else np.zeros((0, 0), dtype=np.float32)
+        stored = self.stored_model_name
         out: list[Embedding] = []
         pos = 0
         for spans, whole in zip(all_spans, windows, strict=True):
@@ -329,7 +345,7 @@ class Embedder:
             )
             out.append(
                 Embedding(
-                    self.model_name,
+                    stored,
                     pool(block, [s.tokens for s in spans]),
                     chunks,
                     windows=len(whole),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.config.settings import Settings
 from pipeline.embed.english import Embedder
+from pipeline.embed.model_files import default_cache_dir
 from pipeline.embed.multilingual import LeadEmbedder, LeadModelState, load_lead_embedder
 from pipeline.store.db import Warehouse
 
@@ -18,9 +19,10 @@ def make_warehouse(settings: Settings, *, stop: threading.Event | None = None) -
 
 
 def model_cache_dir(settings: Settings) -> Path:
-    """Where exported graphs and other derived model files are kept."""
+    """Where exported graphs and other derived model files are kept: [embed] cache_dir, else the
+    per-user cache folder (one export per machine, whatever the warehouse)."""
     e = settings.embed
-    return Path(e.cache_dir) if e.cache_dir else settings.warehouse.path.parent / "model-cache"
+    return Path(e.cache_dir) if e.cache_dir else default_cache_dir()
 
 
 def make_embedder(settings: Settings) -> Embedder:

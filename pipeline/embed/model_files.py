@@ -1,6 +1,6 @@
 """The embedding model's files: the packaged model's folder, its weights verified by SHA-256,
 what its sentence-transformers configuration says (how many word pieces it reads, how it
-pools), and the cache folder of an embedder made without one. No model is loaded here."""
+pools), and the per-user cache folder of exported graphs. No model is loaded here."""
 
 from __future__ import annotations
 
@@ -48,9 +48,15 @@ def verify_weights(model_dir: Path, expected: str) -> None:
 
 
 def default_cache_dir() -> Path:
-    """The cache folder of an embedder made without one: $XDG_CACHE_HOME/newswatch."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "newswatch"
+    """The per-user cache folder (exported graphs, lead anchors): $XDG_CACHE_HOME/newswatch,
+    else the platform's (platformdirs, when installed), else ~/.cache/newswatch."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if base and Path(base).expanduser().is_absolute():  # a relative one is ignored (XDG spec)
+        return Path(base).expanduser() / "newswatch"
+    if importlib.util.find_spec("platformdirs") is not None:  # optional: not a dependency
+        platformdirs = importlib.import_module("platformdirs")
+        return Path(platformdirs.user_cache_dir("newswatch", appauthor=False))
+    return Path.home() / ".cache" / "newswatch"
 
 
 def _model_config(local: Path, name: str) -> dict:

@@ -1,13 +1,19 @@
 """The ONNX backend's graph, loaded from a verified cache entry or exported, checked against the
 torch path and cached (`load_or_build`, the one entry point pipeline/embed/english.py calls).
 
-A cache entry is a folder holding `model.onnx` and `manifest.json`. The folder's name is a digest
-of everything the graph depends on (weights' SHA-256, precision, torch/onnx/onnxruntime versions,
-the recipe below); the manifest repeats that key, the graph's own SHA-256 and the parity figures.
-An entry whose manifest does not match, whose graph does not hash to the manifest or that cannot
-be read is rebuilt, never used; the graph is hashed from the very bytes handed to onnxruntime.
-A new entry is made in a temporary folder and renamed into place, so a crash or a second process
-building at the same time leaves no half-written entry.
+The cache is per user (pipeline/embed/model_files.py: `default_cache_dir`, or [embed] cache_dir),
+so a machine exports the graph once, whatever the warehouse, benchmark or test. An entry is a
+folder holding `model.onnx` and `manifest.json`; the folder's name is a digest of everything the
+graph depends on (weights' SHA-256, precision, the torch/transformers/onnx/onnxruntime versions,
+the recipe below), and the manifest repeats that key, the graph's own SHA-256 and the parity
+figures. An entry whose manifest does not match, whose graph does not hash to the manifest or that
+cannot be read is rebuilt, never used; the graph is hashed from the very bytes handed to
+onnxruntime. An entry is built under a lock of its own (`<entry>.lock`): a second process wanting
+it waits and reads the first one's entry instead of exporting too. It is written in a temporary
+folder and renamed into place, so a process that dies midway leaves no half-written entry.
+
+The int8 graph is quantized from the fp32 entry, which is exported (and cached) first if
+missing: one torch export per machine serves both precisions.
 
 Before an entry is stored its vectors are compared with the torch path's on probe texts (the
 parity check); the figures go into the manifest, and a graph below the required cosine is not
@@ -16,6 +22,7 @@ used: the embedder stays on torch, with a warning.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -23,7 +30,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -31,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed.onnx_encoder import OnnxEncoder
-from pipeline.embed.onnx_export import OPSET, OnnxExportError, export_graph
+from pipeline.embed.onnx_export import OPSET, OnnxExportError, export_fp32, quantize_int8
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,12 @@ log = logging.getLogger(__name__)
 RECIPE = 1
 #: Folder of ONNX entries inside the cache folder.
 CACHE_SUBDIR = "onnx"
+#: An entry made for other library versions (another virtualenv on the same machine) is removed
+#: when a new entry of the same model and precision is stored, once unread for this long: two
+#: environments sharing the cache must not delete each other's graph on every start.
+STALE_AFTER_S = 30 * 86400
+#: A temporary folder a writer left behind (it died midway) is removed after this long.
+ORPHAN_AFTER_S = 3600
 #: Smallest cosine to the torch vector on the probe texts that a graph must reach to be used:
 #: fp32 is the same computation (measured: 1.000000); int8 loses precision by design (measured
 #: 0.969 on the one-letter probe, 0.988 mean), so its check catches a broken export, not drift:
@@ -75,6 +89,7 @@ class CacheKey:
     torch: str
     onnx: str
     onnxruntime: str
+    transformers: str = ""
     recipe: int = RECIPE
     opset: int = OPSET
 
@@ -110,6 +125,7 @@ def cache_key(model_sha256: str, precision: str) -> CacheKey:
         torch=ver("torch"),
         onnx=ver("onnx"),
         onnxruntime=ver("onnxruntime"),
+        transformers=ver("transformers"),
     )
 
 
@@ -177,12 +193,87 @@ def write_entry(cache_dir: Path, key: CacheKey, graph: bytes, manifest: dict) ->
 
 
 def _prune(root: Path, key: CacheKey) -> None:
-    """Remove entries of the same model and precision made for another key (stale)."""
+    """Remove entries of the same model and precision made for another key and unread for
+    STALE_AFTER_S, and temporary folders of writers that died."""
     prefix = f"{key.model_sha256[:12]}-{key.precision}-"
+    now = time.time()
     for other in root.iterdir():
-        if other.name.startswith(prefix) and other.name != key.folder and other.is_dir():
+        try:
+            age = now - other.stat().st_mtime
+        except OSError:
+            continue  # removed meanwhile
+        if not other.is_dir() or other.name == key.folder:
+            continue
+        if other.name.startswith(prefix) and age > STALE_AFTER_S:
             log.info("removing stale ONNX cache entry %s", other)
             shutil.rmtree(other, ignore_errors=True)
+            other.with_name(f"{other.name}.lock").unlink(missing_ok=True)
+        elif other.name.startswith(".") and age > ORPHAN_AFTER_S:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@contextmanager
+def entry_lock(cache_dir: Path, key: CacheKey) -> Iterator[None]:
+    """Hold the lock of one entry: whoever builds it holds it, the others wait for the entry.
+    An unwritable cache folder has no lock: the build goes on (and is not stored)."""
+    root = cache_dir / CACHE_SUBDIR
+    fd = None
+    with suppress(OSError):
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path(cache_dir, key), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("waiting for another process building ONNX cache entry %s", key.folder)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def lock_path(cache_dir: Path, key: CacheKey) -> Path:
+    """The lock file of `key`'s entry (beside it: the entry folder itself is replaced whole)."""
+    return cache_dir / CACHE_SUBDIR / f"{key.folder}.lock"
+
+
+def cached_entry(
+    cache_dir: Path | None, key: CacheKey, build: Callable[[], tuple[bytes, dict] | None]
+) -> tuple[bytes, dict] | None:
+    """The graph and manifest of `key`'s entry: from the cache when valid, else made by `build`
+    (graph bytes and manifest, None when it cannot be made) under the entry's lock and stored.
+    Without a cache folder, `build` alone."""
+    if cache_dir is None:
+        return build()
+    folder = entry_dir(cache_dir, key)
+    graph, manifest, problem = read_entry(folder, key)
+    if graph is None:
+        with entry_lock(cache_dir, key):
+            # Another process may have stored it while this one waited for the lock.
+            graph, manifest, problem = read_entry(folder, key)
+            if graph is None:
+                if problem != "missing":
+                    log.warning("ONNX cache entry %s is %s: rebuilding it", folder, problem)
+                built = build()
+                if built is None:
+                    return None
+                graph, manifest = built
+                try:
+                    write_entry(cache_dir, key, graph, manifest)
+                except OSError as exc:
+                    log.warning(
+                        "cannot cache the ONNX graph in %s (%s); it will be exported again "
+                        "next time",
+                        cache_dir,
+                        exc,
+                    )
+                return graph, manifest
+    log.debug("ONNX graph from cache %s", folder)
+    with suppress(OSError):  # a read-only cache is still a cache
+        os.utime(folder)  # read now: not stale (see _prune)
+    return graph, manifest
 
 
 def parity(vectors: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -202,30 +293,70 @@ def load_or_build(
     batch_size: int,
     threads: int,
 ) -> OnnxEncoder | None:
-    """The encoder for this model and precision from the cache, exported and checked first if
-    the cache has no valid entry. None (with a warning) when the export fails or its vectors
-    differ from the torch path's: the caller stays on torch."""
+    """The encoder for this model and precision from the cache, exported (int8: quantized from
+    the fp32 entry, exported first if missing) and checked first if the cache has no valid
+    entry. None (with a warning) when the export fails or its vectors differ from the torch
+    path's: the caller stays on torch."""
     key = cache_key(model_sha256, precision)
+    fp32_key = key if precision == "fp32" else cache_key(model_sha256, "fp32")
+    checked: dict[str, OnnxEncoder] = {}  # the session made for a parity check, used after
 
-    def encoder(graph: bytes) -> OnnxEncoder:
+    def encoder(graph: bytes, of: str) -> OnnxEncoder:
         return OnnxEncoder(
             graph,
             model_dir,
             max_seq_length=max_seq_length,
             batch_size=batch_size,
             threads=threads,
-            name=f"onnx-{precision}",
+            name=f"onnx-{of}",
         )
 
-    graph, low = (
-        _from_cache(entry_dir(cache_dir, key), key) if cache_dir is not None else (None, 0.0)
-    )
-    enc = None
-    if graph is None:
-        built = _build(model_dir, key, cache_dir, reference, encoder)
-        if built is None:
+    def check(graph: bytes, of: str, started: float) -> tuple[bytes, dict]:
+        """The graph with its parity figures against the torch path on the probes."""
+        enc = checked[of] = encoder(graph, of)
+        mean, low = parity(enc.encode(PROBES), reference(PROBES))
+        log.info(
+            "made the ONNX %s graph of the embedding model in %.1f s; cosine to torch on %d "
+            "probes: mean %.6f, min %.6f",
+            of,
+            time.perf_counter() - started,
+            len(PROBES),
+            mean,
+            low,
+        )
+        # Stored even when it fails the check: the figures are kept with it, and the check is
+        # made against the threshold of the code that loads it.
+        return graph, {
+            "parity": {"mean": round(mean, 6), "min": round(low, 6)},
+            "model_dir": str(model_dir),
+        }
+
+    def build_fp32() -> tuple[bytes, dict] | None:
+        started = time.perf_counter()
+        try:
+            graph = export_fp32(model_dir)
+        except OnnxExportError as exc:
+            log.warning("cannot export the embedding model to ONNX (%s); embedding with torch", exc)
             return None
-        enc, graph, low = built
+        return check(graph, "fp32", started)
+
+    def build_int8() -> tuple[bytes, dict] | None:
+        fp32 = cached_entry(cache_dir, fp32_key, build_fp32)
+        if fp32 is None:
+            return None
+        started = time.perf_counter()
+        try:
+            graph = quantize_int8(fp32[0], key.reduce_range)
+        except OnnxExportError as exc:
+            log.warning("cannot quantize the ONNX graph to int8 (%s); embedding with torch", exc)
+            return None
+        return check(graph, "int8", started)
+
+    got = cached_entry(cache_dir, key, build_fp32 if precision == "fp32" else build_int8)
+    if got is None:
+        return None
+    graph, manifest = got
+    low = float(manifest["parity"]["min"])
     required = PARITY_MIN_COSINE[precision]
     if low < required:
         log.warning(
@@ -236,62 +367,4 @@ def load_or_build(
             required,
         )
         return None
-    return enc or encoder(graph)
-
-
-def _from_cache(folder: Path, key: CacheKey) -> tuple[bytes | None, float]:
-    """A cached graph and its minimum parity cosine, or None (a broken entry is logged)."""
-    graph, manifest, problem = read_entry(folder, key)
-    if graph is not None:
-        log.debug("ONNX graph from cache %s", folder)
-        return graph, float(manifest["parity"]["min"])
-    if problem != "missing":
-        log.warning("ONNX cache entry %s is %s: rebuilding it", folder, problem)
-    return None, 0.0
-
-
-def _build(
-    model_dir: Path,
-    key: CacheKey,
-    cache_dir: Path | None,
-    reference: Callable[[Sequence[str]], np.ndarray],
-    encoder: Callable[[bytes], OnnxEncoder],
-) -> tuple[OnnxEncoder, bytes, float] | None:
-    """Export the graph (int8 from the cached fp32 graph when there is one), check it against
-    the torch path on the probes and cache it; None (with a warning) when the export fails."""
-    started = time.perf_counter()
-    fp32 = None
-    if key.precision == "int8" and cache_dir is not None:
-        fp32_key = cache_key(key.model_sha256, "fp32")
-        fp32 = read_entry(entry_dir(cache_dir, fp32_key), fp32_key)[0]
-    try:
-        graph = export_graph(model_dir, key.precision, key.reduce_range, fp32)
-    except OnnxExportError as exc:
-        log.warning("cannot export the embedding model to ONNX (%s); embedding with torch", exc)
-        return None
-    enc = encoder(graph)
-    mean, low = parity(enc.encode(PROBES), reference(PROBES))
-    log.info(
-        "exported the embedding model to ONNX (%s) in %.1f s; cosine to torch on %d "
-        "probes: mean %.6f, min %.6f",
-        key.precision,
-        time.perf_counter() - started,
-        len(PROBES),
-        mean,
-        low,
-    )
-    if cache_dir is not None:
-        # Stored even when it fails the check: the figures are kept with it, and the check is
-        # made against the threshold of the code that loads it.
-        parity_figures = {"mean": round(mean, 6), "min": round(low, 6)}
-        try:
-            write_entry(
-                cache_dir, key, graph, {"parity": parity_figures, "model_dir": str(model_dir)}
-            )
-        except OSError as exc:
-            log.warning(
-                "cannot cache the ONNX graph in %s (%s); it will be exported again next time",
-                cache_dir,
-                exc,
-            )
-    return enc, graph, low
+    return checked.get(precision) or encoder(graph, precision)

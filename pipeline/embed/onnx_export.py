@@ -14,6 +14,8 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -27,30 +29,39 @@ class OnnxExportError(Exception):
     """The graph could not be exported, fused or quantized on this machine."""
 
 
-def export_graph(
-    model_dir: Path, precision: str, reduce_range: bool, fp32: bytes | None = None
-) -> bytes:
-    """Export (and fuse; quantize for int8) the model's forward pass + mean pooling +
-    normalisation as ONNX bytes; int8 starts from `fp32` (a verified fp32 graph) when given.
-    Raises OnnxExportError."""
+def export_fp32(model_dir: Path) -> bytes:
+    """Export and fuse the model's forward pass + mean pooling + normalisation as fp32 ONNX
+    bytes. Raises OnnxExportError."""
     with tempfile.TemporaryDirectory(prefix="newswatch-onnx-") as tmp_name:
         tmp = Path(tmp_name)
-        try:
-            if fp32 is not None and precision == "int8":
-                (tmp / "fp32.onnx").write_bytes(fp32)
-            else:
-                config = _export_fp32(model_dir, tmp / "raw.onnx")
-                _fuse(tmp / "raw.onnx", tmp / "fp32.onnx", config)
-            if precision == "int8":
-                _quantize(tmp / "fp32.onnx", tmp / "int8.onnx", reduce_range)
-                return (tmp / "int8.onnx").read_bytes()
+        with _one_error():
+            config = _export_fp32(model_dir, tmp / "raw.onnx")
+            _fuse(tmp / "raw.onnx", tmp / "fp32.onnx", config)
             return (tmp / "fp32.onnx").read_bytes()
-        except OnnxExportError:
-            raise
-        except Exception as exc:  # torch, transformers and onnx raise many kinds
-            raise OnnxExportError(
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            ) from exc
+
+
+def quantize_int8(fp32: bytes, reduce_range: bool) -> bytes:
+    """The int8 graph of a (verified) fp32 graph: dynamic quantization of its weights, in a
+    few seconds and without torch. Raises OnnxExportError."""
+    with tempfile.TemporaryDirectory(prefix="newswatch-onnx-") as tmp_name:
+        tmp = Path(tmp_name)
+        with _one_error():
+            (tmp / "fp32.onnx").write_bytes(fp32)
+            _quantize(tmp / "fp32.onnx", tmp / "int8.onnx", reduce_range)
+            return (tmp / "int8.onnx").read_bytes()
+
+
+@contextmanager
+def _one_error() -> Iterator[None]:
+    """torch, transformers, onnx and onnxruntime raise many kinds: one OnnxExportError."""
+    try:
+        yield
+    except OnnxExportError:
+        raise
+    except Exception as exc:
+        raise OnnxExportError(
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
 
 
 def _export_fp32(model_dir: Path, out: Path) -> dict:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Between a model's name and the precision of its vectors in a stored model name
+#: (`<model>#int8`: pipeline/embed/precision.py).
+PRECISION_SEPARATOR = "#"
+
 
 @dataclass(frozen=True)
 class Span:

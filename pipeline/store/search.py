@@ -15,6 +15,7 @@ import numpy as np
 
 from pipeline.errors import WatchlistMissingError
 from pipeline.models import ArticleInfo, IndexedTerms, MeaningHit, SearchFilters, TextHit
+from pipeline.models.vectors import PRECISION_SEPARATOR
 from pipeline.store.db import Db
 
 BM25_K1 = 1.2
@@ -206,8 +207,9 @@ def meaning_ranking(
     table: str = "chunk_embeddings",
     only: Sequence[int] | None = None,
 ) -> list[MeaningHit]:
-    """Articles by the cosine of their closest chunk to `vector` (vectors of `model` only),
-    best first, with that chunk's span. `only` restricts to some article ids."""
+    """Articles by the cosine of their closest chunk to `vector` (vectors of `model` only, at
+    either precision: pipeline/embed/precision.py), best first, with that chunk's span. `only`
+    restricts to some article ids."""
     if table not in VECTOR_TABLES:
         raise ValueError(f"not a vector table: {table}")
     where, params = _filter_sql(db, filters)
@@ -223,14 +225,19 @@ def meaning_ranking(
     sql = f"""
         WITH c AS (SELECT c.article_id, {span},
                           list_cosine_similarity(c.vector, ?::FLOAT[]) AS sim
-                   FROM {table} c WHERE c.model = ?{restrict})
+                   FROM {table} c
+                   WHERE (c.model = ? OR starts_with(c.model, ?)){restrict})
         SELECT c.article_id, max(c.sim) AS sim, arg_max(c.start_char, c.sim),
                arg_max(c.end_char, c.sim)
         FROM c JOIN articles a ON a.id = c.article_id
         WHERE {where}
         GROUP BY c.article_id ORDER BY sim DESC, c.article_id LIMIT ?"""
     rows = db.rows(
-        sql, [np.asarray(vector, dtype=np.float32).tolist(), model] + extra + params + [depth]
+        sql,
+        [np.asarray(vector, dtype=np.float32).tolist(), model, model + PRECISION_SEPARATOR]
+        + extra
+        + params
+        + [depth],
     )
     return [
         MeaningHit(int(aid), float(sim), int(start), int(end), source=table)

@@ -12,13 +12,24 @@ import numpy as np
 
 from pipeline.config.settings import load_settings
 from pipeline.embed.english import Embedder
+from pipeline.embed.model_files import default_cache_dir
 from pipeline.testkit import REPO
 
 CACHE = REPO / "bench" / "out" / "embeddings"
-#: The benchmarks' ONNX graph cache.
-MODEL_CACHE = REPO / "bench" / "out" / "model-cache"
+#: The benchmarks' ONNX graph cache: the per-user one newswatch and the tests use (one export
+#: per machine).
+MODEL_CACHE = default_cache_dir()
 #: Backends a benchmark can be asked for ("default": what the shipped settings choose).
 BACKENDS = ("default", "torch", "onnx-fp32", "onnx-int8")
+
+
+def resolve_backend(spec: str) -> str:
+    """A backend spec with "default" replaced by what the shipped settings choose (torch,
+    onnx-fp32 or onnx-int8), for caches keyed by backend."""
+    if spec != "default":
+        return spec
+    e = load_settings(env={}).embed
+    return "torch" if e.backend == "torch" else f"onnx-{e.precision}"
 
 
 def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedder:

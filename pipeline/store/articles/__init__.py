@@ -19,6 +19,7 @@ from pipeline.store.articles.vectors import (
     ids_with_chunks,
     lacking_leads,
     lead_inputs,
+    vector_models,
 )
 from pipeline.store.articles.write import (
     delete_articles,
@@ -51,6 +52,7 @@ __all__ = [
     "table_counts",
     "texts",
     "titles",
+    "vector_models",
     "write_entities",
     "write_leads",
     "write_topics",

@@ -176,3 +176,8 @@ def lead_inputs(db: Db, ids: Sequence[int]) -> list[tuple[int, str, str, str | N
             [list(ids)],
         )
     ]
+
+
+def vector_models(db: Db) -> dict[str, int]:
+    """Articles' vectors per stored model name (the name says the precision: embed/precision.py)."""
+    return {str(m): int(n) for m, n in db.rows("SELECT model, count(*) FROM embeddings GROUP BY 1")}
