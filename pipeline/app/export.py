@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,13 +34,15 @@ from typing import Any
 
 from pipeline.errors import NewswatchError
 from pipeline.store import lake
-from pipeline.store.db import Warehouse
+from pipeline.store.db import Db, Warehouse
 
 MANIFEST = "_newswatch_export.json"
 _STAGING = re.compile(r"\.staging-[0-9a-f]{32}")
 
 #: dataset -> month (YYYY-MM) -> names of the files an export wrote in that month's folder.
 Written = dict[str, dict[str, list[str]]]
+#: Writes one dataset into a folder of month partitions, from a month on (None: all); the rows.
+DatasetWriter = Callable[[Db, Path, datetime | None], int]
 
 
 class ExportError(NewswatchError):
@@ -74,25 +77,10 @@ def export_parquet(
     replacing only what earlier exports wrote there (`force`: also into a non-empty folder
     that holds no export)."""
     start = month_start(since) if since is not None else None
-    target = target.expanduser().resolve()
-    if target == warehouse.path.resolve().parent or warehouse.path.resolve().is_relative_to(target):
-        raise ExportError(f"{target}: choose a folder that does not hold the warehouse")
-    if target.exists() and not target.is_dir():
-        raise ExportError(f"{target}: not a folder")
+    target = _checked_target(warehouse, target.expanduser().resolve())
     before = _earlier_export(target, force=force)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        staging = target / f".staging-{uuid.uuid4().hex}"
-        staging.mkdir()
-    except OSError as exc:
-        raise ExportError(f"{target}: cannot write the export folder: {exc}") from None
-    writers = {
-        "articles": lake.write_articles,
-        "stories": lake.write_stories,
-        "marks": lake.write_marks,
-    }
-    if embeddings:
-        writers["embeddings"] = lake.write_embeddings
+    staging = _make_staging(target)
+    writers = _writers(embeddings)
     rows: dict[str, int] = {}
     written: Written = {}
     try:
@@ -127,6 +115,40 @@ def export_parquet(
         },
     )
     return result
+
+
+def _checked_target(warehouse: Warehouse, target: Path) -> Path:
+    """`target` (resolved) when it may take an export; ExportError when it holds the warehouse
+    or is not a folder."""
+    if target == warehouse.path.resolve().parent or warehouse.path.resolve().is_relative_to(target):
+        raise ExportError(f"{target}: choose a folder that does not hold the warehouse")
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"{target}: not a folder")
+    return target
+
+
+def _make_staging(target: Path) -> Path:
+    """A new staging folder inside `target` (made too), where the datasets are written before
+    they are swapped in."""
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        staging = target / f".staging-{uuid.uuid4().hex}"
+        staging.mkdir()
+    except OSError as exc:
+        raise ExportError(f"{target}: cannot write the export folder: {exc}") from None
+    return staging
+
+
+def _writers(embeddings: bool) -> dict[str, DatasetWriter]:
+    """The datasets to export, each with the function that writes it (vectors on request)."""
+    writers: dict[str, DatasetWriter] = {
+        "articles": lake.write_articles,
+        "stories": lake.write_stories,
+        "marks": lake.write_marks,
+    }
+    if embeddings:
+        writers["embeddings"] = lake.write_embeddings
+    return writers
 
 
 def _earlier_export(target: Path, *, force: bool) -> Written:
