@@ -188,12 +188,7 @@ def specifics_of(
         digits = re.sub(r"\D", "", m.group(1))
         if v is not None and len(digits) >= 2:
             out.add(f"n:{_value_key(v)}")
-    for m in _URL.finditer(text):
-        host = m.group(1).lower()
-        if not re.fullmatch(r"[\d.]+", host) and "." in host:
-            out.add(f"u:{host}")
-    for m in _HANDLE.finditer(text):
-        out.add(f"u:{m.group(1).lower()}")
+    out |= _addresses(text)
     out |= _names(text)
     if entities is not None:
         out |= {f"e:{e}" for e in entities(text)}
@@ -206,6 +201,19 @@ def _month(word: str) -> int | None:
         if w[:n] in _MONTH_OF:
             return _MONTH_OF[w[:n]]
     return None
+
+
+def _addresses(text: str) -> set[str]:
+    """Web addresses (their host, without `www.`; an IP address is not one) and handles
+    (@name, #tag), lower case."""
+    out = set()
+    for m in _URL.finditer(text):
+        host = m.group(1).lower()
+        if not re.fullmatch(r"[\d.]+", host) and "." in host:
+            out.add(f"u:{host}")
+    for m in _HANDLE.finditer(text):
+        out.add(f"u:{m.group(1).lower()}")
+    return out
 
 
 def _names(text: str) -> set[str]:
