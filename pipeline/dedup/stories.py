@@ -1,6 +1,7 @@
 """Stories: which earlier story a new original article joins, and why (decisions are pure
 functions over evidence; pipeline/dedup/storybook.py keeps who belongs to which story between
-cycles, pipeline/dedup/storyevidence.py gathers the evidence of a new article).
+cycles, pipeline/dedup/storyindex.py gathers the evidence of a new article, and
+pipeline/dedup/storyrule.py holds the thresholds).
 
 Copies are settled first (pipeline/dedup/copies.py); an original's hits come here: for each stored
 article within `story_window_days`, the best chunk cosine (`meaning`) and, when one of the two
@@ -47,8 +48,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pipeline.config.settings import DedupSettings
 from pipeline.dedup.storybook import StoryBook
+from pipeline.dedup.storyrule import StoryRule
 from pipeline.dedup.words import TermCache, Terms, TermStats, terms_of
 from pipeline.models import JoinedStoryEvidence, NewStoryEvidence, StoryLink, StoryMerge
 
@@ -68,59 +69,6 @@ __all__ = [
     "retold",
     "terms_of",
 ]
-
-
-@dataclass(frozen=True)
-class StoryRule:
-    """The thresholds of the story decision: the [dedup] settings, which hold their defaults."""
-
-    similarity: float
-    min_similarity: float
-    combined_score: float
-    headline_similarity: float
-    short_words: int
-    lead_similarity: float
-    support_similarity: float
-    lead_support_gap: float
-    support_from: int
-    support_members: int
-    lead_alone: float
-    lead_min_similarity: float
-    specifics_overlap: float
-
-    @classmethod
-    def from_settings(cls, s: DedupSettings) -> StoryRule:
-        """The rule of a DedupSettings."""
-        return cls(
-            s.story_similarity,
-            s.story_min_similarity,
-            s.story_combined_score,
-            s.story_headline_similarity,
-            s.story_short_words,
-            s.story_lead_similarity,
-            s.story_support_similarity,
-            s.story_lead_support_gap,
-            s.story_support_from,
-            s.story_support_members,
-            s.story_lead_alone,
-            s.story_lead_min_similarity,
-            s.story_specifics_overlap,
-        )
-
-    @property
-    def candidate_floor(self) -> float:
-        """The least best chunk (or headline) cosine that can count in a story decision."""
-        return min(self.min_similarity, self.support_similarity, self.headline_similarity)
-
-    @property
-    def lead_support(self) -> float:
-        """The least lead cosine at which a member supports a new article across languages."""
-        return self.lead_similarity - self.lead_support_gap
-
-    @property
-    def lead_floor(self) -> float:
-        """The least centered lead cosine that can count in a story decision."""
-        return min(self.lead_support, self.lead_min_similarity)
 
 
 @dataclass(frozen=True)
@@ -238,16 +186,7 @@ def decide_story(
     b)`: the same by centered lead cosine over pairs not both English (stories told in
     different languages resemble each other only there).
     """
-    candidates = [
-        m
-        for m, h in hits.items()
-        if m != article_id
-        and (
-            max(h.meaning, h.headline) >= rule.candidate_floor
-            or h.lead >= rule.lead_support
-            or (h.lead and h.lead >= rule.lead_min_similarity and h.specifics > 0.0)
-        )
-    ]
+    candidates = _candidates(article_id, hits, rule)
     known = cache.get(candidates)
     links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
     held = _held(links, book, rule)
@@ -264,12 +203,7 @@ def decide_story(
     ranked = sorted(held.holding, key=lambda s: _strength(held.holding[s]), reverse=True)
     target, merged = _merge_group(ranked, book, rule, stories_close, leads_close)
     best = held.holding[target]
-    words_shown = None
-    if best.rule in ("meaning+words", "headline") and best.member in known:
-        words_shown = tuple(book.terms.shared_words(text, known[best.member][0]))
-    elif best.rule == "lead+specifics" and best.member in known:
-        mine, theirs = book.specifics.of(text), book.specifics.of(known[best.member][0])
-        words_shown = tuple(book.specifics.shared(mine, theirs))
+    words_shown = _shared_shown(best, text, known, book)
     others = [s for s in ranked if s != target and s not in dict(merged)]
     evidence = JoinedStoryEvidence(
         _link(best, target),
@@ -282,6 +216,35 @@ def decide_story(
         _refused(held),
     )
     return StoryDecision(target, tuple(s for s, _ in merged), evidence)
+
+
+def _candidates(article_id: int, hits: Mapping[int, Hit], rule: StoryRule) -> list[int]:
+    """The stored articles worth weighing as story members: close enough by chunk or headline
+    cosine, by lead cosine, or by lead cosine with specifics shared."""
+    return [
+        m
+        for m, h in hits.items()
+        if m != article_id
+        and (
+            max(h.meaning, h.headline) >= rule.candidate_floor
+            or h.lead >= rule.lead_support
+            or (h.lead and h.lead >= rule.lead_min_similarity and h.specifics > 0.0)
+        )
+    ]
+
+
+def _shared_shown(
+    best: Link, text: str, known: Mapping[int, tuple[str, Terms]], book: StoryBook
+) -> tuple[str, ...] | None:
+    """What the evidence shows the new text shares with the member of its strongest link: the
+    rare words for a words or headline link, the specifics for a lead+specifics one (None for
+    other rules, or when the member's text is not at hand)."""
+    if best.rule in ("meaning+words", "headline") and best.member in known:
+        return tuple(book.terms.shared_words(text, known[best.member][0]))
+    if best.rule == "lead+specifics" and best.member in known:
+        mine, theirs = book.specifics.of(text), book.specifics.of(known[best.member][0])
+        return tuple(book.specifics.shared(mine, theirs))
+    return None
 
 
 def _links(
