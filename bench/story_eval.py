@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
+from story_cv import run_cv
 from story_cycle import ingest, schedule_of
 from story_replay import collect, replay
 from story_replay import joined as replayed_joined
@@ -245,8 +246,6 @@ def main() -> None:
     print(f"[dedup] story rule: {story_rule(settings)}")
     orders = {"forward": [False], "reverse": [True], "both": [False, True]}[args.order]
     if args.cv:
-        from story_cv import run_cv
-
         run_cv(pairs, settings, args.cv, args.backend, args.schedule, args.groups.split(","))
         return
     if args.replay:
