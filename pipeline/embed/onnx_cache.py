@@ -5,12 +5,13 @@ The cache is per user (pipeline/embed/model_files.py: `default_cache_dir`, or [e
 so a machine exports the graph once, whatever the warehouse, benchmark or test. An entry is a
 folder holding `model.onnx` and `manifest.json`; the folder's name is a digest of everything the
 graph depends on (weights' SHA-256, precision, the torch/transformers/onnx/onnxruntime versions,
-the recipe below), and the manifest repeats that key, the graph's own SHA-256 and the parity
-figures. An entry whose manifest does not match, whose graph does not hash to the manifest or that
-cannot be read is rebuilt, never used; the graph is hashed from the very bytes handed to
-onnxruntime. An entry is built under a lock of its own (`<entry>.lock`): a second process wanting
-it waits and reads the first one's entry instead of exporting too. It is written in a temporary
-folder and renamed into place, so a process that dies midway leaves no half-written entry.
+the export recipe: pipeline/embed/onnx_key.py), and the manifest repeats that key, the graph's
+own SHA-256 and the parity figures. An entry whose manifest does not match, whose graph does not
+hash to the manifest or that cannot be read is rebuilt, never used; the graph is hashed from the
+very bytes handed to onnxruntime. An entry is built under a lock of its own (`<entry>.lock`): a
+second process wanting it waits and reads the first one's entry instead of exporting too. It is
+written in a temporary folder and renamed into place, so a process that dies midway leaves no
+half-written entry.
 
 The int8 graph is quantized from the fp32 entry, which is exported (and cached) first if
 missing: one torch export per machine serves both precisions.
@@ -32,19 +33,37 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.embed.onnx_encoder import OnnxEncoder
-from pipeline.embed.onnx_export import OPSET, OnnxExportError, export_fp32, quantize_int8
+from pipeline.embed.onnx_export import OnnxExportError, export_fp32, quantize_int8
+from pipeline.embed.onnx_key import RECIPE, CacheKey, cache_key, cpu_has_vnni
+
+__all__ = [
+    "CACHE_SUBDIR",
+    "ORPHAN_AFTER_S",
+    "PARITY_MIN_COSINE",
+    "PROBES",
+    "RECIPE",
+    "STALE_AFTER_S",
+    "CacheKey",
+    "cache_key",
+    "cached_entry",
+    "cpu_has_vnni",
+    "entry_dir",
+    "entry_lock",
+    "load_or_build",
+    "lock_path",
+    "parity",
+    "read_entry",
+    "write_entry",
+]
 
 log = logging.getLogger(__name__)
 
-#: Bump when the export recipe changes: every older cache entry becomes stale and is rebuilt.
-RECIPE = 1
 #: Folder of ONNX entries inside the cache folder.
 CACHE_SUBDIR = "onnx"
 #: An entry made for other library versions (another virtualenv on the same machine) is removed
@@ -77,56 +96,6 @@ PROBES = (
         for _ in range(4)
     ),
 )
-
-
-@dataclass(frozen=True)
-class CacheKey:
-    """Everything an exported graph depends on; a change in any of it makes a new entry."""
-
-    model_sha256: str
-    precision: str
-    reduce_range: bool
-    torch: str
-    onnx: str
-    onnxruntime: str
-    transformers: str = ""
-    recipe: int = RECIPE
-    opset: int = OPSET
-
-    @property
-    def folder(self) -> str:
-        """The entry's folder name: model, precision and a digest of the whole key."""
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
-        return f"{self.model_sha256[:12]}-{self.precision}-{digest[:16]}"
-
-
-def cpu_has_vnni() -> bool:
-    """Whether this CPU has the VNNI int8 dot-product instructions (Linux /proc/cpuinfo)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return False  # unknown: reduced range is correct everywhere, only slightly less precise
-    return any(flag in flags.split() for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
-
-
-def cache_key(model_sha256: str, precision: str) -> CacheKey:
-    """The key of the graph for these weights and precision with the installed libraries."""
-
-    def ver(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "missing"
-
-    return CacheKey(
-        model_sha256=model_sha256,
-        precision=precision,
-        reduce_range=precision == "int8" and not cpu_has_vnni(),
-        torch=ver("torch"),
-        onnx=ver("onnx"),
-        onnxruntime=ver("onnxruntime"),
-        transformers=ver("transformers"),
-    )
 
 
 def entry_dir(cache_dir: Path, key: CacheKey) -> Path:
@@ -282,6 +251,78 @@ def parity(vectors: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
     return float(cos.mean()), float(cos.min())
 
 
+@dataclass
+class _Builds:
+    """How the graphs of one model are made when the cache has no valid entry: fp32 exported from
+    the weights, int8 quantized from the fp32 entry (exported and cached first if missing), each
+    checked against the torch path on the probes."""
+
+    model_dir: Path
+    cache_dir: Path | None
+    reference: Callable[[Sequence[str]], np.ndarray]
+    fp32_key: CacheKey
+    reduce_range: bool
+    max_seq_length: int
+    batch_size: int
+    threads: int
+    #: The session each parity check made, by precision: the encoder used after, not a new one.
+    checked: dict[str, OnnxEncoder] = field(default_factory=dict)
+
+    def encoder(self, graph: bytes, of: str) -> OnnxEncoder:
+        """A session of `graph` with the embedder's settings."""
+        return OnnxEncoder(
+            graph,
+            self.model_dir,
+            max_seq_length=self.max_seq_length,
+            batch_size=self.batch_size,
+            threads=self.threads,
+            name=f"onnx-{of}",
+        )
+
+    def check(self, graph: bytes, of: str, started: float) -> tuple[bytes, dict]:
+        """The graph with its parity figures against the torch path on the probes."""
+        enc = self.checked[of] = self.encoder(graph, of)
+        mean, low = parity(enc.encode(PROBES), self.reference(PROBES))
+        log.info(
+            "made the ONNX %s graph of the embedding model in %.1f s; cosine to torch on %d "
+            "probes: mean %.6f, min %.6f",
+            of,
+            time.perf_counter() - started,
+            len(PROBES),
+            mean,
+            low,
+        )
+        # Stored even when it fails the check: the figures are kept with it, and the check is
+        # made against the threshold of the code that loads it.
+        return graph, {
+            "parity": {"mean": round(mean, 6), "min": round(low, 6)},
+            "model_dir": str(self.model_dir),
+        }
+
+    def fp32(self) -> tuple[bytes, dict] | None:
+        """The fp32 graph exported and checked (None, with a warning, when the export fails)."""
+        started = time.perf_counter()
+        try:
+            graph = export_fp32(self.model_dir)
+        except OnnxExportError as exc:
+            log.warning("cannot export the embedding model to ONNX (%s); embedding with torch", exc)
+            return None
+        return self.check(graph, "fp32", started)
+
+    def int8(self) -> tuple[bytes, dict] | None:
+        """The int8 graph quantized from the fp32 entry and checked (None when either fails)."""
+        fp32 = cached_entry(self.cache_dir, self.fp32_key, self.fp32)
+        if fp32 is None:
+            return None
+        started = time.perf_counter()
+        try:
+            graph = quantize_int8(fp32[0], self.reduce_range)
+        except OnnxExportError as exc:
+            log.warning("cannot quantize the ONNX graph to int8 (%s); embedding with torch", exc)
+            return None
+        return self.check(graph, "int8", started)
+
+
 def load_or_build(
     model_dir: Path,
     model_sha256: str,
@@ -298,61 +339,17 @@ def load_or_build(
     entry. None (with a warning) when the export fails or its vectors differ from the torch
     path's: the caller stays on torch."""
     key = cache_key(model_sha256, precision)
-    fp32_key = key if precision == "fp32" else cache_key(model_sha256, "fp32")
-    checked: dict[str, OnnxEncoder] = {}  # the session made for a parity check, used after
-
-    def encoder(graph: bytes, of: str) -> OnnxEncoder:
-        return OnnxEncoder(
-            graph,
-            model_dir,
-            max_seq_length=max_seq_length,
-            batch_size=batch_size,
-            threads=threads,
-            name=f"onnx-{of}",
-        )
-
-    def check(graph: bytes, of: str, started: float) -> tuple[bytes, dict]:
-        """The graph with its parity figures against the torch path on the probes."""
-        enc = checked[of] = encoder(graph, of)
-        mean, low = parity(enc.encode(PROBES), reference(PROBES))
-        log.info(
-            "made the ONNX %s graph of the embedding model in %.1f s; cosine to torch on %d "
-            "probes: mean %.6f, min %.6f",
-            of,
-            time.perf_counter() - started,
-            len(PROBES),
-            mean,
-            low,
-        )
-        # Stored even when it fails the check: the figures are kept with it, and the check is
-        # made against the threshold of the code that loads it.
-        return graph, {
-            "parity": {"mean": round(mean, 6), "min": round(low, 6)},
-            "model_dir": str(model_dir),
-        }
-
-    def build_fp32() -> tuple[bytes, dict] | None:
-        started = time.perf_counter()
-        try:
-            graph = export_fp32(model_dir)
-        except OnnxExportError as exc:
-            log.warning("cannot export the embedding model to ONNX (%s); embedding with torch", exc)
-            return None
-        return check(graph, "fp32", started)
-
-    def build_int8() -> tuple[bytes, dict] | None:
-        fp32 = cached_entry(cache_dir, fp32_key, build_fp32)
-        if fp32 is None:
-            return None
-        started = time.perf_counter()
-        try:
-            graph = quantize_int8(fp32[0], key.reduce_range)
-        except OnnxExportError as exc:
-            log.warning("cannot quantize the ONNX graph to int8 (%s); embedding with torch", exc)
-            return None
-        return check(graph, "int8", started)
-
-    got = cached_entry(cache_dir, key, build_fp32 if precision == "fp32" else build_int8)
+    builds = _Builds(
+        model_dir,
+        cache_dir,
+        reference,
+        fp32_key=key if precision == "fp32" else cache_key(model_sha256, "fp32"),
+        reduce_range=key.reduce_range,
+        max_seq_length=max_seq_length,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    got = cached_entry(cache_dir, key, builds.fp32 if precision == "fp32" else builds.int8)
     if got is None:
         return None
     graph, manifest = got
@@ -367,4 +364,4 @@ def load_or_build(
             required,
         )
         return None
-    return checked.get(precision) or encoder(graph, precision)
+    return builds.checked.get(precision) or builds.encoder(graph, precision)
