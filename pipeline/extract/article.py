@@ -19,9 +19,10 @@ pages' articleBody):
   Thai characters count as the words they make.
 - `deduplicate` is off on purpose: trafilatura keeps its duplicate cache process-wide, so a
   paragraph seen on one page would vanish from later pages of the same site; not pure.
-- Language: py3langid on the extracted text when it is long enough and the detector is sure;
-  else what the page declares. On the corpus 23 of 181 pages declare nothing and 4 declare a
-  wrong language (German pages marked `en`, English ones `de`), which the detector gets right.
+- Language (pipeline/extract/language.py): py3langid on the extracted text when it is long
+  enough and the detector is sure; else what the page declares. On the corpus 23 of 181 pages
+  declare nothing and 4 declare a wrong language (German pages marked `en`, English ones `de`),
+  which the detector gets right.
 - Encoding: trafilatura decodes bytes by UTF-8 then statistical guessing; a charset the server
   or the page declares is honoured first.
 """
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import codecs
 import re
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,12 +40,12 @@ import trafilatura
 from lxml import etree
 from lxml.etree import XPath
 from lxml.html import HtmlElement, HTMLParser, document_fromstring
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from trafilatura.settings import set_date_params
 from trafilatura.utils import decode_file
 from trafilatura.xpaths import BODY_XPATH
 
-from pipeline.textnorm import HAN, HANGUL, KANA, THAI, length_in_words
+from pipeline.extract.language import declared_language, detect_language
+from pipeline.textnorm import length_in_words
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _NOT_HTML_TYPES = (
@@ -85,15 +85,10 @@ _BINARY_MAGIC = (
 _SNIFF_RE = re.compile(rb"<(?:!doctype\s+html|html|head|body|article|div|p)[\s>]", re.I)
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 _HEADER_CHARSET_RE = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.I)
-_LANG_RE = re.compile(r"^([A-Za-z]{2,3})(?:$|[-_])")
 
 #: Fewer words than this is not an article text (a menu item, a cookie notice); words as
 #: `textnorm.length_in_words` counts them, per script.
 MIN_WORDS = 5
-#: Below this many characters the language detector is not trusted over the page's declaration.
-LANG_DETECT_MIN_CHARS = 200
-#: The detector's normalised probability needed to override (or fill) the page's declaration.
-LANG_DETECT_MIN_PROB = 0.9
 
 
 @dataclass(frozen=True)
@@ -151,7 +146,7 @@ def extract_page(
     tree = trafilatura.load_html(_decode(html, content_type) if isinstance(html, bytes) else html)
     if tree is None:
         return None
-    declared_lang = _declared_lang(tree)
+    declared_lang = declared_language(tree)
     canonical = _canonical(tree, url)
     if options.merge_split_bodies:
         merge_split_bodies(tree)
@@ -299,45 +294,6 @@ def merge_split_bodies(tree: HtmlElement) -> int:
     return len(same)
 
 
-_detector: Any = None
-_detector_lock = threading.Lock()
-
-
-def _language_identifier() -> Any:
-    global _detector
-    with _detector_lock:
-        if _detector is None:
-            # Loaded on first use: the model takes ~0.5 s to read.
-            _detector = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    return _detector
-
-
-def _unspaced_script(sample: str) -> str | None:
-    """'zh', 'ja', 'ko' or 'th' for a text mostly in that script (40+ such characters)."""
-    letters = sum(ch.isalpha() for ch in sample[:2000])
-    han, kana = len(HAN.findall(sample[:2000])), len(KANA.findall(sample[:2000]))
-    hangul, thai = len(HANGUL.findall(sample[:2000])), len(THAI.findall(sample[:2000]))
-    best = max((han + kana, "cjk"), (hangul, "ko"), (thai, "th"))
-    if best[0] < 40 or best[0] < 0.5 * max(1, letters):
-        return None
-    if best[1] == "cjk":
-        return "ja" if kana >= 0.1 * (han + kana) else "zh"
-    return best[1]
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of a text's language, or None when it is too short or unclear."""
-    sample = text[:5000]
-    script = _unspaced_script(sample)
-    if script is not None:
-        # The script says it: py3langid spreads short Chinese over zh/ja/wuu below its bar.
-        return script
-    if len(sample.strip()) < LANG_DETECT_MIN_CHARS:
-        return None
-    code, prob = _language_identifier().classify(sample)
-    return code if prob >= LANG_DETECT_MIN_PROB and code != "und" else None
-
-
 def _decode(body: bytes, content_type: str | None) -> bytes | str:
     # trafilatura decodes by trying UTF-8 and then guessing; a charset the server or the page
     # declares is more reliable than a guess on short pages (windows-1251 vs koi8-r, latin-1).
@@ -378,26 +334,6 @@ def _bom_charset(body: bytes) -> str | None:
 def _meta_charset(body: bytes) -> str | None:
     match = _META_CHARSET_RE.search(body[:4096])
     return match.group(1).decode("ascii", "replace") if match else None
-
-
-def _declared_lang(tree: HtmlElement) -> str | None:
-    values = [
-        tree.get("lang"),
-        tree.get("{http://www.w3.org/XML/1998/namespace}lang"),
-        tree.get("xml:lang"),
-    ]
-    values += tree.xpath(
-        "//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']/@content"
-    )
-    values += tree.xpath(
-        "//meta[@property='og:locale' or @name='language' "
-        "or @name='dc.language' or @name='DC.language']/@content"
-    )
-    for value in values:
-        match = _LANG_RE.match((value or "").strip())
-        if match:
-            return match.group(1).lower()
-    return None
 
 
 def _canonical(tree: HtmlElement, url: str) -> str | None:
