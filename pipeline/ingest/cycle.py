@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipeline.config.settings import Settings
 from pipeline.errors import WarehouseBusyError
 from pipeline.extract.pages import PageResult, fetch_page
 from pipeline.feeds.config import load_feeds
@@ -150,26 +151,9 @@ class _Cycle:
         self.services.warm_up()
         # Now the index holds exactly what is stored: the moment to persist it.
         self.services.save_vectors()
-        configs = load_feeds(self.settings.feeds.file, missing_ok=self.settings.feeds.allow_missing)
-        try:
-            with self.warehouse.transaction(wait_s=PREPARE_WAIT_S) as db:
-                feed_store.sync_feeds(db, configs)
-                urls = None
-                if feed_urls:
-                    urls = [feed_store.adhoc_feed(db, _feed_target(u)).url for u in feed_urls]
-                due = feed_store.due_feeds(db, self.now, urls=urls)
-                self.writer.start(db)
-        except WarehouseBusyError as exc:
-            # A reader holds the file: poll the feeds already known now and keep what is
-            # fetched in memory until the file frees; feeds.toml is synced next cycle.
-            log.info("warehouse busy (%s): polling known feeds, writing when it frees", exc)
-            with self.warehouse.connect(read_only=True) as db:
-                known = [_feed_target(u) for u in feed_urls] if feed_urls else None
-                due = feed_store.due_feeds(db, self.now, urls=known)
-                self.writer.start(db)
-            self._time("prepare", time.perf_counter() - t0)
-            return due
-        self.alerts.resolve_checks()  # saved-search checks a crash left behind
+        due, synced = _due_feeds(self.warehouse, self.settings, self.writer, feed_urls, self.now)
+        if synced:
+            self.alerts.resolve_checks()  # saved-search checks a crash left behind
         self._time("prepare", time.perf_counter() - t0)
         return due
 
@@ -354,6 +338,37 @@ class _Cycle:
     def _dispatch_call(self, fn: Callable[[], None]) -> None:
         loop = asyncio.get_running_loop()
         self.writes.append(loop.run_in_executor(self.write_thread, fn))
+
+
+def _due_feeds(
+    warehouse: Warehouse,
+    settings: Settings,
+    writer: Writer,
+    feed_urls: Sequence[str] | None,
+    now: datetime,
+) -> tuple[list[FeedState], bool]:
+    """Sync the feeds list, then the feeds due now (exactly `feed_urls` when given, added as
+    ad-hoc feeds if new), with the writer started on what is stored, and True. When a reader
+    holds the file: the due feeds among those known, read-only, and False (nothing synced)."""
+    configs = load_feeds(settings.feeds.file, missing_ok=settings.feeds.allow_missing)
+    try:
+        with warehouse.transaction(wait_s=PREPARE_WAIT_S) as db:
+            feed_store.sync_feeds(db, configs)
+            urls = None
+            if feed_urls:
+                urls = [feed_store.adhoc_feed(db, _feed_target(u)).url for u in feed_urls]
+            due = feed_store.due_feeds(db, now, urls=urls)
+            writer.start(db)
+    except WarehouseBusyError as exc:
+        # A reader holds the file: poll the feeds already known now and keep what is fetched in
+        # memory until the file frees; feeds.toml is synced next cycle.
+        log.info("warehouse busy (%s): polling known feeds, writing when it frees", exc)
+        with warehouse.connect(read_only=True) as db:
+            known = [_feed_target(u) for u in feed_urls] if feed_urls else None
+            due = feed_store.due_feeds(db, now, urls=known)
+            writer.start(db)
+        return due, False
+    return due, True
 
 
 def _new_entries(
