@@ -108,6 +108,23 @@ def load_index(
     return index, None
 
 
+def _write_vectors(vectors: VectorIndex, paths: tuple[Path, Path], model: str) -> bool:
+    """Write the chunk vector index to its files beside the warehouse, saying how long it took;
+    False (with a warning) when it cannot be written."""
+    started = time.perf_counter()
+    try:
+        vectors.save(*paths, model=model)
+    except OSError as exc:
+        log.warning("cannot save the chunk vector index %s: %s", paths[0], exc)
+        return False
+    log.info(
+        "chunk vector index saved (%d rows) in %.1f s",
+        vectors.size,
+        time.perf_counter() - started,
+    )
+    return True
+
+
 @dataclass
 class Services:
     """The embedder, the dedup index, the topic tagger, the watchlist and the alert rules, kept
@@ -263,19 +280,10 @@ class Services:
             and time.monotonic() - self._saved_at < self.settings.dedup.vector_index_save_s
         ):
             return False
-        started = time.perf_counter()
-        try:
-            vectors.save(*paths, model=self.embedder.model_name)
-        except OSError as exc:
-            log.warning("cannot save the chunk vector index %s: %s", paths[0], exc)
+        if not _write_vectors(vectors, paths, self.embedder.model_name):
             return False
         self._saved_at = time.monotonic()
         self._saved_version = (id(vectors), vectors.version)
-        log.info(
-            "chunk vector index saved (%d rows) in %.1f s",
-            vectors.size,
-            time.perf_counter() - started,
-        )
         return True
 
     def refresh_config(self) -> None:
