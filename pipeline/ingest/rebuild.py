@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
+
 from pipeline.dedup.index import DedupIndex
 from pipeline.ingest.batch import BatchStep
 from pipeline.ingest.services import Services
@@ -55,13 +57,7 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
         split_copies = mark_store.copies_of(db, [a for k, a, _ in story_marks if k == "split"])
         untitled = article_store.titles(db, [doc.id for doc, _ in rows if doc.title_vector is None])
         bare = article_store.titles(db, [doc.id for doc, _ in rows if not doc.chunk_vectors.size])
-    title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
-    if title_vectors is not None:
-        found = dict(zip(untitled, title_vectors, strict=True))
-        rows = [
-            (replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
-            for doc, old in rows
-        ]
+    rows, title_vectors = _embed_headlines(services, rows, untitled)
     step = BatchStep(services, index=index)
     completed: dict[int, Embedding] = {}
     decided, merges = _redecide(step, rows, bare, completed, progress)
@@ -97,8 +93,29 @@ def rebuild_dedup(services: Services, progress: Progress | None = None) -> dict[
             + _marked_merges(index, story_marks),
         )
     services.reset()
+    return _counts(len(rows), decided, merges)
+
+
+def _embed_headlines(
+    services: Services, rows: list[tuple[DedupDoc, DedupDecision]], untitled: dict[int, str]
+) -> tuple[list[tuple[DedupDoc, DedupDecision]], np.ndarray | None]:
+    """Embed the headlines stored without a vector (`untitled`: article id to headline): the
+    rows with those vectors in their documents, and the vectors (None when there were none)."""
+    title_vectors = services.embedder.encode(list(untitled.values())) if untitled else None
+    if title_vectors is not None:
+        found = dict(zip(untitled, title_vectors, strict=True))
+        rows = [
+            (replace(doc, title_vector=found.get(doc.id, doc.title_vector)), old)
+            for doc, old in rows
+        ]
+    return rows, title_vectors
+
+
+def _counts(articles: int, decided: list[Decided], merges: list[Merge]) -> dict[str, int]:
+    """What a rebuild reports: the articles decided again, how many decisions changed, the
+    duplicates, the stories and the merges."""
     return {
-        "articles": len(rows),
+        "articles": articles,
         "changed": sum(_outcome(old) != _outcome(new) for _, old, new in decided),
         "duplicates": sum(new.duplicate_of is not None for _, _, new in decided),
         "stories": sum(
