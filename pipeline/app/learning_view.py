@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.app.learning_reads import Stored, read_stored
 from pipeline.config.settings import Settings
+from pipeline.ingest.services import Services
 from pipeline.store import learning as learning_store
 from pipeline.store import topic_models as model_store
 from pipeline.store.db import Warehouse
@@ -22,9 +22,6 @@ from pipeline.store.topic_models import ModelRow
 from pipeline.tag import learned
 from pipeline.tag.learned import Example, LearnedModel
 from pipeline.tag.topics import Tagger, Topic, TopicReading
-
-if TYPE_CHECKING:
-    from pipeline.ingest.services import Services
 
 
 @dataclass(frozen=True)
@@ -142,10 +139,6 @@ def trainer_view(
     """The topic's marks, its current model and the n unmarked stored articles to ask about
     next. `services` (kept by the caller) holds the loaded model and tagger; without it one is
     made (seconds). KeyError for an unknown topic."""
-    # Imported here: pipeline.ingest.services imports pipeline.app.learning, which imports this
-    # module (a cycle).
-    from pipeline.ingest.services import Services
-
     services = services or Services(settings, warehouse=warehouse)
     got = _read(settings, warehouse, services, slug)
     tagger, stored = got.tagger, got.stored

@@ -21,17 +21,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
 
 from pipeline.errors import WarehouseBusyError, WarehouseError, first_line
 from pipeline.retry import backoff
+from pipeline.store import schema
 from pipeline.store.gate import alive, gate_of, lower, writer_flag
-
-if TYPE_CHECKING:
-    from pipeline.store.schema import Migration
 
 log = logging.getLogger(__name__)
 
@@ -319,26 +317,20 @@ class Warehouse:
             else:
                 db.execute("COMMIT")
 
-    # The schema's functions live in pipeline/store/schema.py, which imports this module: they
-    # are imported when called.
+    # The schema's functions live in pipeline/store/schema.py (which names this module's types
+    # for type checking only).
 
-    def pending_migrations(self, db: Db) -> list[Migration]:
+    def pending_migrations(self, db: Db) -> list[schema.Migration]:
         """Migrations not yet applied to this file."""
-        from pipeline.store.schema import pending_migrations
-
-        return pending_migrations(db)
+        return schema.pending_migrations(db)
 
     def migrate(self) -> list[str]:
         """Create or upgrade the schema; return the names of the migrations applied now."""
-        from pipeline.store.schema import migrate
-
-        return migrate(self)
+        return schema.migrate(self)
 
     def check_current(self) -> None:
         """Raise unless the file exists and every migration is applied."""
-        from pipeline.store.schema import check_current
-
-        check_current(self)
+        schema.check_current(self)
 
     def checkpoint(self) -> None:
         """Write the WAL into the main file (maintenance)."""
