@@ -14,10 +14,12 @@ this run:
 - topics: the tags of each item of the development and held-out sets and of the seeds that
   differ from fp32's, and the development set's F1 per topic.
 
-A backend passes the gate when its duplicate precision and recall, its story-pair figures in both
-orders, its development-set F1 of every topic and its seeds' stories, duplicates and tags equal
-fp32's; the decisions that differ are listed either way (a decision at the edge of a threshold
-may move without moving a figure). The exit status is 1 when a backend fails.
+A backend passes the gate when its duplicate precision and recall, its development-set F1 of
+every topic and its seeds' stories, duplicates and tags equal fp32's, and its story-pair figures
+in both orders are no worse (as many same-story pairs joined, no more unrelated ones; pairs
+judged neither are printed, not gated, as bench/story_eval.py counts them); the decisions that
+differ are listed either way (a decision at the edge of a threshold may move without moving a
+figure). The exit status is 1 when a backend fails.
 
     .venv/bin/python bench/embed_parity.py [--backends onnx-int8,torch,onnx-int8@32]
 
@@ -225,9 +227,9 @@ def compare(ref: dict, got: dict, data: dict) -> list[str]:
             f"  differs: {data['topic_texts'][i][:60]!r}: fp32 {ref['tags'][i]} -> {got['tags'][i]}"
         )
     print(
-        "GATE: pass (every figure equals fp32's)"
+        "GATE: pass (every figure equals fp32's or, for story pairs, is no worse)"
         if not failed
-        else f"GATE: FAIL ({', '.join(failed)} differ from fp32's)"
+        else f"GATE: FAIL ({', '.join(failed)} worse than or unlike fp32's)"
     )
     return failed
 
@@ -261,7 +263,9 @@ def compare_pairs(
                 f"{'joined' if ref[order][k] else 'apart'} -> "
                 f"{'joined' if got[order].get(k) else 'apart'}"
             )
-        if mine != theirs:
+        # Judged pairs gate: no fewer same-story pairs joined, no more unrelated ones. Pairs
+        # judged in between ("related") count for neither side, as in bench/story_eval.py.
+        if mine["same"][0] < theirs["same"][0] or mine["unrelated"][0] > theirs["unrelated"][0]:
             failed.append(f"story pairs ({order})")
     return failed
 
