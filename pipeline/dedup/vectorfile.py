@@ -60,6 +60,28 @@ def write_graph(graph: Any, path: Path, info_path: Path, description: Mapping[st
     os.replace(tmp_info, info_path)
 
 
+def file_checksum(path: Path) -> str:
+    """The SHA-256 a description records of its graph file (reads the whole file)."""
+    return _file_sha256(path)
+
+
+def read_description(info_path: Path) -> dict[str, Any] | None:
+    """A saved graph's description as written, if it is JSON of this format with every field
+    (None else); reads only, checks nothing against the graph file."""
+    try:
+        raw = json.loads(info_path.read_text())
+    except (OSError, ValueError):
+        return None
+    fields = ("model", "dim", "rows", "max_owner", "sha256")
+    if (
+        not isinstance(raw, dict)
+        or raw.get("format") != _FORMAT
+        or not all(k in raw for k in fields)
+    ):
+        return None
+    return raw
+
+
 def read_graph(
     path: Path,
     info_path: Path,

@@ -18,7 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.config.settings import DedupSettings
 from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, TextHit
+from pipeline.search import vectors
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
 from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
@@ -83,6 +85,11 @@ class SearchOptions:
     meaning_weight: float = 1.0
     meaning_floor: float = 0.0  # found by meaning alone needs this cosine (English chunks)
     coverage_power: float = 2.0  # a text hit counts coverage ** power (see `coverage`)
+    #: Meaning through the chunk vector index saved beside the warehouse (pipeline/search/
+    #: vectors.py) when it holds this many chunks ([dedup] vector_index_min_rows; None: its
+    #: default); False: always exactly.
+    vector_index: bool = True
+    vector_index_min_rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,8 @@ class SearchOutcome:
     fused: tuple[tuple[int, float], ...] = field(default=(), repr=False)
 
 
-def options_from(settings: Any) -> SearchOptions:
-    """Search options from the `[search]` settings."""
+def options_from(settings: Any, dedup: Any = None) -> SearchOptions:
+    """Search options from the `[search]` settings (and `[dedup]`'s, for the vector index)."""
     return SearchOptions(
         depth=settings.depth,
         rrf_k=settings.rrf_k,
@@ -104,6 +111,7 @@ def options_from(settings: Any) -> SearchOptions:
         meaning_weight=settings.meaning_weight,
         meaning_floor=settings.meaning_floor,
         coverage_power=settings.coverage_power,
+        vector_index_min_rows=None if dedup is None else dedup.vector_index_min_rows,
     )
 
 
@@ -128,22 +136,36 @@ def meaning_ranking(
     filters: SearchFilters = SearchFilters(),
     depth: int = 100,
     only: Sequence[int] | None = None,
+    vector_index: bool = True,
+    vector_index_min_rows: int | None = None,
 ) -> list[MeaningHit]:
     """Articles closest in meaning to the query over every vector source, best first. The
     sources' cosines are on different scales (two models), so several sources are merged by
-    rank, in turn: each one's best, then each one's second... The one place a vector index
-    would plug in."""
+    rank, in turn: each one's best, then each one's second... Chunks are searched through the
+    vector index saved beside the warehouse when there is a valid one holding at least
+    `vector_index_min_rows` chunks ([dedup] vector_index_min_rows when None), else exactly;
+    a few articles (`only`) are always scored exactly."""
+    if vector_index_min_rows is None:
+        vector_index_min_rows = DedupSettings().vector_index_min_rows
     rankings = []
     for probe in probes:
-        hits = search_store.meaning_ranking(
-            db,
-            probe.vector,
-            probe.model,
-            filters=filters,
-            depth=depth,
-            table=probe.table,
-            only=only,
-        )
+        saved = None
+        if vector_index and only is None and probe.table == vectors.TABLE:
+            saved = vectors.saved_chunks(db, probe.model, vector_index_min_rows)
+        if saved is not None and saved.dim == np.asarray(probe.vector).size:
+            hits = vectors.ranking(
+                db, saved, probe.vector, probe.model, filters=filters, depth=depth
+            )
+        else:
+            hits = search_store.meaning_ranking(
+                db,
+                probe.vector,
+                probe.model,
+                filters=filters,
+                depth=depth,
+                table=probe.table,
+                only=only,
+            )
         rankings.append([h for h in hits if h.similarity >= probe.floor])
     if len(rankings) == 1:
         return rankings[0][:depth]
@@ -245,7 +267,14 @@ def _rankings(
     if mode in ("hybrid", "text"):
         text_hits = text_ranking(db, parsed, filters=filters, depth=options.depth)
     if mode in ("hybrid", "meaning"):
-        meaning_hits = meaning_ranking(db, prepared.probes, filters=filters, depth=options.depth)
+        meaning_hits = meaning_ranking(
+            db,
+            prepared.probes,
+            filters=filters,
+            depth=options.depth,
+            vector_index=options.vector_index,
+            vector_index_min_rows=options.vector_index_min_rows,
+        )
         if mode == "hybrid" and parsed.phrases:
             keep = {h.article_id for h in meaning_hits}
             for phrase in parsed.phrases:

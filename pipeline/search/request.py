@@ -144,7 +144,7 @@ def search_in(
         filters=spec.filters,
         mode=spec.mode,
         limit=spec.limit,
-        options=options_from(settings.search),
+        options=options_from(settings.search, settings.dedup),
     )
     records = tuple(_record(rank, story) for rank, story in enumerate(outcome.stories, 1))
     return SearchReport(spec.query, records, unindexed)

@@ -9,6 +9,7 @@ reads only the row groups holding its terms plus the few written since.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,26 @@ LEAD_TABLE = "lead_embeddings"
 VECTOR_TABLES = ("chunk_embeddings", LEAD_TABLE)
 #: Characters of an article's start that a lead vector stands for (its passage is found there).
 LEAD_SPAN = 400
+
+
+def _id_in(ids: Iterable[int]) -> str:
+    """Article ids as a literal list for `articles.id IN ...`: DuckDB looks them up in the
+    table's key (7 ms for 200 ids at 100,000 articles) where a list parameter costs it a scan of
+    every row (175 ms, and a condition beside it is evaluated on every row first)."""
+    return "(" + ",".join(str(int(i)) for i in ids) + ")"
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """Article ids as one text parameter, cast in SQL (`?::BIGINT[]`): DuckDB's Python client
+    converts a list parameter element by element, some 30 ms for 400 ids (it tries to import
+    pandas for each), and a text cast takes one."""
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """A float32 vector as one text parameter, cast in SQL (`?::FLOAT[]`; see `id_list`): the
+    shortest decimal of each value, which reads back as the same float32."""
+    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
 def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> None:
@@ -64,7 +85,10 @@ def delete_terms(db: Db, ids: Sequence[int]) -> None:
     if not ids:
         return
     for table in ("search_terms", "search_docs"):
-        db.execute(f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?))", [list(ids)])
+        db.execute(
+            f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+            [id_list(ids)],
+        )
 
 
 def unindexed(db: Db, analyzer: str, limit: int) -> list[tuple[int, str, str]]:
@@ -141,6 +165,10 @@ def _filter_sql(db: Db, filters: SearchFilters, alias: str = "a") -> tuple[str, 
     return (" AND ".join(clauses) or "TRUE"), params
 
 
+#: Candidates of a phrase query read at a time, best first, before their texts are matched.
+PHRASE_BLOCK = 400
+
+
 def text_ranking(
     db: Db,
     terms: Sequence[str],
@@ -155,10 +183,9 @@ def text_ranking(
         return []
     where, params = _filter_sql(db, filters)
     conditions = [where]
-    for phrase_terms, pattern in phrases:
+    for phrase_terms, _ in phrases:
         conditions.append("list_has_all(s.matched, ?::VARCHAR[])")
-        conditions.append("regexp_matches(a.title || chr(10) || a.text, ?)")
-        params.extend([list(phrase_terms), pattern])
+        params.append(list(phrase_terms))
     sql = f"""
         WITH p AS (SELECT t.article_id, t.term, t.tf FROM search_terms t
                    WHERE t.term IN (SELECT unnest(?::VARCHAR[]))),
@@ -174,9 +201,25 @@ def text_ranking(
                    GROUP BY p.article_id)
         SELECT s.article_id, s.score, s.matched FROM s JOIN articles a ON a.id = s.article_id
         WHERE {" AND ".join(conditions)}
-        ORDER BY s.score DESC, s.article_id LIMIT ?"""
-    rows = db.rows(sql, [list(terms)] + params + [depth])
-    return [TextHit(int(aid), float(score), tuple(matched)) for aid, score, matched in rows]
+        ORDER BY s.score DESC, s.article_id LIMIT ? OFFSET ?"""
+    if not phrases:
+        rows = db.rows(sql, [list(terms)] + params + [depth, 0])
+        return [TextHit(int(aid), float(score), tuple(matched)) for aid, score, matched in rows]
+    # The phrases are matched in the texts of the candidates holding their words, best first,
+    # a block at a time: in one statement DuckDB would match them in every stored text first.
+    hits: list[TextHit] = []
+    offset = 0
+    block = max(PHRASE_BLOCK, 2 * depth)
+    while len(hits) < depth:
+        rows = db.rows(sql, [list(terms)] + params + [block, offset])
+        keep = {int(r[0]) for r in rows}
+        for _, pattern in phrases:
+            keep = phrase_present(db, sorted(keep), pattern)
+        hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
+        if len(rows) < block:
+            break
+        offset += block
+    return hits[:depth]
 
 
 def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -216,8 +259,8 @@ def meaning_ranking(
     restrict = ""
     extra: list[Any] = []
     if only is not None:
-        restrict = " AND c.article_id IN (SELECT unnest(?))"
-        extra.append(list(only))
+        restrict = " AND c.article_id IN (SELECT unnest(?::BIGINT[]))"
+        extra.append(id_list(only))
     span = "c.start_char, c.end_char"
     if table == LEAD_TABLE:
         span = f"0 AS start_char, {LEAD_SPAN} AS end_char"
@@ -234,14 +277,110 @@ def meaning_ranking(
         GROUP BY c.article_id ORDER BY sim DESC, c.article_id LIMIT ?"""
     rows = db.rows(
         sql,
-        [np.asarray(vector, dtype=np.float32).tolist(), model, model + PRECISION_SEPARATOR]
-        + extra
-        + params
-        + [depth],
+        [vector_text(vector), model, model + PRECISION_SEPARATOR] + extra + params + [depth],
     )
     return [
         MeaningHit(int(aid), float(sim), int(start), int(end), source=table)
         for aid, sim, start, end in rows
+    ]
+
+
+def database_file(db: Db) -> str | None:
+    """The file of the open warehouse (None for one in memory)."""
+    path = db.scalar("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    return str(path) if path else None
+
+
+def _of_model(model: str) -> tuple[str, list[Any]]:
+    """The condition on chunk rows `c` that they are vectors of `model`, at either precision."""
+    return "(c.model = ? OR starts_with(c.model, ?))", [model, model + PRECISION_SEPARATOR]
+
+
+@dataclass(frozen=True)
+class ChunkRows:
+    """Stored chunk vectors with their articles, chunk numbers and spans (parallel arrays)."""
+
+    article_ids: np.ndarray
+    chunk_nos: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    vectors: np.ndarray
+
+
+def chunk_rows(
+    db: Db,
+    model: str,
+    *,
+    after: int | None = None,
+    ids: Sequence[int] | None = None,
+    filters: SearchFilters = SearchFilters(),
+) -> ChunkRows:
+    """The chunk vectors of `model` of the articles with an id above `after` (a range the scan
+    reads alone) or of `ids`, that pass the filters."""
+    where, params = _filter_sql(db, filters)
+    model_sql, model_params = _of_model(model)
+    restrict, extra = "", list[Any]()
+    if after is not None:
+        restrict += " AND c.article_id > ?"
+        extra.append(after)
+    if ids is not None:
+        restrict += " AND c.article_id IN (SELECT unnest(?::BIGINT[]))"
+        extra.append(id_list(ids))
+    keys, matrix = db.fetch_vectors(
+        f"SELECT c.article_id, c.chunk_no, c.start_char, c.end_char, c.vector "
+        f"FROM chunk_embeddings c JOIN articles a ON a.id = c.article_id "
+        f"WHERE {model_sql}{restrict} AND {where} ORDER BY c.article_id, c.chunk_no",
+        model_params + extra + params,
+    )
+    columns = np.asarray(keys, dtype=np.int64).reshape(-1, 4)
+    return ChunkRows(columns[:, 0], columns[:, 1], columns[:, 2], columns[:, 3], matrix)
+
+
+def chunk_spans(
+    db: Db, model: str, chunks: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], tuple[int, int]]:
+    """The spans of those of these chunks (article id, chunk number) stored with vectors of
+    `model`."""
+    if not chunks:
+        return {}
+    wanted = set(chunks)
+    # The model is compared here, not in SQL: a condition on the text column costs DuckDB a scan
+    # of it (18 ms at 680,000 chunks, 8 ms without).
+    rows = db.rows(
+        "SELECT article_id, chunk_no, start_char, end_char, model FROM chunk_embeddings "
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(sorted({a for a, _ in chunks}))],
+    )
+    prefix = model + PRECISION_SEPARATOR
+    return {
+        (int(a), int(n)): (int(s), int(e))
+        for a, n, s, e, m in rows
+        if (int(a), int(n)) in wanted and (m == model or m.startswith(prefix))
+    }
+
+
+def articles_with_chunks(db: Db, model: str, *, up_to: int) -> np.ndarray:
+    """Ids (at most `up_to`) of the articles with chunk vectors of `model`, ascending."""
+    model_sql, model_params = _of_model(model)
+    rows = db.rows(
+        f"SELECT DISTINCT c.article_id FROM chunk_embeddings c "
+        f"WHERE c.article_id <= ? AND {model_sql} ORDER BY 1",
+        [up_to] + model_params,
+    )
+    return np.asarray([r[0] for r in rows], dtype=np.int64)
+
+
+def count_articles(db: Db, filters: SearchFilters = SearchFilters()) -> int:
+    """How many stored articles pass the filters."""
+    where, params = _filter_sql(db, filters)
+    return int(db.scalar(f"SELECT count(*) FROM articles a WHERE {where}", params) or 0)
+
+
+def passing_ids(db: Db, filters: SearchFilters) -> list[int]:
+    """Every stored article that passes the filters, by id."""
+    where, params = _filter_sql(db, filters)
+    return [
+        int(r[0]) for r in db.rows(f"SELECT a.id FROM articles a WHERE {where} ORDER BY 1", params)
     ]
 
 
@@ -252,9 +391,9 @@ def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int,
     found: dict[int, set[str]] = {}
     for aid, term in db.rows(
         "SELECT article_id, term FROM search_terms "
-        "WHERE article_id IN (SELECT unnest(?)) "
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[])) "
         "AND term IN (SELECT unnest(?::VARCHAR[]))",
-        [list(ids), list(terms)],
+        [id_list(ids), list(terms)],
     ):
         found.setdefault(int(aid), set()).add(term)
     return found
@@ -267,9 +406,9 @@ def phrase_present(db: Db, ids: Sequence[int], pattern: str) -> set[int]:
     return {
         int(r[0])
         for r in db.rows(
-            "SELECT id FROM articles WHERE id IN (SELECT unnest(?)) "
+            f"SELECT id FROM articles WHERE id IN {_id_in(ids)} "
             "AND regexp_matches(title || chr(10) || text, ?)",
-            [list(ids), pattern],
+            [pattern],
         )
     }
 
@@ -283,8 +422,8 @@ def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]
     return {
         int(r[0])
         for r in db.rows(
-            f"SELECT a.id FROM articles a WHERE a.id IN (SELECT unnest(?)) AND {where}",
-            [ids] + params,
+            f"SELECT a.id FROM articles a WHERE a.id IN {_id_in(ids)} AND {where}",
+            params,
         )
     }
 
@@ -297,8 +436,7 @@ def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
         "SELECT a.id, a.title, a.url, a.source, coalesce(a.site_name, f.title), "
         "coalesce(a.published_at, a.fetched_at), coalesce(a.story_id, a.id), a.duplicate_of, "
         "a.text FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
-        "WHERE a.id IN (SELECT unnest(?))",
-        [list(ids)],
+        f"WHERE a.id IN {_id_in(ids)}"
     )
     return {
         int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8])
@@ -314,8 +452,8 @@ def story_sizes(db: Db, story_ids: Sequence[int]) -> dict[int, int]:
         int(s): int(n)
         for s, n in db.rows(
             "SELECT coalesce(story_id, id) AS s, count(*) FROM articles "
-            "WHERE coalesce(story_id, id) IN (SELECT unnest(?)) GROUP BY s",
-            [list(story_ids)],
+            "WHERE coalesce(story_id, id) IN (SELECT unnest(?::BIGINT[])) GROUP BY s",
+            [id_list(story_ids)],
         )
     }
 
