@@ -8,12 +8,15 @@ the saved-search match rule (alerts) separates relevant from other articles.
 
 Scale: synthetic warehouses of N articles (copies of the corpus texts with one word in ten
 replaced, and the source article's real chunk vectors with noise), written through the store's
-bulk insert; median and p95 latency of each mode over the labeled queries; what keeping the full
-text current costs (our term index per batch vs rebuilding DuckDB's fts index); meaning in SQL
-vs numpy.
+bulk insert; median and p95 latency of each mode over the labeled queries, searching meaning
+exactly (SQL over every chunk vector) and through the chunk vector index saved beside the
+warehouse (pipeline/search/vectors.py), with the ratio of the two; what keeping the full text
+current costs (our term index per batch vs rebuilding DuckDB's fts index); meaning in SQL vs
+numpy. The quality figures are printed for both paths too (the corpus's index is saved with
+[dedup] vector_index_min_rows = 0, the dedup's rule: English articles only).
 
     .venv/bin/python bench/search_eval.py [--sizes 10000,100000] [--no-scale | --no-quality]
-                                          [--per-query]
+                                          [--per-query] [--warehouses DIR]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config.settings import load_settings
+from pipeline.dedup.vectorindex import VectorIndex, index_paths
 from pipeline.ingest import Services, run_cycle
 from pipeline.ingest.upkeep import compact_search_index, sync_seeds
 from pipeline.models import (
@@ -51,6 +55,7 @@ from pipeline.store.db import Warehouse
 from pipeline.testkit import SHARED
 from pipeline.testkit.corpus import load_pages, serve
 from pipeline.testkit.server import LoopbackServer
+from pipeline.textnorm import is_english_like
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,26 +134,40 @@ def evaluate(services, queries, labels, options: SearchOptions, modes=MODES, pre
     return out
 
 
+#: Exactly (SQL over every chunk vector), and through the saved vector index whatever its size.
+EXACT = {"vector_index": False}
+THROUGH_INDEX = {"vector_index": True, "vector_index_min_rows": 0}
+
+
+def save_vector_index(warehouse: Warehouse, model: str) -> tuple[float, int, int]:
+    """Save the chunk vector index beside a warehouse as the ingest does (HNSW, the chunks of
+    English articles); returns the seconds it took, its chunks and its file's bytes."""
+    t = time.perf_counter()
+    with warehouse.connect(read_only=True) as db:
+        keys, matrix = article_store.chunk_vectors(db)
+        english = {
+            int(aid)
+            for aid, lang, text in db.rows("SELECT id, lang, text FROM articles")
+            if is_english_like(lang, text)
+        }
+    owners = np.array([a for a, _ in keys], dtype=np.int64)
+    held = np.isin(owners, list(english))
+    ids, counts = np.unique(owners[held], return_counts=True)
+    index = VectorIndex(matrix.shape[1], exact_below=0)
+    index.add_many(ids, counts, matrix[held])
+    path, info = index_paths(warehouse.path)
+    index.save(path, info, model=model)
+    return time.perf_counter() - t, int(held.sum()), path.stat().st_size
+
+
 def mean(values) -> float:
     values = list(values)
     return sum(values) / len(values) if values else float("nan")
 
 
-def report_quality(services, queries, labels, args) -> None:
-    shipped = options_from(services.settings.search)
-    sources = [VectorSource("chunk_embeddings", services.embedder)]
-    prepared = {q["id"]: prepare(q["query"], sources) for q in queries}
-    result = evaluate(services, queries, labels, shipped, prepared=prepared)
+def quality_table(queries, result) -> None:
+    """recall@10 and nDCG@10 of each mode, per kind of query and over all."""
     kinds = sorted({q["kind"] for q in queries})
-    print(
-        f"\nquality: {len(queries)} queries (a set written for this benchmark and used to tune "
-        f"the fusion: development figures, not held-out)"
-    )
-    print(
-        f"shipped settings: depth {shipped.depth}, rrf_k {shipped.rrf_k:g}, weights text "
-        f"{shipped.text_weight:g} / meaning {shipped.meaning_weight:g}, meaning_floor "
-        f"{shipped.meaning_floor:g}, coverage_power {shipped.coverage_power:g}"
-    )
     header = f"{'':12}" + "".join(f"{m + ' R@10':>15}{m + ' nDCG':>15}" for m in MODES)
     print(header)
     for kind in kinds + ["all"]:
@@ -158,6 +177,34 @@ def report_quality(services, queries, labels, args) -> None:
             for m in MODES
         )
         print(f"{kind + f' ({len(ids)})':12}{cells}")
+
+
+def report_quality(services, queries, labels, args) -> None:
+    shipped = dataclasses.replace(options_from(services.settings.search), **EXACT)
+    sources = [VectorSource("chunk_embeddings", services.embedder)]
+    prepared = {q["id"]: prepare(q["query"], sources) for q in queries}
+    result = evaluate(services, queries, labels, shipped, prepared=prepared)
+    print(
+        f"\nquality: {len(queries)} queries (a set written for this benchmark and used to tune "
+        f"the fusion: development figures, not held-out)"
+    )
+    print(
+        f"shipped settings: depth {shipped.depth}, rrf_k {shipped.rrf_k:g}, weights text "
+        f"{shipped.text_weight:g} / meaning {shipped.meaning_weight:g}, meaning_floor "
+        f"{shipped.meaning_floor:g}, coverage_power {shipped.coverage_power:g}"
+    )
+    print("meaning searched exactly (SQL over every chunk vector):")
+    quality_table(queries, result)
+    seconds, chunks, _ = save_vector_index(services.warehouse, services.embedder.model_name)
+    indexed = dataclasses.replace(shipped, **THROUGH_INDEX)
+    through = evaluate(services, queries, labels, indexed, prepared=prepared)
+    print(
+        f"meaning through the saved chunk vector index ({chunks:,} chunks of English articles, "
+        f"saved in {seconds:.1f} s; the others scored exactly):"
+    )
+    quality_table(queries, through)
+    same = sum(result[m][q["id"]] == through[m][q["id"]] for m in MODES for q in queries)
+    print(f"  (query, mode) figures equal on both paths: {same} of {len(MODES) * len(queries)}")
     if args.per_query:
         print(f"\nper query (nDCG@10): {'text':>6} {'meaning':>8} {'hybrid':>7}")
         for q in queries:
@@ -419,7 +466,13 @@ def fts_extension_path() -> Path | None:
 
 
 def report_scale(
-    services, queries, sizes: list[int], *, numpy_too: bool = True, fts_too: bool = True
+    services,
+    queries,
+    sizes: list[int],
+    *,
+    numpy_too: bool = True,
+    fts_too: bool = True,
+    folder: Path | None = None,
 ) -> None:
     model = services.embedder.model_name
     with services.warehouse.connect(read_only=True) as db:
@@ -440,23 +493,30 @@ def report_scale(
     ext = fts_extension_path()
     for size in sizes:
         tmp = Path(tempfile.mkdtemp(prefix=f"newswatch-search-{size}-"))
+        if folder is not None:
+            tmp = folder / str(size)
+            tmp.mkdir(parents=True, exist_ok=True)
         wh = Warehouse(tmp / "scale.duckdb")
-        wh.migrate()
+        reused = wh.exists() and index_paths(wh.path)[1].exists()
         rng, np_rng = random.Random(size), np.random.default_rng(size)
         t0 = time.perf_counter()
-        block = 2000
-        for start in range(1, size + 1, block):
-            batch = synthetic_articles(
-                base, min(block, size + 1 - start), start, rng, vocab, np_rng, model
-            )
-            with wh.transaction() as db:
-                article_store.insert_articles(db, batch)
-        wh.checkpoint()
+        if not reused:
+            wh.path.unlink(missing_ok=True)
+            wh.migrate()
+            block = 2000
+            for start in range(1, size + 1, block):
+                batch = synthetic_articles(
+                    base, min(block, size + 1 - start), start, rng, vocab, np_rng, model
+                )
+                with wh.transaction() as db:
+                    article_store.insert_articles(db, batch)
+            wh.checkpoint()
         with wh.connect(read_only=True) as db:
             chunks = db.scalar("SELECT count(*) FROM chunk_embeddings")
             stats = search_store.index_stats(db)
+        built = "reused" if reused else f"built in {time.perf_counter() - t0:.0f} s"
         print(
-            f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s; {chunks:,} chunk "
+            f"\n{size:,} articles ({tmp}): {built}; {chunks:,} chunk "
             f"vectors, {stats['term_rows']:,} term rows; file "
             f"{(tmp / 'scale.duckdb').stat().st_size / 1e9:.2f} GB"
         )
@@ -489,29 +549,60 @@ def report_scale(
             f"{timings['with terms'] * 1000:.0f} ms with)"
         )
 
-        def latencies(label: str, wh: Warehouse = wh) -> None:
+        def latencies(label: str, path: dict, wh: Warehouse = wh) -> dict[str, tuple[float, float]]:
+            figures = {}
+            opts = dataclasses.replace(options, **path)
             with wh.connect(read_only=True) as db:
                 for mode in MODES:
                     samples = []
                     for prep in prepared:
                         t = time.perf_counter()
-                        search(db, prep, mode=mode, limit=20, options=options)
+                        search(db, prep, mode=mode, limit=20, options=opts)
                         samples.append(time.perf_counter() - t)
+                    figures[mode] = (statistics.median(samples), percentile(samples, 95))
                     print(
                         f"  {label:26} {mode:8} ({len(samples)} queries) median "
-                        f"{statistics.median(samples) * 1000:6.0f} ms   p95 "
-                        f"{percentile(samples, 95) * 1000:6.0f} ms"
+                        f"{figures[mode][0] * 1000:6.0f} ms   p95 "
+                        f"{figures[mode][1] * 1000:6.0f} ms"
                     )
+            return figures
 
-        latencies("query, terms unsorted")
-        t = time.perf_counter()
-        compact_search_index(wh)
+        if not reused:
+            latencies("query, terms unsorted", EXACT)
+            t = time.perf_counter()
+            compact_search_index(wh)
+            print(
+                f"  compaction (term table sorted by term, maintenance): "
+                f"{time.perf_counter() - t:.1f} s"
+            )
+            wh.checkpoint()
+            seconds, held, size_b = save_vector_index(wh, model)
+            print(
+                f"  chunk vector index saved beside the warehouse (HNSW, as the ingest keeps it): "
+                f"{held:,} chunks in {seconds:.0f} s, {size_b / 1e6:.0f} MB"
+            )
+        exact = latencies("query, terms sorted", EXACT)
+        with wh.connect(read_only=True) as db:
+            t = time.perf_counter()
+            search(
+                db,
+                prepared[0],
+                mode="meaning",
+                limit=20,
+                options=dataclasses.replace(options, **THROUGH_INDEX),
+            )
         print(
-            f"  compaction (term table sorted by term, maintenance): "
-            f"{time.perf_counter() - t:.1f} s"
+            f"  first search through the index in a process (maps the file, reads its checksum): "
+            f"{(time.perf_counter() - t) * 1000:.0f} ms"
         )
-        wh.checkpoint()
-        latencies("query, terms sorted")
+        through = latencies("query, vector index", THROUGH_INDEX)
+        print(
+            "  vector index / exact, median and p95: "
+            + ", ".join(
+                f"{m} {through[m][0] / exact[m][0]:.2f} / {through[m][1] / exact[m][1]:.2f}"
+                for m in MODES
+            )
+        )
         t = time.perf_counter()
         encode = [services.embedder.encode([p.parsed.text]) for p in prepared]
         print(
@@ -602,6 +693,13 @@ def main() -> None:
         help="skip rebuilding DuckDB's fts index (minutes at 100,000 articles)",
     )
     ap.add_argument("--per-query", action="store_true", help="nDCG@10 of every query")
+    ap.add_argument(
+        "--warehouses",
+        type=Path,
+        default=None,
+        help="build the synthetic warehouses (and their vector index) in DIR/<size>, or reuse "
+        "those an earlier run left there (then without the unsorted-terms timing)",
+    )
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
@@ -628,6 +726,7 @@ def main() -> None:
             [int(s) for s in args.sizes.split(",")],
             numpy_too=not args.no_numpy,
             fts_too=not args.no_fts,
+            folder=args.warehouses,
         )
 
 
