@@ -13,8 +13,8 @@ is searched.
 The file is used only whole and made for the query's model: a description of this format naming
 the model, at least `[dedup] vector_index_min_rows` chunks (below, exact search is as fast), no
 article id above the warehouse's highest, and the file's SHA-256 as described (read once per file
-and process: a search that finds the file replaced maps the new one). Anything else, and the
-caller searches exactly; a DEBUG message says why.
+and process; a file the ingest replaced is read in the background while the one mapped before
+answers). Anything else, and the caller searches exactly; a DEBUG message says why.
 
 Nothing stored is missed: the articles the file does not hold are scored exactly from the
 warehouse's vectors, those stored after it was saved (ids above its highest: one range, which
@@ -119,6 +119,8 @@ class SavedChunks:
 _lock = threading.Lock()
 #: Index files mapped by this process: path -> (the files' identity, the mapping or None).
 _opened: dict[str, tuple[tuple[int, ...], SavedChunks | None]] = {}
+#: Files replaced since they were mapped, being read in the background: path -> its thread.
+_reading: dict[str, threading.Thread] = {}
 
 
 def bare_model(model: str) -> str:
@@ -147,12 +149,7 @@ def saved_chunks(db: Db, model: str, min_rows: int) -> SavedChunks | None:
     if identity is None:
         log.debug("meaning searched exactly: no saved chunk vector index at %s", path)
         return None
-    with _lock:
-        cached = _opened.get(str(path))
-        if cached is None or cached[0] != identity:
-            cached = (identity, _open(path, info_path))
-            _opened[str(path)] = cached
-    saved = cached[1]
+    saved = _mapped(path, info_path, identity)
     if saved is None:
         return None
     why = ""
@@ -166,6 +163,42 @@ def saved_chunks(db: Db, model: str, min_rows: int) -> SavedChunks | None:
         log.debug("meaning searched exactly, not through %s: %s", path, why)
         return None
     return saved
+
+
+def _mapped(path: Path, info_path: Path, identity: tuple[int, ...]) -> SavedChunks | None:
+    """The mapping of the file as it is now. The first one is read at once; a file the ingest
+    replaced is read in the background (its checksum takes a second per 500 MB), and until then
+    the file mapped before answers: it still reads the old file, and what was stored since is
+    scored exactly."""
+    key = str(path)
+    with _lock:
+        cached = _opened.get(key)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        if cached is not None and cached[1] is not None:
+            if key not in _reading:
+                thread = threading.Thread(
+                    target=_read_replaced,
+                    args=(key, path, info_path, identity),
+                    name="newswatch-vector-index",
+                    daemon=True,
+                )
+                _reading[key] = thread
+                thread.start()
+            return cached[1]
+        saved = _open(path, info_path)
+        _opened[key] = (identity, saved)
+        return saved
+
+
+def _read_replaced(key: str, path: Path, info_path: Path, identity: tuple[int, ...]) -> None:
+    saved = None
+    try:
+        saved = _open(path, info_path)
+    finally:
+        with _lock:
+            _opened[key] = (identity, saved)
+            _reading.pop(key, None)
 
 
 def _open(path: Path, info_path: Path) -> SavedChunks | None:
@@ -213,9 +246,19 @@ def _open(path: Path, info_path: Path) -> SavedChunks | None:
 
 
 def forget_mapped() -> None:
-    """Drop the index files this process mapped (the next search maps them again)."""
+    """Drop the index files this process mapped, once the ones being read are (the next search
+    maps them again)."""
+    settle()
     with _lock:
         _opened.clear()
+
+
+def settle(timeout: float | None = None) -> None:
+    """Wait for the replaced index files being read in the background."""
+    with _lock:
+        threads = list(_reading.values())
+    for thread in threads:
+        thread.join(timeout)
 
 
 # -- ranking -------------------------------------------------------------------------------------
