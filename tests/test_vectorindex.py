@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import UTC
 
 import numpy as np
@@ -365,3 +367,21 @@ def test_ingest_cycles_save_the_index_and_a_new_process_continues_from_it(
     assert (
         run_cycle(fresh, feeds=[loopback.url("/a.xml"), loopback.url("/b.xml")]).articles_new == 0
     )
+
+
+def test_a_process_that_builds_a_graph_before_loading_the_model_survives_onnxruntime():
+    # A daemon may load the saved index (usearch) before its embedder loads onnxruntime; in
+    # that order the two native libraries crash the process unless usearch comes second.
+    script = (
+        "import numpy as np\n"
+        "from pipeline.dedup.vectorindex import VectorIndex\n"
+        "index = VectorIndex(4, exact_below=1)\n"
+        "index.add(1, np.eye(4, dtype=np.float32)[:2])\n"
+        "assert index.approximate\n"
+        "import onnxruntime\n"
+        "print('alive')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and "alive" in done.stdout, done.stderr[-2000:]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config.settings import DedupSettings
+from pipeline.dedup.native import usearch_index
 from pipeline.dedup.vectorfile import index_paths, read_graph, write_graph
 
 __all__ = ["MAX_K", "VectorIndex", "index_paths"]
@@ -168,9 +169,7 @@ class VectorIndex:
         return (np.uint64(owner) << np.uint64(_CHUNK_BITS)) + np.arange(n, dtype=np.uint64)
 
     def _new_graph(self) -> Any:
-        from usearch.index import Index
-
-        return Index(ndim=self.dim, metric="cos", dtype="f16", **self._params)
+        return usearch_index()(ndim=self.dim, metric="cos", dtype="f16", **self._params)
 
     def _to_graph(self) -> None:
         graph = self._new_graph()

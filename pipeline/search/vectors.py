@@ -35,7 +35,6 @@ list column up to them), a hundred scattered articles in the time of the full sc
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import threading
@@ -45,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.dedup.native import usearch_index
 from pipeline.dedup.vectorfile import file_checksum, index_paths, read_description
 from pipeline.dedup.vectorindex import _CHUNK_BITS
 from pipeline.models import MeaningHit, SearchFilters
@@ -203,11 +203,7 @@ def _read_replaced(key: str, path: Path, info_path: Path, identity: tuple[int, .
 
 def _open(path: Path, info_path: Path) -> SavedChunks | None:
     """Map the file if its description vouches for it (see `saved_chunks`)."""
-    if importlib.util.find_spec("onnxruntime") is not None:
-        # Importing onnxruntime after usearch's native library crashes the process (a
-        # segmentation fault, onnxruntime 1.32 / usearch 2.26 on Linux); the other order is safe.
-        import onnxruntime  # noqa: F401
-    from usearch.index import Index  # its native library: only a search through it loads it
+    Index = usearch_index()  # its native library: only a search through the file loads it
 
     described = read_description(info_path)
     if described is None:
