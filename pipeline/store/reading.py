@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.store.alerts import SOURCE_SQL
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list, id_literal
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def leads(db: Db, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     rows = db.dicts(
         f"SELECT a.id, a.title, a.url, {SOURCE_SQL} AS source, a.lang, a.published_at, "
         "a.fetched_at, a.relevance, left(coalesce(a.description, a.text), 400) AS lead "
-        "FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.id IN (SELECT unnest(?))",
-        [list(ids)],
+        f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.id IN {id_literal(ids)}",
     )
     return {int(r["id"]): r for r in rows}
 
@@ -87,8 +87,9 @@ def story_topics(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, float]
     for story, topic, score in db.rows(
         "SELECT coalesce(a.story_id, a.id), t.topic, max(t.score) FROM article_topics t "
         "JOIN articles a ON a.id = t.article_id "
-        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?)) GROUP BY ALL ORDER BY 3 DESC",
-        [list(story_ids)],
+        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL "
+        "ORDER BY 3 DESC",
+        [id_list(story_ids)],
     ):
         out.setdefault(int(story), {})[topic] = float(score)
     return out
@@ -102,9 +103,9 @@ def story_entities(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, int]
     for story, entity, mentions in db.rows(
         "SELECT coalesce(a.story_id, a.id), e.entity, sum(e.mentions) FROM article_entities e "
         "JOIN articles a ON a.id = e.article_id "
-        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?)) GROUP BY ALL "
+        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL "
         "ORDER BY 3 DESC, 2",
-        [list(story_ids)],
+        [id_list(story_ids)],
     ):
         out.setdefault(int(story), {})[entity] = int(mentions)
     return out
@@ -183,9 +184,7 @@ def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:
         return {}
     return {
         int(i): t
-        for i, t in db.rows(
-            "SELECT id, title FROM articles WHERE id IN (SELECT unnest(?))", [list(ids)]
-        )
+        for i, t in db.rows(f"SELECT id, title FROM articles WHERE id IN {id_literal(ids)}")
     }
 
 

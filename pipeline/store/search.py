@@ -18,6 +18,7 @@ from pipeline.errors import WatchlistMissingError
 from pipeline.models import ArticleInfo, IndexedTerms, MeaningHit, SearchFilters, TextHit
 from pipeline.models.vectors import PRECISION_SEPARATOR
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list, id_literal, vector_text
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -29,26 +30,6 @@ LEAD_TABLE = "lead_embeddings"
 VECTOR_TABLES = ("chunk_embeddings", LEAD_TABLE)
 #: Characters of an article's start that a lead vector stands for (its passage is found there).
 LEAD_SPAN = 400
-
-
-def _id_in(ids: Iterable[int]) -> str:
-    """Article ids as a literal list for `articles.id IN ...`: DuckDB looks them up in the
-    table's key (7 ms for 200 ids at 100,000 articles) where a list parameter costs it a scan of
-    every row (175 ms, and a condition beside it is evaluated on every row first)."""
-    return "(" + ",".join(str(int(i)) for i in ids) + ")"
-
-
-def id_list(ids: Iterable[int]) -> str:
-    """Article ids as one text parameter, cast in SQL (`?::BIGINT[]`): DuckDB's Python client
-    converts a list parameter element by element, some 30 ms for 400 ids (it tries to import
-    pandas for each), and a text cast takes one."""
-    return "[" + ",".join(str(int(i)) for i in ids) + "]"
-
-
-def vector_text(vector: np.ndarray) -> str:
-    """A float32 vector as one text parameter, cast in SQL (`?::FLOAT[]`; see `id_list`): the
-    shortest decimal of each value, which reads back as the same float32."""
-    return "[" + ",".join(map(repr, np.asarray(vector, dtype=np.float32).ravel().tolist())) + "]"
 
 
 def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> None:
@@ -406,7 +387,7 @@ def phrase_present(db: Db, ids: Sequence[int], pattern: str) -> set[int]:
     return {
         int(r[0])
         for r in db.rows(
-            f"SELECT id FROM articles WHERE id IN {_id_in(ids)} "
+            f"SELECT id FROM articles WHERE id IN {id_literal(ids)} "
             "AND regexp_matches(title || chr(10) || text, ?)",
             [pattern],
         )
@@ -422,7 +403,7 @@ def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]
     return {
         int(r[0])
         for r in db.rows(
-            f"SELECT a.id FROM articles a WHERE a.id IN {_id_in(ids)} AND {where}",
+            f"SELECT a.id FROM articles a WHERE a.id IN {id_literal(ids)} AND {where}",
             params,
         )
     }
@@ -436,7 +417,7 @@ def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
         "SELECT a.id, a.title, a.url, a.source, coalesce(a.site_name, f.title), "
         "coalesce(a.published_at, a.fetched_at), coalesce(a.story_id, a.id), a.duplicate_of, "
         "a.text FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
-        f"WHERE a.id IN {_id_in(ids)}"
+        f"WHERE a.id IN {id_literal(ids)}"
     )
     return {
         int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], r[8])
