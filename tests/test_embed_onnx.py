@@ -182,9 +182,13 @@ def test_entries_of_other_library_versions_are_removed_once_unused_for_a_month(t
     # each other's graph), one unread for longer than STALE_AFTER_S, the other precision's.
     recent, old = replace(key, onnxruntime="0.9"), replace(key, onnxruntime="0.8")
     other_precision = replace(key, precision="int8")
+    # Ages are set against this process's clock (a faked clock, `make test-dates`, does not
+    # move the times the file system gives new files).
+    now = time.time()
+    past = now - onnx_cache.STALE_AFTER_S - 60
     for k in (recent, old, other_precision):
         onnx_cache.write_entry(tmp_path, k, b"old graph", {"parity": {"mean": 1.0, "min": 1.0}})
-    past = time.time() - onnx_cache.STALE_AFTER_S - 60
+        os.utime(onnx_cache.entry_dir(tmp_path, k), (now, now))
     os.utime(onnx_cache.entry_dir(tmp_path, old), (past, past))
     orphan = tmp_path / onnx_cache.CACHE_SUBDIR / f".{key.folder}.dead"  # a writer that died
     orphan.mkdir()
