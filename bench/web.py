@@ -12,6 +12,7 @@ batch of 32 articles in one transaction every 2 seconds, as a daemon's cycles do
 long each batch waited for the file and held it, alone and while the pages are read.
 
     .venv/bin/python bench/web.py [--sizes 100000] [--requests 30] [--corpus DIR]
+                                  [--reuse DIR] [--idle-only] [--no-search]
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def pages(size: int, queries: list[str]) -> list[tuple[str, list[str]]]:
         ("/entities", ["/entities"]),
         ("/feeds", ["/feeds"]),
         ("/search?q=", [f"/search?q={q}" for q in queries]),
-    ]
+    ][: 7 if not queries else 8]
 
 
 def measure(base_url: str, size: int, queries: list[str], requests: int) -> dict[str, list[float]]:
@@ -203,6 +204,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000", help="warehouse sizes (articles)")
     ap.add_argument("--requests", type=int, default=30, help="requests per page")
     ap.add_argument("--corpus", type=Path, help="reuse a corpus warehouse of bench/search_eval.py")
+    ap.add_argument(
+        "--reuse", type=Path, help="a folder an earlier run built (one size): time its warehouse"
+    )
+    ap.add_argument("--idle-only", action="store_true", help="no ingest writing meanwhile")
+    ap.add_argument("--no-search", action="store_true", help="leave the search page out")
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
@@ -214,10 +220,14 @@ def main() -> None:
         services, _ = open_corpus_warehouse(corpus)
     base, vocab = corpus_base(services)
     for size in (int(s) for s in args.sizes.split(",")):
-        tmp = Path(tempfile.mkdtemp(prefix=f"newswatch-web-{size}-"))
-        t0 = time.perf_counter()
-        build_warehouse(tmp / "web.duckdb", size, base, vocab, services.embedder.model_name)
-        print(f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s")
+        if args.reuse is not None:
+            tmp = args.reuse
+            print(f"\n{size:,} articles: the warehouse in {tmp}")
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix=f"newswatch-web-{size}-"))
+            t0 = time.perf_counter()
+            build_warehouse(tmp / "web.duckdb", size, base, vocab, services.embedder.model_name)
+            print(f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s")
         (tmp / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
         settings = with_overrides(
             load_settings(corpus / "settings.toml", env={}),
@@ -239,14 +249,17 @@ def main() -> None:
         try:
             base_url = address.url.rstrip("/")
             httpx.get(base_url + "/search?q=warm+up", timeout=120)  # loads nothing more later
-            report("daemon idle", measure(base_url, size, queries, args.requests))
+            asked = [] if args.no_search else queries
+            report("daemon idle", measure(base_url, size, asked, args.requests))
+            if args.idle_only:
+                continue
             alone, _ = run_writer(tmp / "web.duckdb", size, corpus, 40)
             busy, during = run_writer(
                 tmp / "web.duckdb",
                 size + 100000,
                 corpus,
                 None,
-                functools.partial(measure, base_url, size, queries, args.requests),
+                functools.partial(measure, base_url, size, asked, args.requests),
             )
             report(f"while an ingest writes {BATCH} articles every {WRITE_EVERY_S:g} s", during)
             writes("alone", alone)

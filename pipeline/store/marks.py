@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list
 
 KINDS = ("topic", "off_theme", "split", "merge")
 
@@ -146,8 +147,8 @@ def topic_marks_of(db: Db, ids: Sequence[int]) -> dict[tuple[int, str], bool]:
         (int(a), str(t)): bool(v)
         for a, t, v in db.rows(
             "SELECT article_id, topic, value FROM current_marks WHERE kind = 'topic' "
-            "AND article_id IN (SELECT unnest(?))",
-            [list(ids)],
+            "AND article_id IN (SELECT unnest(?::BIGINT[]))",
+            [id_list(ids)],
         )
     }
 
