@@ -10,7 +10,7 @@ from rich.console import Console
 from pipeline.app.status import gather_status, vector_state
 from pipeline.cli.status import render_status
 from pipeline.embed.precision import backend_precision, split_stored_name, stored_name
-from pipeline.store import search as search_store
+from pipeline.store import searchvectors as vector_store
 from pipeline.testkit.fakes import FakeEmbedder
 from tests.helpers import make_pipeline
 
@@ -81,9 +81,9 @@ def test_a_warehouse_of_both_precisions_is_searched_whole_and_status_shows_both(
     with services.warehouse.connect(read_only=True) as db:
         ids = [r[0] for r in db.rows("SELECT id FROM articles ORDER BY id")]
         query = FakeEmbedder().encode(["satellite images sanctions espionage"])[0]
-        hits = search_store.meaning_ranking(db, query, FakeEmbedder.model_name, depth=10)
+        hits = vector_store.meaning_ranking(db, query, FakeEmbedder.model_name, depth=10)
         assert sorted(h.article_id for h in hits) == ids  # every precision, none left out
-        assert not search_store.meaning_ranking(db, query, "fake/bag", depth=10)  # not a prefix
+        assert not vector_store.meaning_ranking(db, query, "fake/bag", depth=10)  # not a prefix
     report = gather_status(settings, services.warehouse)
     assert report.vectors.startswith(f"{FakeEmbedder.model_name}: 2 fp32, 2 int8, 1 unrecorded")
     out = io.StringIO()

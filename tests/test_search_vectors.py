@@ -17,7 +17,7 @@ import pytest
 from pipeline.dedup.vectorindex import index_paths
 from pipeline.ingest.writer import Writer
 from pipeline.models import ArticleDraft, SearchFilters
-from pipeline.search import vectors
+from pipeline.search import savedindex, vectors
 from pipeline.search.engine import (
     SearchOptions,
     VectorSource,
@@ -98,9 +98,9 @@ def store(services, items, lang: str = "en") -> list[int]:
 
 @pytest.fixture(autouse=True)
 def fresh_mappings():
-    vectors.forget_mapped()
+    savedindex.forget_mapped()
     yield
-    vectors.forget_mapped()
+    savedindex.forget_mapped()
 
 
 SETTINGS = "[dedup]\nvector_index_min_rows = 0\n"
@@ -333,7 +333,7 @@ def test_an_index_that_cannot_be_trusted_is_left_for_exact_search(indexed, spy, 
         min_rows = described["rows"] + 1
         reason = "fewer than [dedup] vector_index_min_rows"
     with (
-        caplog.at_level(logging.DEBUG, logger="pipeline.search.vectors"),
+        caplog.at_level(logging.DEBUG, logger="pipeline.search"),
         indexed.warehouse.connect(read_only=True) as db,
     ):
         for query in QUERIES[:3]:
@@ -349,7 +349,7 @@ def test_a_missing_index_and_a_replaced_one(indexed, spy, caplog):
     path, info = index_paths(indexed.settings.warehouse.path)
     moved = path.with_name("elsewhere.usearch")
     path.rename(moved)
-    with caplog.at_level(logging.DEBUG, logger="pipeline.search.vectors"):
+    with caplog.at_level(logging.DEBUG, logger="pipeline.search"):
         exact, got = both(indexed, QUERIES[0])
     assert got == exact and not spy and "no saved chunk vector index" in caplog.text
     moved.rename(path)
@@ -364,10 +364,10 @@ def test_a_missing_index_and_a_replaced_one(indexed, spy, caplog):
         exact, through = both(indexed, "comet lander")
         assert through[0].article_id == late[0]
         assert_same(exact, through)
-        vectors.settle()
+        savedindex.settle()
     assert len(spy) == 3
     with indexed.warehouse.connect(read_only=True) as db:
-        saved = vectors.saved_chunks(db, indexed.embedder.model_name, 0)
+        saved = savedindex.saved_chunks(db, indexed.embedder.model_name, 0)
     assert saved is not None and saved.max_owner == late[0]
 
 

@@ -20,16 +20,17 @@ import numpy as np
 
 from pipeline.config.settings import DedupSettings
 from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, TextHit
-from pipeline.search import vectors
+from pipeline.search import savedindex, vectors
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
 from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
 from pipeline.store import search as search_store
+from pipeline.store import searchvectors as vector_store
 from pipeline.store.db import Db
 
 MODES = ("hybrid", "text", "meaning")
 #: The vector table of multilingual leads (articles not in English).
-CROSS_LINGUAL_TABLE = search_store.LEAD_TABLE
+CROSS_LINGUAL_TABLE = vector_store.LEAD_TABLE
 
 
 class QueryEncoder(Protocol):
@@ -151,13 +152,13 @@ def meaning_ranking(
     for probe in probes:
         saved = None
         if vector_index and only is None and probe.table == vectors.TABLE:
-            saved = vectors.saved_chunks(db, probe.model, vector_index_min_rows)
+            saved = savedindex.saved_chunks(db, probe.model, vector_index_min_rows)
         if saved is not None and saved.dim == np.asarray(probe.vector).size:
             hits = vectors.ranking(
                 db, saved, probe.vector, probe.model, filters=filters, depth=depth
             )
         else:
-            hits = search_store.meaning_ranking(
+            hits = vector_store.meaning_ranking(
                 db,
                 probe.vector,
                 probe.model,

@@ -10,11 +10,7 @@ the file's vectors are all compared with the query (usearch's exact search: SIMD
 a tenth of DuckDB's time for the same scan, and exact where the graph is not); beyond, the graph
 is searched.
 
-The file is used only whole and made for the query's model: a description of this format naming
-the model, at least `[dedup] vector_index_min_rows` chunks (below, exact search is as fast), no
-article id above the warehouse's highest, and the file's SHA-256 as described (read once per file
-and process; a file the ingest replaced is read in the background while the one mapped before
-answers). Anything else, and the caller searches exactly; a DEBUG message says why.
+Which files are trusted, and how they are mapped: pipeline/search/savedindex.py.
 
 Nothing stored is missed: the articles the file does not hold are scored exactly from the
 warehouse's vectors, those stored after it was saved (ids above its highest: one range, which
@@ -37,20 +33,15 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.dedup.native import usearch_index
-from pipeline.dedup.vectorfile import file_checksum, index_paths, read_description
 from pipeline.dedup.vectorindex import _CHUNK_BITS
 from pipeline.models import MeaningHit, SearchFilters
-from pipeline.models.vectors import PRECISION_SEPARATOR
-from pipeline.store import articles as article_store
+from pipeline.search.savedindex import SavedChunks
 from pipeline.store import search as search_store
+from pipeline.store import searchvectors as vector_store
 from pipeline.store.db import Db
 
 log = logging.getLogger(__name__)
@@ -77,184 +68,6 @@ _SCORE_EACH_BELOW = 2000
 #: Most chunk rows of the articles the file leaves out kept in memory between searches (150 MB
 #: at 384 dimensions); more are read again by each search.
 _KEEP_LEFT_OUT_ROWS = 100_000
-
-
-@dataclass
-class SavedChunks:
-    """A saved chunk vector index, mapped read-only, and what it holds."""
-
-    graph: Any  # a usearch Index viewing the file
-    model: str
-    dim: int
-    max_owner: int
-    owners: np.ndarray  # article ids held, ascending
-    counts: np.ndarray  # chunks held of each
-    #: The articles up to max_owner with chunk vectors the file does not hold, and their rows
-    #: when few enough to keep (read by the first search that needs them).
-    left_out: tuple[np.ndarray, search_store.ChunkRows | None] | None = field(default=None)
-
-    @property
-    def rows(self) -> int:
-        """Chunk vectors held."""
-        return int(self.counts.sum())
-
-    def holds(self, ids: np.ndarray) -> np.ndarray:
-        """Which of these article ids the file holds (a boolean mask)."""
-        if self.owners.size == 0:
-            return np.zeros(ids.shape, dtype=bool)
-        at = np.minimum(np.searchsorted(self.owners, ids), self.owners.size - 1)
-        return np.asarray(self.owners[at] == ids)
-
-    def chunks_of(self, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every chunk of these held articles: article ids, chunk numbers, graph keys."""
-        counts = self.counts[np.searchsorted(self.owners, owners)]
-        ids = np.repeat(owners, counts)
-        numbers = np.arange(ids.size, dtype=np.int64) - np.repeat(
-            np.cumsum(counts) - counts, counts
-        )
-        keys = (ids.astype(np.uint64) << np.uint64(_CHUNK_BITS)) + numbers.astype(np.uint64)
-        return ids, numbers, keys
-
-
-_lock = threading.Lock()
-#: Index files mapped by this process: path -> (the files' identity, the mapping or None).
-_opened: dict[str, tuple[tuple[int, ...], SavedChunks | None]] = {}
-#: Files replaced since they were mapped, being read in the background: path -> its thread.
-_reading: dict[str, threading.Thread] = {}
-
-
-def bare_model(model: str) -> str:
-    """A stored vector name's model, without its precision (`<model>#int8` -> `<model>`)."""
-    return model.split(PRECISION_SEPARATOR, 1)[0]
-
-
-def _identity(path: Path, info_path: Path) -> tuple[int, ...] | None:
-    """What changes when the ingest writes the files again (None: one is missing)."""
-    try:
-        a, b = path.stat(), info_path.stat()
-    except OSError:
-        return None
-    return (a.st_ino, a.st_size, a.st_mtime_ns, b.st_ino, b.st_size, b.st_mtime_ns)
-
-
-def saved_chunks(db: Db, model: str, min_rows: int) -> SavedChunks | None:
-    """The saved chunk vector index of the open warehouse if it can be trusted for vectors of
-    `model` (see the module docstring), else None with a DEBUG message saying why."""
-    name = search_store.database_file(db)
-    if name is None:
-        log.debug("meaning searched exactly: a warehouse in memory has no saved vector index")
-        return None
-    path, info_path = index_paths(Path(name))
-    identity = _identity(path, info_path)
-    if identity is None:
-        log.debug("meaning searched exactly: no saved chunk vector index at %s", path)
-        return None
-    saved = _mapped(path, info_path, identity)
-    if saved is None:
-        return None
-    why = ""
-    if saved.model != bare_model(model):
-        why = f"it holds vectors of {saved.model}, the query's are of {bare_model(model)}"
-    elif saved.rows < min_rows:
-        why = f"{saved.rows} chunks, fewer than [dedup] vector_index_min_rows ({min_rows})"
-    elif saved.max_owner > article_store.max_article_id(db):
-        why = "it holds articles the warehouse does not (it was made for another one)"
-    if why:
-        log.debug("meaning searched exactly, not through %s: %s", path, why)
-        return None
-    return saved
-
-
-def _mapped(path: Path, info_path: Path, identity: tuple[int, ...]) -> SavedChunks | None:
-    """The mapping of the file as it is now. The first one is read at once; a file the ingest
-    replaced is read in the background (its checksum takes a second per 500 MB), and until then
-    the file mapped before answers: it still reads the old file, and what was stored since is
-    scored exactly."""
-    key = str(path)
-    with _lock:
-        cached = _opened.get(key)
-        if cached is not None and cached[0] == identity:
-            return cached[1]
-        if cached is not None and cached[1] is not None:
-            if key not in _reading:
-                thread = threading.Thread(
-                    target=_read_replaced,
-                    args=(key, path, info_path, identity),
-                    name="newswatch-vector-index",
-                    daemon=True,
-                )
-                _reading[key] = thread
-                thread.start()
-            return cached[1]
-        saved = _open(path, info_path)
-        _opened[key] = (identity, saved)
-        return saved
-
-
-def _read_replaced(key: str, path: Path, info_path: Path, identity: tuple[int, ...]) -> None:
-    saved = None
-    try:
-        saved = _open(path, info_path)
-    finally:
-        with _lock:
-            _opened[key] = (identity, saved)
-            _reading.pop(key, None)
-
-
-def _open(path: Path, info_path: Path) -> SavedChunks | None:
-    """Map the file if its description vouches for it (see `saved_chunks`)."""
-    Index = usearch_index()  # its native library: only a search through the file loads it
-
-    described = read_description(info_path)
-    if described is None:
-        log.debug("meaning searched exactly: %s is no description of this format", info_path)
-        return None
-    try:
-        if file_checksum(path) != described["sha256"]:
-            raise ValueError("its SHA-256 is not the one described (written since, or damaged)")
-        graph: Any = Index.restore(str(path), view=True)
-        if graph is None:
-            raise ValueError("not a usearch index")
-        if len(graph) != int(described["rows"]) or graph.ndim != int(described["dim"]):
-            raise ValueError(f"{len(graph)} vectors of {graph.ndim}, not as described")
-        keys = np.asarray(graph.keys, dtype=np.uint64)
-        # A mapped graph starts with usearch's default; search as the dedup does.
-        params = described.get("params") or {}
-        if "expansion_search" in params:
-            graph.expansion_search = int(params["expansion_search"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        log.debug("meaning searched exactly: chunk vector index %s unusable: %s", path, exc)
-        return None
-    owners, counts = np.unique(
-        (keys >> np.uint64(_CHUNK_BITS)).astype(np.int64), return_counts=True
-    )
-    log.debug(
-        "chunk vector index %s mapped: %d chunks of %d articles", path, keys.size, owners.size
-    )
-    return SavedChunks(
-        graph,
-        str(described["model"]),
-        int(described["dim"]),
-        int(described["max_owner"]),
-        owners,
-        counts.astype(np.int64),
-    )
-
-
-def forget_mapped() -> None:
-    """Drop the index files this process mapped, once the ones being read are (the next search
-    maps them again)."""
-    settle()
-    with _lock:
-        _opened.clear()
-
-
-def settle(timeout: float | None = None) -> None:
-    """Wait for the replaced index files being read in the background."""
-    with _lock:
-        threads = list(_reading.values())
-    for thread in threads:
-        thread.join(timeout)
 
 
 # -- ranking -------------------------------------------------------------------------------------
@@ -287,7 +100,7 @@ class _Best:
     ends: np.ndarray
 
     @staticmethod
-    def of_rows(rows: search_store.ChunkRows, query: np.ndarray) -> _Best:
+    def of_rows(rows: vector_store.ChunkRows, query: np.ndarray) -> _Best:
         """Chunk rows read from the warehouse, scored exactly."""
         sims = _cosines(rows.vectors, query)
         pick = _best_rows(rows.article_ids, rows.chunk_nos, sims)
@@ -331,15 +144,15 @@ def _score_held(saved: SavedChunks, owners: np.ndarray, query: np.ndarray) -> _B
 
 def _left_out(
     db: Db, saved: SavedChunks, model: str
-) -> tuple[np.ndarray, search_store.ChunkRows | None]:
+) -> tuple[np.ndarray, vector_store.ChunkRows | None]:
     """The articles up to the file's highest id with chunk vectors it does not hold, and their
     rows when few enough to keep (read once per mapped file)."""
     if saved.left_out is None:
-        stored = search_store.articles_with_chunks(db, model, up_to=saved.max_owner)
+        stored = vector_store.articles_with_chunks(db, model, up_to=saved.max_owner)
         ids = stored[~saved.holds(stored)]
         rows = None
         if ids.size and ids.size * float(saved.counts.mean()) <= _KEEP_LEFT_OUT_ROWS:
-            rows = search_store.chunk_rows(db, model, ids=ids.tolist())
+            rows = vector_store.chunk_rows(db, model, ids=ids.tolist())
         saved.left_out = (ids, rows)
     return saved.left_out
 
@@ -348,12 +161,12 @@ def _score_unheld(
     db: Db, saved: SavedChunks, model: str, query: np.ndarray, filters: SearchFilters
 ) -> _Best:
     """The articles the file does not hold that pass the filters, scored exactly."""
-    newer = search_store.chunk_rows(db, model, after=saved.max_owner, filters=filters)
+    newer = vector_store.chunk_rows(db, model, after=saved.max_owner, filters=filters)
     parts = [_Best.of_rows(newer, query)]
     ids, rows = _left_out(db, saved, model)
     if ids.size:
         if rows is None:
-            rows = search_store.chunk_rows(db, model, ids=ids.tolist(), filters=filters)
+            rows = vector_store.chunk_rows(db, model, ids=ids.tolist(), filters=filters)
         earlier = _Best.of_rows(rows, query)
         passing = search_store.filtered_ids(db, earlier.ids.tolist(), filters)
         parts.append(earlier.where(np.isin(earlier.ids, list(passing))))
@@ -415,7 +228,7 @@ def ranking(
     best = _concat([held, _score_unheld(db, saved, model, query, filters)])
     top = best.where(np.lexsort((best.ids, -best.sims))[:depth])
     unread = top.starts < 0
-    spans = search_store.chunk_spans(
+    spans = vector_store.chunk_spans(
         db, model, list(zip(top.ids[unread].tolist(), top.chunk_nos[unread].tolist(), strict=True))
     )
     hits = []
