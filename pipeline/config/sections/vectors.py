@@ -149,7 +149,7 @@ class DedupSettings:
         hi=1,
     )
     story_specifics_overlap: float = opt(
-        0.25,
+        0.3,
         "rarity-weighted share of the poorer text's specifics found in the other that joins a "
         "story across languages with a lead cosine of story_lead_min_similarity",
         lo=0,
