@@ -121,7 +121,8 @@ def writer(path: str, base_size: int, stop: Any, results: Any, corpus: str) -> N
     base, vocab = corpus_base(services)
     wh = Warehouse(path, busy_timeout_s=120)
     rng, np_rng = random.Random(7), np.random.default_rng(7)
-    next_id = base_size + 1
+    with wh.connect(read_only=True) as db:  # a warehouse reused (--reuse) holds earlier batches
+        next_id = max(base_size, article_store.max_article_id(db)) + 1
     times = []
     while not stop.is_set():
         batch = synthetic_articles(
