@@ -465,16 +465,8 @@ def fts_extension_path() -> Path | None:
     return found[-1] if found else None
 
 
-def report_scale(
-    services,
-    queries,
-    sizes: list[int],
-    *,
-    numpy_too: bool = True,
-    fts_too: bool = True,
-    folder: Path | None = None,
-) -> None:
-    model = services.embedder.model_name
+def corpus_base(services: Services) -> tuple[list, list[str]]:
+    """The corpus articles' titles, texts and chunk vectors; the vocabulary to perturb with."""
     with services.warehouse.connect(read_only=True) as db:
         rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
         keys, matrix = article_store.chunk_vectors(db)
@@ -486,7 +478,20 @@ def report_scale(
         for aid, title, text in rows
         if aid in by_article and len(text.split()) > 20
     ]
-    vocab = sorted({w for _, text, _ in base for w in text.split()})
+    return base, sorted({w for _, text, _ in base for w in text.split()})
+
+
+def report_scale(
+    services,
+    queries,
+    sizes: list[int],
+    *,
+    numpy_too: bool = True,
+    fts_too: bool = True,
+    folder: Path | None = None,
+) -> None:
+    model = services.embedder.model_name
+    base, vocab = corpus_base(services)
     sources = [VectorSource("chunk_embeddings", services.embedder)]
     prepared = [prepare(q["query"], sources) for q in queries]
     options = options_from(services.settings.search)

@@ -44,6 +44,7 @@ from search_eval import (  # noqa: E402
     NEWS_PAGES,
     QUERIES,
     build_corpus_warehouse,
+    corpus_base,
     open_corpus_warehouse,
     percentile,
     synthetic_articles,
@@ -62,22 +63,6 @@ aliases = ["PMC Wagner"]
 TOPICS = ("sanctions", "espionage", "satellite_support")
 BATCH = 32
 WRITE_EVERY_S = 2.0
-
-
-def corpus_base(services: Any) -> tuple[list, list[str]]:
-    """The corpus articles' titles, texts and chunk vectors; the vocabulary to perturb with."""
-    with services.warehouse.connect(read_only=True) as db:
-        rows = db.rows("SELECT id, title, text FROM articles ORDER BY id")
-        keys, matrix = article_store.chunk_vectors(db)
-    by_article: dict[int, list[int]] = {}
-    for pos, (aid, _) in enumerate(keys):
-        by_article.setdefault(aid, []).append(pos)
-    base = [
-        (title, text, matrix[by_article[aid]])
-        for aid, title, text in rows
-        if aid in by_article and len(text.split()) > 20
-    ]
-    return base, sorted({w for _, text, _ in base for w in text.split()})
 
 
 def build_warehouse(path: Path, size: int, base: list, vocab: list[str], model: str) -> None:

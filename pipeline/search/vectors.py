@@ -1,14 +1,9 @@
 """Meaning through the chunk vector index the ingest saves beside the warehouse.
 
-The dedup keeps the chunk vectors of every English article in an HNSW graph (usearch, float16)
-and the ingest saves it beside the warehouse with a description: model, dimension, rows, highest
-article id, the file's SHA-256 (pipeline/dedup/vectorfile.py). A search maps that file read-only
-(`Index.restore(view=True)`: nothing is copied or written and no lock is taken; the ingest
-replaces the file by a rename, and a mapping goes on reading the file it opened), asks it for the
-query's nearest chunks and keeps the best chunk of each article found. Up to a million chunks
-the file's vectors are all compared with the query (usearch's exact search: SIMD over float16,
-a tenth of DuckDB's time for the same scan, and exact where the graph is not); beyond, the graph
-is searched.
+A search maps the chunk vector file the ingest saves beside the warehouse
+(pipeline/search/savedindex.py), asks it for the query's nearest chunks and keeps the best chunk
+of each article found: up to a million chunks every vector of the file is compared with the
+query, beyond that its HNSW graph is searched.
 
 Which files are trusted, and how they are mapped: pipeline/search/savedindex.py.
 
