@@ -143,6 +143,30 @@ def test_a_bridge_article_does_not_chain_two_events(index):
     assert 1 in dict(d.story_evidence.refused)
 
 
+def test_members_beyond_the_story_window_neither_support_nor_refuse_a_new_report(index):
+    # A story begun more than a window before a new report: its first members are too old to
+    # give evidence, so the report is judged on the members within the window.
+    first = doc(1, SPACETY_A, E[0])
+    second = doc(2, SPACETY_B, E[0])
+    follow_up = doc(
+        3,
+        "Treasury added two more Changsha firms to the Spacety designation on Friday.",
+        E[0],
+        when=NOW + timedelta(days=5),
+    )
+    assert [d.story_id for d in index.decide([first, second, follow_up])] == [1, 1, 1]
+    latest = doc(
+        4,
+        "Spacety's Luxembourg arm appealed the designation before a European court.",
+        E[0],
+        when=NOW + timedelta(days=10),
+    )
+    [d] = index.decide([latest])
+    assert d.story_id == 1
+    assert isinstance(d.story_evidence, JoinedStoryEvidence)
+    assert d.story_evidence.link.via == 3 and d.story_evidence.members_agreeing == 1
+
+
 def test_an_article_that_bridges_two_close_stories_merges_them_into_the_earlier_one(index):
     x1 = doc(1, "alpha dispatch", E[0])
     x2 = doc(2, "beta bulletin", between(E[0], E[1], 0.6))  # close, but not joined

@@ -34,7 +34,10 @@ A story is joined only if the new article also agrees (best chunk cosine >=
 `story_support_similarity`, a lead cosine within `story_lead_support_gap` of the lead rule's
 threshold, or a holding link) with at least `story_support_members` of its members once it has
 `story_support_from` or more, so one bridge article (a roundup of two events) does not chain a
-later report of the other event into the story. A lead cosine >= `story_lead_alone` with one
+later report of the other event into the story. Only members published within the story window
+of the new article count, in the members as in their support: the others give no evidence for
+or against (a story begun more than a window ago is joined on its recent members' agreement).
+A lead cosine >= `story_lead_alone` with one
 member (the same report in another language) is support enough, as a copy follows its
 original. The story with the strongest holding link wins. A new article that holds links with
 two stories that already resemble each other (some members at best chunk cosine >=
@@ -178,18 +181,20 @@ def decide_story(
     short_ids: set[int],
     stories_close: Callable[[list[int], list[int]], float],
     leads_close: Callable[[list[int], list[int]], float] | None = None,
+    in_window: Callable[[int], bool] | None = None,
 ) -> StoryDecision:
     """The story of a new original, given its vector hits within the story window.
 
     `short_ids`: which stored articles have short texts; `stories_close(a, b)`: the best chunk
     cosine between any member of one list and any of the other (for merges); `leads_close(a,
     b)`: the same by centered lead cosine over pairs not both English (stories told in
-    different languages resemble each other only there).
+    different languages resemble each other only there); `in_window(m)`: whether member `m` was
+    published within the story window of the new article (None: all were).
     """
     candidates = _candidates(article_id, hits, rule)
     known = cache.get(candidates)
     links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
-    held = _held(links, book, rule)
+    held = _held(links, book, rule, in_window)
     if not held.holding:
         nearest = _strongest([lk for ls in links.values() for lk in ls])
         return StoryDecision(
@@ -275,14 +280,22 @@ def _links(
     return links
 
 
-def _held(links: Mapping[int, list[Link]], book: StoryBook, rule: StoryRule) -> _Held:
-    """The stories a new article's links hold with, less those a bridge article would chain."""
+def _held(
+    links: Mapping[int, list[Link]],
+    book: StoryBook,
+    rule: StoryRule,
+    in_window: Callable[[int], bool] | None = None,
+) -> _Held:
+    """The stories a new article's links hold with, less those a bridge article would chain.
+    Only members within the story window count: the others give no evidence, so they could
+    not agree."""
     held = _Held({}, {}, {}, {})
     for story, story_links in links.items():
         best = _strongest([lk for lk in story_links if lk.rule is not None])
         if best is None:
             continue
-        size = len(book.members.get(story, []))
+        members = book.members.get(story, [])
+        size = len(members) if in_window is None else sum(map(in_window, members))
         support = held.support[story] = sum(agrees(lk, rule) for lk in story_links)
         if size >= rule.support_from and support < rule.support_members:
             told = retold(story_links, rule)

@@ -195,7 +195,19 @@ class StoryIndex:
             self._short,
             self.stories_close,
             self.leads_close,
+            self._window_of(doc),
         )
+
+    def _window_of(self, doc: DedupDoc) -> Callable[[int], bool]:
+        """Whether a stored article was published within the story window of `doc`."""
+        window = self.settings.story_window_days * 86400
+        when = doc.published_at.timestamp()
+
+        def within(article_id: int) -> bool:
+            published = self._published.get(article_id)
+            return published is not None and abs(published - when) <= window
+
+        return within
 
     def stories_close(self, a: list[int], b: list[int]) -> float:
         """Best chunk cosine between some members of two stories (the latest of each)."""

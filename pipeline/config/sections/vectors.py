@@ -127,7 +127,8 @@ class DedupSettings:
     )
     story_support_from: int = opt(
         3,
-        "originals from which a story needs story_support_members supporting members to be joined",
+        "originals within the story window of a new article from which a story needs "
+        "story_support_members supporting members to be joined",
         lo=1,
         hi=100000,
     )
