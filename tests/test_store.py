@@ -114,6 +114,69 @@ def test_not_null_and_keys_are_enforced(tmp_path):
         assert db.scalar("SELECT count(*) FROM articles") == 0
 
 
+BATCH_TABLES = ("articles", "embeddings", "chunk_embeddings", "lead_embeddings")
+
+
+def test_upgrade_keeps_stored_articles_and_leaves_batch_tables_without_indexes(
+    tmp_path, monkeypatch
+):
+    # A warehouse written before 0013 (keys on the tables every batch appends to) is upgraded
+    # in place: rows, defaults, checks and views survive; the keys and indexes are gone, so a
+    # batch's close no longer rewrites them.
+    wh = Warehouse(tmp_path / "w.duckdb")
+    shipped = load_migrations()
+    monkeypatch.setattr(
+        "pipeline.store.schema.load_migrations", lambda: [m for m in shipped if m.version < 13]
+    )
+    wh.migrate()
+    with wh.transaction() as db:
+        db.execute(
+            "INSERT INTO articles (id, source, url, canonical_url, title, fetched_at, text, "
+            "text_source, content_hash, word_count, story_evidence, archive_source) VALUES "
+            "(1, 'feed', 'https://a.example/1', 'https://a.example/1', 'One', now(), 'text one', "
+            "'page', 'h1', 2, '{}', NULL), (2, 'seed', 'seed:2', NULL, 'Two', now(), "
+            "'text two', 'file', 'h2', 2, NULL, 'x.warc')"
+        )
+        db.execute(
+            "INSERT INTO embeddings VALUES (1, 'm', 2, 1, [0.6, 0.8], [1.0, 0.0]), "
+            "(2, 'm', 2, 1, [1.0, 0.0], NULL)"
+        )
+        db.execute("INSERT INTO chunk_embeddings VALUES (1, 0, 0, 8, 'm', [0.6, 0.8])")
+        db.execute("INSERT INTO lead_embeddings VALUES (1, 'e5', 'en', [0.0, 1.0])")
+        before = {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in BATCH_TABLES}
+    monkeypatch.undo()
+    assert wh.migrate() == ["0013_batch_tables_without_indexes"]
+    with wh.connect(read_only=True) as db:
+        assert {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in BATCH_TABLES} == before
+        assert db.scalar("SELECT count(*) FROM relevant_articles") >= 0  # views still bind
+        assert (
+            db.rows(
+                "SELECT table_name FROM duckdb_indexes() WHERE table_name IN ?",
+                [list(BATCH_TABLES)],
+            )
+            == []
+        )
+        assert (
+            db.rows(
+                "SELECT table_name, constraint_type FROM duckdb_constraints() "
+                "WHERE table_name IN ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+                [list(BATCH_TABLES)],
+            )
+            == []
+        )
+    with wh.transaction() as db:  # defaults still fill what a batch leaves out
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text, text_source, "
+            "content_hash, word_count) VALUES (3, 'feed', 'u', 't', now(), 'x', 'page', 'h', 1)"
+        )
+        assert db.one("SELECT relevance, on_topic FROM articles WHERE id = 3") == (0.0, True)
+    with pytest.raises(Exception, match="CHECK|Constraint"), wh.transaction() as db:
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text, text_source, "
+            "content_hash, word_count) VALUES (4, 'blog', 'u', 't', now(), 'x', 'page', 'h', 1)"
+        )
+
+
 def test_read_only_open_of_missing_warehouse_says_run_init(tmp_path):
     with (
         pytest.raises(WarehouseError, match="newswatch init"),
