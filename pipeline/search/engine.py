@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -306,6 +306,7 @@ def _fold(
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
     stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
     best_ids = [items[0][0] for _, items in stories]
+    texts = search_store.article_texts(db, best_ids)  # the passages' texts: shown results only
     present = search_store.terms_present(db, best_ids, parsed.terms)
     sizes = search_store.story_sizes(db, [sid for sid, _ in stories])
     by_text = {h.article_id: (rank, h) for rank, h in enumerate(text_hits, 1)}
@@ -314,7 +315,7 @@ def _fold(
     results = []
     for story_id, items in stories:
         aid, score = items[0]
-        info = infos[aid]
+        info = replace(infos[aid], text=texts.get(aid, ""))
         t_rank, t_hit = by_text.get(aid, (None, None))
         m_rank, m_hit = by_meaning.get(aid, (None, None))
         matched = tuple(parsed.surface[t] for t in parsed.terms if t in present.get(aid, ()))
@@ -327,7 +328,7 @@ def _fold(
             bm25=t_hit.score if t_hit is not None else None,
             similarity=m_hit.similarity if m_hit is not None else None,
             matched_terms=matched,
-            passage=best_passage(info.text, parsed.terms, span=span, phrases=patterns),
+            passage=best_passage(texts.get(aid, ""), parsed.terms, span=span, phrases=patterns),
         )
         results.append(
             StoryResult(

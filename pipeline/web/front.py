@@ -157,12 +157,18 @@ def front_page(site: Site, request: Request) -> FrontPage:
         rows = reading.recent_stories(db, filters, recent_from, web.max_stories)
         ids = [int(r["story_id"]) for r in rows]
         leads = reading.leads(db, [int(r["lead_id"]) for r in rows if r["lead_id"] is not None])
+        # The feed's description stands for the story where there is one; else the text's opening.
+        openings = site.openings.of(
+            db, {aid: lead["content_hash"] for aid, lead in leads.items() if not lead["lead"]}
+        )
         topics = reading.story_topics(db, ids)
         entities = reading.story_entities(db, ids)
         latest, _ = reading.latest_article(db)
         langs = reading.languages(db, since_at)
         feeds = feed_store.feed_states(db)
         marks = mark_store.topic_marks_of(db, list(leads))
+    for aid, opening in openings.items():
+        leads[aid]["lead"] = opening
     found = cards(rows, leads, topics, entities, marks)
     return FrontPage(
         since=since,

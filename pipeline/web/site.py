@@ -18,6 +18,7 @@ from pipeline.ingest.services import Services
 from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import load_topics
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
+from pipeline.web.openings import Openings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Site:
         self._watchlist: tuple[tuple, Watchlist] | None = None
         self._topics: tuple[tuple, dict[str, str]] | None = None
         self._config_lock = threading.Lock()
+        self.openings = Openings()
 
     @contextmanager
     def read(self) -> Iterator[Db]:
