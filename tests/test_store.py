@@ -11,6 +11,7 @@ import pytest
 from pipeline.errors import WarehouseBusyError, WarehouseError
 from pipeline.store.db import Warehouse
 from pipeline.store.schema import load_migrations
+from pipeline.store.sqlvalues import id_match
 
 CONTRACT = {
     "articles": {
@@ -218,3 +219,12 @@ def test_writer_waits_for_a_reader_then_gives_up_clearly(tmp_path):
         holder.stdout.close()
     with Warehouse(path).transaction() as db:  # free again
         db.execute("SELECT 1")
+
+
+def test_id_match_selects_exactly_the_ids_asked_near_or_far_apart(tmp_path):
+    wh = Warehouse(tmp_path / "w.duckdb")
+    with wh.connect() as db:
+        db.execute("CREATE TABLE t AS SELECT range AS id FROM range(1, 20001)")
+        for ids in ([5], [7, 7, 8, 4000, 4001, 19999], list(range(100, 20000, 997)), [30000], []):
+            got = {r[0] for r in db.rows(f"SELECT id FROM t WHERE {id_match('id', ids)}")}
+            assert got == {i for i in ids if i <= 20000}

@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.store.alerts import SOURCE_SQL
 from pipeline.store.db import Db
-from pipeline.store.sqlvalues import id_list, id_literal
+from pipeline.store.sqlvalues import id_list, id_match
 
 
 @dataclass(frozen=True)
@@ -77,21 +77,21 @@ def leads(db: Db, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     rows = db.dicts(
         f"SELECT a.id, a.title, a.url, {SOURCE_SQL} AS source, a.lang, a.published_at, "
         "a.fetched_at, a.relevance, left(a.description, 400) AS lead, a.content_hash "
-        f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.id IN {id_literal(ids)}",
+        f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE {id_match('a.id', ids)}",
     )
     return {int(r["id"]): r for r in rows}
 
 
 def text_openings(db: Db, ids: Sequence[int], chars: int = 400) -> dict[int, str]:
     """The first `chars` characters of these articles' texts. `articles` has no index (migration
-    0013), so DuckDB decompresses every vector of texts that holds one of the ids: 130 ms for
-    300 ids spread over 100,000 articles, against 9 ms for their titles, links and languages."""
+    0013), so DuckDB reads every vector of texts that holds one of the ids: 26 ms for 300 ids
+    among the last 10,000 of 100,000 articles, 83 ms for 20 ids spread over all of them."""
     if not ids:
         return {}
     return {
         int(i): str(t)
         for i, t in db.rows(
-            f"SELECT id, left(text, ?) FROM articles WHERE id IN {id_literal(ids)}", [chars]
+            f"SELECT id, left(text, ?) FROM articles WHERE {id_match('id', ids)}", [chars]
         )
     }
 
@@ -200,8 +200,7 @@ def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {
-        int(i): t
-        for i, t in db.rows(f"SELECT id, title FROM articles WHERE id IN {id_literal(ids)}")
+        int(i): t for i, t in db.rows(f"SELECT id, title FROM articles WHERE {id_match('id', ids)}")
     }
 
 
