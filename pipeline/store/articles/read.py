@@ -9,6 +9,7 @@ import numpy as np
 
 from pipeline.models import Embedding, TagResult, TopicTag
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_match
 
 
 def borrowed(db: Db, ids: Sequence[int]) -> dict[int, tuple[Embedding, TagResult]]:
@@ -34,8 +35,8 @@ def borrowed(db: Db, ids: Sequence[int]) -> dict[int, tuple[Embedding, TagResult
     out = {}
     for aid, relevance, on_topic, model, vector in db.rows(
         "SELECT a.id, a.relevance, a.on_topic, e.model, e.vector FROM articles a "
-        "JOIN embeddings e ON e.article_id = a.id WHERE a.id IN (SELECT unnest(?))",
-        [list(ids)],
+        "JOIN embeddings e ON e.article_id = a.id "
+        f"WHERE {id_match('a.id', ids)} AND {id_match('e.article_id', ids)}"
     ):
         out[int(aid)] = (
             Embedding(model, np.asarray(vector, dtype=np.float32), ()),
@@ -97,7 +98,7 @@ def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:
     return {
         int(i): t or ""
         for i, t in db.rows(
-            "SELECT id, title FROM articles WHERE id IN (SELECT unnest(?)) ORDER BY id", [list(ids)]
+            f"SELECT id, title FROM articles WHERE {id_match('id', ids)} ORDER BY id"
         )
     }
 
@@ -107,8 +108,5 @@ def texts(db: Db, ids: Sequence[int]) -> dict[int, str]:
     if not ids:
         return {}
     return {
-        int(i): t
-        for i, t in db.rows(
-            "SELECT id, text FROM articles WHERE id IN (SELECT unnest(?))", [list(ids)]
-        )
+        int(i): t for i, t in db.rows(f"SELECT id, text FROM articles WHERE {id_match('id', ids)}")
     }

@@ -9,6 +9,7 @@ import numpy as np
 
 from pipeline.models import DedupDecision, DedupDoc
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_match
 
 
 def article_vectors(
@@ -172,8 +173,7 @@ def lead_inputs(db: Db, ids: Sequence[int]) -> list[tuple[int, str, str, str | N
     return [
         (int(a), t or "", x, lang)
         for a, t, x, lang in db.rows(
-            "SELECT id, title, text, lang FROM articles WHERE id IN (SELECT unnest(?)) ORDER BY id",
-            [list(ids)],
+            f"SELECT id, title, text, lang FROM articles WHERE {id_match('id', ids)} ORDER BY id",
         )
     ]
 
