@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.models import EntityMatch
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list
 
 #: An outlet as the pages, the digest and story growth name it: the site name, else the feed's
 #: title, else the host of its URL.
@@ -45,15 +46,15 @@ def candidates(db: Db, ids: Sequence[int]) -> list[dict[str, Any]]:
         f"coalesce(a.published_at, a.fetched_at) AS published_at, {SOURCE_SQL} AS source "
         f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
         f"LEFT JOIN articles o ON o.id = a.duplicate_of "
-        f"WHERE a.id IN (SELECT unnest(?)) AND a.source = 'feed' "
+        f"WHERE a.id IN (SELECT unnest(?::BIGINT[])) AND a.source = 'feed' "
         f"AND (o.id IS NULL OR o.source <> 'seed') ORDER BY a.id",
-        [list(ids)],
+        [id_list(ids)],
     )
     topics: dict[int, dict[str, float]] = {}
     for aid, topic, score in db.rows(
         "SELECT article_id, topic, score FROM article_topics "
-        "WHERE article_id IN (SELECT unnest(?))",
-        [[r["id"] for r in rows]],
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(r["id"] for r in rows)],
     ):
         topics.setdefault(aid, {})[topic] = float(score)
     for r in rows:
@@ -68,8 +69,8 @@ def entity_matches(db: Db, ids: Sequence[int]) -> dict[int, dict[str, EntityMatc
         return out
     for aid, entity, mentions, offset, evidence, aliases in db.rows(
         "SELECT article_id, entity, mentions, first_offset, evidence, aliases "
-        "FROM article_entities WHERE article_id IN (SELECT unnest(?))",
-        [list(ids)],
+        "FROM article_entities WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(ids)],
     ):
         out.setdefault(aid, {})[entity] = EntityMatch(
             entity, int(mentions), offset, evidence, tuple(aliases or ())
@@ -214,9 +215,10 @@ def _summarise(db: Db, alert_ids: Sequence[int]) -> None:
         "  string_agg(channel || ': ' || last_error, '; ' ORDER BY channel) AS last_error, "
         "  min(next_attempt_at) FILTER (WHERE status = 'pending') AS next_attempt_at, "
         "  max(sent_at) FILTER (WHERE status = 'sent') AS sent_at "
-        "  FROM alert_deliveries WHERE alert_id IN (SELECT unnest(?)) GROUP BY alert_id) s "
+        "  FROM alert_deliveries WHERE alert_id IN (SELECT unnest(?::BIGINT[])) "
+        "  GROUP BY alert_id) s "
         "WHERE alerts.id = s.alert_id",
-        [list(alert_ids)],
+        [id_list(alert_ids)],
     )
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list
 
 
 def week_rows(db: Db, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -25,15 +26,15 @@ def week_rows(db: Db, start: datetime, end: datetime) -> list[dict[str, Any]]:
     topics: dict[int, dict[str, float]] = {}
     for aid, topic, score in db.rows(
         "SELECT article_id, topic, score FROM article_topics "
-        "WHERE article_id IN (SELECT unnest(?))",
-        [[r["id"] for r in rows]],
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(r["id"] for r in rows)],
     ):
         topics.setdefault(aid, {})[topic] = float(score)
     entities: dict[int, dict[str, int]] = {}
     for aid, entity, mentions in db.rows(
         "SELECT article_id, entity, mentions FROM article_entities "
-        "WHERE article_id IN (SELECT unnest(?))",
-        [[r["id"] for r in rows]],
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(r["id"] for r in rows)],
     ):
         entities.setdefault(aid, {})[entity] = int(mentions)
     for r in rows:

@@ -9,6 +9,7 @@ from typing import Any
 from pipeline.models import EntityMatch
 from pipeline.store.articles import write_entities
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_list
 
 
 def current_entities(db: Db) -> dict[int, set[str]]:
@@ -60,8 +61,8 @@ def entities_of(db: Db, ids: Sequence[int]) -> dict[int, dict[str, int]]:
         return out
     for aid, entity, mentions in db.rows(
         "SELECT article_id, entity, mentions FROM article_entities "
-        "WHERE article_id IN (SELECT unnest(?))",
-        [list(ids)],
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(ids)],
     ):
         out.setdefault(aid, {})[entity] = int(mentions)
     return out

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pipeline.store.db import Db
 from pipeline.store.lake import has_table
+from pipeline.store.sqlvalues import id_list
 
 
 def has_marks(db: Db) -> bool:
@@ -46,7 +47,8 @@ def marked_by(db: Db, ids: Sequence[int]) -> dict[int, str]:
     return {
         int(i): str(who)
         for i, who in db.rows(
-            "SELECT id, marked_by FROM marks WHERE id IN (SELECT unnest(?))", [list(ids)]
+            "SELECT id, marked_by FROM marks WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [id_list(ids)],
         )
     }
 
@@ -94,7 +96,8 @@ def headings(db: Db, ids: Sequence[int]) -> dict[int, ArticleHeading]:
     return {
         int(a): ArticleHeading(t, u, f)
         for a, t, u, f in db.rows(
-            "SELECT id, title, url, fetched_at FROM articles WHERE id IN (SELECT unnest(?))",
-            [list(ids)],
+            "SELECT id, title, url, fetched_at FROM articles "
+            "WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [id_list(ids)],
         )
     }

@@ -132,8 +132,8 @@ def of_articles(db: Db, ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         return out
     for row in db.dicts(
         "SELECT id, kind, article_id, topic, value, marked_by, marked_at FROM current_marks "
-        "WHERE article_id IN (SELECT unnest(?)) ORDER BY id",
-        [list(ids)],
+        "WHERE article_id IN (SELECT unnest(?::BIGINT[])) ORDER BY id",
+        [id_list(ids)],
     ):
         out.setdefault(int(row["article_id"]), []).append(row)
     return out
@@ -172,8 +172,8 @@ def copies_of(db: Db, ids: Sequence[int]) -> dict[int, list[int]]:
     if not ids:
         return out
     for copy, original in db.rows(
-        "SELECT id, duplicate_of FROM articles WHERE duplicate_of IN (SELECT unnest(?))",
-        [list(ids)],
+        "SELECT id, duplicate_of FROM articles WHERE duplicate_of IN (SELECT unnest(?::BIGINT[]))",
+        [id_list(ids)],
     ):
         out.setdefault(int(original), []).append(int(copy))
     return out
