@@ -104,7 +104,7 @@ class DedupSettings:
         hi=100000,
     )
     story_lead_similarity: float = opt(
-        0.34,
+        0.35,
         "centered multilingual title + lead cosine that "
         "joins a story across languages (pairs not both "
         "English)",
