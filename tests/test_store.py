@@ -115,7 +115,15 @@ def test_not_null_and_keys_are_enforced(tmp_path):
         assert db.scalar("SELECT count(*) FROM articles") == 0
 
 
-BATCH_TABLES = ("articles", "embeddings", "chunk_embeddings", "lead_embeddings")
+BATCH_TABLES = (
+    "articles",
+    "embeddings",
+    "chunk_embeddings",
+    "lead_embeddings",
+    "article_topics",
+    "article_entities",
+    "search_docs",
+)
 
 
 def test_upgrade_keeps_stored_articles_and_leaves_batch_tables_without_indexes(
@@ -144,6 +152,9 @@ def test_upgrade_keeps_stored_articles_and_leaves_batch_tables_without_indexes(
         )
         db.execute("INSERT INTO chunk_embeddings VALUES (1, 0, 0, 8, 'm', [0.6, 0.8])")
         db.execute("INSERT INTO lead_embeddings VALUES (1, 'e5', 'en', [0.0, 1.0])")
+        db.execute("INSERT INTO article_topics VALUES (1, 'sanctions', 0.7, '{}', ['x'], 'p')")
+        db.execute("INSERT INTO article_entities VALUES (1, 'Spacety', 2, 0, 'ev', ['Spacety'])")
+        db.execute("INSERT INTO search_docs VALUES (1, 12, 'v1', FALSE)")
         before = {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in BATCH_TABLES}
     monkeypatch.undo()
     assert wh.migrate() == ["0013_batch_tables_without_indexes"]

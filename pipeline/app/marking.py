@@ -144,11 +144,17 @@ def _set_tags(
     for article, mark_id in marks.items():
         if value is True:
             evidence = json.dumps({"marked": "yes", "mark": mark_id, "by": by})
+            # A tag the article already has keeps its score and passage and takes the mark as
+            # its evidence; else the tag is added (article_topics has no key: migration 0013).
+            db.execute(
+                "UPDATE article_topics SET evidence = ? WHERE article_id = ? AND topic = ?",
+                [evidence, article, topic],
+            )
             db.execute(
                 "INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
-                "passage) VALUES (?, ?, ?, ?, [], NULL) ON CONFLICT (article_id, topic) "
-                "DO UPDATE SET evidence = excluded.evidence",
-                [article, topic, seen.get(article) or 1.0, evidence],
+                "passage) SELECT ?, ?, ?, ?, [], NULL WHERE NOT EXISTS (SELECT 1 FROM "
+                "article_topics WHERE article_id = ? AND topic = ?)",
+                [article, topic, seen.get(article) or 1.0, evidence, article, topic],
             )
         elif value is False:
             db.execute(

@@ -1,14 +1,16 @@
--- The four tables every ingest batch appends to (articles and their three vector tables) lose
--- their keys and indexes; the single writer keeps ids and canonical URLs unique, as it always has
--- (ids are assigned by it; a known canonical URL is looked up before an article is stored).
+-- The tables every ingest batch appends to (articles, their three vector tables, their topics,
+-- watchlist mentions and full-text documents) lose their keys and indexes; the single writer keeps
+-- them unique, as it always has (ids are assigned by it; a known canonical URL is looked up before
+-- an article is stored; an article's topics, mentions and terms are replaced, never added twice).
 --
 -- Why: every write closes the file, and the close is a checkpoint, which every reader waits
 -- for: each page of the reading room, `newswatch sql`, an analyst's `duckdb -readonly`. On a
 -- warehouse of 100,000 articles (DuckDB 1.5), a batch of 32 articles held the file about 5.3 s
 -- while these tables had keys or indexes (declared as constraints or as unique indexes alike: the
--- checkpoint then writes far more than the rows appended, vectors included), and about 0.26 s
--- without them. Lookups by id or date read few row groups without an index: ids
--- and arrival times grow with storage order, so DuckDB's min/max per row group skips the rest.
+-- checkpoint then writes far more than the rows appended, vectors and texts included); about
+-- 0.35 s with the articles and vector tables without them, and 0.25 s with all seven. Lookups by
+-- id or date read few row groups without an index: ids and arrival times grow with storage
+-- order, so DuckDB's min/max per segment skips the rest (see pipeline/store/sqlvalues.py).
 --
 -- DuckDB cannot drop a key constraint in place, so each table is copied into one without it,
 -- then swapped in (views name tables, not their storage, and read the copy).
@@ -82,3 +84,38 @@ CREATE TABLE lead_embeddings_0013 (
 INSERT INTO lead_embeddings_0013 BY NAME SELECT * FROM lead_embeddings;
 DROP TABLE lead_embeddings;
 ALTER TABLE lead_embeddings_0013 RENAME TO lead_embeddings;
+
+CREATE TABLE article_topics_0013 (
+    article_id    BIGINT NOT NULL,
+    topic         VARCHAR NOT NULL,
+    score         DOUBLE NOT NULL,
+    evidence      VARCHAR NOT NULL,                -- JSON: matched terms, best passage, parts of the score
+    matched_terms VARCHAR[] NOT NULL DEFAULT [],
+    passage       VARCHAR                          -- best passage, at most 300 characters
+);
+INSERT INTO article_topics_0013 BY NAME SELECT * FROM article_topics;
+DROP TABLE article_topics;
+ALTER TABLE article_topics_0013 RENAME TO article_topics;
+
+CREATE TABLE article_entities_0013 (
+    article_id   BIGINT NOT NULL,
+    entity       VARCHAR NOT NULL,                 -- the entity's name in watchlist.toml
+    mentions     INTEGER NOT NULL,                 -- in title and text
+    first_offset INTEGER,                          -- character offset of the first mention in
+                                                   -- articles.text; NULL: named in the title only
+    evidence     VARCHAR NOT NULL,                 -- the words around the first mention
+    aliases      VARCHAR[] NOT NULL DEFAULT []     -- the spellings found, as the watchlist writes them
+);
+INSERT INTO article_entities_0013 BY NAME SELECT * FROM article_entities;
+DROP TABLE article_entities;
+ALTER TABLE article_entities_0013 RENAME TO article_entities;
+
+CREATE TABLE search_docs_0013 (
+    article_id BIGINT NOT NULL,
+    terms      INTEGER NOT NULL,
+    analyzer   VARCHAR NOT NULL,                   -- tokenizer version that produced the terms
+    compacted  BOOLEAN NOT NULL DEFAULT FALSE      -- its terms sit in the term-sorted part
+);
+INSERT INTO search_docs_0013 BY NAME SELECT * FROM search_docs;
+DROP TABLE search_docs;
+ALTER TABLE search_docs_0013 RENAME TO search_docs;
