@@ -24,6 +24,7 @@ from pipeline.search import savedindex, vectors
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
 from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
+from pipeline.store import articles as article_store
 from pipeline.store import search as search_store
 from pipeline.store import searchvectors as vector_store
 from pipeline.store.db import Db
@@ -306,7 +307,7 @@ def _fold(
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
     stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
     best_ids = [items[0][0] for _, items in stories]
-    texts = search_store.article_texts(db, best_ids)  # the passages' texts: shown results only
+    texts = article_store.texts(db, best_ids)  # the passages' texts: shown results only
     present = search_store.terms_present(db, best_ids, parsed.terms)
     sizes = search_store.story_sizes(db, [sid for sid, _ in stories])
     by_text = {h.article_id: (rank, h) for rank, h in enumerate(text_hits, 1)}
@@ -328,7 +329,7 @@ def _fold(
             bm25=t_hit.score if t_hit is not None else None,
             similarity=m_hit.similarity if m_hit is not None else None,
             matched_terms=matched,
-            passage=best_passage(texts.get(aid, ""), parsed.terms, span=span, phrases=patterns),
+            passage=best_passage(info.text, parsed.terms, span=span, phrases=patterns),
         )
         results.append(
             StoryResult(

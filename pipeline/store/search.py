@@ -234,7 +234,8 @@ def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]
 
 
 def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
-    """What results show of some articles, by id, but their texts ("": see `article_texts`)."""
+    """What results show of some articles, by id, but their texts ("": see
+    `pipeline.store.articles.texts`)."""
     if not ids:
         return {}
     rows = db.rows(
@@ -245,19 +246,6 @@ def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
     return {
         int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], "")
         for r in rows
-    }
-
-
-def article_texts(db: Db, ids: Sequence[int]) -> dict[int, str]:
-    """The texts of some articles, by id. Asked apart, for the few results shown: `articles`
-    has no index (migration 0013), and reading a text back by id costs DuckDB the whole vector
-    of texts it sits in, some 4 ms an article spread over 100,000 articles, where the other
-    columns of a hundred articles take 5 ms."""
-    if not ids:
-        return {}
-    return {
-        int(i): str(t)
-        for i, t in db.rows(f"SELECT id, text FROM articles WHERE {id_match('id', ids)}")
     }
 
 
