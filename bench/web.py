@@ -7,12 +7,19 @@ look like months of news: stories of four reports (one of them a copy), a third 
 on a topic, one in twenty naming a watchlist entity, one article stored a minute apart.
 
 The server runs as `newswatch serve` does (uvicorn, one process); the requests come one after the
-other from this process over loopback. "While an ingest writes" is another process that stores a
-batch of 32 articles in one transaction every 2 seconds, as a daemon's cycles do; it reports how
-long each batch waited for the file and held it, alone and while the pages are read.
+other from this process over loopback. "While an ingest writes" stores a batch of 32 articles in
+one transaction every 2 seconds, as a daemon's cycles do, in one of two places (`--writer`):
+- `process`: another process, as `newswatch run` beside a separate `newswatch serve`. A page
+  cannot open the file while the batch holds it; one read in the last `[web]
+  stale_while_writing_s` is answered from that reading (counted in the report), any other waits;
+- `thread`: a thread of the server's process, as `newswatch run` serves the pages itself. Pages
+  read the open database beside the batch (DuckDB's snapshots) and never wait for it.
+The writer reports how long each batch waited for the file and held it, alone and while the
+pages are read.
 
     .venv/bin/python bench/web.py [--sizes 100000] [--requests 30] [--corpus DIR]
                                   [--reuse DIR] [--idle-only] [--no-search]
+                                  [--writer thread|process|both]
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
@@ -35,6 +43,7 @@ import numpy as np
 from pipeline.config.settings import load_settings, with_overrides
 from pipeline.store import articles as article_store
 from pipeline.store.db import Warehouse
+from pipeline.web.render import AS_OF_HEADER
 from pipeline.web.server import Address, BackgroundServer, build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +71,10 @@ aliases = ["PMC Wagner"]
 """
 TOPICS = ("sanctions", "espionage", "satellite_support")
 BATCH = 32
+WRITERS = {
+    "thread": "in the server's process (`newswatch run` serving the pages)",
+    "process": "in another process (`newswatch serve` beside `newswatch run`)",
+}
 WRITE_EVERY_S = 2.0
 
 
@@ -98,11 +111,8 @@ def build_warehouse(path: Path, size: int, base: list, vocab: list[str], model: 
     wh.checkpoint()
 
 
-def writer(path: str, base_size: int, stop: Any, results: Any, corpus: str) -> None:
-    """Store a batch of 32 articles every 2 s until told to stop; report each batch's time."""
-    from search_eval import open_corpus_warehouse as open_corpus
-
-    services, _ = open_corpus(Path(corpus))
+def write_batches(path: Path, base_size: int, stop: Any, services: Any) -> list[float]:
+    """Store a batch of 32 articles every 2 s until told to stop; return each batch's time."""
     base, vocab = corpus_base(services)
     wh = Warehouse(path, busy_timeout_s=120)
     rng, np_rng = random.Random(7), np.random.default_rng(7)
@@ -119,7 +129,15 @@ def writer(path: str, base_size: int, stop: Any, results: Any, corpus: str) -> N
         times.append(time.perf_counter() - started)
         next_id += BATCH
         stop.wait(WRITE_EVERY_S)
-    results.put(times)
+    return times
+
+
+def writer(path: str, base_size: int, stop: Any, results: Any, corpus: str) -> None:
+    """Another process's ingest (as `newswatch run` beside a separate `newswatch serve`)."""
+    from search_eval import open_corpus_warehouse as open_corpus
+
+    services, _ = open_corpus(Path(corpus))
+    results.put(write_batches(Path(path), base_size, stop, services))
 
 
 def pages(size: int, queries: list[str]) -> list[tuple[str, list[str]]]:
@@ -139,7 +157,8 @@ def pages(size: int, queries: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def measure(base_url: str, size: int, queries: list[str], requests: int) -> dict[str, list[float]]:
-    """Latency samples per page (seconds), `requests` per page, one after the other."""
+    """Latency samples per page (seconds), `requests` per page, one after the other; a sample
+    answered from the page's reading of moments before (another process writing) is negative."""
     out: dict[str, list[float]] = {}
     with httpx.Client(base_url=base_url, timeout=120) as client:
         for name, urls in pages(size, queries):
@@ -147,7 +166,8 @@ def measure(base_url: str, size: int, queries: list[str], requests: int) -> dict
             for k in range(requests):
                 t = time.perf_counter()
                 r = client.get(urls[k % len(urls)])
-                samples.append(time.perf_counter() - t)
+                took = time.perf_counter() - t
+                samples.append(-took if AS_OF_HEADER in r.headers else took)
                 if r.status_code != 200:
                     print(f"  {name}: HTTP {r.status_code} for {urls[k % len(urls)]}")
             out[name] = samples
@@ -156,10 +176,13 @@ def measure(base_url: str, size: int, queries: list[str], requests: int) -> dict
 
 def report(label: str, samples: dict[str, list[float]]) -> None:
     print(f"  {label}")
-    for name, values in samples.items():
+    for name, signed in samples.items():
+        values = [abs(v) for v in signed]
+        kept = sum(v < 0 for v in signed)
         print(
             f"    {name:18} ({len(values)} requests) p50 {statistics.median(values) * 1000:6.0f} ms"
             f"   p95 {percentile(values, 95) * 1000:6.0f} ms"
+            + (f"   ({kept} answered from a reading of moments before)" if kept else "")
         )
 
 
@@ -172,7 +195,28 @@ def writes(label: str, times: list[float]) -> None:
         )
 
 
-def run_writer(path: Path, size: int, corpus: Path, seconds: float | None, during: Any = None):
+def run_writer(
+    path: Path,
+    size: int,
+    corpus: Path,
+    seconds: float | None,
+    during: Any = None,
+    services: Any = None,
+) -> tuple[list[float], Any]:
+    """Write batches meanwhile: in another process, or (given `services`) on a thread of this
+    one, beside the pages, as `newswatch run` serves them."""
+    if services is not None:
+        stop_t = threading.Event()
+        box: list[list[float]] = []
+        thread = threading.Thread(
+            target=lambda: box.append(write_batches(path, size, stop_t, services)), daemon=True
+        )
+        thread.start()
+        time.sleep(2)
+        out = during() if during is not None else time.sleep(seconds or 0)
+        stop_t.set()
+        thread.join(300)
+        return (box[0] if box else []), out
     ctx = mp.get_context("spawn")
     stop, results = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=writer, args=(str(path), size, stop, results, str(corpus)))
@@ -195,6 +239,13 @@ def main() -> None:
     )
     ap.add_argument("--idle-only", action="store_true", help="no ingest writing meanwhile")
     ap.add_argument("--no-search", action="store_true", help="leave the search page out")
+    ap.add_argument(
+        "--writer",
+        choices=("thread", "process", "both"),
+        default="both",
+        help="where the ingest writes: beside the pages in the server's process (as "
+        "`newswatch run` serves them), in another process (a separate `newswatch serve`), or both",
+    )
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
@@ -239,17 +290,24 @@ def main() -> None:
             report("daemon idle", measure(base_url, size, asked, args.requests))
             if args.idle_only:
                 continue
-            alone, _ = run_writer(tmp / "web.duckdb", size, corpus, 40)
-            busy, during = run_writer(
-                tmp / "web.duckdb",
-                size + 100000,
-                corpus,
-                None,
-                functools.partial(measure, base_url, size, asked, args.requests),
-            )
-            report(f"while an ingest writes {BATCH} articles every {WRITE_EVERY_S:g} s", during)
-            writes("alone", alone)
-            writes("while the pages are read", busy)
+            for where in ("process", "thread") if args.writer == "both" else (args.writer,):
+                own = services if where == "thread" else None
+                alone, _ = run_writer(tmp / "web.duckdb", size, corpus, 40, services=own)
+                busy, during = run_writer(
+                    tmp / "web.duckdb",
+                    size + 100000,
+                    corpus,
+                    None,
+                    functools.partial(measure, base_url, size, asked, args.requests),
+                    services=own,
+                )
+                report(
+                    f"while an ingest writes {BATCH} articles every {WRITE_EVERY_S:g} s, "
+                    + WRITERS[where],
+                    during,
+                )
+                writes("alone", alone)
+                writes("while the pages are read", busy)
         finally:
             server.stop()
 

@@ -22,7 +22,7 @@ EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
 
 #: Files DuckDB and newswatch keep beside the warehouse, under its name: the write-ahead log,
 #: the spill folder, the daemon's published state, the vector index and its description (each
-#: also as the `.tmp` it is written through), a waiting writer's flag (pipeline/store/gate.py);
+#: also as the `.tmp` it is written through), a writer's flag (pipeline/store/gate.py);
 #: `<name>.<what>.lock` are matched apart.
 _SIDE_SUFFIXES = (
     ".wal",

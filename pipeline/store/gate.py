@@ -7,9 +7,10 @@ reading room reads beside the daemon's jobs, so this process's connections pass 
 while this process writes shares the open read-write database, a write waits for this process's
 own short reads to end, and reads that arrive while a write waits let it go first.
 
-Across processes, a writer that finds the file held by readers leaves a flag beside it while it
-waits (`<warehouse>.writer-waiting`, holding its pid); the reading room's pages see it and wait
-for the writer before they open the file, so a stream of page reads cannot keep a batch out.
+Across processes, a writer leaves a flag beside the file while it waits for it and while it holds
+it (`<warehouse>.writer-waiting`, holding its pid); the reading room's pages see it and wait for
+the writer before they open the file, so a stream of page reads cannot keep a batch out, or
+serve a rendering made moments before the write instead (pipeline/web/site.py).
 (The gate opens files with the `connect` it is given: pipeline/store/db.py stays the only module
 that imports duckdb.)
 """
@@ -37,6 +38,7 @@ class ProcessGate:
         self.writers = 0  # of those, opened to write
         self.waiting = 0  # writers waiting for this process's readers to close
         self._reading: dict[int, int] = {}  # thread id -> read-only connections it holds
+        self.commits = 0  # write transactions committed through this process's writers
 
     def open(
         self, path: Path, read_only: bool, deadline: float, connect: Callable[..., Any]
@@ -84,6 +86,11 @@ class ProcessGate:
             self._cond.notify_all()
             return con, "write"
 
+    def committed(self) -> None:
+        """Count a write transaction of this process as committed."""
+        with self._cond:
+            self.commits += 1
+
     def close(self, con: Any, mode: str) -> None:
         """Close a connection opened through the gate."""
         with self._cond:
@@ -116,8 +123,8 @@ def gate_of(path: Path) -> ProcessGate:
 
 
 def writer_flag(path: Path) -> Path:
-    """The file a writer of another process leaves beside the warehouse while it waits for
-    readers (it holds the writer's pid): readers that see it let the writer go first."""
+    """The file a writer leaves beside the warehouse while it waits for it or holds it (it holds
+    the writer's pid): readers of other processes that see it let the writer go first."""
     return path.with_name(f"{path.name}.writer-waiting")
 
 

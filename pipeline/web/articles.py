@@ -157,9 +157,9 @@ def article_page(site: Site, article_id: int) -> ArticlePage | None:
 def show(site: Site, pages: Pages, request: Request) -> Response:
     """GET /articles/{id} (and .json)."""
     article_id = path_id(request, "article_id")
-    found = article_page(site, article_id)
+    found, as_of = site.page(request, lambda: article_page(site, article_id))
     if found is None:
         return pages.error(request, 404, f"no article {article_id}")
     return pages.render(
-        request, "article.html", found, title=found.title or f"Article {article_id}"
+        request, "article.html", found, title=found.title or f"Article {article_id}", as_of=as_of
     )

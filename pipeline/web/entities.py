@@ -119,14 +119,15 @@ def entity_page(site: Site, name: str) -> EntityPage | None:
 
 def index(site: Site, pages: Pages, request: Request) -> Response:
     """GET /entities (and .json)."""
-    return pages.render(request, "entities.html", entities_page(site), title="Entities")
+    found, as_of = site.page(request, lambda: entities_page(site))
+    return pages.render(request, "entities.html", found, title="Entities", as_of=as_of)
 
 
 def show(site: Site, pages: Pages, request: Request) -> Response:
     """GET /entities/{name} (and .json)."""
     raw = str(request.path_params["name"])
     name = unquote(raw.removesuffix(".json") if raw.endswith(".json") else raw)
-    found = entity_page(site, name)
+    found, as_of = site.page(request, lambda: entity_page(site, name))
     if found is None:
         return pages.error(request, 404, f"no watchlist entity named {name!r}")
-    return pages.render(request, "entity.html", found, title=name)
+    return pages.render(request, "entity.html", found, title=name, as_of=as_of)

@@ -197,7 +197,8 @@ def front_page(site: Site, request: Request) -> FrontPage:
 
 def index(site: Site, pages: Pages, request: Request) -> Response:
     """GET / (and /.json)."""
-    return pages.render(request, "index.html", front_page(site, request), title="Stories")
+    found, as_of = site.page(request, lambda: front_page(site, request))
+    return pages.render(request, "index.html", found, title="Stories", as_of=as_of)
 
 
 def updates(site: Site, pages: Pages, request: Request) -> Response:

@@ -109,6 +109,11 @@ def plain(value: Any) -> Any:
     return value
 
 
+#: The header of a page answered from an earlier reading while another process writes: when
+#: that reading was made (pipeline/web/recent.py).
+AS_OF_HEADER = "X-Newswatch-As-Of"
+
+
 class Pages:
     """Renders a page's data as its template or its JSON twin."""
 
@@ -124,9 +129,13 @@ class Pages:
         *,
         status: int = 200,
         headers: Mapping[str, str] | None = None,
+        as_of: datetime | None = None,
         **extra: Any,
     ) -> Response:
-        """The page: JSON of `data` when the twin was asked for, else the template."""
+        """The page: JSON of `data` when the twin was asked for, else the template; `as_of` is
+        the time of an earlier reading the data comes from (said in a header and on the page)."""
+        if as_of is not None:
+            headers = {**(headers or {}), AS_OF_HEADER: as_of.isoformat()}
         if wants_json(request):
             return JSONResponse(
                 json.loads(json.dumps(plain(data), default=str)),
@@ -142,6 +151,7 @@ class Pages:
             path=request.url.path,
             params=dict(request.query_params),
             csrf_token=self._csrf_token(cookie),
+            as_of=as_of,
             **extra,
         )
         return HTMLResponse(html, status_code=status, headers=headers)

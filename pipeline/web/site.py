@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from starlette.requests import Request
 
 from pipeline.app.learning import Trained, train_changed
 from pipeline.config.settings import Settings
@@ -19,10 +21,12 @@ from pipeline.store.db import Db, Warehouse
 from pipeline.tag.topics import load_topics
 from pipeline.tag.watchlist import Watchlist, load_watchlist, watchlist_mark
 from pipeline.web.openings import Openings
+from pipeline.web.recent import Recent, page_key
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -63,6 +67,7 @@ class Site:
         self._topics: tuple[tuple, dict[str, str]] | None = None
         self._config_lock = threading.Lock()
         self.openings = Openings()
+        self.recent = Recent(settings.web.stale_while_writing_s)
 
     @contextmanager
     def read(self) -> Iterator[Db]:
@@ -73,6 +78,11 @@ class Site:
         self.warehouse.yield_to_writer(wait_s)
         with self.warehouse.connect(read_only=True, wait_s=wait_s) as db:
             yield db
+
+    def page(self, request: Request, build: Callable[[], T]) -> tuple[T, datetime | None]:
+        """A page's data, read now, or its reading of moments ago (and that reading's time)
+        while another process writes the warehouse (pipeline/web/recent.py)."""
+        return self.recent.read(page_key(request), self.warehouse, self.clock, build)
 
     def _model(self, name: str) -> Any:
         with self._model_lock:

@@ -156,7 +156,7 @@ def chart(page: StoryPage) -> Markup:
 def show(site: Site, pages: Pages, request: Request) -> Response:
     """GET /stories/{id} (and .json)."""
     story_id = path_id(request, "story_id")
-    found = story_page(site, story_id)
+    found, as_of = site.page(request, lambda: story_page(site, story_id))
     if found is None:
         return pages.error(request, 404, f"no story {story_id}")
     if isinstance(found, int):
@@ -164,5 +164,10 @@ def show(site: Site, pages: Pages, request: Request) -> Response:
         query = f"?{request.url.query}" if request.url.query else ""
         return RedirectResponse(f"/stories/{found}{suffix}{query}", status_code=301)
     return pages.render(
-        request, "story.html", found, title=found.title or f"Story {story_id}", chart=chart(found)
+        request,
+        "story.html",
+        found,
+        title=found.title or f"Story {story_id}",
+        chart=chart(found),
+        as_of=as_of,
     )

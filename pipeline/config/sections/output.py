@@ -135,6 +135,13 @@ class WebSettings:
     busy_wait_s: float = opt(
         10.0, "how long a page waits for a write in progress before it says busy", lo=0, hi=300
     )
+    stale_while_writing_s: float = opt(
+        30.0,
+        "while another process writes, a page read this recently is answered from that reading "
+        "(with its time) instead of waiting; 0 always waits",
+        lo=0,
+        hi=3600,
+    )
     since_days: int = opt(7, "days of stories the front page shows by default", lo=1, hi=3650)
     breaking_hours: float = opt(
         6.0, "stories with the most outlets within this many hours rank first", lo=1, hi=720
