@@ -19,7 +19,7 @@ pages are read.
 
     .venv/bin/python bench/web.py [--sizes 100000] [--requests 30] [--corpus DIR]
                                   [--reuse DIR] [--idle-only] [--no-search]
-                                  [--writer thread|process|both]
+                                  [--writer thread|process|both] [--stale-s S]
 """
 
 from __future__ import annotations
@@ -240,6 +240,11 @@ def main() -> None:
     ap.add_argument("--idle-only", action="store_true", help="no ingest writing meanwhile")
     ap.add_argument("--no-search", action="store_true", help="leave the search page out")
     ap.add_argument(
+        "--stale-s",
+        type=float,
+        help="[web] stale_while_writing_s for the server (0: every page waits for a write)",
+    )
+    ap.add_argument(
         "--writer",
         choices=("thread", "process", "both"),
         default="both",
@@ -270,7 +275,8 @@ def main() -> None:
             load_settings(corpus / "settings.toml", env={}),
             warehouse={"path": tmp / "web.duckdb"},
             watchlist={"file": tmp / "watchlist.toml"},
-            web={"busy_wait_s": 30.0},
+            web={"busy_wait_s": 30.0}
+            | ({} if args.stale_s is None else {"stale_while_writing_s": args.stale_s}),
         )
         address = Address("127.0.0.1", 8470 + size % 1000)
         app = build(
