@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -74,9 +75,11 @@ class Site:
         """The warehouse, read-only, for one page: a writer in progress is waited for up to
         `[web] busy_wait_s` (then WarehouseBusyError, shown as 503 with Retry-After)."""
         wait_s = self.settings.web.busy_wait_s
+        deadline = time.monotonic() + wait_s
         # A writer of another process (the daemon's batch) waiting for the file goes first.
         self.warehouse.yield_to_writer(wait_s)
-        with self.warehouse.connect(read_only=True, wait_s=wait_s) as db:
+        left = max(0.0, deadline - time.monotonic())  # one bound for both waits
+        with self.warehouse.connect(read_only=True, wait_s=left) as db:
             yield db
 
     def page(self, request: Request, build: Callable[[], T]) -> tuple[T, datetime | None]:
