@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -151,6 +154,30 @@ def test_overlap_measures():
     o = overlap(b, a)
     assert o.contained > 0.9 and 0.3 < o.jaccard < 0.6 and o.contains < 0.6
     assert overlap(shingle_hashes(FLOODS), a).jaccard == 0
+
+
+def test_the_same_text_is_decided_alike_in_every_process():
+    # The MinHash sketches, and so which stored texts are compared at all, come from the shingle
+    # hashes: two processes (or two runs) must agree on them whatever Python's string salt is.
+    code = (
+        "import sys; from pipeline.dedup.overlap import shingle_hashes; "
+        "print(shingle_hashes(sys.stdin.read()).tolist())"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            input=SPACETY,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert seen == {f"{shingle_hashes(SPACETY).tolist()}\n"}
+    # Case and punctuation aside; a text shorter than a shingle is one shingle of its words.
+    short = shingle_hashes("sanctions on spacety")
+    assert short.size == 1 and (shingle_hashes("Sanctions, on Spacety!") == short).all()
 
 
 def test_remove_forgets(index, fake_embedder):

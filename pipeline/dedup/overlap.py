@@ -6,6 +6,8 @@ Pure functions of texts and settings; the dedup index (pipeline/dedup/index.py) 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,17 +32,34 @@ def shingle_hashes(text: str, size: int = 5) -> np.ndarray:
     """Sorted unique 64-bit hashes of the text's `size`-word shingles (case and punctuation
     ignored); a text shorter than `size` words gives one shingle of all its words.
 
-    Python's own string hash is used: it is fast, and these hashes never leave the process (the
-    index is rebuilt from stored texts on start), so its per-process salt does no harm.
+    The same text gives the same hashes in every process and every run: the MinHash sketches
+    made of them choose which stored texts are compared at all, so a salted hash (Python's own
+    `hash` of a string) made a copy near the LSH threshold found in one run and missed in the
+    next. Each word is hashed once (BLAKE2b, kept for the words seen most), and a shingle's hash
+    is a polynomial of its words' hashes, mixed, in numpy: as fast as `hash` of the joined words.
     """
     tokens = words(text)
     if not tokens:
         return np.zeros(0, dtype=np.uint64)
-    n = max(1, len(tokens) - size + 1)
-    hashes = np.fromiter(
-        (hash(" ".join(tokens[i : i + size])) for i in range(n)), dtype=np.int64, count=n
-    )
-    return np.unique(hashes.view(np.uint64))
+    size = min(size, len(tokens))
+    n = len(tokens) - size + 1
+    per_word = np.fromiter((_word_hash(t) for t in tokens), dtype=np.uint64, count=len(tokens))
+    with np.errstate(over="ignore"):  # arithmetic modulo 2**64 is the point
+        hashes = np.zeros(n, dtype=np.uint64)
+        for j in range(size):
+            hashes = hashes * _MULTIPLIER + per_word[j : j + n]
+        hashes ^= hashes >> np.uint64(31)  # splitmix64's finaliser: every bit depends on all
+        hashes *= np.uint64(0x94D049BB133111EB)
+        hashes ^= hashes >> np.uint64(29)
+    return np.unique(hashes)
+
+
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def overlap(new: np.ndarray, old: np.ndarray) -> Overlap:
