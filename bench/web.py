@@ -41,6 +41,8 @@ import httpx
 import numpy as np
 
 from pipeline.config.settings import load_settings, with_overrides
+from pipeline.dedup.vectorindex import index_paths
+from pipeline.ingest.upkeep import compact_search_index
 from pipeline.store import articles as article_store
 from pipeline.store.db import Warehouse
 from pipeline.web.render import AS_OF_HEADER
@@ -56,6 +58,7 @@ from search_eval import (  # noqa: E402
     corpus_base,
     open_corpus_warehouse,
     percentile,
+    save_vector_index,
     synthetic_articles,
 )
 
@@ -270,6 +273,13 @@ def main() -> None:
             t0 = time.perf_counter()
             build_warehouse(tmp / "web.duckdb", size, base, vocab, services.embedder.model_name)
             print(f"\n{size:,} articles: built in {time.perf_counter() - t0:.0f} s")
+        if not args.no_search and not index_paths(tmp / "web.duckdb")[0].exists():
+            # The search page ranks meaning through the chunk vector index the ingest keeps.
+            compact_search_index(Warehouse(tmp / "web.duckdb"))
+            seconds, held, _ = save_vector_index(
+                Warehouse(tmp / "web.duckdb"), services.embedder.model_name
+            )
+            print(f"  chunk vector index saved beside it: {held:,} chunks in {seconds:.0f} s")
         (tmp / "watchlist.toml").write_text(WATCHLIST, encoding="utf-8")
         settings = with_overrides(
             load_settings(corpus / "settings.toml", env={}),
