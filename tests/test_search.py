@@ -23,6 +23,7 @@ from pipeline.search.saved import SavedSearches, load_searches, parse_since
 from pipeline.search.terms import analyze, index_terms, parse_query, phrase_pattern
 from pipeline.store import articles as article_store
 from pipeline.store import search as search_store
+from pipeline.store.db import Db
 from tests.helpers import make_pipeline
 
 NOW = datetime.now(UTC)
@@ -208,6 +209,26 @@ def test_a_phrase_must_appear_as_written(services):
     )
     # Same words, other order: no article holds that phrase.
     assert run(services, '"pictures radar"').stories == ()
+
+
+def test_a_hybrid_phrase_query_reads_the_texts_once(services):
+    # Reading texts by id costs DuckDB nearly as much for a few as for hundreds (it copies every
+    # text of the vector of 2,048 rows that holds one): the meaning side's hits are checked for
+    # the phrase with the text side's candidates, in one pass.
+    reads: list[str] = []
+
+    class Counting(Db):
+        def execute(self, sql, params=None):
+            if "regexp_matches" in sql:
+                reads.append(sql)
+            return super().execute(sql, params)
+
+    source = VectorSource("chunk_embeddings", services.embedder)
+    prepared = prepare('"radar pictures" firm', [source])
+    with services.warehouse.connect(read_only=True) as db:
+        out = search(Counting(db._con, True), prepared)
+    assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
+    assert out.meaning_hits and len(reads) == 1
 
 
 def test_filters_by_date_and_topic(services):

@@ -12,7 +12,7 @@ result must contain them; meaning alone ignores the quotes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -180,15 +180,21 @@ def meaning_ranking(
 
 
 def text_ranking(
-    db: Db, parsed: ParsedQuery, *, filters: SearchFilters = SearchFilters(), depth: int = 100
-) -> list[TextHit]:
-    """Articles by BM25 of the query's terms, each holding every quoted phrase."""
+    db: Db,
+    parsed: ParsedQuery,
+    *,
+    filters: SearchFilters = SearchFilters(),
+    depth: int = 100,
+    also: Collection[int] = (),
+) -> tuple[list[TextHit], set[int]]:
+    """Articles by BM25 of the query's terms, each holding every quoted phrase; and which of
+    the articles `also` hold every phrase (checked in the same read of the texts)."""
     phrases = [
         (terms, phrase_regex(p))
         for p, terms in zip(parsed.phrases, parsed.phrase_terms(), strict=True)
     ]
     return search_store.text_ranking(
-        db, parsed.terms, filters=filters, phrases=phrases, depth=depth
+        db, parsed.terms, filters=filters, phrases=phrases, depth=depth, also=also
     )
 
 
@@ -266,8 +272,6 @@ def _rankings(
     parsed = prepared.parsed
     text_hits: list[TextHit] = []
     meaning_hits: list[MeaningHit] = []
-    if mode in ("hybrid", "text"):
-        text_hits = text_ranking(db, parsed, filters=filters, depth=options.depth)
     if mode in ("hybrid", "meaning"):
         meaning_hits = meaning_ranking(
             db,
@@ -277,20 +281,22 @@ def _rankings(
             vector_index=options.vector_index,
             vector_index_min_rows=options.vector_index_min_rows,
         )
-        if mode == "hybrid" and parsed.phrases:
-            keep = {h.article_id for h in meaning_hits}
-            for phrase in parsed.phrases:
-                keep &= search_store.phrase_present(db, sorted(keep), phrase_regex(phrase))
-            meaning_hits = [h for h in meaning_hits if h.article_id in keep]
-        if options.meaning_floor > 0:
-            in_text = {h.article_id for h in text_hits}
-            meaning_hits = [
-                h
-                for h in meaning_hits
-                if h.article_id in in_text
-                or h.source == CROSS_LINGUAL_TABLE
-                or h.similarity >= options.meaning_floor
-            ]
+    if mode in ("hybrid", "text"):
+        # In hybrid search the meaning hits' phrases are checked with the text side's first
+        # candidates, in the same read of the texts.
+        also = {h.article_id for h in meaning_hits} if parsed.phrases else set()
+        text_hits, held = text_ranking(db, parsed, filters=filters, depth=options.depth, also=also)
+        if parsed.phrases:
+            meaning_hits = [h for h in meaning_hits if h.article_id in held]
+    if mode in ("hybrid", "meaning") and options.meaning_floor > 0:
+        in_text = {h.article_id for h in text_hits}
+        meaning_hits = [
+            h
+            for h in meaning_hits
+            if h.article_id in in_text
+            or h.source == CROSS_LINGUAL_TABLE
+            or h.similarity >= options.meaning_floor
+        ]
     return text_hits, meaning_hits
 
 

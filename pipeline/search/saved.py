@@ -258,8 +258,10 @@ class SavedSearches:
     def _match(self, db: Db, search: SavedSearch, ids: list[int], probe: Probe | None) -> set[int]:
         parsed = parse_query(search.query)
         candidates = search_store.filtered_ids(db, ids, search.filters())
-        for phrase in parsed.phrases:
-            candidates &= search_store.phrase_present(db, sorted(candidates), phrase_regex(phrase))
+        if parsed.phrases:
+            candidates = search_store.phrases_present(
+                db, sorted(candidates), [phrase_regex(p) for p in parsed.phrases]
+            )
         if not candidates:
             return set()
         found: set[int] = set()

@@ -8,7 +8,7 @@ reads only the row groups holding its terms plus the few written since.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pipeline.models import ArticleInfo, IndexedTerms, SearchFilters, TextHit
@@ -111,11 +111,18 @@ def text_ranking(
     filters: SearchFilters = SearchFilters(),
     phrases: Sequence[tuple[Sequence[str], str]] = (),
     depth: int = 100,
-) -> list[TextHit]:
+    also: Collection[int] = (),
+) -> tuple[list[TextHit], set[int]]:
     """Articles by BM25 of the query terms, best first; each phrase (its terms, its RE2
-    pattern) must occur in the title or text."""
-    if not terms:
-        return []
+    pattern) must occur in the title or text. Also which of the articles `also` (the meaning
+    side's hits) hold every phrase: they are checked with the first candidates, in one read of
+    the texts (every phrase held when there is none)."""
+    if not phrases:
+        held = set(also)
+        if not terms:
+            return [], held
+    elif not terms:
+        return [], phrases_present(db, sorted(also), [p for _, p in phrases])
     where, params = filter_sql(db, filters)
     conditions = [where]
     for phrase_terms, _ in phrases:
@@ -139,22 +146,27 @@ def text_ranking(
         ORDER BY s.score DESC, s.article_id LIMIT ? OFFSET ?"""
     if not phrases:
         rows = db.rows(sql, [list(terms)] + params + [depth, 0])
-        return [TextHit(int(aid), float(score), tuple(matched)) for aid, score, matched in rows]
+        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], held
     # The phrases are matched in the texts of the candidates holding their words, best first,
     # a block at a time: in one statement DuckDB would match them in every stored text first.
+    # Reading a few texts by id costs nearly as much as reading many (DuckDB copies every text
+    # of the 2,048-row vector that holds one), so the meaning side's hits come along with the
+    # first block, and all phrases are matched in one pass.
+    patterns = [pattern for _, pattern in phrases]
     hits: list[TextHit] = []
+    pending, held = set(also), set()
     offset = 0
     block = max(PHRASE_BLOCK, 2 * depth)
     while len(hits) < depth:
         rows = db.rows(sql, [list(terms)] + params + [block, offset])
-        keep = {int(r[0]) for r in rows}
-        for _, pattern in phrases:
-            keep = phrase_present(db, sorted(keep), pattern)
+        keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), patterns)
+        held |= keep & pending
+        pending = set()
         hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
         if len(rows) < block:
             break
         offset += block
-    return hits[:depth]
+    return hits[:depth], held
 
 
 def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
@@ -204,18 +216,13 @@ def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int,
     return found
 
 
-def phrase_present(db: Db, ids: Sequence[int], pattern: str) -> set[int]:
-    """Which of these articles hold a phrase (its RE2 pattern) in the title or text."""
-    if not ids:
-        return set()
-    return {
-        int(r[0])
-        for r in db.rows(
-            f"SELECT id FROM articles WHERE {id_match('id', ids)} "
-            "AND regexp_matches(title || chr(10) || text, ?)",
-            [pattern],
-        )
-    }
+def phrases_present(db: Db, ids: Sequence[int], patterns: Sequence[str]) -> set[int]:
+    """Which of these articles hold every phrase (their RE2 patterns) in the title or text."""
+    if not ids or not patterns:
+        return set(ids)
+    holds = " AND ".join(["regexp_matches(title || chr(10) || text, ?)"] * len(patterns))
+    sql = f"SELECT id FROM articles WHERE {id_match('id', ids)} AND {holds}"
+    return {int(r[0]) for r in db.rows(sql, patterns)}
 
 
 def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]:
