@@ -167,6 +167,24 @@ def test_members_beyond_the_story_window_neither_support_nor_refuse_a_new_report
     assert d.story_evidence.link.via == 3 and d.story_evidence.members_agreeing == 1
 
 
+def test_a_report_of_an_event_a_roundup_chained_into_a_story_joins_its_first_report(index):
+    # A roundup of the day's news, and a report of one of its items (bushfires) joined on the
+    # roundup's passage about it; then reports of another item join the roundup's story.
+    bushfires = between(E[2], E[4], 0.75)
+    roundup = doc(1, "five things to know today", np.stack([E[0], bushfires]))
+    first = doc(2, "first bushfire report", E[2])
+    other_a = doc(3, "a report of the first item", E[0])
+    other_b = doc(4, "officials confirmed the count later that day", between(E[0], E[1], 0.9))
+    assert [d.story_id for d in index.decide([roundup, first, other_a, other_b])] == [1] * 4
+    # A second bushfire report resembles the first one alone: the story's other members
+    # resemble each other, not the first report, so their silence is no sign of a bridge.
+    second = doc(5, "second bushfire report", between(E[2], -E[4], 0.8))
+    [d] = index.decide([second])
+    assert d.story_id == 1
+    assert isinstance(d.story_evidence, JoinedStoryEvidence)
+    assert d.story_evidence.link.via == 2 and d.story_evidence.members_agreeing == 1
+
+
 def test_an_article_that_bridges_two_close_stories_merges_them_into_the_earlier_one(index):
     x1 = doc(1, "alpha dispatch", E[0])
     x2 = doc(2, "beta bulletin", between(E[0], E[1], 0.6))  # close, but not joined

@@ -37,7 +37,11 @@ threshold, or a holding link) with at least `story_support_members` of its membe
 later report of the other event into the story. Only members published within the story window
 of the new article count, in the members as in their support: the others give no evidence for
 or against (a story begun more than a window ago is joined on its recent members' agreement).
-A lead cosine >= `story_lead_alone` with one
+The rule applies only where the member the new article holds with is one of a group: it and
+the members in the window that agree with it (`members_agree`, by their vectors, as a member
+agrees with a new article) number `story_support_from` or more. A member the rest of its story
+does not resemble (a story chained through a roundup) is in no such group, and the others'
+silence says nothing about a report of its own event. A lead cosine >= `story_lead_alone` with one
 member (the same report in another language) is support enough, as a copy follows its
 original. The story with the strongest holding link wins. A new article that holds links with
 two stories that already resemble each other (some members at best chunk cosine >=
@@ -182,6 +186,7 @@ def decide_story(
     stories_close: Callable[[list[int], list[int]], float],
     leads_close: Callable[[list[int], list[int]], float] | None = None,
     in_window: Callable[[int], bool] | None = None,
+    members_agree: Callable[[int, int], bool] | None = None,
 ) -> StoryDecision:
     """The story of a new original, given its vector hits within the story window.
 
@@ -189,12 +194,14 @@ def decide_story(
     cosine between any member of one list and any of the other (for merges); `leads_close(a,
     b)`: the same by centered lead cosine over pairs not both English (stories told in
     different languages resemble each other only there); `in_window(m)`: whether member `m` was
-    published within the story window of the new article (None: all were).
+    published within the story window of the new article (None: all were); `members_agree(a,
+    b)`: whether two stored members agree with each other (None: the bridge rule counts every
+    member in the window).
     """
     candidates = _candidates(article_id, hits, rule)
     known = cache.get(candidates)
     links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
-    held = _held(links, book, rule, in_window)
+    held = _held(links, book, rule, in_window, members_agree)
     if not held.holding:
         nearest = _strongest([lk for ls in links.values() for lk in ls])
         return StoryDecision(
@@ -285,6 +292,7 @@ def _held(
     book: StoryBook,
     rule: StoryRule,
     in_window: Callable[[int], bool] | None = None,
+    members_agree: Callable[[int, int], bool] | None = None,
 ) -> _Held:
     """The stories a new article's links hold with, less those a bridge article would chain.
     Only members within the story window count: the others give no evidence, so they could
@@ -295,20 +303,39 @@ def _held(
         if best is None:
             continue
         members = book.members.get(story, [])
-        size = len(members) if in_window is None else sum(map(in_window, members))
+        if in_window is not None:
+            members = [m for m in members if in_window(m)]
         support = held.support[story] = sum(agrees(lk, rule) for lk in story_links)
-        if size >= rule.support_from and support < rule.support_members:
+        if len(members) >= rule.support_from and support < rule.support_members:
             told = retold(story_links, rule)
-            if told is None:
+            if told is not None:
+                held.stood_in[story] = told
+            elif members_agree is None or _in_a_group(
+                best.member, members, members_agree, rule.support_from
+            ):
                 held.refused[story] = (
                     f"holds with member {best.member} only; {support} of "
-                    f"{size} members agree (a bridge article does not chain "
+                    f"{len(members)} members agree (a bridge article does not chain "
                     f"stories)"
                 )
                 continue
-            held.stood_in[story] = told
         held.holding[story] = best
     return held
+
+
+def _in_a_group(
+    member: int, members: list[int], members_agree: Callable[[int, int], bool], need: int
+) -> bool:
+    """Whether `member` and the members that agree with it are `need` or more: a group whose
+    disagreement with a new report shows a bridge. A member the rest of its story does not
+    resemble (a story chained through a roundup) is in no such group, and the other members'
+    silence says nothing about a report of its own event."""
+    found = 1
+    for m in members:
+        if found >= need:
+            break
+        found += m != member and members_agree(member, m)
+    return found >= need
 
 
 def _merge_group(

@@ -196,6 +196,7 @@ class StoryIndex:
             self.stories_close,
             self.leads_close,
             self._window_of(doc),
+            self.members_agree,
         )
 
     def _window_of(self, doc: DedupDoc) -> Callable[[int], bool]:
@@ -212,6 +213,15 @@ class StoryIndex:
     def stories_close(self, a: list[int], b: list[int]) -> float:
         """Best chunk cosine between some members of two stories (the latest of each)."""
         return self._chunks.closest_between(a[-MERGE_MEMBERS:], b[-MERGE_MEMBERS:])
+
+    def members_agree(self, a: int, b: int) -> bool:
+        """Whether two stored articles agree as a member agrees with a new report: best chunk
+        cosine >= `story_support_similarity`, or across languages a lead cosine within
+        `story_lead_support_gap` of the lead rule's threshold."""
+        return (
+            self._chunks.closest_between([a], [b]) >= self.rule.support_similarity
+            or self.leads.closest_between([a], [b]) >= self.rule.lead_support
+        )
 
     def leads_close(self, a: list[int], b: list[int]) -> float:
         """Best lead similarity across languages between some members of two stories."""

@@ -131,7 +131,8 @@ class DedupSettings:
     story_support_from: int = opt(
         3,
         "originals within the story window of a new article from which a story needs "
-        "story_support_members supporting members to be joined",
+        "story_support_members supporting members to be joined: the member it holds with and "
+        "those that agree with it (fewer are a story chained through a roundup, not a group)",
         lo=1,
         hi=100000,
     )
