@@ -123,11 +123,42 @@ def text_ranking(
             return [], held
     elif not terms:
         return [], phrases_present(db, sorted(also), [p for _, p in phrases])
+    sql, params = _bm25_sql(db, terms, filters, [t for t, _ in phrases])
+    if not phrases:
+        rows = db.rows(sql, params + [depth, 0])
+        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], held
+    # The phrases are matched in the texts of the candidates holding their words, best first,
+    # a block at a time: in one statement DuckDB would match them in every stored text first.
+    # Reading a few texts by id costs nearly as much as reading many (DuckDB copies every text
+    # of the 2,048-row vector that holds one), so the meaning side's hits come along with the
+    # first block, and all phrases are matched in one pass.
+    patterns = [pattern for _, pattern in phrases]
+    hits: list[TextHit] = []
+    pending, held = set(also), set()
+    offset = 0
+    block = max(PHRASE_BLOCK, 2 * depth)
+    while len(hits) < depth:
+        rows = db.rows(sql, params + [block, offset])
+        keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), patterns)
+        held |= keep & pending
+        pending = set()
+        hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
+        if len(rows) < block:
+            break
+        offset += block
+    return hits[:depth], held
+
+
+def _bm25_sql(
+    db: Db, terms: Sequence[str], filters: SearchFilters, phrase_terms: Sequence[Sequence[str]]
+) -> tuple[str, list[Any]]:
+    """The BM25 ranking of articles holding the terms (and each phrase's words), passing the
+    filters, with its parameters but the final LIMIT and OFFSET."""
     where, params = filter_sql(db, filters)
     conditions = [where]
-    for phrase_terms, _ in phrases:
+    for words in phrase_terms:
         conditions.append("list_has_all(s.matched, ?::VARCHAR[])")
-        params.append(list(phrase_terms))
+        params.append(list(words))
     sql = f"""
         WITH p AS (SELECT t.article_id, t.term, t.tf FROM search_terms t
                    WHERE t.term IN (SELECT unnest(?::VARCHAR[]))),
@@ -144,29 +175,7 @@ def text_ranking(
         SELECT s.article_id, s.score, s.matched FROM s JOIN articles a ON a.id = s.article_id
         WHERE {" AND ".join(conditions)}
         ORDER BY s.score DESC, s.article_id LIMIT ? OFFSET ?"""
-    if not phrases:
-        rows = db.rows(sql, [list(terms)] + params + [depth, 0])
-        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], held
-    # The phrases are matched in the texts of the candidates holding their words, best first,
-    # a block at a time: in one statement DuckDB would match them in every stored text first.
-    # Reading a few texts by id costs nearly as much as reading many (DuckDB copies every text
-    # of the 2,048-row vector that holds one), so the meaning side's hits come along with the
-    # first block, and all phrases are matched in one pass.
-    patterns = [pattern for _, pattern in phrases]
-    hits: list[TextHit] = []
-    pending, held = set(also), set()
-    offset = 0
-    block = max(PHRASE_BLOCK, 2 * depth)
-    while len(hits) < depth:
-        rows = db.rows(sql, [list(terms)] + params + [block, offset])
-        keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), patterns)
-        held |= keep & pending
-        pending = set()
-        hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
-        if len(rows) < block:
-            break
-        offset += block
-    return hits[:depth], held
+    return sql, [list(terms), *params]
 
 
 def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
