@@ -117,22 +117,18 @@ def text_ranking(
     pattern) must occur in the title or text. Also which of the articles `also` (the meaning
     side's hits) hold every phrase: they are checked with the first candidates, in one read of
     the texts (every phrase held when there is none)."""
-    if not phrases:
-        held = set(also)
-        if not terms:
-            return [], held
-    elif not terms:
-        return [], phrases_present(db, sorted(also), [p for _, p in phrases])
+    patterns = [pattern for _, pattern in phrases]
+    if not terms:
+        return [], phrases_present(db, sorted(also), patterns)
     sql, params = _bm25_sql(db, terms, filters, [t for t, _ in phrases])
-    if not phrases:
+    if not patterns:
         rows = db.rows(sql, params + [depth, 0])
-        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], held
+        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], set(also)
     # The phrases are matched in the texts of the candidates holding their words, best first,
     # a block at a time: in one statement DuckDB would match them in every stored text first.
     # Reading a few texts by id costs nearly as much as reading many (DuckDB copies every text
     # of the 2,048-row vector that holds one), so the meaning side's hits come along with the
     # first block, and all phrases are matched in one pass.
-    patterns = [pattern for _, pattern in phrases]
     hits: list[TextHit] = []
     pending, held = set(also), set()
     offset = 0
