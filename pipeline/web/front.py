@@ -198,7 +198,14 @@ def front_page(site: Site, request: Request) -> FrontPage:
 def index(site: Site, pages: Pages, request: Request) -> Response:
     """GET / (and /.json)."""
     found, as_of = site.page(request, lambda: front_page(site, request))
-    return pages.render(request, "index.html", found, title="Stories", as_of=as_of)
+    return pages.render(
+        request,
+        "index.html",
+        found,
+        title="Stories",
+        as_of=as_of,
+        refresh_s=site.settings.web.refresh_s,
+    )
 
 
 def updates(site: Site, pages: Pages, request: Request) -> Response:
