@@ -268,7 +268,7 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
     try:
         # The cycle fetches the known feed and its pages while the reader holds the file...
         wait_for(lambda: len(loopback.hits("/p/3.html")) == 1, timeout=90)
-        time.sleep(3)
+        time.sleep(1.5)
         assert daemon.poll() is None
         # ...and nothing is written until the reader lets go.
         reader.stdin.write("count\n")
@@ -282,7 +282,9 @@ def test_a_reader_holding_the_warehouse_delays_but_loses_nothing(make_settings, 
                 query(settings, "SELECT count(*) FROM articles WHERE source = 'feed'")[0][0] == 4
             )
         )
-        time.sleep(3)  # more cycles run: nothing is stored twice
+        # Two more polls of the feed run: nothing is stored twice.
+        polled = len(loopback.hits("/feed.xml"))
+        wait_for(lambda: len(loopback.hits("/feed.xml")) >= polled + 2, timeout=60, step=0.2)
     finally:
         code, _, err = stop(daemon)
         if reader.poll() is None:
