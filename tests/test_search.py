@@ -211,10 +211,21 @@ def test_a_phrase_must_appear_as_written(services):
     assert run(services, '"pictures radar"').stories == ()
 
 
-def test_a_hybrid_phrase_query_reads_the_texts_once(services):
-    # Reading texts by id costs DuckDB nearly as much for a few as for hundreds (it copies every
-    # text of the vector of 2,048 rows that holds one): the meaning side's hits are checked for
-    # the phrase with the text side's candidates, in one pass.
+def test_a_phrase_is_checked_by_word_positions_and_never_across_a_dropped_word():
+    # "of the" keep their places: "trade of the deal" does not hold "trade deal".
+    terms = index_terms("Trade deal signed", "Talks on the trade of the deal went on.")
+    assert terms.positions["trade"] == (0, 7)  # the title's word, then the text's after a gap
+    assert terms.positions["deal"] == (1, 10)
+    [phrase] = parse_query('"trade deal" news').phrase_checks()
+    assert phrase.terms == ((0, "trade"), (1, "deal"))
+    [stopped] = parse_query('"the Hague"').phrase_checks()
+    assert stopped.terms == ((0, "hagu"),)
+
+
+def test_a_hybrid_phrase_query_reads_no_text(services):
+    # Reading texts by id costs DuckDB nearly as much for a few as for all (it copies every text
+    # of the vector of 2,048 rows that holds one): phrases are checked in the term table's word
+    # positions, for the text side's candidates and the meaning side's hits alike.
     reads: list[str] = []
 
     class Counting(Db):
@@ -224,11 +235,39 @@ def test_a_hybrid_phrase_query_reads_the_texts_once(services):
             return super().execute(sql, params)
 
     source = VectorSource("chunk_embeddings", services.embedder)
-    prepared = prepare('"radar pictures" firm', [source])
     with services.warehouse.connect(read_only=True) as db:
-        out = search(Counting(db._con, True), prepared)
-    assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
-    assert out.meaning_hits and len(reads) == 1
+        out = search(Counting(db._con, True), prepare('"radar pictures" firm', [source]))
+        assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
+        assert out.meaning_hits and not reads
+        assert search(Counting(db._con, True), prepare('"denied radar"', [source])).stories == ()
+        assert not reads  # both words are there, not in that order
+        # A function word's place is kept but no index holds the word: the texts the positions
+        # leave are read.
+        apart = search(Counting(db._con, True), prepare('"pictures of the front"', [source]))
+        assert titles(apart) == ["Treasury sanctions satellite imagery firm"] and len(reads) == 1
+        assert (
+            search(Counting(db._con, True), prepare('"pictures at the front"', [source])).stories
+            == ()
+        )
+
+
+def test_articles_indexed_before_positions_match_phrases_in_their_text_until_indexed_again(
+    services,
+):
+    aid = ids_by_title(services)["Treasury sanctions satellite imagery firm"]
+    with services.warehouse.transaction() as db:
+        db.execute("UPDATE search_terms SET pos = NULL WHERE article_id = ?", [aid])
+        db.execute("UPDATE search_docs SET analyzer = 'older' WHERE article_id = ?", [aid])
+    assert (
+        titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
+    )
+    assert run(services, '"pictures radar"').stories == ()
+    assert index_for_search(services.warehouse) == 1
+    with services.warehouse.connect(read_only=True) as db:
+        assert not db.scalar("SELECT count(*) FROM search_terms WHERE pos IS NULL")
+    assert (
+        titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
+    )
 
 
 def test_filters_by_date_and_topic(services):

@@ -38,6 +38,7 @@ from pipeline.models.feeds import (
 from pipeline.models.search import (
     ArticleInfo,
     MeaningHit,
+    Phrase,
     SearchFilters,
     SearchHit,
     StoryResult,
@@ -82,6 +83,7 @@ __all__ = [
     "StoryMerge",
     "StoryResult",
     "TagResult",
+    "Phrase",
     "TextHit",
     "TopicTag",
     "merge_evidence",

@@ -42,6 +42,7 @@ class IndexedTerms:
     analyzer: str  # version of the analyzer (pipeline/search/terms.py)
     length: int  # terms in all, title terms weighted
     counts: dict[str, int] = field(default_factory=dict)
+    positions: dict[str, tuple[int, ...]] = field(default_factory=dict)  # word places of each term
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,17 @@ class SearchFilters:
 
 
 @dataclass(frozen=True)
+class Phrase:
+    """A quoted phrase of a query: its analysed terms with their places in it (from its first
+    term), and an RE2 pattern finding it in a text (for articles indexed without positions, and
+    for a phrase with a function word, which no index holds)."""
+
+    terms: tuple[tuple[int, str], ...]
+    pattern: str
+    complete: bool = True  # every word of the phrase is a term of the index
+
+
+@dataclass(frozen=True)
 class TextHit:
     """An article ranked by BM25 over its title and text, with the query terms it holds."""
 

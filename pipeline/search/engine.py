@@ -23,7 +23,7 @@ from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, T
 from pipeline.search import savedindex, vectors
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
-from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern, phrase_regex
+from pipeline.search.terms import ParsedQuery, parse_query, phrase_pattern
 from pipeline.store import articles as article_store
 from pipeline.store import search as search_store
 from pipeline.store import searchvectors as vector_store
@@ -188,13 +188,9 @@ def text_ranking(
     also: Collection[int] = (),
 ) -> tuple[list[TextHit], set[int]]:
     """Articles by BM25 of the query's terms, each holding every quoted phrase; and which of
-    the articles `also` hold every phrase (checked in the same read of the texts)."""
-    phrases = [
-        (terms, phrase_regex(p))
-        for p, terms in zip(parsed.phrases, parsed.phrase_terms(), strict=True)
-    ]
+    the articles `also` hold every phrase (checked with the first candidates)."""
     return search_store.text_ranking(
-        db, parsed.terms, filters=filters, phrases=phrases, depth=depth, also=also
+        db, parsed.terms, filters=filters, phrases=parsed.phrase_checks(), depth=depth, also=also
     )
 
 
@@ -283,7 +279,7 @@ def _rankings(
         )
     if mode in ("hybrid", "text"):
         # In hybrid search the meaning hits' phrases are checked with the text side's first
-        # candidates, in the same read of the texts.
+        # candidates, in one statement.
         also = {h.article_id for h in meaning_hits} if parsed.phrases else set()
         text_hits, held = text_ranking(db, parsed, filters=filters, depth=options.depth, also=also)
         if parsed.phrases:

@@ -28,7 +28,7 @@ from pipeline.config.tomlfile import array_of_tables, numbered_tables, read_toml
 from pipeline.errors import ConfigError, SearchError
 from pipeline.models import SearchFilters
 from pipeline.search.engine import MODES, Probe, QueryEncoder, meaning_ranking
-from pipeline.search.terms import parse_query, phrase_regex
+from pipeline.search.terms import parse_query
 from pipeline.store import search as search_store
 from pipeline.store.db import Db, Warehouse
 
@@ -260,7 +260,7 @@ class SavedSearches:
         candidates = search_store.filtered_ids(db, ids, search.filters())
         if parsed.phrases:
             candidates = search_store.phrases_present(
-                db, sorted(candidates), [phrase_regex(p) for p in parsed.phrases]
+                db, sorted(candidates), parsed.phrase_checks()
             )
         if not candidates:
             return set()

@@ -21,10 +21,10 @@ from functools import cache
 
 import Stemmer
 
-from pipeline.models import IndexedTerms
+from pipeline.models import IndexedTerms, Phrase
 
 #: Changes whenever the terms an article gets change; stored per article in `search_docs`.
-ANALYZER = "snowball-en-ru-cjk2/1"
+ANALYZER = "snowball-en-ru-cjk2/2"  # 2: word positions
 #: A title's terms count this many times: a word in the headline says what the article is about.
 TITLE_WEIGHT = 2
 
@@ -195,49 +195,85 @@ def _bigrams(run: str) -> list[str]:
 
 def analyze(text: str) -> list[str]:
     """The terms of a text in order (stemmed, stopwords dropped; CJK as character pairs)."""
+    return [term for _, term in positioned_terms(text)]
+
+
+def positioned_terms(text: str) -> list[tuple[int, str]]:
+    """The terms of a text with their word positions; a dropped word keeps its place, so
+    "trade of the deal" does not hold the phrase "trade deal"."""
+    return _positioned(text)[0]
+
+
+def _positioned(text: str) -> tuple[list[tuple[int, str]], int]:
+    """The terms with their positions, and how many positions the text has."""
     latin: list[tuple[int, str]] = []
     cyrillic: list[tuple[int, str]] = []
-    out: list[str] = []
+    out: list[tuple[int, str]] = []
+    position = 0
     for word in _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()):
         if _HAS_CJK_RE.search(word):
             for run in _CJK_RUN_RE.findall(word):
                 if _HAS_CJK_RE.match(run):
-                    out.extend(_bigrams(run))
+                    for gram in _bigrams(run):
+                        out.append((position, gram))
+                        position += 1
                 else:
-                    _route(run, out, latin, cyrillic)
+                    _route(run, position, out, latin, cyrillic)
+                    position += 1
         else:
-            _route(word, out, latin, cyrillic)
+            _route(word, position, out, latin, cyrillic)
+            position += 1
     # One call per script: the stemmer's C loop and cache do the work.
     for language, slots in (("english", latin), ("russian", cyrillic)):
         if slots:
-            for (pos, _), stem in zip(
+            for (slot, _), stem in zip(
                 slots, _stemmer(language).stemWords([w for _, w in slots]), strict=True
             ):
-                out[pos] = stem
-    return [t for t in out if t]
+                out[slot] = (out[slot][0], stem)
+    return [(p, t) for p, t in out if t], position
 
 
-def _route(word: str, out: list[str], latin: list, cyrillic: list) -> None:
+def _route(
+    word: str,
+    position: int,
+    out: list[tuple[int, str]],
+    latin: list[tuple[int, str]],
+    cyrillic: list[tuple[int, str]],
+) -> None:
     if _CYRILLIC_RE.search(word):
         cyrillic.append((len(out), word))
-        out.append(word)
+        out.append((position, word))
         return
     word = _strip_accents(word)
     if word in STOPWORDS or (len(word) == 1 and not word.isdigit()):
         return
     if word.isdigit():
-        out.append(word)
+        out.append((position, word))
         return
     latin.append((len(out), word))
-    out.append(word)
+    out.append((position, word))
 
 
 def index_terms(title: str, text: str) -> IndexedTerms:
-    """The counted terms an article is indexed under (title terms weighted)."""
-    counts = Counter(analyze(text))
-    for term in analyze(title):
+    """The counted terms an article is indexed under (title terms weighted), and where each
+    occurs (the title's words first; a gap keeps a phrase from joining title and text)."""
+    headline = positioned_terms(title)
+    body = positioned_terms(text)
+    counts = Counter(t for _, t in body)
+    for _, term in headline:
         counts[term] += TITLE_WEIGHT
-    return IndexedTerms(ANALYZER, sum(counts.values()), dict(counts))
+    start = headline[-1][0] + 2 if headline else 0
+    positions: dict[str, list[int]] = {}
+    for position, term in headline:
+        positions.setdefault(term, []).append(position)
+    for position, term in body:
+        positions.setdefault(term, []).append(start + position)
+    return IndexedTerms(
+        ANALYZER,
+        sum(counts.values()),
+        dict(counts),
+        {term: tuple(where) for term, where in positions.items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -249,9 +285,17 @@ class ParsedQuery:
     phrases: tuple[str, ...]  # quoted phrases as typed
     surface: dict[str, str]  # analysed term -> the query word it came from
 
-    def phrase_terms(self) -> list[tuple[str, ...]]:
-        """Each phrase's distinct analysed terms (a result must contain all of them)."""
-        return [tuple(dict.fromkeys(analyze(p))) for p in self.phrases]
+    def phrase_checks(self) -> list[Phrase]:
+        """Each phrase as the index checks it: its terms at their places, counted from its
+        first term, and its pattern for texts indexed without positions."""
+        found = []
+        for phrase in self.phrases:
+            terms, places = _positioned(phrase)
+            offsets = tuple((p - terms[0][0], t) for p, t in terms)
+            # A function word is in no index: its place is kept, but which word fills it is
+            # known only from the text.
+            found.append(Phrase(offsets, phrase_regex(phrase), complete=len(terms) == places))
+        return found
 
 
 def parse_query(query: str) -> ParsedQuery:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from pipeline.models import ArticleInfo, IndexedTerms, SearchFilters, TextHit
+from pipeline.models import ArticleInfo, IndexedTerms, Phrase, SearchFilters, TextHit
 from pipeline.store.db import Db
 from pipeline.store.searchfilter import filter_sql
 from pipeline.store.sqlvalues import id_list, id_match
@@ -37,7 +37,11 @@ def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> 
             "compacted": [False] * len(ids),
         },
     )
-    rows = [(aid, term, tf) for aid in ids for term, tf in terms[aid].counts.items()]
+    rows = [
+        (aid, term, tf, list(terms[aid].positions.get(term, ())) or None)
+        for aid in ids
+        for term, tf in terms[aid].counts.items()
+    ]
     if rows:
         db.insert_columns(
             "search_terms",
@@ -45,6 +49,7 @@ def write_terms(db: Db, terms: Mapping[int, IndexedTerms], *, replace: bool) -> 
                 "article_id": [r[0] for r in rows],
                 "term": [r[1] for r in rows],
                 "tf": [r[2] for r in rows],
+                "pos": [r[3] for r in rows],
             },
         )
 
@@ -92,7 +97,7 @@ def compact(db: Db) -> int:
     """Rewrite the term table sorted by term (call inside a transaction); returns its rows."""
     db.execute(
         "CREATE TABLE search_terms_sorted AS "
-        "SELECT article_id, term, tf FROM search_terms ORDER BY term, article_id"
+        "SELECT article_id, term, tf, pos FROM search_terms ORDER BY term, article_id"
     )
     db.execute("DROP TABLE search_terms")
     db.execute("ALTER TABLE search_terms_sorted RENAME TO search_terms")
@@ -109,33 +114,31 @@ def text_ranking(
     terms: Sequence[str],
     *,
     filters: SearchFilters = SearchFilters(),
-    phrases: Sequence[tuple[Sequence[str], str]] = (),
+    phrases: Sequence[Phrase] = (),
     depth: int = 100,
     also: Collection[int] = (),
 ) -> tuple[list[TextHit], set[int]]:
-    """Articles by BM25 of the query terms, best first; each phrase (its terms, its RE2
-    pattern) must occur in the title or text. Also which of the articles `also` (the meaning
-    side's hits) hold every phrase: they are checked with the first candidates, in one read of
-    the texts (every phrase held when there is none)."""
-    patterns = [pattern for _, pattern in phrases]
+    """Articles by BM25 of the query terms, best first; each phrase must occur in the title or
+    text. Also which of the articles `also` (the meaning side's hits) hold every phrase: they
+    are checked with the first candidates (every phrase held when there is none)."""
     if not terms:
-        return [], phrases_present(db, sorted(also), patterns)
-    sql, params = _bm25_sql(db, terms, filters, [t for t, _ in phrases])
-    if not patterns:
+        return [], phrases_present(db, sorted(also), phrases)
+    sql, params = _bm25_sql(
+        db, terms, filters, [list(dict.fromkeys(t for _, t in p.terms)) for p in phrases]
+    )
+    if not phrases:
         rows = db.rows(sql, params + [depth, 0])
         return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], set(also)
-    # The phrases are matched in the texts of the candidates holding their words, best first,
-    # a block at a time: in one statement DuckDB would match them in every stored text first.
-    # Reading a few texts by id costs nearly as much as reading many (DuckDB copies every text
-    # of the 2,048-row vector that holds one), so the meaning side's hits come along with the
-    # first block, and all phrases are matched in one pass.
+    # The phrases are checked for the candidates holding their words, best first, a block at a
+    # time (in one statement DuckDB would check every article holding the words first); the
+    # meaning side's hits come along with the first block.
     hits: list[TextHit] = []
     pending, held = set(also), set()
     offset = 0
     block = max(PHRASE_BLOCK, 2 * depth)
     while len(hits) < depth:
         rows = db.rows(sql, params + [block, offset])
-        keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), patterns)
+        keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), phrases)
         held |= keep & pending
         pending = set()
         hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
@@ -221,13 +224,60 @@ def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int,
     return found
 
 
-def phrases_present(db: Db, ids: Sequence[int], patterns: Sequence[str]) -> set[int]:
-    """Which of these articles hold every phrase (their RE2 patterns) in the title or text."""
-    if not ids or not patterns:
+def phrases_present(db: Db, ids: Sequence[int], phrases: Sequence[Phrase]) -> set[int]:
+    """Which of these articles hold every phrase in the title or text: its terms at their
+    places, by the word positions of the term table. The text is read only where positions
+    cannot tell: an article indexed without them (by an older analyzer), and a phrase with a
+    function word (its place is known, not its word), for the articles the positions keep."""
+    if not ids or not phrases:
         return set(ids)
+    held, unplaced = _phrases_by_position(db, ids, phrases)
+    patterns = [p.pattern for p in phrases if not p.complete]
+    if held and patterns:
+        held = _matching(db, held, patterns)
+    if unplaced:
+        held |= _matching(db, unplaced, [p.pattern for p in phrases])
+    return held
+
+
+def _matching(db: Db, ids: set[int], patterns: Sequence[str]) -> set[int]:
+    """Which of these articles' titles and texts match every RE2 pattern."""
     holds = " AND ".join(["regexp_matches(title || chr(10) || text, ?)"] * len(patterns))
-    sql = f"SELECT id FROM articles WHERE {id_match('id', ids)} AND {holds}"
-    return {int(r[0]) for r in db.rows(sql, patterns)}
+    sql = f"SELECT id FROM articles WHERE {id_match('id', sorted(ids))} AND {holds}"
+    return {int(r[0]) for r in db.rows(sql, list(patterns))}
+
+
+def _phrases_by_position(
+    db: Db, ids: Sequence[int], phrases: Sequence[Phrase]
+) -> tuple[set[int], set[int]]:
+    """The articles whose positions hold every phrase, and those indexed without positions.
+
+    A phrase starts at s in an article when each of its terms occurs at s plus its offset: the
+    positions less the offsets, grouped by start, must count every term of the phrase.
+    """
+    wanted: list[Any] = []
+    values = []
+    for number, phrase in enumerate(phrases):
+        for index, (offset, term) in enumerate(phrase.terms):
+            values.append("(?::INTEGER, ?::INTEGER, ?::VARCHAR, ?::INTEGER, ?::INTEGER)")
+            wanted += [number, index, term, offset, len(phrase.terms)]
+    rows = db.rows(
+        f"""
+        WITH want(phrase, idx, term, off, n) AS (VALUES {", ".join(values)}),
+             r AS (SELECT t.article_id, t.term, t.pos FROM search_terms t
+                   WHERE t.term IN (SELECT term FROM want)
+                     AND t.article_id IN (SELECT unnest(?::BIGINT[]))),
+             starts AS (SELECT r.article_id, w.phrase, w.idx, w.n, unnest(r.pos) - w.off AS s
+                        FROM r JOIN want w USING (term)),
+             found AS (SELECT article_id, phrase FROM starts GROUP BY article_id, phrase, s
+                       HAVING count(DISTINCT idx) = any_value(n))
+        SELECT article_id, false FROM found GROUP BY article_id
+        HAVING count(DISTINCT phrase) = ?
+        UNION ALL
+        SELECT DISTINCT article_id, true FROM r WHERE pos IS NULL""",
+        wanted + [id_list(ids), len(phrases)],
+    )
+    return {int(a) for a, old in rows if not old}, {int(a) for a, old in rows if old}
 
 
 def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]:
