@@ -251,6 +251,30 @@ def test_a_hybrid_phrase_query_reads_no_text(services):
         )
 
 
+def test_a_phrase_shows_only_reports_holding_it_as_written(services, tmp_path):
+    # The index matches word stems in place; what is shown holds the words as typed.
+    add_articles(
+        services,
+        [("Navy shares coastal radar picture", "The navy shared a radar picture of the coast.", 1)],
+    )
+    assert titles(run(services, '"radar pictures"')) == [
+        "Treasury sanctions satellite imagery firm"
+    ]
+    assert titles(run(services, '"radar picture"')) == ["Navy shares coastal radar picture"]
+    # A saved search used as an alert condition holds phrases as written too.
+    searches = tmp_path / "phrase.toml"
+    searches.write_text(
+        '[[searches]]\nname = "radar"\nquery = \'"radar pictures"\'\nmatch = "terms"\n',
+        encoding="utf-8",
+    )
+    settings = with_overrides(services.settings, search={"file": searches})
+    saved = SavedSearches(settings.search, services.embedder, services.warehouse)
+    ids = ids_by_title(services)
+    assert saved.match_saved("radar", list(ids.values())) == {
+        ids["Treasury sanctions satellite imagery firm"]
+    }
+
+
 def test_articles_indexed_before_positions_match_phrases_in_their_text_until_indexed_again(
     services,
 ):

@@ -12,14 +12,22 @@ result must contain them; meaning alone ignores the quotes.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from pipeline.config.settings import DedupSettings
-from pipeline.models import MeaningHit, SearchFilters, SearchHit, StoryResult, TextHit
+from pipeline.models import (
+    ArticleInfo,
+    MeaningHit,
+    SearchFilters,
+    SearchHit,
+    StoryResult,
+    TextHit,
+)
 from pipeline.search import savedindex, vectors
 from pipeline.search.passages import best_passage
 from pipeline.search.rank import fold, reciprocal_rank_fusion
@@ -251,7 +259,10 @@ def search(
             k=options.rrf_k,
             weights=[options.text_weight, options.meaning_weight],
         )
-    results = _fold(db, prepared.parsed, fused, text_hits, meaning_hits, limit)
+    # Phrases bind the modes that rank words (a meaning search reads them as meaning).
+    checked = prepared.parsed.phrases if mode != "meaning" else ()
+    results, dropped = _fold(db, prepared.parsed, checked, fused, text_hits, meaning_hits, limit)
+    fused = [(aid, score) for aid, score in fused if aid not in dropped]
     return SearchOutcome(tuple(results), tuple(text_hits), tuple(meaning_hits), tuple(fused))
 
 
@@ -296,25 +307,57 @@ def _rankings(
     return text_hits, meaning_hits
 
 
+def _shown(
+    db: Db,
+    fused: Sequence[tuple[int, float]],
+    infos: Mapping[int, ArticleInfo],
+    patterns: Sequence[re.Pattern],
+    limit: int,
+) -> tuple[list[tuple[int, list[tuple[int, float]]]], dict[int, str], set[int]]:
+    """The first `limit` stories of a fused ranking, the texts of their best reports (read
+    for the passages), and the reports left out. The index matched each phrase's word stems
+    in place; a shown report must hold the phrase as written ("hypersensitive pneumonitis" is
+    not "hypersensitivity pneumonitis"), checked in those texts: one that does not gives its
+    place to the next."""
+    story_of = {aid: info.story_id for aid, info in infos.items()}
+    texts: dict[int, str] = {}
+    dropped: set[int] = set()
+    while True:
+        stories = fold([(a, s) for a, s in fused if a not in dropped], story_of)[:limit]
+        unread = [items[0][0] for _, items in stories if items[0][0] not in texts]
+        if not unread:
+            return stories, texts, dropped
+        texts.update(article_store.texts(db, unread))
+        failed = {
+            aid
+            for aid in unread
+            if not all(p.search(f"{infos[aid].title}\n{texts.get(aid, '')}") for p in patterns)
+        }
+        if not failed:
+            return stories, texts, dropped
+        dropped |= failed
+
+
 def _fold(
     db: Db,
     parsed: ParsedQuery,
+    phrases: Sequence[str],
     fused: Sequence[tuple[int, float]],
     text_hits: Sequence[TextHit],
     meaning_hits: Sequence[MeaningHit],
     limit: int,
-) -> list[StoryResult]:
+) -> tuple[list[StoryResult], set[int]]:
     """The fused ranking folded by story: each story's best report with its passage, the
-    query words it holds, its ranks and scores."""
+    query words it holds, its ranks and scores; and the reports left out (`_shown`)."""
     infos = search_store.articles_info(db, [aid for aid, _ in fused])
-    stories = fold(fused, {aid: info.story_id for aid, info in infos.items()})[:limit]
+    patterns = [phrase_pattern(p) for p in parsed.phrases]  # highlighted in the passages
+    checked = [phrase_pattern(p) for p in phrases]
+    stories, texts, dropped = _shown(db, fused, infos, checked, limit)
     best_ids = [items[0][0] for _, items in stories]
-    texts = article_store.texts(db, best_ids)  # the passages' texts: shown results only
     present = search_store.terms_present(db, best_ids, parsed.terms)
     sizes = search_store.story_sizes(db, [sid for sid, _ in stories])
     by_text = {h.article_id: (rank, h) for rank, h in enumerate(text_hits, 1)}
     by_meaning = {h.article_id: (rank, h) for rank, h in enumerate(meaning_hits, 1)}
-    patterns = [phrase_pattern(p) for p in parsed.phrases]
     results = []
     for story_id, items in stories:
         aid, score = items[0]
@@ -342,4 +385,4 @@ def _fold(
                 article_ids=tuple(i for i, _ in items),
             )
         )
-    return results
+    return results, dropped

@@ -259,8 +259,9 @@ class SavedSearches:
         parsed = parse_query(search.query)
         candidates = search_store.filtered_ids(db, ids, search.filters())
         if parsed.phrases:
+            # A batch's few new articles: their texts are read, so a phrase holds as written.
             candidates = search_store.phrases_present(
-                db, sorted(candidates), parsed.phrase_checks()
+                db, sorted(candidates), parsed.phrase_checks(), as_written=True
             )
         if not candidates:
             return set()

@@ -224,15 +224,18 @@ def terms_present(db: Db, ids: Sequence[int], terms: Sequence[str]) -> dict[int,
     return found
 
 
-def phrases_present(db: Db, ids: Sequence[int], phrases: Sequence[Phrase]) -> set[int]:
-    """Which of these articles hold every phrase in the title or text: its terms at their
-    places, by the word positions of the term table. The text is read only where positions
-    cannot tell: an article indexed without them (by an older analyzer), and a phrase with a
-    function word (its place is known, not its word), for the articles the positions keep."""
+def phrases_present(
+    db: Db, ids: Sequence[int], phrases: Sequence[Phrase], *, as_written: bool = False
+) -> set[int]:
+    """Which of these articles hold every phrase in the title or text: its terms (word stems)
+    at their places, by the word positions of the term table. The text is read only where
+    positions cannot tell: an article indexed without them (by an older analyzer), a phrase
+    with a function word (its place is known, not its word), and, `as_written`, every phrase
+    for the articles the positions keep (then the words' endings count too)."""
     if not ids or not phrases:
         return set(ids)
     held, unplaced = _phrases_by_position(db, ids, phrases)
-    patterns = [p.pattern for p in phrases if not p.complete]
+    patterns = [p.pattern for p in phrases if as_written or not p.complete]
     if held and patterns:
         held = _matching(db, held, patterns)
     if unplaced:
