@@ -251,17 +251,6 @@ def test_a_hybrid_phrase_query_reads_no_text(services):
         )
 
 
-def test_texts_read_by_row_or_by_scan_are_the_same(services, monkeypatch):
-    # A few texts are read row by row (the shown results' passages), many in one scan.
-    ids = ids_by_title(services)
-    wanted = {ids[title]: text for title, text, _ in ARTICLES}
-    with services.warehouse.connect(read_only=True) as db:
-        assert article_store.texts(db, sorted(wanted)) == wanted
-        assert article_store.texts(db, [max(wanted) + 1000]) == {}
-        monkeypatch.setattr("pipeline.store.articles.read.POINT_READS", 0)
-        assert article_store.texts(db, sorted(wanted)) == wanted
-
-
 def test_a_phrase_shows_only_reports_holding_it_as_written(services, tmp_path):
     # The index matches word stems in place; what is shown holds the words as typed.
     add_articles(
