@@ -286,7 +286,9 @@ def test_articles_indexed_before_positions_match_phrases_in_their_text_until_ind
         titles(run(services, '"radar pictures"'))[0] == "Treasury sanctions satellite imagery firm"
     )
     assert run(services, '"pictures radar"').stories == ()
-    assert index_for_search(services.warehouse) == 1
+    seen: list[tuple[int, int]] = []  # what `init` shows while it indexes again
+    assert index_for_search(services.warehouse, progress=lambda *p: seen.append(p)) == 1
+    assert seen == [(1, 1)]
     with services.warehouse.connect(read_only=True) as db:
         assert not db.scalar("SELECT count(*) FROM search_terms WHERE pos IS NULL")
     assert (

@@ -44,8 +44,12 @@ def init(app: App) -> None:
         with console.status("loading seed corpus (embedding model)…"):
             result = sync_seeds(services)
         feeds = sync_feeds(app.settings, warehouse)
-        with console.status("indexing stored articles for full-text search…"):
-            indexed = index_for_search(warehouse)
+        # A new analyzer version indexes every stored article again (minutes at 100,000).
+        what = "indexing stored articles for full-text search"
+        with console.status(f"{what}…") as status:
+            indexed = index_for_search(
+                warehouse, progress=lambda done, total: status.update(f"{what}: {done}/{total}")
+            )
         with console.status("reading stored articles' leads (multilingual model)…"):
             led = index_leads(services)
     if indexed:
