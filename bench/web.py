@@ -42,9 +42,10 @@ import numpy as np
 
 from pipeline.config.settings import load_settings, with_overrides
 from pipeline.dedup.vectorindex import index_paths
-from pipeline.ingest.upkeep import compact_search_index
+from pipeline.ingest.upkeep import compact_search_index, keep_texts
 from pipeline.store import articles as article_store
 from pipeline.store.db import Warehouse
+from pipeline.store.textstore import TextStore, keep_committed
 from pipeline.web.render import AS_OF_HEADER
 from pipeline.web.server import Address, BackgroundServer, build
 
@@ -112,6 +113,7 @@ def build_warehouse(path: Path, size: int, base: list, vocab: list[str], model: 
             "1 + id % 3, 0, left(text, 80), [] FROM articles WHERE id % 20 = 0"
         )
     wh.checkpoint()
+    keep_texts(wh)  # as `newswatch init` and the writer keep them
 
 
 def write_batches(path: Path, base_size: int, stop: Any, services: Any) -> list[float]:
@@ -130,6 +132,8 @@ def write_batches(path: Path, base_size: int, stop: Any, services: Any) -> list[
         with wh.transaction() as db:
             article_store.insert_articles(db, batch)
         times.append(time.perf_counter() - started)
+        # As the ingest's writer does once a batch is committed (not counted: the file is free).
+        keep_committed(path, [(a.id, a.content_hash, a.draft.text) for a in batch])
         next_id += BATCH
         stop.wait(WRITE_EVERY_S)
     return times
@@ -187,6 +191,31 @@ def report(label: str, samples: dict[str, list[float]]) -> None:
             f"   p95 {percentile(values, 95) * 1000:6.0f} ms"
             + (f"   ({kept} answered from a reading of moments before)" if kept else "")
         )
+
+
+def text_store_ab(base_url: str, path: Path, queries: list[str], requests: int) -> None:
+    """The search page with and without the text store beside the warehouse, alternated in
+    one run (the store is moved aside and back between requests)."""
+    store = TextStore(path).path
+    aside = store.with_name(store.name + ".aside")
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        for k in range(requests):
+            for kept in (k % 2 == 0, k % 2 != 0):
+                if not kept:
+                    store.rename(aside)
+                try:
+                    t = time.perf_counter()
+                    client.get(f"/search?q={queries[k % len(queries)]}")
+                    samples[kept].append(time.perf_counter() - t)
+                finally:
+                    if not kept:
+                        aside.rename(store)
+    print("  search page, daemon idle, texts of the shown results read from:")
+    for kept, label in ((True, "the text store"), (False, "the warehouse")):
+        values = samples[kept]
+        p50, p95 = statistics.median(values) * 1000, percentile(values, 95) * 1000
+        print(f"    {label:18} ({len(values)} requests) p50 {p50:6.0f} ms   p95 {p95:6.0f} ms")
 
 
 def writes(label: str, times: list[float]) -> None:
@@ -304,6 +333,8 @@ def main() -> None:
             httpx.get(base_url + "/search?q=warm+up", timeout=120)  # loads nothing more later
             asked = [] if args.no_search else queries
             report("daemon idle", measure(base_url, size, asked, args.requests))
+            if asked:
+                text_store_ab(base_url, tmp / "web.duckdb", asked, args.requests)
             if args.idle_only:
                 continue
             for where in ("process", "thread") if args.writer == "both" else (args.writer,):

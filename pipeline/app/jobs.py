@@ -23,6 +23,7 @@ from pipeline.ingest.rebuild import rebuild_dedup
 from pipeline.ingest.upkeep import (
     compact_search_index,
     index_for_search,
+    keep_texts,
     retag,
     sync_seeds,
     sync_seeds_if_changed,
@@ -233,8 +234,8 @@ def maintenance_job(
     now: datetime | None = None,
     lock_wait_s: float = 600.0,
 ) -> JobResult:
-    """Prune old feed_polls rows, bring the full-text index up to date and sorted, and
-    checkpoint the warehouse."""
+    """Prune old feed_polls rows, bring the full-text index up to date and sorted and the text
+    store up to date, and checkpoint the warehouse."""
 
     def body() -> Outcome:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.schedule.poll_retention_days)
@@ -242,6 +243,7 @@ def maintenance_job(
             pruned = feed_store.prune_polls(db, cutoff)
         indexed = index_for_search(warehouse)
         sorted_in = compact_search_index(warehouse)
+        texts_kept = keep_texts(warehouse)
         warehouse.checkpoint()
         return (
             "ok",
@@ -249,6 +251,7 @@ def maintenance_job(
                 "polls_pruned": pruned,
                 "search_indexed": indexed,
                 "search_compacted": sorted_in,
+                "texts_kept": texts_kept,
                 "checkpoint": True,
             },
             None,

@@ -31,7 +31,13 @@ def init(app: App) -> None:
     # for the commands that run it.
     from pipeline.app.jobs import writer_lock
     from pipeline.ingest import Services
-    from pipeline.ingest.upkeep import index_for_search, index_leads, sync_feeds, sync_seeds
+    from pipeline.ingest.upkeep import (
+        index_for_search,
+        index_leads,
+        keep_texts,
+        sync_feeds,
+        sync_seeds,
+    )
 
     console = Console(stderr=True)
     warehouse = app.warehouse
@@ -50,10 +56,17 @@ def init(app: App) -> None:
             indexed = index_for_search(
                 warehouse, progress=lambda done, total: status.update(f"{what}: {done}/{total}")
             )
+        what = "keeping stored articles' texts for the reading room"
+        with console.status(f"{what}…") as status:
+            kept = keep_texts(
+                warehouse, progress=lambda done, total: status.update(f"{what}: {done}/{total}")
+            )
         with console.status("reading stored articles' leads (multilingual model)…"):
             led = index_leads(services)
     if indexed:
         console.print(f"full-text index: {indexed} stored article(s) indexed")
+    if kept:
+        console.print(f"text store: {kept} stored article text(s) added")
     if led:
         console.print(f"cross-lingual: {led} stored article(s) given a multilingual lead vector")
     for name in result.missing:

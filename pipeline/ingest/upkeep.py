@@ -1,7 +1,7 @@
 """Work on the warehouse besides the cycle: the seed corpus, the feeds list, re-tagging after a
-topics or watchlist edit, the full-text index (indexing what it lacks, sorting it) and the
-multilingual leads stored articles lack. Recomputing dedup decisions after a threshold change
-is pipeline/ingest/rebuild.py's.
+topics or watchlist edit, the full-text index (indexing what it lacks, sorting it), the text
+store beside the warehouse and the multilingual leads stored articles lack. Recomputing dedup
+decisions after a threshold change is pipeline/ingest/rebuild.py's.
 
 Each function does its slow part (embedding, deciding) first and opens the warehouse for writing
 only to store the result, in one transaction.
@@ -9,6 +9,7 @@ only to store the result, in one transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +30,11 @@ from pipeline.store import feeds as feed_store
 from pipeline.store import search as search_store
 from pipeline.store import topics as topics_store
 from pipeline.store.db import Warehouse
+from pipeline.store.textstore import TextStore, keep_committed
 from pipeline.tag.seeds import SeedDoc, load_seeds, seeds_signature
 from pipeline.tag.topics import Tagger, build_tagger
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
@@ -132,6 +136,10 @@ def _store_seeds(services: Services, plan: _SeedPlan) -> None:
         with services.warehouse.transaction() as db:
             article_store.delete_articles(db, sorted(replaced))
             article_store.insert_articles(db, stored_articles)
+        keep_committed(
+            services.warehouse.path,
+            [(a.id, a.content_hash, a.draft.text) for a in stored_articles],
+        )
     finally:
         services.reset()
 
@@ -264,6 +272,30 @@ def index_for_search(
         if progress is not None:
             progress(done, total)
     return done
+
+
+def keep_texts(warehouse: Warehouse, progress: Progress | None = None, block: int = 2000) -> int:
+    """Bring the text store beside the warehouse up to date (pipeline/store/textstore.py): add
+    the texts it lacks or holds under another hash (stored before it existed, or missed when
+    a write of it failed), a block of articles at a time, and drop those of articles the
+    warehouse no longer holds. A damaged store is built again. Returns how many were added."""
+    store = TextStore(warehouse.path)
+    if not store.healthy():
+        log.warning("text store %s is damaged; building it again", store.path)
+        store.remove()
+    with warehouse.connect(read_only=True) as db:
+        current = article_store.content_hashes(db)
+    kept = store.hashes()
+    store.forget(sorted(aid for aid in kept if aid not in current))
+    todo = sorted(aid for aid, digest in current.items() if kept.get(aid) != digest)
+    for start in range(0, len(todo), block):
+        ids = todo[start : start + block]
+        with warehouse.connect(read_only=True) as db:
+            found = article_store.warehouse_texts(db, ids)
+        store.put((aid, current[aid], text) for aid, text in found.items())
+        if progress is not None:
+            progress(min(start + block, len(todo)), len(todo))
+    return len(todo)
 
 
 def index_leads(services: Services, progress: Progress | None = None, block: int = 256) -> int:

@@ -22,6 +22,7 @@ from pipeline.models import ArticleDraft, Embedding, StoredArticle
 from pipeline.retry import backoff
 from pipeline.store import articles as article_store
 from pipeline.store.db import Db
+from pipeline.store.textstore import keep_committed
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +109,7 @@ class Writer:
             ) from None
         finally:
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - t0
+        # After the commit, outside the warehouse: pages read the texts from here.
+        keep_committed(
+            self.services.warehouse.path, [(a.id, a.content_hash, a.draft.text) for a in stored]
+        )

@@ -39,9 +39,12 @@ _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.+?\(PID \d+\))",
 class Db:
     """A thin wrapper over one open connection: typed helpers for the store modules."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, read_only: bool) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, read_only: bool, path: Path | None = None
+    ) -> None:
         self._con = con
         self.read_only = read_only
+        self.path = path  # the warehouse file (None: not known)
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
         """Run one statement (or several, without parameters)."""
@@ -317,7 +320,7 @@ class Warehouse:
         """Open the file for one unit of work and close it afterwards."""
         con, mode = self._open(read_only, wait_s)
         try:
-            yield Db(con, read_only)
+            yield Db(con, read_only, self.path)
         finally:
             self._close(con, mode)
 

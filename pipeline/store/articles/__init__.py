@@ -4,6 +4,7 @@ function of the three."""
 
 from pipeline.store.articles.read import (
     borrowed,
+    content_hashes,
     counts_by_source,
     existing_canonical_urls,
     max_article_id,
@@ -11,6 +12,7 @@ from pipeline.store.articles.read import (
     table_counts,
     texts,
     titles,
+    warehouse_texts,
 )
 from pipeline.store.articles.vectors import (
     article_vectors,
@@ -36,6 +38,7 @@ __all__ = [
     "article_vectors",
     "borrowed",
     "chunk_vectors",
+    "content_hashes",
     "counts_by_source",
     "dedup_rows",
     "delete_articles",
@@ -53,6 +56,7 @@ __all__ = [
     "texts",
     "titles",
     "vector_models",
+    "warehouse_texts",
     "write_entities",
     "write_leads",
     "write_topics",
