@@ -21,6 +21,7 @@ from pipeline.search import savedindex, vectors
 from pipeline.search.engine import (
     SearchOptions,
     VectorSource,
+    look_ahead,
     meaning_ranking,
     prepare,
     search,
@@ -392,3 +393,37 @@ def test_saved_searches_match_new_articles_as_before(indexed, tmp_path, spy):
     saved = SavedSearches(settings.search, indexed.embedder, indexed.warehouse)
     assert saved.match_saved("moon", late) == {late[0]}
     assert not spy
+
+
+def test_a_search_compares_the_query_with_the_file_before_it_opens_the_warehouse(
+    indexed, monkeypatch
+):
+    """A page waiting for a batch to be written does the file's part of the search meanwhile:
+    with it done first, the search holds the warehouse without scanning the file, and finds
+    the same."""
+    options = SearchOptions(vector_index_min_rows=0)
+    source = [VectorSource("chunk_embeddings", indexed.embedder)]
+    path = Path(indexed.settings.warehouse.path)
+    scans: list[int] = []
+    nearest = vectors._nearest_owners
+
+    def counted(*args, **kwargs):
+        scans.append(1)
+        return nearest(*args, **kwargs)
+
+    monkeypatch.setattr(vectors, "_nearest_owners", counted)
+    for query in QUERIES[:3]:
+        plain = prepare(query, source)
+        ahead = look_ahead(plain, path, options=options)
+        assert len(scans) == 1 and ahead.probes[0].ahead is not None
+        with indexed.warehouse.connect(read_only=True) as db:
+            got = search(db, ahead, options=options)
+            assert len(scans) == 1  # the warehouse was held without a scan of the file
+            want = search(db, plain, options=options)
+        assert [(s.story_id, s.best.passage) for s in got.stories] == [
+            (s.story_id, s.best.passage) for s in want.stories
+        ]
+        scans.clear()
+    # A filter decides how many chunks are asked for: nothing is looked up ahead then.
+    filtered = look_ahead(plain, path, SearchFilters(topic=TOPIC), options)
+    assert filtered.probes[0].ahead is None and not scans

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -68,12 +69,14 @@ class VectorSource:
 
 @dataclass(frozen=True)
 class Probe:
-    """The query embedded for one vector source."""
+    """The query embedded for one vector source (and, for the chunks, its nearest ones in the
+    index file beside the warehouse when they were looked up first: `look_ahead`)."""
 
     table: str
     model: str
     vector: np.ndarray
     floor: float = -1.0
+    ahead: vectors.Ahead | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,32 @@ def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -
     return PreparedQuery(query, parsed, probes)
 
 
+def look_ahead(
+    prepared: PreparedQuery,
+    warehouse: Path,
+    filters: SearchFilters = SearchFilters(),
+    options: SearchOptions = SearchOptions(),
+) -> PreparedQuery:
+    """The query with its nearest chunks in the vector index file beside the warehouse, found
+    before the warehouse is opened (no warehouse needed): a search then holds the warehouse for
+    less, and one that waits for a batch to be written compares the query with the file
+    meanwhile. Only without filters (a filter decides how many are asked for)."""
+    if filters != SearchFilters() or not options.vector_index:
+        return prepared
+    min_rows = options.vector_index_min_rows
+    if min_rows is None:
+        min_rows = DedupSettings().vector_index_min_rows
+    probes = tuple(
+        replace(
+            p, ahead=vectors.nearest_ahead(warehouse, p.model, p.vector, options.depth, min_rows)
+        )
+        if p.table == vectors.TABLE
+        else p
+        for p in prepared.probes
+    )
+    return replace(prepared, probes=probes)
+
+
 def meaning_ranking(
     db: Db,
     probes: Sequence[Probe],
@@ -164,7 +193,13 @@ def meaning_ranking(
             saved = savedindex.saved_chunks(db, probe.model, vector_index_min_rows)
         if saved is not None and saved.dim == np.asarray(probe.vector).size:
             hits = vectors.ranking(
-                db, saved, probe.vector, probe.model, filters=filters, depth=depth
+                db,
+                saved,
+                probe.vector,
+                probe.model,
+                filters=filters,
+                depth=depth,
+                ahead=probe.ahead,
             )
         else:
             hits = vector_store.meaning_ranking(

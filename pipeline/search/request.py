@@ -5,7 +5,9 @@ source, run read-only against the warehouse, and one record per story, best firs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pipeline.config.settings import Settings
@@ -16,6 +18,7 @@ from pipeline.search.engine import (
     CROSS_LINGUAL_TABLE,
     PreparedQuery,
     VectorSource,
+    look_ahead,
     options_from,
     prepare,
     search,
@@ -133,6 +136,16 @@ def query_sources(settings: Settings, embedder: Any, leads: Any, mode: str) -> l
     return sources
 
 
+def prepare_search(
+    settings: Settings, spec: SearchSpec, sources: Sequence[VectorSource], warehouse: Path
+) -> PreparedQuery:
+    """Everything a search does before it opens the warehouse: the query analysed, embedded,
+    and (without filters) compared with the vector index file beside it (`look_ahead`)."""
+    prepared = prepare(spec.query, sources, spec.mode)
+    options = options_from(settings.search, settings.dedup)
+    return look_ahead(prepared, warehouse, spec.filters, options)
+
+
 def search_in(
     db: Db, settings: Settings, spec: SearchSpec, prepared: PreparedQuery
 ) -> SearchReport:
@@ -155,7 +168,8 @@ def run_search(settings: Settings, warehouse: Warehouse, spec: SearchSpec) -> Se
     embedder = factory.make_embedder(settings)
     leads = factory.make_lead_embedder(settings)[0] if spec.mode != "text" else None
     # Embedded before the warehouse is opened: a reader holds the daemon's writes back.
-    prepared = prepare(spec.query, query_sources(settings, embedder, leads, spec.mode), spec.mode)
+    sources = query_sources(settings, embedder, leads, spec.mode)
+    prepared = prepare_search(settings, spec, sources, warehouse.path)
     with warehouse.query_connection(wait_s=30) as db:
         if warehouse.pending_migrations(db):
             raise SearchError(

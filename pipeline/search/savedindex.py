@@ -107,7 +107,22 @@ def saved_chunks(db: Db, model: str, min_rows: int) -> SavedChunks | None:
     if name is None:
         log.debug("meaning searched exactly: a warehouse in memory has no saved vector index")
         return None
-    path, info_path = index_paths(Path(name))
+    saved = saved_beside(Path(name), model, min_rows)
+    if saved is not None and saved.max_owner > article_store.max_article_id(db):
+        log.debug(
+            "meaning searched exactly, not through the file beside %s: it holds articles the "
+            "warehouse does not (it was made for another one)",
+            name,
+        )
+        return None
+    return saved
+
+
+def saved_beside(warehouse: Path, model: str, min_rows: int) -> SavedChunks | None:
+    """The saved chunk vector index beside a warehouse file if it is whole and made for `model`
+    with at least `min_rows` chunks (what can be checked without opening the warehouse; the
+    warehouse must still hold its highest article: `saved_chunks`), else None."""
+    path, info_path = index_paths(warehouse)
     identity = _identity(path, info_path)
     if identity is None:
         log.debug("meaning searched exactly: no saved chunk vector index at %s", path)
@@ -120,8 +135,6 @@ def saved_chunks(db: Db, model: str, min_rows: int) -> SavedChunks | None:
         why = f"it holds vectors of {saved.model}, the query's are of {bare_model(model)}"
     elif saved.rows < min_rows:
         why = f"{saved.rows} chunks, fewer than [dedup] vector_index_min_rows ({min_rows})"
-    elif saved.max_owner > article_store.max_article_id(db):
-        why = "it holds articles the warehouse does not (it was made for another one)"
     if why:
         log.debug("meaning searched exactly, not through %s: %s", path, why)
         return None

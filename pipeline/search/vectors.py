@@ -29,11 +29,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from pipeline.dedup.vectorindex import _CHUNK_BITS
 from pipeline.models import MeaningHit, SearchFilters
+from pipeline.search import savedindex
 from pipeline.search.savedindex import SavedChunks
 from pipeline.store import search as search_store
 from pipeline.store import searchvectors as vector_store
@@ -182,12 +184,49 @@ def _nearest_owners(saved: SavedChunks, query: np.ndarray, k: int) -> np.ndarray
     return np.asarray(owners[np.sort(first)])
 
 
+@dataclass(frozen=True)
+class Ahead:
+    """A query's nearest chunks in a saved index file, found before the warehouse was opened
+    (a search without filters asks for the same first k): the mapping they came from, k and
+    their articles, nearest first."""
+
+    saved: SavedChunks
+    k: int
+    owners: np.ndarray
+
+
+def _first_k(saved: SavedChunks, depth: int, share: float) -> int:
+    per_article = _SCAN_K_PER_ARTICLE if _scans(saved, 0) else _GRAPH_K_PER_ARTICLE
+    return min(max(_MIN_K, math.ceil(depth * per_article / share)), saved.rows)
+
+
+def nearest_ahead(
+    warehouse: Path, model: str, vector: np.ndarray, depth: int, min_rows: int
+) -> Ahead | None:
+    """The first nearest chunks an unfiltered search will ask the index file beside the
+    warehouse for, found before the warehouse is opened: a page that waits for a batch to be
+    written compares the query with the file meanwhile, and holds the warehouse shorter. None
+    when the file is not usable (the search then decides as it always does)."""
+    saved = savedindex.saved_beside(warehouse, model, min_rows)
+    query = np.asarray(vector, dtype=np.float32).reshape(-1)
+    if saved is None or saved.dim != query.size:
+        return None
+    k = _first_k(saved, depth, 1.0)
+    return Ahead(saved, k, _nearest_owners(saved, query, k))
+
+
 def _held_candidates(
-    db: Db, saved: SavedChunks, query: np.ndarray, filters: SearchFilters, depth: int
+    db: Db,
+    saved: SavedChunks,
+    query: np.ndarray,
+    filters: SearchFilters,
+    depth: int,
+    ahead: Ahead | None = None,
 ) -> np.ndarray:
     """Held articles that pass the filters, among them the `depth` nearest the query: the
     nearest chunks are asked for in proportion to the share of articles passing, and again four
-    times as many while fewer than `depth` of their articles pass (deleted ones do not)."""
+    times as many while fewer than `depth` of their articles pass (deleted ones do not). The
+    first ask is answered by `ahead` when it came from this mapping with this k."""
     share = 1.0
     if filters != SearchFilters():
         passing = search_store.count_articles(db, filters)
@@ -195,11 +234,13 @@ def _held_candidates(
             ids = np.asarray(search_store.passing_ids(db, filters), dtype=np.int64)
             return ids[saved.holds(ids)]
         share = passing / max(1, search_store.count_articles(db))
-    per_article = _SCAN_K_PER_ARTICLE if _scans(saved, 0) else _GRAPH_K_PER_ARTICLE
-    k = max(_MIN_K, math.ceil(depth * per_article / share))
+    k = _first_k(saved, depth, share)
     while True:
         k = min(k, saved.rows)
-        owners = _nearest_owners(saved, query, k)
+        if ahead is not None and ahead.saved is saved and ahead.k == k:
+            owners = ahead.owners
+        else:
+            owners = _nearest_owners(saved, query, k)
         kept = search_store.filtered_ids(db, owners.tolist(), filters)
         owners = owners[np.isin(owners, list(kept))]
         if owners.size >= depth or k >= saved.rows:
@@ -215,11 +256,14 @@ def ranking(
     *,
     filters: SearchFilters = SearchFilters(),
     depth: int = 100,
+    ahead: Ahead | None = None,
 ) -> list[MeaningHit]:
     """Articles by the cosine of their closest chunk to `vector`, best first, with that chunk's
-    span: the articles the file holds through it, the others exactly (see the module doc)."""
+    span: the articles the file holds through it, the others exactly (see the module doc);
+    `ahead`, the nearest chunks found before the warehouse was opened (`nearest_ahead`)."""
     query = np.asarray(vector, dtype=np.float32).reshape(-1)
-    held = _score_held(saved, _held_candidates(db, saved, query, filters, depth), query)
+    candidates = _held_candidates(db, saved, query, filters, depth, ahead)
+    held = _score_held(saved, candidates, query)
     best = _concat([held, _score_unheld(db, saved, model, query, filters)])
     top = best.where(np.lexsort((best.ids, -best.sims))[:depth])
     unread = top.starts < 0

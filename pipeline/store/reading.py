@@ -4,7 +4,7 @@ merges, one article with its copies, tags and mentions, entities by week, what i
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,12 +83,14 @@ def leads(db: Db, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     return {int(r["id"]): r for r in rows}
 
 
-def text_openings(db: Db, ids: Sequence[int], chars: int = 400) -> dict[int, str]:
+def text_openings(
+    db: Db, ids: Sequence[int], chars: int = 400, hashes: Mapping[int, str] | None = None
+) -> dict[int, str]:
     """The first `chars` characters of these articles' texts: from the text store beside the
     warehouse where it holds them (`articles.texts`). `articles` has no index (migration 0013),
     so DuckDB reads every vector of texts that holds one of the others: 26 ms for 300 ids among
     the last 10,000 of 100,000 articles, 83 ms for 20 ids spread over all of them."""
-    return {aid: text[:chars] for aid, text in article_store.texts(db, ids).items()}
+    return {aid: text[:chars] for aid, text in article_store.texts(db, ids, hashes).items()}
 
 
 def story_topics(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, float]]:
@@ -166,7 +168,8 @@ def article(db: Db, article_id: int) -> dict[str, Any] | None:
     rows = db.dicts(
         f"SELECT a.id, a.source AS kind, a.feed_id, f.title AS feed_title, a.url, "
         f"a.canonical_url, a.title, a.author, a.published_at, a.fetched_at, a.lang, "
-        f"{SOURCE_SQL} AS source, a.text, a.text_source, a.text_source_reason, a.word_count, "
+        f"{SOURCE_SQL} AS source, a.content_hash, a.text_source, a.text_source_reason, "
+        "a.word_count, "
         "a.duplicate_of, a.duplicate_kind, a.duplicate_similarity, "
         "coalesce(a.story_id, a.id) AS story_id, a.relevance, a.on_topic, a.story_evidence, "
         "a.archive_source FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.id = ?",
@@ -175,6 +178,9 @@ def article(db: Db, article_id: int) -> dict[str, Any] | None:
     if not rows:
         return None
     row = rows[0]
+    # The text from the text store beside the warehouse where it holds it (`articles.texts`).
+    digest = row.pop("content_hash")
+    row["text"] = article_store.texts(db, [article_id], {article_id: digest}).get(article_id, "")
     raw = row.pop("story_evidence")
     row["story_evidence"] = json.loads(raw) if raw else {}
     return row

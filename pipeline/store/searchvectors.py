@@ -75,6 +75,8 @@ def meaning_ranking(
 
 def database_file(db: Db) -> str | None:
     """The file of the open warehouse (None for one in memory)."""
+    if db.path is not None:
+        return str(db.path)
     path = db.scalar("SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
     return str(path) if path else None
 

@@ -39,7 +39,7 @@ class Openings:
                     found[aid] = kept
         missing: Sequence[int] = [aid for aid in hashes if aid not in found]
         if missing:
-            read = reading.text_openings(db, missing)
+            read = reading.text_openings(db, missing, hashes={a: hashes[a] for a in missing})
             with self._lock:
                 for aid, text in read.items():
                     self._kept[(aid, hashes[aid])] = text

@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pipeline.errors import ConfigError, SearchError
-from pipeline.search.engine import prepare
-from pipeline.search.request import query_sources, resolve_search, search_in
+from pipeline.search.request import prepare_search, query_sources, resolve_search, search_in
 from pipeline.search.saved import SavedSearches
 from pipeline.search.terms import analyze
 from pipeline.web.params import BadParameter, int_param, text_param
@@ -104,9 +103,8 @@ def search_page(site: Site, request: Request) -> SearchPage:
     encoder = site.encoder()
     leads = site.lead_encoder() if spec.mode != "text" else None
     # Embedded before the warehouse is opened: a page holds a writer back no longer than it must.
-    prepared = prepare(
-        spec.query, query_sources(site.settings, encoder, leads, spec.mode), spec.mode
-    )
+    sources = query_sources(site.settings, encoder, leads, spec.mode)
+    prepared = prepare_search(site.settings, spec, sources, site.warehouse.path)
     with site.read() as db:
         report = search_in(db, site.settings, spec, prepared)
     return SearchPage(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -104,17 +104,17 @@ def titles(db: Db, ids: Sequence[int]) -> dict[int, str]:
     }
 
 
-def texts(db: Db, ids: Sequence[int]) -> dict[int, str]:
+def texts(db: Db, ids: Sequence[int], hashes: Mapping[int, str] | None = None) -> dict[int, str]:
     """Texts of some articles by id: from the text store beside the warehouse where it holds
-    them as stored (pipeline/store/textstore.py), the rest from the warehouse. Ask for the few
-    needed: `articles` has no index (migration 0013), and DuckDB reads a text back by decoding
-    the whole vector of 2,048 texts it sits in (some 30 ms an article on a database just opened,
-    at 100,000 articles)."""
+    them as stored (pipeline/store/textstore.py; `hashes`, their content hashes when read
+    already), the rest from the warehouse. Ask for the few needed: `articles` has no index
+    (migration 0013), and DuckDB reads a text back by decoding the whole vector of 2,048 texts
+    it sits in (some 30 ms an article on a database just opened, at 100,000 articles)."""
     if not ids:
         return {}
     kept: dict[int, str] = {}
     if db.path is not None:
-        kept = TextStore(db.path).get(content_hashes(db, ids))
+        kept = TextStore(db.path).get(hashes if hashes is not None else content_hashes(db, ids))
     missing = [i for i in ids if i not in kept]
     return kept | warehouse_texts(db, missing)
 
