@@ -427,3 +427,31 @@ def test_a_search_compares_the_query_with_the_file_before_it_opens_the_warehouse
     # A filter decides how many chunks are asked for: nothing is looked up ahead then.
     filtered = look_ahead(plain, path, SearchFilters(topic=TOPIC), options)
     assert filtered.probes[0].ahead is None and not scans
+
+
+def test_articles_stored_since_the_save_are_read_once_between_searches(indexed, monkeypatch):
+    """A page server keeps what it read of the articles stored since the file was saved: each
+    search reads only the articles stored since the one before."""
+    read: list[int] = []
+    chunk_rows = vectors.vector_store.chunk_rows
+
+    def counted(db, model, **kwargs):
+        rows = chunk_rows(db, model, **kwargs)
+        if kwargs.get("after") is not None:
+            read.append(len(set(rows.article_ids.tolist())))
+        return rows
+
+    monkeypatch.setattr(vectors.vector_store, "chunk_rows", counted)
+    first = store(indexed, [("Comet lander touches down", "comet lander touches down " * 8, 0)])
+    for _ in range(2):
+        exact, through = both(indexed, "comet lander")
+        assert through[0].article_id == first[0]
+        assert_same(exact, through)
+    assert read == [1, 0]
+    second = store(indexed, [("Abseits im Pokalfinale", "pokal finale tor abseits " * 8, 0)])
+    exact, through = both(indexed, "pokal finale tor")
+    assert through[0].article_id == second[0] and read[-1] == 1
+    assert_same(exact, through)
+    # Filters apply to them as to the rest: neither carries the topic.
+    _, filtered = both(indexed, "comet lander", filters=SearchFilters(topic=TOPIC))
+    assert not {first[0], second[0]} & {h.article_id for h in filtered}

@@ -51,6 +51,9 @@ class SavedChunks:
     #: The articles up to max_owner with chunk vectors the file does not hold, and their rows
     #: when few enough to keep (read by the first search that needs them).
     left_out: tuple[np.ndarray, vector_store.ChunkRows | None] | None = field(default=None)
+    #: The chunk rows of the articles stored since the file was saved, as far as they were read
+    #: (the highest article id read, the rows), kept between searches while few enough.
+    newer: tuple[int, vector_store.ChunkRows] | None = field(default=None)
 
     @property
     def rows(self) -> int:
