@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -81,6 +83,41 @@ def reader_speed(paths: list[Path]) -> None:
         print(f"  {name:9} {n} records in {dt:.2f} s: {n / dt:,.0f} records/s")
 
 
+class PeakRss:
+    """Samples the resident memory of this process and its descendants (the Dask cluster's
+    nannies and workers) in a thread: the peak of this process, of its largest descendant and
+    of their sum, in MB."""
+
+    def __init__(self, every_s: float = 0.2) -> None:
+        self.every_s = every_s
+        self.own = self.child = self.total = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            own = me.memory_info().rss / 2**20
+            children = []
+            for child in me.children(recursive=True):
+                try:
+                    children.append(child.memory_info().rss / 2**20)
+                except psutil.Error:  # ended between the listing and the reading
+                    continue
+            self.own = max(self.own, own)
+            self.child = max([self.child, *children])
+            self.total = max(self.total, own + sum(children))
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def throughput(folder: Path, workers: int, tmp: Path) -> tuple[float, dict]:
     """Pages/s of a whole backfill of `folder` on a LocalCluster of `workers` workers."""
     from pipeline.backfill.run import BackfillOptions, run_backfill
@@ -93,9 +130,11 @@ def throughput(folder: Path, workers: int, tmp: Path) -> tuple[float, dict]:
 
     sync_seeds(services)
     t0 = time.perf_counter()
-    summary = run_backfill(services, [str(folder)], BackfillOptions(workers=workers))
+    with PeakRss() as rss:
+        summary = run_backfill(services, [str(folder)], BackfillOptions(workers=workers))
     dt = time.perf_counter() - t0
-    return summary.counts["html_pages"] / dt, {**summary.counts, "seconds": round(dt, 1)}
+    peaks = {"rss_writer": rss.own, "rss_worker": rss.child, "rss_total": rss.total}
+    return summary.counts["html_pages"] / dt, {**summary.counts, "seconds": round(dt, 1), **peaks}
 
 
 def recall(settings) -> None:
@@ -198,7 +237,8 @@ def main() -> None:
                 f"  {workers} worker{'s' if workers > 1 else ''}: {rate:.1f} pages/s  "
                 f"({counts['html_pages']} pages, {counts['passed_prefilter']} passed, "
                 f"{counts['stored']} stored, {counts['duplicates']} duplicates, "
-                f"{counts['seconds']} s)"
+                f"{counts['seconds']} s); peak RSS: writing process {counts['rss_writer']:.0f} MB, "
+                f"largest worker {counts['rss_worker']:.0f} MB, all {counts['rss_total']:.0f} MB"
             )
         print(f"  speed-up 2 workers / 1 worker: {rates[2] / rates[1]:.2f}x")
 

@@ -21,11 +21,11 @@ from pipeline.search import savedindex, vectors
 from pipeline.search.engine import (
     SearchOptions,
     VectorSource,
-    look_ahead,
     meaning_ranking,
     prepare,
     search,
 )
+from pipeline.search.request import look_ahead
 from pipeline.search.saved import SavedSearches
 
 NOW = datetime.now(UTC)
@@ -414,7 +414,7 @@ def test_a_search_compares_the_query_with_the_file_before_it_opens_the_warehouse
     monkeypatch.setattr(vectors, "_nearest_owners", counted)
     for query in QUERIES[:3]:
         plain = prepare(query, source)
-        ahead = look_ahead(plain, path, options=options)
+        ahead = look_ahead(plain, path, SearchFilters(), options)
         assert len(scans) == 1 and ahead.probes[0].ahead is not None
         with indexed.warehouse.connect(read_only=True) as db:
             got = search(db, ahead, options=options)

@@ -256,6 +256,7 @@ def test_output_never_writes_the_files_newswatch_keeps_beside_the_warehouse(sett
         vectors,
         warehouse.with_name(warehouse.name + ".vectors.usearch"),
         warehouse.with_name(warehouse.name + ".writer-waiting"),
+        warehouse.with_name(warehouse.name + ".texts.sqlite"),
         link,
         hard,
         cache / "graph.json",
@@ -269,6 +270,7 @@ def test_output_never_writes_the_files_newswatch_keeps_beside_the_warehouse(sett
         assert "keeps" in result.stderr, (dest, result.stderr)
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not warehouse.with_name(warehouse.name + ".vectors.usearch").exists()
+    assert not warehouse.with_name(warehouse.name + ".texts.sqlite").exists()
     assert not (cache / "new.parquet").exists() and not (outbox / "result.csv").exists()
 
 

@@ -22,8 +22,8 @@ EXPORT_FORMATS = {".csv": "csv", ".json": "json", ".parquet": "parquet"}
 
 #: Files DuckDB and newswatch keep beside the warehouse, under its name: the write-ahead log,
 #: the spill folder, the daemon's published state, the vector index and its description (each
-#: also as the `.tmp` it is written through), a writer's flag (pipeline/store/gate.py);
-#: `<name>.<what>.lock` are matched apart.
+#: also as the `.tmp` it is written through), a writer's flag (pipeline/store/gate.py), the text
+#: store and its journal (pipeline/store/textstore.py); `<name>.<what>.lock` are matched apart.
 _SIDE_SUFFIXES = (
     ".wal",
     ".tmp",
@@ -32,6 +32,8 @@ _SIDE_SUFFIXES = (
     ".vectors.usearch",
     ".vectors.json",
     ".writer-waiting",
+    ".texts.sqlite",
+    ".texts.sqlite-journal",
 )
 
 

@@ -15,7 +15,6 @@ import math
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -142,32 +141,6 @@ def prepare(query: str, sources: Sequence[VectorSource], mode: str = "hybrid") -
     return PreparedQuery(query, parsed, probes)
 
 
-def look_ahead(
-    prepared: PreparedQuery,
-    warehouse: Path,
-    filters: SearchFilters = SearchFilters(),
-    options: SearchOptions = SearchOptions(),
-) -> PreparedQuery:
-    """The query with its nearest chunks in the vector index file beside the warehouse, found
-    before the warehouse is opened (no warehouse needed): a search then holds the warehouse for
-    less, and one that waits for a batch to be written compares the query with the file
-    meanwhile. Only without filters (a filter decides how many are asked for)."""
-    if filters != SearchFilters() or not options.vector_index:
-        return prepared
-    min_rows = options.vector_index_min_rows
-    if min_rows is None:
-        min_rows = DedupSettings().vector_index_min_rows
-    probes = tuple(
-        replace(
-            p, ahead=vectors.nearest_ahead(warehouse, p.model, p.vector, options.depth, min_rows)
-        )
-        if p.table == vectors.TABLE
-        else p
-        for p in prepared.probes
-    )
-    return replace(prepared, probes=probes)
-
-
 def meaning_ranking(
     db: Db,
     probes: Sequence[Probe],
@@ -229,20 +202,23 @@ def text_ranking(
     filters: SearchFilters = SearchFilters(),
     depth: int = 100,
     also: Collection[int] = (),
-) -> tuple[list[TextHit], set[int]]:
-    """Articles by BM25 of the query's terms, each holding every quoted phrase; and which of
-    the articles `also` hold every phrase (checked with the first candidates)."""
+) -> tuple[search_store.TextRanking, set[int]]:
+    """Articles by BM25 of the query's terms, each holding every quoted phrase, with the
+    terms' document counts; and which of the articles `also` hold every phrase (checked with
+    the first candidates)."""
     return search_store.text_ranking(
         db, parsed.terms, filters=filters, phrases=parsed.phrase_checks(), depth=depth, also=also
     )
 
 
-def coverage(db: Db, terms: Sequence[str], hits: Sequence[TextHit]) -> dict[int, float]:
+def coverage(
+    terms: Sequence[str], hits: Sequence[TextHit], documents: int, holding: Mapping[str, int]
+) -> dict[int, float]:
     """Each text hit's share of the query: the idf of the query terms it holds over the idf of
-    all of them. Two common words of a long query are a weak match; the one rare name asked
-    for is a full one."""
-    n, counts = search_store.term_document_counts(db, terms)
-    idf = {t: math.log(1 + (n - c + 0.5) / (c + 0.5)) for t, c in counts.items()}
+    all of them (`documents` indexed, `holding` a term: the ranking's counts). Two common
+    words of a long query are a weak match; the one rare name asked for is a full one."""
+    counts = {t: holding.get(t, 0) for t in terms}
+    idf = {t: math.log(1 + (documents - c + 0.5) / (c + 0.5)) for t, c in counts.items()}
     total = sum(idf.values()) or 1.0
     return {h.article_id: sum(idf.get(t, 0.0) for t in h.terms) / total for h in hits}
 
@@ -284,9 +260,10 @@ def search(
     options: SearchOptions = SearchOptions(),
 ) -> SearchOutcome:
     """Rank, fuse and fold: up to `limit` stories, best first."""
-    text_hits, meaning_hits = _rankings(db, prepared, filters, mode, options)
+    ranking, meaning_hits = _rankings(db, prepared, filters, mode, options)
+    text_hits = ranking.hits
     if mode == "hybrid" and options.coverage_power > 0 and text_hits:
-        share = coverage(db, prepared.parsed.terms, text_hits)
+        share = coverage(prepared.parsed.terms, text_hits, ranking.documents, ranking.holding)
         fused = _fuse_weighted(text_hits, meaning_hits, share, options)
     else:
         fused = reciprocal_rank_fusion(
@@ -307,12 +284,12 @@ def _rankings(
     filters: SearchFilters,
     mode: str,
     options: SearchOptions,
-) -> tuple[list[TextHit], list[MeaningHit]]:
+) -> tuple[search_store.TextRanking, list[MeaningHit]]:
     """The full-text and meaning rankings the mode asks for; in hybrid search a meaning hit
     must hold every quoted phrase; a hit not found by its words needs `meaning_floor` (a
     cosine of the English model's chunks: the multilingual leads have their own floor)."""
     parsed = prepared.parsed
-    text_hits: list[TextHit] = []
+    ranking = search_store.TextRanking([])
     meaning_hits: list[MeaningHit] = []
     if mode in ("hybrid", "meaning"):
         meaning_hits = meaning_ranking(
@@ -327,11 +304,11 @@ def _rankings(
         # In hybrid search the meaning hits' phrases are checked with the text side's first
         # candidates, in one statement.
         also = {h.article_id for h in meaning_hits} if parsed.phrases else set()
-        text_hits, held = text_ranking(db, parsed, filters=filters, depth=options.depth, also=also)
+        ranking, held = text_ranking(db, parsed, filters=filters, depth=options.depth, also=also)
         if parsed.phrases:
             meaning_hits = [h for h in meaning_hits if h.article_id in held]
     if mode in ("hybrid", "meaning") and options.meaning_floor > 0:
-        in_text = {h.article_id for h in text_hits}
+        in_text = {h.article_id for h in ranking.hits}
         meaning_hits = [
             h
             for h in meaning_hits
@@ -339,7 +316,7 @@ def _rankings(
             or h.source == CROSS_LINGUAL_TABLE
             or h.similarity >= options.meaning_floor
         ]
-    return text_hits, meaning_hits
+    return ranking, meaning_hits
 
 
 def _shown(

@@ -6,19 +6,20 @@ source, run read-only against the warehouse, and one record per story, best firs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.settings import Settings
+from pipeline.config.settings import DedupSettings, Settings
 from pipeline.embed import factory
 from pipeline.errors import QueryWithoutWordsError, SearchError
 from pipeline.models import SearchFilters, SearchHit, StoryResult
+from pipeline.search import vectors
 from pipeline.search.engine import (
     CROSS_LINGUAL_TABLE,
     PreparedQuery,
+    SearchOptions,
     VectorSource,
-    look_ahead,
     options_from,
     prepare,
     search,
@@ -144,6 +145,32 @@ def prepare_search(
     prepared = prepare(spec.query, sources, spec.mode)
     options = options_from(settings.search, settings.dedup)
     return look_ahead(prepared, warehouse, spec.filters, options)
+
+
+def look_ahead(
+    prepared: PreparedQuery,
+    warehouse: Path,
+    filters: SearchFilters,
+    options: SearchOptions,
+) -> PreparedQuery:
+    """The query with its nearest chunks in the vector index file beside the warehouse, found
+    before the warehouse is opened (no warehouse needed): a search then holds the warehouse for
+    less, and one that waits for a batch to be written compares the query with the file
+    meanwhile. Only without filters (a filter decides how many are asked for)."""
+    if filters != SearchFilters() or not options.vector_index:
+        return prepared
+    min_rows = options.vector_index_min_rows
+    if min_rows is None:
+        min_rows = DedupSettings().vector_index_min_rows
+    probes = tuple(
+        replace(
+            p, ahead=vectors.nearest_ahead(warehouse, p.model, p.vector, options.depth, min_rows)
+        )
+        if p.table == vectors.TABLE
+        else p
+        for p in prepared.probes
+    )
+    return replace(prepared, probes=probes)
 
 
 def search_in(

@@ -9,8 +9,13 @@ Which files are trusted, and how they are mapped: pipeline/search/savedindex.py.
 
 Nothing stored is missed: the articles the file does not hold are scored exactly from the
 warehouse's vectors, those stored after it was saved (ids above its highest: one range, which
-the scan reads alone) and the earlier ones the dedup leaves out (articles not in English: read
-once per file and process, as they cannot change while the file does not).
+the scan reads alone; kept between searches, each reading only the articles stored since the one
+before) and the earlier ones the dedup leaves out (articles not in English: read once per file
+and process, as they cannot change while the file does not).
+
+A search without filters can ask the file for the query's nearest chunks before it opens the
+warehouse (`nearest_ahead`): a page waiting for the daemon's batch does that part meanwhile, and
+holds the warehouse shorter.
 
 Filters: the nearest chunks are asked for in proportion to the share of articles that pass
 (`depth` of them must be found), four times as many again while too few pass; a filter that

@@ -9,6 +9,7 @@ reads only the row groups holding its terms plus the few written since.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.models import ArticleInfo, IndexedTerms, Phrase, SearchFilters, TextHit
@@ -118,6 +119,16 @@ def compact(db: Db) -> int:
 PHRASE_BLOCK = 400
 
 
+@dataclass(frozen=True)
+class TextRanking:
+    """A BM25 ranking, and the document counts its idf came from: articles indexed, and how
+    many hold each query term (a term no article holds is left out)."""
+
+    hits: list[TextHit]
+    documents: int = 0
+    holding: dict[str, int] = field(default_factory=dict)
+
+
 def text_ranking(
     db: Db,
     terms: Sequence[str],
@@ -126,18 +137,29 @@ def text_ranking(
     phrases: Sequence[Phrase] = (),
     depth: int = 100,
     also: Collection[int] = (),
-) -> tuple[list[TextHit], set[int]]:
-    """Articles by BM25 of the query terms, best first; each phrase must occur in the title or
-    text. Also which of the articles `also` (the meaning side's hits) hold every phrase: they
-    are checked with the first candidates (every phrase held when there is none)."""
+) -> tuple[TextRanking, set[int]]:
+    """Articles by BM25 of the query terms, best first, with the document counts of the terms
+    (read by the same statement: a second look at the term table costs as much as the
+    ranking's own); each phrase must occur in the title or text. Also which of the articles
+    `also` (the meaning side's hits) hold every phrase: they are checked with the first
+    candidates (every phrase held when there is none)."""
     if not terms:
-        return [], phrases_present(db, sorted(also), phrases)
+        return TextRanking([]), phrases_present(db, sorted(also), phrases)
     sql, params = _bm25_sql(
         db, terms, filters, [list(dict.fromkeys(t for _, t in p.terms)) for p in phrases]
     )
+    counts: tuple[int, dict[str, int]] = (0, {})
+
+    def hits_of(rows: list[tuple]) -> list[TextHit]:
+        nonlocal counts
+        if rows:
+            n, holding = rows[0][3], rows[0][4]
+            counts = (int(n), {str(t): int(c) for t, c in holding.items()})
+        return [TextHit(int(a), float(score), tuple(m)) for a, score, m, *_ in rows]
+
     if not phrases:
-        rows = db.rows(sql, params + [depth, 0])
-        return [TextHit(int(a), float(score), tuple(m)) for a, score, m in rows], set(also)
+        first = hits_of(db.rows(sql, params + [depth, 0]))
+        return TextRanking(first, *counts), set(also)
     # The phrases are checked for the candidates holding their words, best first, a block at a
     # time (in one statement DuckDB would check every article holding the words first); the
     # meaning side's hits come along with the first block.
@@ -150,11 +172,11 @@ def text_ranking(
         keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), phrases)
         held |= keep & pending
         pending = set()
-        hits += [TextHit(int(a), float(s), tuple(m)) for a, s, m in rows if int(a) in keep]
+        hits += [h for h in hits_of(rows) if h.article_id in keep]
         if len(rows) < block:
             break
         offset += block
-    return hits[:depth], held
+    return TextRanking(hits[:depth], *counts), held
 
 
 def _bm25_sql(
@@ -180,28 +202,12 @@ def _bm25_sql(
                           list(p.term ORDER BY p.term) AS matched
                    FROM p JOIN df USING (term) JOIN search_docs d USING (article_id) CROSS JOIN st
                    GROUP BY p.article_id)
-        SELECT s.article_id, s.score, s.matched FROM s JOIN articles a ON a.id = s.article_id
+        SELECT s.article_id, s.score, s.matched, (SELECT n FROM st),
+               (SELECT map(list(term), list(df::BIGINT)) FROM df)
+        FROM s JOIN articles a ON a.id = s.article_id
         WHERE {" AND ".join(conditions)}
         ORDER BY s.score DESC, s.article_id LIMIT ? OFFSET ?"""
     return sql, [list(terms), *params]
-
-
-def term_document_counts(db: Db, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-    """Articles indexed, and how many of them hold each term (0 for a term none holds)."""
-    n = int(db.scalar("SELECT count(*) FROM search_docs") or 0)
-    found = (
-        {
-            t: int(c)
-            for t, c in db.rows(
-                "SELECT term, count(*) FROM search_terms "
-                "WHERE term IN (SELECT unnest(?::VARCHAR[])) GROUP BY term",
-                [list(terms)],
-            )
-        }
-        if terms
-        else {}
-    )
-    return n, {t: found.get(t, 0) for t in terms}
 
 
 def count_articles(db: Db, filters: SearchFilters = SearchFilters()) -> int:
