@@ -20,6 +20,17 @@ def make_pipeline(settings, embedder) -> Services:
     return services
 
 
+def put_article(wh, aid: int, text: str, digest: str) -> None:
+    """Store (or replace) a bare article row by SQL: id, text and content hash, nothing else."""
+    with wh.transaction() as db:
+        db.execute("DELETE FROM articles WHERE id = ?", [aid])
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text, text_source, "
+            "content_hash, word_count) VALUES (?, 'feed', ?, 't', now(), ?, 'page', ?, 1)",
+            [aid, f"https://news.example/{aid}", text, digest],
+        )
+
+
 def write_feeds(settings, urls: list[str]) -> Path:
     """Replace the feeds file with these URLs."""
     path = Path(settings.feeds.file)

@@ -13,23 +13,14 @@ from pipeline.models import ArticleDraft
 from pipeline.store import articles as article_store
 from pipeline.store.db import Warehouse
 from pipeline.store.textstore import TextStore
-
-
-def _store(wh: Warehouse, aid: int, text: str, digest: str) -> None:
-    with wh.transaction() as db:
-        db.execute("DELETE FROM articles WHERE id = ?", [aid])
-        db.execute(
-            "INSERT INTO articles (id, source, url, title, fetched_at, text, text_source, "
-            "content_hash, word_count) VALUES (?, 'feed', ?, 't', now(), ?, 'page', ?, 1)",
-            [aid, f"https://news.example/{aid}", text, digest],
-        )
+from tests.helpers import put_article
 
 
 def _warehouse(tmp_path, texts: dict[int, str]) -> Warehouse:
     wh = Warehouse(tmp_path / "w.duckdb")
     wh.migrate()
     for aid, text in texts.items():
-        _store(wh, aid, text, f"h{aid}")
+        put_article(wh, aid, text, f"h{aid}")
     return wh
 
 
