@@ -106,3 +106,19 @@ def test_a_batch_is_stored_when_its_texts_cannot_be_kept(services, caplog):
         ids = _write_batch(services, ["Launch contract signed"])
     assert "text store" in caplog.text
     assert _texts(services.warehouse, ids)[ids[0]].startswith("Launch contract signed.")
+
+
+def test_status_says_how_many_texts_the_store_holds(make_settings):
+    from pipeline.app.status import gather_status
+
+    settings = make_settings()
+    wh = Warehouse(settings.warehouse.path)
+    wh.migrate()
+    for aid in (1, 2, 3):
+        put_article(wh, aid, f"Text {aid}.", f"h{aid}")
+    TextStore(wh.path).put([(1, "h1", "Text 1.")])
+    assert gather_status(settings, wh).texts.startswith("1 of 3 stored articles' texts kept")
+    assert "daily maintenance adds them" in gather_status(settings, wh).texts
+    keep_texts(wh)
+    line = gather_status(settings, wh).texts
+    assert line.startswith("3 of 3") and "maintenance" not in line

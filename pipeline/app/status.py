@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from pipeline.store import feeds as feed_store
 from pipeline.store import reports
 from pipeline.store import runs as run_store
 from pipeline.store.db import Warehouse
+from pipeline.store.textstore import TextStore
 from pipeline.tag.topics import load_topics
 
 
@@ -45,6 +47,7 @@ class StatusReport:
     alerts: dict[str, Any] = field(default_factory=dict)  # counts per status, open deliveries
     cross_lingual: str = ""  # whether stories, topics and search cross languages, and why
     vectors: str = ""  # the precisions of the stored vectors and of the new ones
+    texts: str = ""  # how many stored texts the text store beside the warehouse holds
 
 
 def config_problems(settings: Settings) -> list[str]:
@@ -149,6 +152,19 @@ def daemon_state(settings: Settings) -> tuple[dict[str, Any], bool]:
     return state, alive
 
 
+def text_store_state(warehouse: Path, articles: int) -> str:
+    """How many of the stored articles' texts the text store beside the warehouse holds (the
+    pages read the others from the warehouse, slower)."""
+    kept = TextStore(warehouse).count()
+    line = f"{kept:,} of {articles:,} stored articles' texts kept beside the warehouse for pages"
+    if kept < articles:
+        line += (
+            "; the others are read from the warehouse (slower) until `newswatch init` or the "
+            "daily maintenance adds them"
+        )
+    return line
+
+
 def gather_status(
     settings: Settings, warehouse: Warehouse, now: datetime | None = None
 ) -> StatusReport:
@@ -160,9 +176,10 @@ def gather_status(
     )
     state, alive = daemon_state(settings)
     with warehouse.connect(read_only=True, wait_s=30) as db:
+        by_source = article_store.counts_by_source(db)
         return StatusReport(
             warehouse=str(warehouse.path),
-            by_source=article_store.counts_by_source(db),
+            by_source=by_source,
             tables=article_store.table_counts(db),
             feeds=reports.feed_health(db),
             runs=run_store.last_runs(db, 8),
@@ -174,6 +191,7 @@ def gather_status(
             alerts=alerts_store.outbox_summary(db),
             cross_lingual=cross_lingual_state(settings, state, alive),
             vectors=vector_state(settings, article_store.vector_models(db)),
+            texts=text_store_state(warehouse.path, sum(by_source.values())),
         )
 
 

@@ -49,6 +49,8 @@ def render_status(report: StatusReport, console: Console) -> None:
         console.print(f"[bold]cross-lingual linking[/] {report.cross_lingual}", highlight=False)
     if report.vectors:
         console.print(f"[bold]vectors[/] {escape(report.vectors)}", highlight=False)
+    if report.texts:
+        console.print(f"[bold]texts[/] {escape(report.texts)}", highlight=False)
     _render_feeds(report.feeds, console)
     _render_runs(report.runs, console)
     _render_alerts(report.alerts, console)

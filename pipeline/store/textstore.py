@@ -102,6 +102,16 @@ class TextStore:
             con.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", packed)
         return len(packed)
 
+    def count(self) -> int:
+        """How many texts are kept (0 without a store, or with one that cannot be read)."""
+        if not self.path.is_file():
+            return 0
+        try:
+            with closing(self._reader()) as con:
+                return int(con.execute("SELECT count(*) FROM texts").fetchone()[0])
+        except sqlite3.Error:
+            return 0
+
     def hashes(self) -> dict[int, str]:
         """Every kept article's content hash (empty when there is no store, or not this
         format's)."""
