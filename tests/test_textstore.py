@@ -122,3 +122,12 @@ def test_status_says_how_many_texts_the_store_holds(make_settings):
     keep_texts(wh)
     line = gather_status(settings, wh).texts
     assert line.startswith("3 of 3") and "maintenance" not in line
+
+
+def test_maintenance_goes_on_when_the_store_cannot_be_written(tmp_path, caplog):
+    wh = _warehouse(tmp_path, {1: "One.", 2: "Two."})
+    TextStore(wh.path).path.mkdir()  # a folder in its place
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest.upkeep"):
+        assert keep_texts(wh) == 0
+    assert "not written" in caplog.text
+    assert _texts(wh, [1, 2]) == {1: "One.", 2: "Two."}

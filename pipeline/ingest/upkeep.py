@@ -30,7 +30,7 @@ from pipeline.store import feeds as feed_store
 from pipeline.store import search as search_store
 from pipeline.store import topics as topics_store
 from pipeline.store.db import Warehouse
-from pipeline.store.textstore import TextStore, keep_committed
+from pipeline.store.textstore import TextStore, TextStoreError, keep_committed
 from pipeline.tag.seeds import SeedDoc, load_seeds, seeds_signature
 from pipeline.tag.topics import Tagger, build_tagger
 
@@ -278,24 +278,29 @@ def keep_texts(warehouse: Warehouse, progress: Progress | None = None, block: in
     """Bring the text store beside the warehouse up to date (pipeline/store/textstore.py): add
     the texts it lacks or holds under another hash (stored before it existed, or missed when
     a write of it failed), a block of articles at a time, and drop those of articles the
-    warehouse no longer holds. A damaged store is built again. Returns how many were added."""
+    warehouse no longer holds. A damaged store is built again. Returns how many were added; a
+    store that cannot be written is logged, not raised (pages read the warehouse meanwhile)."""
     store = TextStore(warehouse.path)
-    if not store.healthy():
-        log.warning("text store %s is damaged; building it again", store.path)
-        store.remove()
     with warehouse.connect(read_only=True) as db:
         current = article_store.content_hashes(db)
-    kept = store.hashes()
-    store.forget(sorted(aid for aid in kept if aid not in current))
-    todo = sorted(aid for aid, digest in current.items() if kept.get(aid) != digest)
-    for start in range(0, len(todo), block):
-        ids = todo[start : start + block]
-        with warehouse.connect(read_only=True) as db:
-            found = article_store.warehouse_texts(db, ids)
-        store.put((aid, current[aid], text) for aid, text in found.items())
-        if progress is not None:
-            progress(min(start + block, len(todo)), len(todo))
-    return len(todo)
+    done = 0
+    try:
+        if not store.healthy():
+            log.warning("text store %s is damaged; building it again", store.path)
+            store.remove()
+        kept = store.hashes()
+        store.forget(sorted(aid for aid in kept if aid not in current))
+        todo = sorted(aid for aid, digest in current.items() if kept.get(aid) != digest)
+        for start in range(0, len(todo), block):
+            ids = todo[start : start + block]
+            with warehouse.connect(read_only=True) as db:
+                found = article_store.warehouse_texts(db, ids)
+            done += store.put((aid, current[aid], text) for aid, text in found.items())
+            if progress is not None:
+                progress(done, len(todo))
+    except TextStoreError as exc:
+        log.warning("%s; %d text(s) added before it failed", exc, done)
+    return done
 
 
 def index_leads(services: Services, progress: Progress | None = None, block: int = 256) -> int:

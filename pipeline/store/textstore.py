@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
 
+from pipeline.errors import NewswatchError
+
 log = logging.getLogger(__name__)
 
 #: Bumped when the layout changes: a store of another version is built again.
@@ -40,6 +42,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, hash TEXT NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+class TextStoreError(NewswatchError):
+    """The text store could not be read or written (the warehouse answers meanwhile)."""
 
 
 def store_path(warehouse: Path) -> Path:
@@ -94,12 +100,16 @@ class TextStore:
             return {}
 
     def put(self, rows: Iterable[tuple[int, str, str]]) -> int:
-        """Keep (id, content hash, text) rows, replacing kept ones; one transaction."""
+        """Keep (id, content hash, text) rows, replacing kept ones; one transaction
+        (TextStoreError when the file cannot be written)."""
         packed = [(int(i), h, zlib.compress(t.encode("utf-8"), _LEVEL)) for i, h, t in rows]
         if not packed:
             return 0
-        with closing(self._writer()) as con, con:
-            con.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", packed)
+        try:
+            with closing(self._writer()) as con, con:
+                con.executemany("INSERT OR REPLACE INTO texts VALUES (?, ?, ?)", packed)
+        except (sqlite3.Error, OSError) as exc:
+            raise TextStoreError(f"text store {self.path} not written: {exc}") from None
         return len(packed)
 
     def count(self) -> int:
@@ -117,17 +127,23 @@ class TextStore:
         format's)."""
         if not self.path.is_file():
             return {}
-        with closing(self._writer()) as con:
-            return {int(i): h for i, h in con.execute("SELECT id, hash FROM texts")}
+        try:
+            with closing(self._writer()) as con:
+                return {int(i): h for i, h in con.execute("SELECT id, hash FROM texts")}
+        except (sqlite3.Error, OSError) as exc:
+            raise TextStoreError(f"text store {self.path} not read: {exc}") from None
 
     def forget(self, ids: Sequence[int]) -> None:
         """Drop the texts of these articles."""
         if ids and self.path.is_file():
-            with closing(self._writer()) as con, con:
-                con.execute(
-                    "DELETE FROM texts WHERE id IN (SELECT value FROM json_each(?))",
-                    [_ids_json(ids)],
-                )
+            try:
+                with closing(self._writer()) as con, con:
+                    con.execute(
+                        "DELETE FROM texts WHERE id IN (SELECT value FROM json_each(?))",
+                        [_ids_json(ids)],
+                    )
+            except (sqlite3.Error, OSError) as exc:
+                raise TextStoreError(f"text store {self.path} not written: {exc}") from None
 
     def healthy(self) -> bool:
         """Whether the file is absent or a readable SQLite database (`quick_check`)."""
@@ -141,8 +157,11 @@ class TextStore:
 
     def remove(self) -> None:
         """Delete the store (a damaged one, to be built again)."""
-        for path in (self.path, self.path.with_name(self.path.name + "-journal")):
-            path.unlink(missing_ok=True)
+        try:
+            for path in (self.path, self.path.with_name(self.path.name + "-journal")):
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise TextStoreError(f"text store {self.path} not removed: {exc}") from None
 
 
 def keep_committed(warehouse: Path, rows: Iterable[tuple[int, str, str]]) -> None:
@@ -151,5 +170,5 @@ def keep_committed(warehouse: Path, rows: Iterable[tuple[int, str, str]]) -> Non
     maintenance adds them."""
     try:
         TextStore(warehouse).put(rows)
-    except (sqlite3.Error, OSError) as exc:
-        log.warning("text store beside %s not updated (%s)", warehouse, exc)
+    except TextStoreError as exc:
+        log.warning("%s; its texts are read from the warehouse", exc)
