@@ -133,7 +133,7 @@ def write_batches(path: Path, base_size: int, stop: Any, services: Any) -> list[
             article_store.insert_articles(db, batch)
         times.append(time.perf_counter() - started)
         # As the ingest's writer does once a batch is committed (not counted: the file is free).
-        keep_committed(path, [(a.id, a.content_hash, a.draft.text) for a in batch])
+        keep_committed(path, batch)
         next_id += BATCH
         stop.wait(WRITE_EVERY_S)
     return times

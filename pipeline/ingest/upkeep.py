@@ -136,10 +136,7 @@ def _store_seeds(services: Services, plan: _SeedPlan) -> None:
         with services.warehouse.transaction() as db:
             article_store.delete_articles(db, sorted(replaced))
             article_store.insert_articles(db, stored_articles)
-        keep_committed(
-            services.warehouse.path,
-            [(a.id, a.content_hash, a.draft.text) for a in stored_articles],
-        )
+        keep_committed(services.warehouse.path, stored_articles)
     finally:
         services.reset()
 

@@ -110,6 +110,4 @@ class Writer:
         finally:
             self.timings["write"] = self.timings.get("write", 0.0) + time.perf_counter() - t0
         # After the commit, outside the warehouse: pages read the texts from here.
-        keep_committed(
-            self.services.warehouse.path, [(a.id, a.content_hash, a.draft.text) for a in stored]
-        )
+        keep_committed(self.services.warehouse.path, stored)

@@ -28,6 +28,7 @@ from contextlib import closing
 from pathlib import Path
 
 from pipeline.errors import NewswatchError
+from pipeline.models import StoredArticle
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,11 @@ class TextStore:
             raise TextStoreError(f"text store {self.path} not removed: {exc}") from None
 
 
-def keep_committed(warehouse: Path, rows: Iterable[tuple[int, str, str]]) -> None:
+def keep_committed(warehouse: Path, articles: Sequence[StoredArticle]) -> None:
     """Keep the texts of articles just committed to the warehouse. A failure is logged, not
     raised: those texts are read from the warehouse meanwhile, and `init` or the daily
     maintenance adds them."""
     try:
-        TextStore(warehouse).put(rows)
+        TextStore(warehouse).put((a.id, a.content_hash, a.draft.text) for a in articles)
     except TextStoreError as exc:
         log.warning("%s; its texts are read from the warehouse", exc)
