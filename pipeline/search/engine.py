@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.config.settings import DedupSettings
 from pipeline.models import (
     ArticleInfo,
     MeaningHit,
@@ -157,13 +156,12 @@ def meaning_ranking(
     vector index saved beside the warehouse when there is a valid one holding at least
     `vector_index_min_rows` chunks ([dedup] vector_index_min_rows when None), else exactly;
     a few articles (`only`) are always scored exactly."""
-    if vector_index_min_rows is None:
-        vector_index_min_rows = DedupSettings().vector_index_min_rows
+    min_rows = vectors.index_min_rows(vector_index_min_rows)
     rankings = []
     for probe in probes:
         saved = None
         if vector_index and only is None and probe.table == vectors.TABLE:
-            saved = savedindex.saved_chunks(db, probe.model, vector_index_min_rows)
+            saved = savedindex.saved_chunks(db, probe.model, min_rows)
         if saved is not None and saved.dim == np.asarray(probe.vector).size:
             hits = vectors.ranking(
                 db,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.settings import DedupSettings, Settings
+from pipeline.config.settings import Settings
 from pipeline.embed import factory
 from pipeline.errors import QueryWithoutWordsError, SearchError
 from pipeline.models import SearchFilters, SearchHit, StoryResult
@@ -159,9 +159,7 @@ def look_ahead(
     meanwhile. Only without filters (a filter decides how many are asked for)."""
     if filters != SearchFilters() or not options.vector_index:
         return prepared
-    min_rows = options.vector_index_min_rows
-    if min_rows is None:
-        min_rows = DedupSettings().vector_index_min_rows
+    min_rows = vectors.index_min_rows(options.vector_index_min_rows)
     probes = tuple(
         replace(
             p, ahead=vectors.nearest_ahead(warehouse, p.model, p.vector, options.depth, min_rows)

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.config.settings import DedupSettings
 from pipeline.dedup.vectorindex import _CHUNK_BITS
 from pipeline.models import MeaningHit, SearchFilters
 from pipeline.search import savedindex
@@ -75,6 +76,12 @@ _KEEP_LEFT_OUT_ROWS = 100_000
 #: search reads them all (3,200 articles' 22,000 chunks: some 200 ms at 100,000 articles).
 _KEEP_NEWER_ROWS = 100_000
 _ROW_FIELDS = ("article_ids", "chunk_nos", "starts", "ends", "vectors")
+
+
+def index_min_rows(given: int | None) -> int:
+    """Chunks the saved vector index must hold to be searched: `given`, else [dedup]
+    vector_index_min_rows's default."""
+    return DedupSettings().vector_index_min_rows if given is None else given
 
 
 # -- ranking -------------------------------------------------------------------------------------
