@@ -59,6 +59,7 @@ class ArticleInfo:
     story_id: int
     duplicate_of: int | None
     text: str
+    content_hash: str = ""  # which stored text `text` is (pipeline/store/textstore.py)
 
 
 @dataclass(frozen=True)

@@ -337,7 +337,7 @@ def _shown(
         unread = [items[0][0] for _, items in stories if items[0][0] not in texts]
         if not unread:
             return stories, texts, dropped
-        texts.update(article_store.texts(db, unread))
+        texts.update(article_store.texts(db, unread, {a: infos[a].content_hash for a in unread}))
         failed = {
             aid
             for aid in unread

@@ -315,16 +315,17 @@ def filtered_ids(db: Db, ids: Iterable[int], filters: SearchFilters) -> set[int]
 
 def articles_info(db: Db, ids: Sequence[int]) -> dict[int, ArticleInfo]:
     """What results show of some articles, by id, but their texts ("": see
-    `pipeline.store.articles.texts`)."""
+    `pipeline.store.articles.texts`, which their content hashes serve)."""
     if not ids:
         return {}
     rows = db.rows(
         "SELECT a.id, a.title, a.url, a.source, coalesce(a.site_name, f.title), "
-        "coalesce(a.published_at, a.fetched_at), coalesce(a.story_id, a.id), a.duplicate_of "
+        "coalesce(a.published_at, a.fetched_at), coalesce(a.story_id, a.id), a.duplicate_of, "
+        "a.content_hash "
         f"FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id WHERE {id_match('a.id', ids)}"
     )
     return {
-        int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], "")
+        int(r[0]): ArticleInfo(int(r[0]), r[1], r[2], r[3], r[4], r[5], int(r[6]), r[7], "", r[8])
         for r in rows
     }
 
