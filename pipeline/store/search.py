@@ -148,18 +148,9 @@ def text_ranking(
     sql, params = _bm25_sql(
         db, terms, filters, [list(dict.fromkeys(t for _, t in p.terms)) for p in phrases]
     )
-    counts: tuple[int, dict[str, int]] = (0, {})
-
-    def hits_of(rows: list[tuple]) -> list[TextHit]:
-        nonlocal counts
-        if rows:
-            n, holding = rows[0][3], rows[0][4]
-            counts = (int(n), {str(t): int(c) for t, c in holding.items()})
-        return [TextHit(int(a), float(score), tuple(m)) for a, score, m, *_ in rows]
-
     if not phrases:
-        first = hits_of(db.rows(sql, params + [depth, 0]))
-        return TextRanking(first, *counts), set(also)
+        rows = db.rows(sql, params + [depth, 0])
+        return _ranking(_hits(rows), rows), set(also)
     # The phrases are checked for the candidates holding their words, best first, a block at a
     # time (in one statement DuckDB would check every article holding the words first); the
     # meaning side's hits come along with the first block.
@@ -167,16 +158,31 @@ def text_ranking(
     pending, held = set(also), set()
     offset = 0
     block = max(PHRASE_BLOCK, 2 * depth)
+    first: list[tuple] = []
     while len(hits) < depth:
         rows = db.rows(sql, params + [block, offset])
+        first = first or rows
         keep = phrases_present(db, sorted({int(r[0]) for r in rows} | pending), phrases)
         held |= keep & pending
         pending = set()
-        hits += [h for h in hits_of(rows) if h.article_id in keep]
+        hits += [h for h in _hits(rows) if h.article_id in keep]
         if len(rows) < block:
             break
         offset += block
-    return TextRanking(hits[:depth], *counts), held
+    return _ranking(hits[:depth], first), held
+
+
+def _hits(rows: Sequence[tuple]) -> list[TextHit]:
+    """The text hits of rows of the BM25 statement."""
+    return [TextHit(int(a), float(score), tuple(m)) for a, score, m, *_ in rows]
+
+
+def _ranking(hits: list[TextHit], rows: Sequence[tuple]) -> TextRanking:
+    """A ranking with its document counts, which every row of the BM25 statement carries."""
+    if not rows:
+        return TextRanking(hits)
+    documents, holding = rows[0][3], rows[0][4]
+    return TextRanking(hits, int(documents), {str(t): int(c) for t, c in holding.items()})
 
 
 def _bm25_sql(
