@@ -157,7 +157,7 @@ def test_upgrade_keeps_stored_articles_and_leaves_batch_tables_without_indexes(
         db.execute("INSERT INTO search_docs VALUES (1, 12, 'v1', FALSE)")
         before = {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in BATCH_TABLES}
     monkeypatch.undo()
-    assert wh.migrate()[0] == "0013_batch_tables_without_indexes"
+    assert wh.migrate() == ["0013_batch_tables_without_indexes", "0014_search_positions"]
     with wh.connect(read_only=True) as db:
         assert {t: db.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in BATCH_TABLES} == before
         assert db.scalar("SELECT count(*) FROM relevant_articles") >= 0  # views still bind
