@@ -56,6 +56,7 @@ from search_eval import (  # noqa: E402
     NEWS_PAGES,
     QUERIES,
     build_corpus_warehouse,
+    build_synthetic,
     corpus_base,
     open_corpus_warehouse,
     percentile,
@@ -86,13 +87,7 @@ def build_warehouse(path: Path, size: int, base: list, vocab: list[str], model: 
     """A synthetic warehouse of `size` articles shaped like months of news (see above)."""
     wh = Warehouse(path)
     wh.migrate()
-    rng, np_rng = random.Random(size), np.random.default_rng(size)
-    for start in range(1, size + 1, 2000):
-        batch = synthetic_articles(
-            base, min(2000, size + 1 - start), start, rng, vocab, np_rng, model
-        )
-        with wh.transaction() as db:
-            article_store.insert_articles(db, batch)
+    build_synthetic(wh, size, base, vocab, model, random.Random(size), np.random.default_rng(size))
     with wh.transaction() as db:
         db.execute(
             "UPDATE articles SET story_id = id - ((id - 1) % 4), "
