@@ -18,8 +18,10 @@ from pipeline.models import (
     story_evidence_from_json,
 )
 from pipeline.store import articles as article_store
+from pipeline.store import reading
+from pipeline.store.db import Warehouse
 from tests.dedup_invariant import assert_warehouse_duplicates_overlap
-from tests.helpers import make_pipeline
+from tests.helpers import make_pipeline, put_article
 
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 TEXTS = [
@@ -119,3 +121,39 @@ def test_rebuild_records_evidence_for_every_article(make_settings, fake_embedder
     assert rules[204] == "copy" and all(rules[i] for i in range(200, 204))
     assert untitled == 0
     assert assert_warehouse_duplicates_overlap(services.warehouse, settings.dedup) == 1
+
+
+def test_a_story_page_reads_members_stored_before_stories_were_kept_and_no_others(
+    make_settings,
+):
+    """A report stored with no story id is its own story; one with a story id is that story's.
+    The reading room's story queries find both kinds, and only them."""
+    settings = make_settings()
+    wh = Warehouse(settings.warehouse.path)
+    wh.migrate()
+    for aid in (1, 2, 3, 4, 5000):
+        put_article(wh, aid, f"text {aid}", f"h{aid}")
+    with wh.transaction() as db:
+        # 1 kept no story id (stored before stories): 2 and 5000 joined it later; 3 is a story of
+        # its own, 4 again has no story id.
+        db.execute("UPDATE articles SET story_id = 1 WHERE id IN (2, 5000)")
+        db.execute("UPDATE articles SET story_id = 3 WHERE id = 3")
+        db.execute(
+            "INSERT INTO article_topics (article_id, topic, score, evidence, matched_terms, "
+            "passage) VALUES (1, 'sanctions', 0.6, '{}', [], ''), "
+            "(5000, 'espionage', 0.7, '{}', [], ''), (4, 'sanctions', 0.9, '{}', [], '')"
+        )
+        db.execute(
+            "INSERT INTO article_entities (article_id, entity, mentions, first_offset, evidence, "
+            "aliases) VALUES (2, 'Spacety', 2, 0, '', []), (3, 'Spacety', 5, 0, '', [])"
+        )
+    with wh.connect(read_only=True) as db:
+        assert [m["id"] for m in reading.story_members(db, 1)] == [1, 2, 5000]
+        assert [m["id"] for m in reading.story_members(db, 4)] == [4]
+        assert (reading.current_story(db, 1), reading.current_story(db, 2)) == (1, None)
+        assert reading.story_topics(db, [1, 3, 4]) == {
+            1: {"espionage": 0.7, "sanctions": 0.6},
+            4: {"sanctions": 0.9},
+        }
+        assert reading.story_entities(db, [1, 3]) == {1: {"Spacety": 2}, 3: {"Spacety": 5}}
+        assert [t["topic"] for t in reading.story_tag_evidence(db, 1)] == ["espionage", "sanctions"]

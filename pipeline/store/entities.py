@@ -9,7 +9,7 @@ from typing import Any
 from pipeline.models import EntityMatch
 from pipeline.store.articles import write_entities
 from pipeline.store.db import Db
-from pipeline.store.sqlvalues import id_list
+from pipeline.store.sqlvalues import id_list, id_match
 
 
 def current_entities(db: Db) -> dict[int, set[str]]:
@@ -44,13 +44,27 @@ def entity_counts(db: Db, since: datetime | None = None) -> dict[str, dict[str, 
 
 def mentions_of(db: Db, entity: str, limit: int = 20) -> list[dict[str, Any]]:
     """The latest feed articles naming an entity, with the words around its first mention."""
+    # Which articles first, then their titles, links and evidence: the narrow first statement
+    # spares reading those of every article naming the entity (at 1,000,000 articles, 119 ms
+    # in one statement from a file just opened, 51 ms in two).
+    ids = [
+        int(i)
+        for (i,) in db.rows(
+            "SELECT a.id FROM article_entities e JOIN articles a ON a.id = e.article_id "
+            "WHERE e.entity = ? AND a.source = 'feed' "
+            "ORDER BY coalesce(a.published_at, a.fetched_at) DESC, a.id DESC LIMIT ?",
+            [entity, limit],
+        )
+    ]
+    if not ids:
+        return []
     return db.dicts(
         "SELECT a.id, coalesce(a.published_at, a.fetched_at) AS published_at, a.title, a.url, "
         "coalesce(a.site_name, f.title) AS source_name, a.duplicate_of, a.story_id, e.mentions, "
         "e.evidence FROM article_entities e JOIN articles a ON a.id = e.article_id "
-        "LEFT JOIN feeds f ON f.id = a.feed_id WHERE e.entity = ? AND a.source = 'feed' "
-        "ORDER BY 2 DESC, a.id DESC LIMIT ?",
-        [entity, limit],
+        f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE e.entity = ? AND {id_match('a.id', ids)} "
+        "ORDER BY 2 DESC, a.id DESC",
+        [entity],
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.store import articles as article_store
 from pipeline.store.alerts import SOURCE_SQL
 from pipeline.store.db import Db
-from pipeline.store.sqlvalues import id_list, id_match
+from pipeline.store.sqlvalues import id_match, story_articles
 
 
 @dataclass(frozen=True)
@@ -100,10 +100,8 @@ def story_topics(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, float]
         return out
     for story, topic, score in db.rows(
         "SELECT coalesce(a.story_id, a.id), t.topic, max(t.score) FROM article_topics t "
-        "JOIN articles a ON a.id = t.article_id "
-        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL "
-        "ORDER BY 3 DESC",
-        [id_list(story_ids)],
+        f"JOIN {story_articles(story_ids)} a ON a.id = t.article_id GROUP BY ALL "
+        "ORDER BY 3 DESC"
     ):
         out.setdefault(int(story), {})[topic] = float(score)
     return out
@@ -116,10 +114,8 @@ def story_entities(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, int]
         return out
     for story, entity, mentions in db.rows(
         "SELECT coalesce(a.story_id, a.id), e.entity, sum(e.mentions) FROM article_entities e "
-        "JOIN articles a ON a.id = e.article_id "
-        "WHERE coalesce(a.story_id, a.id) IN (SELECT unnest(?::BIGINT[])) GROUP BY ALL "
-        "ORDER BY 3 DESC, 2",
-        [id_list(story_ids)],
+        f"JOIN {story_articles(story_ids)} a ON a.id = e.article_id GROUP BY ALL "
+        "ORDER BY 3 DESC, 2"
     ):
         out.setdefault(int(story), {})[entity] = int(mentions)
     return out
@@ -127,9 +123,7 @@ def story_entities(db: Db, story_ids: Sequence[int]) -> dict[int, dict[str, int]
 
 def current_story(db: Db, story_id: int) -> int | None:
     """The story a story id names now: itself, the story it was merged into, or None."""
-    if db.scalar(
-        "SELECT count(*) FROM articles WHERE coalesce(story_id, id) = ? LIMIT 1", [story_id]
-    ):
+    if db.scalar(f"SELECT count(*) FROM {story_articles([story_id])} a"):
         return story_id
     into = db.scalar("SELECT current_id FROM story_merges WHERE story_id = ?", [story_id])
     return None if into is None else int(into)
@@ -141,9 +135,8 @@ def story_members(db: Db, story_id: int) -> list[dict[str, Any]]:
         f"SELECT a.id, a.source AS kind, a.title, a.url, {SOURCE_SQL} AS source, a.lang, "
         "a.published_at, a.fetched_at, a.duplicate_of, a.duplicate_kind, "
         "a.duplicate_similarity, a.relevance, a.word_count, a.story_evidence "
-        "FROM articles a LEFT JOIN feeds f ON f.id = a.feed_id "
-        "WHERE coalesce(a.story_id, a.id) = ? ORDER BY a.fetched_at, a.id",
-        [story_id],
+        f"FROM {story_articles([story_id])} a LEFT JOIN feeds f ON f.id = a.feed_id "
+        "ORDER BY a.fetched_at, a.id"
     )
     for r in rows:
         raw = r.pop("story_evidence")
@@ -282,9 +275,8 @@ def story_tag_evidence(db: Db, story_id: int) -> list[dict[str, Any]]:
         "SELECT t.topic, max(t.score) AS score, count(*) AS reports, "
         "arg_max(t.article_id, t.score) AS article_id, arg_max(t.matched_terms, t.score) "
         "AS matched_terms, arg_max(t.passage, t.score) AS passage FROM article_topics t "
-        "JOIN articles a ON a.id = t.article_id WHERE coalesce(a.story_id, a.id) = ? "
-        "GROUP BY t.topic ORDER BY score DESC",
-        [story_id],
+        f"JOIN {story_articles([story_id])} a ON a.id = t.article_id "
+        "GROUP BY t.topic ORDER BY score DESC"
     )
 
 
