@@ -2,8 +2,9 @@
 idle and while an ingest writes, and what the pages cost the writer.
 
 The warehouse is built as bench/search_eval.py builds its scale warehouses (copies of the 181
-shared pages with one word in ten replaced and their real chunk vectors with noise), then made to
-look like months of news: stories of four reports (one of them a copy), a third of the articles
+shared pages with one word in ten replaced and their real chunk vectors with noise; beyond
+100,000 articles, copies of those made in SQL with fresh noise), then made to look like months
+of news: stories of four reports (one of them a copy), a third of the articles
 on a topic, one in twenty naming a watchlist entity, one article stored a minute apart.
 
 The server runs as `newswatch serve` does (uvicorn, one process); the requests come one after the
