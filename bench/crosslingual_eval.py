@@ -595,6 +595,20 @@ def folds_report(pairs: list[StoryPair], embed: CachedEmbedder, k: int) -> None:
             lambda r, g: r.lead >= g[0] or r.windows >= g[1],
             [(a, b) for a in leads for b in highs],
         ),
+        # The shipped pair of rules with the windows beside them: what windows add to them.
+        "lead, lead + specifics, or window": (
+            lambda r, g: (
+                r.lead >= g[0] or (r.lead >= g[1] and r.specifics >= g[2]) or r.windows >= g[3]
+            ),
+            [
+                (a, b, o, h)
+                for a in leads[15:30]
+                for b in lows
+                if b < a
+                for o in shares
+                for h in highs[::2]
+            ],
+        ),
         "lead, or lower lead + words": (
             lambda r, g: r.lead >= g[0] or (r.lead >= g[1] and r.words >= g[2]),
             [(a, b, o) for a in leads for b in lows if b < a for o in (0.4, 0.3, 0.2, 0.15, 0.1)],
