@@ -4,6 +4,7 @@ instead of most of an hour, to compare settings of the topics' learned part.
     .venv/bin/python bench/marks_eval.py --ingested DIR          # once: ingests, keeps A and B
     .venv/bin/python bench/marks_replay.py DIR [--ks 10,20,40] [--batch 5] [--orders 0,1,2]
                                            [--set c=3] [--set unlabelled_weight=0.02] ...
+                                           [--novelty 0.5]
 
 What it replays, with the pipeline's own pieces and nothing stored: for each k and topic, what
 the trainer view offers (pipeline.tag.learned.to_ask over the newest `[topics] learn_sample`
@@ -101,7 +102,13 @@ def read(folder: Path, stream: list[dict], test: list[dict]) -> tuple[Corpus, Se
 
 
 def replay(
-    corpus: Corpus, params: LearnerParams, ks: list[int], batch: int, order: list[int], n: int
+    corpus: Corpus,
+    params: LearnerParams,
+    ks: list[int],
+    batch: int,
+    order: list[int],
+    n: int,
+    novelty: float,
 ) -> dict[int, dict[str, LearnedModel | None]]:
     """Each topic's model once it has k marks, for each k (marks accumulate from one k to the
     next, as in marks_eval)."""
@@ -118,7 +125,9 @@ def replay(
             ex, answers = corpus.examples[slug], marks[slug]
             while len(answers) < k:
                 ids = sample(set(answers))
-                asked = learned.to_ask(models[slug], [ex[a] for a in ids], batch, set(answers))
+                asked = learned.to_ask(
+                    models[slug], [ex[a] for a in ids], batch, set(answers), novelty=novelty
+                )
                 if not asked:
                     break
                 for i, _ in asked[: k - len(answers)]:
@@ -179,25 +188,32 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5, help="articles marked per trainer round")
     ap.add_argument("--orders", default="0", help="0: marks_eval's; n > 0: shuffled (seed n)")
     ap.add_argument("--set", action="append", default=[], help="a learner parameter NAME=VALUE")
+    ap.add_argument(
+        "--novelty", type=float, help="[topics] learn_novelty for what the trainer asks about"
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     _, stream, _, test = split(load_stories(), args.stream, args.test)
     corpus, services = read(args.folder, stream, test)
     params = with_settings(params_of(services.settings), args.set)
     n = services.settings.topics.learn_sample
+    novelty = services.settings.topics.learn_novelty if args.novelty is None else args.novelty
     ks = [int(x) for x in args.ks.split(",")]
     # Every article a topic can ask about at the largest k lies within this window.
     window = n + len(TOPICS) * max(ks)
     held = [(a, corpus.labels[a]) for a in corpus.newest[window:] if a in corpus.labels]
     held_stories: list[tuple[int | None, set[str]]] = list(held)
-    print(f"{params}\nread in {time.perf_counter() - t0:.0f} s; {len(held)} stories held out")
+    print(
+        f"{params}, novelty {novelty}\nread in {time.perf_counter() - t0:.0f} s; "
+        f"{len(held)} stories held out"
+    )
     figures: dict[int, list[tuple[float, float]]] = {k: [] for k in ks}
     for seed in [int(x) for x in args.orders.split(",")]:
         head = corpus.newest[:window]
         if seed:
             head = [head[i] for i in np.random.default_rng(seed).permutation(len(head))]
         started = time.perf_counter()
-        models = replay(corpus, params, ks, args.batch, head, n)
+        models = replay(corpus, params, ks, args.batch, head, n, novelty)
         for k in ks:
             dev, _ = macro_f1(corpus, models[k], held_stories)
             tested, per = macro_f1(corpus, models[k], corpus.test)

@@ -17,6 +17,7 @@ from pipeline.app.explain import explain_article, learned_line
 from pipeline.app.jobs import retag_job as retag  # `newswatch retag`: learn, then re-tag
 from pipeline.app.marking import mark_off_theme, mark_topic
 from pipeline.cli import cli
+from pipeline.config.settings import with_overrides
 from pipeline.ingest import run_cycle
 from pipeline.store import topic_models as model_store
 from pipeline.tag import learned
@@ -230,6 +231,11 @@ def test_the_trainer_view_asks_about_the_least_certain(room):
     assert view.agreement is not None and view.would_change > 0  # retag not run yet
     marked = {room.ids[t] for t in ("rice 0", "rice 1", "sport 0", "sport 1")}
     assert not marked & {c.article_id for c in view.candidates}
+    assert all(c.probability is not None for c in view.candidates)
+    # By uncertainty alone when unlike kinds are not preferred (tests/test_learning.py's
+    # test_the_trainer_asks_about_a_kind_no_mark_has_reached shows the preference).
+    plain = with_overrides(room.settings, topics={"learn_novelty": 0.0})
+    view = learning.trainer_view(plain, room.warehouse, room, "harvest", n=5)
     gaps = [abs(c.probability - 0.5) for c in view.candidates]
     assert gaps == sorted(gaps)
 
@@ -296,7 +302,32 @@ def test_the_learner_alone():
     assert np.allclose(learned.probability(back, pool), learned.probability(model, pool))
     assert learned.cv_agreement("copper", yes + no, [anchor], pool, params) >= 0.8
     assert learned.cv_agreement("copper", yes[:1] + no, [anchor], pool, params) is None
-    cold = learned.to_ask(None, pool, 3)
+    cold = learned.to_ask(None, pool, 3, novelty=0.5)
     assert [pool[i].meaning for i, _ in cold] == sorted((e.meaning for e in pool), reverse=True)[:3]
-    asked = learned.to_ask(model, pool, 4, marked={pool[0].article})
+    asked = learned.to_ask(model, pool, 4, marked={pool[0].article}, novelty=0.5)
     assert pool[0].article not in {pool[i].article for i, _ in asked}
+
+
+def test_the_trainer_asks_about_a_kind_no_mark_has_reached():
+    """Among articles the model is about as unsure of, the trainer asks first about the one
+    unlike every marked article (a kind the marks have not reached); with
+    `[topics] learn_novelty` at 0 it asks by uncertainty alone."""
+    dim = 16
+    basis = np.eye(dim)
+
+    def ex(v: np.ndarray, article: int) -> learned.Example:
+        v = v / np.linalg.norm(v)
+        return learned.Example(v, v[None], "text", float(v @ basis[0]), 0.0, article)
+
+    yes = [(ex(basis[0] + 0.05 * basis[k], k), True) for k in range(2, 7)]
+    no = [(ex(basis[1] + 0.05 * basis[k], 10 + k), False) for k in range(2, 7)]
+    anchor = learned.Example(basis[0], basis[0][None], "copper", 1.0, 0.0)
+    model = learned.train("copper", yes + no, [anchor], [], learned.LearnerParams())
+    # Between the two marked kinds (the model is unsure of it), and a kind of its own (as unsure,
+    # or a little less: the model has no evidence either way).
+    between = ex(basis[0] + basis[1], 100)
+    unlike = ex(basis[9] + 0.3 * basis[0], 101)
+    p = learned.probability(model, [between, unlike])
+    assert abs(p[0] - 0.5) < abs(p[1] - 0.5)  # uncertainty alone prefers `between`
+    assert [i for i, _ in learned.to_ask(model, [between, unlike], 1, novelty=0.0)] == [0]
+    assert [i for i, _ in learned.to_ask(model, [between, unlike], 1, novelty=0.5)] == [1]

@@ -161,7 +161,9 @@ def trainer_view(
             examples[k],
             None if probs is None else float(probs[k]),
         )
-        for k, _ in learned.to_ask(model, examples, n, set(got.answers))
+        for k, _ in learned.to_ask(
+            model, examples, n, set(got.answers), novelty=settings.topics.learn_novelty
+        )
     )
     yes = sum(1 for v in got.answers.values() if v)
     row = got.model_row

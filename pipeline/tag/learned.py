@@ -23,7 +23,9 @@ weight or idf on the words, other scales of the vector and of the scalars, other
 thresholds and unmarked weights, and self-training on the unmarked articles: none did better.
 
 What to ask next: the unmarked articles the model is least certain of (probability nearest the
-threshold); before any model, the articles most like the description (a cold start).
+threshold), those unlike every marked article and the description first (`[topics]
+learn_novelty`: a kind of story no mark has reached is where the model is most often wrong
+without knowing it); before any model, the articles most like the description (a cold start).
 
 Everything here is pure: examples in, model or probabilities out, in three modules that this one
 gathers: learned_features.py (what the learner reads of an article), learned_training.py (the

@@ -82,9 +82,13 @@ def to_ask(
     candidates: Sequence[Example],
     n: int,
     marked: set[int] | frozenset[int] = frozenset(),
+    *,
+    novelty: float,
 ) -> list[tuple[int, float]]:
     """The candidates to ask the analyst about next, as (index, probability or meaning): the
-    least certain first, or, without a model, the most like the description (a cold start)."""
+    least certain first, those unlike every marked article ahead of others by `novelty` times
+    how unlike ([topics] learn_novelty); without a model, the most like the description (a cold
+    start)."""
     idx = [i for i, e in enumerate(candidates) if e.article not in marked]
     if not idx:
         return []
@@ -94,8 +98,25 @@ def to_ask(
         order = np.argsort(-meaning, kind="stable")[:n]
         return [(idx[k], float(meaning[k])) for k in order]
     p = probability(model, chosen)
-    order = np.argsort(np.abs(p - model.threshold), kind="stable")[:n]
+    # Uncertainty alone asks again and again about kinds of article already marked, near the
+    # boundary, and never about a kind the marks have not reached (on Reuters-21578 the Bank of
+    # England's money-market notices, which Reuters files as money-fx): an article far from
+    # every marked one (and from the description) comes first at equal uncertainty, and ahead
+    # of a somewhat more certain one.
+    score = np.abs(p - model.threshold) - novelty * (1.0 - _nearest_marked(model, chosen))
+    order = np.argsort(score, kind="stable")[:n]
     return [(idx[k], float(p[k])) for k in order]
+
+
+def _nearest_marked(model: LearnedModel, examples: Sequence[Example]) -> np.ndarray:
+    """Each example's best cosine to the chunks of the marked articles and the anchors (1 where
+    there are none to compare with: nothing is unlike them)."""
+    marked = [c for c in (model.yes_chunks, model.no_chunks) if c.size]
+    vectors = np.stack([e.vector for e in examples]).astype(np.float32)
+    if not marked or marked[0].shape[1] != vectors.shape[1]:
+        return np.ones(len(examples), np.float32)
+    chunks = np.vstack([c for c in marked if c.shape[1] == vectors.shape[1]])
+    return (vectors @ chunks.T).max(axis=1)
 
 
 _ARRAYS = (

@@ -84,6 +84,13 @@ class TopicsSettings:
     learn_threshold: float = opt(
         0.5, "probability from which a learned topic is given", lo=0.01, hi=0.99
     )
+    learn_novelty: float = opt(
+        0.5,
+        "how far the trainer prefers articles unlike every marked one (and the description) to "
+        "the least certain (0: the least certain alone)",
+        lo=0,
+        hi=10,
+    )
 
 
 @dataclass(frozen=True)
