@@ -139,25 +139,42 @@ EXACT = {"vector_index": False}
 THROUGH_INDEX = {"vector_index": True, "vector_index_min_rows": 0}
 
 
-def save_vector_index(warehouse: Warehouse, model: str) -> tuple[float, int, int]:
+def save_vector_index(
+    warehouse: Warehouse, model: str, block: int = 100_000
+) -> tuple[float, int, int]:
     """Save the chunk vector index beside a warehouse as the ingest does (HNSW, the chunks of
-    English articles); returns the seconds it took, its chunks and its file's bytes."""
+    English articles); returns the seconds it took, its chunks and its file's bytes. The vectors
+    are read `block` articles at a time: at 1,000,000 articles all of them at once (and the
+    English ones copied) would need some 24 GB."""
     t = time.perf_counter()
+    index: VectorIndex | None = None
+    held = 0
     with warehouse.connect(read_only=True) as db:
-        keys, matrix = article_store.chunk_vectors(db)
-        english = {
-            int(aid)
-            for aid, lang, text in db.rows("SELECT id, lang, text FROM articles")
-            if is_english_like(lang, text)
-        }
-    owners = np.array([a for a, _ in keys], dtype=np.int64)
-    held = np.isin(owners, list(english))
-    ids, counts = np.unique(owners[held], return_counts=True)
-    index = VectorIndex(matrix.shape[1], exact_below=0)
-    index.add_many(ids, counts, matrix[held])
+        top = article_store.max_article_id(db)
+        for start in range(0, top, block):
+            keys, matrix = article_store.chunk_vectors(db, after_id=start, up_to=start + block)
+            if not keys:
+                continue
+            english = {
+                int(aid)
+                for aid, lang, text in db.rows(
+                    "SELECT id, lang, left(text, 3000) FROM articles WHERE id > ? AND id <= ?",
+                    [start, start + block],
+                )
+                if is_english_like(lang, text)
+            }
+            owners = np.array([a for a, _ in keys], dtype=np.int64)
+            kept = np.isin(owners, list(english))
+            ids, counts = np.unique(owners[kept], return_counts=True)
+            if index is None:
+                index = VectorIndex(matrix.shape[1], exact_below=0)
+            index.add_many(ids, counts, matrix[kept])
+            held += int(kept.sum())
+    if index is None:
+        raise SystemExit(f"{warehouse.path} holds no chunk vectors to index")
     path, info = index_paths(warehouse.path)
     index.save(path, info, model=model)
-    return time.perf_counter() - t, int(held.sum()), path.stat().st_size
+    return time.perf_counter() - t, held, path.stat().st_size
 
 
 def mean(values) -> float:
