@@ -11,7 +11,7 @@ from typing import Any
 
 from pipeline.models import EntityMatch
 from pipeline.store.db import Db
-from pipeline.store.sqlvalues import id_list
+from pipeline.store.sqlvalues import id_list, story_articles
 
 #: An outlet as the pages, the digest and story growth name it: the site name, else the feed's
 #: title, else the host of its URL.
@@ -86,10 +86,8 @@ def story_reports(db: Db, story_ids: Iterable[int]) -> dict[int, list[tuple[int,
         return out
     for story, aid, source, when in db.rows(
         f"SELECT coalesce(a.story_id, a.id), a.id, {SOURCE_SQL}, "
-        f"coalesce(a.published_at, a.fetched_at) FROM articles a "
-        f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.source = 'feed' "
-        f"AND coalesce(a.story_id, a.id) IN (SELECT unnest(?)) ORDER BY a.id",
-        [ids],
+        f"coalesce(a.published_at, a.fetched_at) FROM {story_articles(ids)} a "
+        f"LEFT JOIN feeds f ON f.id = a.feed_id WHERE a.source = 'feed' ORDER BY a.id"
     ):
         out.setdefault(int(story), []).append((int(aid), source, when))
     return out

@@ -15,7 +15,7 @@ from typing import Any
 from pipeline.models import ArticleInfo, IndexedTerms, Phrase, SearchFilters, TextHit
 from pipeline.store.db import Db
 from pipeline.store.searchfilter import filter_sql
-from pipeline.store.sqlvalues import id_list, id_match
+from pipeline.store.sqlvalues import id_list, id_match, story_articles
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -343,9 +343,8 @@ def story_sizes(db: Db, story_ids: Sequence[int]) -> dict[int, int]:
     return {
         int(s): int(n)
         for s, n in db.rows(
-            "SELECT coalesce(story_id, id) AS s, count(*) FROM articles "
-            "WHERE coalesce(story_id, id) IN (SELECT unnest(?::BIGINT[])) GROUP BY s",
-            [id_list(story_ids)],
+            "SELECT coalesce(a.story_id, a.id) AS s, count(*) "
+            f"FROM {story_articles(story_ids)} a GROUP BY s"
         )
     }
 
