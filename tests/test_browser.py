@@ -197,3 +197,39 @@ def test_marking_an_article_changes_its_tag(served, browser):
     page.locator(".toast").wait_for(timeout=10000)
     assert "not about" in page.locator(".toast").inner_text()
     page.close()
+
+
+def test_a_busy_entitys_week_counts_stay_whole_at_phone_width(served, browser):
+    """An entity named hundreds of times a week: each week's count stays on one line at phone
+    width (the table scrolls sideways inside the page; the page itself does not)."""
+    room, base = served
+    with room.warehouse.transaction() as db:
+        first = int(db.scalar("SELECT max(id) FROM articles")) + 1
+        # 150 reports a day over the last six days of the room's clock, each naming Spacety.
+        db.execute(
+            "INSERT INTO articles (id, source, url, title, fetched_at, text, text_source, "
+            "content_hash, word_count) SELECT ? + i, 'feed', 'https://busy.example/' || i, "
+            "'Spacety report ' || i, ?::TIMESTAMPTZ - to_minutes(i * 58), 'Spacety.', 'page', "
+            "'busy' || i, 1 FROM range(900) r(i)",
+            [first, NOW],
+        )
+        db.execute(
+            "INSERT INTO article_entities (article_id, entity, mentions, first_offset, evidence, "
+            "aliases) SELECT id, 'Spacety', 1, 0, 'Spacety.', [] FROM articles WHERE id >= ?",
+            [first],
+        )
+    context = browser.new_context(viewport={"width": 390, "height": 860})
+    page = context.new_page()
+    page.goto(base + "/entities/Spacety")
+    counts = page.locator("table.weeks td").all_inner_texts()
+    assert max(int(c) for c in counts) >= 100  # three digits in some week
+    # One line box per count: a count broken across lines has two.
+    lines = page.evaluate(
+        "[...document.querySelectorAll('table.weeks td')].map(td => {"
+        " const r = document.createRange(); r.selectNodeContents(td);"
+        " return r.getClientRects().length; })"
+    )
+    assert set(lines) == {1}, lines
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1
+    shoot(page, "entity-busy-phone-light")
+    context.close()
