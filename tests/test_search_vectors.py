@@ -228,6 +228,18 @@ def test_index_search_returns_what_exact_search_does(indexed, spy, monkeypatch, 
             ]
 
 
+def test_the_graph_rescores_the_nearest_articles_it_found(indexed, spy, monkeypatch):
+    """Only the first articles the graph found have every chunk compared with the query (here
+    20 for a ranking of 10): they must be the nearest ones, so the ranking is the exact one."""
+    monkeypatch.setattr(vectors, "_SCAN_BELOW_ROWS", 0)
+    monkeypatch.setattr(vectors, "_RESCORED_PER_ARTICLE", 2)
+    for query in QUERIES:
+        exact, through = both(indexed, query, depth=10)
+        assert len(exact) == 10
+        assert_same(exact, through)
+    assert spy
+
+
 def test_articles_stored_after_the_save_are_found(indexed, spy):
     path, info = index_paths(indexed.settings.warehouse.path)
     before = path.stat().st_mtime_ns
