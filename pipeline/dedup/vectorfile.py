@@ -1,7 +1,13 @@
 """The chunk vector index on disk, beside the warehouse: the usearch graph file and a small JSON
 saying what it holds (model, dimension, rows, highest article id, SHA-256 of the file, graph
-parameters). A file that is missing, fails its checksum, or was made for another model or
-dimension reads as None, and the caller rebuilds from the stored chunk vectors.
+parameters, and which file was written: its inode, size and modification time). A file that is
+missing, fails its checksum, or was made for another model or dimension reads as None, and the
+caller rebuilds from the stored chunk vectors.
+
+The checksum is read only when the file is not the one the description was written with (a
+copy, a file restored or written over): reading 6 GB of graph at 1,000,000 articles took the
+first search of a process 9 to 32 seconds, and the file the ingest wrote and hashed is known by
+its inode, size and modification time without reading it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ def write_graph(graph: Any, path: Path, info_path: Path, description: Mapping[st
     graph.save(str(tmp))
     digest = _file_sha256(tmp)
     os.replace(tmp, path)
+    written = _identity(path)
     d = description
     described = {
         "format": _FORMAT,
@@ -53,6 +60,7 @@ def write_graph(graph: Any, path: Path, info_path: Path, description: Mapping[st
         "rows": d["rows"],
         "max_owner": d["max_owner"],
         "sha256": digest,
+        "file": written,
         "params": d["params"],
     }
     tmp_info = info_path.with_name(info_path.name + ".tmp")
@@ -60,9 +68,18 @@ def write_graph(graph: Any, path: Path, info_path: Path, description: Mapping[st
     os.replace(tmp_info, info_path)
 
 
-def file_checksum(path: Path) -> str:
-    """The SHA-256 a description records of its graph file (reads the whole file)."""
-    return _file_sha256(path)
+def _identity(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def is_described(path: Path, described: Mapping[str, Any]) -> bool:
+    """Whether the graph file is the one its description vouches for: the file written with it
+    (the same inode, size and modification time: nothing read), else by its SHA-256 (the
+    whole file read)."""
+    if described.get("file") == _identity(path):
+        return True
+    return _file_sha256(path) == described.get("sha256")
 
 
 def read_description(info_path: Path) -> dict[str, Any] | None:
@@ -114,7 +131,7 @@ def read_graph(
                 path,
             )
             return None
-        if _file_sha256(path) != raw.get("sha256"):
+        if not is_described(path, raw):
             raise ValueError("checksum mismatch")
         graph = new_graph(dim, raw.get("params", {}))
         graph.load(str(path))

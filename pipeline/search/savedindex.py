@@ -12,8 +12,9 @@ is searched.
 
 The file is used only whole and made for the query's model: a description of this format naming
 the model, at least `[dedup] vector_index_min_rows` chunks (below, exact search is as fast), no
-article id above the warehouse's highest, and the file's SHA-256 as described (read once per file
-and process; a file the ingest replaced is read in the background while the one mapped before
+article id above the warehouse's highest, and the very file the description was written with, or
+else one of the SHA-256 described (pipeline/dedup/vectorfile.py; checked once per file and
+process; a file the ingest replaced is checked in the background while the one mapped before
 answers). Anything else, and the caller searches exactly; a DEBUG message says why.
 """
 
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.dedup.native import usearch_index
-from pipeline.dedup.vectorfile import file_checksum, index_paths, read_description
+from pipeline.dedup.vectorfile import index_paths, is_described, read_description
 from pipeline.dedup.vectorindex import _CHUNK_BITS
 from pipeline.models.vectors import PRECISION_SEPARATOR
 from pipeline.store import articles as article_store
@@ -189,7 +190,7 @@ def _open(path: Path, info_path: Path) -> SavedChunks | None:
         log.debug("meaning searched exactly: %s is no description of this format", info_path)
         return None
     try:
-        if file_checksum(path) != described["sha256"]:
+        if not is_described(path, described):
             raise ValueError("its SHA-256 is not the one described (written since, or damaged)")
         graph: Any = Index.restore(str(path), view=True)
         if graph is None:
