@@ -23,7 +23,6 @@ from pipeline.search.saved import SavedSearches, load_searches, parse_since
 from pipeline.search.terms import analyze, index_terms, parse_query, phrase_pattern
 from pipeline.store import articles as article_store
 from pipeline.store import search as search_store
-from pipeline.store.db import Db
 from tests.helpers import make_pipeline
 
 NOW = datetime.now(UTC)
@@ -222,33 +221,30 @@ def test_a_phrase_is_checked_by_word_positions_and_never_across_a_dropped_word()
     assert stopped.terms == ((0, "hagu"),)
 
 
-def test_a_hybrid_phrase_query_reads_no_text(services):
+def test_a_hybrid_phrase_query_reads_no_text(services, monkeypatch):
     # Reading texts by id costs DuckDB nearly as much for a few as for all (it copies every text
     # of the vector of 2,048 rows that holds one): phrases are checked in the term table's word
     # positions, for the text side's candidates and the meaning side's hits alike.
-    reads: list[str] = []
+    reads: list[list[int]] = []
+    read_texts = search_store.texts
 
-    class Counting(Db):
-        def execute(self, sql, params=None):
-            if "regexp_matches" in sql:
-                reads.append(sql)
-            return super().execute(sql, params)
+    def counted(db, ids, hashes=None):
+        reads.append(list(ids))
+        return read_texts(db, ids, hashes)
 
+    monkeypatch.setattr(search_store, "texts", counted)
     source = VectorSource("chunk_embeddings", services.embedder)
     with services.warehouse.connect(read_only=True) as db:
-        out = search(Counting(db._con, True), prepare('"radar pictures" firm', [source]))
+        out = search(db, prepare('"radar pictures" firm', [source]))
         assert titles(out)[0] == "Treasury sanctions satellite imagery firm"
         assert out.meaning_hits and not reads
-        assert search(Counting(db._con, True), prepare('"denied radar"', [source])).stories == ()
+        assert search(db, prepare('"denied radar"', [source])).stories == ()
         assert not reads  # both words are there, not in that order
         # A function word's place is kept but no index holds the word: the texts the positions
         # leave are read.
-        apart = search(Counting(db._con, True), prepare('"pictures of the front"', [source]))
+        apart = search(db, prepare('"pictures of the front"', [source]))
         assert titles(apart) == ["Treasury sanctions satellite imagery firm"] and len(reads) == 1
-        assert (
-            search(Counting(db._con, True), prepare('"pictures at the front"', [source])).stories
-            == ()
-        )
+        assert search(db, prepare('"pictures at the front"', [source])).stories == ()
 
 
 def test_a_phrase_shows_only_reports_holding_it_as_written(services, tmp_path):

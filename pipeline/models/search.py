@@ -18,8 +18,8 @@ class SearchFilters:
 @dataclass(frozen=True)
 class Phrase:
     """A quoted phrase of a query: its analysed terms with their places in it (from its first
-    term), and an RE2 pattern finding it in a text (for articles indexed without positions, and
-    for a phrase with a function word, which no index holds)."""
+    term), and a regular expression (Python's) finding it in a text (for articles indexed
+    without positions, and for a phrase with a function word, which no index holds)."""
 
     terms: tuple[tuple[int, str], ...]
     pattern: str

@@ -294,7 +294,7 @@ class ParsedQuery:
             offsets = tuple((p - terms[0][0], t) for p, t in terms)
             # A function word is in no index: its place is kept, but which word fills it is
             # known only from the text.
-            found.append(Phrase(offsets, phrase_regex(phrase), complete=len(terms) == places))
+            found.append(Phrase(offsets, phrase_source(phrase), complete=len(terms) == places))
         return found
 
 
@@ -309,20 +309,16 @@ def parse_query(query: str) -> ParsedQuery:
     return ParsedQuery(plain, tuple(surface), phrases, surface)
 
 
-def phrase_regex(phrase: str) -> str:
-    """A regular expression for DuckDB (RE2) finding a phrase's words in sequence, case aside,
-    with any punctuation or spacing between them and whole words at both ends."""
-    words = _WORD_RE.findall(unicodedata.normalize("NFKC", phrase))
-    body = r"[^\pL\pN]+".join(re.escape(w) for w in words)
-    if _HAS_CJK_RE.search(phrase):
-        return "(?i)" + body  # CJK has no word boundaries to respect
-    return r"(?i)(?:^|[^\pL\pN])" + body + r"(?:$|[^\pL\pN])"
-
-
-def phrase_pattern(phrase: str) -> re.Pattern:
-    """The same phrase as `phrase_regex`, compiled for Python (passages are picked in Python)."""
+def phrase_source(phrase: str) -> str:
+    """A regular expression (Python's, flags inline) finding a phrase's words in sequence, case
+    aside, with any punctuation or spacing between them and whole words at both ends."""
     words = _WORD_RE.findall(unicodedata.normalize("NFKC", phrase))
     body = r"[\W_]+".join(re.escape(w) for w in words)
     if _HAS_CJK_RE.search(phrase):
-        return re.compile(body, re.IGNORECASE)
-    return re.compile(r"(?<![^\W_])" + body + r"(?![^\W_])", re.IGNORECASE)
+        return "(?i)" + body  # CJK has no word boundaries to respect
+    return r"(?i)(?<![^\W_])" + body + r"(?![^\W_])"
+
+
+def phrase_pattern(phrase: str) -> re.Pattern:
+    """`phrase_source` compiled (passages are picked, and phrases checked, in Python)."""
+    return re.compile(phrase_source(phrase))

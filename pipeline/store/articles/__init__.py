@@ -4,15 +4,12 @@ function of the three."""
 
 from pipeline.store.articles.read import (
     borrowed,
-    content_hashes,
     counts_by_source,
     existing_canonical_urls,
     max_article_id,
     seed_states,
     table_counts,
-    texts,
     titles,
-    warehouse_texts,
 )
 from pipeline.store.articles.vectors import (
     article_vectors,
@@ -33,6 +30,7 @@ from pipeline.store.articles.write import (
     write_leads,
     write_topics,
 )
+from pipeline.store.texts import content_hashes, texts, warehouse_texts
 
 __all__ = [
     "article_vectors",
