@@ -236,6 +236,12 @@ def test_id_match_selects_exactly_the_ids_asked_near_or_far_apart(tmp_path):
     wh = Warehouse(tmp_path / "w.duckdb")
     with wh.connect() as db:
         db.execute("CREATE TABLE t AS SELECT range AS id FROM range(1, 20001)")
+        db.execute("INSERT INTO t SELECT range FROM range(20001, 1000001, 7)")
+        spread = list(range(3, 1000000, 2503))  # 400 ids far apart: 64 ranges hold them
         for ids in ([5], [7, 7, 8, 4000, 4001, 19999], list(range(100, 20000, 997)), [30000], []):
             got = {r[0] for r in db.rows(f"SELECT id FROM t WHERE {id_match('id', ids)}")}
             assert got == {i for i in ids if i <= 20000}
+        condition = id_match("id", spread)
+        assert condition.count("BETWEEN") == 64
+        got = {r[0] for r in db.rows(f"SELECT id FROM t WHERE {condition}")}
+        assert got == {i for i in spread if i <= 20000 or (i - 20001) % 7 == 0}
