@@ -694,7 +694,8 @@ def report_scale(
                 options=dataclasses.replace(options, **THROUGH_INDEX),
             )
         print(
-            f"  first search through the index in a process (maps the file, reads its checksum): "
+            f"  first search through the index in a process (maps the file; its checksum is "
+            f"read only for a file the ingest did not write): "
             f"{(time.perf_counter() - t) * 1000:.0f} ms"
         )
         through = latencies("query, vector index", THROUGH_INDEX)
