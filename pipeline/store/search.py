@@ -175,8 +175,10 @@ def text_ranking(
 
 
 def _hits(rows: Sequence[tuple]) -> list[TextHit]:
-    """The text hits of rows of the BM25 statement."""
-    return [TextHit(int(a), float(score), tuple(m)) for a, score, m, *_ in rows]
+    """The text hits of rows of the BM25 statement (each one's terms sorted here: an ordered
+    list aggregate made DuckDB sort the terms of every article holding one, some 600,000 for a
+    query at 1,000,000 articles, a quarter of the statement's time)."""
+    return [TextHit(int(a), float(score), tuple(sorted(m))) for a, score, m, *_ in rows]
 
 
 def _ranking(hits: list[TextHit], rows: Sequence[tuple]) -> TextRanking:
@@ -207,7 +209,7 @@ def _bm25_sql(
                               * p.tf * ({BM25_K1} + 1)
                               / (p.tf + {BM25_K1} * (1 - {BM25_B} + {BM25_B} * d.terms / st.avgdl)))
                               AS score,
-                          list(p.term ORDER BY p.term) AS matched
+                          list(p.term) AS matched
                    FROM p JOIN df USING (term) JOIN search_docs d USING (article_id) CROSS JOIN st
                    GROUP BY p.article_id)
         SELECT s.article_id, s.score, s.matched, (SELECT n FROM st),
