@@ -321,6 +321,23 @@ def test_translations_of_a_seed_lead_join_its_story_and_an_unrelated_article_sta
     assert leads == len(arts)  # every original stores its lead vector (seeds too)
 
 
+def test_a_leads_vector_does_not_depend_on_the_leads_embedded_with_it(crosslingual_runs):
+    from pipeline.embed.multilingual import ENGINE_BATCH
+
+    _, services, _, _ = crosslingual_runs["on"]
+    leads = services.lead_embedder
+    texts = [
+        f"Report {i}: the Treasury sanctioned firm number {i} for selling satellite images."
+        for i in range(2 * ENGINE_BATCH + 1)  # more than one call to the engine, the last short
+    ] + ["Спутниковые снимки продавались России.", ""]
+    together = leads.passages(texts)
+    alone = np.concatenate([leads.passages([t]) for t in texts])
+    assert together.shape == (len(texts), leads.dim)
+    assert np.allclose(together, alone, atol=1e-6)
+    assert leads.queries(texts[:3]).shape == (3, leads.dim)
+    assert leads.passages([]).shape == (0, leads.dim)
+
+
 def test_a_chinese_espionage_article_gets_the_espionage_tag_by_lead_meaning_and_words(
     crosslingual_runs,
 ):
