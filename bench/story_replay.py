@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from story_cycle import ROOT, Schedule, ingest
 
-from pipeline.config.settings import DedupSettings
+from pipeline.config.settings import DedupSettings, load_settings
 from pipeline.dedup import crosslingual
 from pipeline.dedup.index import DedupIndex
 from pipeline.models import DedupDoc
@@ -49,9 +49,10 @@ class Corpus:
 
 def cache_path(pairs: Sequence[StoryPair], backend: str, multilingual: bool) -> Path:
     """The cached corpus of these pairs, keyed by the backend actually run ("default" is
-    resolved: a change of the shipped precision must not reuse the other precision's vectors)."""
+    resolved: a change of the shipped precision must not reuse the other precision's vectors),
+    and by the chunks per model call (int8 quantizes its activations per call)."""
     keys = sorted(text_key(t) for t, _ in pair_texts(pairs))
-    made_by = resolve_backend(backend)
+    made_by = f"{resolve_backend(backend)}|batch {load_settings(env={}).embed.batch_size}"
     tag = hashlib.sha256("\n".join([made_by, str(multilingual), *keys]).encode()).hexdigest()[:16]
     return DOCS_CACHE / f"docs-{tag}.pkl"
 
