@@ -17,6 +17,7 @@ from pipeline.config.settings import DedupSettings
 from pipeline.dedup.crosslingual import (
     DOMAIN_PRIOR,
     EARLY_MARGIN,
+    PRIOR_WEIGHT,
     LanguageMeans,
     LeadBook,
     crosses,
@@ -599,3 +600,104 @@ def test_a_german_report_joins_the_english_one_by_its_figures_and_names_not_by_i
         settings,
     )
     assert apart.story_id == 2
+
+
+# -- English pairs: the lead model's second reading ---------------------------------------------
+
+
+def test_two_english_texts_close_but_not_conclusive_join_when_their_leads_agree():
+    rule = StoryRule.from_settings(DedupSettings(story_english_lead=0.4))
+    assert link_rule(0.6, 0.0, 0.05, False, rule, english_lead=0.45) == "meaning+lead"
+    assert link_rule(0.6, 0.0, 0.05, False, rule, english_lead=0.3) is None
+    assert link_rule(0.5, 0.0, 0.05, False, rule, english_lead=0.9) is None  # passages apart
+    off = StoryRule.from_settings(DedupSettings(story_english_lead=1.0))
+    assert link_rule(0.6, 0.0, 0.05, False, off, english_lead=0.95) is None
+
+
+def _english_pair_run(lead_cosine: float, settings: DedupSettings, stored: int = 24):
+    """Two English reports whose best passages meet at cosine 0.6 (below `story_similarity`,
+    no word shared) and whose leads meet at about `lead_cosine`, after `stored` unrelated
+    English reports."""
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.models import DedupDoc
+
+    rng = np.random.default_rng(5)
+    dim = 64
+    anchors = {"en": rng.normal(size=dim) * 0.01, "fr": rng.normal(size=dim) * 0.01}
+    e = np.eye(dim, dtype=np.float32)
+    base = rng.normal(size=dim)
+    base /= np.linalg.norm(base)
+    side = rng.normal(size=dim)
+    side -= (side @ base) * base
+    side /= np.linalg.norm(side)
+    second = lead_cosine * base + np.sqrt(1 - lead_cosine**2) * side
+    when = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def doc(i: int, text: str, chunk: np.ndarray, lead: np.ndarray) -> DedupDoc:
+        unit = (lead / np.linalg.norm(lead)).astype(np.float32)
+        return DedupDoc(i, text, f"h{i}", "en", when, chunk, chunk[None, :], False, None, unit)
+
+    index = DedupIndex(settings, lead_anchors=anchors)
+    index.decide(
+        [
+            doc(10 + k, f"Unrelated report {k}.", e[10 + k], rng.normal(size=dim))
+            for k in range(stored)
+        ]
+    )
+    index.decide([doc(1, "Flooding closed the harbour road on Monday.", e[0], base)])
+    chunk = (0.6 * e[0] + 0.8 * e[1]).astype(np.float32)
+    decided = index.decide([doc(2, "Residents waited for the water to fall.", chunk, second)])
+    return decided[0], index
+
+
+@pytest.mark.parametrize("lead_cosine, joins", [(0.9, True), (0.0, False)])
+def test_an_english_report_joins_by_a_close_passage_only_where_the_leads_agree(lead_cosine, joins):
+    settings = DedupSettings(story_english_lead=0.4)
+    decision, index = _english_pair_run(lead_cosine, settings)
+    assert (decision.story_id == 1) is joins
+    if joins:
+        ev = decision.story_evidence
+        assert isinstance(ev, JoinedStoryEvidence) and ev.rule == "meaning+lead"
+        assert ev.link.meaning == pytest.approx(0.6, abs=1e-3)
+        assert ev.link.lead is not None and ev.link.lead >= 0.4
+        said = explain.story_lines({"story_id": 1, "originals": 2, "articles": 2, "evidence": ev})
+        assert "'meaning+lead'" in said[0] and "multilingual lead (centered)" in said[0]
+    # With the rule off, the same pair stays apart (the English model alone is not sure).
+    off, _ = _english_pair_run(lead_cosine, DedupSettings(story_english_lead=1.0))
+    assert off.story_id == 2
+
+
+def test_english_leads_are_not_compared_before_the_english_mean_is_learned():
+    # The first English articles of a warehouse (the seeds, all on one theme) are compared
+    # against the anchors' prior alone, where any two of them look alike: the rule waits.
+    early, index = _english_pair_run(0.9, DedupSettings(story_english_lead=0.4), stored=5)
+    assert early.story_id == 2
+    assert index.leads.means.count("en") < PRIOR_WEIGHT
+
+
+def test_a_retelling_in_another_language_outranks_an_english_link_that_needs_its_lead():
+    # Story 1: an English member the newcomer reaches by a close passage and a lead of 0.42;
+    # story 5: a Chinese report it retells (lead 0.52). The retelling is the stronger evidence.
+    book, cache = StoryBook(), TermCache(None)
+    rule = StoryRule.from_settings(DedupSettings(story_english_lead=0.4))
+    for member, story, text in ((1, 1, "school lunch programme"), (5, 5, "汉堡王 儿童餐")):
+        book.add(member, story)
+        cache.put(member, text, terms_of(text))
+    hits = {1: Hit(meaning=0.6, english_lead=0.42), 5: Hit(lead=0.52)}
+    decision = decide_story(
+        7,
+        "free kids meals",
+        terms_of("free kids meals"),
+        False,
+        hits,
+        book,
+        cache,
+        rule,
+        set(),
+        lambda a, b: 0.0,
+        lambda a, b: -1.0,
+    )
+    assert decision.story_id == 5
+    assert isinstance(decision.evidence, JoinedStoryEvidence)
+    assert decision.evidence.rule == "lead"
+    assert [held.rule for held in decision.evidence.also_held] == ["meaning+lead"]

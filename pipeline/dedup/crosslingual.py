@@ -288,6 +288,25 @@ class LeadBook:
         best = float(sims.max())
         return -1.0 if best <= -2.0 else best - self.means.margin()
 
+    def english_similarities(self, vector: np.ndarray, ids: Iterable[int]) -> dict[int, float]:
+        """Centered lead cosine (less the early margin) of an English text's lead vector to the
+        held English articles among `ids` (the pairs `matches` leaves to the English model); none
+        until `PRIOR_WEIGHT` English leads are held."""
+        # Two English texts are compared against the English mean alone, which is the news of
+        # this warehouse only once enough English leads are in it: before, it is the anchors'
+        # prior, and the first articles (the seeds, all on one theme) would look alike.
+        if not self._pos or vector is None or self.means.count("en") < PRIOR_WEIGHT:
+            return {}
+        v = np.asarray(vector, np.float32).reshape(-1)
+        rows = [self._pos[i] for i in ids if i in self._pos]
+        rows = [k for k in rows if self._english[k]]
+        if not rows or v.shape[0] != self._matrix.shape[1]:
+            return {}
+        q = self.means.center(v[None, :], ["en"])[0]
+        others = self.means.center(self._matrix[rows], ["en"] * len(rows))
+        sims = others @ q - self.means.margin()
+        return {int(self._ids[k]): float(x) for k, x in zip(rows, sims.tolist(), strict=True)}
+
     def similarity(self, a: int, b: int) -> float:
         """Centered lead cosine of two held articles, as `matches` gives it (0.0 when either
         is not held)."""

@@ -16,6 +16,11 @@ of these rules (`link_rule`; every threshold is a [dedup] setting, `newswatch co
   `story_combined_score`: the same subject told with the same specific names, places and
   numbers. Same-subject reports of different events share the subject's words, which are common
   among stored articles and weigh little;
+- `meaning+lead`: both texts English, best chunk cosine >= `story_min_similarity` and their
+  multilingual title + lead vectors, centered on the English mean, reach cosine >=
+  `story_english_lead`: a second model that reads the opening of each text sees the same event
+  where the English model's best passage is only close. Same-subject reports of different events
+  (two commentaries on one trial) share passages about the subject but not their openings;
 - `headline`: one text has fewer than `story_short_words` words (a teaser, a paywall) and its
   headline matches the other's text (or the other's headline matches it) at cosine >=
   `story_headline_similarity`;
@@ -86,6 +91,7 @@ class Hit:
     headline: float = 0.0  # a short text's headline vs the other's chunks (either way)
     lead: float = 0.0  # centered multilingual lead cosine (pairs not both English)
     specifics: float = 0.0  # share of specifics found in both (with a lead cosine only)
+    english_lead: float = 0.0  # centered lead cosine of two English texts (meaning close only)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ class Link:
     rule: str | None  # the rule that holds, or None
     lead: float = 0.0  # centered multilingual lead cosine (across languages)
     specifics: float = 0.0  # share of specifics found in both (across languages)
+    english_lead: float = 0.0  # centered lead cosine of two English texts
 
 
 @dataclass(frozen=True)
@@ -120,12 +127,15 @@ def link_rule(
     rule: StoryRule,
     lead: float = 0.0,
     specifics: float = 0.0,
+    english_lead: float = 0.0,
 ) -> str | None:
     """Which rule, if any, makes one link hold (see the module docstring)."""
     if meaning >= rule.similarity:
         return "meaning"
     if meaning >= rule.min_similarity and meaning + words >= rule.combined_score:
         return "meaning+words"
+    if english_lead and meaning >= rule.min_similarity and english_lead >= rule.english_lead:
+        return "meaning+lead"
     if short and headline >= rule.headline_similarity:
         return "headline"
     if lead >= rule.lead_similarity:
@@ -279,9 +289,12 @@ def _links(
             round(h.headline, 4),
             round(words, 4),
             pair_short,
-            link_rule(h.meaning, h.headline, words, pair_short, rule, h.lead, h.specifics),
+            link_rule(
+                h.meaning, h.headline, words, pair_short, rule, h.lead, h.specifics, h.english_lead
+            ),
             round(h.lead, 4),
             round(h.specifics, 4),
+            round(h.english_lead, 4),
         )
         links.setdefault(book.story(member), []).append(link)
     return links
@@ -371,9 +384,17 @@ def _refused(held: _Held) -> tuple[tuple[int, str], ...]:
     return tuple(held.refused.items())
 
 
-def _strength(link: Link) -> tuple[float, float, float]:
-    # The English model's evidence first: a lead cosine is on another (centered) scale.
-    return (max(link.meaning, link.headline), link.lead, link.words)
+#: The rules that hold by a lead cosine: their links are ranked by it, after the English ones.
+_LEAD_RULES = frozenset({"lead", "lead+specifics", "meaning+lead"})
+
+
+def _strength(link: Link) -> tuple[int, float, float, float]:
+    # The English model's evidence first: a lead cosine is on another (centered) scale. A link
+    # that holds only with a lead cosine's help (an English pair's included) is as strong as that
+    # cosine: a close retelling in another language outranks it.
+    if link.rule in _LEAD_RULES:
+        return (0, max(link.lead, link.english_lead), link.meaning, link.words)
+    return (1, max(link.meaning, link.headline), link.lead, link.words)
 
 
 def _strongest(links: list[Link]) -> Link | None:
@@ -388,7 +409,7 @@ def _link(link: Link, story: int) -> StoryLink:
         link.meaning,
         link.words,
         link.headline if link.short else None,
-        link.lead or None,
+        link.lead or link.english_lead or None,
         link.rule,
         link.specifics or None,
     )

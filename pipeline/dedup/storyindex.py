@@ -163,7 +163,23 @@ class StoryIndex:
                 old = hits.get(root, Hit())
                 hits[root] = replace(old, lead=max(old.lead, value))
             self._with_specifics(doc, hits)
+            self._with_english_leads(doc, hits)
         return hits
+
+    def _with_english_leads(self, doc: DedupDoc, hits: dict[int, Hit]) -> None:
+        """The lead cosine of two English texts, where the English model's best chunk is close
+        but not conclusive (the `meaning+lead` rule; computed for those hits alone)."""
+        if self.rule.english_lead >= 1.0 or lead_lang(doc) != "en" or doc.lead_vector is None:
+            return
+        wanted = [
+            m
+            for m, h in hits.items()
+            if self.rule.min_similarity <= h.meaning < self.rule.similarity
+        ]
+        if not wanted:
+            return
+        for member, value in self.leads.english_similarities(doc.lead_vector, wanted).items():
+            hits[member] = replace(hits[member], english_lead=value)
 
     def _with_specifics(self, doc: DedupDoc, hits: dict[int, Hit]) -> None:
         """The specifics both texts give, for the hits whose lead cosine they could complete."""

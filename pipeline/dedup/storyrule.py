@@ -25,6 +25,7 @@ class StoryRule:
     lead_alone: float
     lead_min_similarity: float
     specifics_overlap: float
+    english_lead: float
 
     @classmethod
     def from_settings(cls, s: DedupSettings) -> StoryRule:
@@ -43,6 +44,7 @@ class StoryRule:
             s.story_lead_alone,
             s.story_lead_min_similarity,
             s.story_specifics_overlap,
+            s.story_english_lead,
         )
 
     @property

@@ -114,6 +114,14 @@ class DedupSettings:
         lo=-1,
         hi=1,
     )
+    story_english_lead: float = opt(
+        0.4,
+        "centered multilingual title + lead cosine at which two English texts whose best "
+        "chunk cosine reaches story_min_similarity join a story (the lead model's second "
+        "reading of the same event; 1.0: off)",
+        lo=-1,
+        hi=1,
+    )
     story_support_similarity: float = opt(
         0.5,
         "best chunk cosine at which a member of a story supports a new article's joining it "
