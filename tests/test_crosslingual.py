@@ -176,6 +176,23 @@ def test_the_lead_rule_joins_only_at_its_threshold():
     assert link_rule(0.8, 0.0, 0.0, False, rule, lead=0.0) == "meaning"
 
 
+def _decide(article: int, text: str, hits, book, cache, rule):
+    """The story decision of a new article from its hits alone (no merge can happen)."""
+    return decide_story(
+        article,
+        text,
+        terms_of(text),
+        False,
+        hits,
+        book,
+        cache,
+        rule,
+        set(),
+        lambda a, b: 0.0,
+        lambda a, b: -1.0,
+    )
+
+
 @pytest.mark.parametrize("lead, joins", [(0.55, True), (0.45, False)])
 def test_a_retelling_in_another_language_joins_a_large_story_without_other_support(lead, joins):
     # Story 1 has three members; the newcomer holds by lead with member 3 only. A bridge would be
@@ -185,19 +202,7 @@ def test_a_retelling_in_another_language_joins_a_large_story_without_other_suppo
     for member, text in ((1, "satellite launch"), (2, "orbit report"), (3, "Satellitenstart")):
         book.add(member, 1)
         cache.put(member, text, terms_of(text))
-    decision = decide_story(
-        4,
-        "launch report",
-        terms_of("launch report"),
-        False,
-        {3: Hit(lead=lead)},
-        book,
-        cache,
-        rule,
-        set(),
-        lambda a, b: 0.0,
-        lambda a, b: -1.0,
-    )
+    decision = _decide(4, "launch report", {3: Hit(lead=lead)}, book, cache, rule)
     assert (decision.story_id == 1) is joins
     if joins:
         assert isinstance(decision.evidence, JoinedStoryEvidence)
@@ -684,19 +689,7 @@ def test_a_retelling_in_another_language_outranks_an_english_link_that_needs_its
         book.add(member, story)
         cache.put(member, text, terms_of(text))
     hits = {1: Hit(meaning=0.6, english_lead=0.42), 5: Hit(lead=0.52)}
-    decision = decide_story(
-        7,
-        "free kids meals",
-        terms_of("free kids meals"),
-        False,
-        hits,
-        book,
-        cache,
-        rule,
-        set(),
-        lambda a, b: 0.0,
-        lambda a, b: -1.0,
-    )
+    decision = _decide(7, "free kids meals", hits, book, cache, rule)
     assert decision.story_id == 5
     assert isinstance(decision.evidence, JoinedStoryEvidence)
     assert decision.evidence.rule == "lead"
