@@ -265,12 +265,16 @@ class LeadBook:
         rows = [k for k in np.flatnonzero(near).tolist() if known[self._langs[k]]]
         if not rows:
             return {}
-        q = self.means.center(v[None, :], [mine])[0]
-        others = self.means.center(self._matrix[rows], [self._langs[k] for k in rows])
-        sims = others @ q - self.means.margin()
+        sims = self._to_rows(v, mine, rows)
         return {
             int(self._ids[rows[j]]): float(x) for j, x in enumerate(sims.tolist()) if x >= floor
         }
+
+    def _to_rows(self, vector: np.ndarray, lang: str, rows: Sequence[int]) -> np.ndarray:
+        """Centered cosines (less the early margin) of a lead vector in `lang` to held rows."""
+        q = self.means.center(vector[None, :], [lang])[0]
+        others = self.means.center(self._matrix[rows], [self._langs[k] for k in rows])
+        return others @ q - self.means.margin()
 
     def closest_between(self, a: Sequence[int], b: Sequence[int]) -> float:
         """The highest lead similarity (as `similarity` gives it) between an article of one
@@ -298,13 +302,10 @@ class LeadBook:
         if not self._pos or vector is None or self.means.count("en") < PRIOR_WEIGHT:
             return {}
         v = np.asarray(vector, np.float32).reshape(-1)
-        rows = [self._pos[i] for i in ids if i in self._pos]
-        rows = [k for k in rows if self._english[k]]
+        rows = [self._pos[i] for i in ids if i in self._pos and self._english[self._pos[i]]]
         if not rows or v.shape[0] != self._matrix.shape[1]:
             return {}
-        q = self.means.center(v[None, :], ["en"])[0]
-        others = self.means.center(self._matrix[rows], ["en"] * len(rows))
-        sims = others @ q - self.means.margin()
+        sims = self._to_rows(v, "en", rows)
         return {int(self._ids[k]): float(x) for k, x in zip(rows, sims.tolist(), strict=True)}
 
     def similarity(self, a: int, b: int) -> float:
