@@ -128,7 +128,7 @@ def pairwise(
         # Two English texts: their leads count beside a close passage (`meaning+lead`).
         english_lead = (
             leads.similarity(lead_of_doc[a.id], lead_of_doc[b.id])
-            if english and rule.min_similarity <= meaning < rule.similarity
+            if english and rule.close_not_conclusive(meaning)
             else 0.0
         )
         decided = link_rule(meaning, headline, words, short, rule, lead, shared, english_lead)

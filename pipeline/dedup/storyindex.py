@@ -171,11 +171,7 @@ class StoryIndex:
         but not conclusive (the `meaning+lead` rule; computed for those hits alone)."""
         if self.rule.english_lead >= 1.0 or lead_lang(doc) != "en" or doc.lead_vector is None:
             return
-        wanted = [
-            m
-            for m, h in hits.items()
-            if self.rule.min_similarity <= h.meaning < self.rule.similarity
-        ]
+        wanted = [m for m, h in hits.items() if self.rule.close_not_conclusive(h.meaning)]
         if not wanted:
             return
         for member, value in self.leads.english_similarities(doc.lead_vector, wanted).items():

@@ -52,6 +52,11 @@ class StoryRule:
         """The least best chunk (or headline) cosine that can count in a story decision."""
         return min(self.min_similarity, self.support_similarity, self.headline_similarity)
 
+    def close_not_conclusive(self, meaning: float) -> bool:
+        """Whether a best chunk cosine is close enough for other evidence to complete but not
+        enough alone (where two English texts' leads are read: `meaning+lead`)."""
+        return self.min_similarity <= meaning < self.similarity
+
     @property
     def lead_support(self) -> float:
         """The least lead cosine at which a member supports a new article across languages."""
