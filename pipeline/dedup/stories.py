@@ -1,7 +1,8 @@
 """Stories: which earlier story a new original article joins, and why (decisions are pure
 functions over evidence; pipeline/dedup/storybook.py keeps who belongs to which story between
 cycles, pipeline/dedup/storyindex.py gathers the evidence of a new article, and
-pipeline/dedup/storyrule.py holds the thresholds).
+pipeline/dedup/storyrule.py holds the thresholds and the rules of one link, `link_rule` among
+them; this module weighs a new article's links story by story).
 
 Copies are settled first (pipeline/dedup/copies.py); an original's hits come here: for each stored
 article within `story_window_days`, the best chunk cosine (`meaning`) and, when one of the two
@@ -57,11 +58,20 @@ each merge; `articles.story_id` always names the surviving story).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pipeline.dedup.storybook import StoryBook
-from pipeline.dedup.storyrule import StoryRule
+from pipeline.dedup.storyrule import (
+    Hit,
+    Link,
+    StoryRule,
+    agrees,
+    is_short,
+    link_rule,
+    retold,
+    strength,
+)
 from pipeline.dedup.words import TermCache, Terms, TermStats, terms_of
 from pipeline.models import JoinedStoryEvidence, NewStoryEvidence, StoryLink, StoryMerge
 
@@ -84,32 +94,6 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Hit:
-    """Vector evidence between a new article and one stored article."""
-
-    meaning: float = 0.0  # best chunk cosine
-    headline: float = 0.0  # a short text's headline vs the other's chunks (either way)
-    lead: float = 0.0  # centered multilingual lead cosine (pairs not both English)
-    specifics: float = 0.0  # share of specifics found in both (with a lead cosine only)
-    english_lead: float = 0.0  # centered lead cosine of two English texts (meaning close only)
-
-
-@dataclass(frozen=True)
-class Link:
-    """All the evidence between a new article and one member of a story."""
-
-    member: int
-    meaning: float
-    headline: float
-    words: float
-    short: bool  # one of the two texts is short: its headline counts
-    rule: str | None  # the rule that holds, or None
-    lead: float = 0.0  # centered multilingual lead cosine (across languages)
-    specifics: float = 0.0  # share of specifics found in both (across languages)
-    english_lead: float = 0.0  # centered lead cosine of two English texts
-
-
-@dataclass(frozen=True)
 class StoryDecision:
     """The story a new original joins (its own id when it starts one), the stories it merges
     into that one, and the evidence as stored in `articles.story_evidence`."""
@@ -117,60 +101,6 @@ class StoryDecision:
     story_id: int
     merged: tuple[int, ...]
     evidence: NewStoryEvidence | JoinedStoryEvidence
-
-
-def link_rule(
-    meaning: float,
-    headline: float,
-    words: float,
-    short: bool,
-    rule: StoryRule,
-    lead: float = 0.0,
-    specifics: float = 0.0,
-    english_lead: float = 0.0,
-) -> str | None:
-    """Which rule, if any, makes one link hold (see the module docstring)."""
-    if meaning >= rule.similarity:
-        return "meaning"
-    if meaning >= rule.min_similarity and meaning + words >= rule.combined_score:
-        return "meaning+words"
-    if english_lead and meaning >= rule.min_similarity and english_lead >= rule.english_lead:
-        return "meaning+lead"
-    if short and headline >= rule.headline_similarity:
-        return "headline"
-    if lead >= rule.lead_similarity:
-        return "lead"
-    if lead and lead >= rule.lead_min_similarity and specifics >= rule.specifics_overlap:
-        return "lead+specifics"
-    return None
-
-
-def agrees(link: Link, rule: StoryRule) -> bool:
-    """Whether a member supports the new article's joining its story: its link holds, or it
-    comes close (best chunk cosine >= `support_similarity`; across languages, lead cosine
-    within `lead_support_gap` of the lead rule's threshold)."""
-    return (
-        link.rule is not None
-        or link.meaning >= rule.support_similarity
-        or (link.lead != 0.0 and link.lead >= rule.lead_support)
-    )
-
-
-def retold(links: Sequence[Link], rule: StoryRule) -> Link | None:
-    """The member the new article retells in another language (lead >= `lead_alone`), if any."""
-    return max(
-        (lk for lk in links if lk.rule == "lead" and lk.lead >= rule.lead_alone),
-        key=lambda lk: lk.lead,
-        default=None,
-    )
-
-
-def is_short(text: str, rule: StoryRule) -> bool:
-    """Whether a text is too short to be judged by its body alone."""
-    return len(text.split()) < rule.short_words
-
-
-# -- the decision ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -222,7 +152,7 @@ def decide_story(
                 _refused(held),
             ),
         )
-    ranked = sorted(held.holding, key=lambda s: _strength(held.holding[s]), reverse=True)
+    ranked = sorted(held.holding, key=lambda s: strength(held.holding[s]), reverse=True)
     target, merged = _merge_group(ranked, book, rule, stories_close, leads_close)
     best = held.holding[target]
     words_shown = _shared_shown(best, text, known, book)
@@ -384,21 +314,8 @@ def _refused(held: _Held) -> tuple[tuple[int, str], ...]:
     return tuple(held.refused.items())
 
 
-#: The rules that hold by a lead cosine: their links are ranked by it, after the English ones.
-_LEAD_RULES = frozenset({"lead", "lead+specifics", "meaning+lead"})
-
-
-def _strength(link: Link) -> tuple[int, float, float, float]:
-    # The English model's evidence first: a lead cosine is on another (centered) scale. A link
-    # that holds only with a lead cosine's help (an English pair's included) is as strong as that
-    # cosine: a close retelling in another language outranks it.
-    if link.rule in _LEAD_RULES:
-        return (0, max(link.lead, link.english_lead), link.meaning, link.words)
-    return (1, max(link.meaning, link.headline), link.lead, link.words)
-
-
 def _strongest(links: list[Link]) -> Link | None:
-    return max(links, key=_strength) if links else None
+    return max(links, key=strength) if links else None
 
 
 def _link(link: Link, story: int) -> StoryLink:
