@@ -3,6 +3,7 @@
 
     .venv/bin/python bench/marks_eval.py [--stream 3000] [--test 2000] [--ks 10,20,40]
                                          [--batch 5] [--keep DIR] [--ingested DIR]
+                                         [--split hash|date]
 
 1. The stories are split by a hash of their id: 60 % the stream side, 40 % the test side (the
    learner's settings were chosen on the stream side only: README.md, Benchmarks). With
@@ -110,6 +111,7 @@ TOPICS = {
     ),
 }
 FEED_ITEMS = 200  # [feeds] max_entries_per_poll
+SAMPLE_FILE = "sample.json"  # beside kept warehouses: the split and sizes they were ingested from
 
 
 def slug_of(category: str) -> str:
@@ -224,15 +226,34 @@ def ingest(settings, stories: list[dict], server: LoopbackServer, name: str) -> 
     return services
 
 
+def same_sample(folder: Path, sample: dict[str, object]) -> None:
+    """Stop unless the warehouses in `folder` were ingested from this split and sample (the
+    figures would silently mix two samples)."""
+    if not (folder / SAMPLE_FILE).exists():
+        raise SystemExit(
+            f"{folder} has no {SAMPLE_FILE}: if its warehouses were ingested as {sample}, "
+            f"write {json.dumps(sample)} there"
+        )
+    made = json.loads((folder / SAMPLE_FILE).read_text(encoding="utf-8"))
+    if made != sample:
+        raise SystemExit(f"{folder} was ingested as {made}, not {sample}: give another folder")
+
+
 def ingest_both(
-    folder: Path, stream: list[dict], test: list[dict], kept: Path | None
+    folder: Path,
+    stream: list[dict],
+    test: list[dict],
+    kept: Path | None,
+    sample: dict[str, object],
 ) -> tuple[Services, Services]:
     """Warehouses A (the stream ingested) and B (a copy of A, then the test part ingested) in
-    `folder`; with `kept`, copied from there when it holds them, else made there and copied."""
+    `folder`; with `kept`, copied from there when it holds them (ingested from the same
+    `sample`: split and sizes), else made there and copied."""
     where = kept or folder
     if kept is None or not (kept / "b.duckdb").exists():
         where.mkdir(parents=True, exist_ok=True)
         (where / "topics.toml").write_text(topics_toml(), encoding="utf-8")
+        (where / SAMPLE_FILE).write_text(json.dumps(sample), encoding="utf-8")
         with LoopbackServer() as server:
             a = ingest(settings_for(where, "a"), stream, server, "stream")
             a.warehouse.checkpoint()
@@ -242,6 +263,7 @@ def ingest_both(
             b.warehouse.checkpoint()
         if kept is None:
             return a, b
+    same_sample(kept, sample)
     for f in [*kept.glob("a.duckdb*"), *kept.glob("b.duckdb*")]:
         shutil.copy(f, folder / f.name)
     a, b = Services(settings_for(folder, "a")), Services(settings_for(folder, "b"))
@@ -403,7 +425,8 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "topics.toml").write_text(topics_toml(), encoding="utf-8")
     results: dict[str, dict[str, tuple[float, ...]]] = {}
-    a, b = ingest_both(folder, stream, test, args.ingested)
+    sample = {"split": args.split, "stream": args.stream, "test": args.test}
+    a, b = ingest_both(folder, stream, test, args.ingested, sample)
     results["zero-shot (k=0): the one-sentence rule"] = scores(test, stored_tags(b.warehouse, test))
     for k in [int(x) for x in args.ks.split(",")]:
         print(f"\nteaching k={k} marks per topic", flush=True)

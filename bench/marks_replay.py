@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))  # marks_eval's stories, topics and sett
 from marks_eval import (  # noqa: E402
     TOPICS,
     load_stories,
+    same_sample,
     settings_for,
     slug_of,
     split,
@@ -195,6 +196,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     t0 = time.perf_counter()
+    same_sample(args.folder, {"split": args.split, "stream": args.stream, "test": args.test})
     _, stream, _, test = split(load_stories(), args.stream, args.test, args.split)
     corpus, services = read(args.folder, stream, test)
     params = with_settings(params_of(services.settings), args.set)
