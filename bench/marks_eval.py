@@ -226,6 +226,11 @@ def ingest(settings, stories: list[dict], server: LoopbackServer, name: str) -> 
     return services
 
 
+def sample_of(args: argparse.Namespace) -> dict[str, object]:
+    """The split and sizes a run's warehouses are ingested from (its --split, --stream, --test)."""
+    return {"split": args.split, "stream": args.stream, "test": args.test}
+
+
 def same_sample(folder: Path, sample: dict[str, object]) -> None:
     """Stop unless the warehouses in `folder` were ingested from this split and sample (the
     figures would silently mix two samples)."""
@@ -425,8 +430,7 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "topics.toml").write_text(topics_toml(), encoding="utf-8")
     results: dict[str, dict[str, tuple[float, ...]]] = {}
-    sample = {"split": args.split, "stream": args.stream, "test": args.test}
-    a, b = ingest_both(folder, stream, test, args.ingested, sample)
+    a, b = ingest_both(folder, stream, test, args.ingested, sample_of(args))
     results["zero-shot (k=0): the one-sentence rule"] = scores(test, stored_tags(b.warehouse, test))
     for k in [int(x) for x in args.ks.split(",")]:
         print(f"\nteaching k={k} marks per topic", flush=True)

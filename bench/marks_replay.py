@@ -43,6 +43,7 @@ from marks_eval import (  # noqa: E402
     TOPICS,
     load_stories,
     same_sample,
+    sample_of,
     settings_for,
     slug_of,
     split,
@@ -196,7 +197,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    same_sample(args.folder, {"split": args.split, "stream": args.stream, "test": args.test})
+    same_sample(args.folder, sample_of(args))
     _, stream, _, test = split(load_stories(), args.stream, args.test, args.split)
     corpus, services = read(args.folder, stream, test)
     params = with_settings(params_of(services.settings), args.set)
