@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from pipeline.app import learning
 from pipeline.app.explain import explain_article, learned_line
+from pipeline.app.jobs import ingest_job
 from pipeline.app.jobs import retag_job as retag  # `newswatch retag`: learn, then re-tag
 from pipeline.app.marking import mark_off_theme, mark_topic
 from pipeline.cli import cli
@@ -306,6 +307,50 @@ def test_the_learner_alone():
     assert [pool[i].meaning for i, _ in cold] == sorted((e.meaning for e in pool), reverse=True)[:3]
     asked = learned.to_ask(model, pool, 4, marked={pool[0].article}, novelty=0.5)
     assert pool[0].article not in {pool[i].article for i, _ in asked}
+
+
+def test_a_headline_decides_where_the_texts_read_alike():
+    """Two kinds of article whose texts pool to the same vector and share their words are told
+    apart by their headlines once the marks have taught which headline is the topic's; without
+    a headline vector the pooled one stands in, and the model cannot tell them apart."""
+    dim = 16
+    basis = np.eye(dim)
+    pooled = (basis[2] + basis[3]) / np.sqrt(2)
+
+    def ex(title: np.ndarray | None, article: int) -> learned.Example:
+        return learned.Example(
+            pooled, pooled[None], "harbour report", 0.3, 0.0, article, None, title
+        )
+
+    yes = [(ex(basis[0], k), True) for k in range(1, 6)]
+    no = [(ex(basis[1], k), False) for k in range(6, 11)]
+    pool = [ex(basis[4 + k % 8], 20 + k) for k in range(40)]
+    model = learned.train("port", yes + no, [], pool, learned.LearnerParams())
+    p = learned.probability(model, [ex(basis[0], 100), ex(basis[1], 101), ex(None, 102)])
+    assert p[0] > model.threshold > p[1]
+    blind = learned.train(
+        "port", [(ex(None, a.article), v) for a, v in yes + no], [], pool, learned.LearnerParams()
+    )
+    q = learned.probability(blind, [ex(basis[0], 100), ex(basis[1], 101)])
+    assert q[0] == pytest.approx(q[1])
+
+
+def test_a_model_of_an_older_learner_is_trained_again_at_the_next_cycle(room):
+    """After an upgrade that changes the learner, a topic's stored version is not applied (its
+    parameters read other features): the next cycle trains the topic again from its marks."""
+    mark(room, ["rice 0", "rice 1", "rice 2"], True)
+    mark(room, ["sport 0", "sport 1"], False)
+    retag(room)
+    with room.warehouse.connect() as db:
+        db.execute("UPDATE topic_models SET learner = 'logreg-v0' WHERE topic = 'harvest'")
+    assert learning.trainer_view(room.settings, room.warehouse, room, "harvest").stale
+    assert ingest_job(room).status == "ok"
+    with room.warehouse.connect(read_only=True) as db:
+        row = model_store.current(db)["harvest"]
+    assert (row.version, row.learner, row.marks) == (2, learned.LEARNER, 5)
+    assert not learning.trainer_view(room.settings, room.warehouse, room, "harvest").stale
+    retag(room)
+    assert tags(room, "rice 8")["harvest"]["learned"]["version"] == 2
 
 
 def test_the_trainer_asks_about_a_kind_no_mark_has_reached():

@@ -158,7 +158,10 @@ def _read(services: Services, topics: Sequence[str] | None, force: bool) -> _Inp
         services.refresh_tagger(db)
         tagger = services.tagger
         slugs = [t.slug for t in tagger.topics]
-        todo = [*slugs, THEME] if force else stale_topics(db, slugs) if topics is None else topics
+        if force:
+            todo = [*slugs, THEME]
+        else:
+            todo = stale_topics(db, slugs, learned.LEARNER) if topics is None else list(topics)
         if topics is not None:
             todo = [t for t in todo if t in topics]
         if not todo:

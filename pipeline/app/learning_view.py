@@ -93,7 +93,7 @@ def _read(settings: Settings, warehouse: Warehouse, services: Services, slug: st
             topic=topic,
             answers=answers,
             model_row=model_store.current(db, slug).get(slug),
-            stale=slug in model_store.stale_topics(db, [slug]),
+            stale=slug in model_store.stale_topics(db, [slug], learned.LEARNER),
             ids=ids,
             stored=read_stored(db, ids, leads.name if leads else None),
             tagged=learning_store.tagged_with(db, slug, ids),

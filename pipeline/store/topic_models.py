@@ -130,14 +130,19 @@ def newest_marks(db: Db) -> dict[str, int]:
     return out
 
 
-def stale_topics(db: Db, slugs: Sequence[str]) -> list[str]:
-    """Topics (and THEME) with a mark made or withdrawn since their current model."""
+def stale_topics(db: Db, slugs: Sequence[str], learner: str) -> list[str]:
+    """Topics (and THEME) with a mark made or withdrawn since their current model, or whose
+    current model was trained by another learner than `learner` (it is no longer applied)."""
     newest = newest_marks(db)
     have = current(db)
     out = []
     for slug in [*slugs, THEME]:
         last = newest.get(slug, 0)
         model = have.get(slug)
-        if (model is None and last > 0) or (model is not None and last > model.last_mark):
+        if (
+            (model is None and last > 0)
+            or (model is not None and last > model.last_mark)
+            or (model is not None and model.learner not in (learner, "none"))
+        ):
             out.append(slug)
     return out

@@ -16,11 +16,12 @@ def stored_embeddings(
     db: Db, ids: Sequence[int] | None = None, lead_model: str | None = None
 ) -> Iterator[tuple[int, str, str, Embedding, str | None]]:
     """(id, title, text, embedding rebuilt from stored chunk vectors, language) of articles, by
-    id; the embedding carries the lead vector made by `lead_model`, if there is one."""
+    id; the embedding carries the headline vector, and the lead vector made by `lead_model`, if
+    there are ones."""
     where = "" if ids is None else "WHERE a.id IN (SELECT unnest(?))"
     params = None if ids is None else [list(ids)]
     rows = db.rows(
-        f"SELECT a.id, a.title, a.text, e.model, e.vector, a.lang, l.vector "
+        f"SELECT a.id, a.title, a.text, e.model, e.vector, a.lang, l.vector, e.title_vector "
         f"FROM articles a JOIN embeddings e ON e.article_id = a.id "
         f"LEFT JOIN lead_embeddings l ON l.article_id = a.id AND l.model = ? "
         f"{where} ORDER BY a.id",
@@ -35,7 +36,7 @@ def stored_embeddings(
     chunks: dict[int, list[Chunk]] = {}
     for aid, start, end, vector in chunk_rows:
         chunks.setdefault(aid, []).append(Chunk(start, end, 0, np.asarray(vector, np.float32)))
-    for aid, title, text, model, vector, lang, lead in rows:
+    for aid, title, text, model, vector, lang, lead, heading in rows:
         vec = np.asarray(vector, dtype=np.float32)
         own = tuple(chunks.get(aid) or [Chunk(0, len(text), 0, vec)])
         yield (
@@ -46,6 +47,7 @@ def stored_embeddings(
                 model,
                 vec,
                 own,
+                title_vector=None if heading is None else np.asarray(heading, np.float32),
                 lead_vector=None if lead is None else np.asarray(lead, np.float32),
                 lead_model=lead_model or "" if lead is not None else "",
             ),

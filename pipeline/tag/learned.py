@@ -5,6 +5,9 @@ are among its features, so it keeps what the rule knows). It reads what newswatc
 for every article:
 
 - the pooled English vector (the meaning of the whole text);
+- the headline's English vector (what the story is, in a dozen words the pooled vector of a long
+  text blurs; at half the pooled vector's scale, the pooled vector standing in where an article
+  has no headline vector);
 - the rule's evidence: the raw similarity of the best chunks to the description and exemplars,
   and the keyword score;
 - how close the article's chunks come to the chunks of the articles marked yes, and of those
@@ -21,6 +24,8 @@ positives and negatives weigh alike, and the threshold is fixed at 0.5. It was c
 stream side of Reuters-21578 (README.md, Benchmarks: bench/marks_eval.py) against a heavier
 weight or idf on the words, other scales of the vector and of the scalars, other C,
 thresholds and unmarked weights, and self-training on the unmarked articles: none did better.
+The headline vector came later, replayed over the same marks (README.md). A version stored by
+another learner (`LEARNER`) is not applied: its topic is trained again at the next training.
 
 What to ask next: the unmarked articles the model is least certain of (probability nearest the
 threshold), those unlike every marked article and the description first (`[topics]

@@ -33,7 +33,8 @@ _STOP = frozenset(
         "most new one two three last year years per pct mln dlrs reuter",
     )
 )
-#: The dense features after the pooled vector: meaning, words, closeness to yes and to no marks.
+#: The dense features after the pooled and the headline vectors: meaning, words, closeness to
+#: yes and to no marks.
 SCALARS = 4
 
 
@@ -48,6 +49,7 @@ class Example:
     words: float  # the rule's keyword score (0..1)
     article: int = 0  # the article's id; 0: an anchor, not an article
     hashed: sparse.csr_matrix | None = None  # its hashed words, when computed already
+    title: np.ndarray | None = None  # the headline's unit vector (None: the pooled one stands in)
 
 
 def example(
@@ -64,8 +66,16 @@ def example(
         if embedding.chunks
         else np.asarray(embedding.vector, np.float32)[None]
     )
+    title = embedding.title_vector
     return Example(
-        np.asarray(embedding.vector, np.float32), chunks, text, meaning, words, article, hashed
+        np.asarray(embedding.vector, np.float32),
+        chunks,
+        text,
+        meaning,
+        words,
+        article,
+        hashed,
+        None if title is None else np.asarray(title, np.float32),
     )
 
 
@@ -155,11 +165,19 @@ def dense_features(
     no_chunks: np.ndarray,
     no_owner: np.ndarray,
 ) -> np.ndarray:
-    """The dense part: pooled vector, the rule's meaning and words, closeness to the yes and to
-    the no marks (the scalars scaled to weigh like a few vector components)."""
+    """The dense part: pooled vector, headline vector, the rule's meaning and words, closeness
+    to the yes and to the no marks."""
     if not examples:
         return np.zeros((0, 0), np.float32)
     vectors = np.stack([e.vector for e in examples]).astype(np.float32)
+    # A headline of the same model, else the pooled vector (an anchor, a copy, a text stored
+    # without one): a headline of another size cannot be read by the same weights.
+    titles = np.stack(
+        [
+            e.title if e.title is not None and e.title.size == e.vector.size else e.vector
+            for e in examples
+        ]
+    ).astype(np.float32)
     scalars = np.column_stack(
         [
             [e.meaning for e in examples],
@@ -168,7 +186,7 @@ def dense_features(
             _closest(examples, no_chunks, no_owner),
         ]
     ).astype(np.float32)
-    return np.hstack([vectors, scalars])
+    return np.hstack([vectors, titles, scalars])
 
 
 def idf_of(words: sparse.csr_matrix) -> tuple[np.ndarray, np.ndarray, float]:

@@ -20,7 +20,7 @@ from pipeline.tag.learned_features import (
 )
 
 #: The learner's name, stored with every version (a version trained otherwise is not applied).
-LEARNER = "logreg-v1"
+LEARNER = "logreg-v2"  # v2: the headline vector read beside the pooled one
 
 
 @dataclass(frozen=True, eq=False)
