@@ -343,12 +343,14 @@ def test_a_model_of_an_older_learner_is_trained_again_at_the_next_cycle(room):
     retag(room)
     with room.warehouse.connect() as db:
         db.execute("UPDATE topic_models SET learner = 'logreg-v0' WHERE topic = 'harvest'")
-    assert learning.trainer_view(room.settings, room.warehouse, room, "harvest").stale
+    view = learning.trainer_view(room.settings, room.warehouse, room, "harvest")
+    assert (view.outdated, view.version, view.stale) == (1, None, False)  # the rule decides
     assert ingest_job(room).status == "ok"
     with room.warehouse.connect(read_only=True) as db:
         row = model_store.current(db)["harvest"]
     assert (row.version, row.learner, row.marks) == (2, learned.LEARNER, 5)
-    assert not learning.trainer_view(room.settings, room.warehouse, room, "harvest").stale
+    view = learning.trainer_view(room.settings, room.warehouse, room, "harvest")
+    assert (view.outdated, view.version, view.stale) == (None, 2, False)
     retag(room)
     assert tags(room, "rice 8")["harvest"]["learned"]["version"] == 2
 

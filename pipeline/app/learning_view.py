@@ -53,6 +53,7 @@ class TrainerView:
     version: int | None  # the current model's version (None: none, the rule decides)
     trained_at: datetime | None
     stale: bool  # marks changed since that version (train_changed trains a new one)
+    outdated: int | None  # a version of an older learner, not applied until trained again
     agreement: float | None  # its cross-validated agreement with the marks
     would_change: int  # articles among those considered whose tag the model would change
     considered: int  # stored articles considered (the newest [topics] learn_sample originals)
@@ -167,6 +168,8 @@ def trainer_view(
     )
     yes = sum(1 for v in got.answers.values() if v)
     row = got.model_row
+    fitted = row.version if row is not None and row.parameters is not None else None
+    outdated = fitted if row is not None and row.learner != learned.LEARNER else None
     return TrainerView(
         topic=slug,
         label=got.topic.label,
@@ -174,9 +177,10 @@ def trainer_view(
         marks=len(got.answers),
         yes=yes,
         no=len(got.answers) - yes,
-        version=row.version if row and row.parameters is not None else None,
+        version=None if outdated else fitted,
         trained_at=row.trained_at if row else None,
-        stale=got.stale,
+        stale=got.stale and outdated is None,
+        outdated=outdated,
         agreement=row.figures.get("agreement") if row else None,
         would_change=_would_change(model, probs, order, got.tagged),
         considered=len(order),
