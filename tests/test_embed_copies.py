@@ -194,3 +194,33 @@ def test_retag_and_rebuild_keep_copies_consistent(make_settings):
     ]
     evidence = rows(services, "SELECT evidence FROM article_topics WHERE article_id = 101")
     assert all("copy_of" not in e for (e,) in evidence)
+
+
+def test_retag_reads_a_block_at_a_time_and_tags_every_article(make_settings, monkeypatch):
+    services = make_pipeline(make_settings(), CountingEmbedder())
+    wire = "Republished from the wire.\n\n" + SPACETY
+    ingest(services, [draft(1, SPACETY, "Treasury sanctions Spacety"), draft(2, FLOODS)], 100)
+    ingest(services, [draft(3, wire)], 200)  # a copy, in another block than its original
+    tags = "SELECT article_id, topic, score FROM article_topics ORDER BY article_id, topic"
+    expected = rows(services, tags)
+    assert any(a == 200 for a, _, _ in expected)
+    with services.warehouse.transaction() as db:
+        db.execute("DELETE FROM article_topics")
+    from pipeline.store import topics as topics_store
+
+    read, stored_embeddings = [], topics_store.stored_embeddings
+    monkeypatch.setattr(
+        topics_store,
+        "stored_embeddings",
+        lambda db, ids=None, lead_model=None: (
+            read.append(len(ids)) or stored_embeddings(db, ids, lead_model)
+        ),
+    )
+    seen: list[tuple[int, int]] = []
+    retag(services, progress=lambda done, total: seen.append((done, total)), block=2)
+    [(stored,)] = rows(services, "SELECT count(*) FROM embeddings")
+    assert sum(read) == stored and max(read) == 2  # never more than a block in memory
+    assert seen[-1] == (stored, stored) and len(seen) == len(read)
+    assert rows(services, tags) == expected
+    copy = [(t, s) for a, t, s in expected if a == 200]
+    assert copy == [(t, s) for a, t, s in expected if a == 100]

@@ -211,28 +211,40 @@ def _changes(before: dict[int, set[str]], after: dict[int, set[str]]) -> dict[st
     return dict(sorted(changes.items()))
 
 
-def retag(services: Services, progress: Progress | None = None) -> RetagResult:
+def retag(services: Services, progress: Progress | None = None, block: int = 1000) -> RetagResult:
     """Re-score every stored article against the current topics file, and the current version
     of each topic's learned part, and re-scan it for the current watchlist (no fetching, no
-    re-embedding); marked articles keep their marks' answers. One transaction."""
+    re-embedding); marked articles keep their marks' answers. Articles are read `block` at a
+    time, so memory holds one block's texts and vectors however large the warehouse; the new
+    tags are written in one transaction."""
     services.reset()
     with services.warehouse.connect(read_only=True) as db:
-        services.refresh(db)
+        # The tagger and the watchlist only: the dedup index (every stored article's shingles
+        # and vectors) decides nothing here.
+        services.refresh_tagger(db)
+        services.refresh_config()
         before = topics_store.current_tags(db)
         entities_before = entities_store.current_entities(db)
-        leads = services.lead_embedder
-        articles = list(
-            topics_store.stored_embeddings(db, lead_model=leads.name if leads else None)
-        )
+        ids = topics_store.embedded_ids(db)
         lenders = topics_store.borrowers(db)
+    leads = services.lead_embedder
     results, found = {}, {}
     watchlist = services.watchlist
-    for n, (aid, title, text, emb, lang) in enumerate(articles, 1):
-        if aid not in lenders:
-            results[aid] = services.tagger.tag(title, text, emb, lang, article=aid)
-        found[aid] = watchlist.match(title, text)
-        if progress is not None and (n % 25 == 0 or n == len(articles)):
-            progress(n, len(articles))
+    for start in range(0, len(ids), block):
+        # A read connection per block, closed while the block is tagged: the daemon's writes
+        # go on between blocks. Articles stored meanwhile are tagged by their own cycle.
+        with services.warehouse.connect(read_only=True) as db:
+            rows = list(
+                topics_store.stored_embeddings(
+                    db, ids[start : start + block], leads.name if leads else None
+                )
+            )
+        for aid, title, text, emb, lang in rows:
+            if aid not in lenders:
+                results[aid] = services.tagger.tag(title, text, emb, lang, article=aid)
+            found[aid] = watchlist.match(title, text)
+        if progress is not None:
+            progress(min(start + block, len(ids)), len(ids))
     for aid, original in lenders.items():
         # A copy stored without vectors carries its original's tags, re-scored with it.
         if original in results:

@@ -27,15 +27,17 @@ def stored_embeddings(
         f"{where} ORDER BY a.id",
         [lead_model or ""] + (params or []),
     )
-    chunk_rows = db.rows(
+    # Through Arrow (Db.fetch_vectors): the chunk vectors are most of what is read, and as
+    # Python lists of floats they would take some thirty times their size on the way.
+    keys, matrix = db.fetch_vectors(
         f"SELECT c.article_id, c.start_char, c.end_char, c.vector FROM chunk_embeddings c "
         f"{'WHERE c.article_id IN (SELECT unnest(?))' if ids is not None else ''} "
         f"ORDER BY c.article_id, c.chunk_no",
         params,
     )
     chunks: dict[int, list[Chunk]] = {}
-    for aid, start, end, vector in chunk_rows:
-        chunks.setdefault(aid, []).append(Chunk(start, end, 0, np.asarray(vector, np.float32)))
+    for (aid, start, end), vector in zip(keys, matrix, strict=True):
+        chunks.setdefault(aid, []).append(Chunk(start, end, 0, vector))
     for aid, title, text, model, vector, lang, lead, heading in rows:
         vec = np.asarray(vector, dtype=np.float32)
         own = tuple(chunks.get(aid) or [Chunk(0, len(text), 0, vec)])
@@ -53,6 +55,17 @@ def stored_embeddings(
             ),
             lang,
         )
+
+
+def embedded_ids(db: Db) -> list[int]:
+    """Ids of the articles that `stored_embeddings` can read (those with an embeddings row), in
+    order."""
+    return [
+        int(aid)
+        for (aid,) in db.rows(
+            "SELECT a.id FROM articles a JOIN embeddings e ON e.article_id = a.id ORDER BY a.id"
+        )
+    ]
 
 
 def borrowers(db: Db) -> dict[int, int]:
