@@ -11,6 +11,7 @@ from pipeline.cli import cli
 from pipeline.errors import ConfigError
 from pipeline.ingest import run_cycle
 from pipeline.tag.topics import load_topics, term_pattern
+from pipeline.tag.topics_file import Term, fold, term_needle
 from pipeline.testkit.server import rss
 from tests.conftest import REPO
 from tests.helpers import article_page, make_pipeline, write_feeds
@@ -41,6 +42,57 @@ def test_phrases_and_irregular_plurals():
     assert term_pattern("export control").search("new export-controls on chips")
     assert term_pattern("Entity List").search("added to the entity list")
     assert term_pattern("spy*").search("spyware") and term_pattern("ban").search("banned")
+
+
+def test_the_substring_test_before_a_pattern_never_loses_a_match():
+    # Every term of the shipped topics, and terms whose forms or letters are odd, against texts
+    # holding them inflected, hyphenated, in capitals and with the four characters outside
+    # ASCII that a case-insensitive pattern reads as ASCII letters.
+    shipped = [
+        t.text
+        for topic in load_topics(SHIPPED, REPO / "config" / "seeds")
+        for t in (*topic.keywords, *topic.context, *topic.negative)
+    ]
+    odd = [
+        "spy",
+        "use",
+        "key",
+        "ban",
+        "espionage*",
+        "export control",
+        "Istanbul",
+        "Kiel",
+        "Roskosmos",
+        "Роскосмос",
+        "ΟΔΟΣ",
+        "Σύνοδος",
+        "卫星",
+        "Spacety",
+        "U.S.",
+    ]
+    texts = [
+        "Two spies used keys; export-controls banned espionage-related work in İSTANBUL.",
+        "ıstanbul, \u212aIEL (the Kelvin sign), Roſkoſmos (the long s); Роскосмос, 卫星; "
+        "οδοσ, ΣΎΝΟΔΟΣ",
+        "SPACETY's satellite imagery, U.S. sanctions and an EXPORT   CONTROL list.",
+    ]
+    texts += [" ".join(shipped).upper(), " ".join(t + "s" for t in shipped)]
+    for text in texts:
+        folded = fold(text)
+        for word in shipped + odd:
+            term = Term(word, 1.0, term_pattern(word), term_needle(word))
+            assert term.found_in(text, folded) == bool(term.pattern.search(text)), (word, text)
+    odd_cases = ("Istanbul", "Kiel", "Roskosmos", "Роскосмос", "卫星", "ΟΔΟΣ", "Σύνοδος")
+    for word in odd_cases:  # each is found in the second text, as its pattern finds it
+        assert Term(word, 1.0, term_pattern(word), term_needle(word)).found_in(
+            texts[1], fold(texts[1])
+        ), word
+    assert term_needle("export control") == "export" and term_needle("city") == "cit"
+    assert (
+        term_needle("spy") == "sp"
+        and term_needle("卫星") == "卫星"
+        and term_needle("Роскосмос") == "роскосмос"
+    )
 
 
 def test_shipped_topics_are_valid():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.models import Embedding
-from pipeline.tag.topics_file import Term, Topic
+from pipeline.tag.topics_file import Term, Topic, fold
 
 PASSAGE_CHARS = 300
 
@@ -29,9 +29,10 @@ class LexicalMatch:
 
 def match_terms(topic: Topic, text: str) -> LexicalMatch:
     """Which of a topic's terms occur in a text (whole words, inflected, case-insensitive)."""
-    found = [t for t in topic.keywords if t.pattern.search(text)]
-    against = [t for t in topic.negative if t.pattern.search(text)]
-    context = not topic.context or any(t.pattern.search(text) for t in topic.context)
+    folded = fold(text)
+    found = [t for t in topic.keywords if t.found_in(text, folded)]
+    against = [t for t in topic.negative if t.found_in(text, folded)]
+    context = not topic.context or any(t.found_in(text, folded) for t in topic.context)
     weight = max(0.0, sum(t.weight for t in found) - sum(t.weight for t in against))
     return LexicalMatch(
         tuple(t.text for t in found), weight, context, tuple(t.text for t in against)

@@ -3,6 +3,8 @@ match by (pipeline/tag/topics.py says what the keys mean)."""
 
 from __future__ import annotations
 
+import functools
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,21 @@ class Term:
     text: str
     weight: float
     pattern: re.Pattern
+    # What every match begins with, for a substring search of `fold(text)` ('' when nothing
+    # is sure): see term_needle.
+    needle: str = ""
+
+    def found_in(self, text: str, folded: str) -> bool:
+        """Whether the term occurs in `text`, whose fold(...) is `folded`."""
+        if not self.needle:
+            return self.pattern.search(text) is not None
+        # The pattern is tried only where its first word is (fold keeps every position).
+        at = folded.find(self.needle)
+        while at >= 0:
+            if self.pattern.match(text, at):
+                return True
+            at = folded.find(self.needle, at + 1)
+        return False
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,64 @@ def term_pattern(term: str) -> re.Pattern:
     return re.compile(r"(?<![\w-])" + r"[\s-]+".join(parts) + r"(?![\w])", re.IGNORECASE)
 
 
+def _case_classes() -> tuple[dict[int, str], bool]:
+    """The characters that a case-insensitive `re` pattern takes for one another beyond their
+    lowercase (ı for i, ſ for s, ς for σ, ...), each mapped to one of its class; and whether
+    that is every script's (else the two that ASCII letters have)."""
+    try:  # the table `re` itself compiles case-insensitive patterns by
+        extra: dict[int, tuple[int, ...]] = importlib.import_module("re._casefix")._EXTRA_CASES
+        complete = True
+    except (ImportError, AttributeError):  # pragma: no cover - CPython 3.11 has it
+        extra, complete = {ord("i"): (0x131,), ord("s"): (0x17F,)}, False
+    parent: dict[int, int] = {}
+
+    def root(c: int) -> int:
+        while parent.get(c, c) != c:
+            c = parent[c]
+        return c
+
+    for lower, others in extra.items():
+        for other in others:
+            a, b = sorted((root(lower), root(other)))
+            parent[b] = a
+    return {c: chr(root(c)) for c in parent}, complete
+
+
+_CLASSES, _ALL_SCRIPTS = _case_classes()
+
+
+@functools.lru_cache(maxsize=8)
+def fold(text: str) -> str:
+    """A text lowercased as a case-insensitive `re` pattern compares it, character by character
+    (so as long as the text): wherever a term's pattern matches the text, its needle is in the
+    folded text at the same position. Cached: each topic folds the same text."""
+    if text.isascii():  # no ASCII character is taken for another but its capital
+        return text.lower()
+    # İ is the one character whose lower() is two characters long; `re` reads it as i.
+    return text.replace("\u0130", "i").lower().translate(_CLASSES)
+
+
+def term_needle(term: str) -> str:
+    """What every match of a term's pattern begins with, folded: its first word (of a term of
+    one word, the part its inflections share).
+
+    A search by the pattern itself makes `re` try its look-behind at every position of the
+    text, for each of a topic's fifty terms; str.find skips to where the term can be, and most
+    terms are in no given text.
+    """
+    words = term.strip().lower().split()
+    if not words:
+        return ""
+    first = words[0]
+    if UNSPACED_SCRIPT.search(term):
+        first = first.rstrip("*")  # as term_pattern: the words follow on at once
+    elif len(words) == 1 and (
+        first.endswith("*") or first.endswith("e") or re.search(r"[^aeiou]y$", first)
+    ):
+        first = first[:-1]  # as _inflections: cities, used; spy* matches spyware
+    return fold(first) if _ALL_SCRIPTS or first.isascii() else ""
+
+
 def _terms(value: Any, where: str) -> tuple[Term, ...]:
     if value is None:
         return ()
@@ -111,7 +186,7 @@ def _terms(value: Any, where: str) -> tuple[Term, ...]:
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 < weight <= 10:
             raise ConfigError(f"{where}: weight of {text!r} must be a number in (0, 10]")
         try:
-            out.append(Term(text, float(weight), term_pattern(text)))
+            out.append(Term(text, float(weight), term_pattern(text), term_needle(text)))
         except ValueError:
             raise ConfigError(f"{where}: empty term") from None
     return tuple(out)
