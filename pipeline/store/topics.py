@@ -10,6 +10,7 @@ import numpy as np
 from pipeline.models import Chunk, Embedding, TagResult
 from pipeline.store.articles import write_topics
 from pipeline.store.db import Db
+from pipeline.store.sqlvalues import id_match
 
 
 def stored_embeddings(
@@ -18,22 +19,20 @@ def stored_embeddings(
     """(id, title, text, embedding rebuilt from stored chunk vectors, language) of articles, by
     id; the embedding carries the headline vector, and the lead vector made by `lead_model`, if
     there are ones."""
-    where = "" if ids is None else "WHERE a.id IN (SELECT unnest(?))"
-    params = None if ids is None else [list(ids)]
+    where = "" if ids is None else f"WHERE {id_match('a.id', ids)}"
     rows = db.rows(
         f"SELECT a.id, a.title, a.text, e.model, e.vector, a.lang, l.vector, e.title_vector "
         f"FROM articles a JOIN embeddings e ON e.article_id = a.id "
         f"LEFT JOIN lead_embeddings l ON l.article_id = a.id AND l.model = ? "
         f"{where} ORDER BY a.id",
-        [lead_model or ""] + (params or []),
+        [lead_model or ""],
     )
     # Through Arrow (Db.fetch_vectors): the chunk vectors are most of what is read, and as
     # Python lists of floats they would take some thirty times their size on the way.
     keys, matrix = db.fetch_vectors(
         f"SELECT c.article_id, c.start_char, c.end_char, c.vector FROM chunk_embeddings c "
-        f"{'WHERE c.article_id IN (SELECT unnest(?))' if ids is not None else ''} "
-        f"ORDER BY c.article_id, c.chunk_no",
-        params,
+        f"{'' if ids is None else 'WHERE ' + id_match('c.article_id', ids)} "
+        f"ORDER BY c.article_id, c.chunk_no"
     )
     chunks: dict[int, list[Chunk]] = {}
     for (aid, start, end), vector in zip(keys, matrix, strict=True):
