@@ -3,7 +3,7 @@ instead of most of an hour, to compare settings of the topics' learned part.
 
     .venv/bin/python bench/marks_eval.py --ingested DIR          # once: ingests, keeps A and B
     .venv/bin/python bench/marks_replay.py DIR [--ks 10,20,40] [--batch 5] [--orders 0,1,2]
-                                           [--split hash|date]  # as given to marks_eval
+                                           [--split date|hash]  # as given to marks_eval
                                            [--set c=3] [--set unlabelled_weight=0.02] ...
                                            [--novelty 0.5]
 
@@ -187,7 +187,7 @@ def main() -> None:
     ap.add_argument("folder", type=Path, help="marks_eval's --ingested folder")
     ap.add_argument("--stream", type=int, default=3000, help="as given to marks_eval")
     ap.add_argument("--test", type=int, default=2000, help="as given to marks_eval")
-    ap.add_argument("--split", choices=("hash", "date"), default="hash", help="as marks_eval's")
+    ap.add_argument("--split", choices=("date", "hash"), default="date", help="as marks_eval's")
     ap.add_argument("--ks", default="10,20,40", help="marks per topic")
     ap.add_argument("--batch", type=int, default=5, help="articles marked per trainer round")
     ap.add_argument("--orders", default="0", help="0: marks_eval's; n > 0: shuffled (seed n)")
