@@ -5,8 +5,8 @@ keyword rule, each term searched by its pattern alone against its needle first.
 The warehouse is built as bench/search_eval.py builds its scale warehouses (copies of the 181
 shared pages with one word in ten replaced and their real chunk vectors with noise). Each way of
 reading runs `retag` in a process of its own, on a copy of the same warehouse, so that one's
-peak memory (the process's maximum resident size) is not the other's; the two are measured in
-one run, and the ratio is what to compare across machines.
+peak memory (the process's resident high-water mark during the retag) is not the other's; the
+two are measured in one run, and the ratio is what to compare across machines.
 
     .venv/bin/python bench/retag_scale.py [--size 20000] [--block 1000] [--corpus DIR]
 """
@@ -14,10 +14,10 @@ one run, and the ratio is what to compare across machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import random
-import resource
 import shutil
 import sys
 import tempfile
@@ -28,10 +28,9 @@ from typing import Any
 import numpy as np
 from search_eval import (
     NEWS_PAGES,
-    build_corpus_warehouse,
     build_synthetic,
     corpus_base,
-    open_corpus_warehouse,
+    corpus_warehouse,
 )
 
 from pipeline.config.settings import load_settings, with_overrides
@@ -43,6 +42,14 @@ from pipeline.tag.topics import load_topics
 from pipeline.tag.topics_file import fold
 
 
+def memory_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"no {field} in /proc/self/status: the benchmark needs Linux")
+
+
 def one_retag(corpus: str, path: str, block: int, out: Any) -> None:
     """Retag the warehouse at `path` in this process; put (seconds, peak MB, tags written)."""
     settings = with_overrides(
@@ -51,11 +58,15 @@ def one_retag(corpus: str, path: str, block: int, out: Any) -> None:
     services = Services(settings)
     with services.warehouse.connect(read_only=True) as db:
         services.refresh_tagger(db)  # the model and the topics load before the clock starts
-    base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_mb = memory_mb("VmRSS")
+    # The high-water mark from here on (Linux: "5" resets it). getrusage's ru_maxrss would not
+    # do: a spawned child starts from its parent's, which built the warehouse.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
     t0 = time.perf_counter()
     retag(services, block=block)
     seconds = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = memory_mb("VmHWM")
     with services.warehouse.connect(read_only=True) as db:
         tags = int(db.scalar("SELECT count(*) FROM article_topics"))
     out.put((seconds, base_mb, peak_mb, tags))
@@ -115,11 +126,7 @@ def main() -> None:
     args = ap.parse_args()
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
-    corpus = args.corpus or Path(tempfile.mkdtemp(prefix="newswatch-retag-corpus-"))
-    if args.corpus is None:
-        services, _ = build_corpus_warehouse(corpus)
-    else:
-        services, _ = open_corpus_warehouse(corpus)
+    services, corpus = corpus_warehouse(args.corpus, "newswatch-retag-corpus-")
     base, vocab = corpus_base(services)
     folder = Path(tempfile.mkdtemp(prefix=f"newswatch-retag-{args.size}-"))
     source = folder / "source.duckdb"

@@ -100,6 +100,15 @@ def open_corpus_warehouse(folder: Path):
     return services, corpus_labels(services)
 
 
+def corpus_warehouse(folder: Path | None, prefix: str):
+    """The corpus warehouse an earlier run left in `folder`, or one built in a new temporary
+    folder named by `prefix`; returns services and the folder."""
+    if folder is not None:
+        return open_corpus_warehouse(folder)[0], folder
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    return build_corpus_warehouse(folder)[0], folder
+
+
 def corpus_labels(services: Services) -> dict[str, int]:
     """Article id by the label the query set uses: `seed:NNN`, or a page key's first 8 chars."""
     with services.warehouse.connect(read_only=True) as db:

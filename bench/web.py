@@ -56,10 +56,9 @@ sys.path.insert(0, str(ROOT / "bench"))  # the search benchmark's corpus and syn
 from search_eval import (  # noqa: E402
     NEWS_PAGES,
     QUERIES,
-    build_corpus_warehouse,
     build_synthetic,
     corpus_base,
-    open_corpus_warehouse,
+    corpus_warehouse,
     percentile,
     save_vector_index,
     synthetic_articles,
@@ -283,11 +282,7 @@ def main() -> None:
     if not NEWS_PAGES.exists():
         sys.exit(f"{NEWS_PAGES} is absent: the benchmark needs the shared news pages")
     queries = [q["query"] for q in tomllib.loads(QUERIES.read_text("utf-8"))["query"]][::4]
-    corpus = args.corpus or Path(tempfile.mkdtemp(prefix="newswatch-web-corpus-"))
-    if args.corpus is None:
-        services, _ = build_corpus_warehouse(corpus)
-    else:
-        services, _ = open_corpus_warehouse(corpus)
+    services, corpus = corpus_warehouse(args.corpus, "newswatch-web-corpus-")
     base, vocab = corpus_base(services)
     for size in (int(s) for s in args.sizes.split(",")):
         if args.reuse is not None:
