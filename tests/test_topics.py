@@ -65,6 +65,8 @@ def test_the_substring_test_before_a_pattern_never_loses_a_match():
         "Roskosmos",
         "Роскосмос",
         "ΟΔΟΣ",
+        "İzmir",
+        "İzmir port",
         "Σύνοδος",
         "卫星",
         "Spacety",
@@ -73,7 +75,7 @@ def test_the_substring_test_before_a_pattern_never_loses_a_match():
     texts = [
         "Two spies used keys; export-controls banned espionage-related work in İSTANBUL.",
         "ıstanbul, \u212aIEL (the Kelvin sign), Roſkoſmos (the long s); Роскосмос, 卫星; "
-        "οδοσ, ΣΎΝΟΔΟΣ",
+        "οδοσ, ΣΎΝΟΔΟΣ; İzmir, izmir port, i\u0307zmir",
         "SPACETY's satellite imagery, U.S. sanctions and an EXPORT   CONTROL list.",
     ]
     texts += [" ".join(shipped).upper(), " ".join(t + "s" for t in shipped)]

@@ -161,16 +161,19 @@ def term_needle(term: str) -> str:
     text, for each of a topic's fifty terms; str.find skips to where the term can be, and most
     terms are in no given text.
     """
-    words = term.strip().lower().split()
+    # From the very text term_pattern puts first in the pattern, as it writes it.
+    words = term.strip().split()
     if not words:
         return ""
     first = words[0]
     if UNSPACED_SCRIPT.search(term):
-        first = first.rstrip("*")  # as term_pattern: the words follow on at once
-    elif len(words) == 1 and (
-        first.endswith("*") or first.endswith("e") or re.search(r"[^aeiou]y$", first)
-    ):
-        first = first[:-1]  # as _inflections: cities, used; spy* matches spyware
+        first = first.rstrip("*")  # the words follow on at once
+    elif len(words) == 1 and first.endswith("*"):
+        first = first[:-1]  # spy* matches spyware
+    elif len(words) == 1:
+        first = first.lower()  # as _inflections writes it, and cuts it: cities, used
+        if re.search(r"[^aeiou]y$", first) or first.endswith("e"):
+            first = first[:-1]
     return fold(first) if _ALL_SCRIPTS or first.isascii() else ""
 
 
