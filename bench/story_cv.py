@@ -261,7 +261,8 @@ def summary(results: Sequence[FoldResult]) -> list[str]:
 
 #: The constants tried, group by group (the shipped values first: a tie keeps them). English
 #: thresholds on the English pairs; the English pairs' lead rule on both kinds (1.0 turns it
-#: off; its links outrank cross-lingual ones by their lead cosine); the lead rules on the
+#: off; its links outrank cross-lingual ones by their lead cosine); what makes an English member
+#: unlike a new article, on both kinds (-1 turns it off); the lead rules on the
 #: cross-lingual ones (a lead minimum of 1.0 turns the lead+specifics rule off); the bridge and
 #: retelling rules on both; the centering on the cross-lingual pairs.
 GROUPS = {
@@ -276,6 +277,7 @@ GROUPS = {
         {},
     ),
     "english_lead": ("all", {"story_english_lead": (0.4, 0.35, 0.45, 0.5, 1.0)}, {}),
+    "unlike": ("all", {"story_unlike_lead": (0.25, 0.2, 0.22, 0.28, 0.3, -1.0)}, {}),
     "lead": (
         "cross-lingual",
         {

@@ -236,7 +236,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--groups",
-        default="english,english_lead,lead,bridge",
+        default="english,english_lead,unlike,lead,bridge",
         help="with --cv: the groups of constants chosen on the training folds (bench/story_cv.py; "
         "centering is the fourth)",
     )

@@ -31,10 +31,11 @@ from pipeline.dedup.stories import (
     decide_story,
     link_rule,
     terms_of,
+    unlike,
 )
 from pipeline.extract.article import detect_language
 from pipeline.ingest.batch import BatchStep
-from pipeline.models import JoinedStoryEvidence
+from pipeline.models import JoinedStoryEvidence, NewStoryEvidence
 from pipeline.tag.topics import term_pattern
 from pipeline.testkit.pages import article_page
 from pipeline.testkit.server import rss
@@ -694,3 +695,113 @@ def test_a_retelling_in_another_language_outranks_an_english_link_that_needs_its
     assert isinstance(decision.evidence, JoinedStoryEvidence)
     assert decision.evidence.rule == "lead"
     assert [held.rule for held in decision.evidence.also_held] == ["meaning+lead"]
+
+
+# -- English members unlike a new article --------------------------------------------------
+
+
+def _story_with_an_unlike_member() -> tuple[StoryBook, TermCache]:
+    """Story 1: member 1, the event a newcomer reports, and member 2, a piece on the same
+    subject about another event."""
+    book, cache = StoryBook(), TermCache(None)
+    for member, text in (
+        (1, "The committee voted to charge the president."),
+        (2, "A senator predicts a quick acquittal."),
+    ):
+        book.add(member, 1)
+        cache.put(member, text, terms_of(text))
+    return book, cache
+
+
+def _decide_with_unlike(rule: StoryRule, hits, in_window=None):
+    book, cache = _story_with_an_unlike_member()
+    text = "House panel charges the president with abuse of office"
+    return decide_story(
+        7, text, terms_of(text), False, hits, book, cache, rule, set(),
+        lambda a, b: 0.0, lambda a, b: -1.0, in_window,
+    )  # fmt: skip
+
+
+def test_a_member_is_unlike_where_passages_are_close_openings_apart_and_no_rule_holds():
+    rule = StoryRule.from_settings(DedupSettings(story_unlike_lead=0.25))
+    from pipeline.dedup.stories import Link
+
+    def member(meaning: float, words: float, lead: float) -> Link:
+        held = link_rule(meaning, 0.0, words, False, rule, english_lead=lead)
+        return Link(2, meaning, 0.0, words, False, held, english_lead=lead)
+
+    assert unlike(member(0.6, 0.05, 0.18), rule)
+    assert not unlike(member(0.6, 0.05, 0.3), rule)  # openings near enough
+    assert not unlike(member(0.6, 0.25, 0.18), rule)  # meaning+words holds: the same event
+    assert not unlike(member(0.6, 0.05, 0.0), rule)  # openings not read (passages not close)
+    off = StoryRule.from_settings(DedupSettings(story_unlike_lead=-1.0))
+    assert not unlike(member(0.6, 0.05, -0.5), off)
+
+
+@pytest.mark.parametrize(
+    "retold, unlike_lead, joins",
+    [
+        (0.75, 0.25, False),  # holds with member 1, unlike member 2: kept apart
+        (0.75, -1.0, True),  # the rule off
+        (0.8, 0.25, True),  # it retells member 1 (>= story_combined_score): joins whatever 2 is
+    ],
+)
+def test_a_story_with_a_member_unlike_the_newcomer_is_not_joined(retold, unlike_lead, joins):
+    rule = StoryRule.from_settings(DedupSettings(story_unlike_lead=unlike_lead))
+    assert rule.combined_score == 0.78
+    hits = {1: Hit(meaning=retold), 2: Hit(meaning=0.6, english_lead=0.18)}
+    decision = _decide_with_unlike(rule, hits)
+    assert (decision.story_id == 1) is joins
+    if not joins:
+        ev = decision.evidence
+        assert isinstance(ev, NewStoryEvidence)
+        assert ev.refused[0][0] == 1 and "member 2 is unlike it" in ev.refused[0][1]
+        said = explain.story_lines({"story_id": 7, "originals": 1, "articles": 1, "evidence": ev})
+        assert any(line.startswith("  story 1 refused: member 2 is unlike it") for line in said)
+
+
+def test_an_unlike_member_outside_the_story_window_says_nothing():
+    rule = StoryRule.from_settings(DedupSettings(story_unlike_lead=0.25))
+    hits = {1: Hit(meaning=0.75), 2: Hit(meaning=0.6, english_lead=0.18)}
+    decision = _decide_with_unlike(rule, hits, in_window=lambda m: m != 2)
+    assert decision.story_id == 1
+
+
+def _bridge_run(settings: DedupSettings):
+    """Story 1 (a report) and story 2 (a piece on its subject about another event: best
+    passages at 0.6, openings apart), then a third text close to both (0.89 each)."""
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.models import DedupDoc
+
+    rng = np.random.default_rng(11)
+    dim = 64
+    anchors = {"en": rng.normal(size=dim) * 0.01, "fr": rng.normal(size=dim) * 0.01}
+    e = np.eye(dim, dtype=np.float32)
+    when = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def doc(i: int, text: str, chunk: np.ndarray, lead: np.ndarray) -> DedupDoc:
+        unit = (lead / np.linalg.norm(lead)).astype(np.float32)
+        c = (chunk / np.linalg.norm(chunk)).astype(np.float32)
+        return DedupDoc(i, text, f"h{i}", "en", when, c, c[None, :], False, None, unit)
+
+    index = DedupIndex(settings, lead_anchors=anchors)
+    index.decide(
+        [doc(10 + k, f"Unrelated report {k}.", e[10 + k], rng.normal(size=dim)) for k in range(24)]
+    )
+    other = 0.6 * e[0] + 0.8 * e[1]
+    index.decide([doc(1, "The committee voted to charge the president.", e[0], e[40])])
+    second = index.decide([doc(2, "A senator predicts a quick acquittal.", other, e[41])])
+    assert second[0].story_id == 2  # no rule holds between the two
+    third = index.decide([doc(3, "Commentary: the vote and the trial ahead.", e[0] + other, e[42])])
+    return third[0], index
+
+
+def test_a_text_close_to_two_stories_does_not_merge_them_when_their_members_are_unlike():
+    kept, index = _bridge_run(DedupSettings(story_unlike_lead=0.25))
+    assert kept.story_id in (1, 2) and kept.merged_stories == ()
+    assert index.story_of(1) != index.story_of(2)
+    assert index.leads.english_pair(1, 2) is not None and index.leads.english_pair(1, 2) < 0.25
+    # The rule off: the same text merges the two stories, as before.
+    merged, index = _bridge_run(DedupSettings(story_unlike_lead=-1.0))
+    assert merged.story_id == 1 and merged.merged_stories == (2,)
+    assert index.story_of(1) == index.story_of(2)

@@ -142,3 +142,18 @@ class ChunkVectors:
         if not left.size or not right.size:
             return 0.0
         return float((left @ right.T).max())
+
+    def best_per_pair(self, a: Sequence[int], b: Sequence[int]) -> dict[tuple[int, int], float]:
+        """Best chunk cosine of every pair of an article of one list and one of the other
+        (articles without chunk vectors are left out)."""
+        if self.index is None:
+            return {}
+        index = self.index
+        left = {i: v for i in dict.fromkeys(a) if (v := index.vectors_of([i])).size}
+        right = {j: v for j in dict.fromkeys(b) if (v := index.vectors_of([j])).size}
+        return {
+            (i, j): float((u @ v.T).max())
+            for i, u in left.items()
+            for j, v in right.items()
+            if i != j
+        }

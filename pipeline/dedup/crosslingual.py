@@ -308,6 +308,20 @@ class LeadBook:
         sims = self._to_rows(v, "en", rows)
         return {int(self._ids[k]): float(x) for k, x in zip(rows, sims.tolist(), strict=True)}
 
+    def english_pair(self, a: int, b: int) -> float | None:
+        """Centered lead cosine (less the early margin) of two held English articles, as
+        `english_similarities` gives it; None when either is not held or fewer than
+        `PRIOR_WEIGHT` English leads are."""
+        ka, kb = self._pos.get(a), self._pos.get(b)
+        if (
+            ka is None
+            or kb is None
+            or not (self._english[ka] and self._english[kb])
+            or self.means.count("en") < PRIOR_WEIGHT
+        ):
+            return None
+        return float(self._to_rows(self._matrix[ka], "en", [kb])[0])
+
     def similarity(self, a: int, b: int) -> float:
         """Centered lead cosine of two held articles, as `matches` gives it (0.0 when either
         is not held)."""

@@ -36,6 +36,16 @@ of these rules (`link_rule`; every threshold is a [dedup] setting, `newswatch co
   reports of one event give the same figures, day and names; two texts that merely mean alike
   do not.
 
+A story is refused when one of its members within the window is unlike the new article: both
+English, their best chunk cosine close (`story_min_similarity` or more, below `story_similarity`),
+no rule holding, and their title + lead vectors, centered on the English mean, below
+`story_unlike_lead`. They share passages about one subject, and their openings tell of two
+events (a committee's vote and a senator's forecast of the trial): a story that holds both has
+been chained through commentary on the subject. A new article whose best chunk with one member
+reaches `story_combined_score` joins whatever the others are: it retells that member, and an
+unlike member beside it is one a roundup chained in. Two stories with a member of one unlike a
+member of the other are not merged either.
+
 A story is joined only if the new article also agrees (best chunk cosine >=
 `story_support_similarity`, a lead cosine within `story_lead_support_gap` of the lead rule's
 threshold, or a holding link) with at least `story_support_members` of its members once it has
@@ -51,9 +61,10 @@ silence says nothing about a report of its own event. A lead cosine >= `story_le
 member (the same report in another language) is support enough, as a copy follows its
 original. The story with the strongest holding link wins. A new article that holds links with
 two stories that already resemble each other (some members at best chunk cosine >=
-`story_min_similarity`, or, across languages, at lead cosine >= `story_lead_similarity`) merges
-them: the later story is folded into the earlier one, whose id stays (`story_merges` records
-each merge; `articles.story_id` always names the surviving story).
+`story_min_similarity`, or, across languages, at lead cosine >= `story_lead_similarity`), none
+unlike a member of the other, merges them: the later story is folded into the earlier one,
+whose id stays (`story_merges` records each merge; `articles.story_id` always names the
+surviving story).
 """
 
 from __future__ import annotations
@@ -71,6 +82,7 @@ from pipeline.dedup.storyrule import (
     link_rule,
     retold,
     strength,
+    unlike,
 )
 from pipeline.dedup.words import TermCache, Terms, TermStats, terms_of
 from pipeline.models import JoinedStoryEvidence, NewStoryEvidence, StoryLink, StoryMerge
@@ -90,6 +102,7 @@ __all__ = [
     "link_rule",
     "retold",
     "terms_of",
+    "unlike",
 ]
 
 
@@ -127,6 +140,7 @@ def decide_story(
     leads_close: Callable[[list[int], list[int]], float] | None = None,
     in_window: Callable[[int], bool] | None = None,
     members_agree: Callable[[int, int], bool] | None = None,
+    stories_unlike: Callable[[list[int], list[int]], bool] | None = None,
 ) -> StoryDecision:
     """The story of a new original, given its vector hits within the story window.
 
@@ -136,7 +150,8 @@ def decide_story(
     different languages resemble each other only there); `in_window(m)`: whether member `m` was
     published within the story window of the new article (None: all were); `members_agree(a,
     b)`: whether two stored members agree with each other (None: the bridge rule counts every
-    member in the window).
+    member in the window); `stories_unlike(a, b)`: whether a member of one list is unlike one
+    of the other (None: stories merge whatever their members).
     """
     candidates = _candidates(article_id, hits, rule)
     known = cache.get(candidates)
@@ -153,7 +168,7 @@ def decide_story(
             ),
         )
     ranked = sorted(held.holding, key=lambda s: strength(held.holding[s]), reverse=True)
-    target, merged = _merge_group(ranked, book, rule, stories_close, leads_close)
+    target, merged = _merge_group(ranked, book, rule, stories_close, leads_close, stories_unlike)
     best = held.holding[target]
     words_shown = _shared_shown(best, text, known, book)
     others = [s for s in ranked if s != target and s not in dict(merged)]
@@ -248,6 +263,13 @@ def _held(
         members = book.members.get(story, [])
         if in_window is not None:
             members = [m for m in members if in_window(m)]
+        apart = _unlike_member(story_links, best, rule, in_window)
+        if apart is not None:
+            held.refused[story] = (
+                f"member {apart.member} is unlike it: best chunk {apart.meaning:.2f}, no rule "
+                f"holds, openings at {apart.english_lead:.2f} (the same subject, another event)"
+            )
+            continue
         support = held.support[story] = sum(agrees(lk, rule) for lk in story_links)
         if len(members) >= rule.support_from and support < rule.support_members:
             told = retold(story_links, rule)
@@ -264,6 +286,28 @@ def _held(
                 continue
         held.holding[story] = best
     return held
+
+
+def _unlike_member(
+    story_links: list[Link],
+    best: Link,
+    rule: StoryRule,
+    in_window: Callable[[int], bool] | None,
+) -> Link | None:
+    """A member within the window that is unlike the new article, unless the new article's
+    best chunk with one member reaches `combined_score`: a passage alone as strong as meaning
+    and words together need is the report's own event, and an unlike member beside it shows
+    a story grown through a roundup."""
+    if best.meaning >= rule.combined_score:
+        return None
+    return next(
+        (
+            lk
+            for lk in story_links
+            if unlike(lk, rule) and (in_window is None or in_window(lk.member))
+        ),
+        None,
+    )
 
 
 def _in_a_group(
@@ -287,15 +331,21 @@ def _merge_group(
     rule: StoryRule,
     stories_close: Callable[[list[int], list[int]], float],
     leads_close: Callable[[list[int], list[int]], float] | None,
+    stories_unlike: Callable[[list[int], list[int]], bool] | None = None,
 ) -> tuple[int, list[tuple[int, float]]]:
-    """The strongest story and those it already resembles are one story: the earliest id
-    stays. The story joined, and the others merged into it with their closeness."""
+    """The strongest story and those it already resembles are one story, unless a member of
+    one is unlike a member of another: the earliest id stays. The story joined, and the others
+    merged into it with their closeness."""
     group = [ranked[0]]
     closeness: dict[int, float] = {}
     for other in ranked[1:]:
         mine, theirs = book.members.get(ranked[0], []), book.members.get(other, [])
         if book.kept_apart(mine, theirs):
             continue  # an analyst split them: never merged again
+        if stories_unlike is not None and any(
+            stories_unlike(book.members.get(g, []), theirs) for g in group
+        ):
+            continue  # a new article close to both does not make another event this one
         c = stories_close(mine, theirs)
         if (
             c >= rule.min_similarity

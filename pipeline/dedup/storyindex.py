@@ -20,7 +20,16 @@ from pipeline.config.settings import DedupSettings
 from pipeline.dedup.chunks import ChunkVectors
 from pipeline.dedup.copies import TextLoader
 from pipeline.dedup.crosslingual import LeadBook, base_lang
-from pipeline.dedup.stories import Hit, StoryDecision, StoryRule, decide_story, is_short
+from pipeline.dedup.stories import (
+    Hit,
+    Link,
+    StoryDecision,
+    StoryRule,
+    decide_story,
+    is_short,
+    link_rule,
+    unlike,
+)
 from pipeline.dedup.storybook import StoryBook
 from pipeline.dedup.vectorindex import VectorIndex
 from pipeline.dedup.words import TermCache, Terms, terms_of
@@ -168,8 +177,10 @@ class StoryIndex:
 
     def _with_english_leads(self, doc: DedupDoc, hits: dict[int, Hit]) -> None:
         """The lead cosine of two English texts, where the English model's best chunk is close
-        but not conclusive (the `meaning+lead` rule; computed for those hits alone)."""
-        if self.rule.english_lead >= 1.0 or lead_lang(doc) != "en" or doc.lead_vector is None:
+        but not conclusive (the `meaning+lead` rule, and whether a member is unlike the new
+        article; computed for those hits alone)."""
+        wanted_by_rules = self.rule.english_lead < 1.0 or self.rule.unlike_lead > -1.0
+        if not wanted_by_rules or lead_lang(doc) != "en" or doc.lead_vector is None:
             return
         wanted = [m for m, h in hits.items() if self.rule.close_not_conclusive(h.meaning)]
         if not wanted:
@@ -209,6 +220,7 @@ class StoryIndex:
             self.leads_close,
             self._window_of(doc),
             self.members_agree,
+            self.stories_unlike,
         )
 
     def _window_of(self, doc: DedupDoc) -> Callable[[int], bool]:
@@ -234,6 +246,35 @@ class StoryIndex:
             self._chunks.closest_between([a], [b]) >= self.rule.support_similarity
             or self.leads.closest_between([a], [b]) >= self.rule.lead_support
         )
+
+    def stories_unlike(self, a: list[int], b: list[int]) -> bool:
+        """Whether a member of one story is unlike a member of the other (the latest of each),
+        as a member is unlike a new article: English, best chunk close but no rule holding,
+        centered leads below `story_unlike_lead`."""
+        if self.rule.unlike_lead <= -1.0:
+            return False
+        english = self._chunks.english
+        close = {
+            pair: meaning
+            for pair, meaning in self._chunks.best_per_pair(
+                [i for i in a[-MERGE_MEMBERS:] if i in english],
+                [j for j in b[-MERGE_MEMBERS:] if j in english],
+            ).items()
+            if self.rule.close_not_conclusive(meaning)
+        }
+        if not close:
+            return False
+        known = self._terms.get(list({i for pair in close for i in pair}))
+        for (i, j), meaning in close.items():
+            lead = self.leads.english_pair(i, j)
+            if lead is None or i not in known or j not in known:
+                continue  # no reading of one opening: nothing says they differ
+            words = self.stories.terms.cosine(known[i][1], known[j][1])
+            link = Link(i, meaning, 0.0, words, False, None, english_lead=lead)
+            holds = link_rule(meaning, 0.0, words, False, self.rule, english_lead=lead)
+            if holds is None and unlike(link, self.rule):
+                return True
+        return False
 
     def leads_close(self, a: list[int], b: list[int]) -> float:
         """Best lead similarity across languages between some members of two stories."""

@@ -29,6 +29,7 @@ class StoryRule:
     lead_min_similarity: float
     specifics_overlap: float
     english_lead: float
+    unlike_lead: float
 
     @classmethod
     def from_settings(cls, s: DedupSettings) -> StoryRule:
@@ -48,6 +49,7 @@ class StoryRule:
             s.story_lead_min_similarity,
             s.story_specifics_overlap,
             s.story_english_lead,
+            s.story_unlike_lead,
         )
 
     @property
@@ -131,6 +133,17 @@ def agrees(link: Link, rule: StoryRule) -> bool:
         link.rule is not None
         or link.meaning >= rule.support_similarity
         or (link.lead != 0.0 and link.lead >= rule.lead_support)
+    )
+
+
+def unlike(link: Link, rule: StoryRule) -> bool:
+    """Whether a member is unlike the new article: two English texts whose best passages are
+    close (the same subject) but whose link does not hold and whose openings, read by the lead
+    model, are far apart (centered lead cosine < `unlike_lead`): another event."""
+    return (
+        link.rule is None
+        and link.english_lead != 0.0  # read only where the best chunk is close
+        and link.english_lead < rule.unlike_lead
     )
 
 

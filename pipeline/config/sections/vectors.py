@@ -122,6 +122,16 @@ class DedupSettings:
         lo=-1,
         hi=1,
     )
+    story_unlike_lead: float = opt(
+        0.25,
+        "centered multilingual title + lead cosine below which an English member whose best "
+        "chunk cosine with a new article is close but no rule holds is unlike it (the same "
+        "subject, another event): the new article does not join its story, unless its best "
+        "chunk with one member reaches story_combined_score, and two stories with unlike "
+        "members do not merge (-1: off)",
+        lo=-1,
+        hi=1,
+    )
     story_support_similarity: float = opt(
         0.5,
         "best chunk cosine at which a member of a story supports a new article's joining it "
