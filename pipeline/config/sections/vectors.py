@@ -115,7 +115,7 @@ class DedupSettings:
         hi=1,
     )
     story_english_lead: float = opt(
-        0.4,
+        0.45,
         "centered multilingual title + lead cosine at which two English texts whose best "
         "chunk cosine reaches story_min_similarity join a story (the lead model's second "
         "reading of the same event; 1.0: off)",
