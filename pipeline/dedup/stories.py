@@ -342,18 +342,20 @@ def _merge_group(
         mine, theirs = book.members.get(ranked[0], []), book.members.get(other, [])
         if book.kept_apart(mine, theirs):
             continue  # an analyst split them: never merged again
-        if stories_unlike is not None and any(
-            stories_unlike(book.members.get(g, []), theirs) for g in group
-        ):
-            continue  # a new article close to both does not make another event this one
         c = stories_close(mine, theirs)
-        if (
+        if not (
             c >= rule.min_similarity
             or leads_close is not None
             and (c := leads_close(mine, theirs)) >= rule.lead_similarity
         ):
-            group.append(other)
-            closeness[other] = round(c, 4)
+            continue
+        # Only for stories close enough to merge: the pairwise check reads members' words.
+        if stories_unlike is not None and any(
+            stories_unlike(book.members.get(g, []), theirs) for g in group
+        ):
+            continue  # a new article close to both does not make another event this one
+        group.append(other)
+        closeness[other] = round(c, 4)
     target = min(group)
     if target != ranked[0]:
         closeness[ranked[0]] = closeness.pop(target)
