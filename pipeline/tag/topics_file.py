@@ -78,15 +78,22 @@ class Topic:
     exemplars: tuple[str, ...] = ()
 
 
+def _shared_stem(word: str) -> str:
+    """The part of a lowercased word that all its inflections begin with (city → cit, use →
+    us; say → say)."""
+    if re.search(r"[^aeiou]y$", word) or word.endswith("e"):
+        return word[:-1]
+    return word
+
+
 def _inflections(word: str) -> str:
     """A regex alternation of a word's common English inflections."""
     w = re.escape(word.lower())
     forms = {w}
+    stem = re.escape(_shared_stem(word.lower()))
     if re.search(r"[^aeiou]y$", word.lower()):
-        stem = re.escape(word.lower()[:-1])
         forms |= {f"{stem}ies", f"{stem}ied", f"{w}ing"}
     elif word.lower().endswith("e"):
-        stem = re.escape(word.lower()[:-1])
         forms |= {f"{w}s", f"{w}d", f"{stem}ing"}
     else:
         forms |= {f"{w}s", f"{w}es", f"{w}ed", f"{w}ing"}
@@ -171,9 +178,7 @@ def term_needle(term: str) -> str:
     elif len(words) == 1 and first.endswith("*"):
         first = first[:-1]  # spy* matches spyware
     elif len(words) == 1:
-        first = first.lower()  # as _inflections writes it, and cuts it: cities, used
-        if re.search(r"[^aeiou]y$", first) or first.endswith("e"):
-            first = first[:-1]
+        first = _shared_stem(first.lower())  # as _inflections writes it: cities, used
     return fold(first) if _ALL_SCRIPTS or first.isascii() else ""
 
 
