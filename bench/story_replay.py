@@ -26,6 +26,7 @@ from story_cycle import ROOT, Schedule, ingest
 from pipeline.config.settings import DedupSettings, load_settings
 from pipeline.dedup import crosslingual
 from pipeline.dedup.index import DedupIndex
+from pipeline.embed.precision import backend_precision, chunks_per_call
 from pipeline.models import DedupDoc
 from pipeline.store import articles as article_store
 from pipeline.testkit.embedcache import resolve_backend
@@ -52,7 +53,9 @@ def cache_path(pairs: Sequence[StoryPair], backend: str, multilingual: bool) -> 
     resolved: a change of the shipped precision must not reuse the other precision's vectors),
     and by the chunks per model call (int8 quantizes its activations per call)."""
     keys = sorted(text_key(t) for t, _ in pair_texts(pairs))
-    made_by = f"{resolve_backend(backend)}|batch {load_settings(env={}).embed.batch_size}"
+    resolved = resolve_backend(backend)
+    per_call = chunks_per_call(backend_precision(resolved), load_settings(env={}).embed.batch_size)
+    made_by = f"{resolved}|batch {per_call}"
     tag = hashlib.sha256("\n".join([made_by, str(multilingual), *keys]).encode()).hexdigest()[:16]
     return DOCS_CACHE / f"docs-{tag}.pkl"
 

@@ -124,6 +124,26 @@ def test_int8_is_the_default_quantized_from_the_cached_fp32_graph_and_close_to_i
 
 
 @pytest.mark.model
+def test_an_int8_vector_does_not_depend_on_the_texts_embedded_with_it(embedder):
+    if TEST_BACKEND:
+        pytest.skip(f"TEST_EMBED_BACKEND={TEST_BACKEND}: the suite's embedder is not the default")
+    # int8 quantizes activations with one scale per model call: in a shared call, one article's
+    # vectors would move with whatever arrived beside it, and so would its duplicate and story
+    # decisions.
+    seeds = [s.text for s in load_seeds(SEEDS)]
+    alone = [embedder.embed([t])[0] for t in seeds[:2]]
+    together = embedder.embed([*OTHER_SCRIPTS, seeds[1], LONG, seeds[0], "A short line."])
+    for one, other in zip(alone, (together[4], together[2]), strict=True):
+        np.testing.assert_array_equal(one.vector, other.vector)
+        for a, b in zip(one.chunks, other.chunks, strict=True):
+            np.testing.assert_array_equal(a.vector, b.vector)
+    assert embedder.chunks_per_call == 1
+    assert (
+        Embedder(cache_dir=embedder.cache_dir, precision="fp32", batch_size=8).chunks_per_call == 8
+    )
+
+
+@pytest.mark.model
 @pytest.mark.slow
 def test_a_truncated_cached_graph_is_rebuilt_not_used(
     model_cache, embedder, fp32_embedder, tmp_path, caplog

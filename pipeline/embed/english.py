@@ -79,6 +79,7 @@ class _Backend(Protocol):
     name: str
     dim: int
     max_seq_length: int
+    batch_size: int
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of the text's word pieces (no special tokens, no truncation)."""
@@ -295,6 +296,11 @@ class Embedder:
             ) from None
         log.debug("loaded embedding model %s from %s", self.model_name, target)
         return _TorchBackend(model, self.batch_size)
+
+    @property
+    def chunks_per_call(self) -> int:
+        """Chunks one model call encodes (one at int8: pipeline/embed/precision.py; loads it)."""
+        return self._load().batch_size
 
     @property
     def dim(self) -> int:

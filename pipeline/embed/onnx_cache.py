@@ -41,6 +41,7 @@ import numpy as np
 from pipeline.embed.onnx_encoder import OnnxEncoder
 from pipeline.embed.onnx_export import OnnxExportError, export_fp32, quantize_int8
 from pipeline.embed.onnx_key import RECIPE, CacheKey, cache_key, cpu_has_vnni
+from pipeline.embed.precision import chunks_per_call
 
 __all__ = [
     "CACHE_SUBDIR",
@@ -274,7 +275,7 @@ class _Builds:
             graph,
             self.model_dir,
             max_seq_length=self.max_seq_length,
-            batch_size=self.batch_size,
+            batch_size=chunks_per_call(of, self.batch_size),
             threads=self.threads,
             name=f"onnx-{of}",
         )

@@ -54,11 +54,11 @@ def bench_embedder(spec: str = "default", overlap: int | None = None) -> Embedde
 
 
 def cache_tag(embedder: Embedder) -> str:
-    """What the vectors depend on besides the text (int8's activations are quantized per model
-    call, so its vectors depend on the batch too)."""
+    """What the vectors depend on besides the text (the chunks per model call: int8's
+    activations are quantized per call)."""
     return (
         f"{embedder.model_name}|{embedder.backend_name}|overlap {embedder.overlap_tokens}|"
-        f"max {embedder.max_chunks}|batch {embedder.batch_size}"
+        f"max {embedder.max_chunks}|batch {embedder.chunks_per_call}"
     )
 
 

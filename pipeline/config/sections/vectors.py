@@ -23,7 +23,13 @@ class EmbedSettings:
             else "64 lowercase hex digits or empty"
         ),
     )
-    batch_size: int = opt(32, "chunks encoded per model call", lo=1, hi=4096)
+    batch_size: int = opt(
+        32,
+        "chunks encoded per model call at fp32 and with torch (int8 encodes one per call, so "
+        "that a chunk's vector does not depend on the chunks beside it)",
+        lo=1,
+        hi=4096,
+    )
     chunk_overlap_tokens: int = opt(64, "word pieces shared by consecutive chunks", lo=0, hi=200)
     max_chunks: int = opt(
         256,
