@@ -162,10 +162,11 @@ def choose(
     """The candidate that joins the most same-story pairs of the training folds in its worse
     order with unrelated joins within the cap in both orders, on `runs`' schedule and on every
     schedule of `also` (replayed only for the candidates that come first otherwise); on a tie
-    the fewer unrelated joins, then the earlier candidate (grids list the shipped values
-    first). Where no candidate stays within the cap everywhere (joins no constant of the group
-    moves can break it), the one with the fewest unrelated joins over every schedule, then the
-    most same-story pairs, then the earlier."""
+    the fewer unrelated joins, then the more same-story pairs joined on the schedules of
+    `also`, then the earlier candidate (grids list the shipped values first). Where no
+    candidate stays within the cap everywhere (joins no constant of the group moves can break
+    it), the one with the fewest unrelated joins over every schedule, then the most same-story
+    pairs, then the earlier."""
     kinds = list(CAP) if group.kind == "all" else [group.kind]
 
     def counts_of(r: Runs, cand: Candidate) -> list[list[Count]]:
@@ -182,10 +183,27 @@ def choose(
         counts = counts_of(runs, cand)
         if not within_cap(counts, kinds):
             continue
-        ranked.append(((same_of(counts), -unrelated_of(counts), -k), cand))
-    for _, cand in sorted(ranked, key=lambda sc: sc[0], reverse=True):
-        if all(within_cap(counts_of(other, cand), kinds) for other in also):
-            return cand
+        ranked.append(((same_of(counts), -unrelated_of(counts)), -k, cand))
+    ranked.sort(key=lambda sc: sc[:2], reverse=True)
+    first = next(
+        (
+            (key, k, cand)
+            for key, k, cand in ranked
+            if all(within_cap(counts_of(other, cand), kinds) for other in also)
+        ),
+        None,
+    )
+    if first is not None:
+        # A tie on `runs`' schedule goes to the candidate that joins more same-story pairs on
+        # the others' (a constant that matters only when reports arrive days apart), then to
+        # the earlier candidate.
+        tied = [
+            (k, cand)
+            for key, k, cand in ranked
+            if key == first[0]
+            and (cand is first[2] or all(within_cap(counts_of(o, cand), kinds) for o in also))
+        ]
+        return max(tied, key=lambda kc: (sum(same_of(counts_of(o, kc[1])) for o in also), kc[0]))[1]
     fewest = []
     for k, cand in enumerate(group.candidates):
         every = [counts_of(runs, cand)] + [counts_of(other, cand) for other in also]
@@ -302,6 +320,7 @@ GROUPS = {
     "bridge": (
         "all",
         {
+            "story_support_from": (3, 4, 5),
             "story_support_similarity": (0.5, 0.45, 0.55),
             "story_lead_support_gap": (0.1, 0.05, 0.15),
             "story_lead_alone": (0.5, 0.45, 0.6),

@@ -125,15 +125,38 @@ def replay(
             if key in ids or key not in corpus.docs:
                 continue
             if batch and (when.date() != day or len(batch) >= BATCH):
-                index.decide(batch)
+                decide_as_a_cycle(index, batch)
                 batch = []
             day = when.date()
             ids[key] = next_id
             batch.append(replace(corpus.docs[key], id=next_id, published_at=when))
             next_id += 1
         if batch:
-            index.decide(batch)
+            decide_as_a_cycle(index, batch)
         return {k: index.story_of(i) for k, i in ids.items()}
+
+
+def decide_as_a_cycle(index: DedupIndex, batch: list[DedupDoc]) -> None:
+    """Decide a batch as an ingest cycle does: the copies its text forecasts are decided
+    without vectors (a cycle does not embed them), so an embedded copy does not lend its root
+    the meaning of its own text; one that is not a copy after all gets its vectors then."""
+    full = {d.id: d for d in batch}
+    skip = index.likely_copies(batch)
+    index.decide(
+        [
+            replace(
+                d,
+                vector=np.zeros(0, np.float32),
+                chunk_vectors=np.zeros((0, 0), np.float32),
+                title_vector=None,
+                lead_vector=None,
+            )
+            if d.id in skip
+            else d
+            for d in batch
+        ],
+        lambda d: full[d.id],
+    )
 
 
 def seed_stories(corpus: Corpus, settings: DedupSettings) -> dict[int, int]:
