@@ -27,9 +27,9 @@ def backend_precision(backend_name: str) -> str:
 def chunks_per_call(precision: str, batch_size: int) -> int:
     """Chunks one model call encodes: `batch_size`, but one at int8. Its activations are
     quantized with one scale per call, so in a batch a chunk's vector moves with the chunks that
-    share the call (cosine down to 0.973 on the shared pages), and an article's duplicate and
-    story decisions with the order articles arrive in. One chunk per call is no slower on the
-    CPU (no padding): 57 chunks/s against 55 in calls of 32, titles 2.3 ms against 5.7."""
+    share the call (cosine down to 0.97 on the shared pages), and an article's duplicate and
+    story decisions with the order articles arrive in. One chunk per call pads nothing and is
+    no slower on the CPU (bench/embed_calls.py)."""
     return 1 if precision == "int8" else batch_size
 
 
