@@ -166,7 +166,7 @@ def choose(
     `also`, then the earlier candidate (grids list the shipped values first). Where no
     candidate stays within the cap everywhere (joins no constant of the group moves can break
     it), the one with the fewest unrelated joins over every schedule, then the most same-story
-    pairs, then the earlier."""
+    pairs on `runs`' schedule, then on the others', then the earlier."""
     kinds = list(CAP) if group.kind == "all" else [group.kind]
 
     def counts_of(r: Runs, cand: Candidate) -> list[list[Count]]:
@@ -209,7 +209,12 @@ def choose(
         every = [counts_of(runs, cand)] + [counts_of(other, cand) for other in also]
         fewest.append(
             (
-                (-sum(unrelated_of(c) for c in every), same_of(every[0]), -k),
+                (
+                    -sum(unrelated_of(c) for c in every),
+                    same_of(every[0]),
+                    sum(same_of(c) for c in every[1:]),
+                    -k,
+                ),
                 cand,
             )
         )
