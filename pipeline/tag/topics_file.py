@@ -88,17 +88,18 @@ def _shared_stem(word: str) -> str:
 
 def _inflections(word: str) -> str:
     """A regex alternation of a word's common English inflections."""
-    w = re.escape(word.lower())
+    low = word.lower()
+    w, cut = re.escape(low), _shared_stem(low)
+    stem = re.escape(cut)
     forms = {w}
-    stem = re.escape(_shared_stem(word.lower()))
-    if re.search(r"[^aeiou]y$", word.lower()):
+    if cut != low and low.endswith("y"):  # city: cities
         forms |= {f"{stem}ies", f"{stem}ied", f"{w}ing"}
-    elif word.lower().endswith("e"):
+    elif cut != low:  # use: using
         forms |= {f"{w}s", f"{w}d", f"{stem}ing"}
     else:
         forms |= {f"{w}s", f"{w}es", f"{w}ed", f"{w}ing"}
-        if re.search(r"[^aeiou][aeiou][bdgmnprt]$", word.lower()) and len(word) <= 4:
-            last = re.escape(word.lower()[-1])
+        if re.search(r"[^aeiou][aeiou][bdgmnprt]$", low) and len(word) <= 4:
+            last = re.escape(low[-1])
             forms |= {f"{w}{last}ed", f"{w}{last}ing"}
     return "(?:" + "|".join(sorted(forms, key=len, reverse=True)) + ")"
 
