@@ -18,7 +18,7 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import product
+from itertools import product, takewhile
 from pathlib import Path
 from typing import Any
 
@@ -185,25 +185,18 @@ def choose(
             continue
         ranked.append(((same_of(counts), -unrelated_of(counts)), -k, cand))
     ranked.sort(key=lambda sc: sc[:2], reverse=True)
-    first = next(
-        (
-            (key, k, cand)
-            for key, k, cand in ranked
-            if all(within_cap(counts_of(other, cand), kinds) for other in also)
-        ),
-        None,
+    passing = (
+        (key, k, cand)
+        for key, k, cand in ranked
+        if all(within_cap(counts_of(other, cand), kinds) for other in also)
     )
+    first = next(passing, None)
     if first is not None:
-        # A tie on `runs`' schedule goes to the candidate that joins more same-story pairs on
-        # the others' (a constant that matters only when reports arrive days apart), then to
-        # the earlier candidate.
-        tied = [
-            (k, cand)
-            for key, k, cand in ranked
-            if key == first[0]
-            and (cand is first[2] or all(within_cap(counts_of(o, cand), kinds) for o in also))
-        ]
-        return max(tied, key=lambda kc: (sum(same_of(counts_of(o, kc[1])) for o in also), kc[0]))[1]
+        # A tie on `runs`' schedule (tied candidates follow the first in `ranked`) goes to the
+        # candidate that joins more same-story pairs on the others' (a constant that matters
+        # only when reports arrive days apart), then to the earlier candidate.
+        tied = [first, *takewhile(lambda r: r[0] == first[0], passing)]
+        return max(tied, key=lambda r: (sum(same_of(counts_of(o, r[2])) for o in also), r[1]))[2]
     fewest = []
     for k, cand in enumerate(group.candidates):
         every = [counts_of(runs, cand)] + [counts_of(other, cand) for other in also]
