@@ -299,7 +299,7 @@ GROUPS = {
         {
             "story_similarity": (0.72, 0.70, 0.74),
             "story_min_similarity": (0.55, 0.50, 0.60),
-            "story_combined_score": (0.78, 0.75, 0.81),
+            "story_combined_score": (0.81, 0.78, 0.84),
             "story_headline_similarity": (0.66, 0.62, 0.70),
         },
         {},

@@ -81,7 +81,7 @@ WARNING = (
 def test_link_rules():
     rule = StoryRule.from_settings(DedupSettings())
     assert link_rule(0.75, 0.0, 0.0, False, rule) == "meaning"
-    assert link_rule(0.60, 0.0, 0.20, False, rule) == "meaning+words"
+    assert link_rule(0.60, 0.0, 0.22, False, rule) == "meaning+words"
     assert link_rule(0.60, 0.0, 0.10, False, rule) is None
     assert link_rule(0.50, 0.0, 0.60, False, rule) is None  # words alone never join
     assert link_rule(0.30, 0.70, 0.0, True, rule) == "headline"

@@ -101,7 +101,7 @@ class DedupSettings:
         hi=1,
     )
     story_combined_score: float = opt(
-        0.78, "best chunk cosine + tf-idf cosine of the words that joins a story", lo=0, hi=2
+        0.81, "best chunk cosine + tf-idf cosine of the words that joins a story", lo=0, hi=2
     )
     story_headline_similarity: float = opt(
         0.66, "cosine of a short text's headline with the other text that joins a story", lo=0, hi=1
