@@ -697,6 +697,51 @@ def test_a_retelling_in_another_language_outranks_an_english_link_that_needs_its
     assert [held.rule for held in decision.evidence.also_held] == ["meaning+lead"]
 
 
+@pytest.mark.parametrize(
+    "unlike_lead, story",
+    # openings unlike: the German report's story; the rule off: the passage's
+    [(0.25, 2), (-1.0, 1)],
+)
+def test_a_report_whose_passage_matches_a_roundup_joins_the_story_its_opening_tells(
+    unlike_lead, story
+):
+    # Story 1: an English roundup the newcomer reaches by one passage (best chunk 0.8) while
+    # their openings are far apart; story 2: a German report of the newcomer's own event
+    # (openings alike). The English link holds, yet the opening tells which event this is.
+    from pipeline.dedup.index import DedupIndex
+    from pipeline.models import DedupDoc
+
+    rng = np.random.default_rng(5)
+    dim = 64
+    anchors = {"en": rng.normal(size=dim) * 0.01, "de": rng.normal(size=dim) * 0.01}
+    e = np.eye(dim, dtype=np.float32)
+    when = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def doc(i: int, text: str, lang: str, chunk: np.ndarray, lead: np.ndarray) -> DedupDoc:
+        unit = (lead / np.linalg.norm(lead)).astype(np.float32)
+        c = (chunk / np.linalg.norm(chunk)).astype(np.float32)
+        return DedupDoc(i, text, f"h{i}", lang, when, c, c[None, :], False, None, unit)
+
+    settings = DedupSettings(story_unlike_lead=unlike_lead)
+    index = DedupIndex(settings, lead_anchors=anchors)
+    index.decide(
+        [doc(10 + k, f"Unrelated report {k}.", "en", e[10 + k], rng.normal(size=dim))
+         for k in range(24)]
+    )  # fmt: skip
+    event = rng.normal(size=dim)
+    index.decide([doc(1, "Five things to know today: a verdict, a storm.", "en", e[0], e[40])])
+    index.decide([doc(2, "Das Gericht vertagt das Urteil.", "de", e[5], event)])
+    near = 0.8 * e[0] + 0.6 * e[1]
+    (decision,) = index.decide(
+        [doc(3, "The court delays its verdict.", "en", near, event + 0.2 * rng.normal(size=dim))]
+    )
+    assert decision.story_id == story
+    ev = decision.story_evidence
+    assert isinstance(ev, JoinedStoryEvidence)
+    assert ev.rule == ("lead" if story == 2 else "meaning")
+    assert [held.rule for held in ev.also_held] == ["meaning" if story == 2 else "lead"]
+
+
 # -- English members unlike a new article --------------------------------------------------
 
 

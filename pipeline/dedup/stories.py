@@ -59,7 +59,11 @@ agrees with a new article) number `story_support_from` or more. A member the res
 does not resemble (a story chained through a roundup) is in no such group, and the others'
 silence says nothing about a report of its own event. A lead cosine >= `story_lead_alone` with one
 member (the same report in another language) is support enough, as a copy follows its
-original. The story with the strongest holding link wins. A new article that holds links with
+original. The story with the strongest holding link wins: the English model's links before
+those by a lead cosine, except an English link whose openings are unlike (centered lead cosine
+below `story_unlike_lead`), which ranks below a link across languages: its passage may be a
+roundup's paragraph on the event, and a report in another language whose opening holds tells
+which event the new article reports. A new article that holds links with
 two stories that already resemble each other (some members at best chunk cosine >=
 `story_min_similarity`, or, across languages, at lead cosine >= `story_lead_similarity`), none
 unlike a member of the other, merges them: the later story is folded into the earlier one,
@@ -167,7 +171,7 @@ def decide_story(
                 _refused(held),
             ),
         )
-    ranked = sorted(held.holding, key=lambda s: strength(held.holding[s]), reverse=True)
+    ranked = _ranked(held.holding, rule)
     target, merged = _merge_group(ranked, book, rule, stories_close, leads_close, stories_unlike)
     best = held.holding[target]
     words_shown = _shared_shown(best, text, known, book)
@@ -183,6 +187,23 @@ def decide_story(
         _refused(held),
     )
     return StoryDecision(target, tuple(s for s, _ in merged), evidence)
+
+
+def _ranked(holding: Mapping[int, Link], rule: StoryRule) -> list[int]:
+    """The stories held, strongest link first (`strength`), except that an English link whose
+    openings are unlike (centered lead cosine < `story_unlike_lead`) ranks below a link across
+    languages."""
+    # An English link holding by a passage outranks any lead cosine, yet the passage can be a
+    # roundup's paragraph on the event: its openings then tell of another event, as an unlike
+    # member's do, and a report in another language whose opening holds tells this one.
+    ranked = sorted(holding, key=lambda s: strength(holding[s]), reverse=True)
+    first = holding[ranked[0]]
+    if first.lead or not first.english_lead or first.english_lead >= rule.unlike_lead:
+        return ranked
+    across = next((s for s in ranked if holding[s].lead), None)
+    if across is None:
+        return ranked
+    return [across, *(s for s in ranked if s != across)]
 
 
 def _candidates(article_id: int, hits: Mapping[int, Hit], rule: StoryRule) -> list[int]:

@@ -176,13 +176,14 @@ class StoryIndex:
         return hits
 
     def _with_english_leads(self, doc: DedupDoc, hits: dict[int, Hit]) -> None:
-        """The lead cosine of two English texts, where the English model's best chunk is close
-        but not conclusive (the `meaning+lead` rule, and whether a member is unlike the new
-        article; computed for those hits alone)."""
+        """The lead cosine of two English texts, where the English model's best chunk reaches
+        `story_min_similarity` (the `meaning+lead` rule and whether a member is unlike the new
+        article, where it is close but not conclusive; above, how an English link ranks against
+        one across languages; computed for those hits alone)."""
         wanted_by_rules = self.rule.english_lead < 1.0 or self.rule.unlike_lead > -1.0
         if not wanted_by_rules or lead_lang(doc) != "en" or doc.lead_vector is None:
             return
-        wanted = [m for m, h in hits.items() if self.rule.close_not_conclusive(h.meaning)]
+        wanted = [m for m, h in hits.items() if h.meaning >= self.rule.min_similarity]
         if not wanted:
             return
         for member, value in self.leads.english_similarities(doc.lead_vector, wanted).items():

@@ -81,7 +81,7 @@ class Hit:
     headline: float = 0.0  # a short text's headline vs the other's chunks (either way)
     lead: float = 0.0  # centered multilingual lead cosine (pairs not both English)
     specifics: float = 0.0  # share of specifics found in both (with a lead cosine only)
-    english_lead: float = 0.0  # centered lead cosine of two English texts (meaning close only)
+    english_lead: float = 0.0  # centered lead cosine of two English texts (meaning close or more)
 
 
 @dataclass(frozen=True)
