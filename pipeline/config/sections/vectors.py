@@ -133,8 +133,9 @@ class DedupSettings:
         "centered multilingual title + lead cosine below which an English member whose best "
         "chunk cosine with a new article is close but no rule holds is unlike it (the same "
         "subject, another event): the new article does not join its story, unless its best "
-        "chunk with one member reaches story_combined_score, and two stories with unlike "
-        "members do not merge (-1: off)",
+        "chunk with one member reaches story_combined_score, two stories with unlike "
+        "members do not merge, and an English link whose openings are below it ranks below a "
+        "link across languages (-1: off)",
         lo=-1,
         hi=1,
     )
