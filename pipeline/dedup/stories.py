@@ -2,7 +2,8 @@
 functions over evidence; pipeline/dedup/storybook.py keeps who belongs to which story between
 cycles, pipeline/dedup/storyindex.py gathers the evidence of a new article, and
 pipeline/dedup/storyrule.py holds the thresholds and the rules of one link, `link_rule` among
-them; this module weighs a new article's links story by story).
+them, pipeline/dedup/storyhold.py which stories a new article's links may join; this module
+weighs a new article's links story by story and decides).
 
 Copies are settled first (pipeline/dedup/copies.py); an original's hits come here: for each stored
 article within `story_window_days`, the best chunk cosine (`meaning`) and, when one of the two
@@ -36,37 +37,15 @@ of these rules (`link_rule`; every threshold is a [dedup] setting, `newswatch co
   reports of one event give the same figures, day and names; two texts that merely mean alike
   do not.
 
-A story is refused when one of its members within the window is unlike the new article: both
-English, their best chunk cosine close (`story_min_similarity` or more, below `story_similarity`),
-no rule holding, and their title + lead vectors, centered on the English mean, below
-`story_unlike_lead`. They share passages about one subject, and their openings tell of two
-events (a committee's vote and a senator's forecast of the trial): a story that holds both has
-been chained through commentary on the subject. A new article whose best chunk with one member
-reaches `story_combined_score` joins whatever the others are: it retells that member, and an
-unlike member beside it is one a roundup chained in. Two stories with a member of one unlike a
-member of the other are not merged either.
-
-A story is joined only if the new article also agrees (best chunk cosine >=
-`story_support_similarity`, a lead cosine within `story_lead_support_gap` of the lead rule's
-threshold, or a holding link) with at least `story_support_members` of its members once it has
-`story_support_from` or more, so one bridge article (a roundup of two events) does not chain a
-later report of the other event into the story. Only members published within the story window
-of the new article count, in the members as in their support: the others give no evidence for
-or against (a story begun more than a window ago is joined on its recent members' agreement).
-The rule applies only where the member the new article holds with is one of a group: it and
-the members in the window that agree with it (`members_agree`, by their vectors, as a member
-agrees with a new article) number `story_support_from` or more. A member the rest of its story
-does not resemble (a story chained through a roundup) is in no such group, and the others'
-silence says nothing about a report of its own event. A lead cosine >= `story_lead_alone` with one
-member (the same report in another language) is support enough, as a copy follows its
-original. The story with the strongest holding link wins: the English model's links before
-those by a lead cosine, except an English link whose openings are unlike (centered lead cosine
-below `story_unlike_lead`), which ranks below a link across languages: its passage may be a
-roundup's paragraph on the event, and a report in another language whose opening holds tells
-which event the new article reports. A new article that holds links with
-two stories that already resemble each other (some members at best chunk cosine >=
-`story_min_similarity`, or, across languages, at lead cosine >= `story_lead_similarity`), none
-unlike a member of the other, merges them: the later story is folded into the earlier one,
+A story may be joined only where no member is unlike the new article and no bridge article
+would chain it (pipeline/dedup/storyhold.py: the unlike and bridge rules). The story with the
+strongest holding link wins: the English model's links before those by a lead cosine, except
+an English link whose openings are unlike (centered lead cosine below `story_unlike_lead`),
+which ranks below a link across languages: its passage may be a roundup's paragraph on the
+event, and a report in another language whose opening holds tells which event the new article
+reports. A new article that holds links with two stories that already resemble each other
+(some members at best chunk cosine >= `story_min_similarity`, or, across languages, at lead
+cosine >= `story_lead_similarity`), none unlike a member of the other, merges them: the later story is folded into the earlier one,
 whose id stays (`story_merges` records each merge; `articles.story_id` always names the
 surviving story).
 """
@@ -77,6 +56,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pipeline.dedup.storybook import StoryBook
+from pipeline.dedup.storyhold import Held, held_stories
 from pipeline.dedup.storyrule import (
     Hit,
     Link,
@@ -86,6 +66,7 @@ from pipeline.dedup.storyrule import (
     link_rule,
     retold,
     strength,
+    strongest,
     unlike,
 )
 from pipeline.dedup.words import TermCache, Terms, TermStats, terms_of
@@ -120,16 +101,6 @@ class StoryDecision:
     evidence: NewStoryEvidence | JoinedStoryEvidence
 
 
-@dataclass(frozen=True)
-class _Held:
-    """Stories whose links hold and may be joined, the support each had, and the refused."""
-
-    holding: dict[int, Link]
-    support: dict[int, int]
-    stood_in: dict[int, Link]  # a retelling that stood in for the members' support
-    refused: dict[int, str]
-
-
 def decide_story(
     article_id: int,
     text: str,
@@ -160,9 +131,9 @@ def decide_story(
     candidates = _candidates(article_id, hits, rule)
     known = cache.get(candidates)
     links = _links({m: hits[m] for m in candidates}, terms, short, known, book, rule, short_ids)
-    held = _held(links, book, rule, in_window, members_agree)
+    held = held_stories(links, book, rule, in_window, members_agree)
     if not held.holding:
-        nearest = _strongest([lk for ls in links.values() for lk in ls])
+        nearest = strongest([lk for ls in links.values() for lk in ls])
         return StoryDecision(
             article_id,
             (),
@@ -266,86 +237,6 @@ def _links(
     return links
 
 
-def _held(
-    links: Mapping[int, list[Link]],
-    book: StoryBook,
-    rule: StoryRule,
-    in_window: Callable[[int], bool] | None = None,
-    members_agree: Callable[[int, int], bool] | None = None,
-) -> _Held:
-    """The stories a new article's links hold with, less those a bridge article would chain.
-    Only members within the story window count: the others give no evidence, so they could
-    not agree."""
-    held = _Held({}, {}, {}, {})
-    for story, story_links in links.items():
-        best = _strongest([lk for lk in story_links if lk.rule is not None])
-        if best is None:
-            continue
-        members = book.members.get(story, [])
-        if in_window is not None:
-            members = [m for m in members if in_window(m)]
-        apart = _unlike_member(story_links, best, rule, in_window)
-        if apart is not None:
-            held.refused[story] = (
-                f"member {apart.member} is unlike it: best chunk {apart.meaning:.2f}, no rule "
-                f"holds, openings at {apart.english_lead:.2f} (the same subject, another event)"
-            )
-            continue
-        support = held.support[story] = sum(agrees(lk, rule) for lk in story_links)
-        if len(members) >= rule.support_from and support < rule.support_members:
-            told = retold(story_links, rule)
-            if told is not None:
-                held.stood_in[story] = told
-            elif members_agree is None or _in_a_group(
-                best.member, members, members_agree, rule.support_from
-            ):
-                held.refused[story] = (
-                    f"holds with member {best.member} only; {support} of "
-                    f"{len(members)} members agree (a bridge article does not chain "
-                    f"stories)"
-                )
-                continue
-        held.holding[story] = best
-    return held
-
-
-def _unlike_member(
-    story_links: list[Link],
-    best: Link,
-    rule: StoryRule,
-    in_window: Callable[[int], bool] | None,
-) -> Link | None:
-    """A member within the window that is unlike the new article, unless the new article's
-    best chunk with one member reaches `combined_score`: a passage alone as strong as meaning
-    and words together need is the report's own event, and an unlike member beside it shows
-    a story grown through a roundup."""
-    if best.meaning >= rule.combined_score:
-        return None
-    return next(
-        (
-            lk
-            for lk in story_links
-            if unlike(lk, rule) and (in_window is None or in_window(lk.member))
-        ),
-        None,
-    )
-
-
-def _in_a_group(
-    member: int, members: list[int], members_agree: Callable[[int, int], bool], need: int
-) -> bool:
-    """Whether `member` and the members that agree with it are `need` or more: a group whose
-    disagreement with a new report shows a bridge. A member the rest of its story does not
-    resemble (a story chained through a roundup) is in no such group, and the other members'
-    silence says nothing about a report of its own event."""
-    found = 1
-    for m in members:
-        if found >= need:
-            break
-        found += m != member and members_agree(member, m)
-    return found >= need
-
-
 def _merge_group(
     ranked: list[int],
     book: StoryBook,
@@ -383,12 +274,8 @@ def _merge_group(
     return target, [(s, closeness[s]) for s in group if s != target]
 
 
-def _refused(held: _Held) -> tuple[tuple[int, str], ...]:
+def _refused(held: Held) -> tuple[tuple[int, str], ...]:
     return tuple(held.refused.items())
-
-
-def _strongest(links: list[Link]) -> Link | None:
-    return max(links, key=strength) if links else None
 
 
 def _link(link: Link, story: int) -> StoryLink:

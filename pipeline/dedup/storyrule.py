@@ -174,3 +174,8 @@ def strength(link: Link) -> tuple[int, float, float, float]:
     if link.rule in _LEAD_RULES:
         return (0, max(link.lead, link.english_lead), link.meaning, link.words)
     return (1, max(link.meaning, link.headline), link.lead, link.words)
+
+
+def strongest(links: Sequence[Link]) -> Link | None:
+    """The strongest of some links (`strength`), None when there are none."""
+    return max(links, key=strength) if links else None
