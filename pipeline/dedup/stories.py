@@ -45,9 +45,9 @@ which ranks below a link across languages: its passage may be a roundup's paragr
 event, and a report in another language whose opening holds tells which event the new article
 reports. A new article that holds links with two stories that already resemble each other
 (some members at best chunk cosine >= `story_min_similarity`, or, across languages, at lead
-cosine >= `story_lead_similarity`), none unlike a member of the other, merges them: the later story is folded into the earlier one,
-whose id stays (`story_merges` records each merge; `articles.story_id` always names the
-surviving story).
+cosine >= `story_lead_similarity`), none unlike a member of the other, merges them: the later
+story is folded into the earlier one, whose id stays (`story_merges` records each merge;
+`articles.story_id` always names the surviving story).
 """
 
 from __future__ import annotations
